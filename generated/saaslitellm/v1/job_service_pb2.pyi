@@ -1,0 +1,204 @@
+import datetime
+
+from google.api import annotations_pb2 as _annotations_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
+from saaslitellm.v1 import chat_pb2 as _chat_pb2
+from saaslitellm.v1 import job_pb2 as _job_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CreateJobRequest(_message.Message):
+    __slots__ = ("team_id", "job_type", "user_id", "metadata", "idempotency_key")
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    team_id: str
+    job_type: str
+    user_id: str
+    metadata: _struct_pb2.Struct
+    idempotency_key: str
+    def __init__(self, team_id: _Optional[str] = ..., job_type: _Optional[str] = ..., user_id: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class GetJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class LLMCallRequest(_message.Message):
+    __slots__ = ("job_id", "model", "messages", "purpose", "call_metadata", "model_group", "temperature", "max_tokens", "top_p", "stop", "response_format", "tools", "tool_choice", "frequency_penalty", "presence_penalty", "seed", "user", "max_completion_tokens", "parallel_tool_calls", "logit_bias", "logprobs", "top_logprobs", "reasoning_effort", "extra_body")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    CALL_METADATA_FIELD_NUMBER: _ClassVar[int]
+    MODEL_GROUP_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CHOICE_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCY_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    PRESENCE_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    MAX_COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PARALLEL_TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
+    LOGIT_BIAS_FIELD_NUMBER: _ClassVar[int]
+    LOGPROBS_FIELD_NUMBER: _ClassVar[int]
+    TOP_LOGPROBS_FIELD_NUMBER: _ClassVar[int]
+    REASONING_EFFORT_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_BODY_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    model: str
+    messages: _containers.RepeatedCompositeFieldContainer[_chat_pb2.ChatMessage]
+    purpose: str
+    call_metadata: _struct_pb2.Struct
+    model_group: str
+    temperature: float
+    max_tokens: int
+    top_p: float
+    stop: _struct_pb2.Value
+    response_format: _struct_pb2.Struct
+    tools: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
+    tool_choice: _struct_pb2.Value
+    frequency_penalty: float
+    presence_penalty: float
+    seed: int
+    user: str
+    max_completion_tokens: int
+    parallel_tool_calls: bool
+    logit_bias: _struct_pb2.Struct
+    logprobs: bool
+    top_logprobs: int
+    reasoning_effort: str
+    extra_body: _struct_pb2.Struct
+    def __init__(self, job_id: _Optional[str] = ..., model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_chat_pb2.ChatMessage, _Mapping]]] = ..., purpose: _Optional[str] = ..., call_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., model_group: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., response_format: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., tool_choice: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., frequency_penalty: _Optional[float] = ..., presence_penalty: _Optional[float] = ..., seed: _Optional[int] = ..., user: _Optional[str] = ..., max_completion_tokens: _Optional[int] = ..., parallel_tool_calls: _Optional[bool] = ..., logit_bias: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., logprobs: _Optional[bool] = ..., top_logprobs: _Optional[int] = ..., reasoning_effort: _Optional[str] = ..., extra_body: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class LLMCallResponse(_message.Message):
+    __slots__ = ("call_id", "response", "metadata", "job_id")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    call_id: str
+    response: _chat_pb2.ChatResponse
+    metadata: _chat_pb2.CallMetadata
+    job_id: str
+    def __init__(self, call_id: _Optional[str] = ..., response: _Optional[_Union[_chat_pb2.ChatResponse, _Mapping]] = ..., metadata: _Optional[_Union[_chat_pb2.CallMetadata, _Mapping]] = ..., job_id: _Optional[str] = ...) -> None: ...
+
+class LLMCallStreamRequest(_message.Message):
+    __slots__ = ("job_id", "model", "messages", "purpose", "call_metadata", "model_group", "temperature", "max_tokens", "top_p", "stop", "response_format", "tools", "tool_choice", "frequency_penalty", "presence_penalty", "seed", "user", "max_completion_tokens", "parallel_tool_calls", "logit_bias", "logprobs", "top_logprobs", "reasoning_effort", "extra_body")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    CALL_METADATA_FIELD_NUMBER: _ClassVar[int]
+    MODEL_GROUP_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CHOICE_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCY_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    PRESENCE_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    MAX_COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PARALLEL_TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
+    LOGIT_BIAS_FIELD_NUMBER: _ClassVar[int]
+    LOGPROBS_FIELD_NUMBER: _ClassVar[int]
+    TOP_LOGPROBS_FIELD_NUMBER: _ClassVar[int]
+    REASONING_EFFORT_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_BODY_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    model: str
+    messages: _containers.RepeatedCompositeFieldContainer[_chat_pb2.ChatMessage]
+    purpose: str
+    call_metadata: _struct_pb2.Struct
+    model_group: str
+    temperature: float
+    max_tokens: int
+    top_p: float
+    stop: _struct_pb2.Value
+    response_format: _struct_pb2.Struct
+    tools: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
+    tool_choice: _struct_pb2.Value
+    frequency_penalty: float
+    presence_penalty: float
+    seed: int
+    user: str
+    max_completion_tokens: int
+    parallel_tool_calls: bool
+    logit_bias: _struct_pb2.Struct
+    logprobs: bool
+    top_logprobs: int
+    reasoning_effort: str
+    extra_body: _struct_pb2.Struct
+    def __init__(self, job_id: _Optional[str] = ..., model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_chat_pb2.ChatMessage, _Mapping]]] = ..., purpose: _Optional[str] = ..., call_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., model_group: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., response_format: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., tool_choice: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., frequency_penalty: _Optional[float] = ..., presence_penalty: _Optional[float] = ..., seed: _Optional[int] = ..., user: _Optional[str] = ..., max_completion_tokens: _Optional[int] = ..., parallel_tool_calls: _Optional[bool] = ..., logit_bias: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., logprobs: _Optional[bool] = ..., top_logprobs: _Optional[int] = ..., reasoning_effort: _Optional[str] = ..., extra_body: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class LLMCallStreamResponse(_message.Message):
+    __slots__ = ("call_id", "job_id", "content", "choices", "done", "finish_reason", "usage", "cost_usd", "error", "model", "latency_ms")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    CHOICES_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    call_id: str
+    job_id: str
+    content: str
+    choices: _containers.RepeatedCompositeFieldContainer[_chat_pb2.StreamChoice]
+    done: bool
+    finish_reason: str
+    usage: _chat_pb2.Usage
+    cost_usd: float
+    error: _status_pb2.Status
+    model: str
+    latency_ms: int
+    def __init__(self, call_id: _Optional[str] = ..., job_id: _Optional[str] = ..., content: _Optional[str] = ..., choices: _Optional[_Iterable[_Union[_chat_pb2.StreamChoice, _Mapping]]] = ..., done: _Optional[bool] = ..., finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., cost_usd: _Optional[float] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., model: _Optional[str] = ..., latency_ms: _Optional[int] = ...) -> None: ...
+
+class CompleteJobRequest(_message.Message):
+    __slots__ = ("job_id", "status", "metadata", "error_message")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    status: _job_pb2.Job.Status
+    metadata: _struct_pb2.Struct
+    error_message: str
+    def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[_job_pb2.Job.Status, str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error_message: _Optional[str] = ...) -> None: ...
+
+class CompleteJobResponse(_message.Message):
+    __slots__ = ("job_id", "status", "completed_at", "costs", "calls")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
+    COSTS_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    status: _job_pb2.Job.Status
+    completed_at: _timestamp_pb2.Timestamp
+    costs: _job_pb2.JobCosts
+    calls: _containers.RepeatedCompositeFieldContainer[_job_pb2.CallSummary]
+    def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[_job_pb2.Job.Status, str]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., costs: _Optional[_Union[_job_pb2.JobCosts, _Mapping]] = ..., calls: _Optional[_Iterable[_Union[_job_pb2.CallSummary, _Mapping]]] = ...) -> None: ...
