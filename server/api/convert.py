@@ -1,0 +1,380 @@
+"""Protobuf <-> domain conversion. No decisions here, only shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from saaslitellm.v1 import admin_service_pb2, chat_pb2, job_pb2, job_service_pb2, tenancy_pb2
+from server.api.errors import to_status
+from server.domain.chat import ChatRequest, build_request
+from server.domain.completion import Delta, Usage
+from server.domain.credits import BudgetMode, TeamStatus
+from server.domain.errors import invalid_argument
+from server.domain.jobs import CallRecord, CallStatus, JobStatus, JobView
+from server.domain.tenancy import AccessGroup, CreatedTeam, ModelAlias, Organization, Team
+from server.services.calls import CallResult, StreamFinished, StreamStarted
+
+# ---------------------------------------------------------------- JSON-ish values
+
+
+def _plain(value: Any) -> Any:
+    """Struct numbers are doubles; give integral ones back as ints (5, not 5.0), so JSON
+    that came in as an integer goes upstream as an integer."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
+    return _plain(json_format.MessageToDict(message))
+
+
+def value_to_python(message: struct_pb2.Value) -> Any:
+    return _plain(json_format.MessageToDict(message))
+
+
+def dict_to_struct(values: dict[str, Any] | None) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    if values:
+        struct.update(values)
+    return struct
+
+
+def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def usd(value: Decimal) -> float:
+    return float(value)
+
+
+# ---------------------------------------------------------------- chat requests
+
+_OPTIONAL_SCALARS = (
+    "temperature",
+    "max_tokens",
+    "top_p",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+    "user",
+    "max_completion_tokens",
+    "parallel_tool_calls",
+    "logprobs",
+    "top_logprobs",
+    "reasoning_effort",
+)
+
+
+def _message(message: chat_pb2.ChatMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role}
+    out["content"] = value_to_python(message.content) if message.HasField("content") else None
+    if message.name:
+        out["name"] = message.name
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": c.id,
+                "type": c.type or "function",
+                "function": {"name": c.function.name, "arguments": c.function.arguments},
+            }
+            for c in message.tool_calls
+        ]
+    if message.tool_call_id:
+        out["tool_call_id"] = message.tool_call_id
+    return out
+
+
+def chat_request(request: Any) -> ChatRequest:
+    """A validated ChatRequest from any call request (LLMCall, LLMCallStream, ...).
+
+    Those messages share field names by design; only the fields the client set are kept.
+    """
+    params: dict[str, Any] = {name: getattr(request, name) for name in _OPTIONAL_SCALARS if request.HasField(name)}
+    if request.HasField("stop"):
+        params["stop"] = value_to_python(request.stop)
+    if request.HasField("response_format"):
+        params["response_format"] = struct_to_dict(request.response_format)
+    if request.tools:
+        params["tools"] = [struct_to_dict(tool) for tool in request.tools]
+    if request.HasField("tool_choice"):
+        params["tool_choice"] = value_to_python(request.tool_choice)
+    if request.HasField("logit_bias"):
+        params["logit_bias"] = struct_to_dict(request.logit_bias)
+    return build_request(
+        model=request.model or request.model_group,
+        messages=[_message(m) for m in request.messages],
+        params=params,
+        extra_body=struct_to_dict(request.extra_body) if request.HasField("extra_body") else {},
+        purpose=request.purpose,
+        call_metadata=struct_to_dict(request.call_metadata) if request.HasField("call_metadata") else {},
+    )
+
+
+# ---------------------------------------------------------------- jobs and calls
+
+_JOB_STATUS = {status: job_pb2.Job.Status.Value(status.name) for status in JobStatus}
+_CALL_STATUS = {status: job_pb2.CallSummary.Status.Value(status.name) for status in CallStatus}
+
+
+def job_status_name(value: int) -> str:
+    """The lower-case status a request named, e.g. `completed` (or '' for unset)."""
+    if value == job_pb2.Job.STATUS_UNSPECIFIED:
+        raise invalid_argument("status", 'is required: "completed" or "failed"')
+    return job_pb2.Job.Status.Name(value).lower()
+
+
+def usage(value: Usage) -> chat_pb2.Usage:
+    return chat_pb2.Usage(
+        prompt_tokens=value.prompt_tokens,
+        completion_tokens=value.completion_tokens,
+        total_tokens=value.total_tokens,
+        estimated=value.estimated,
+    )
+
+
+def call_summary(call: CallRecord) -> job_pb2.CallSummary:
+    return job_pb2.CallSummary(
+        call_id=str(call.call_id),
+        purpose=call.purpose,
+        model=call.model_alias,
+        status=_CALL_STATUS[call.status],
+        tokens=call.total_tokens,
+        latency_ms=call.latency_ms,
+        cost_usd=usd(call.billed_cost_usd),
+        error=call.error_message,
+        usage=usage(Usage(call.prompt_tokens, call.completion_tokens, call.tokens_estimated)),
+        streamed=call.streamed,
+        created_at=timestamp(call.created_at),
+    )
+
+
+def job_costs(view: JobView) -> job_pb2.JobCosts:
+    costs, job = view.costs, view.job
+    result = job_pb2.JobCosts(
+        total_calls=costs.total_calls,
+        successful_calls=costs.successful_calls,
+        failed_calls=costs.failed_calls,
+        total_tokens=costs.total_tokens,
+        prompt_tokens=costs.prompt_tokens,
+        completion_tokens=costs.completion_tokens,
+        total_cost_usd=usd(costs.billed_cost_usd),
+        avg_latency_ms=costs.avg_latency_ms,
+        credit_applied=job.credits_charged > 0,
+        credits_charged=job.credits_charged,
+    )
+    if job.credits_remaining_after is not None:
+        result.credits_remaining = job.credits_remaining_after
+    return result
+
+
+def job(view: JobView) -> job_pb2.Job:
+    record = view.job
+    return job_pb2.Job(
+        job_id=str(record.job_id),
+        team_id=record.team_id,
+        job_type=record.job_type,
+        user_id=record.user_id,
+        status=_JOB_STATUS[record.status],
+        metadata=dict_to_struct(record.metadata),
+        created_at=timestamp(record.created_at),
+        started_at=timestamp(record.started_at),
+        completed_at=timestamp(record.completed_at),
+        error_message=record.error_message,
+        costs=job_costs(view),
+        calls=[call_summary(c) for c in view.calls],
+    )
+
+
+def complete_job_response(view: JobView) -> job_service_pb2.CompleteJobResponse:
+    return job_service_pb2.CompleteJobResponse(
+        job_id=str(view.job.job_id),
+        status=_JOB_STATUS[view.job.status],
+        completed_at=timestamp(view.job.completed_at),
+        costs=job_costs(view),
+        calls=[call_summary(c) for c in view.calls],
+    )
+
+
+def _tool_calls(calls: tuple[dict[str, Any], ...]) -> list[chat_pb2.ToolCall]:
+    return [
+        chat_pb2.ToolCall(
+            id=c.get("id", ""),
+            type=c.get("type", "function"),
+            function=chat_pb2.FunctionCall(
+                name=(c.get("function") or {}).get("name", ""), arguments=(c.get("function") or {}).get("arguments", "")
+            ),
+        )
+        for c in calls
+    ]
+
+
+def llm_call_response(result: CallResult) -> job_service_pb2.LLMCallResponse:
+    answer = result.answer
+    return job_service_pb2.LLMCallResponse(
+        call_id=str(result.call_id),
+        job_id=str(result.job_id),
+        response=chat_pb2.ChatResponse(
+            content=answer.content,
+            finish_reason=answer.finish_reason,
+            role="assistant",
+            tool_calls=_tool_calls(answer.tool_calls),
+        ),
+        metadata=chat_pb2.CallMetadata(
+            tokens_used=result.usage.total_tokens,
+            prompt_tokens=result.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens,
+            latency_ms=result.latency_ms,
+            model=result.model_alias,
+            cost_usd=usd(result.billed_cost_usd),
+        ),
+    )
+
+
+def _tool_call_deltas(fragments: tuple[dict[str, Any], ...]) -> list[chat_pb2.ToolCallDelta]:
+    deltas = []
+    for fragment in fragments:
+        function = fragment.get("function") or {}
+        delta = chat_pb2.ToolCallDelta(index=int(fragment.get("index") or 0))
+        if fragment.get("id"):
+            delta.id = fragment["id"]
+        if fragment.get("type"):
+            delta.type = fragment["type"]
+        if function.get("name"):
+            delta.function.name = function["name"]
+        if function.get("arguments"):
+            delta.function.arguments = function["arguments"]
+        deltas.append(delta)
+    return deltas
+
+
+def stream_event(
+    event: StreamStarted | Delta | StreamFinished, response_type: type = job_service_pb2.LLMCallStreamResponse
+) -> Any:
+    """One streamed event in the wire shape shared by every streaming RPC."""
+    if isinstance(event, StreamStarted):
+        return response_type(
+            call_id=str(event.call_id),
+            job_id=str(event.job_id),
+            model=event.model_alias,
+            choices=[chat_pb2.StreamChoice(index=0, delta=chat_pb2.StreamDelta(role="assistant"))],
+        )
+    if isinstance(event, Delta):
+        choice = chat_pb2.StreamChoice(
+            index=0, delta=chat_pb2.StreamDelta(tool_calls=_tool_call_deltas(event.tool_calls))
+        )
+        if event.content:
+            choice.delta.content = event.content
+        if event.finish_reason:
+            choice.finish_reason = event.finish_reason
+        return response_type(content=event.content, choices=[choice])
+    response = response_type(
+        done=True,
+        finish_reason=event.finish_reason or ("error" if event.error else "stop"),
+        usage=usage(event.usage),
+        cost_usd=usd(event.billed_cost_usd),
+        latency_ms=event.latency_ms,
+    )
+    if event.error is not None:
+        response.error.CopyFrom(to_status(event.error))
+    return response
+
+
+# ---------------------------------------------------------------- tenancy
+
+_TEAM_STATUS = {s: tenancy_pb2.Team.Status.Value(s.name) for s in TeamStatus}
+_BUDGET_MODE = {m: tenancy_pb2.Team.BudgetMode.Value(m.name) for m in BudgetMode}
+
+
+def budget_mode(value: int) -> BudgetMode:
+    if value == tenancy_pb2.Team.BUDGET_MODE_UNSPECIFIED:
+        return BudgetMode.JOB_BASED
+    return BudgetMode[tenancy_pb2.Team.BudgetMode.Name(value)]
+
+
+def organization(value: Organization) -> tenancy_pb2.Organization:
+    return tenancy_pb2.Organization(
+        organization_id=value.organization_id,
+        name=value.name,
+        status=tenancy_pb2.Organization.Status.Value(value.status.upper()),
+        metadata=dict_to_struct(value.metadata),
+        created_at=timestamp(value.created_at),
+        updated_at=timestamp(value.updated_at),
+    )
+
+
+def access_group(value: AccessGroup) -> tenancy_pb2.ModelAccessGroup:
+    return tenancy_pb2.ModelAccessGroup(
+        group_name=value.group_name,
+        display_name=value.display_name,
+        description=value.description,
+        model_aliases=list(value.model_aliases),
+        created_at=timestamp(value.created_at),
+        updated_at=timestamp(value.updated_at),
+    )
+
+
+def model_alias(value: ModelAlias) -> tenancy_pb2.ModelAlias:
+    return tenancy_pb2.ModelAlias(
+        model_alias=value.model_alias,
+        actual_model=value.actual_model,
+        fallback_models=list(value.fallback_models),
+        access_groups=list(value.access_groups),
+        display_name=value.display_name,
+        description=value.description,
+        created_at=timestamp(value.created_at),
+        updated_at=timestamp(value.updated_at),
+    )
+
+
+def team(value: Team) -> tenancy_pb2.Team:
+    balance = value.balance
+    return tenancy_pb2.Team(
+        team_id=value.team_id,
+        organization_id=value.organization_id,
+        team_alias=value.team_alias,
+        status=_TEAM_STATUS[value.status],
+        budget_mode=_BUDGET_MODE[value.rates.mode],
+        access_groups=list(value.access_groups),
+        allowed_model_aliases=list(value.allowed_model_aliases),
+        default_model=value.default_model or "",
+        metadata=dict_to_struct(value.metadata),
+        credits_allocated=balance.allocated,
+        credits_used=balance.used,
+        credits_reserved=balance.reserved,
+        credits_remaining=balance.remaining,
+        credits_available=balance.available,
+        created_at=timestamp(value.created_at),
+        updated_at=timestamp(value.updated_at),
+    )
+
+
+def create_team_response(created: CreatedTeam) -> admin_service_pb2.CreateTeamResponse:
+    value = created.team
+    return admin_service_pb2.CreateTeamResponse(
+        team_id=value.team_id,
+        organization_id=value.organization_id,
+        team_alias=value.team_alias,
+        virtual_key=created.secret,
+        key_prefix=created.key.key_prefix,
+        credits_allocated=value.balance.allocated,
+        credits_remaining=value.balance.remaining,
+        access_groups=list(value.access_groups),
+        allowed_model_aliases=list(value.allowed_model_aliases),
+        default_model=value.default_model or "",
+        budget_mode=_BUDGET_MODE[value.rates.mode],
+        status=_TEAM_STATUS[value.status],
+        created_at=timestamp(value.created_at),
+    )

@@ -1,0 +1,116 @@
+"""Composition root: builds every component once and wires them together.
+
+Tests build the same `Application` with their own settings (port 0, a test database, the
+fake provider as upstream), so what they exercise is what production runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+import httpx
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from saaslitellm.v1 import admin_service_pb2, admin_service_pb2_grpc, job_service_pb2, job_service_pb2_grpc
+from server.api.errors import ErrorInterceptor
+from server.api.servicers import AdminServicer, JobServicer
+from server.services.admin import AdminUseCases
+from server.services.auth import Authenticator
+from server.services.background import Background
+from server.services.calls import CallUseCases
+from server.services.jobs import JobUseCases
+from server.services.tokens import TokenCounter
+from server.settings import Settings
+from server.storage.database import Database
+from server.upstream.litellm import LiteLLMClient
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    job_service_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
+    admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+)
+
+
+class Application:
+    """The gRPC server and everything it owns (one of each per process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(
+            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        )
+        self.http = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=30),
+            timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=5.0),
+        )
+        self.background = Background()
+        upstream = LiteLLMClient(
+            self.http,
+            base_url=settings.litellm_base_url,
+            api_key=settings.litellm_api_key,
+            num_retries=settings.upstream_retries,
+        )
+        auth = Authenticator(self.db, settings.admin_key)
+        self.jobs = JobUseCases(self.db)
+        self.calls = CallUseCases(
+            self.db,
+            upstream,
+            self.background,
+            TokenCounter(),
+            timeout_seconds=settings.upstream_timeout_seconds,
+            content_policy=settings.record_content,
+        )
+        self.admin = AdminUseCases(self.db)
+        self.health = health.aio.HealthServicer()
+        self.server = grpc.aio.server(
+            interceptors=[ErrorInterceptor()],
+            options=[
+                ("grpc.max_receive_message_length", settings.max_message_bytes),
+                ("grpc.max_send_message_length", settings.max_message_bytes),
+                ("grpc.so_reuseport", 0),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ],
+        )
+        job_service_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(auth, self.jobs, self.calls), self.server)
+        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(auth, self.admin), self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+        self.port = 0
+
+    async def start(self) -> int:
+        """Bind, check the database, start serving; returns the bound port."""
+        self.port = self.server.add_insecure_port(f"{self.settings.grpc_host}:{self.settings.grpc_port}")
+        if self.port == 0:
+            raise RuntimeError(f"could not bind {self.settings.grpc_host}:{self.settings.grpc_port}; is it in use?")
+        await self.db.ping()
+        await self.server.start()
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving gRPC on %s:%d", self.settings.grpc_host, self.port)
+        return self.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking new calls, let in-flight calls and streams finish, then close."""
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        await self.background.drain(timeout=max(grace, 1.0))
+        await self.http.aclose()
+        await self.db.close()
+
+    async def wait(self) -> None:
+        await self.server.wait_for_termination()
+
+
+async def run(settings: Settings, stop_event: asyncio.Event) -> None:
+    """Serve until `stop_event` is set, then shut down gracefully."""
+    app = Application(settings)
+    await app.start()
+    await stop_event.wait()
+    log.info("shutting down (grace %.0f s)", settings.shutdown_grace_seconds)
+    await app.stop()

@@ -1,0 +1,139 @@
+"""The chat request a team sends inside a job, validated before anything is spent.
+
+Messages and parameters stay in the OpenAI wire shape (plain dicts) because that is what
+LiteLLM takes; validation checks what the gateway must know to be true and leaves
+provider-specific judgement (e.g. which models accept `logprobs`) to the provider, whose
+rejection comes back as INVALID_ARGUMENT with its message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.domain import validation
+from server.domain.errors import invalid_argument
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+MAX_MESSAGES = 2048
+
+# Parameters the gateway owns: a client cannot set them through `extra_body`.
+RESERVED_KEYS = frozenset(
+    {"model", "messages", "stream", "stream_options", "fallbacks", "num_retries", "api_key", "api_base", "metadata"}
+)
+
+# (name, low, high) for numeric parameters whose range every provider shares.
+_RANGES: tuple[tuple[str, float, float], ...] = (
+    ("temperature", 0.0, 2.0),
+    ("top_p", 0.0, 1.0),
+    ("frequency_penalty", -2.0, 2.0),
+    ("presence_penalty", -2.0, 2.0),
+    ("max_tokens", 1, 10_000_000),
+    ("max_completion_tokens", 1, 10_000_000),
+    ("top_logprobs", 0, 20),
+)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One LLM call as the team asked for it.
+
+    `model` is the alias the team named (None: the team's default). `params` holds only
+    the OpenAI parameters the client set, ready to forward.
+    """
+
+    model: str | None
+    messages: tuple[dict[str, Any], ...]
+    params: dict[str, Any] = field(default_factory=dict)
+    purpose: str = ""
+    call_metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def wants_json(self) -> bool:
+        fmt = self.params.get("response_format") or {}
+        return fmt.get("type") in ("json_object", "json_schema")
+
+
+def build_request(
+    *,
+    model: str,
+    messages: list[dict[str, Any]],
+    params: dict[str, Any],
+    extra_body: dict[str, Any],
+    purpose: str,
+    call_metadata: dict[str, Any],
+) -> ChatRequest:
+    """Validate a call and return it, or raise INVALID_ARGUMENT naming the first bad field."""
+    if model:
+        validation.model_name("model", model)
+    _check_messages(messages)
+    _check_params(params)
+    for key in extra_body:
+        if key in RESERVED_KEYS or key in params:
+            raise invalid_argument(f"extra_body.{key}", "cannot be set through extra_body")
+    validation.label("purpose", purpose, max_length=200)
+    return ChatRequest(
+        model=model or None,
+        messages=tuple(messages),
+        params={**extra_body, **params},
+        purpose=purpose,
+        call_metadata=call_metadata,
+    )
+
+
+def _check_messages(messages: list[dict[str, Any]]) -> None:
+    if not messages:
+        raise invalid_argument("messages", "must contain at least one message")
+    if len(messages) > MAX_MESSAGES:
+        raise invalid_argument("messages", f"must contain at most {MAX_MESSAGES} messages")
+    for index, message in enumerate(messages):
+        where = f"messages[{index}]"
+        role = message.get("role", "")
+        if role not in ROLES:
+            raise invalid_argument(f"{where}.role", f"must be one of {', '.join(sorted(ROLES))}")
+        content = message.get("content")
+        if content is None:
+            if role != "assistant" or not message.get("tool_calls"):
+                raise invalid_argument(f"{where}.content", "is required")
+        elif isinstance(content, list):
+            _check_parts(f"{where}.content", content)
+        elif not isinstance(content, str):
+            raise invalid_argument(f"{where}.content", "must be a string or a list of content parts")
+        if role == "tool" and not message.get("tool_call_id"):
+            raise invalid_argument(f"{where}.tool_call_id", "is required for a tool message")
+
+
+def _check_parts(where: str, parts: list[Any]) -> None:
+    if not parts:
+        raise invalid_argument(where, "must not be an empty list")
+    for index, part in enumerate(parts):
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise invalid_argument(f"{where}[{index}]", 'must be an object with a "type"')
+        if part["type"] == "text" and not isinstance(part.get("text"), str):
+            raise invalid_argument(f"{where}[{index}].text", "must be a string")
+
+
+def _check_params(params: dict[str, Any]) -> None:
+    for name, low, high in _RANGES:
+        value = params.get(name)
+        if value is not None and not low <= value <= high:
+            raise invalid_argument(name, f"must be between {low:g} and {high:g}")
+    stop = params.get("stop")
+    if stop is not None:
+        stops = [stop] if isinstance(stop, str) else stop
+        if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+            raise invalid_argument("stop", "must be a string or a list of non-empty strings")
+    fmt = params.get("response_format")
+    if fmt is not None and fmt.get("type") not in ("text", "json_object", "json_schema"):
+        raise invalid_argument("response_format.type", "must be text, json_object or json_schema")
+    if fmt is not None and fmt.get("type") == "json_schema" and not isinstance(fmt.get("json_schema"), dict):
+        raise invalid_argument("response_format.json_schema", "is required for type json_schema")
+    for index, tool in enumerate(params.get("tools") or ()):
+        function = tool.get("function")
+        if tool.get("type", "function") != "function" or not isinstance(function, dict) or not function.get("name"):
+            raise invalid_argument(f"tools[{index}]", 'must be {"type": "function", "function": {"name": ...}}')
+    choice = params.get("tool_choice")
+    if choice is not None and not (
+        choice in ("none", "auto", "required") or (isinstance(choice, dict) and choice.get("type") == "function")
+    ):
+        raise invalid_argument("tool_choice", 'must be "none", "auto", "required" or a function choice')

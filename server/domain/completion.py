@@ -1,0 +1,138 @@
+"""Reading OpenAI-format completions, whole or streamed, into what we record and return.
+
+Pure functions over the wire dicts: the same rules for LLMCall and LLMCallStream, so a
+streamed call and a plain one record the same tokens, cost and content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The model's answer to a call."""
+
+    content: str
+    finish_reason: str
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    usage: Usage | None = None
+    reported_cost_usd: Decimal | None = None
+
+
+def usage_from(raw: Any) -> Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0))
+    except (TypeError, ValueError):
+        return None
+
+
+def cost_from(raw: Any) -> Decimal | None:
+    """LiteLLM puts the call's cost in `usage.cost` of the last streamed chunk."""
+    if not isinstance(raw, dict) or raw.get("cost") is None:
+        return None
+    try:
+        cost = Decimal(str(raw["cost"]))
+    except InvalidOperation:
+        return None
+    return cost if cost.is_finite() and cost >= 0 else None
+
+
+def answer_from(body: dict[str, Any]) -> Answer:
+    """The answer in a non-streaming `chat.completion`."""
+    choices = body.get("choices") or [{}]
+    message = choices[0].get("message") or {}
+    return Answer(
+        content=message.get("content") or "",
+        finish_reason=choices[0].get("finish_reason") or "",
+        tool_calls=tuple(message.get("tool_calls") or ()),
+        usage=usage_from(body.get("usage")),
+        reported_cost_usd=cost_from(body.get("usage")),
+    )
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What one streamed chunk adds: text, tool-call fragments, maybe the finish reason."""
+
+    content: str = ""
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    finish_reason: str = ""
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.content or self.tool_calls or self.finish_reason)
+
+
+@dataclass
+class StreamAccumulator:
+    """Folds streamed chunks into the whole answer while the deltas are forwarded."""
+
+    parts: list[str] = field(default_factory=list)
+    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    finish_reason: str = ""
+    usage: Usage | None = None
+    reported_cost_usd: Decimal | None = None
+
+    def feed(self, chunk: dict[str, Any]) -> Delta:
+        if chunk.get("usage"):
+            self.usage = usage_from(chunk["usage"]) or self.usage
+            self.reported_cost_usd = cost_from(chunk["usage"]) or self.reported_cost_usd
+        content, fragments, finish = "", [], ""
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                content += delta["content"]
+            for fragment in delta.get("tool_calls") or ():
+                fragments.append(fragment)
+                self._merge_tool_call(fragment)
+            if choice.get("finish_reason"):
+                finish = choice["finish_reason"]
+        if content:
+            self.parts.append(content)
+        if finish:
+            self.finish_reason = finish
+        return Delta(content=content, tool_calls=tuple(fragments), finish_reason=finish)
+
+    def _merge_tool_call(self, fragment: dict[str, Any]) -> None:
+        index = int(fragment.get("index") or 0)
+        call = self.tool_calls.setdefault(
+            index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+        )
+        if fragment.get("id"):
+            call["id"] = fragment["id"]
+        if fragment.get("type"):
+            call["type"] = fragment["type"]
+        function = fragment.get("function") or {}
+        if function.get("name"):
+            call["function"]["name"] += function["name"]
+        if function.get("arguments"):
+            call["function"]["arguments"] += function["arguments"]
+
+    @property
+    def content(self) -> str:
+        return "".join(self.parts)
+
+    def answer(self) -> Answer:
+        return Answer(
+            content=self.content,
+            finish_reason=self.finish_reason,
+            tool_calls=tuple(self.tool_calls[i] for i in sorted(self.tool_calls)),
+            usage=self.usage,
+            reported_cost_usd=self.reported_cost_usd,
+        )

@@ -1,0 +1,102 @@
+"""Credit arithmetic: what a job reserves, what it is charged, what a call is billed."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from server.domain.errors import DomainError, Kind, Reason
+from server.domain.jobs import JobCosts
+
+USD_QUANTUM = Decimal("0.0000000001")  # costs are stored with 10 decimal places
+MAX_CREDITS = 1_000_000_000
+
+
+class BudgetMode(enum.StrEnum):
+    JOB_BASED = "job_based"
+    CONSUMPTION_TOKENS = "consumption_tokens"
+    CONSUMPTION_USD = "consumption_usd"
+
+
+class TeamStatus(enum.StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    PAUSED = "paused"
+
+
+@dataclass(frozen=True)
+class Balance:
+    """A team's credits. remaining = allocated - used; available = remaining - reserved."""
+
+    allocated: int
+    used: int
+    reserved: int
+
+    @property
+    def remaining(self) -> int:
+        return self.allocated - self.used
+
+    @property
+    def available(self) -> int:
+        return self.remaining - self.reserved
+
+
+@dataclass(frozen=True)
+class Rates:
+    """A team's conversion rates for the consumption modes and its markup."""
+
+    mode: BudgetMode = BudgetMode.JOB_BASED
+    tokens_per_credit: int = 10_000
+    credits_per_dollar: Decimal = Decimal(10)
+    markup_percent: Decimal = Decimal(0)
+
+
+def reservation(rates: Rates) -> int:
+    """Credits a new job holds until it is settled: the minimum charge of any mode."""
+    return 1
+
+
+def charge(rates: Rates, costs: JobCosts) -> int:
+    """Credits a job completed as `completed` costs, in whole credits rounded up."""
+    if rates.mode is BudgetMode.CONSUMPTION_TOKENS:
+        return max(1, math.ceil(costs.total_tokens / rates.tokens_per_credit))
+    if rates.mode is BudgetMode.CONSUMPTION_USD:
+        return max(1, math.ceil(costs.billed_cost_usd * rates.credits_per_dollar))
+    return 1
+
+
+def billed_cost(provider_cost_usd: Decimal, rates: Rates) -> Decimal:
+    """What a call costs the team: the provider cost plus the team's markup."""
+    billed = provider_cost_usd * (1 + rates.markup_percent / 100)
+    return billed.quantize(USD_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def ensure_can_work(team_id: str, status: TeamStatus) -> None:
+    """Suspended and paused teams may not start jobs or calls."""
+    if status is TeamStatus.ACTIVE:
+        return
+    reason = Reason.TEAM_SUSPENDED if status is TeamStatus.SUSPENDED else Reason.TEAM_PAUSED
+    raise DomainError(
+        Kind.PERMISSION_DENIED,
+        reason,
+        f"team '{team_id}' is {status.value}; new jobs and calls are refused. Contact the operator.",
+        metadata={"team_id": team_id, "status": status.value},
+    )
+
+
+def insufficient_credits(team_id: str, balance: Balance, needed: int) -> DomainError:
+    return DomainError(
+        Kind.RESOURCE_EXHAUSTED,
+        Reason.INSUFFICIENT_CREDITS,
+        f"team '{team_id}' has {balance.available} credits available and a job needs {needed}; "
+        "add credits or complete open jobs",
+        metadata={
+            "team_id": team_id,
+            "credits_available": str(balance.available),
+            "credits_remaining": str(balance.remaining),
+            "credits_reserved": str(balance.reserved),
+            "credits_needed": str(needed),
+        },
+    )

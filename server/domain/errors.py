@@ -1,0 +1,109 @@
+"""Domain errors: every failure a client can see, with a stable machine-readable reason.
+
+The API layer maps `Kind` to a gRPC status code and `reason`/`metadata` to a
+`google.rpc.ErrorInfo` in one table (server/api/errors.py). Messages are written for the
+person reading them and never contain secrets or upstream bodies.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Kind(enum.Enum):
+    """The category of an error; one gRPC status code each."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    UNAVAILABLE = "UNAVAILABLE"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    INTERNAL = "INTERNAL"
+
+
+class Reason:
+    """Stable reasons (ErrorInfo.reason). Clients branch on these; never rename one."""
+
+    INVALID_REQUEST = "INVALID_REQUEST"
+    MISSING_API_KEY = "MISSING_API_KEY"
+    INVALID_API_KEY = "INVALID_API_KEY"
+    ADMIN_KEY_REQUIRED = "ADMIN_KEY_REQUIRED"
+    TEAM_MISMATCH = "TEAM_MISMATCH"
+    TEAM_SUSPENDED = "TEAM_SUSPENDED"
+    TEAM_PAUSED = "TEAM_PAUSED"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    JOB_NOT_OPEN = "JOB_NOT_OPEN"
+    JOB_ALREADY_FINISHED = "JOB_ALREADY_FINISHED"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS"
+    MODEL_NOT_ALLOWED = "MODEL_NOT_ALLOWED"
+    NO_DEFAULT_MODEL = "NO_DEFAULT_MODEL"
+    UPSTREAM_RATE_LIMITED = "UPSTREAM_RATE_LIMITED"
+    UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
+    UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
+    UPSTREAM_REJECTED = "UPSTREAM_REJECTED"
+    UPSTREAM_STREAM_INTERRUPTED = "UPSTREAM_STREAM_INTERRUPTED"
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    INTERNAL = "INTERNAL"
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One bad field of a request (google.rpc.BadRequest.FieldViolation)."""
+
+    field: str
+    description: str
+
+
+@dataclass
+class DomainError(Exception):
+    """A failure with a kind, a stable reason, a readable message and safe details."""
+
+    kind: Kind
+    reason: str
+    message: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    violations: tuple[FieldViolation, ...] = ()
+    retry_after_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"
+
+
+def invalid_argument(field_name: str, description: str) -> DomainError:
+    """A single bad field; the message names the field."""
+    return DomainError(
+        Kind.INVALID_ARGUMENT,
+        Reason.INVALID_REQUEST,
+        f"{field_name}: {description}",
+        metadata={"field": field_name},
+        violations=(FieldViolation(field_name, description),),
+    )
+
+
+def not_found(what: str, identifier: str) -> DomainError:
+    """`what` is the kind of object (`job`, `team`...), named in reason metadata."""
+    return DomainError(
+        Kind.NOT_FOUND,
+        Reason.NOT_FOUND,
+        f"{what} '{identifier}' not found",
+        metadata={"resource": what, "id": identifier},
+    )
+
+
+def already_exists(what: str, identifier: str) -> DomainError:
+    return DomainError(
+        Kind.ALREADY_EXISTS,
+        Reason.ALREADY_EXISTS,
+        f"{what} '{identifier}' already exists",
+        metadata={"resource": what, "id": identifier},
+    )

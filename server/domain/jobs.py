@@ -1,0 +1,166 @@
+"""Jobs and their calls: the state machine and the cost totals, free of I/O."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from server.domain.errors import DomainError, Kind, Reason, invalid_argument
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (JobStatus.PENDING, JobStatus.IN_PROGRESS)
+
+
+OPEN_STATUSES = (JobStatus.PENDING, JobStatus.IN_PROGRESS)
+FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED)
+
+
+class CallStatus(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as stored."""
+
+    job_id: uuid.UUID
+    team_id: str
+    job_type: str
+    user_id: str
+    status: JobStatus
+    metadata: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    error_message: str = ""
+    credits_reserved: int = 0
+    credits_charged: int = 0
+    credits_remaining_after: int | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One LLM call as recorded: what was asked, what served it, what it cost."""
+
+    call_id: uuid.UUID
+    job_id: uuid.UUID
+    team_id: str
+    status: CallStatus
+    model_alias: str
+    purpose: str = ""
+    served_model: str = ""
+    attempted_models: tuple[str, ...] = ()
+    streamed: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_estimated: bool = False
+    provider_cost_usd: Decimal = Decimal(0)
+    billed_cost_usd: Decimal = Decimal(0)
+    cost_source: str = "none"
+    latency_ms: int = 0
+    first_token_ms: int | None = None
+    finish_reason: str = ""
+    error_reason: str = ""
+    error_message: str = ""
+    content: str | None = None
+    created_at: datetime | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class JobCosts:
+    """Totals over a job's calls."""
+
+    total_calls: int = 0
+    successful_calls: int = 0
+    failed_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    billed_cost_usd: Decimal = Decimal(0)
+    provider_cost_usd: Decimal = Decimal(0)
+    avg_latency_ms: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def summarize(calls: Iterable[CallRecord]) -> JobCosts:
+    calls = list(calls)
+    succeeded = sum(1 for c in calls if c.status is CallStatus.SUCCEEDED)
+    latencies = [c.latency_ms for c in calls if c.latency_ms]
+    return JobCosts(
+        total_calls=len(calls),
+        successful_calls=succeeded,
+        failed_calls=len(calls) - succeeded,
+        prompt_tokens=sum(c.prompt_tokens for c in calls),
+        completion_tokens=sum(c.completion_tokens for c in calls),
+        billed_cost_usd=sum((c.billed_cost_usd for c in calls), Decimal(0)),
+        provider_cost_usd=sum((c.provider_cost_usd for c in calls), Decimal(0)),
+        avg_latency_ms=round(sum(latencies) / len(latencies)) if latencies else 0,
+    )
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job with its calls, as GetJob and CompleteJob return it."""
+
+    job: Job
+    calls: tuple[CallRecord, ...] = field(default=())
+
+    @property
+    def costs(self) -> JobCosts:
+        return summarize(self.calls)
+
+
+def ensure_open(job: Job) -> None:
+    """Calls are accepted only on open jobs."""
+    if not job.status.is_open:
+        raise DomainError(
+            Kind.FAILED_PRECONDITION,
+            Reason.JOB_NOT_OPEN,
+            f"job {job.job_id} is {job.status.value}; calls are accepted only on pending or in_progress jobs",
+            metadata={"job_id": str(job.job_id), "status": job.status.value},
+        )
+
+
+def requested_final_status(value: str) -> JobStatus:
+    """The status a client may complete a job with."""
+    if value not in (JobStatus.COMPLETED.value, JobStatus.FAILED.value):
+        raise invalid_argument("status", 'must be "completed" or "failed"')
+    return JobStatus(value)
+
+
+def is_repeat_completion(job: Job, requested: JobStatus) -> bool:
+    """True when `job` already ended as `requested` (an idempotent repeat); False when it
+    is open and can be settled now. Any other combination is a conflict."""
+    if job.status.is_open:
+        return False
+    if job.status is requested:
+        return True
+    raise DomainError(
+        Kind.FAILED_PRECONDITION,
+        Reason.JOB_ALREADY_FINISHED,
+        f"job {job.job_id} is already {job.status.value}; it cannot be {requested.value} now",
+        metadata={"job_id": str(job.job_id), "status": job.status.value},
+    )

@@ -1,0 +1,55 @@
+"""Model resolution: which LiteLLM models serve a team's call, deny by default."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from server.domain.errors import DomainError, Kind, Reason
+
+
+@dataclass(frozen=True)
+class Route:
+    """The alias a call was made with and the LiteLLM models behind it, primary first."""
+
+    alias: str
+    models: tuple[str, ...]
+
+    @property
+    def primary(self) -> str:
+        return self.models[0]
+
+    @property
+    def fallbacks(self) -> tuple[str, ...]:
+        return self.models[1:]
+
+
+def resolve(requested: str | None, default_model: str | None, reachable: Mapping[str, tuple[str, ...]]) -> Route:
+    """Pick the alias for a call and check the team may use it.
+
+    `reachable` maps every alias the team reaches through its access groups to its models.
+    No model named: the team's default; failing that, its only alias. An alias outside
+    `reachable` (unknown, a raw LiteLLM model name, in no group of the team) is
+    MODEL_NOT_ALLOWED: a team never learns which names exist beyond its own.
+    """
+    name = requested or default_model
+    if not name:
+        if len(reachable) == 1:
+            name = next(iter(reachable))
+        else:
+            choices = ", ".join(sorted(reachable)) or "none: ask the operator for access"
+            raise DomainError(
+                Kind.INVALID_ARGUMENT,
+                Reason.NO_DEFAULT_MODEL,
+                f"model: required, because this team has no default model; models it can use: {choices}",
+                metadata={"field": "model"},
+            )
+    models = reachable.get(name)
+    if not models:
+        raise DomainError(
+            Kind.PERMISSION_DENIED,
+            Reason.MODEL_NOT_ALLOWED,
+            f"model '{name}' is not available to this team",
+            metadata={"model": name},
+        )
+    return Route(alias=name, models=models)

@@ -1,0 +1,78 @@
+"""Checks of client-supplied identifiers and labels, shared by every use case."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from server.domain.errors import invalid_argument
+
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+_ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,127}$")
+MAX_LABEL_LENGTH = 100
+MAX_TEXT_LENGTH = 1000
+
+
+def identifier(field_name: str, value: str) -> str:
+    """An operator-chosen id (organization, team, group): 1-64 of letters, digits, `_.-`."""
+    if not value:
+        raise invalid_argument(field_name, "is required")
+    if not _IDENTIFIER.match(value):
+        raise invalid_argument(
+            field_name, "must be 1-64 characters: letters, digits, '_', '-', '.', starting with a letter or digit"
+        )
+    return value
+
+
+def model_name(field_name: str, value: str) -> str:
+    """A model alias or LiteLLM model name: 1-128 of letters, digits, `_.-:/`."""
+    if not value:
+        raise invalid_argument(field_name, "is required")
+    if not _ALIAS.match(value):
+        raise invalid_argument(field_name, "must be 1-128 characters: letters, digits, '_', '-', '.', ':', '/'")
+    return value
+
+
+def job_id(value: str) -> uuid.UUID:
+    """A job id from a path or body; malformed ids are INVALID_ARGUMENT, never a crash."""
+    return uuid_field("job_id", value)
+
+
+def uuid_field(field_name: str, value: str) -> uuid.UUID:
+    if not value:
+        raise invalid_argument(field_name, "is required")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise invalid_argument(field_name, "must be a UUID such as 3f2b1c9e-8a41-4d2b-9a7e-0c5d6e7f8a9b") from None
+
+
+def label(field_name: str, value: str, *, required: bool = False, max_length: int = MAX_LABEL_LENGTH) -> str:
+    """A short free-text label (job_type, purpose...): printable, bounded length."""
+    if not value:
+        if required:
+            raise invalid_argument(field_name, "is required")
+        return value
+    if len(value) > max_length:
+        raise invalid_argument(field_name, f"must be at most {max_length} characters")
+    if not value.isprintable():
+        raise invalid_argument(field_name, "must not contain control characters")
+    return value
+
+
+def text(field_name: str, value: str, *, max_length: int = MAX_TEXT_LENGTH) -> str:
+    """Longer free text (descriptions, error messages): bounded, no NUL bytes."""
+    if len(value) > max_length:
+        raise invalid_argument(field_name, f"must be at most {max_length} characters")
+    if "\x00" in value:
+        raise invalid_argument(field_name, "must not contain NUL characters")
+    return value
+
+
+def unique_names(field_name: str, values: list[str], check=identifier) -> list[str]:
+    """A list of names, each valid, without duplicates, order kept."""
+    seen: dict[str, None] = {}
+    for index, value in enumerate(values):
+        check(f"{field_name}[{index}]", value)
+        seen.setdefault(value, None)
+    return list(seen)

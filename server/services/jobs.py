@@ -1,0 +1,162 @@
+"""Job use cases: create (reserving credits), read, complete (charging exactly once)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.domain import credits, validation
+from server.domain.errors import DomainError, Kind, Reason
+from server.domain.jobs import Job, JobStatus, JobView, is_repeat_completion, requested_final_status
+from server.services.auth import TeamPrincipal
+from server.storage import jobs as job_store
+from server.storage import ledger
+from server.storage import teams as team_store
+from server.storage.database import Database
+
+
+class _IdempotentRace(Exception):
+    """Another request created the job with the same idempotency key first."""
+
+
+def check_team(principal: TeamPrincipal, team_id: str) -> None:
+    """A team_id in a request body must be the key's own team."""
+    if team_id and team_id != principal.team_id:
+        raise DomainError(
+            Kind.PERMISSION_DENIED,
+            Reason.TEAM_MISMATCH,
+            f"this virtual key belongs to another team than '{team_id}'",
+            metadata={"team_id": team_id},
+        )
+
+
+class JobUseCases:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(
+        self,
+        principal: TeamPrincipal,
+        *,
+        team_id: str,
+        job_type: str,
+        user_id: str,
+        metadata: dict[str, Any],
+        idempotency_key: str,
+    ) -> Job:
+        """Create a pending job and reserve its credit, in one transaction."""
+        check_team(principal, team_id)
+        validation.label("job_type", job_type, required=True)
+        validation.label("user_id", user_id, max_length=200)
+        validation.label("idempotency_key", idempotency_key, max_length=200)
+        if idempotency_key:
+            async with self._db.transaction() as conn:
+                existing = await job_store.find_by_idempotency_key(conn, principal.team_id, idempotency_key)
+            if existing is not None:
+                return _same_request(existing, job_type)
+        try:
+            return await self._reserve_and_insert(principal, job_type, user_id, metadata, idempotency_key or None)
+        except _IdempotentRace:
+            async with self._db.transaction() as conn:
+                existing = await job_store.find_by_idempotency_key(conn, principal.team_id, idempotency_key)
+            assert existing is not None
+            return _same_request(existing, job_type)
+
+    async def _reserve_and_insert(
+        self,
+        principal: TeamPrincipal,
+        job_type: str,
+        user_id: str,
+        metadata: dict[str, Any],
+        idempotency_key: str | None,
+    ) -> Job:
+        team_id = principal.team_id
+        async with self._db.transaction() as conn:
+            needed = credits.reservation(credits.Rates())
+            balance = await team_store.reserve(conn, team_id, needed)
+            if balance is None:
+                status, current = await team_store.status_and_balance(conn, team_id)
+                credits.ensure_can_work(team_id, status)
+                raise credits.insufficient_credits(team_id, current, needed)
+            job = await job_store.insert_job(
+                conn,
+                team_id=team_id,
+                job_type=job_type,
+                user_id=user_id,
+                metadata=metadata,
+                credits_reserved=needed,
+                idempotency_key=idempotency_key,
+            )
+            if job is None:
+                raise _IdempotentRace()  # rolls the reservation back
+            await ledger.append(
+                conn,
+                team_id=team_id,
+                job_id=job.job_id,
+                kind="reservation",
+                amount=0,
+                reserved_delta=needed,
+                balance_after=balance,
+                actor=principal.actor,
+                reason=f"job {job.job_type} created",
+            )
+        return job
+
+    async def get(self, principal: TeamPrincipal, job_id: str) -> JobView:
+        jid = validation.job_id(job_id)
+        async with self._db.transaction() as conn:
+            job = await job_store.get_job(conn, jid, principal.team_id)
+            calls = await job_store.list_calls(conn, jid)
+        return JobView(job, calls)
+
+    async def complete(
+        self, principal: TeamPrincipal, job_id: str, *, status: str, metadata: dict[str, Any], error_message: str
+    ) -> JobView:
+        """Settle a job: charge it (completed) or release its reservation (failed).
+
+        The job row is locked for the whole transaction, so concurrent completions of one
+        job serialise; the second sees a finished job and returns the stored result.
+        """
+        jid = validation.job_id(job_id)
+        requested = requested_final_status(status)
+        validation.text("error_message", error_message)
+        async with self._db.transaction() as conn:
+            job = await job_store.get_job(conn, jid, principal.team_id, for_update=True)
+            calls = await job_store.list_calls(conn, jid)
+            if is_repeat_completion(job, requested):
+                return JobView(job, calls)
+            view = JobView(job, calls)
+            rates, _, _ = await team_store.rates_and_status(conn, principal.team_id)
+            charge = credits.charge(rates, view.costs) if requested is JobStatus.COMPLETED else 0
+            balance = await team_store.settle(conn, principal.team_id, release=job.credits_reserved, charge=charge)
+            await ledger.append(
+                conn,
+                team_id=principal.team_id,
+                job_id=jid,
+                kind="charge" if requested is JobStatus.COMPLETED else "release",
+                amount=-charge,
+                reserved_delta=-job.credits_reserved,
+                balance_after=balance,
+                actor=principal.actor,
+                reason=f"job {job.job_type} {requested.value}",
+            )
+            finished = await job_store.finish_job(
+                conn,
+                jid,
+                status=requested,
+                error_message=error_message,
+                metadata_patch=metadata,
+                credits_charged=charge,
+                credits_remaining_after=balance.remaining,
+            )
+        return JobView(finished, calls)
+
+
+def _same_request(job: Job, job_type: str) -> Job:
+    if job.job_type != job_type:
+        raise DomainError(
+            Kind.ALREADY_EXISTS,
+            Reason.IDEMPOTENCY_KEY_REUSED,
+            "this idempotency key was already used for a different job; use a new key for a new job",
+            metadata={"job_id": str(job.job_id)},
+        )
+    return job

@@ -1,0 +1,60 @@
+"""Token counting for calls whose provider reported no usage (e.g. a stream cut short).
+
+Uses tiktoken's cl100k_base encoding, loaded from a file shipped with the server
+(server/assets), because tiktoken would otherwise download it at run time. Counts are
+estimates for non-OpenAI models and are recorded with `tokens_estimated = true`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import tiktoken
+from tiktoken.load import load_tiktoken_bpe
+
+ENCODING_FILE = Path(__file__).resolve().parent.parent / "assets" / "cl100k_base.tiktoken"
+ENCODING_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+# The pattern and special tokens of cl100k_base, as tiktoken_ext.openai_public defines them.
+_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+_SPECIAL = {
+    "<|endoftext|>": 100257,
+    "<|fim_prefix|>": 100258,
+    "<|fim_middle|>": 100259,
+    "<|fim_suffix|>": 100260,
+    "<|endofprompt|>": 100276,
+}
+# OpenAI's chat format adds about 3 tokens per message and 3 to prime the reply.
+_PER_MESSAGE = 3
+_PER_REPLY = 3
+
+
+class TokenCounter:
+    def __init__(self) -> None:
+        self._encoding = tiktoken.Encoding(
+            name="cl100k_base",
+            pat_str=_PATTERN,
+            mergeable_ranks=load_tiktoken_bpe(str(ENCODING_FILE), expected_hash=ENCODING_SHA256),
+            special_tokens=_SPECIAL,
+        )
+
+    def count_text(self, text: str) -> int:
+        return len(self._encoding.encode(text, disallowed_special=())) if text else 0
+
+    def count_messages(self, messages: Iterable[dict[str, Any]]) -> int:
+        total = _PER_REPLY
+        for message in messages:
+            total += _PER_MESSAGE + self.count_text(_text_of(message.get("content")))
+            for call in message.get("tool_calls") or ():
+                function = call.get("function") or {}
+                total += self.count_text(function.get("name", "")) + self.count_text(function.get("arguments", ""))
+        return total
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""

@@ -1,0 +1,80 @@
+"""Configuration: read from the environment once, at start-up, into a frozen object.
+
+This is the only module that reads the environment. Every setting is listed in the
+README with its default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(repr=False)
+    admin_key: str = field(repr=False)
+    litellm_base_url: str = "http://127.0.0.1:8002"
+    litellm_api_key: str = field(default="", repr=False)
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    upstream_timeout_seconds: float = 120.0
+    upstream_retries: int = 0
+    record_content: str = "partial"
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    max_message_bytes: int = 8 * 1024 * 1024
+    migrate_on_start: bool = True
+    shutdown_grace_seconds: float = 30.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def required(name: str, hint: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise SettingsError(f"{name} is not set: {hint}")
+            return value
+
+        def number(name: str, default: float, kind: type = int) -> float:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+            if value < 0:
+                raise SettingsError(f"{name} must not be negative")
+            return value
+
+        admin_key = required("SAAS_ADMIN_KEY", "set the operator's admin key (at least 16 characters)")
+        if len(admin_key) < 16:
+            raise SettingsError("SAAS_ADMIN_KEY must be at least 16 characters")
+        record_content = env.get("SAAS_RECORD_CONTENT", "partial").strip() or "partial"
+        if record_content not in ("none", "partial", "all"):
+            raise SettingsError("SAAS_RECORD_CONTENT must be none, partial or all")
+        return cls(
+            database_url=required("DATABASE_URL", "point it at PostgreSQL, e.g. postgresql://user@127.0.0.1:5432/saas"),
+            admin_key=admin_key,
+            litellm_base_url=env.get("LITELLM_BASE_URL", cls.litellm_base_url).strip(),
+            litellm_api_key=env.get("LITELLM_MASTER_KEY", "").strip(),
+            grpc_host=env.get("SAAS_GRPC_HOST", cls.grpc_host).strip(),
+            grpc_port=int(number("SAAS_GRPC_PORT", cls.grpc_port)),
+            upstream_timeout_seconds=number("SAAS_UPSTREAM_TIMEOUT_SECONDS", cls.upstream_timeout_seconds, float),
+            upstream_retries=int(number("SAAS_UPSTREAM_RETRIES", cls.upstream_retries)),
+            record_content=record_content,
+            db_pool_size=int(number("SAAS_DB_POOL_SIZE", cls.db_pool_size)),
+            db_max_overflow=int(number("SAAS_DB_MAX_OVERFLOW", cls.db_max_overflow)),
+            max_message_bytes=int(number("SAAS_MAX_MESSAGE_BYTES", cls.max_message_bytes)),
+            migrate_on_start=env.get("SAAS_MIGRATE_ON_START", "true").strip().lower() not in ("0", "false", "no"),
+            shutdown_grace_seconds=number("SAAS_SHUTDOWN_GRACE_SECONDS", cls.shutdown_grace_seconds, float),
+            log_level=env.get("SAAS_LOG_LEVEL", cls.log_level).strip().upper() or "INFO",
+        )

@@ -1,0 +1,233 @@
+"""The schema, as SQLAlchemy Core tables. Migrations (migrations/versions) create it;
+tests/integration/test_migrations.py checks that the two agree.
+
+Money-like invariants live in the database, so no code path can break them:
+- a team's credits never go below its overdraft limit (CHECK on teams);
+- a job is reserved, charged and released at most once (unique (job_id, kind) on the ledger);
+- a retried create with the same idempotency key finds the first job (unique on jobs).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP, UUID
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _timestamps() -> list[Column]:
+    return [
+        Column("created_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+        Column("updated_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+    ]
+
+
+def _json(name: str) -> Column:
+    return Column(name, JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("organization_id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default="active"),
+    _json("metadata"),
+    *_timestamps(),
+    CheckConstraint("status IN ('active', 'archived')", name="status"),
+)
+
+model_access_groups = Table(
+    "model_access_groups",
+    metadata,
+    Column("group_name", Text, primary_key=True),
+    Column("display_name", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    *_timestamps(),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_alias", Text, primary_key=True),
+    # LiteLLM model names, primary first, then fallbacks in order.
+    Column("models", ARRAY(Text), nullable=False),
+    Column("display_name", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    *_timestamps(),
+    CheckConstraint("cardinality(models) >= 1", name="has_model"),
+)
+
+model_alias_groups = Table(
+    "model_alias_groups",
+    metadata,
+    Column("model_alias", Text, ForeignKey("model_aliases.model_alias", ondelete="CASCADE"), nullable=False),
+    Column("group_name", Text, ForeignKey("model_access_groups.group_name", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("model_alias", "group_name"),
+    Index(None, "group_name"),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("team_id", Text, primary_key=True),
+    Column("organization_id", Text, ForeignKey("organizations.organization_id"), nullable=False),
+    Column("team_alias", Text, nullable=False, server_default=""),
+    Column("status", Text, nullable=False, server_default="active"),
+    Column("budget_mode", Text, nullable=False, server_default="job_based"),
+    Column("default_model", Text, ForeignKey("model_aliases.model_alias", ondelete="SET NULL")),
+    _json("metadata"),
+    Column("credits_allocated", BigInteger, nullable=False, server_default="0"),
+    Column("credits_used", BigInteger, nullable=False, server_default="0"),
+    Column("credits_reserved", BigInteger, nullable=False, server_default="0"),
+    Column("credits_overdraft_limit", BigInteger, nullable=False, server_default="0"),
+    Column("tokens_per_credit", Integer, nullable=False, server_default="10000"),
+    Column("credits_per_dollar", Numeric(20, 6), nullable=False, server_default="10"),
+    Column("markup_percent", Numeric(10, 4), nullable=False, server_default="0"),
+    *_timestamps(),
+    CheckConstraint("status IN ('active', 'suspended', 'paused')", name="status"),
+    CheckConstraint("budget_mode IN ('job_based', 'consumption_tokens', 'consumption_usd')", name="budget_mode"),
+    CheckConstraint("credits_used >= 0 AND credits_reserved >= 0 AND credits_overdraft_limit >= 0", name="nonnegative"),
+    CheckConstraint(
+        "credits_allocated - credits_used - credits_reserved >= -credits_overdraft_limit", name="no_overshoot"
+    ),
+    Index(None, "organization_id"),
+)
+
+team_access_groups = Table(
+    "team_access_groups",
+    metadata,
+    Column("team_id", Text, ForeignKey("teams.team_id", ondelete="CASCADE"), nullable=False),
+    Column("group_name", Text, ForeignKey("model_access_groups.group_name", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("team_id", "group_name"),
+    Index(None, "group_name"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", UUID(as_uuid=True), primary_key=True),
+    Column("team_id", Text, ForeignKey("teams.team_id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    # SHA-256 of the key; the key itself is never stored.
+    Column("key_digest", LargeBinary, nullable=False, unique=True),
+    Column("key_prefix", Text, nullable=False),
+    Column("created_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", TIMESTAMP(timezone=True)),
+    Column("revoked_at", TIMESTAMP(timezone=True)),
+    Index(None, "team_id"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", UUID(as_uuid=True), primary_key=True),
+    Column("team_id", Text, ForeignKey("teams.team_id"), nullable=False),
+    Column("job_type", Text, nullable=False),
+    Column("user_id", Text, nullable=False, server_default=""),
+    Column("status", Text, nullable=False),
+    _json("metadata"),
+    Column("idempotency_key", Text),
+    Column("created_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+    Column("started_at", TIMESTAMP(timezone=True)),
+    Column("completed_at", TIMESTAMP(timezone=True)),
+    Column("error_message", Text, nullable=False, server_default=""),
+    Column("credits_reserved", Integer, nullable=False, server_default="0"),
+    Column("credits_charged", Integer, nullable=False, server_default="0"),
+    # The team's remaining credits right after this job was settled, so a repeated
+    # CompleteJob returns exactly the first answer.
+    Column("credits_remaining_after", BigInteger),
+    CheckConstraint("status IN ('pending', 'in_progress', 'completed', 'failed', 'expired')", name="status"),
+    UniqueConstraint("team_id", "idempotency_key"),
+    Index(None, "team_id", "created_at"),
+    Index("ix_jobs_open_created_at", "created_at", postgresql_where=text("status IN ('pending', 'in_progress')")),
+)
+
+llm_calls = Table(
+    "llm_calls",
+    metadata,
+    Column("call_id", UUID(as_uuid=True), primary_key=True),
+    Column("job_id", UUID(as_uuid=True), ForeignKey("jobs.job_id"), nullable=False),
+    Column("team_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("purpose", Text, nullable=False, server_default=""),
+    Column("model_alias", Text, nullable=False),
+    Column("served_model", Text, nullable=False, server_default=""),
+    Column("attempted_models", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("streamed", Boolean, nullable=False, server_default="false"),
+    Column("prompt_tokens", Integer, nullable=False, server_default="0"),
+    Column("completion_tokens", Integer, nullable=False, server_default="0"),
+    Column("tokens_estimated", Boolean, nullable=False, server_default="false"),
+    Column("provider_cost_usd", Numeric(20, 10), nullable=False, server_default="0"),
+    Column("billed_cost_usd", Numeric(20, 10), nullable=False, server_default="0"),
+    # Where provider_cost_usd came from: litellm (reported), price_table (computed from the
+    # model's price), none (no price known).
+    Column("cost_source", Text, nullable=False, server_default="none"),
+    Column("latency_ms", Integer, nullable=False, server_default="0"),
+    Column("first_token_ms", Integer),
+    Column("finish_reason", Text, nullable=False, server_default=""),
+    Column("error_reason", Text, nullable=False, server_default=""),
+    Column("error_message", Text, nullable=False, server_default=""),
+    Column("content", Text),
+    Column("created_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("status IN ('succeeded', 'failed', 'cancelled')", name="status"),
+    Index(None, "job_id", "created_at"),
+    Index(None, "team_id", "created_at"),
+)
+
+credit_ledger = Table(
+    "credit_ledger",
+    metadata,
+    Column("entry_id", BigInteger, Identity(always=True), primary_key=True),
+    Column("team_id", Text, ForeignKey("teams.team_id", ondelete="CASCADE"), nullable=False),
+    Column("job_id", UUID(as_uuid=True), ForeignKey("jobs.job_id")),
+    Column("kind", Text, nullable=False),
+    # Effect on credits_remaining (allocated - used): + allocation/top-up/refund, - charge.
+    Column("amount", BigInteger, nullable=False),
+    # Effect on credits_reserved: + reservation, - release and - the reservation a charge consumes.
+    Column("reserved_delta", BigInteger, nullable=False, server_default="0"),
+    Column("remaining_after", BigInteger, nullable=False),
+    Column("reserved_after", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    # Who caused it: `admin`, `key:<prefix>`, `system:expiry`...
+    Column("actor", Text, nullable=False),
+    Column("created_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint(
+        "kind IN ('allocation', 'top_up', 'reservation', 'charge', 'release', 'adjustment', 'refund')",
+        name="kind",
+    ),
+    Index(None, "team_id", "entry_id"),
+    Index(
+        "uq_credit_ledger_job_kind",
+        "job_id",
+        "kind",
+        unique=True,
+        postgresql_where=text("job_id IS NOT NULL AND kind IN ('reservation', 'charge', 'release')"),
+    ),
+)
