@@ -1,0 +1,94 @@
+"""Render gateway/envoy.template.yaml into a runnable Envoy config.
+
+The template is shared by `make dev`, the tests, the benchmark and docker-compose; only
+addresses, ports and timeouts differ between them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "gateway" / "envoy.template.yaml"
+DESCRIPTOR = ROOT / "gateway" / "descriptor.pb"
+
+# Envoy's own error replies (bad JSON, unknown path, no healthy backend...) reshaped into
+# the body gRPC errors have after transcoding: {"code": <gRPC code>, "message", "details"}.
+# HTTP status -> (gRPC code, our message or None to keep Envoy's). Envoy's own messages are
+# kept where they help the client (a JSON parse error names the field); where they are
+# Envoy internals ("upstream connect error..."), ours replaces them.
+LOCAL_REPLY_CODES: dict[int, tuple[int, str | None]] = {
+    400: (3, None),
+    401: (16, "unauthenticated"),
+    403: (7, "permission denied"),
+    404: (5, None),
+    405: (12, "method not allowed for this path"),
+    408: (4, "request timed out"),
+    413: (3, "request body too large (the limit is 4 MiB)"),
+    429: (8, "too many requests"),
+    431: (3, "request headers too large"),
+    500: (13, "internal error"),
+    502: (14, "the API server is unavailable; retry shortly"),
+    503: (14, "the API server is unavailable; retry shortly"),
+    504: (4, "the request timed out"),
+}
+
+
+@dataclass(frozen=True)
+class EnvoyConfig:
+    """Where Envoy listens and which gRPC server processes it balances over."""
+
+    listen_port: int
+    admin_port: int
+    grpc_backends: tuple[tuple[str, int], ...]
+    listen_host: str = "127.0.0.1"
+    descriptor: Path = field(default=DESCRIPTOR)
+    idle_timeout: str = "300s"
+    health_interval: str = "1s"
+
+
+def _mappers() -> str:
+    lines = []
+    indent = " " * 20
+    for status, (code, message) in sorted(LOCAL_REPLY_CODES.items()):
+        lines += [
+            f"{indent}- filter:",
+            f"{indent}    status_code_filter:",
+            f"{indent}      comparison: {{ op: EQ, value: {{ default_value: {status}, runtime_key: local_reply_{status} }} }}",
+        ]
+        if message is not None:
+            lines.append(f"{indent}  body: {{ inline_string: {json.dumps(message)} }}")
+        lines += [
+            f"{indent}  body_format_override:",
+            f"{indent}    content_type: application/json",
+            f"{indent}    json_format:",
+            f"{indent}      code: {code}",
+            f'{indent}      message: "%LOCAL_REPLY_BODY%"',
+            f"{indent}      details: []",
+        ]
+    return "\n".join(lines)
+
+
+def _endpoints(backends: tuple[tuple[str, int], ...]) -> str:
+    indent = " " * 14
+    return "\n".join(
+        f"{indent}- endpoint: {{ address: {{ socket_address: {{ address: {host}, port_value: {port} }} }} }}"
+        for host, port in backends
+    )
+
+
+def render(config: EnvoyConfig) -> str:
+    """The Envoy YAML for `config`."""
+    return Template(TEMPLATE.read_text()).substitute(
+        LISTEN_HOST=config.listen_host,
+        LISTEN_PORT=config.listen_port,
+        ADMIN_PORT=config.admin_port,
+        DESCRIPTOR=str(config.descriptor),
+        IDLE_TIMEOUT=config.idle_timeout,
+        HEALTH_INTERVAL=config.health_interval,
+        LOCAL_REPLY_MAPPERS=_mappers(),
+        GRPC_ENDPOINTS=_endpoints(config.grpc_backends),
+    )

@@ -1,0 +1,251 @@
+"""The whole stack on one machine: PostgreSQL, fake provider, LiteLLM proxy, gRPC
+server(s), Envoy. Used by `make dev`, the end-to-end tests and the benchmark, so that
+all three run exactly the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import httpx
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from devstack import envoy, postgres
+from devstack.processes import Child, StartupError, free_port, port_in_use
+
+ROOT = Path(__file__).resolve().parent.parent
+LITELLM_BIN = ROOT / ".venv-litellm" / "bin" / "litellm"
+ENVOY_BIN = Path(sys.executable).parent / "envoy"
+
+
+@dataclass(frozen=True)
+class Ports:
+    envoy: int = 8003
+    envoy_admin: int = 9901
+    litellm: int = 8002
+    grpc: int = 50051
+    fake: int = 8010
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(envoy=free_port(), envoy_admin=free_port(), litellm=free_port(), grpc=free_port(), fake=free_port())
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path
+    ports: Ports = field(default_factory=Ports)
+    admin_key: str = field(default_factory=lambda: "sk-admin-" + secrets.token_urlsafe(24), repr=False)
+    litellm_master_key: str = field(default_factory=lambda: "sk-litellm-" + secrets.token_urlsafe(24), repr=False)
+    database_url: str | None = None
+    database_name: str = "saaslitellm"
+    server_processes: int = 1
+    server_env: dict[str, str] = field(default_factory=dict)
+    with_litellm: bool = True
+    health_interval: str = "1s"
+    log: Callable[[str], None] = print
+
+
+class Stack:
+    """Start with `start()` (or `with Stack(config) as stack:`); `stop()` stops all."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.postgres: postgres.Postgres | None = None
+        self.children: list[Child] = []
+        self.servers: list[Child] = []
+        self.grpc_ports: list[int] = []
+
+    # ------------------------------------------------------------------ addresses
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.ports.envoy}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_ports[0]}"
+
+    @property
+    def litellm_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.ports.litellm}"
+
+    @property
+    def fake_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.ports.fake}"
+
+    @property
+    def logs(self) -> Path:
+        return self.config.data_dir / "logs"
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        ports = self.config.ports
+        self._check_ports_free()
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._step("PostgreSQL", self._start_postgres)
+            self._step(f"fake provider on :{ports.fake}", self._start_fake)
+            if self.config.with_litellm:
+                self._step(f"LiteLLM proxy on :{ports.litellm} (takes about 10 s)", self._start_litellm)
+            self._step(f"gRPC server on :{ports.grpc}", self._start_servers)
+            self._step(f"Envoy REST/SSE gateway on :{ports.envoy}", self._start_envoy)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        self.children.clear()
+        self.servers.clear()
+        self.postgres = None  # the embedded server stops when this process exits
+
+    def _step(self, what: str, action: Callable[[], str | None]) -> None:
+        self.config.log(f"  starting {what} ...")
+        started = time.monotonic()
+        detail = action()
+        suffix = f" ({detail})" if detail else ""
+        self.config.log(f"  ready: {what} in {time.monotonic() - started:.1f} s{suffix}")
+
+    def _check_ports_free(self) -> None:
+        ports = self.config.ports
+        wanted = {"Envoy": ports.envoy, "Envoy admin": ports.envoy_admin, "fake provider": ports.fake}
+        wanted["gRPC server"] = ports.grpc
+        if self.config.with_litellm:
+            wanted["LiteLLM proxy"] = ports.litellm
+        busy = [f"{name} port {port}" for name, port in wanted.items() if port_in_use(port)]
+        if busy:
+            raise StartupError(
+                "ports already in use: "
+                + ", ".join(busy)
+                + ". Is another `make dev` running? Stop it, or free the ports."
+            )
+
+    # ------------------------------------------------------------------ components
+    def _start_postgres(self) -> str:
+        self.postgres = postgres.start(
+            self.config.data_dir / "postgres", self.config.database_url, self.config.database_name
+        )
+        return "DATABASE_URL" if self.config.database_url else f"embedded, data in {self.config.data_dir / 'postgres'}"
+
+    def _child(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Child:
+        child = Child(name, command, self.logs / f"{name}.log", env=env or {}, cwd=ROOT)
+        child.start()
+        self.children.append(child)
+        return child
+
+    def _start_fake(self) -> None:
+        child = self._child(
+            "fakeprovider",
+            [sys.executable, "-m", "fakeprovider", "--host", "127.0.0.1", "--port", str(self.config.ports.fake)],
+        )
+        child.wait_ready(lambda: httpx.get(f"{self.fake_url}/health", timeout=1).status_code == 200, timeout=30)
+
+    def litellm_config_path(self) -> Path:
+        """The LiteLLM config: gateway/litellm.yaml plus the real providers whose key is set."""
+        config = yaml.safe_load((ROOT / "gateway" / "litellm.yaml").read_text())
+        for entry in yaml.safe_load((ROOT / "gateway" / "litellm_providers.yaml").read_text()):
+            if os.environ.get(entry.pop("requires")):
+                config["model_list"].append(entry)
+        path = self.config.data_dir / "litellm.yaml"
+        path.write_text(json.dumps(config, indent=2))
+        return path
+
+    def _start_litellm(self) -> str:
+        if not LITELLM_BIN.exists():
+            raise StartupError(f"{LITELLM_BIN} is missing: run `make install` first")
+        config_path = self.litellm_config_path()
+        child = self._child(
+            "litellm",
+            [
+                str(LITELLM_BIN),
+                "--config",
+                str(config_path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.config.ports.litellm),
+            ],
+            env={
+                "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                "LITELLM_MASTER_KEY": self.config.litellm_master_key,
+                "FAKE_PROVIDER_BASE_URL": f"{self.fake_url}/v1",
+                "LITELLM_LOG": "ERROR",
+                "DISABLE_SCHEMA_UPDATE": "True",
+            },
+        )
+        child.wait_ready(
+            lambda: httpx.get(f"{self.litellm_url}/health/liveliness", timeout=1).status_code == 200, timeout=120
+        )
+        models = httpx.get(
+            f"{self.litellm_url}/v1/models",
+            headers={"Authorization": f"Bearer {self.config.litellm_master_key}"},
+            timeout=5,
+        ).json()
+        return "models: " + ", ".join(m["id"] for m in models.get("data", []))
+
+    def server_env(self, grpc_port: int) -> dict[str, str]:
+        assert self.postgres is not None
+        upstream = self.litellm_url if self.config.with_litellm else self.fake_url
+        return {
+            "DATABASE_URL": self.postgres.url,
+            "SAAS_ADMIN_KEY": self.config.admin_key,
+            "LITELLM_BASE_URL": upstream,
+            "LITELLM_MASTER_KEY": self.config.litellm_master_key,
+            "SAAS_GRPC_HOST": "127.0.0.1",
+            "SAAS_GRPC_PORT": str(grpc_port),
+            "PYTHONUNBUFFERED": "1",
+            **self.config.server_env,
+        }
+
+    def _start_servers(self) -> str:
+        ports = [self.config.ports.grpc] + [free_port() for _ in range(self.config.server_processes - 1)]
+        for index, port in enumerate(ports):
+            self.start_server(port, name=f"server-{index}" if len(ports) > 1 else "server")
+        return f"{len(ports)} process(es)" if len(ports) > 1 else None
+
+    def start_server(self, port: int, name: str = "server") -> Child:
+        child = self._child(name, [sys.executable, "-m", "server"], env=self.server_env(port))
+        child.wait_ready(lambda: grpc_serving(f"127.0.0.1:{port}"), timeout=60)
+        self.servers.append(child)
+        self.grpc_ports.append(port)
+        return child
+
+    def envoy_config(self) -> envoy.EnvoyConfig:
+        return envoy.EnvoyConfig(
+            listen_port=self.config.ports.envoy,
+            admin_port=self.config.ports.envoy_admin,
+            grpc_backends=tuple(("127.0.0.1", port) for port in self.grpc_ports),
+            health_interval=self.config.health_interval,
+        )
+
+    def _start_envoy(self) -> None:
+        path = self.config.data_dir / "envoy.yaml"
+        path.write_text(envoy.render(self.envoy_config()))
+        child = self._child("envoy", [str(ENVOY_BIN), "-c", str(path), "--disable-hot-restart", "--log-level", "warn"])
+        # Ready when a request goes all the way through: unauthenticated -> 401 from the server.
+        child.wait_ready(
+            lambda: httpx.post(f"{self.api_url}/api/jobs/create", json={}, timeout=1).status_code == 401, timeout=30
+        )
+
+
+def grpc_serving(target: str) -> bool:
+    with grpc.insecure_channel(target) as channel:
+        response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+        return response.status == health_pb2.HealthCheckResponse.SERVING
