@@ -1,0 +1,107 @@
+"""The real server (Application, in-process, on port 0) over a real PostgreSQL, with the
+fake provider as its upstream: the server speaks OpenAI's API, which the fake serves
+directly. LiteLLM is exercised by the e2e tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+
+from fakeprovider.server import base_url, serve
+from saaslitellm.v1 import admin_service_pb2 as admin_pb
+from saaslitellm.v1 import admin_service_pb2_grpc, job_service_pb2_grpc
+from server.app import Application
+from server.settings import Settings
+from tests.conftest import ADMIN_KEY, unique
+
+ADMIN = (("x-admin-key", ADMIN_KEY),)
+
+
+@pytest.fixture(scope="session")
+async def fake_url() -> AsyncIterator[str]:
+    runner = await serve("127.0.0.1", 0)
+    yield base_url(runner)
+    await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: str, fake_url: str) -> AsyncIterator[Application]:
+    settings = Settings(
+        database_url=database_url,
+        admin_key=ADMIN_KEY,
+        litellm_base_url=fake_url,
+        grpc_port=0,
+        upstream_timeout_seconds=10,
+        migrate_on_start=False,
+    )
+    application = Application(settings)
+    await application.start()
+    yield application
+    await application.stop(grace=1)
+
+
+@pytest.fixture(scope="session")
+async def channel(app: Application) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        yield channel
+
+
+@pytest.fixture(scope="session")
+def admin(channel: grpc.aio.Channel) -> admin_service_pb2_grpc.AdminServiceStub:
+    return admin_service_pb2_grpc.AdminServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def jobs(channel: grpc.aio.Channel) -> job_service_pb2_grpc.JobServiceStub:
+    return job_service_pb2_grpc.JobServiceStub(channel)
+
+
+@dataclass
+class TeamFixture:
+    team_id: str
+    organization_id: str
+    alias: str
+    group: str
+    key: str
+
+    @property
+    def auth(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.key}"),)
+
+
+async def create_team(
+    admin: admin_service_pb2_grpc.AdminServiceStub,
+    *,
+    credits: int = 100,
+    models: tuple[str, ...] = ("fake-gpt", "fake-gpt-backup"),
+    **team_fields,
+) -> TeamFixture:
+    org, group, alias, team = unique("org"), unique("grp"), unique("Agent"), unique("team")
+    await admin.CreateOrganization(admin_pb.CreateOrganizationRequest(organization_id=org, name="Org"), metadata=ADMIN)
+    await admin.CreateModelAccessGroup(admin_pb.CreateModelAccessGroupRequest(group_name=group), metadata=ADMIN)
+    await admin.CreateModel(
+        admin_pb.CreateModelRequest(
+            model_alias=alias, actual_model=models[0], fallback_models=list(models[1:]), access_groups=[group]
+        ),
+        metadata=ADMIN,
+    )
+    created = await admin.CreateTeam(
+        admin_pb.CreateTeamRequest(
+            organization_id=org, team_id=team, access_groups=[group], credits_allocated=credits, **team_fields
+        ),
+        metadata=ADMIN,
+    )
+    return TeamFixture(team_id=team, organization_id=org, alias=alias, group=group, key=created.virtual_key)
+
+
+@pytest.fixture
+async def team(admin) -> TeamFixture:
+    return await create_team(admin)
+
+
+def random_job_id() -> str:
+    return str(uuid.uuid4())
