@@ -8,6 +8,8 @@ Outputs:
   because grpcio-tools ships no protoc-gen-grpc_python plugin for buf generate).
 - gateway/descriptor.pb: the descriptor set Envoy's gRPC-JSON transcoder reads. It includes
   google/rpc/error_details.proto so that ErrorInfo/RetryInfo details survive transcoding.
+- gateway/envoy.yaml and gateway/envoy.compose.yaml: the Envoy template rendered for a manual
+  local run (`envoy -c gateway/envoy.yaml` from the repository root) and for docker-compose.
 """
 
 from __future__ import annotations
@@ -54,13 +56,38 @@ def generate(out: Path) -> None:
         *files,
         *DESCRIPTOR_EXTRA_INPUTS,
     )
+    render_envoy(out)
+
+
+def render_envoy(out: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    from devstack.envoy import EnvoyConfig, render
+
+    local = EnvoyConfig(
+        listen_port=8003,
+        admin_port=9901,
+        grpc_backends=(("127.0.0.1", 50051),),
+        descriptor=Path("gateway/descriptor.pb"),
+    )
+    compose = EnvoyConfig(
+        listen_port=8003,
+        admin_port=9901,
+        listen_host="0.0.0.0",
+        grpc_backends=(("server", 50051),),
+        descriptor=Path("/etc/envoy/descriptor.pb"),
+    )
+    header = "# Generated from gateway/envoy.template.yaml by scripts/generate.py. Do not edit.\n"
+    (out / "gateway" / "envoy.yaml").write_text(header + render(local))
+    (out / "gateway" / "envoy.compose.yaml").write_text(header + render(compose))
+
+
+RENDERED = [Path("gateway/descriptor.pb"), Path("gateway/envoy.yaml"), Path("gateway/envoy.compose.yaml")]
 
 
 def outputs(root: Path) -> set[Path]:
-    found = {
-        p.relative_to(root) for p in (root / "generated").rglob("*") if p.is_file() and "__pycache__" not in p.parts
-    }
-    return found | {Path("gateway/descriptor.pb")}
+    generated = (root / "generated").rglob("*")
+    found = {p.relative_to(root) for p in generated if p.is_file() and "__pycache__" not in p.parts}
+    return found | set(RENDERED)
 
 
 def check() -> int:
@@ -84,7 +111,7 @@ def main() -> int:
         return check()
     shutil.rmtree(ROOT / "generated", ignore_errors=True)
     generate(ROOT)
-    print("generated/ and gateway/descriptor.pb updated")
+    print("generated/, gateway/descriptor.pb and gateway/envoy*.yaml updated")
     return 0
 
 

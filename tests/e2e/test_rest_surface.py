@@ -1,0 +1,227 @@
+"""The REST/SSE surface through real Envoy: shapes, errors, streaming, auth, tooling."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+import requests
+
+from saaslitellm.v1 import job_service_pb2, job_service_pb2_grpc
+from tests.conftest import ADMIN_KEY
+from tests.e2e.conftest import ADMIN_HEADERS, rest_team
+
+ERROR_KEYS = {"code", "message", "details"}
+
+
+def reason(body: dict) -> str:
+    infos = [d for d in body["details"] if d.get("@type", "").endswith("google.rpc.ErrorInfo")]
+    return infos[0]["reason"] if infos else ""
+
+
+def post(api: str, path: str, body=None, headers=None, **kwargs) -> requests.Response:
+    return requests.post(f"{api}{path}", json=body, headers=headers or {}, timeout=30, **kwargs)
+
+
+def sse_events(response: requests.Response) -> list[dict]:
+    return [json.loads(line[6:]) for line in response.iter_lines() if line.startswith(b"data: ")]
+
+
+def test_job_shapes_match_the_documentation(api, team):
+    created = post(api, "/jobs/create", {"team_id": team.team_id, "job_type": "t"}, team.headers)
+    assert created.status_code == 200
+    job = created.json()
+    assert job["status"] == "PENDING" and job["created_at"].endswith("Z")
+    call = post(api, f"/jobs/{job['job_id']}/llm-call", {"messages": [{"role": "user", "content": "hi"}]}, team.headers)
+    body = call.json()
+    assert set(body) >= {"call_id", "response", "metadata"}
+    assert set(body["response"]) >= {"content", "finish_reason"}
+    assert isinstance(body["metadata"]["tokens_used"], int) and isinstance(body["metadata"]["latency_ms"], int)
+    assert body["metadata"]["model"] == team.alias
+    done = post(api, f"/jobs/{job['job_id']}/complete", {"status": "completed"}, team.headers).json()
+    costs = done["costs"]
+    for key in (
+        "total_calls",
+        "successful_calls",
+        "failed_calls",
+        "total_tokens",
+        "avg_latency_ms",
+        "credits_remaining",
+    ):
+        assert isinstance(costs[key], int), key
+    assert isinstance(costs["total_cost_usd"], float) and costs["credit_applied"] is True
+    assert done["status"] == "COMPLETED" and done["calls"][0]["call_id"] == body["call_id"]
+    fetched = requests.get(f"{api}/jobs/{job['job_id']}", headers=team.headers, timeout=10).json()
+    assert fetched["status"] == "COMPLETED" and fetched["costs"]["total_calls"] == 1
+
+
+def test_complete_accepts_status_in_any_case(api, team):
+    job = post(api, "/jobs/create", {"job_type": "t"}, team.headers).json()
+    assert post(api, f"/jobs/{job['job_id']}/complete", {"status": "Failed"}, team.headers).json()["status"] == "FAILED"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"messages": [{"role": "user", "content": "x"}], "temperature": "hot"}', "temperature"),
+        ('{"messages": "hello"}', "messages"),
+        ('{"messages": [', None),
+        ("{}", "messages"),
+        ('{"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}', "max_tokens"),
+    ],
+)
+def test_bad_input_is_a_4xx_naming_the_field(api, team, body, field):
+    job = post(api, "/jobs/create", {"job_type": "t"}, team.headers).json()
+    response = requests.post(
+        f"{api}/jobs/{job['job_id']}/llm-call",
+        data=body,
+        headers={**team.headers, "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 400
+    error = response.json()
+    assert set(error) == ERROR_KEYS and error["code"] == 3
+    if field:
+        assert field in error["message"]
+
+
+def test_malformed_job_id_is_400_not_500(api, team):
+    response = requests.get(f"{api}/jobs/not-a-uuid", headers=team.headers, timeout=10)
+    assert response.status_code == 400
+    assert "job_id" in response.json()["message"]
+
+
+def test_every_error_has_one_shape(api, team):
+    cases = [
+        (post(api, "/jobs/create", {"job_type": "t"}), 401, "MISSING_API_KEY"),
+        (post(api, "/jobs/create", {"job_type": "t"}, {"Authorization": "Bearer sk-nope"}), 401, "INVALID_API_KEY"),
+        (post(api, "/jobs/create", {"team_id": "other", "job_type": "t"}, team.headers), 403, "TEAM_MISMATCH"),
+        (post(api, "/organizations/create", {"organization_id": "o", "name": "n"}), 401, "ADMIN_KEY_REQUIRED"),
+        (
+            requests.get(f"{api}/jobs/3f2b1c9e-8a41-4d2b-9a7e-0c5d6e7f8a9b", headers=team.headers, timeout=10),
+            404,
+            "NOT_FOUND",
+        ),
+        (post(api, "/no/such/route", {}), 404, ""),
+    ]
+    for response, status, expected_reason in cases:
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"].startswith("application/json")
+        body = response.json()
+        assert set(body) == ERROR_KEYS, body
+        assert reason(body) == expected_reason
+
+
+def test_out_of_credits_is_429_with_the_balance(api):
+    team = rest_team(api, credits=1)
+    assert post(api, "/jobs/create", {"job_type": "t"}, team.headers).status_code == 200
+    refused = post(api, "/jobs/create", {"job_type": "t"}, team.headers)
+    assert refused.status_code == 429
+    body = refused.json()
+    assert reason(body) == "INSUFFICIENT_CREDITS"
+    info = next(d for d in body["details"] if d["@type"].endswith("ErrorInfo"))
+    assert info["metadata"]["credits_available"] == "0"
+
+
+def test_admin_key_is_accepted_as_bearer_and_never_echoed(api, team):
+    response = requests.get(f"{api}/teams/{team.team_id}", headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["team_id"] == team.team_id and "virtual_key" not in body
+    assert team.key not in response.text and ADMIN_KEY not in response.text
+    assert requests.get(f"{api}/teams/{team.team_id}", headers=team.headers, timeout=10).status_code == 401
+
+
+def test_streaming_is_sse_with_a_terminal_event(api, team):
+    job = post(api, "/jobs/create", {"job_type": "chat"}, team.headers).json()
+    response = post(
+        api,
+        f"/jobs/{job['job_id']}/llm-call-stream",
+        {"messages": [{"role": "user", "content": "story [fake tokens=12 chunks=4]"}]},
+        team.headers,
+        stream=True,
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/event-stream"
+    events = sse_events(response)
+    assert events[0]["call_id"] and events[0]["job_id"] == job["job_id"]
+    assert [e["done"] for e in events].count(True) == 1 and events[-1]["done"]
+    text = "".join(e["content"] for e in events)
+    assert len(text.split()) == 12
+    assert "".join(e["choices"][0]["delta"].get("content", "") for e in events if e["choices"]) == text
+    last = events[-1]
+    assert last["usage"]["completion_tokens"] == 12 and last["cost_usd"] > 0 and last["finish_reason"] == "stop"
+
+
+def test_stream_errors_before_the_first_event_are_http_errors(api, team):
+    job = post(api, "/jobs/create", {"job_type": "chat"}, team.headers).json()
+    response = post(
+        api,
+        f"/jobs/{job['job_id']}/llm-call-stream",
+        {"messages": [{"role": "user", "content": "x [fake status=500]"}]},
+        team.headers,
+    )
+    assert response.status_code == 503
+    assert reason(response.json()) == "UPSTREAM_UNAVAILABLE"
+
+
+def test_fallback_through_litellm_is_recorded(stack, api, team):
+    job = post(api, "/jobs/create", {"job_type": "t"}, team.headers).json()
+    reply = post(
+        api,
+        f"/jobs/{job['job_id']}/llm-call",
+        {"messages": [{"role": "user", "content": "hi [fake fail=primary]"}]},
+        team.headers,
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["metadata"]["model"] == team.alias  # the tenant sees the alias only
+    with psycopg.connect(stack.postgres.url) as conn:
+        served, attempted = conn.execute(
+            "SELECT served_model, attempted_models FROM llm_calls WHERE call_id = %s", (reply.json()["call_id"],)
+        ).fetchone()
+    assert (served, attempted) == ("fake-gpt-backup", ["fake-gpt", "fake-gpt-backup"])
+
+
+def test_native_grpc_passes_through_envoy_too(stack, team):
+    with grpc.insecure_channel(f"127.0.0.1:{stack.config.ports.envoy}") as channel:
+        job = job_service_pb2_grpc.JobServiceStub(channel).CreateJob(
+            job_service_pb2.CreateJobRequest(job_type="t"),
+            metadata=(("authorization", f"Bearer {team.key}"),),
+            timeout=10,
+        )
+    assert job.job_id
+
+
+def test_grpcurl_lists_the_services(stack):
+    grpcurl = shutil.which("grpcurl") or str(Path(sys.executable).parent / "grpcurl")
+    result = subprocess.run(
+        [grpcurl, "-plaintext", stack.grpc_target, "list"], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    services = set(result.stdout.split())
+    assert {"saaslitellm.v1.JobService", "saaslitellm.v1.AdminService", "grpc.health.v1.Health"} <= services
+
+
+def test_health_endpoints(stack):
+    assert requests.get(f"{stack.api_url}/health", timeout=5).json()["status"] == "ok"
+    start = time.monotonic()
+    with grpc.insecure_channel(stack.grpc_target) as channel:
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status
+    assert status == health_pb2.HealthCheckResponse.SERVING and time.monotonic() - start < 5
+
+
+def test_admin_quick_start_objects_are_readable(api):
+    team = rest_team(api)
+    group = requests.get(f"{api}/model-access-groups/{team.group}", headers=ADMIN_HEADERS, timeout=10).json()
+    assert group["model_aliases"] == [team.alias]
+    alias = requests.get(f"{api}/models/{team.alias}", headers=ADMIN_HEADERS, timeout=10).json()
+    assert alias["actual_model"] == "fake-gpt" and alias["fallback_models"] == ["fake-gpt-backup"]
