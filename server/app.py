@@ -15,8 +15,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from saaslitellm.v1 import admin_service_pb2, admin_service_pb2_grpc, job_service_pb2, job_service_pb2_grpc
+from server.api.admin_servicer import AdminServicer
 from server.api.errors import ErrorInterceptor
-from server.api.servicers import AdminServicer, JobServicer
+from server.api.job_servicer import JobServicer
 from server.services.admin import AdminUseCases
 from server.services.auth import Authenticator
 from server.services.background import Background

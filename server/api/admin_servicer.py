@@ -1,90 +1,18 @@
-"""gRPC servicers: convert the request, call one use case, convert the result.
+"""AdminService: convert the request, call one use case, convert the result.
 
 Errors are mapped by server.api.errors.ErrorInterceptor; nothing here catches them.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import grpc
 
-from saaslitellm.v1 import (
-    admin_service_pb2,
-    admin_service_pb2_grpc,
-    job_pb2,
-    job_service_pb2,
-    job_service_pb2_grpc,
-    tenancy_pb2,
-)
-from server.api import convert
-from server.domain.jobs import JobView
+from saaslitellm.v1 import admin_service_pb2, admin_service_pb2_grpc, tenancy_pb2
+from server.api import admin_convert as convert
+from server.api.common import metadata
+from server.api.convert import struct_to_dict
 from server.services.admin import AdminUseCases
 from server.services.auth import Authenticator
-from server.services.calls import CallUseCases
-from server.services.jobs import JobUseCases
-
-
-def metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
-    return {key: value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)}
-
-
-class JobServicer(job_service_pb2_grpc.JobServiceServicer):
-    def __init__(self, auth: Authenticator, jobs: JobUseCases, calls: CallUseCases) -> None:
-        self._auth = auth
-        self._jobs = jobs
-        self._calls = calls
-
-    async def CreateJob(
-        self, request: job_service_pb2.CreateJobRequest, context: grpc.aio.ServicerContext
-    ) -> job_pb2.Job:
-        headers = metadata(context)
-        principal = await self._auth.team(headers)
-        job = await self._jobs.create(
-            principal,
-            team_id=request.team_id,
-            job_type=request.job_type,
-            user_id=request.user_id,
-            metadata=convert.struct_to_dict(request.metadata),
-            idempotency_key=request.idempotency_key or headers.get("idempotency-key", ""),
-        )
-        return convert.job(JobView(job))
-
-    async def GetJob(self, request: job_service_pb2.GetJobRequest, context: grpc.aio.ServicerContext) -> job_pb2.Job:
-        principal = await self._auth.team(metadata(context))
-        return convert.job(await self._jobs.get(principal, request.job_id))
-
-    async def LLMCall(
-        self, request: job_service_pb2.LLMCallRequest, context: grpc.aio.ServicerContext
-    ) -> job_service_pb2.LLMCallResponse:
-        principal = await self._auth.team(metadata(context))
-        result = await self._calls.call(
-            principal, request.job_id, convert.chat_request(request), time_remaining=context.time_remaining()
-        )
-        return convert.llm_call_response(result)
-
-    async def LLMCallStream(
-        self, request: job_service_pb2.LLMCallStreamRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[job_service_pb2.LLMCallStreamResponse]:
-        principal = await self._auth.team(metadata(context))
-        events = self._calls.stream(
-            principal, request.job_id, convert.chat_request(request), time_remaining=context.time_remaining()
-        )
-        async for event in events:
-            yield convert.stream_event(event)
-
-    async def CompleteJob(
-        self, request: job_service_pb2.CompleteJobRequest, context: grpc.aio.ServicerContext
-    ) -> job_service_pb2.CompleteJobResponse:
-        principal = await self._auth.team(metadata(context))
-        view = await self._jobs.complete(
-            principal,
-            request.job_id,
-            status=convert.job_status_name(request.status),
-            metadata=convert.struct_to_dict(request.metadata),
-            error_message=request.error_message,
-        )
-        return convert.complete_job_response(view)
 
 
 class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
@@ -97,7 +25,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
     ) -> tenancy_pb2.Organization:
         self._auth.admin(metadata(context))
         org = await self._admin.create_organization(
-            request.organization_id, request.name, convert.struct_to_dict(request.metadata)
+            request.organization_id, request.name, struct_to_dict(request.metadata)
         )
         return convert.organization(org)
 
@@ -152,7 +80,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
             team_alias=request.team_alias,
             access_groups=list(request.access_groups),
             credits_allocated=request.credits_allocated,
-            metadata=convert.struct_to_dict(request.metadata),
+            metadata=struct_to_dict(request.metadata),
             default_model=request.default_model,
             budget_mode=convert.budget_mode(request.budget_mode),
             key_name=request.key_name,
