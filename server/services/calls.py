@@ -26,6 +26,7 @@ from server.domain.models import Route
 from server.services.auth import TeamPrincipal
 from server.services.background import Background
 from server.services.tokens import TokenCounter
+from server.storage import credits as credit_store
 from server.storage import jobs as job_store
 from server.storage import teams as team_store
 from server.storage.database import Database
@@ -104,7 +105,7 @@ class CallUseCases:
     async def _prepare(self, principal: TeamPrincipal, job_id: str, request: ChatRequest) -> _Prepared:
         jid = validation.job_id(job_id)
         async with self._db.transaction() as conn:
-            rates, status, default_model = await team_store.rates_and_status(conn, principal.team_id)
+            rates, status, default_model = await credit_store.rates_and_status(conn, principal.team_id)
             credits.ensure_can_work(principal.team_id, status)
             reachable = await team_store.reachable_aliases(conn, principal.team_id)
             if not await job_store.start_job(conn, jid, principal.team_id):

@@ -8,9 +8,9 @@ from server.domain import credits, validation
 from server.domain.errors import DomainError, Kind, Reason
 from server.domain.jobs import Job, JobStatus, JobView, is_repeat_completion, requested_final_status
 from server.services.auth import TeamPrincipal
+from server.storage import credits as credit_store
 from server.storage import jobs as job_store
 from server.storage import ledger
-from server.storage import teams as team_store
 from server.storage.database import Database
 
 
@@ -72,9 +72,9 @@ class JobUseCases:
         team_id = principal.team_id
         async with self._db.transaction() as conn:
             needed = credits.reservation(credits.Rates())
-            balance = await team_store.reserve(conn, team_id, needed)
+            balance = await credit_store.reserve(conn, team_id, needed)
             if balance is None:
-                status, current = await team_store.status_and_balance(conn, team_id)
+                status, current = await credit_store.status_and_balance(conn, team_id)
                 credits.ensure_can_work(team_id, status)
                 raise credits.insufficient_credits(team_id, current, needed)
             job = await job_store.insert_job(
@@ -125,9 +125,9 @@ class JobUseCases:
             if is_repeat_completion(job, requested):
                 return JobView(job, calls)
             view = JobView(job, calls)
-            rates, _, _ = await team_store.rates_and_status(conn, principal.team_id)
+            rates, _, _ = await credit_store.rates_and_status(conn, principal.team_id)
             charge = credits.charge(rates, view.costs) if requested is JobStatus.COMPLETED else 0
-            balance = await team_store.settle(conn, principal.team_id, release=job.credits_reserved, charge=charge)
+            balance = await credit_store.settle(conn, principal.team_id, release=job.credits_reserved, charge=charge)
             await ledger.append(
                 conn,
                 team_id=principal.team_id,

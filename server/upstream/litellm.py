@@ -76,9 +76,22 @@ class LiteLLMClient:
 
     def __init__(self, http: httpx.AsyncClient, *, base_url: str, api_key: str, num_retries: int) -> None:
         self._http = http
-        self._url = base_url.rstrip("/") + "/v1/chat/completions"
+        self._base = base_url.rstrip("/")
+        self._url = self._base + "/v1/chat/completions"
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._num_retries = num_retries
+
+    async def list_models(self) -> list[str]:
+        """The model names the proxy serves (`GET /v1/models`), for catalog checks."""
+        try:
+            response = await self._http.get(self._base + "/v1/models", headers=self._headers, timeout=10.0)
+        except httpx.TransportError as error:
+            raise _unreachable() from error
+        if response.status_code != 200:
+            raise DomainError(
+                Kind.UNAVAILABLE, Reason.UPSTREAM_UNAVAILABLE, "the model gateway did not list its models"
+            )
+        return sorted(str(m.get("id")) for m in response.json().get("data", []) if m.get("id"))
 
     def payload(self, route: Route, request: ChatRequest, *, stream: bool, timeout: float) -> dict[str, Any]:
         body: dict[str, Any] = {**request.params, "model": route.primary, "messages": list(request.messages)}
