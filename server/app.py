@@ -8,20 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 
 import grpc
 import httpx
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from saaslitellm.v1 import admin_service_pb2, admin_service_pb2_grpc, job_service_pb2, job_service_pb2_grpc
+from saaslitellm.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    credit_service_pb2,
+    credit_service_pb2_grpc,
+    job_service_pb2,
+    job_service_pb2_grpc,
+)
 from server.api.admin_servicer import AdminServicer
+from server.api.credit_servicer import CreditServicer
 from server.api.errors import ErrorInterceptor
 from server.api.job_servicer import JobServicer
 from server.services.admin import AdminUseCases
 from server.services.auth import Authenticator
 from server.services.background import Background
 from server.services.calls import CallUseCases
+from server.services.credits import CreditUseCases
 from server.services.jobs import JobUseCases
 from server.services.tokens import TokenCounter
 from server.settings import Settings
@@ -33,6 +43,7 @@ log = logging.getLogger(__name__)
 SERVICE_NAMES = (
     job_service_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
     admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    credit_service_pb2.DESCRIPTOR.services_by_name["CreditService"].full_name,
 )
 
 
@@ -66,6 +77,7 @@ class Application:
             content_policy=settings.record_content,
         )
         self.admin = AdminUseCases(self.db)
+        self.credits = CreditUseCases(self.db, auth)
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(
             interceptors=[ErrorInterceptor()],
@@ -79,9 +91,11 @@ class Application:
         )
         job_service_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(auth, self.jobs, self.calls), self.server)
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(auth, self.admin), self.server)
+        credit_service_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(auth, self.credits), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
         self.port = 0
+        self._expiry: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
         """Bind, check the database, start serving; returns the bound port."""
@@ -92,17 +106,39 @@ class Application:
         await self.server.start()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._expiry = asyncio.get_running_loop().create_task(self._expire_abandoned_jobs())
         log.info("serving gRPC on %s:%d", self.settings.grpc_host, self.port)
         return self.port
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking new calls, let in-flight calls and streams finish, then close."""
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        if self._expiry is not None:
+            self._expiry.cancel()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.background.drain(timeout=max(grace, 1.0))
         await self.http.aclose()
         await self.db.close()
+
+    async def _expire_abandoned_jobs(self) -> None:
+        """Expire jobs left open longer than SAAS_JOB_TTL_SECONDS, releasing their credits.
+
+        Every process runs this loop; row locks with SKIP LOCKED keep them from expiring a
+        job twice, and the ledger's unique (job_id, kind) would refuse it anyway.
+        """
+        interval = self.settings.expiry_interval_seconds
+        while True:
+            try:
+                expired = await self.jobs.expire_abandoned(self.settings.job_ttl_seconds)
+                if expired:
+                    log.info("expired %d abandoned job(s)", expired)
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database may be down; try again next round
+                log.warning("expiring abandoned jobs failed; retrying in %.0f s", interval, exc_info=True)
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
 
     async def wait(self) -> None:
         await self.server.wait_for_termination()

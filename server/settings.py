@@ -31,6 +31,8 @@ class Settings:
     max_message_bytes: int = 8 * 1024 * 1024
     migrate_on_start: bool = True
     shutdown_grace_seconds: float = 30.0
+    job_ttl_seconds: float = 86_400.0
+    expiry_interval_seconds: float = 60.0
     log_level: str = "INFO"
 
     @classmethod
@@ -76,5 +78,7 @@ class Settings:
             max_message_bytes=int(number("SAAS_MAX_MESSAGE_BYTES", cls.max_message_bytes)),
             migrate_on_start=env.get("SAAS_MIGRATE_ON_START", "true").strip().lower() not in ("0", "false", "no"),
             shutdown_grace_seconds=number("SAAS_SHUTDOWN_GRACE_SECONDS", cls.shutdown_grace_seconds, float),
+            job_ttl_seconds=number("SAAS_JOB_TTL_SECONDS", cls.job_ttl_seconds, float),
+            expiry_interval_seconds=number("SAAS_EXPIRY_INTERVAL_SECONDS", cls.expiry_interval_seconds, float),
             log_level=env.get("SAAS_LOG_LEVEL", cls.log_level).strip().upper() or "INFO",
         )

@@ -8,13 +8,15 @@ from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
-from saaslitellm.v1 import chat_pb2, job_pb2, job_service_pb2
+from saaslitellm.v1 import chat_pb2, credit_service_pb2, job_pb2, job_service_pb2, tenancy_pb2
 from server.api.errors import to_status
 from server.domain.chat import ChatRequest, build_request
 from server.domain.completion import Delta, Usage
 from server.domain.errors import invalid_argument
 from server.domain.jobs import CallRecord, CallStatus, JobStatus, JobView
 from server.services.calls import CallResult, StreamFinished, StreamStarted
+from server.services.credits import BalanceView
+from server.storage.ledger import LedgerEntry
 
 # ---------------------------------------------------------------- JSON-ish values
 
@@ -172,6 +174,7 @@ def job_costs(view: JobView) -> job_pb2.JobCosts:
         avg_latency_ms=costs.avg_latency_ms,
         credit_applied=job.credits_charged > 0,
         credits_charged=job.credits_charged,
+        credits_shortfall=job.credits_shortfall,
     )
     if job.credits_remaining_after is not None:
         result.credits_remaining = job.credits_remaining_after
@@ -288,3 +291,56 @@ def stream_event(
     if event.error is not None:
         response.error.CopyFrom(to_status(event.error))
     return response
+
+
+def job_costs_response(view: JobView) -> job_service_pb2.GetJobCostsResponse:
+    return job_service_pb2.GetJobCostsResponse(
+        job_id=str(view.job.job_id),
+        job_type=view.job.job_type,
+        status=_JOB_STATUS[view.job.status],
+        costs=job_costs(view),
+        calls=[call_summary(c) for c in view.calls],
+    )
+
+
+# ---------------------------------------------------------------- credits
+
+_LEDGER_KIND = {
+    kind.name.lower(): credit_service_pb2.CreditTransaction.Kind.Value(kind.name)
+    for kind in credit_service_pb2.CreditTransaction.Kind.DESCRIPTOR.values
+    if kind.number
+}
+
+
+def credit_balance(view: BalanceView) -> credit_service_pb2.CreditBalance:
+    balance, rates = view.balance, view.rates
+    return credit_service_pb2.CreditBalance(
+        team_id=view.team_id,
+        credits_allocated=balance.allocated,
+        credits_used=balance.used,
+        credits_reserved=balance.reserved,
+        credits_remaining=balance.remaining,
+        credits_available=balance.available,
+        credits_overdraft_limit=rates.overdraft_limit,
+        budget_mode=tenancy_pb2.Team.BudgetMode.Value(rates.mode.name),
+        tokens_per_credit=rates.tokens_per_credit,
+        credits_per_dollar=float(rates.credits_per_dollar),
+        markup_percent=float(rates.markup_percent),
+        open_jobs=view.open_jobs,
+    )
+
+
+def credit_transaction(entry: LedgerEntry) -> credit_service_pb2.CreditTransaction:
+    return credit_service_pb2.CreditTransaction(
+        transaction_id=str(entry.entry_id),
+        team_id=entry.team_id,
+        job_id=str(entry.job_id) if entry.job_id else "",
+        kind=_LEDGER_KIND[entry.kind],
+        amount=entry.amount,
+        reserved_delta=entry.reserved_delta,
+        remaining_after=entry.remaining_after,
+        reserved_after=entry.reserved_after,
+        reason=entry.reason,
+        actor=entry.actor,
+        created_at=timestamp(entry.created_at),
+    )

@@ -43,6 +43,12 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         principal = await self._auth.team(metadata(context))
         return convert.job(await self._jobs.get(principal, request.job_id))
 
+    async def GetJobCosts(
+        self, request: job_service_pb2.GetJobCostsRequest, context: grpc.aio.ServicerContext
+    ) -> job_service_pb2.GetJobCostsResponse:
+        principal = await self._auth.team(metadata(context))
+        return convert.job_costs_response(await self._jobs.get(principal, request.job_id))
+
     async def LLMCall(
         self, request: job_service_pb2.LLMCallRequest, context: grpc.aio.ServicerContext
     ) -> job_service_pb2.LLMCallResponse:

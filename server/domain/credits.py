@@ -45,12 +45,21 @@ class Balance:
 
 @dataclass(frozen=True)
 class Rates:
-    """A team's conversion rates for the consumption modes and its markup."""
+    """How a team is billed: budget mode, conversion rates, markup and overdraft."""
 
     mode: BudgetMode = BudgetMode.JOB_BASED
     tokens_per_credit: int = 10_000
     credits_per_dollar: Decimal = Decimal(10)
     markup_percent: Decimal = Decimal(0)
+    overdraft_limit: int = 0
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What completing a job does to the balance."""
+
+    charged: int
+    shortfall: int = 0
 
 
 def reservation(rates: Rates) -> int:
@@ -58,13 +67,55 @@ def reservation(rates: Rates) -> int:
     return 1
 
 
-def charge(rates: Rates, costs: JobCosts) -> int:
-    """Credits a job completed as `completed` costs, in whole credits rounded up."""
+def consumed(rates: Rates, costs: JobCosts) -> Decimal:
+    """Exact credits a job's calls have consumed so far (consumption modes), unrounded."""
     if rates.mode is BudgetMode.CONSUMPTION_TOKENS:
-        return max(1, math.ceil(costs.total_tokens / rates.tokens_per_credit))
+        return Decimal(costs.total_tokens) / rates.tokens_per_credit
     if rates.mode is BudgetMode.CONSUMPTION_USD:
-        return max(1, math.ceil(costs.billed_cost_usd * rates.credits_per_dollar))
-    return 1
+        return costs.billed_cost_usd * rates.credits_per_dollar
+    return Decimal(0)
+
+
+def charge(rates: Rates, costs: JobCosts) -> int:
+    """Credits a job completed as `completed` costs, in whole credits rounded up, at least 1."""
+    if rates.mode is BudgetMode.JOB_BASED:
+        return 1
+    return max(1, math.ceil(consumed(rates, costs)))
+
+
+def payable(rates: Rates, balance: Balance, held: int) -> int:
+    """The most a job holding `held` credits can be charged without taking the team below
+    its overdraft limit: its own reservation, what is available, and the overdraft."""
+    return balance.available + held + rates.overdraft_limit
+
+
+def settle(rates: Rates, costs: JobCosts, balance: Balance, held: int, *, completed: bool) -> Settlement:
+    """Charge a completed job what it cost, capped at what the team can pay; the rest is
+    recorded as shortfall, never taken silently below the overdraft limit. Failed jobs
+    are free."""
+    if not completed:
+        return Settlement(charged=0)
+    due = charge(rates, costs)
+    charged = max(0, min(due, payable(rates, balance, held)))
+    return Settlement(charged=charged, shortfall=due - charged)
+
+
+def ensure_can_spend(team_id: str, rates: Rates, costs: JobCosts, balance: Balance, held: int) -> None:
+    """Consumption modes: a job may not start another call once what it has consumed
+    reaches what the team can pay. Job-based jobs paid in advance: always fine."""
+    if rates.mode is BudgetMode.JOB_BASED:
+        return
+    if consumed(rates, costs) >= payable(rates, balance, held):
+        raise DomainError(
+            Kind.RESOURCE_EXHAUSTED,
+            Reason.INSUFFICIENT_CREDITS,
+            f"this job has consumed all the credits team '{team_id}' can pay; complete it and add credits",
+            metadata={
+                "team_id": team_id,
+                "credits_available": str(balance.available),
+                "credits_overdraft_limit": str(rates.overdraft_limit),
+            },
+        )
 
 
 def billed_cost(provider_cost_usd: Decimal, rates: Rates) -> Decimal:

@@ -52,7 +52,10 @@ class Job:
     credits_reserved: int = 0
     credits_charged: int = 0
     credits_remaining_after: int | None = None
+    credits_shortfall: int = 0
+    credits_refunded: int = 0
     idempotency_key: str | None = None
+    last_activity_at: datetime | None = None
 
 
 @dataclass(frozen=True)

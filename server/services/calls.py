@@ -19,9 +19,9 @@ from decimal import Decimal
 from server.domain import credits, models, validation
 from server.domain.chat import ChatRequest
 from server.domain.completion import Answer, Delta, StreamAccumulator, Usage, answer_from
-from server.domain.credits import Rates
+from server.domain.credits import BudgetMode, Rates
 from server.domain.errors import DomainError
-from server.domain.jobs import CallRecord, CallStatus, ensure_open
+from server.domain.jobs import CallRecord, CallStatus, ensure_open, summarize
 from server.domain.models import Route
 from server.services.auth import TeamPrincipal
 from server.services.background import Background
@@ -105,13 +105,18 @@ class CallUseCases:
     async def _prepare(self, principal: TeamPrincipal, job_id: str, request: ChatRequest) -> _Prepared:
         jid = validation.job_id(job_id)
         async with self._db.transaction() as conn:
-            rates, status, default_model = await credit_store.rates_and_status(conn, principal.team_id)
-            credits.ensure_can_work(principal.team_id, status)
+            team = await credit_store.team_state(conn, principal.team_id)
+            credits.ensure_can_work(principal.team_id, team.status)
             reachable = await team_store.reachable_aliases(conn, principal.team_id)
+            route = models.resolve(request.model, team.default_model, reachable)
+            job = await job_store.get_job(conn, jid, principal.team_id)
+            ensure_open(job)
+            if team.rates.mode is not BudgetMode.JOB_BASED:
+                spent = summarize(await job_store.list_calls(conn, jid))
+                credits.ensure_can_spend(principal.team_id, team.rates, spent, team.balance, job.credits_reserved)
             if not await job_store.start_job(conn, jid, principal.team_id):
                 ensure_open(await job_store.get_job(conn, jid, principal.team_id))
-            route = models.resolve(request.model, default_model, reachable)
-        return _Prepared(jid, route, rates)
+        return _Prepared(jid, route, team.rates)
 
     async def call(
         self, principal: TeamPrincipal, job_id: str, request: ChatRequest, *, time_remaining: float | None = None

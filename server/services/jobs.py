@@ -74,9 +74,9 @@ class JobUseCases:
             needed = credits.reservation(credits.Rates())
             balance = await credit_store.reserve(conn, team_id, needed)
             if balance is None:
-                status, current = await credit_store.status_and_balance(conn, team_id)
-                credits.ensure_can_work(team_id, status)
-                raise credits.insufficient_credits(team_id, current, needed)
+                team = await credit_store.team_state(conn, team_id)
+                credits.ensure_can_work(team_id, team.status)
+                raise credits.insufficient_credits(team_id, team.balance, needed)
             job = await job_store.insert_job(
                 conn,
                 team_id=team_id,
@@ -125,19 +125,23 @@ class JobUseCases:
             if is_repeat_completion(job, requested):
                 return JobView(job, calls)
             view = JobView(job, calls)
-            rates, _, _ = await credit_store.rates_and_status(conn, principal.team_id)
-            charge = credits.charge(rates, view.costs) if requested is JobStatus.COMPLETED else 0
-            balance = await credit_store.settle(conn, principal.team_id, release=job.credits_reserved, charge=charge)
+            team = await credit_store.team_state(conn, principal.team_id, lock=True)
+            settlement = credits.settle(
+                team.rates, view.costs, team.balance, job.credits_reserved, completed=requested is JobStatus.COMPLETED
+            )
+            balance = await credit_store.settle(
+                conn, principal.team_id, release=job.credits_reserved, charge=settlement.charged
+            )
             await ledger.append(
                 conn,
                 team_id=principal.team_id,
                 job_id=jid,
                 kind="charge" if requested is JobStatus.COMPLETED else "release",
-                amount=-charge,
+                amount=-settlement.charged,
                 reserved_delta=-job.credits_reserved,
                 balance_after=balance,
                 actor=principal.actor,
-                reason=f"job {job.job_type} {requested.value}",
+                reason=_settlement_reason(job, requested, settlement),
             )
             finished = await job_store.finish_job(
                 conn,
@@ -145,10 +149,50 @@ class JobUseCases:
                 status=requested,
                 error_message=error_message,
                 metadata_patch=metadata,
-                credits_charged=charge,
+                credits_charged=settlement.charged,
                 credits_remaining_after=balance.remaining,
+                credits_shortfall=settlement.shortfall,
             )
         return JobView(finished, calls)
+
+    async def expire_abandoned(self, idle_seconds: float, batch: int = 100) -> int:
+        """Expire open jobs idle longer than `idle_seconds` and release their reservations.
+
+        Run periodically by the server itself (see server/app.py); safe in several
+        processes at once (rows are locked with SKIP LOCKED). Returns how many expired.
+        """
+        async with self._db.transaction() as conn:
+            stale = await job_store.abandoned(conn, idle_seconds, batch)
+            for job in stale:
+                balance = await credit_store.settle(conn, job.team_id, release=job.credits_reserved, charge=0)
+                await ledger.append(
+                    conn,
+                    team_id=job.team_id,
+                    job_id=job.job_id,
+                    kind="release",
+                    amount=0,
+                    reserved_delta=-job.credits_reserved,
+                    balance_after=balance,
+                    actor="system:expiry",
+                    reason=f"job {job.job_type} expired after {idle_seconds:g} s without activity",
+                )
+                await job_store.finish_job(
+                    conn,
+                    job.job_id,
+                    status=JobStatus.EXPIRED,
+                    error_message=f"expired after {idle_seconds:g} s without activity; its reservation was released",
+                    metadata_patch={},
+                    credits_charged=0,
+                    credits_remaining_after=balance.remaining,
+                )
+        return len(stale)
+
+
+def _settlement_reason(job: Job, requested: JobStatus, settlement: credits.Settlement) -> str:
+    reason = f"job {job.job_type} {requested.value}"
+    if settlement.shortfall:
+        reason += f"; {settlement.shortfall} credits due beyond balance and overdraft not charged"
+    return reason
 
 
 def _same_request(job: Job, job_type: str) -> Job:

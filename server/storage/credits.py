@@ -7,6 +7,7 @@ UPDATE serialises concurrent changes to one team, and the WHERE clause (plus the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +16,9 @@ from sqlalchemy import and_, func, select, update
 from server.domain.credits import Balance, BudgetMode, Rates, TeamStatus
 from server.domain.errors import not_found
 from server.storage.database import Connection
-from server.storage.tables import teams
+from server.storage.tables import jobs, teams
+
+OPEN = ("pending", "in_progress")
 
 _BALANCE = (teams.c.credits_allocated, teams.c.credits_used, teams.c.credits_reserved)
 
@@ -64,26 +67,32 @@ async def settle(conn: Connection, team_id: str, *, release: int, charge: int) -
     return balance_of(row)
 
 
-async def status_and_balance(conn: Connection, team_id: str) -> tuple[TeamStatus, Balance]:
-    row = (await conn.execute(select(teams.c.status, *_BALANCE).where(teams.c.team_id == team_id))).first()
-    if row is None:
-        raise not_found("team", team_id)
-    return TeamStatus(row.status), balance_of(row)
+@dataclass(frozen=True)
+class TeamState:
+    """What billing decisions need to know about a team."""
+
+    status: TeamStatus
+    rates: Rates
+    balance: Balance
+    default_model: str | None
 
 
-async def rates_and_status(conn: Connection, team_id: str) -> tuple[Rates, TeamStatus, str | None]:
-    row = (
-        await conn.execute(
-            select(
-                teams.c.budget_mode,
-                teams.c.tokens_per_credit,
-                teams.c.credits_per_dollar,
-                teams.c.markup_percent,
-                teams.c.status,
-                teams.c.default_model,
-            ).where(teams.c.team_id == team_id)
-        )
-    ).first()
+async def team_state(conn: Connection, team_id: str, *, lock: bool = False) -> TeamState:
+    """The team's status, billing settings and balance; `lock` holds its row until commit
+    (settlements read, decide, then update)."""
+    query = select(
+        teams.c.status,
+        teams.c.budget_mode,
+        teams.c.tokens_per_credit,
+        teams.c.credits_per_dollar,
+        teams.c.markup_percent,
+        teams.c.credits_overdraft_limit,
+        teams.c.default_model,
+        *_BALANCE,
+    ).where(teams.c.team_id == team_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
     if row is None:
         raise not_found("team", team_id)
     rates = Rates(
@@ -91,5 +100,48 @@ async def rates_and_status(conn: Connection, team_id: str) -> tuple[Rates, TeamS
         tokens_per_credit=row.tokens_per_credit,
         credits_per_dollar=Decimal(row.credits_per_dollar),
         markup_percent=Decimal(row.markup_percent),
+        overdraft_limit=row.credits_overdraft_limit,
     )
-    return rates, TeamStatus(row.status), row.default_model
+    return TeamState(TeamStatus(row.status), rates, balance_of(row), row.default_model)
+
+
+async def change_allocation(conn: Connection, team_id: str, delta: int, maximum: int) -> Balance | None:
+    """Add `delta` (may be negative) to the allocation unless that would exceed `maximum`
+    or leave less than open jobs hold plus the overdraft. None: refused, nothing changed."""
+    row = (
+        await conn.execute(
+            update(teams)
+            .where(
+                and_(
+                    teams.c.team_id == team_id,
+                    teams.c.credits_allocated + delta <= maximum,
+                    teams.c.credits_allocated + delta - teams.c.credits_used - teams.c.credits_reserved
+                    >= -teams.c.credits_overdraft_limit,
+                )
+            )
+            .values(credits_allocated=teams.c.credits_allocated + delta, updated_at=func.now())
+            .returning(*_BALANCE)
+        )
+    ).first()
+    return None if row is None else balance_of(row)
+
+
+async def refund(conn: Connection, team_id: str, credits: int) -> Balance:
+    """Give back `credits` a job was charged."""
+    row = (
+        await conn.execute(
+            update(teams)
+            .where(teams.c.team_id == team_id)
+            .values(credits_used=teams.c.credits_used - credits, updated_at=func.now())
+            .returning(*_BALANCE)
+        )
+    ).one()
+    return balance_of(row)
+
+
+async def open_jobs(conn: Connection, team_id: str) -> int:
+    return (
+        await conn.execute(
+            select(func.count()).select_from(jobs).where(and_(jobs.c.team_id == team_id, jobs.c.status.in_(OPEN)))
+        )
+    ).scalar_one()

@@ -79,7 +79,11 @@ async def start_job(conn: Connection, job_id: uuid.UUID, team_id: str) -> bool:
         await conn.execute(
             update(jobs)
             .where(and_(jobs.c.job_id == job_id, jobs.c.team_id == team_id, jobs.c.status.in_(_OPEN)))
-            .values(status=JobStatus.IN_PROGRESS.value, started_at=func.coalesce(jobs.c.started_at, func.now()))
+            .values(
+                status=JobStatus.IN_PROGRESS.value,
+                started_at=func.coalesce(jobs.c.started_at, func.now()),
+                last_activity_at=func.now(),
+            )
             .returning(jobs.c.job_id)
         )
     ).first()
@@ -95,6 +99,7 @@ async def finish_job(
     metadata_patch: dict[str, Any],
     credits_charged: int,
     credits_remaining_after: int,
+    credits_shortfall: int = 0,
 ) -> Job:
     row = (
         await conn.execute(
@@ -107,11 +112,34 @@ async def finish_job(
                 metadata=jobs.c.metadata.op("||")(metadata_patch) if metadata_patch else jobs.c.metadata,
                 credits_charged=credits_charged,
                 credits_remaining_after=credits_remaining_after,
+                credits_shortfall=credits_shortfall,
             )
             .returning(*jobs.c)
         )
     ).one()
     return _job(row)
+
+
+async def mark_refunded(conn: Connection, job_id: uuid.UUID, credits: int) -> None:
+    await conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(credits_refunded=credits))
+
+
+async def abandoned(conn: Connection, idle_seconds: float, limit: int) -> list[Job]:
+    """Open jobs idle for longer than `idle_seconds`, locked; jobs another process is
+    already expiring are skipped, so several server processes can run the reaper."""
+    rows = await conn.execute(
+        select(jobs)
+        .where(
+            and_(
+                jobs.c.status.in_(_OPEN),
+                jobs.c.last_activity_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, idle_seconds),
+            )
+        )
+        .order_by(jobs.c.last_activity_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [_job(row) for row in rows]
 
 
 async def merge_metadata(conn: Connection, job_id: uuid.UUID, patch: dict[str, Any]) -> None:

@@ -163,10 +163,19 @@ jobs = Table(
     # The team's remaining credits right after this job was settled, so a repeated
     # CompleteJob returns exactly the first answer.
     Column("credits_remaining_after", BigInteger),
+    # Consumption modes: credits due beyond what the team could pay (balance + overdraft).
+    Column("credits_shortfall", Integer, nullable=False, server_default="0"),
+    Column("credits_refunded", Integer, nullable=False, server_default="0"),
+    # Creation or the latest call: open jobs idle longer than SAAS_JOB_TTL_SECONDS expire.
+    Column("last_activity_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("status IN ('pending', 'in_progress', 'completed', 'failed', 'expired')", name="status"),
     UniqueConstraint("team_id", "idempotency_key"),
     Index(None, "team_id", "created_at"),
-    Index("ix_jobs_open_created_at", "created_at", postgresql_where=text("status IN ('pending', 'in_progress')")),
+    Index(
+        "ix_jobs_open_last_activity_at",
+        "last_activity_at",
+        postgresql_where=text("status IN ('pending', 'in_progress')"),
+    ),
 )
 
 llm_calls = Table(
@@ -217,6 +226,8 @@ credit_ledger = Table(
     Column("reason", Text, nullable=False, server_default=""),
     # Who caused it: `admin`, `key:<prefix>`, `system:expiry`...
     Column("actor", Text, nullable=False),
+    # Client-supplied key that makes an admin top-up or adjustment safe to retry.
+    Column("idempotency_key", Text),
     Column("created_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint(
         "kind IN ('allocation', 'top_up', 'reservation', 'charge', 'release', 'adjustment', 'refund')",
@@ -228,6 +239,13 @@ credit_ledger = Table(
         "job_id",
         "kind",
         unique=True,
-        postgresql_where=text("job_id IS NOT NULL AND kind IN ('reservation', 'charge', 'release')"),
+        postgresql_where=text("job_id IS NOT NULL AND kind IN ('reservation', 'charge', 'release', 'refund')"),
+    ),
+    Index(
+        "uq_credit_ledger_idempotency_key",
+        "team_id",
+        "idempotency_key",
+        unique=True,
+        postgresql_where=text("idempotency_key IS NOT NULL"),
     ),
 )

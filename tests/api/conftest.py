@@ -105,3 +105,31 @@ async def team(admin) -> TeamFixture:
 
 def random_job_id() -> str:
     return str(uuid.uuid4())
+
+
+async def ledger_mismatches(app: Application) -> list[tuple]:
+    """Teams whose balance differs from the sum of their ledger (should be none)."""
+    from sqlalchemy import text
+
+    async with app.db.transaction() as conn:
+        rows = await conn.execute(
+            text(
+                """
+                SELECT t.team_id, t.credits_allocated - t.credits_used, coalesce(sum(l.amount), 0),
+                       t.credits_reserved, coalesce(sum(l.reserved_delta), 0)
+                FROM teams t LEFT JOIN credit_ledger l USING (team_id)
+                GROUP BY t.team_id
+                HAVING t.credits_allocated - t.credits_used <> coalesce(sum(l.amount), 0)
+                    OR t.credits_reserved <> coalesce(sum(l.reserved_delta), 0)
+                    OR t.credits_allocated - t.credits_used - t.credits_reserved < -t.credits_overdraft_limit
+                """
+            )
+        )
+        return [tuple(row) for row in rows]
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def ledger_invariant(request, app: Application) -> AsyncIterator[None]:
+    """After the whole session: every team's balance equals the sum of its ledger."""
+    yield
+    assert await ledger_mismatches(app) == []

@@ -49,6 +49,11 @@ class JobServiceStub:
                 request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobRequest.SerializeToString,
                 response_deserializer=saaslitellm_dot_v1_dot_job__pb2.Job.FromString,
                 _registered_method=True)
+        self.GetJobCosts = channel.unary_unary(
+                '/saaslitellm.v1.JobService/GetJobCosts',
+                request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsResponse.FromString,
+                _registered_method=True)
         self.LLMCall = channel.unary_unary(
                 '/saaslitellm.v1.JobService/LLMCall',
                 request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.LLMCallRequest.SerializeToString,
@@ -88,6 +93,14 @@ class JobServiceServicer:
     def GetJob(self, request, context):
         """Returns a job with its cost totals and calls. NOT_FOUND for an unknown job or one
         of another team; INVALID_ARGUMENT for a malformed id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJobCosts(self, request, context):
+        """Returns a job's cost view: what each call cost the team and what the job was charged.
+        NOT_FOUND for an unknown job or one of another team.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -137,6 +150,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.GetJob,
                     request_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobRequest.FromString,
                     response_serializer=saaslitellm_dot_v1_dot_job__pb2.Job.SerializeToString,
+            ),
+            'GetJobCosts': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJobCosts,
+                    request_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsResponse.SerializeToString,
             ),
             'LLMCall': grpc.unary_unary_rpc_method_handler(
                     servicer.LLMCall,
@@ -212,6 +230,33 @@ class JobService:
             '/saaslitellm.v1.JobService/GetJob',
             saaslitellm_dot_v1_dot_job__service__pb2.GetJobRequest.SerializeToString,
             saaslitellm_dot_v1_dot_job__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJobCosts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.JobService/GetJobCosts',
+            saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsResponse.FromString,
             options,
             channel_credentials,
             insecure,

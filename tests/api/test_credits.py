@@ -1,0 +1,258 @@
+"""Credits: balance reads, ledger, top-ups, adjustments, refunds, budget modes, expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import grpc
+import pytest
+from sqlalchemy import text
+
+from devstack.postgres import Postgres
+from saaslitellm.v1 import credit_service_pb2 as cpb
+from saaslitellm.v1 import credit_service_pb2_grpc, job_pb2
+from saaslitellm.v1 import job_service_pb2 as pb
+from server.app import Application
+from server.settings import Settings
+from server.storage import migrate
+from tests.api.conftest import ADMIN, create_team, ledger_mismatches
+from tests.api.test_job_flow import expect_error, user
+from tests.conftest import ADMIN_KEY
+
+Kind = cpb.CreditTransaction
+
+
+@pytest.fixture(scope="session")
+def credits(channel) -> credit_service_pb2_grpc.CreditServiceStub:
+    return credit_service_pb2_grpc.CreditServiceStub(channel)
+
+
+async def set_billing(app: Application, team_id: str, **columns) -> None:
+    assignments = ", ".join(f"{name} = :{name}" for name in columns)
+    async with app.db.transaction() as conn:
+        await conn.execute(text(f"UPDATE teams SET {assignments} WHERE team_id = :t"), {"t": team_id, **columns})
+
+
+async def run_job(jobs, team, *prompts: str, status=job_pb2.Job.COMPLETED) -> pb.CompleteJobResponse:
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+    for prompt in prompts:
+        await jobs.LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[user(prompt)]), metadata=team.auth)
+    return await jobs.CompleteJob(pb.CompleteJobRequest(job_id=job.job_id, status=status), metadata=team.auth)
+
+
+async def test_team_reads_its_own_balance_and_nobody_elses(admin, credits, jobs, team):
+    await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+    balance = await credits.GetCreditBalance(cpb.GetCreditBalanceRequest(team_id=team.team_id), metadata=team.auth)
+    assert (balance.credits_remaining, balance.credits_reserved, balance.credits_available) == (100, 1, 99)
+    assert balance.open_jobs == 1
+    assert await credits.GetCreditBalance(cpb.GetCreditBalanceRequest(team_id=team.team_id), metadata=ADMIN) == balance
+    other = await create_team(admin)
+    await expect_error(
+        credits.GetCreditBalance(cpb.GetCreditBalanceRequest(team_id=team.team_id), metadata=other.auth),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "TEAM_MISMATCH",
+    )
+    await expect_error(
+        credits.AddCredits(cpb.AddCreditsRequest(team_id=team.team_id, credits=5), metadata=team.auth),
+        grpc.StatusCode.UNAUTHENTICATED,
+        "ADMIN_KEY_REQUIRED",
+    )
+
+
+async def test_top_up_is_a_ledger_entry_and_idempotent(app, credits, team):
+    request = cpb.AddCreditsRequest(team_id=team.team_id, credits=25, reason="invoice 42", idempotency_key="inv-42")
+    first, second = await asyncio.gather(*(credits.AddCredits(request, metadata=ADMIN) for _ in range(2)))
+    assert first.transaction == second.transaction
+    assert first.transaction.kind == Kind.TOP_UP and first.transaction.amount == 25
+    assert first.transaction.actor == "admin" and first.transaction.reason == "invoice 42"
+    balance = await credits.GetCreditBalance(cpb.GetCreditBalanceRequest(team_id=team.team_id), metadata=ADMIN)
+    assert balance.credits_remaining == 125
+    await expect_error(
+        credits.AddCredits(
+            cpb.AddCreditsRequest(team_id=team.team_id, credits=26, idempotency_key="inv-42"), metadata=ADMIN
+        ),
+        grpc.StatusCode.ALREADY_EXISTS,
+        "IDEMPOTENCY_KEY_REUSED",
+    )
+
+
+@pytest.mark.parametrize("amount", [0, -5, 2_000_000_000])
+async def test_top_up_amount_is_checked(credits, team, amount):
+    error = await expect_error(
+        credits.AddCredits(cpb.AddCreditsRequest(team_id=team.team_id, credits=amount), metadata=ADMIN),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_REQUEST",
+    )
+    assert "credits" in error.details()
+
+
+async def test_unknown_team_is_not_found(credits):
+    await expect_error(
+        credits.AddCredits(cpb.AddCreditsRequest(team_id="no-such-team", credits=5), metadata=ADMIN),
+        grpc.StatusCode.NOT_FOUND,
+        "NOT_FOUND",
+    )
+
+
+async def test_adjustments_need_a_reason_and_cannot_take_what_open_jobs_hold(credits, jobs, admin):
+    team = await create_team(admin, credits=3)
+    for _ in range(2):
+        await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+    await expect_error(
+        credits.AdjustCredits(cpb.AdjustCreditsRequest(team_id=team.team_id, credits=-1), metadata=ADMIN),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_REQUEST",
+    )
+    await expect_error(
+        credits.AdjustCredits(cpb.AdjustCreditsRequest(team_id=team.team_id, credits=-2, reason="x"), metadata=ADMIN),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "INSUFFICIENT_CREDITS",
+    )
+    done = await credits.AdjustCredits(
+        cpb.AdjustCreditsRequest(team_id=team.team_id, credits=-1, reason="goodwill reversal"), metadata=ADMIN
+    )
+    assert done.balance.credits_available == 0 and done.transaction.kind == Kind.ADJUSTMENT
+
+
+async def test_transactions_page_newest_first(credits, jobs, team):
+    await run_job(jobs, team, "hi")  # reservation + charge
+    await run_job(jobs, team, status=job_pb2.Job.FAILED)  # reservation + release
+    for n in range(3):
+        await credits.AddCredits(cpb.AddCreditsRequest(team_id=team.team_id, credits=n + 1), metadata=ADMIN)
+    seen, token = [], ""
+    while True:
+        page = await credits.ListCreditTransactions(
+            cpb.ListCreditTransactionsRequest(team_id=team.team_id, page_size=3, page_token=token), metadata=team.auth
+        )
+        seen += page.transactions
+        token = page.next_page_token
+        if not token:
+            break
+    kinds = [t.kind for t in seen]
+    assert kinds == [Kind.TOP_UP] * 3 + [Kind.RELEASE, Kind.RESERVATION, Kind.CHARGE, Kind.RESERVATION, Kind.ALLOCATION]
+    ids = [int(t.transaction_id) for t in seen]
+    assert ids == sorted(ids, reverse=True)
+    assert seen[0].remaining_after == page.balance.credits_remaining == 100 - 1 + 6
+    assert sum(t.amount for t in seen) == page.balance.credits_remaining
+    await expect_error(
+        credits.ListCreditTransactions(
+            cpb.ListCreditTransactionsRequest(team_id=team.team_id, page_token="garbage"), metadata=team.auth
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_REQUEST",
+    )
+
+
+async def test_refund_gives_back_a_charge_once(credits, jobs, team):
+    done = await run_job(jobs, team, "hi")
+    request = cpb.RefundJobRequest(team_id=team.team_id, job_id=done.job_id, reason="bad answer")
+    first, second = await asyncio.gather(*(credits.RefundJob(request, metadata=ADMIN) for _ in range(2)))
+    assert first.transaction == second.transaction and first.transaction.amount == 1
+    assert first.balance.credits_remaining == 100
+    failed = await run_job(jobs, team, status=job_pb2.Job.FAILED)
+    error = await expect_error(
+        credits.RefundJob(cpb.RefundJobRequest(team_id=team.team_id, job_id=failed.job_id), metadata=ADMIN),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "JOB_NOT_CHARGED",
+    )
+    assert failed.job_id in error.details()
+
+
+async def test_job_cost_view(jobs, team):
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="report"), metadata=team.auth)
+    await jobs.LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[user("a [fake tokens=10]")]), metadata=team.auth)
+    costs = await jobs.GetJobCosts(pb.GetJobCostsRequest(job_id=job.job_id), metadata=team.auth)
+    assert costs.job_type == "report" and costs.status == job_pb2.Job.IN_PROGRESS
+    assert costs.costs.total_calls == 1 and costs.calls[0].usage.completion_tokens == 10
+    assert not costs.costs.HasField("credits_remaining")  # only known once settled
+
+
+async def test_consumption_tokens_charges_by_tokens(app, jobs, admin):
+    team = await create_team(admin)
+    await set_billing(app, team.team_id, budget_mode="consumption_tokens", tokens_per_credit=10)
+    done = await run_job(jobs, team, "a [fake tokens=25]", "b [fake tokens=25]")
+    # The fake counts words: 3 in each prompt + 1 for the role, then 25 completion tokens.
+    assert (done.costs.prompt_tokens, done.costs.completion_tokens) == (8, 50)
+    assert done.costs.credits_charged == 6  # ceil(58 / 10)
+    assert done.costs.credits_remaining == 94
+
+
+async def test_consumption_usd_charges_marked_up_cost(app, jobs, admin):
+    team = await create_team(admin)
+    await set_billing(app, team.team_id, budget_mode="consumption_usd", credits_per_dollar=100000, markup_percent=50)
+    done = await run_job(jobs, team, "a [fake tokens=25]")
+    # The fake upstream reports no cost header (no LiteLLM here), so cost is 0 -> minimum charge.
+    assert done.costs.credits_charged == 1
+
+
+async def test_consumption_beyond_balance_is_capped_by_the_overdraft_and_recorded(app, jobs, admin):
+    team = await create_team(admin, credits=3)
+    await set_billing(
+        app, team.team_id, budget_mode="consumption_tokens", tokens_per_credit=10, credits_overdraft_limit=2
+    )
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+    await jobs.LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[user("a [fake tokens=98]")]), metadata=team.auth)
+    # 100 tokens = 10 credits consumed; the team can pay 3 + 2 overdraft: the next call is refused...
+    await expect_error(
+        jobs.LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[user("more")]), metadata=team.auth),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "INSUFFICIENT_CREDITS",
+    )
+    done = await jobs.CompleteJob(
+        pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED), metadata=team.auth
+    )
+    # ...and settlement charges 5 (down to -2, the overdraft limit), recording 5 as shortfall.
+    assert (done.costs.credits_charged, done.costs.credits_shortfall, done.costs.credits_remaining) == (5, 6, -2)
+
+
+async def test_abandoned_jobs_expire_and_release_their_credits(pg: Postgres, fake_url):
+    name = f"saas_expiry_{uuid.uuid4().hex[:8]}"
+    url = pg.create_database(name)
+    try:
+        migrate.upgrade(url)
+        settings = Settings(
+            database_url=url,
+            admin_key=ADMIN_KEY,
+            litellm_base_url=fake_url,
+            grpc_port=0,
+            job_ttl_seconds=0.3,
+            expiry_interval_seconds=0.05,
+            migrate_on_start=False,
+        )
+        application = Application(settings)
+        await application.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
+                from saaslitellm.v1 import admin_service_pb2_grpc, job_service_pb2_grpc
+
+                team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel), credits=2)
+                jobs = job_service_pb2_grpc.JobServiceStub(channel)
+                job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+                for _ in range(400):  # expiry runs in the server; poll for its effect
+                    fetched = await jobs.GetJob(pb.GetJobRequest(job_id=job.job_id), metadata=team.auth)
+                    if fetched.status == job_pb2.Job.EXPIRED:
+                        break
+                    await asyncio.sleep(0.01)
+                assert fetched.status == job_pb2.Job.EXPIRED and "expired" in fetched.error_message
+                await expect_error(
+                    jobs.LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[user("x")]), metadata=team.auth),
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    "JOB_NOT_OPEN",
+                )
+                await expect_error(
+                    jobs.CompleteJob(
+                        pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED), metadata=team.auth
+                    ),
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    "JOB_ALREADY_FINISHED",
+                )
+                balance = await credit_service_pb2_grpc.CreditServiceStub(channel).GetCreditBalance(
+                    cpb.GetCreditBalanceRequest(team_id=team.team_id), metadata=team.auth
+                )
+                assert (balance.credits_reserved, balance.credits_remaining) == (0, 2)
+                assert await ledger_mismatches(application) == []
+        finally:
+            await application.stop(grace=1)
+    finally:
+        pg.drop_database(name)

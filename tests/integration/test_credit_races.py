@@ -1,0 +1,136 @@
+"""Credits stay exact when many clients race over two server processes on one PostgreSQL.
+
+The two gRPC servers are real processes (devstack), each with its own connection pool, so
+the races are the ones production sees: PostgreSQL is the only thing they share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import Iterator
+
+import grpc
+import psycopg
+import pytest
+
+from devstack.postgres import Postgres
+from devstack.stack import Ports, Stack, StackConfig
+from saaslitellm.v1 import admin_service_pb2 as admin_pb
+from saaslitellm.v1 import admin_service_pb2_grpc, job_pb2, job_service_pb2_grpc
+from saaslitellm.v1 import job_service_pb2 as pb
+from tests.conftest import ADMIN_KEY, unique
+
+ADMIN = (("x-admin-key", ADMIN_KEY),)
+
+
+@pytest.fixture(scope="module")
+def two_servers(pg: Postgres, tmp_path_factory) -> Iterator[Stack]:
+    name = f"saas_race_{uuid.uuid4().hex[:10]}"
+    url = pg.create_database(name)
+    config = StackConfig(
+        data_dir=tmp_path_factory.mktemp("race"),
+        ports=Ports.free(),
+        admin_key=ADMIN_KEY,
+        database_url=url,
+        with_litellm=False,
+        server_processes=2,
+        log=lambda line: None,
+    )
+    with Stack(config) as stack:
+        yield stack
+    pg.drop_database(name)
+
+
+async def make_team(channel: grpc.aio.Channel, credits: int) -> tuple[str, tuple]:
+    admin = admin_service_pb2_grpc.AdminServiceStub(channel)
+    org, group, alias, team = unique("org"), unique("grp"), unique("A"), unique("team")
+    await admin.CreateOrganization(admin_pb.CreateOrganizationRequest(organization_id=org, name="o"), metadata=ADMIN)
+    await admin.CreateModelAccessGroup(admin_pb.CreateModelAccessGroupRequest(group_name=group), metadata=ADMIN)
+    await admin.CreateModel(
+        admin_pb.CreateModelRequest(model_alias=alias, actual_model="fake-gpt", access_groups=[group]), metadata=ADMIN
+    )
+    created = await admin.CreateTeam(
+        admin_pb.CreateTeamRequest(organization_id=org, team_id=team, access_groups=[group], credits_allocated=credits),
+        metadata=ADMIN,
+    )
+    return team, (("authorization", f"Bearer {created.virtual_key}"),)
+
+
+def invariants(url: str, team_id: str) -> tuple[int, int, int, int, int]:
+    """(remaining, ledger sum of amount, reserved, ledger sum of reserved_delta, charged jobs)."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            """
+            SELECT t.credits_allocated - t.credits_used,
+                   (SELECT coalesce(sum(amount), 0) FROM credit_ledger WHERE team_id = t.team_id),
+                   t.credits_reserved,
+                   (SELECT coalesce(sum(reserved_delta), 0) FROM credit_ledger WHERE team_id = t.team_id),
+                   (SELECT count(*) FROM credit_ledger WHERE team_id = t.team_id AND kind = 'charge' AND amount < 0)
+            FROM teams t WHERE t.team_id = %s
+            """,
+            (team_id,),
+        ).fetchone()
+
+
+async def test_200_jobs_racing_for_50_credits_over_two_processes(two_servers):
+    targets = [f"127.0.0.1:{port}" for port in two_servers.grpc_ports]
+    channels = [grpc.aio.insecure_channel(t) for t in targets]
+    try:
+        team_id, auth = await make_team(channels[0], credits=50)
+        stubs = itertools.cycle([job_service_pb2_grpc.JobServiceStub(c) for c in channels])
+        creates = [next(stubs).CreateJob(pb.CreateJobRequest(job_type="race"), metadata=auth) for _ in range(200)]
+        outcomes = await asyncio.gather(*creates, return_exceptions=True)
+        created = [o for o in outcomes if isinstance(o, job_pb2.Job)]
+        refused = [o for o in outcomes if not isinstance(o, job_pb2.Job)]
+        assert len(created) == 50
+        assert all(
+            isinstance(e, grpc.aio.AioRpcError) and e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED for e in refused
+        )
+
+        # Complete them all, several times each, from both processes at once: 40 completed, 10 failed.
+        completions = []
+        for index, job in enumerate(created):
+            status = job_pb2.Job.FAILED if index % 5 == 0 else job_pb2.Job.COMPLETED
+            request = pb.CompleteJobRequest(job_id=job.job_id, status=status)
+            completions += [next(stubs).CompleteJob(request, metadata=auth) for _ in range(3)]
+        results = await asyncio.gather(*completions)
+        assert sum(1 for r in results if r.costs.credit_applied) == 40 * 3  # repeats report the same charge
+        remaining, ledger_amount, reserved, ledger_reserved, charges = invariants(two_servers.postgres.url, team_id)
+        assert (remaining, ledger_amount) == (10, 10)
+        assert (reserved, ledger_reserved) == (0, 0)
+        assert charges == 40
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
+async def test_100_repeated_completes_of_one_job_charge_once(two_servers):
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two_servers.grpc_ports]
+    try:
+        team_id, auth = await make_team(channels[0], credits=5)
+        stubs = [job_service_pb2_grpc.JobServiceStub(c) for c in channels]
+        job = await stubs[0].CreateJob(pb.CreateJobRequest(job_type="t"), metadata=auth)
+        request = pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED)
+        results = await asyncio.gather(*(stubs[i % 2].CompleteJob(request, metadata=auth) for i in range(100)))
+        assert {r.costs.credits_remaining for r in results} == {4}
+        assert len({r.SerializeToString() for r in results}) == 1  # the same answer every time
+        assert invariants(two_servers.postgres.url, team_id) == (4, 4, 0, 0, 1)
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
+async def test_idempotent_creates_across_processes_reserve_once(two_servers):
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two_servers.grpc_ports]
+    try:
+        team_id, auth = await make_team(channels[0], credits=5)
+        stubs = [job_service_pb2_grpc.JobServiceStub(c) for c in channels]
+        request = pb.CreateJobRequest(job_type="t", idempotency_key="same-order-123")
+        jobs = await asyncio.gather(*(stubs[i % 2].CreateJob(request, metadata=auth) for i in range(40)))
+        assert len({j.job_id for j in jobs}) == 1
+        assert invariants(two_servers.postgres.url, team_id)[2:4] == (1, 1)
+    finally:
+        for channel in channels:
+            await channel.close()
