@@ -188,6 +188,9 @@ class Stack:
                 "FAKE_PROVIDER_BASE_URL": f"{self.fake_url}/v1",
                 "LITELLM_LOG": "ERROR",
                 "DISABLE_SCHEMA_UPDATE": "True",
+                # Import every feature at start-up instead of on some later request, whose
+                # response would then stall for seconds (see _warm_up_litellm).
+                "LITELLM_DISABLE_LAZY_ROUTES": "true",
             },
         )
         child.wait_ready(

@@ -278,7 +278,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if not isinstance(body, dict):
         return error_response(400, "Request body must be a JSON object", code="invalid_json")
     model = body.get("model")
-    request.app[REQUEST_LOG].append({"model": model, "body": body, "headers": _recorded_headers(request)})
+    entry: dict[str, Any] = {"model": model, "body": body, "headers": _recorded_headers(request)}
+    request.app[REQUEST_LOG].append(entry)
 
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -303,7 +304,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             and directive.usage != "none"
         )
         encoder = _ChunkEncoder(completion_id, created, model)
-        return await _stream(request, directive, reply, model, encoder, include_usage)
+        return await _stream(request, directive, reply, model, encoder, include_usage, entry)
     return await _respond(request, directive, reply, model, completion_id, created)
 
 
@@ -337,8 +338,14 @@ async def _stream(
     model: str,
     encoder: _ChunkEncoder,
     include_usage: bool,
+    entry: dict[str, Any],
 ) -> web.StreamResponse:
     """Server-sent events: role, content pieces, finish, [usage], [DONE].
+
+    The request's log entry gets ``stream``: ``{"pieces_sent", "outcome", "ended_at"}``
+    where outcome is ``completed``, ``dropped``, or ``client_gone`` (the client closed
+    the connection before the end), and ``ended_at`` is a ``time.time()`` stamp, so
+    tests can check that a client's disconnect reached the provider, and when.
 
     Each event is one write (aiohttp hands it straight to the transport).
     The delay goes before each content piece; drop/stall interrupt the
@@ -358,12 +365,16 @@ async def _stream(
     tool_call = reply.tool_call
 
     response = web.StreamResponse(headers=_SSE_HEADERS)
+    progress = {"pieces_sent": 0, "outcome": "client_gone"}
+    entry["stream"] = progress
     try:
         await response.prepare(request)
         role = {"role": "assistant", "content": "" if tool_call is None else None}
         await response.write(encoder.delta(role))
         for sent in range(total + 1):
+            progress["pieces_sent"] = sent
             if sent == drop_at:
+                progress["outcome"] = "dropped"
                 await _abort_connection(request)
                 return response
             if sent == stall_at:
@@ -391,8 +402,11 @@ async def _stream(
         if include_usage:
             await response.write(encoder.usage(reply.usage()))
         await response.write(_DONE_EVENT)
+        progress["outcome"] = "completed"
     except ConnectionError:
         pass  # the client went away; nothing left to do
+    finally:
+        progress["ended_at"] = time.time()
     return response
 
 

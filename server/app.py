@@ -30,9 +30,10 @@ from server.api.job_servicer import JobServicer
 from server.services.admin import AdminUseCases
 from server.services.auth import Authenticator
 from server.services.background import Background
-from server.services.calls import CallUseCases
+from server.services.calls import CallUseCases, UpstreamPolicy
 from server.services.credits import CreditUseCases
 from server.services.jobs import JobUseCases
+from server.services.prices import PriceCatalog
 from server.services.tokens import TokenCounter
 from server.settings import Settings
 from server.storage.database import Database
@@ -60,12 +61,7 @@ class Application:
             timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=5.0),
         )
         self.background = Background()
-        upstream = LiteLLMClient(
-            self.http,
-            base_url=settings.litellm_base_url,
-            api_key=settings.litellm_api_key,
-            num_retries=settings.upstream_retries,
-        )
+        upstream = LiteLLMClient(self.http, base_url=settings.litellm_base_url, api_key=settings.litellm_api_key)
         auth = Authenticator(self.db, settings.admin_key)
         self.jobs = JobUseCases(self.db)
         self.calls = CallUseCases(
@@ -73,7 +69,12 @@ class Application:
             upstream,
             self.background,
             TokenCounter(),
-            timeout_seconds=settings.upstream_timeout_seconds,
+            PriceCatalog(upstream),
+            policy=UpstreamPolicy(
+                timeout_seconds=settings.upstream_timeout_seconds,
+                stream_idle_timeout_seconds=settings.stream_idle_timeout_seconds,
+                retries=settings.upstream_retries,
+            ),
             content_policy=settings.record_content,
         )
         self.admin = AdminUseCases(self.db)

@@ -25,6 +25,7 @@ class Settings:
     grpc_port: int = 50051
     upstream_timeout_seconds: float = 120.0
     upstream_retries: int = 0
+    stream_idle_timeout_seconds: float = 60.0
     record_content: str = "partial"
     db_pool_size: int = 10
     db_max_overflow: int = 10
@@ -72,6 +73,9 @@ class Settings:
             grpc_port=int(number("SAAS_GRPC_PORT", cls.grpc_port)),
             upstream_timeout_seconds=number("SAAS_UPSTREAM_TIMEOUT_SECONDS", cls.upstream_timeout_seconds, float),
             upstream_retries=int(number("SAAS_UPSTREAM_RETRIES", cls.upstream_retries)),
+            stream_idle_timeout_seconds=number(
+                "SAAS_STREAM_IDLE_TIMEOUT_SECONDS", cls.stream_idle_timeout_seconds, float
+            ),
             record_content=record_content,
             db_pool_size=int(number("SAAS_DB_POOL_SIZE", cls.db_pool_size)),
             db_max_overflow=int(number("SAAS_DB_MAX_OVERFLOW", cls.db_max_overflow)),

@@ -53,3 +53,24 @@ def resolve(requested: str | None, default_model: str | None, reachable: Mapping
             metadata={"model": name},
         )
     return Route(alias=name, models=models)
+
+
+# Upstream failures worth trying again or on the next model: the provider may well answer
+# the same request a moment later or elsewhere. A rejected request (400) is not: it would
+# fail the same way on every model, so it is reported at once.
+TRANSIENT_REASONS = frozenset({"UPSTREAM_RATE_LIMITED", "UPSTREAM_UNAVAILABLE", "UPSTREAM_TIMEOUT"})
+MAX_BACKOFF_SECONDS = 2.0
+MAX_RETRY_AFTER_SECONDS = 10.0
+
+
+def is_transient(error: DomainError) -> bool:
+    return error.reason in TRANSIENT_REASONS
+
+
+def backoff(retry: int, retry_after: float | None, jitter: float) -> float:
+    """Seconds to wait before retry number `retry` (0-based) of the same model: the
+    provider's Retry-After when it gave one (bounded), else exponential backoff with full
+    jitter (`jitter` in [0, 1))."""
+    if retry_after is not None:
+        return min(retry_after, MAX_RETRY_AFTER_SECONDS)
+    return min(MAX_BACKOFF_SECONDS, 0.25 * 2**retry) * jitter

@@ -1,20 +1,27 @@
 """LLM calls inside a job, plain and streamed. Every call is recorded, however it ends.
 
 Sequence of one call:
-1. one short transaction: team may work, the alias is reachable for the team, the job is
-   open (and becomes in_progress);
-2. the upstream call, holding no database connection;
-3. one transaction recording the call (succeeded, failed or cancelled).
+1. one short transaction: the team may work, the alias is reachable for the team, the job
+   is open (and becomes in_progress);
+2. the upstream call, holding no database connection: the alias's models in order, each
+   retried up to SAAS_UPSTREAM_RETRIES times on transient failures (429, 5xx, timeouts);
+   a rejected request (400) is reported at once. A stream falls back only before its
+   first byte: once content has reached the client, switching models would garble it;
+3. one transaction recording the call (succeeded, failed or cancelled): tokens, cost,
+   latency, the alias, the model that served it and every model tried.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from server.domain import credits, models, validation
 from server.domain.chat import ChatRequest
@@ -25,12 +32,15 @@ from server.domain.jobs import CallRecord, CallStatus, ensure_open, summarize
 from server.domain.models import Route
 from server.services.auth import TeamPrincipal
 from server.services.background import Background
+from server.services.prices import PriceCatalog
 from server.services.tokens import TokenCounter
 from server.storage import credits as credit_store
 from server.storage import jobs as job_store
 from server.storage import teams as team_store
 from server.storage.database import Database
-from server.upstream.litellm import LiteLLMClient
+from server.upstream.litellm import LiteLLMClient, UpstreamStream
+
+T = TypeVar("T")
 
 
 class ContentPolicy:
@@ -39,6 +49,15 @@ class ContentPolicy:
     NONE = "none"
     PARTIAL = "partial"  # only calls that did not finish normally: what the client got
     ALL = "all"
+
+
+@dataclass(frozen=True)
+class UpstreamPolicy:
+    """Deadlines and retries of upstream calls."""
+
+    timeout_seconds: float = 120.0
+    stream_idle_timeout_seconds: float = 60.0
+    retries: int = 0
 
 
 @dataclass(frozen=True)
@@ -85,22 +104,18 @@ class CallUseCases:
         upstream: LiteLLMClient,
         background: Background,
         tokens: TokenCounter,
+        prices: PriceCatalog,
         *,
-        timeout_seconds: float,
+        policy: UpstreamPolicy = UpstreamPolicy(),
         content_policy: str = ContentPolicy.PARTIAL,
     ) -> None:
         self._db = db
         self._upstream = upstream
         self._background = background
         self._tokens = tokens
-        self._timeout = timeout_seconds
+        self._prices = prices
+        self._policy = policy
         self._content_policy = content_policy
-
-    def timeout(self, time_remaining: float | None) -> float:
-        """The upstream deadline: ours, or the caller's gRPC deadline if that is sooner."""
-        if time_remaining is None:
-            return self._timeout
-        return max(0.1, min(self._timeout, time_remaining - 0.05))
 
     async def _prepare(self, principal: TeamPrincipal, job_id: str, request: ChatRequest) -> _Prepared:
         jid = validation.job_id(job_id)
@@ -118,21 +133,60 @@ class CallUseCases:
                 ensure_open(await job_store.get_job(conn, jid, principal.team_id))
         return _Prepared(jid, route, team.rates)
 
+    async def _with_fallbacks(
+        self, call: _CallInProgress, deadline: float | None, attempt: Callable[[str, float], Awaitable[T]]
+    ) -> T:
+        """Run `attempt(model, timeout)` on the alias's models in order until one succeeds.
+
+        Transient failures are retried on the same model (bounded, with backoff) and then
+        on the next model; anything else, or the last failure, is raised.
+        """
+        last: DomainError | None = None
+        for model in call.prepared.route.models:
+            for retry in range(self._policy.retries + 1):
+                call.tried(model)
+                try:
+                    return await attempt(model, self._timeout(deadline))
+                except DomainError as error:
+                    if not models.is_transient(error):
+                        raise
+                    last = error
+                if retry < self._policy.retries:
+                    delay = models.backoff(retry, last.retry_after_seconds, random.random())
+                    if deadline is not None and time.monotonic() + delay >= deadline:
+                        raise last
+                    await asyncio.sleep(delay)
+        assert last is not None
+        raise last
+
+    def _timeout(self, deadline: float | None) -> float:
+        """The upstream deadline: ours, or the caller's gRPC deadline if that is sooner."""
+        if deadline is None:
+            return self._policy.timeout_seconds
+        return max(0.1, min(self._policy.timeout_seconds, deadline - time.monotonic() - 0.05))
+
     async def call(
         self, principal: TeamPrincipal, job_id: str, request: ChatRequest, *, time_remaining: float | None = None
     ) -> CallResult:
+        deadline = None if time_remaining is None else time.monotonic() + time_remaining
         prepared = await self._prepare(principal, job_id, request)
         call = _CallInProgress(self, principal, prepared, request, streamed=False)
+
+        async def attempt(model: str, timeout: float):
+            return await self._upstream.complete(model, prepared.route, request, timeout=timeout)
+
         try:
-            reply = await self._upstream.complete(prepared.route, request, timeout=self.timeout(time_remaining))
+            reply = await self._with_fallbacks(call, deadline, attempt)
         except DomainError as error:
             await call.save(CallStatus.FAILED, error=error)
             raise
         except asyncio.CancelledError:
             await call.save(CallStatus.CANCELLED)
             raise
-        call.served_model, call.attempted = reply.served_model, reply.attempted_models
-        answer = call.answer_from_reply(reply.body, reply.cost_usd)
+        call.served_model = reply.served_model
+        answer = answer_from(reply.body)
+        if reply.cost_usd is not None:
+            answer = Answer(answer.content, answer.finish_reason, answer.tool_calls, answer.usage, reply.cost_usd)
         record = await call.save(CallStatus.SUCCEEDED, answer=answer)
         return CallResult(
             call_id=record.call_id,
@@ -153,31 +207,40 @@ class CallUseCases:
         after it ends the stream with StreamFinished(error=...). If the consumer goes
         away, the call is recorded as cancelled with what was received so far.
         """
+        deadline = None if time_remaining is None else time.monotonic() + time_remaining
         prepared = await self._prepare(principal, job_id, request)
         call = _CallInProgress(self, principal, prepared, request, streamed=True)
         accumulator = StreamAccumulator()
-        started = False
         try:
-            try:
-                async with self._upstream.stream(
-                    prepared.route, request, timeout=self.timeout(time_remaining)
-                ) as upstream:
-                    call.served_model, call.attempted = upstream.served_model, upstream.attempted_models
-                    started = True
-                    yield StreamStarted(call.call_id, prepared.job_id, prepared.route.alias)
-                    async for chunk in upstream.chunks():
-                        delta = accumulator.feed(chunk)
-                        if delta.is_empty:
-                            continue
-                        call.mark_first_token()
-                        yield delta
-            except DomainError as error:
-                if not started:
+            async with contextlib.AsyncExitStack() as stack:
+
+                async def attempt(model: str, timeout: float) -> UpstreamStream:
+                    opened = self._upstream.stream(
+                        model,
+                        prepared.route,
+                        request,
+                        timeout=timeout,
+                        idle_timeout=self._policy.stream_idle_timeout_seconds,
+                    )
+                    return await stack.enter_async_context(opened)
+
+                try:
+                    upstream = await self._with_fallbacks(call, deadline, attempt)
+                except DomainError as error:
                     await call.save(CallStatus.FAILED, error=error)
                     raise
-                record = await call.save(CallStatus.FAILED, answer=accumulator.answer(), error=error, partial=True)
-                yield call.finished(record, error)
-                return
+                call.served_model = upstream.served_model
+                yield StreamStarted(call.call_id, prepared.job_id, prepared.route.alias)
+                try:
+                    async for chunk in upstream.chunks():
+                        delta = accumulator.feed(chunk)
+                        if not delta.is_empty:
+                            call.mark_first_token()
+                            yield delta
+                except DomainError as error:
+                    record = await call.save(CallStatus.FAILED, answer=accumulator.answer(), error=error, partial=True)
+                    yield call.finished(record, error)
+                    return
             record = await call.save(CallStatus.SUCCEEDED, answer=accumulator.answer())
             yield call.finished(record)
         except (asyncio.CancelledError, GeneratorExit):
@@ -207,8 +270,12 @@ class _CallInProgress:
         self.started = time.perf_counter()
         self.first_token_ms: int | None = None
         self.served_model = ""
-        self.attempted: tuple[str, ...] = (prepared.route.primary,)
+        self.attempted: list[str] = []
         self.saved = False
+
+    def tried(self, model: str) -> None:
+        if model not in self.attempted:
+            self.attempted.append(model)
 
     def mark_first_token(self) -> None:
         if self.first_token_ms is None:
@@ -216,12 +283,6 @@ class _CallInProgress:
 
     def _elapsed_ms(self) -> int:
         return round((time.perf_counter() - self.started) * 1000)
-
-    def answer_from_reply(self, body: dict, header_cost: Decimal | None) -> Answer:
-        answer = answer_from(body)
-        if header_cost is not None:
-            answer = Answer(answer.content, answer.finish_reason, answer.tool_calls, answer.usage, header_cost)
-        return answer
 
     def _usage(self, status: CallStatus, answer: Answer | None) -> Usage:
         """Reported usage; counted with the tokenizer when the provider sent none for a
@@ -235,6 +296,17 @@ class _CallInProgress:
         completion = "" if answer is None else answer.content
         return Usage(tokens.count_messages(self.request.messages), tokens.count_text(completion), estimated=True)
 
+    async def _cost(self, usage: Usage, answer: Answer | None) -> tuple[Decimal, str]:
+        """Provider cost: as LiteLLM reported it, else computed from the model's price."""
+        if answer is not None and answer.reported_cost_usd is not None:
+            return answer.reported_cost_usd, "litellm"
+        if usage.total_tokens:
+            model = self.served_model or (self.attempted[-1] if self.attempted else self.prepared.route.primary)
+            computed = await self.owner._prices.cost(model, usage)
+            if computed is not None:
+                return computed, "price_table"
+        return Decimal(0), "none"
+
     async def save(
         self,
         status: CallStatus,
@@ -244,11 +316,12 @@ class _CallInProgress:
         partial: bool = False,
     ) -> CallRecord:
         """Record the call in its own task, so a cancelled request still records it."""
+        self.saved = True
+        return await self.owner._background.run_to_completion(self._save(status, answer, error, partial))
+
+    async def _save(self, status: CallStatus, answer: Answer | None, error: DomainError | None, partial: bool):
         usage = self._usage(status, answer)
-        if answer is not None and answer.reported_cost_usd is not None:
-            provider_cost, source = answer.reported_cost_usd, "litellm"
-        else:
-            provider_cost, source = Decimal(0), "none"
+        provider_cost, source = await self._cost(usage, answer)
         policy = self.owner._content_policy
         keep_content = answer is not None and (
             policy == ContentPolicy.ALL
@@ -262,7 +335,7 @@ class _CallInProgress:
             model_alias=self.prepared.route.alias,
             purpose=self.request.purpose,
             served_model=self.served_model,
-            attempted_models=self.attempted,
+            attempted_models=tuple(self.attempted),
             streamed=self.streamed,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
@@ -277,15 +350,11 @@ class _CallInProgress:
             error_message="" if error is None else error.message,
             content=answer.content if keep_content and answer is not None else None,
         )
-        self.saved = True
-        await self.owner._background.run_to_completion(self._write(record))
-        return record
-
-    async def _write(self, record: CallRecord) -> None:
         async with self.owner._db.transaction() as conn:
             await job_store.insert_call(conn, record)
             if record.status is CallStatus.SUCCEEDED and self.request.call_metadata:
                 await job_store.merge_metadata(conn, record.job_id, self.request.call_metadata)
+        return record
 
     def finished(self, record: CallRecord, error: DomainError | None = None) -> StreamFinished:
         return StreamFinished(

@@ -9,6 +9,7 @@ tenant (no raw upstream bodies, keys or real model names).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -47,6 +48,7 @@ class UpstreamStream:
     attempted_models: tuple[str, ...]
     _response: httpx.Response
     _route: Route
+    _idle_timeout: float = 60.0
     started: float = field(default_factory=time.perf_counter)
 
     async def chunks(self) -> AsyncIterator[dict[str, Any]]:
@@ -55,31 +57,44 @@ class UpstreamStream:
         Raises UPSTREAM_STREAM_INTERRUPTED when the upstream reports an error mid-stream
         or the connection drops before `[DONE]`.
         """
+        lines = self._response.aiter_lines()
         try:
-            async for line in self._response.aiter_lines():
+            while True:
+                # The idle timeout is ours, per chunk: httpx's read timeout also covers the
+                # wait for the stream to start, which may rightly take longer.
+                async with asyncio.timeout(self._idle_timeout):
+                    line = await anext(lines, None)
+                if line is None:
+                    break
                 if not line.startswith("data:"):
                     continue
                 data = line[5:].strip()
                 if data == "[DONE]":
                     return
                 chunk = json.loads(data)
-                if "error" in chunk:
-                    raise _interrupted(_safe_message(chunk["error"], self._route))
+                if "error" in chunk:  # LiteLLM's report of a provider failure mid-stream
+                    raise _interrupted(f"the model provider's stream for '{self._route.alias}' failed midway")
                 yield chunk
+        except (TimeoutError, httpx.TimeoutException) as error:
+            raise DomainError(
+                Kind.DEADLINE_EXCEEDED,
+                Reason.UPSTREAM_TIMEOUT,
+                f"the model provider's stream for '{self._route.alias}' was idle for {self._idle_timeout:g} s",
+                metadata={"model": self._route.alias},
+            ) from error
         except (httpx.TransportError, json.JSONDecodeError) as error:
-            raise _interrupted(f"the model provider's stream broke off ({type(error).__name__})") from error
-        raise _interrupted("the model provider's stream ended without completing")
+            raise _interrupted(f"the model provider's stream for '{self._route.alias}' broke off") from error
+        raise _interrupted(f"the model provider's stream for '{self._route.alias}' ended without completing")
 
 
 class LiteLLMClient:
     """Calls the LiteLLM proxy's OpenAI-compatible API with the operator's master key."""
 
-    def __init__(self, http: httpx.AsyncClient, *, base_url: str, api_key: str, num_retries: int) -> None:
+    def __init__(self, http: httpx.AsyncClient, *, base_url: str, api_key: str) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
         self._url = self._base + "/v1/chat/completions"
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._num_retries = num_retries
 
     async def list_models(self) -> list[str]:
         """The model names the proxy serves (`GET /v1/models`), for catalog checks."""
@@ -93,30 +108,60 @@ class LiteLLMClient:
             )
         return sorted(str(m.get("id")) for m in response.json().get("data", []) if m.get("id"))
 
-    def payload(self, route: Route, request: ChatRequest, *, stream: bool, timeout: float) -> dict[str, Any]:
-        body: dict[str, Any] = {**request.params, "model": route.primary, "messages": list(request.messages)}
-        if route.fallbacks:
-            body["fallbacks"] = list(route.fallbacks)
-        body["num_retries"] = self._num_retries
-        body["timeout"] = timeout
+    async def model_prices(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """Per-token (input, output) USD prices by model name, from LiteLLM's `/model/info`.
+
+        Empty when the upstream is not a LiteLLM proxy (e.g. a provider called directly).
+        """
+        try:
+            response = await self._http.get(self._base + "/model/info", headers=self._headers, timeout=10.0)
+        except httpx.TransportError:
+            return {}
+        if response.status_code != 200:
+            return {}
+        prices = {}
+        for entry in response.json().get("data", []):
+            info = entry.get("model_info") or {}
+            cost_in = _decimal(str(info.get("input_cost_per_token") or ""))
+            cost_out = _decimal(str(info.get("output_cost_per_token") or ""))
+            if entry.get("model_name") and cost_in is not None and cost_out is not None:
+                prices[entry["model_name"]] = (cost_in, cost_out)
+        return prices
+
+    def payload(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        """The OpenAI request for one attempt on one model.
+
+        Fallbacks and retries are decided by our server (server/services/calls.py); the
+        proxy's config sets num_retries 0. Deadlines are enforced here, by the HTTP
+        timeout and by closing the connection, never sent as `timeout`/`num_retries`:
+        LiteLLM keys its cached provider client on them, so a per-request value (e.g. a
+        caller's remaining deadline) would build a new client for each request.
+        """
+        body: dict[str, Any] = {**request.params, "model": model, "messages": list(request.messages)}
+        if "user" in request.params:
+            # LiteLLM drops `user` for OpenAI-compatible models it does not know
+            # (BerriAI/litellm#25753); declaring it allowed makes it pass through.
+            body["allowed_openai_params"] = ["user"]
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         return body
 
-    async def complete(self, route: Route, request: ChatRequest, *, timeout: float) -> UpstreamReply:
+    async def complete(self, model: str, route: Route, request: ChatRequest, *, timeout: float) -> UpstreamReply:
+        """One non-streaming attempt on `model` (one of `route.models`)."""
         started = time.perf_counter()
         try:
-            response = await self._http.post(
-                self._url,
-                json=self.payload(route, request, stream=False, timeout=timeout),
-                headers=self._headers,
-                timeout=_timeouts(timeout),
-            )
-        except httpx.TimeoutException as error:
-            raise _timeout(timeout) from error
+            async with asyncio.timeout(timeout):  # the whole call, not each read
+                response = await self._http.post(
+                    self._url,
+                    json=self.payload(model, request, stream=False),
+                    headers=self._headers,
+                    timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+                )
+        except (TimeoutError, httpx.TimeoutException) as error:
+            raise _timeout(route, timeout) from error
         except httpx.TransportError as error:
-            raise _unreachable() from error
+            raise _unreachable(route) from error
         if response.status_code != 200:
             raise _http_error(response.status_code, _error_body(response.content), response.headers, route)
         try:
@@ -125,58 +170,49 @@ class LiteLLMClient:
             raise DomainError(
                 Kind.UNAVAILABLE, Reason.UPSTREAM_UNAVAILABLE, "the model provider sent a malformed reply"
             ) from error
-        served, attempted = _routing(response.headers, route)
         return UpstreamReply(
             body=body,
-            served_model=served,
-            attempted_models=attempted,
+            served_model=response.headers.get("x-litellm-model-group") or model,
+            attempted_models=(model,),
             cost_usd=_decimal(response.headers.get("x-litellm-response-cost")),
             latency_ms=round((time.perf_counter() - started) * 1000),
         )
 
     @contextlib.asynccontextmanager
-    async def stream(self, route: Route, request: ChatRequest, *, timeout: float) -> AsyncIterator[UpstreamStream]:
-        """Open a streamed completion; errors before the first byte raise here."""
+    async def stream(
+        self, model: str, route: Route, request: ChatRequest, *, timeout: float, idle_timeout: float
+    ) -> AsyncIterator[UpstreamStream]:
+        """Open a streamed attempt on `model`; errors before the first byte raise here.
+
+        `timeout` bounds the wait for the stream to start; after that only `idle_timeout`
+        applies, between chunks, so a long healthy stream is never cut.
+        """
         http_request = self._http.build_request(
             "POST",
             self._url,
-            json=self.payload(route, request, stream=True, timeout=timeout),
+            json=self.payload(model, request, stream=True),
             headers=self._headers,
-            timeout=_timeouts(timeout, read=timeout),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0), read=max(idle_timeout, timeout)),
         )
         try:
-            response = await self._http.send(http_request, stream=True)
-        except httpx.TimeoutException as error:
-            raise _timeout(timeout) from error
+            async with asyncio.timeout(timeout):
+                response = await self._http.send(http_request, stream=True)
+        except (TimeoutError, httpx.TimeoutException) as error:
+            raise _timeout(route, timeout) from error
         except httpx.TransportError as error:
-            raise _unreachable() from error
+            raise _unreachable(route) from error
         try:
             if response.status_code != 200:
                 raise _http_error(response.status_code, _error_body(await response.aread()), response.headers, route)
-            served, attempted = _routing(response.headers, route)
-            yield UpstreamStream(served_model=served, attempted_models=attempted, _response=response, _route=route)
+            yield UpstreamStream(
+                served_model=response.headers.get("x-litellm-model-group") or model,
+                attempted_models=(model,),
+                _response=response,
+                _route=route,
+                _idle_timeout=idle_timeout,
+            )
         finally:
             await response.aclose()
-
-
-def _timeouts(total: float, read: float | None = None) -> httpx.Timeout:
-    # LiteLLM gets `timeout` in the body and answers 408 itself; our own timeout is a
-    # little longer so that LiteLLM's clean error usually wins over a cut connection.
-    return httpx.Timeout(total + 2, connect=5.0, read=(read or total) + 2)
-
-
-def _routing(headers: httpx.Headers, route: Route) -> tuple[str, tuple[str, ...]]:
-    """Which model served the call, and which were tried before it (primary first)."""
-    served = headers.get("x-litellm-model-group") or route.primary
-    try:
-        fallbacks_tried = int(headers.get("x-litellm-attempted-fallbacks") or 0)
-    except ValueError:
-        fallbacks_tried = 0
-    if served in route.models:
-        attempted = route.models[: route.models.index(served) + 1]
-    else:
-        attempted = route.models[: fallbacks_tried + 1]
-    return served, tuple(attempted)
 
 
 def _decimal(value: str | None) -> Decimal | None:
@@ -202,8 +238,9 @@ def _safe_message(error: Any, route: Route) -> str:
     """The provider's message with keys scrubbed, real model names replaced by the alias,
     and LiteLLM's exception-class prefixes removed, bounded in length."""
     message = error.get("message", "") if isinstance(error, dict) else str(error)
-    message = re.sub(r"^(litellm\.)?\w+(Error|Exception):\s*", "", str(message))
-    message = re.sub(r"\blitellm\.\w+:\s*", "", message)
+    message = str(message).split("\n\nLiteLLM:", 1)[0]  # LiteLLM's note about its routing
+    # Exception class names LiteLLM prefixes, e.g. "litellm.BadRequestError: OpenAIException - ".
+    message = re.sub(r"^(?:(?:litellm\.)?\w*(?:Error|Exception)(?::| -)\s*)+", "", message)
     message = _SECRETISH.sub("[redacted]", message)
     for model in sorted(route.models, key=len, reverse=True):
         message = message.replace(model, route.alias)
@@ -254,16 +291,22 @@ def _retry_after(headers: httpx.Headers) -> float | None:
     return None
 
 
-def _timeout(timeout: float) -> DomainError:
+def _timeout(route: Route, timeout: float) -> DomainError:
     return DomainError(
         Kind.DEADLINE_EXCEEDED,
         Reason.UPSTREAM_TIMEOUT,
-        f"the model provider did not answer within {timeout:g} s",
+        f"the model provider for '{route.alias}' did not answer within {timeout:g} s",
+        metadata={"model": route.alias},
     )
 
 
-def _unreachable() -> DomainError:
-    return DomainError(Kind.UNAVAILABLE, Reason.UPSTREAM_UNAVAILABLE, "the model gateway is unreachable; retry shortly")
+def _unreachable(route: Route | None = None) -> DomainError:
+    return DomainError(
+        Kind.UNAVAILABLE,
+        Reason.UPSTREAM_UNAVAILABLE,
+        "the model gateway is unreachable; retry shortly",
+        metadata={"model": route.alias} if route else {},
+    )
 
 
 def _interrupted(message: str) -> DomainError:

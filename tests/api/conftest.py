@@ -4,11 +4,13 @@ directly. LiteLLM is exercised by the e2e tests."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
+import httpx
 import pytest
 
 from fakeprovider.server import base_url, serve
@@ -133,3 +135,36 @@ async def ledger_invariant(request, app: Application) -> AsyncIterator[None]:
     """After the whole session: every team's balance equals the sum of its ledger."""
     yield
     assert await ledger_mismatches(app) == []
+
+
+@contextlib.asynccontextmanager
+async def extra_app(
+    database_url: str, fake_url: str, **settings
+) -> AsyncIterator[tuple[Application, grpc.aio.Channel]]:
+    """Another server on the same database with different settings (retries, timeouts...)."""
+    values = dict(
+        database_url=database_url,
+        admin_key=ADMIN_KEY,
+        litellm_base_url=fake_url,
+        grpc_port=0,
+        upstream_timeout_seconds=10,
+        migrate_on_start=False,
+    )
+    values.update(settings)
+    application = Application(Settings(**values))
+    await application.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
+            yield application, channel
+    finally:
+        await application.stop(grace=1)
+
+
+async def fake_requests(fake_url: str) -> list[dict]:
+    async with httpx.AsyncClient() as client:
+        return (await client.get(f"{fake_url}/_fake/requests")).json()["requests"]
+
+
+async def clear_fake_requests(fake_url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        await client.delete(f"{fake_url}/_fake/requests")

@@ -1,0 +1,224 @@
+"""Upstream resilience: fallbacks decided by the server, bounded retries, deadlines, idle
+streams, long streams. The fake provider records every request it receives, so the tests
+see exactly which models were tried, in which order."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+from sqlalchemy import text
+
+from saaslitellm.v1 import job_pb2, job_service_pb2_grpc
+from saaslitellm.v1 import job_service_pb2 as pb
+from tests.api.conftest import clear_fake_requests, create_team, extra_app, fake_requests
+from tests.api.test_job_flow import expect_error, user
+
+
+async def recorded(app, call_id: str):
+    async with app.db.transaction() as conn:
+        return (
+            await conn.execute(
+                text(
+                    "SELECT status, served_model, attempted_models, error_reason, prompt_tokens, completion_tokens, "
+                    "tokens_estimated, content FROM llm_calls WHERE call_id = :c"
+                ),
+                {"c": call_id},
+            )
+        ).one()
+
+
+async def only_call(app, job_id: str):
+    async with app.db.transaction() as conn:
+        call_id = (
+            await conn.execute(text("SELECT call_id FROM llm_calls WHERE job_id = :j"), {"j": job_id})
+        ).scalar_one()
+    return await recorded(app, str(call_id))
+
+
+async def new_job(jobs, team) -> str:
+    return (await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)).job_id
+
+
+async def test_transient_failure_of_the_primary_falls_back(app, jobs, team, fake_url):
+    await clear_fake_requests(fake_url)
+    job_id = await new_job(jobs, team)
+    reply = await jobs.LLMCall(
+        pb.LLMCallRequest(job_id=job_id, messages=[user("hi [fake fail=primary status=503]")]), metadata=team.auth
+    )
+    assert reply.metadata.model == team.alias
+    assert [r["model"] for r in await fake_requests(fake_url)] == ["fake-gpt", "fake-gpt-backup"]
+    row = await recorded(app, reply.call_id)
+    assert (row.status, row.served_model, row.attempted_models) == (
+        "succeeded",
+        "fake-gpt-backup",
+        ["fake-gpt", "fake-gpt-backup"],
+    )
+
+
+async def test_rejected_request_does_not_fall_back(app, jobs, team, fake_url):
+    await clear_fake_requests(fake_url)
+    job_id = await new_job(jobs, team)
+    await expect_error(
+        jobs.LLMCall(
+            pb.LLMCallRequest(job_id=job_id, messages=[user("hi [fake fail=primary status=400]")]), metadata=team.auth
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "UPSTREAM_REJECTED",
+    )
+    assert [r["model"] for r in await fake_requests(fake_url)] == ["fake-gpt"]
+    row = await only_call(app, job_id)
+    assert (row.status, row.error_reason, row.attempted_models) == ("failed", "UPSTREAM_REJECTED", ["fake-gpt"])
+
+
+async def test_retries_are_bounded_then_the_next_model_is_tried(database_url, fake_url):
+    async with extra_app(database_url, fake_url, upstream_retries=2) as (_app, channel):
+        from saaslitellm.v1 import admin_service_pb2_grpc
+
+        team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel))
+        jobs = job_service_pb2_grpc.JobServiceStub(channel)
+        await clear_fake_requests(fake_url)
+        job_id = await new_job(jobs, team)
+        await jobs.LLMCall(
+            pb.LLMCallRequest(job_id=job_id, messages=[user("x [fake fail=primary status=503]")]), metadata=team.auth
+        )
+        assert [r["model"] for r in await fake_requests(fake_url)] == ["fake-gpt"] * 3 + ["fake-gpt-backup"]
+        await clear_fake_requests(fake_url)
+        await expect_error(
+            jobs.LLMCall(pb.LLMCallRequest(job_id=job_id, messages=[user("x [fake status=400]")]), metadata=team.auth),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "UPSTREAM_REJECTED",
+        )
+        assert len(await fake_requests(fake_url)) == 1  # a rejected request is never retried
+
+
+async def test_the_callers_deadline_bounds_the_upstream_call(app, jobs, team):
+    job_id = await new_job(jobs, team)
+    started = time.monotonic()
+    with_deadline = jobs.LLMCall(
+        pb.LLMCallRequest(job_id=job_id, messages=[user("slow [fake delay_ms=5000]")]), metadata=team.auth, timeout=0.6
+    )
+    try:
+        await with_deadline
+        raise AssertionError("the call should have exceeded its deadline")
+    except grpc.aio.AioRpcError as error:
+        assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - started < 2.5
+    for _ in range(300):  # the server records the call in its own task
+        async with app.db.transaction() as conn:
+            count = (
+                await conn.execute(text("SELECT count(*) FROM llm_calls WHERE job_id = :j"), {"j": job_id})
+            ).scalar()
+        if count:
+            break
+        await _tick()
+    row = await only_call(app, job_id)
+    assert row.status in ("failed", "cancelled")
+
+
+async def test_the_server_timeout_is_upstream_timeout(database_url, fake_url):
+    async with extra_app(database_url, fake_url, upstream_timeout_seconds=0.5) as (app, channel):
+        from saaslitellm.v1 import admin_service_pb2_grpc
+
+        team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel), models=("fake-gpt",))
+        jobs = job_service_pb2_grpc.JobServiceStub(channel)
+        job_id = await new_job(jobs, team)
+        await expect_error(
+            jobs.LLMCall(pb.LLMCallRequest(job_id=job_id, messages=[user("[fake delay_ms=3000]")]), metadata=team.auth),
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            "UPSTREAM_TIMEOUT",
+        )
+        row = await only_call(app, job_id)
+        assert (row.status, row.error_reason) == ("failed", "UPSTREAM_TIMEOUT")
+
+
+async def test_a_stream_falls_back_before_its_first_byte(app, jobs, team, fake_url):
+    await clear_fake_requests(fake_url)
+    job_id = await new_job(jobs, team)
+    events = [
+        e
+        async for e in jobs.LLMCallStream(
+            pb.LLMCallStreamRequest(job_id=job_id, messages=[user("story [fake fail=primary tokens=6]")]),
+            metadata=team.auth,
+        )
+    ]
+    assert events[-1].done and not events[-1].HasField("error")
+    row = await only_call(app, job_id)
+    assert (row.served_model, row.attempted_models) == ("fake-gpt-backup", ["fake-gpt", "fake-gpt-backup"])
+
+
+async def test_an_idle_upstream_stream_is_cut_and_recorded(database_url, fake_url):
+    async with extra_app(database_url, fake_url, stream_idle_timeout_seconds=0.4) as (app, channel):
+        from saaslitellm.v1 import admin_service_pb2_grpc
+
+        team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel))
+        jobs = job_service_pb2_grpc.JobServiceStub(channel)
+        job_id = await new_job(jobs, team)
+        started = time.monotonic()
+        events = [
+            e
+            async for e in jobs.LLMCallStream(
+                pb.LLMCallStreamRequest(
+                    job_id=job_id, messages=[user("x [fake tokens=10 chunks=5 stall_after=2 usage=none]")]
+                ),
+                metadata=team.auth,
+            )
+        ]
+        assert time.monotonic() - started < 3
+        last = events[-1]
+        assert last.done and last.error.code == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+        received = "".join(e.content for e in events)
+        row = await only_call(app, job_id)
+        assert (row.status, row.error_reason) == ("failed", "UPSTREAM_TIMEOUT")
+        assert row.content == received and row.tokens_estimated and row.completion_tokens > 0
+
+
+async def test_a_long_healthy_stream_is_not_cut_by_any_timeout(database_url, fake_url):
+    # Every timeout is far shorter than the stream: only the gaps between chunks count.
+    async with extra_app(database_url, fake_url, upstream_timeout_seconds=0.5, stream_idle_timeout_seconds=0.5) as (
+        app,
+        channel,
+    ):
+        from saaslitellm.v1 import admin_service_pb2_grpc
+
+        team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel))
+        jobs = job_service_pb2_grpc.JobServiceStub(channel)
+        job_id = await new_job(jobs, team)
+        started = time.monotonic()
+        events = [
+            e
+            async for e in jobs.LLMCallStream(
+                pb.LLMCallStreamRequest(job_id=job_id, messages=[user("x [fake tokens=12 chunks=12 delay_ms=150]")]),
+                metadata=team.auth,
+            )
+        ]
+        assert time.monotonic() - started > 1.5  # longer than every timeout
+        assert events[-1].done and not events[-1].HasField("error")
+        assert len("".join(e.content for e in events).split()) == 12
+        assert (await only_call(app, job_id)).status == "succeeded"
+
+
+async def test_calls_on_suspended_teams_are_refused(app, jobs, admin):
+    team = await create_team(admin)
+    job_id = await new_job(jobs, team)
+    async with app.db.transaction() as conn:
+        await conn.execute(text("UPDATE teams SET status = 'paused' WHERE team_id = :t"), {"t": team.team_id})
+    await expect_error(
+        jobs.LLMCall(pb.LLMCallRequest(job_id=job_id, messages=[user("x")]), metadata=team.auth),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "TEAM_PAUSED",
+    )
+    await expect_error(
+        jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "TEAM_PAUSED",
+    )
+    # Finishing work already started is still allowed: nothing is lost.
+    done = await jobs.CompleteJob(pb.CompleteJobRequest(job_id=job_id, status=job_pb2.Job.FAILED), metadata=team.auth)
+    assert done.status == job_pb2.Job.FAILED
+
+
+async def _tick() -> None:
+    import asyncio
+
+    await asyncio.sleep(0.01)
