@@ -43,7 +43,9 @@ class SyncSaasLiteLLMClient:
         retry: RetryPolicy | None = None,
         auto_idempotency_keys: bool = True,
     ) -> None:
-        self._runner = asyncio.Runner()
+        # A loop of our own, never installed as the thread's current loop: using this client
+        # leaves the caller's asyncio state alone.
+        self._loop = asyncio.new_event_loop()
         self.aio = SaasLiteLLMClient(
             base_url,
             team_id,
@@ -58,7 +60,13 @@ class SyncSaasLiteLLMClient:
         return f"SyncSaasLiteLLMClient(base_url={self.aio.base_url!r}, team_id={self.aio.team_id!r})"
 
     def _run(self, coroutine: Coroutine[Any, Any, R]) -> R:
-        return self._runner.run(coroutine)
+        if self._loop.is_closed():
+            coroutine.close()
+            raise RuntimeError("this SyncSaasLiteLLMClient is closed")
+        if _loop_running():
+            coroutine.close()
+            raise RuntimeError("SyncSaasLiteLLMClient cannot run inside a running event loop: use SaasLiteLLMClient")
+        return self._loop.run_until_complete(coroutine)
 
     def __enter__(self) -> Self:
         return self
@@ -69,11 +77,14 @@ class SyncSaasLiteLLMClient:
         self.close()
 
     def close(self) -> None:
-        """Closes the connections and the private event loop."""
+        """Closes the connections and the private event loop. Idempotent."""
+        if self._loop.is_closed():
+            return
         try:
             self._run(self.aio.aclose())
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
         finally:
-            self._runner.close()
+            self._loop.close()
 
     def create_job(
         self,
@@ -151,6 +162,14 @@ class SyncSaasLiteLLMClient:
             self._run(manager.__aexit__(type(error), error, error.__traceback__))
             raise
         self._run(manager.__aexit__(None, None, None))
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class SyncLLMStream:
