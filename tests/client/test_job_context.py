@@ -12,6 +12,8 @@ USER = [{"role": "user", "content": "hi"}]
 async def test_a_block_that_succeeds_completes_the_job(client):
     async with client.job("analysis", metadata={"source": "ctx"}) as job:
         assert job.job.status == JobStatus.PENDING and job.job.metadata == {"source": "ctx"}
+        with pytest.raises(RuntimeError, match="still open"):
+            job.result  # noqa: B018
         await job.llm_call(USER, purpose="one")
         await job.llm_call(USER, purpose="two")
         assert (await job.refresh()).costs.total_calls == 2

@@ -218,13 +218,13 @@ class SaasLiteLLMClient:
         try:
             yield session
         except BaseException as error:
-            if session.result is None:
+            if not session.completed:
                 try:
                     await session.complete("failed", error_message=describe_exception(error))
                 except Exception as completion_error:  # the original error matters more
                     error.add_note(f"completing job {session.job_id} as failed failed too: {completion_error}")
             raise
-        if session.result is None:
+        if not session.completed:
             await session.complete("completed")
 
     # ------------------------------------------------------------ calls
@@ -281,11 +281,17 @@ class SaasLiteLLMClient:
             raise TypeError("structured_call sets response_format itself; use llm_call to pass your own")
         if validation_retries < 0:
             raise ValueError("validation_retries must be >= 0")
-        fmt = response_format(response_model, strict=strict)
+        call_options: dict[str, Any] = {**options, "response_format": response_format(response_model, strict=strict)}
         conversation = [message_dict(m) for m in messages]
         attempts = validation_retries + 1
         for attempt in range(1, attempts + 1):
-            result = await self.llm_call(job_id, conversation, response_format=fmt, **options)
+            result = await self._request(
+                "POST",
+                f"/jobs/{_segment(job_id)}/llm-call",
+                LLMCallResponse,
+                json=call_body(conversation, call_options),
+                repeat=Repeat.AFTER_REFUSAL,
+            )
             raw = result.response.content
             try:
                 return response_model.model_validate_json(raw)
@@ -372,20 +378,36 @@ class SaasLiteLLMClient:
 class JobSession:
     """An open job inside `async with client.job(...)`: its calls need no `job_id`.
 
-    `job` is the job as created; `result` is the completion once the job is completed.
+    `job` is the job as created (or last refreshed); `result` is its completion, once the
+    block has ended or `complete()` was called.
     """
 
     def __init__(self, client: SaasLiteLLMClient, job: Job) -> None:
         self.client = client
         self.job = job
-        self.result: CompleteJobResponse | None = None
+        self._result: CompleteJobResponse | None = None
 
     @property
     def job_id(self) -> str:
         return self.job.job_id
 
+    @property
+    def completed(self) -> bool:
+        """True once the job was completed (either way)."""
+        return self._result is not None
+
+    @property
+    def result(self) -> CompleteJobResponse:
+        """The completion: final status, cost totals, calls and `credits_remaining`.
+
+        Raises RuntimeError while the job is still open.
+        """
+        if self._result is None:
+            raise RuntimeError(f"job {self.job_id} is still open: its result exists once it is completed")
+        return self._result
+
     def __repr__(self) -> str:
-        return f"JobSession(job_id={self.job_id!r}, completed={self.result is not None})"
+        return f"JobSession(job_id={self.job_id!r}, completed={self.completed})"
 
     async def llm_call(self, messages: Sequence[Message], **options: Unpack[CallOptions]) -> LLMCallResponse:
         """`SaasLiteLLMClient.llm_call` in this job."""
@@ -422,10 +444,10 @@ class JobSession:
         error_message: str | None = None,
     ) -> CompleteJobResponse:
         """Completes the job now; leaving the `async with` block then leaves it as it is."""
-        self.result = await self.client.complete_job(
+        self._result = await self.client.complete_job(
             self.job_id, status, metadata=metadata, error_message=error_message
         )
-        return self.result
+        return self._result
 
 
 def _segment(job_id: str) -> str:

@@ -20,33 +20,34 @@ Message = Mapping[str, Any] | BaseModel
 class CallOptions(TypedDict, total=False):
     """Keyword arguments of `llm_call`, `llm_call_stream` and `structured_call`.
 
-    Any other keyword argument is a provider parameter and is sent in `extra_body`.
+    Any other keyword argument is a provider parameter and is sent in `extra_body`. A
+    None value is not sent (so optional settings can be passed through as they are).
     """
 
-    model: str
+    model: str | None
     """Model alias, e.g. `ChatAgent`; default: the team's default model."""
-    purpose: str
+    purpose: str | None
     """Label of the call inside the job, e.g. `extract_text`."""
-    call_metadata: Mapping[str, Any]
+    call_metadata: Mapping[str, Any] | None
     """Merged into the job's metadata after a successful call."""
-    temperature: float
-    max_tokens: int
-    top_p: float
-    stop: str | Sequence[str]
-    response_format: Mapping[str, Any]
-    tools: Sequence[Mapping[str, Any]]
-    tool_choice: Literal["none", "auto", "required"] | Mapping[str, Any]
-    frequency_penalty: float
-    presence_penalty: float
-    seed: int
-    user: str
-    max_completion_tokens: int
-    parallel_tool_calls: bool
-    logit_bias: Mapping[str, float]
-    logprobs: bool
-    top_logprobs: int
-    reasoning_effort: str
-    extra_body: Mapping[str, Any]
+    temperature: float | None
+    max_tokens: int | None
+    top_p: float | None
+    stop: str | Sequence[str] | None
+    response_format: Mapping[str, Any] | None
+    tools: Sequence[Mapping[str, Any]] | None
+    tool_choice: Literal["none", "auto", "required"] | Mapping[str, Any] | None
+    frequency_penalty: float | None
+    presence_penalty: float | None
+    seed: int | None
+    user: str | None
+    max_completion_tokens: int | None
+    parallel_tool_calls: bool | None
+    logit_bias: Mapping[str, float] | None
+    logprobs: bool | None
+    top_logprobs: int | None
+    reasoning_effort: str | None
+    extra_body: Mapping[str, Any] | None
     """Any other provider parameter, merged into the upstream request as is."""
 
 

@@ -52,10 +52,10 @@ class StreamDecoder:
             )
         try:
             chunk = StreamChunk.model_validate(json.loads(data))
-        except (ValueError, pydantic.ValidationError) as error:
+        except (ValueError, pydantic.ValidationError) as malformed:
             raise StreamCutError(
                 f"the stream sent a malformed event: {data[:100]!r}", content=self.text, call_id=self.call_id
-            ) from error
+            ) from malformed
         self.events += 1
         self.call_id = self.call_id or chunk.call_id
         self.job_id = self.job_id or chunk.job_id

@@ -238,7 +238,12 @@ class SyncJobSession:
         return self.aio.job_id
 
     @property
-    def result(self) -> CompleteJobResponse | None:
+    def completed(self) -> bool:
+        return self.aio.completed
+
+    @property
+    def result(self) -> CompleteJobResponse:
+        """See `JobSession.result`."""
         return self.aio.result
 
     def llm_call(self, messages: Sequence[Message], **options: Unpack[CallOptions]) -> LLMCallResponse:
