@@ -29,12 +29,13 @@ test: install check
 
 install: $(VENV)/.installed $(LITELLM_VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml requirements/dev.lock
+$(VENV)/.installed: pyproject.toml requirements/dev.lock client/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (set PYTHON=python3.11)")'
 	@echo "==> creating $(VENV) and installing the project (about a minute the first time)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip==26.3
 	$(VENV)/bin/pip install $(PIP_FLAGS) -c requirements/dev.lock -e '.[dev]'
+	$(VENV)/bin/pip install $(PIP_FLAGS) -c requirements/dev.lock -e ./client
 	@touch $@
 
 $(LITELLM_VENV)/.installed: requirements/litellm.lock

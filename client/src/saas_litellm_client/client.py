@@ -1,0 +1,466 @@
+"""The async client: jobs, calls (plain, streamed, structured), typed errors, safe retries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
+from typing import Any, Self, TypeVar, Unpack
+from urllib.parse import quote
+
+import httpx
+import pydantic
+
+from saas_litellm_client._version import __version__
+from saas_litellm_client.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    SaasLiteLLMError,
+    StructuredOutputError,
+    error_from_response,
+)
+from saas_litellm_client.models import CompleteJobResponse, CompletionStatus, Job, LLMCallResponse
+from saas_litellm_client.params import CallOptions, Message, call_body, message_dict
+from saas_litellm_client.retry import Repeat, RetryPolicy, retry_delay
+from saas_litellm_client.schema import response_format
+from saas_litellm_client.streaming import LLMStream
+
+log = logging.getLogger("saas_litellm_client")
+
+T = TypeVar("T", bound=pydantic.BaseModel)
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
+"""Per request: 10 s to connect, 120 s for each read (an LLM call can take a while)."""
+
+MAX_ERROR_MESSAGE = 1000
+"""The server's limit for a failed job's `error_message`."""
+
+
+def api_root(base_url: str) -> str:
+    """`http://host:8003` or `http://host:8003/api` -> `http://host:8003/api`."""
+    root = base_url.rstrip("/")
+    return root if root.endswith("/api") else f"{root}/api"
+
+
+def _connection_error(error: httpx.HTTPError, method: str, path: str) -> APIConnectionError:
+    """An httpx failure as our exception; whether the request can have reached the server."""
+    not_sent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    cls = APITimeoutError if isinstance(error, httpx.TimeoutException) else APIConnectionError
+    return cls(f"{method} {path}: {type(error).__name__}: {error}", request_sent=not not_sent)
+
+
+def describe_exception(error: BaseException) -> str:
+    """A failed job's `error_message`: the exception's type and text, within the server's limits."""
+    text = f"{type(error).__name__}: {error}".replace("\x00", "")
+    return text if len(text) <= MAX_ERROR_MESSAGE else text[: MAX_ERROR_MESSAGE - 3] + "..."
+
+
+def validation_feedback(error: pydantic.ValidationError) -> str:
+    """The message that asks the model to correct a reply that did not validate."""
+    problems = [
+        f"- {'.'.join(str(p) for p in item['loc']) or '(root)'}: {item['msg']}"
+        for item in error.errors(include_url=False)[:20]
+    ]
+    return (
+        "Your previous reply does not match the required JSON schema:\n"
+        + "\n".join(problems)
+        + "\nReply again with only the corrected JSON document."
+    )
+
+
+class SaasLiteLLMClient:
+    """Async client of the SaaS LiteLLM job API.
+
+        async with SaasLiteLLMClient(base_url="http://localhost:8003", team_id="acme-corp",
+                                     virtual_key="sk-...") as client:
+            job = await client.create_job("document_analysis")
+            response = await client.llm_call(job_id=job.job_id, messages=[{"role": "user", "content": "Hi"}])
+            result = await client.complete_job(job.job_id, "completed")
+            print(result.credits_remaining)
+
+    `base_url` is the API's address (with or without the `/api` suffix); `team_id` is sent
+    with creates (the server checks it is the key's team; optional); `virtual_key` is the
+    team's key, sent as a bearer token and never shown (not in `repr`, not in errors).
+    `retry` bounds the retries of transient failures (429, 503; see `RetryPolicy`);
+    `RetryPolicy(max_attempts=1)` disables them. `auto_idempotency_keys` gives each
+    `create_job` a fresh key unless one is passed, so that its retries are safe; without a
+    key a create is never retried. `http_client` lets you bring your own `httpx.AsyncClient`
+    (it is then yours to close).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        team_id: str | None = None,
+        virtual_key: str | None = None,
+        *,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        auto_idempotency_keys: bool = True,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        if not virtual_key:
+            raise ValueError("virtual_key is required: the team's key, 'sk-...'")
+        self.base_url = api_root(base_url)
+        self.team_id = team_id
+        self.retry = retry or RetryPolicy()
+        self.auto_idempotency_keys = auto_idempotency_keys
+        self._headers = {
+            "Authorization": f"Bearer {virtual_key}",
+            "User-Agent": f"saas-litellm-client/{__version__} httpx/{httpx.__version__}",
+        }
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"SaasLiteLLMClient(base_url={self.base_url!r}, team_id={self.team_id!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Closes the connections (unless the `http_client` was given)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    # ------------------------------------------------------------ jobs
+
+    async def create_job(
+        self,
+        job_type: str,
+        *,
+        user_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Creates a job and reserves the credit it will cost when completed.
+
+        Raises `InsufficientCreditsError` when the team has no credit available,
+        `TeamMismatchError` when `team_id` is not the key's team. A retry with the same
+        `idempotency_key` returns the same job (and reserves once).
+        """
+        key = idempotency_key or (uuid.uuid4().hex if self.auto_idempotency_keys else None)
+        body: dict[str, Any] = {"job_type": job_type}
+        if self.team_id:
+            body["team_id"] = self.team_id
+        if user_id is not None:
+            body["user_id"] = user_id
+        if metadata is not None:
+            body["metadata"] = dict(metadata)
+        return await self._request(
+            "POST",
+            "/jobs/create",
+            Job,
+            json=body,
+            headers={"Idempotency-Key": key} if key else None,
+            repeat=Repeat.IDEMPOTENT if key else Repeat.NEVER,
+        )
+
+    async def get_job(self, job_id: str) -> Job:
+        """The job with its status, cost totals and calls. `JobNotFoundError` if unknown (or another team's)."""
+        return await self._request("GET", f"/jobs/{_segment(job_id)}", Job, repeat=Repeat.IDEMPOTENT)
+
+    async def complete_job(
+        self,
+        job_id: str,
+        status: CompletionStatus,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        error_message: str | None = None,
+    ) -> CompleteJobResponse:
+        """Completes a job: `completed` charges its credit, `failed` releases it.
+
+        Repeating the same completion returns the same result and never charges twice;
+        the other status raises `JobAlreadyFinishedError`.
+        """
+        body: dict[str, Any] = {"status": status}
+        if metadata is not None:
+            body["metadata"] = dict(metadata)
+        if error_message is not None:
+            body["error_message"] = error_message
+        return await self._request(
+            "POST", f"/jobs/{_segment(job_id)}/complete", CompleteJobResponse, json=body, repeat=Repeat.IDEMPOTENT
+        )
+
+    def job(
+        self,
+        job_type: str,
+        *,
+        user_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> AbstractAsyncContextManager[JobSession]:
+        """A job for the length of an `async with` block:
+
+            async with client.job("document_analysis") as job:
+                summary = await job.llm_call(messages=[...])
+            print(job.result.credits_remaining)
+
+        On leaving the block normally the job is completed `completed`; when the block
+        raises, it is completed `failed` (with the exception as `error_message`, so no
+        credit is charged) and the exception propagates. A job completed inside the block
+        (`await job.complete(...)`) is left as it is.
+        """
+        return self._job(job_type, user_id=user_id, metadata=metadata, idempotency_key=idempotency_key)
+
+    @asynccontextmanager
+    async def _job(self, job_type: str, **create: Any) -> AsyncIterator[JobSession]:
+        session = JobSession(self, await self.create_job(job_type, **create))
+        try:
+            yield session
+        except BaseException as error:
+            if not session.completed:
+                try:
+                    await session.complete("failed", error_message=describe_exception(error))
+                except Exception as completion_error:  # the original error matters more
+                    error.add_note(f"completing job {session.job_id} as failed failed too: {completion_error}")
+            raise
+        if not session.completed:
+            await session.complete("completed")
+
+    # ------------------------------------------------------------ calls
+
+    async def llm_call(
+        self, job_id: str, messages: Sequence[Message], **options: Unpack[CallOptions]
+    ) -> LLMCallResponse:
+        """Makes one LLM call in an open job and returns the answer with its tokens and cost.
+
+        `options` are OpenAI chat parameters (`model`, `temperature`, `max_tokens`,
+        `response_format`, `tools`, ...; see `CallOptions`) plus `purpose` and
+        `call_metadata`; any other keyword is a provider parameter, sent in `extra_body`.
+        Transient failures (rate limits, an unavailable provider) are retried per `retry`.
+        """
+        return await self._request(
+            "POST",
+            f"/jobs/{_segment(job_id)}/llm-call",
+            LLMCallResponse,
+            json=call_body(messages, options),
+            repeat=Repeat.AFTER_REFUSAL,
+        )
+
+    def llm_call_stream(self, job_id: str, messages: Sequence[Message], **options: Unpack[CallOptions]) -> LLMStream:
+        """Streams one LLM call: `async for chunk in client.llm_call_stream(job_id=..., messages=[...])`.
+
+        Each chunk has the new text in `content` (and `delta`); the last has `done=True`,
+        `usage` and `cost_usd`. Errors before the first event are raised like `llm_call`'s
+        (and retried the same way); after it, nothing is retried: an in-band error raises
+        its typed exception, a stream that ends without its final event `StreamCutError`.
+        """
+        body = call_body(messages, options)
+        path = f"/jobs/{_segment(job_id)}/llm-call-stream"
+        return LLMStream(lambda: self._open_stream(path, body))
+
+    async def structured_call(
+        self,
+        job_id: str,
+        messages: Sequence[Message],
+        response_model: type[T],
+        *,
+        strict: bool | None = None,
+        validation_retries: int = 0,
+        **options: Unpack[CallOptions],
+    ) -> T:
+        """Asks for JSON that fits `response_model` and returns it validated, as an instance.
+
+        The model's JSON schema is sent as a `json_schema` `response_format` (strict mode
+        when the model allows it; `strict=False` turns it off). A reply that does not
+        validate raises `StructuredOutputError` with the raw content. With
+        `validation_retries=1` the model is first asked once more, shown the validation
+        errors (each attempt is a call of the job, and costs what it costs).
+        """
+        if "response_format" in options:
+            raise TypeError("structured_call sets response_format itself; use llm_call to pass your own")
+        if validation_retries < 0:
+            raise ValueError("validation_retries must be >= 0")
+        call_options: dict[str, Any] = {**options, "response_format": response_format(response_model, strict=strict)}
+        conversation = [message_dict(m) for m in messages]
+        attempts = validation_retries + 1
+        for attempt in range(1, attempts + 1):
+            result = await self._request(
+                "POST",
+                f"/jobs/{_segment(job_id)}/llm-call",
+                LLMCallResponse,
+                json=call_body(conversation, call_options),
+                repeat=Repeat.AFTER_REFUSAL,
+            )
+            raw = result.response.content
+            try:
+                return response_model.model_validate_json(raw)
+            except pydantic.ValidationError as error:
+                if attempt == attempts:
+                    raise StructuredOutputError(
+                        f"the reply does not fit {response_model.__name__} after {attempts} attempt(s): "
+                        f"{error.error_count()} validation error(s)",
+                        raw_content=raw,
+                        validation_error=error,
+                        response=result,
+                        attempts=attempts,
+                    ) from error
+                log.info("structured reply did not validate; asking again (attempt %d of %d)", attempt + 1, attempts)
+                conversation = [
+                    *conversation,
+                    {"role": "assistant", "content": raw},
+                    {"role": "user", "content": validation_feedback(error)},
+                ]
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------ transport
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        model: type[M],
+        *,
+        repeat: Repeat,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> M:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._http.request(
+                    method, self.base_url + path, json=json, headers={**self._headers, **(headers or {})}
+                )
+            except httpx.HTTPError as transport_error:
+                error: SaasLiteLLMError = _connection_error(transport_error, method, path)
+                cause: BaseException | None = transport_error
+            else:
+                if response.is_success:
+                    return _parse(model, response)
+                error = error_from_response(response.status_code, response.content, response.headers.get("retry-after"))
+                cause = None
+            delay = retry_delay(error, attempt=attempt, policy=self.retry, repeat=repeat)
+            if delay is None:
+                raise error from cause
+            log.info("retrying %s %s in %.2fs after %s (attempt %d)", method, path, delay, error, attempt + 1)
+            await asyncio.sleep(delay)
+
+    async def _open_stream(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """Sends a streaming call; retries only failures that come before the stream starts."""
+        attempt = 0
+        while True:
+            attempt += 1
+            request = self._http.build_request(
+                "POST", self.base_url + path, json=body, headers={**self._headers, "Accept": "text/event-stream"}
+            )
+            try:
+                response = await self._http.send(request, stream=True)
+            except httpx.HTTPError as transport_error:
+                error: SaasLiteLLMError = _connection_error(transport_error, "POST", path)
+                cause: BaseException | None = transport_error
+            else:
+                if response.is_success:
+                    return response
+                try:
+                    content = await response.aread()
+                finally:
+                    await response.aclose()
+                error = error_from_response(response.status_code, content, response.headers.get("retry-after"))
+                cause = None
+            delay = retry_delay(error, attempt=attempt, policy=self.retry, repeat=Repeat.AFTER_REFUSAL)
+            if delay is None:
+                raise error from cause
+            log.info("retrying POST %s in %.2fs after %s (attempt %d)", path, delay, error, attempt + 1)
+            await asyncio.sleep(delay)
+
+
+class JobSession:
+    """An open job inside `async with client.job(...)`: its calls need no `job_id`.
+
+    `job` is the job as created (or last refreshed); `result` is its completion, once the
+    block has ended or `complete()` was called.
+    """
+
+    def __init__(self, client: SaasLiteLLMClient, job: Job) -> None:
+        self.client = client
+        self.job = job
+        self._result: CompleteJobResponse | None = None
+
+    @property
+    def job_id(self) -> str:
+        return self.job.job_id
+
+    @property
+    def completed(self) -> bool:
+        """True once the job was completed (either way)."""
+        return self._result is not None
+
+    @property
+    def result(self) -> CompleteJobResponse:
+        """The completion: final status, cost totals, calls and `credits_remaining`.
+
+        Raises RuntimeError while the job is still open.
+        """
+        if self._result is None:
+            raise RuntimeError(f"job {self.job_id} is still open: its result exists once it is completed")
+        return self._result
+
+    def __repr__(self) -> str:
+        return f"JobSession(job_id={self.job_id!r}, completed={self.completed})"
+
+    async def llm_call(self, messages: Sequence[Message], **options: Unpack[CallOptions]) -> LLMCallResponse:
+        """`SaasLiteLLMClient.llm_call` in this job."""
+        return await self.client.llm_call(self.job_id, messages, **options)
+
+    def llm_call_stream(self, messages: Sequence[Message], **options: Unpack[CallOptions]) -> LLMStream:
+        """`SaasLiteLLMClient.llm_call_stream` in this job."""
+        return self.client.llm_call_stream(self.job_id, messages, **options)
+
+    async def structured_call(
+        self,
+        messages: Sequence[Message],
+        response_model: type[T],
+        *,
+        strict: bool | None = None,
+        validation_retries: int = 0,
+        **options: Unpack[CallOptions],
+    ) -> T:
+        """`SaasLiteLLMClient.structured_call` in this job."""
+        return await self.client.structured_call(
+            self.job_id, messages, response_model, strict=strict, validation_retries=validation_retries, **options
+        )
+
+    async def refresh(self) -> Job:
+        """Fetches the job again (status, cost totals, calls so far)."""
+        self.job = await self.client.get_job(self.job_id)
+        return self.job
+
+    async def complete(
+        self,
+        status: CompletionStatus,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        error_message: str | None = None,
+    ) -> CompleteJobResponse:
+        """Completes the job now; leaving the `async with` block then leaves it as it is."""
+        self._result = await self.client.complete_job(
+            self.job_id, status, metadata=metadata, error_message=error_message
+        )
+        return self._result
+
+
+def _segment(job_id: str) -> str:
+    """A job id as one URL path segment: a stray `/` or `?` cannot change the route."""
+    if not isinstance(job_id, str) or not job_id:
+        raise ValueError("job_id must be a non-empty string")
+    return quote(job_id, safe="")
+
+
+def _parse(model: type[M], response: httpx.Response) -> M:
+    try:
+        return model.model_validate_json(response.content)
+    except pydantic.ValidationError as error:
+        raise SaasLiteLLMError(
+            f"unexpected {model.__name__} from {response.request.method} {response.request.url.path}: {error}"
+        ) from error

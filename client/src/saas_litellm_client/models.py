@@ -1,0 +1,251 @@
+"""Pydantic models of everything the API returns (and of the chat messages it accepts).
+
+They mirror the protos in `protos/saaslitellm/v1/` as Envoy renders them in JSON: field
+names are the proto names (`job_id`, `credits_remaining`), enums are their names
+(`"COMPLETED"`), timestamps RFC 3339. Fields the server adds later are kept (extra
+fields are allowed), so an older client keeps working against a newer server.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class JobStatus(enum.StrEnum):
+    """Lifecycle of a job: PENDING -> IN_PROGRESS (first call) -> COMPLETED | FAILED (or EXPIRED)."""
+
+    STATUS_UNSPECIFIED = "STATUS_UNSPECIFIED"
+    PENDING = "PENDING"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+
+
+class CallStatus(enum.StrEnum):
+    """Outcome of one call of a job."""
+
+    STATUS_UNSPECIFIED = "STATUS_UNSPECIFIED"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+CompletionStatus = Literal["completed", "failed"]
+"""What `complete_job` accepts (the server takes any case; the client sends lower case)."""
+
+
+# ---------------------------------------------------------------- chat
+
+
+class FunctionCall(_Model):
+    """The function part of a tool call: its name and JSON arguments, as the model produced them."""
+
+    name: str = ""
+    arguments: str = ""
+
+
+class ToolCall(_Model):
+    """A tool (function) call requested by the model."""
+
+    id: str = ""
+    type: str = "function"
+    function: FunctionCall = Field(default_factory=FunctionCall)
+
+
+class ChatMessage(_Model):
+    """One message of an OpenAI-style conversation. Plain dicts are accepted everywhere too."""
+
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+
+class Usage(_Model):
+    """Token usage of one call; `estimated` when the gateway counted because the provider did not."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    estimated: bool = False
+
+
+class ChatResponse(_Model):
+    """The model's answer to a non-streaming call."""
+
+    content: str = ""
+    finish_reason: str = ""
+    role: str = "assistant"
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+
+
+class CallMetadata(_Model):
+    """Tokens, latency, model alias and cost of one call."""
+
+    tokens_used: int = 0
+    latency_ms: int = 0
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class LLMCallResponse(_Model):
+    """Result of `llm_call`: the answer (`response.content`) and what it cost (`metadata`)."""
+
+    call_id: str
+    job_id: str = ""
+    response: ChatResponse = Field(default_factory=ChatResponse)
+    metadata: CallMetadata = Field(default_factory=CallMetadata)
+
+    @property
+    def content(self) -> str:
+        """Shortcut for `response.content`."""
+        return self.response.content
+
+
+# ---------------------------------------------------------------- jobs
+
+
+class JobCosts(_Model):
+    """Cost totals of a job and, once it is settled, the team's balance."""
+
+    total_calls: int = 0
+    successful_calls: int = 0
+    failed_calls: int = 0
+    total_tokens: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_cost_usd: float = 0.0
+    avg_latency_ms: int = 0
+    credit_applied: bool = False
+    credits_charged: int = 0
+    credits_remaining: int | None = None
+    """The team's remaining credits right after the job was settled; None while it is open."""
+
+
+class CallSummary(_Model):
+    """One call of a job, summarised."""
+
+    call_id: str
+    purpose: str = ""
+    model: str = ""
+    status: CallStatus | str = CallStatus.STATUS_UNSPECIFIED
+    tokens: int = 0
+    latency_ms: int = 0
+    cost_usd: float = 0.0
+    error: str = ""
+    usage: Usage = Field(default_factory=Usage)
+    streamed: bool = False
+    created_at: datetime | None = None
+
+
+class Job(_Model):
+    """A job: one business operation grouping any number of calls, billed once when completed."""
+
+    job_id: str
+    team_id: str = ""
+    job_type: str = ""
+    user_id: str = ""
+    status: JobStatus | str = JobStatus.STATUS_UNSPECIFIED
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    error_message: str = ""
+    costs: JobCosts = Field(default_factory=JobCosts)
+    calls: list[CallSummary] = Field(default_factory=list)
+
+
+class CompleteJobResponse(_Model):
+    """Result of `complete_job`: the final status, cost totals, calls and the team's balance."""
+
+    job_id: str
+    status: JobStatus | str = JobStatus.STATUS_UNSPECIFIED
+    completed_at: datetime | None = None
+    costs: JobCosts = Field(default_factory=JobCosts)
+    calls: list[CallSummary] = Field(default_factory=list)
+
+    @property
+    def credits_remaining(self) -> int | None:
+        """The team's remaining credits right after this job was settled (`costs.credits_remaining`)."""
+        return self.costs.credits_remaining
+
+
+# ---------------------------------------------------------------- streaming
+
+
+class FunctionCallDelta(_Model):
+    """A fragment of a streamed function call."""
+
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ToolCallDelta(_Model):
+    """A fragment of a streamed tool call."""
+
+    index: int = 0
+    id: str | None = None
+    type: str | None = None
+    function: FunctionCallDelta | None = None
+
+
+class StreamDelta(_Model):
+    """OpenAI-compatible delta: what one event adds to the answer."""
+
+    role: str | None = None
+    content: str | None = None
+    tool_calls: list[ToolCallDelta] = Field(default_factory=list)
+
+
+class StreamChoice(_Model):
+    """OpenAI-compatible streamed choice (always index 0)."""
+
+    index: int = 0
+    delta: StreamDelta = Field(default_factory=StreamDelta)
+    finish_reason: str | None = None
+
+
+class ErrorStatus(_Model):
+    """A `google.rpc.Status` as JSON: the shape of every error body, and of a stream's in-band error."""
+
+    code: int = 0
+    message: str = ""
+    details: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class StreamChunk(_Model):
+    """One event of `llm_call_stream`.
+
+    The first event carries `call_id`, `job_id` and `model`; every event carries the new
+    text in `content` and the OpenAI view in `choices[0].delta`; the last one has
+    `done=True`, `finish_reason`, `usage`, `cost_usd` and `latency_ms`.
+    """
+
+    content: str = ""
+    choices: list[StreamChoice] = Field(default_factory=list)
+    done: bool = False
+    call_id: str | None = None
+    job_id: str | None = None
+    model: str | None = None
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    cost_usd: float | None = None
+    latency_ms: int | None = None
+    error: ErrorStatus | None = None
+
+    @property
+    def delta(self) -> StreamDelta | None:
+        """`choices[0].delta`, or None on events without a choice (such as the last one)."""
+        return self.choices[0].delta if self.choices else None

@@ -1,0 +1,174 @@
+"""Server-Sent Events of `llm-call-stream` as typed chunks, with the end-of-stream contract.
+
+The wire format (SSE framing) is parsed by httpx-sse. `StreamDecoder` is the pure part:
+it turns each event's `data` into a `StreamChunk`, keeps the text received so far, raises
+the in-band error of a failed stream as its typed exception, and, at the end of the
+input, raises `StreamCutError` unless an event with `done: true` arrived. `LLMStream`
+drives it over an HTTP response.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from types import TracebackType
+from typing import Self
+
+import httpx
+import httpx_sse
+import pydantic
+
+from saas_litellm_client.errors import StreamCutError, error_from_status
+from saas_litellm_client.models import StreamChunk, Usage
+
+
+class StreamDecoder:
+    """Decodes the `data` of each event, in order. Pure: no I/O."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self.call_id: str | None = None
+        self.job_id: str | None = None
+        self.model: str | None = None
+        self.final: StreamChunk | None = None
+        self.events = 0
+
+    @property
+    def text(self) -> str:
+        """The text received so far."""
+        return "".join(self._parts)
+
+    def feed(self, data: str) -> StreamChunk | None:
+        """One event's data -> its chunk (None for an empty keep-alive event).
+
+        Raises the typed `APIError` of an in-band error (its `call_id` and `partial_content`
+        set), and `StreamCutError` for an event that is not a chunk or comes after the last one.
+        """
+        if not data.strip():
+            return None
+        if self.final is not None:
+            raise StreamCutError(
+                "the stream sent an event after its final one", content=self.text, call_id=self.call_id
+            )
+        try:
+            chunk = StreamChunk.model_validate(json.loads(data))
+        except (ValueError, pydantic.ValidationError) as malformed:
+            raise StreamCutError(
+                f"the stream sent a malformed event: {data[:100]!r}", content=self.text, call_id=self.call_id
+            ) from malformed
+        self.events += 1
+        self.call_id = self.call_id or chunk.call_id
+        self.job_id = self.job_id or chunk.job_id
+        self.model = self.model or chunk.model
+        self._parts.append(chunk.content)
+        if chunk.error is not None and (chunk.error.code or chunk.error.message or chunk.error.details):
+            self.final = chunk
+            error = error_from_status(chunk.error.model_dump())
+            error.call_id = self.call_id
+            error.partial_content = self.text
+            raise error
+        if chunk.done:
+            self.final = chunk
+        return chunk
+
+    def finish(self) -> StreamChunk:
+        """The end of the input: the final chunk, or `StreamCutError` if there was none."""
+        if self.final is None:
+            raise StreamCutError(
+                f"the stream ended after {self.events} event(s) without its final event (done: true); "
+                "treat the call as failed",
+                content=self.text,
+                call_id=self.call_id,
+            )
+        return self.final
+
+
+class LLMStream:
+    """The chunks of one streamed call: `async for chunk in stream`.
+
+    The request is sent on the first iteration. Iteration ends after the chunk with
+    `done=True` (available as `final`, with `usage` and `cost_usd`); an in-band error
+    raises its typed `APIError`, a cut stream `StreamCutError`. Use `async with` (or
+    `aclose()`) when you may stop iterating early, so the connection is released at once.
+    """
+
+    def __init__(self, open_response: Callable[[], Awaitable[httpx.Response]]) -> None:
+        self._open = open_response
+        self._response: httpx.Response | None = None
+        self._iterator: AsyncGenerator[httpx_sse.ServerSentEvent, None] | None = None
+        self._decoder = StreamDecoder()
+        self._closed = False
+
+    @property
+    def text(self) -> str:
+        """The text received so far (all of it once iteration has ended)."""
+        return self._decoder.text
+
+    @property
+    def final(self) -> StreamChunk | None:
+        """The last chunk (`done=True`: usage, cost, finish_reason) once it arrived."""
+        return self._decoder.final
+
+    @property
+    def call_id(self) -> str | None:
+        return self._decoder.call_id
+
+    @property
+    def usage(self) -> Usage | None:
+        return self.final.usage if self.final else None
+
+    @property
+    def cost_usd(self) -> float | None:
+        return self.final.cost_usd if self.final else None
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        while True:
+            if self._closed or self._decoder.final is not None:
+                await self.aclose()
+                raise StopAsyncIteration
+            if self._iterator is None:
+                self._response = await self._open()
+                self._iterator = httpx_sse.EventSource(self._response).aiter_sse()
+            try:
+                event = await anext(self._iterator)
+                chunk = self._decoder.feed(event.data)
+            except StopAsyncIteration:
+                await self.aclose()
+                self._decoder.finish()
+                raise
+            except httpx_sse.SSEError as error:
+                await self.aclose()
+                raise StreamCutError(str(error), content=self.text, call_id=self.call_id) from error
+            except httpx.HTTPError as error:
+                await self.aclose()
+                raise StreamCutError(
+                    f"the stream broke ({type(error).__name__}) before its final event; treat the call as failed",
+                    content=self.text,
+                    call_id=self.call_id,
+                ) from error
+            except BaseException:
+                await self.aclose()
+                raise
+            if chunk is not None:
+                return chunk
+
+    async def aclose(self) -> None:
+        """Stops reading and releases the connection. Idempotent."""
+        self._closed = True
+        iterator, self._iterator = self._iterator, None
+        if iterator is not None:
+            await iterator.aclose()
+        response, self._response = self._response, None
+        if response is not None:
+            await response.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,280 @@
+"""A synchronous client for scripts: the async client, run on a private event loop.
+
+    with SyncSaasLiteLLMClient(base_url=..., team_id=..., virtual_key=...) as client:
+        job = client.create_job("document_analysis")
+        reply = client.llm_call(job.job_id, [{"role": "user", "content": "Hi"}])
+        print(client.complete_job(job.job_id, "completed").credits_remaining)
+
+Same methods, arguments, models, errors and retries as `SaasLiteLLMClient`. Not for use
+inside a running event loop (use the async client there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from types import TracebackType
+from typing import Any, Self, TypeVar, Unpack
+
+import httpx
+import pydantic
+
+from saas_litellm_client.client import DEFAULT_TIMEOUT, JobSession, SaasLiteLLMClient
+from saas_litellm_client.models import CompleteJobResponse, CompletionStatus, Job, LLMCallResponse, StreamChunk, Usage
+from saas_litellm_client.params import CallOptions, Message
+from saas_litellm_client.retry import RetryPolicy
+from saas_litellm_client.streaming import LLMStream
+
+R = TypeVar("R")
+T = TypeVar("T", bound=pydantic.BaseModel)
+
+
+class SyncSaasLiteLLMClient:
+    """Blocking twin of `SaasLiteLLMClient`; close it (or use `with`) to release its loop."""
+
+    def __init__(
+        self,
+        base_url: str,
+        team_id: str | None = None,
+        virtual_key: str | None = None,
+        *,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        auto_idempotency_keys: bool = True,
+    ) -> None:
+        # A loop of our own, never installed as the thread's current loop: using this client
+        # leaves the caller's asyncio state alone.
+        self._loop = asyncio.new_event_loop()
+        self.aio = SaasLiteLLMClient(
+            base_url,
+            team_id,
+            virtual_key,
+            timeout=timeout,
+            retry=retry,
+            auto_idempotency_keys=auto_idempotency_keys,
+        )
+        """The async client underneath."""
+
+    def __repr__(self) -> str:
+        return f"SyncSaasLiteLLMClient(base_url={self.aio.base_url!r}, team_id={self.aio.team_id!r})"
+
+    def _run(self, coroutine: Coroutine[Any, Any, R]) -> R:
+        if self._loop.is_closed():
+            coroutine.close()
+            raise RuntimeError("this SyncSaasLiteLLMClient is closed")
+        if _loop_running():
+            coroutine.close()
+            raise RuntimeError("SyncSaasLiteLLMClient cannot run inside a running event loop: use SaasLiteLLMClient")
+        return self._loop.run_until_complete(coroutine)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the connections and the private event loop. Idempotent."""
+        if self._loop.is_closed():
+            return
+        try:
+            self._run(self.aio.aclose())
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        finally:
+            self._loop.close()
+
+    def create_job(
+        self,
+        job_type: str,
+        *,
+        user_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """See `SaasLiteLLMClient.create_job`."""
+        return self._run(
+            self.aio.create_job(job_type, user_id=user_id, metadata=metadata, idempotency_key=idempotency_key)
+        )
+
+    def get_job(self, job_id: str) -> Job:
+        """See `SaasLiteLLMClient.get_job`."""
+        return self._run(self.aio.get_job(job_id))
+
+    def complete_job(
+        self,
+        job_id: str,
+        status: CompletionStatus,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        error_message: str | None = None,
+    ) -> CompleteJobResponse:
+        """See `SaasLiteLLMClient.complete_job`."""
+        return self._run(self.aio.complete_job(job_id, status, metadata=metadata, error_message=error_message))
+
+    def llm_call(self, job_id: str, messages: Sequence[Message], **options: Unpack[CallOptions]) -> LLMCallResponse:
+        """See `SaasLiteLLMClient.llm_call`."""
+        return self._run(self.aio.llm_call(job_id, messages, **options))
+
+    def llm_call_stream(
+        self, job_id: str, messages: Sequence[Message], **options: Unpack[CallOptions]
+    ) -> SyncLLMStream:
+        """See `SaasLiteLLMClient.llm_call_stream`: `for chunk in client.llm_call_stream(...)`."""
+        return SyncLLMStream(self, self.aio.llm_call_stream(job_id, messages, **options))
+
+    def structured_call(
+        self,
+        job_id: str,
+        messages: Sequence[Message],
+        response_model: type[T],
+        *,
+        strict: bool | None = None,
+        validation_retries: int = 0,
+        **options: Unpack[CallOptions],
+    ) -> T:
+        """See `SaasLiteLLMClient.structured_call`."""
+        return self._run(
+            self.aio.structured_call(
+                job_id, messages, response_model, strict=strict, validation_retries=validation_retries, **options
+            )
+        )
+
+    def job(
+        self,
+        job_type: str,
+        *,
+        user_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> AbstractContextManager[SyncJobSession]:
+        """See `SaasLiteLLMClient.job`: completed `completed` on success, `failed` on an exception."""
+        return self._job(job_type, user_id=user_id, metadata=metadata, idempotency_key=idempotency_key)
+
+    @contextmanager
+    def _job(self, job_type: str, **create: Any) -> Iterator[SyncJobSession]:
+        manager = self.aio.job(job_type, **create)
+        session = self._run(manager.__aenter__())
+        try:
+            yield SyncJobSession(self, session)
+        except BaseException as error:
+            self._run(manager.__aexit__(type(error), error, error.__traceback__))
+            raise
+        self._run(manager.__aexit__(None, None, None))
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+class SyncLLMStream:
+    """Blocking twin of `LLMStream`: `for chunk in stream`; `with` releases it early."""
+
+    def __init__(self, client: SyncSaasLiteLLMClient, stream: LLMStream) -> None:
+        self._client = client
+        self.aio = stream
+
+    @property
+    def text(self) -> str:
+        """The text received so far."""
+        return self.aio.text
+
+    @property
+    def final(self) -> StreamChunk | None:
+        """The last chunk (`done=True`), once it arrived."""
+        return self.aio.final
+
+    @property
+    def call_id(self) -> str | None:
+        return self.aio.call_id
+
+    @property
+    def usage(self) -> Usage | None:
+        return self.aio.usage
+
+    @property
+    def cost_usd(self) -> float | None:
+        return self.aio.cost_usd
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> StreamChunk:
+        try:
+            return self._client._run(anext(self.aio))
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def close(self) -> None:
+        self._client._run(self.aio.aclose())
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class SyncJobSession:
+    """Blocking twin of `JobSession`."""
+
+    def __init__(self, client: SyncSaasLiteLLMClient, session: JobSession) -> None:
+        self._client = client
+        self.aio = session
+
+    @property
+    def job(self) -> Job:
+        return self.aio.job
+
+    @property
+    def job_id(self) -> str:
+        return self.aio.job_id
+
+    @property
+    def completed(self) -> bool:
+        return self.aio.completed
+
+    @property
+    def result(self) -> CompleteJobResponse:
+        """See `JobSession.result`."""
+        return self.aio.result
+
+    def llm_call(self, messages: Sequence[Message], **options: Unpack[CallOptions]) -> LLMCallResponse:
+        return self._client._run(self.aio.llm_call(messages, **options))
+
+    def llm_call_stream(self, messages: Sequence[Message], **options: Unpack[CallOptions]) -> SyncLLMStream:
+        return SyncLLMStream(self._client, self.aio.llm_call_stream(messages, **options))
+
+    def structured_call(
+        self,
+        messages: Sequence[Message],
+        response_model: type[T],
+        *,
+        strict: bool | None = None,
+        validation_retries: int = 0,
+        **options: Unpack[CallOptions],
+    ) -> T:
+        return self._client._run(
+            self.aio.structured_call(
+                messages, response_model, strict=strict, validation_retries=validation_retries, **options
+            )
+        )
+
+    def refresh(self) -> Job:
+        return self._client._run(self.aio.refresh())
+
+    def complete(
+        self,
+        status: CompletionStatus,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        error_message: str | None = None,
+    ) -> CompleteJobResponse:
+        return self._client._run(self.aio.complete(status, metadata=metadata, error_message=error_message))
