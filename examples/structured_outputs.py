@@ -11,6 +11,7 @@ import asyncio
 import os
 
 from pydantic import BaseModel
+
 from saas_litellm_client import SaasLiteLLMClient, StructuredOutputError
 
 

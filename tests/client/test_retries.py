@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from saas_litellm_client import (
     RateLimitedError,
     RetryPolicy,
@@ -13,7 +14,6 @@ from saas_litellm_client import (
     StreamInterruptedError,
     UpstreamUnavailableError,
 )
-
 from tests.client.conftest import marker
 
 

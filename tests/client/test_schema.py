@@ -7,6 +7,7 @@ from typing import Literal
 
 import pytest
 from pydantic import BaseModel, Field
+
 from saas_litellm_client import response_format, strict_json_schema
 from saas_litellm_client.schema import schema_name
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+
 from saas_litellm_client import (
     LLMStream,
     StreamChunk,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from saas_litellm_client import (
     JobStatus,
     SaasLiteLLMClient,
@@ -12,7 +13,6 @@ from saas_litellm_client import (
     StreamCutError,
     StreamInterruptedError,
 )
-
 from tests.client.conftest import marker
 
 

@@ -8,8 +8,8 @@ import json
 
 import pytest
 from pydantic import BaseModel
-from saas_litellm_client import StructuredOutputError
 
+from saas_litellm_client import StructuredOutputError
 from tests.client.conftest import marker
 
 

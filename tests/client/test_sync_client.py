@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pydantic import BaseModel
+
 from saas_litellm_client import (
     JobNotFoundError,
     JobStatus,
@@ -11,7 +12,6 @@ from saas_litellm_client import (
     StructuredOutputError,
     SyncSaasLiteLLMClient,
 )
-
 from tests.client.conftest import FAST_RETRIES
 
 USER = [{"role": "user", "content": "hi"}]

