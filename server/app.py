@@ -19,13 +19,16 @@ from server.api.admin_servicer import AdminServicer
 from server.api.errors import ErrorInterceptor
 from server.api.job_servicer import JobServicer
 from server.services.admin import AdminUseCases
-from server.services.auth import Authenticator
+from server.services.analytics import AnalyticsUseCases, RollupCompactor
+from server.services.auth import Authenticator, KeyCache
 from server.services.background import Background
 from server.services.calls import CallUseCases
 from server.services.jobs import JobUseCases
 from server.services.tokens import TokenCounter
 from server.settings import Settings
 from server.storage.database import Database
+from server.storage.keys import KEY_CHANGES_CHANNEL
+from server.storage.notify import Listener
 from server.upstream.litellm import LiteLLMClient
 
 log = logging.getLogger(__name__)
@@ -55,7 +58,12 @@ class Application:
             api_key=settings.litellm_api_key,
             num_retries=settings.upstream_retries,
         )
-        auth = Authenticator(self.db, settings.admin_key)
+        self.key_cache = KeyCache(ttl_seconds=settings.key_cache_ttl_seconds)
+        self.key_listener = Listener(
+            settings.database_url, KEY_CHANGES_CHANNEL, self.key_cache.on_notification, self.key_cache.set_live
+        )
+        auth = Authenticator(self.db, settings.admin_key, self.key_cache)
+        self.auth = auth
         self.jobs = JobUseCases(self.db)
         self.calls = CallUseCases(
             self.db,
@@ -65,7 +73,9 @@ class Application:
             timeout_seconds=settings.upstream_timeout_seconds,
             content_policy=settings.record_content,
         )
-        self.admin = AdminUseCases(self.db)
+        self.admin = AdminUseCases(self.db, upstream, self.key_cache)
+        self.analytics = AnalyticsUseCases(self.db)
+        self.rollup = RollupCompactor(self.db, settings.usage_rollup_interval_seconds)
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(
             interceptors=[ErrorInterceptor()],
@@ -78,7 +88,9 @@ class Application:
             ],
         )
         job_service_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(auth, self.jobs, self.calls), self.server)
-        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(auth, self.admin), self.server)
+        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
+            AdminServicer(auth, self.admin, self.analytics), self.server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
         self.port = 0
@@ -89,6 +101,8 @@ class Application:
         if self.port == 0:
             raise RuntimeError(f"could not bind {self.settings.grpc_host}:{self.settings.grpc_port}; is it in use?")
         await self.db.ping()
+        await self.key_listener.start()
+        self.rollup.start()
         await self.server.start()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -101,6 +115,8 @@ class Application:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.background.drain(timeout=max(grace, 1.0))
+        await self.rollup.stop()
+        await self.key_listener.stop()
         await self.http.aclose()
         await self.db.close()
 
