@@ -26,20 +26,18 @@ depends_on = None
 # UTC day they were recorded.
 _JOB_MEASURES = """
     count(*) * s,
-    count(*) FILTER (WHERE status = 'pending') * s,
-    count(*) FILTER (WHERE status = 'in_progress') * s,
-    count(*) FILTER (WHERE status = 'completed') * s,
-    count(*) FILTER (WHERE status = 'failed') * s,
-    count(*) FILTER (WHERE status = 'expired') * s,
-    sum(credits_charged) * s
+    count(*) FILTER (WHERE x.status = 'pending') * s,
+    count(*) FILTER (WHERE x.status = 'in_progress') * s,
+    count(*) FILTER (WHERE x.status = 'completed') * s,
+    count(*) FILTER (WHERE x.status = 'failed') * s,
+    count(*) FILTER (WHERE x.status = 'expired') * s,
+    sum(x.credits_charged) * s
 """
 _JOB_COLUMNS = (
-    "team_id, day, job_type, jobs, jobs_pending, jobs_in_progress, jobs_completed, jobs_failed, jobs_expired, "
+    "team_id, day, job_type, organization_id, jobs, jobs_pending, jobs_in_progress, jobs_completed, jobs_failed, jobs_expired, "
     "credits_charged"
 )
-_CALL_COLUMNS = (
-    "team_id, day, job_type, calls, calls_failed, prompt_tokens, completion_tokens, provider_cost_usd, billed_cost_usd"
-)
+_CALL_COLUMNS = "team_id, day, job_type, organization_id, calls, calls_failed, prompt_tokens, completion_tokens, provider_cost_usd, billed_cost_usd"
 _CALL_MEASURES = """
     count(*),
     count(*) FILTER (WHERE c.status <> 'succeeded'),
@@ -50,19 +48,20 @@ _CALL_MEASURES = """
 """
 
 
-def _jobs_select(source: str, sign: str = "1", where: str = "") -> str:
+def _jobs_select(source: str, sign: str = "1") -> str:
     return f"""
-    SELECT team_id, (created_at AT TIME ZONE 'UTC')::date AS day, job_type, {_JOB_MEASURES.replace("* s", f"* {sign}")}
-    FROM {source} {where}
-    GROUP BY 1, 2, 3
+    SELECT x.team_id, (x.created_at AT TIME ZONE 'UTC')::date AS day, x.job_type, t.organization_id,
+           {_JOB_MEASURES.replace("* s", f"* {sign}")}
+    FROM {source} x JOIN teams t ON t.team_id = x.team_id
+    GROUP BY 1, 2, 3, 4
     """
 
 
 def _calls_select(source: str) -> str:
     return f"""
-    SELECT c.team_id, (c.created_at AT TIME ZONE 'UTC')::date AS day, j.job_type, {_CALL_MEASURES}
-    FROM {source} c JOIN jobs j ON j.job_id = c.job_id
-    GROUP BY 1, 2, 3
+    SELECT c.team_id, (c.created_at AT TIME ZONE 'UTC')::date AS day, j.job_type, t.organization_id, {_CALL_MEASURES}
+    FROM {source} c JOIN jobs j ON j.job_id = c.job_id JOIN teams t ON t.team_id = c.team_id
+    GROUP BY 1, 2, 3, 4
     """
 
 
@@ -83,9 +82,9 @@ END $$;
 CREATE FUNCTION usage_jobs_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO usage_deltas ({_JOB_COLUMNS})
-    {_jobs_select("(SELECT o.* FROM old_jobs o " + _CHANGED + ") AS b", "-1")}
+    {_jobs_select("(SELECT o.* FROM old_jobs o " + _CHANGED + ")", "-1")}
     UNION ALL
-    {_jobs_select("(SELECT n.* FROM old_jobs o " + _CHANGED + ") AS a")};
+    {_jobs_select("(SELECT n.* FROM old_jobs o " + _CHANGED + ")")};
     RETURN NULL;
 END $$;
 
@@ -135,6 +134,7 @@ def upgrade() -> None:
         sa.Column("team_id", sa.Text(), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("job_type", sa.Text(), nullable=False),
+        sa.Column("organization_id", sa.Text(), nullable=False),
         sa.Column("jobs", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("jobs_pending", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("jobs_in_progress", sa.BigInteger(), server_default="0", nullable=False),
@@ -156,6 +156,7 @@ def upgrade() -> None:
         sa.Column("team_id", sa.Text(), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("job_type", sa.Text(), nullable=False),
+        sa.Column("organization_id", sa.Text(), nullable=False),
         sa.Column("jobs", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("jobs_pending", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("jobs_in_progress", sa.BigInteger(), server_default="0", nullable=False),
@@ -172,6 +173,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("delta_id", name=op.f("pk_usage_deltas")),
     )
     op.create_index(op.f("ix_usage_deltas_team_id_day"), "usage_deltas", ["team_id", "day"], unique=False)
+    op.create_index(
+        op.f("ix_usage_deltas_organization_id_day"), "usage_deltas", ["organization_id", "day"], unique=False
+    )
+    op.create_index(op.f("ix_usage_daily_organization_id_day"), "usage_daily", ["organization_id", "day"], unique=False)
     op.add_column("api_keys", sa.Column("last_used_at", postgresql.TIMESTAMP(timezone=True), nullable=True))
     op.add_column("api_keys", sa.Column("replaced_by", sa.UUID(), nullable=True))
     op.add_column("teams", sa.Column("archived_at", postgresql.TIMESTAMP(timezone=True), nullable=True))
@@ -190,6 +195,8 @@ def downgrade() -> None:
     op.drop_column("teams", "archived_at")
     op.drop_column("api_keys", "replaced_by")
     op.drop_column("api_keys", "last_used_at")
+    op.drop_index(op.f("ix_usage_daily_organization_id_day"), table_name="usage_daily")
+    op.drop_index(op.f("ix_usage_deltas_organization_id_day"), table_name="usage_deltas")
     op.drop_index(op.f("ix_usage_deltas_team_id_day"), table_name="usage_deltas")
     op.drop_table("usage_deltas")
     op.drop_table("usage_daily")

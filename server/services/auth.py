@@ -172,7 +172,7 @@ class Authenticator:
     def __init__(self, db: Database, admin_key: str, cache: KeyCache | None = None) -> None:
         self._db = db
         self._admin_digest = hashlib.sha256(admin_key.encode()).digest()
-        self.cache = cache or KeyCache(ttl_seconds=0)
+        self.cache = cache if cache is not None else KeyCache(ttl_seconds=0)
 
     async def team(self, metadata: Mapping[str, str]) -> TeamPrincipal:
         token = bearer_token(metadata)

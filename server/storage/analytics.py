@@ -3,8 +3,9 @@
 Why a rollup and not indexes on llm_calls: a report sums every call in its range, so
 even an index-only scan costs O(calls) (millions for a busy organization), and the job
 type lives on jobs, which costs a join per call. usage_daily holds one row per team, UTC
-day and job type, so a report reads O(teams x days x job types) rows through its primary
-key (team_id, day, job_type), whatever the call volume.
+day and job type, so a report reads O(teams x days x job types) rows, whatever the call
+volume: a team's through the primary key (team_id, day, job_type), an organization's
+through (organization_id, day) (the team's organization is copied in; teams never move).
 
 How it stays exact: statement-level triggers on jobs and llm_calls (migration 0002)
 append each change, aggregated per statement, to usage_deltas in the writer's own
@@ -25,7 +26,7 @@ from server.domain.analytics import DateRange, UsageFigures, UsageRow
 from server.storage.database import Connection
 from server.storage.tables import usage_daily
 
-MEASURES = [c.name for c in usage_daily.c if c.name not in ("team_id", "day", "job_type")]
+MEASURES = [c.name for c in usage_daily.c if c.name not in ("team_id", "day", "job_type", "organization_id")]
 _COUNTS = [m for m in MEASURES if not m.endswith("_usd")]
 _COMPACTION_LOCK = 7_242_002  # pg advisory lock id: one compaction at a time
 
@@ -36,8 +37,8 @@ _COMPACT = text(
         WHERE delta_id IN (SELECT delta_id FROM usage_deltas ORDER BY delta_id LIMIT :batch)
         RETURNING *
     ), folded AS (
-        INSERT INTO usage_daily AS u (team_id, day, job_type, {", ".join(MEASURES)})
-        SELECT team_id, day, job_type, {", ".join(f"sum({m})" for m in MEASURES)}
+        INSERT INTO usage_daily AS u (team_id, day, job_type, organization_id, {", ".join(MEASURES)})
+        SELECT team_id, day, job_type, min(organization_id), {", ".join(f"sum({m})" for m in MEASURES)}
         FROM moved GROUP BY team_id, day, job_type
         ON CONFLICT (team_id, day, job_type) DO UPDATE SET
             {", ".join(f"{m} = u.{m} + EXCLUDED.{m}" for m in MEASURES)}
@@ -56,20 +57,23 @@ async def compact(conn: Connection, batch: int = 50_000) -> int | None:
 
 
 _TEAM_SCOPE = "team_id = :team_id"
-_ORGANIZATION_SCOPE = "team_id IN (SELECT team_id FROM teams WHERE organization_id = :organization_id)"
+_ORGANIZATION_SCOPE = "organization_id = :organization_id"
 
 
 def _report_sql(scope: str, by_team: bool, job_type: bool) -> str:
     where = f"{scope} AND day BETWEEN :start AND :end" + (" AND job_type = :job_type" if job_type else "")
     columns = ", ".join(MEASURES)
     sets = "(), (day), (job_type), (day, job_type)" + (", (team_id)" if by_team else "")
+    # GROUPING(day, job_type, team_id): bit set = not grouped by that column.
+    grouping = "GROUPING(day, job_type, team_id)" if by_team else "GROUPING(day, job_type) * 2 + 1"
+    team = "team_id" if by_team else "NULL::text AS team_id"
     return f"""
     WITH scope AS (
         SELECT team_id, day, job_type, {columns} FROM usage_daily WHERE {where}
         UNION ALL
         SELECT team_id, day, job_type, {columns} FROM usage_deltas WHERE {where}
     )
-    SELECT day, job_type, team_id, GROUPING(day, job_type, team_id) AS grouping,
+    SELECT day, job_type, {team}, {grouping} AS grouping,
            {", ".join(f"sum({m}) AS {m}" for m in MEASURES)}
     FROM scope
     GROUP BY GROUPING SETS ({sets})
@@ -99,7 +103,6 @@ async def usage_rows(
 
 
 def _row(row) -> UsageRow:
-    # GROUPING(day, job_type, team_id): a set bit means "not grouped by that column".
     bits = row.grouping
     values = {m: getattr(row, m) for m in MEASURES}
     figures = UsageFigures(

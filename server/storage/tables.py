@@ -284,19 +284,23 @@ def _usage_measures() -> list[Column]:
     ]
 
 
-# Usage per team, UTC day and job type. Statement-level triggers on jobs and llm_calls
-# (migration 0002) append each change to usage_deltas in the writer's own transaction (no
-# shared row is locked, so writers never wait on each other); a periodic compaction folds
-# the deltas into usage_daily. Reports read usage_daily plus the few pending deltas, so
-# they are exact and cost O(days x job types), not O(calls).
+# Usage per team, UTC day and job type (with the team's organization, which never
+# changes, so organization reports need no join). Statement-level triggers on jobs and
+# llm_calls (migration 0002) append each change to usage_deltas in the writer's own
+# transaction (no shared row is locked, so writers never wait on each other); a periodic
+# compaction folds the deltas into usage_daily. Reports read usage_daily through its
+# primary key (team reports) or (organization_id, day) (organization reports), plus the
+# few pending deltas: exact, and O(teams x days x job types) whatever the call volume.
 usage_daily = Table(
     "usage_daily",
     metadata,
     Column("team_id", Text, nullable=False),
     Column("day", Date, nullable=False),
     Column("job_type", Text, nullable=False),
+    Column("organization_id", Text, nullable=False),
     *_usage_measures(),
     PrimaryKeyConstraint("team_id", "day", "job_type"),
+    Index(None, "organization_id", "day"),
 )
 
 usage_deltas = Table(
@@ -306,6 +310,8 @@ usage_deltas = Table(
     Column("team_id", Text, nullable=False),
     Column("day", Date, nullable=False),
     Column("job_type", Text, nullable=False),
+    Column("organization_id", Text, nullable=False),
     *_usage_measures(),
     Index(None, "team_id", "day"),
+    Index(None, "organization_id", "day"),
 )
