@@ -20,14 +20,14 @@ from server.api.errors import ErrorInterceptor
 from server.api.job_servicer import JobServicer
 from server.services.admin import AdminUseCases
 from server.services.analytics import AnalyticsUseCases, RollupCompactor
-from server.services.auth import Authenticator, KeyCache
+from server.services.auth import Authenticator, KeyCache, KeyChanges
 from server.services.background import Background
 from server.services.calls import CallUseCases
 from server.services.jobs import JobUseCases
 from server.services.tokens import TokenCounter
 from server.settings import Settings
 from server.storage.database import Database
-from server.storage.keys import KEY_CHANGES_CHANNEL
+from server.storage.keys import KEY_ACKS_CHANNEL, KEY_CHANGES_CHANNEL
 from server.storage.notify import Listener
 from server.upstream.litellm import LiteLLMClient
 
@@ -59,11 +59,13 @@ class Application:
             num_retries=settings.upstream_retries,
         )
         self.key_cache = KeyCache(ttl_seconds=settings.key_cache_ttl_seconds)
+        self.key_changes = KeyChanges(self.db, self.key_cache, self.background.spawn)
         self.key_listener = Listener(
-            settings.database_url, KEY_CHANGES_CHANNEL, self.key_cache.on_notification, self.key_cache.set_live
+            settings.database_url,
+            {KEY_CHANGES_CHANNEL: self.key_changes.on_change, KEY_ACKS_CHANNEL: self.key_changes.on_ack},
+            self.key_cache.set_live,
         )
         auth = Authenticator(self.db, settings.admin_key, self.key_cache)
-        self.auth = auth
         self.jobs = JobUseCases(self.db)
         self.calls = CallUseCases(
             self.db,
@@ -73,7 +75,7 @@ class Application:
             timeout_seconds=settings.upstream_timeout_seconds,
             content_policy=settings.record_content,
         )
-        self.admin = AdminUseCases(self.db, upstream, self.key_cache)
+        self.admin = AdminUseCases(self.db, upstream, self.key_changes)
         self.analytics = AnalyticsUseCases(self.db)
         self.rollup = RollupCompactor(self.db, settings.usage_rollup_interval_seconds)
         self.health = health.aio.HealthServicer()

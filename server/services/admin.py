@@ -23,7 +23,7 @@ from server.domain.tenancy import (
     Team,
     TeamKey,
 )
-from server.services.auth import ADMIN_ACTOR, KeyCache, KeyChange
+from server.services.auth import ADMIN_ACTOR, KeyChanges, announce_key_change
 from server.storage import audit as audit_store
 from server.storage import catalog, ledger
 from server.storage import keys as key_store
@@ -47,12 +47,12 @@ class AdminUseCases:
         self,
         db: Database,
         models: ModelCatalog,
-        key_cache: KeyCache,
+        key_changes: KeyChanges,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._db = db
         self._models = models
-        self._key_cache = key_cache
+        self._key_changes = key_changes
         self._now = clock
 
     # ------------------------------------------------------------------ organizations
@@ -454,7 +454,7 @@ class AdminUseCases:
     async def delete_team(self, actor: Actor, team_id: str) -> tuple[str, int]:
         """(DELETED or ARCHIVED, how many keys the archival revoked)."""
         validation.identifier("team_id", team_id)
-        async with self._key_cache.change(team_id) as change, self._db.transaction() as conn:
+        async with self._key_changes.change(team_id) as change, self._db.transaction() as conn:
             before = await team_store.lock_team(conn, team_id)
             if before.archived:
                 return ARCHIVED, 0
@@ -469,7 +469,7 @@ class AdminUseCases:
                 after = await team_store.get_team(conn, team_id)
                 await _audit(conn, actor, "archive", audit.TEAM, team_id, before, after)
                 outcome = ARCHIVED
-            await _notify(conn, team_id, change)
+            await announce_key_change(conn, team_id, change)
         return outcome, revoked
 
     # -------------------------------------------------------------------------- keys
@@ -506,14 +506,14 @@ class AdminUseCases:
     async def revoke_key(self, actor: Actor, team_id: str, key_id: str) -> TeamKey:
         validation.identifier("team_id", team_id)
         kid = validation.uuid_field("key_id", key_id)
-        async with self._key_cache.change(team_id) as change, self._db.transaction() as conn:
+        async with self._key_changes.change(team_id) as change, self._db.transaction() as conn:
             await team_store.lock_team(conn, team_id)
             before = await key_store.get_key(conn, team_id, kid)
             if before.revoked_at is not None:
                 return before
             after = await key_store.revoke_key(conn, kid)
             await _audit(conn, actor, "revoke", audit.KEY, key_id, before, after)
-            await _notify(conn, team_id, change)
+            await announce_key_change(conn, team_id, change)
         return after
 
     async def rotate_key(
@@ -526,7 +526,7 @@ class AdminUseCases:
         now = self._now()
         expiry = tenancy.key_expiry("expires_at", expires_at, now)
         new_key = keys.new_key()
-        async with self._key_cache.change(team_id) as change, self._db.transaction() as conn:
+        async with self._key_changes.change(team_id) as change, self._db.transaction() as conn:
             tenancy.ensure_team_writable(await team_store.lock_team(conn, team_id))
             before = await key_store.get_key(conn, team_id, kid)
             tenancy.ensure_rotatable(before, now)
@@ -534,7 +534,7 @@ class AdminUseCases:
             retired = await key_store.retire_key(conn, kid, tenancy.end_of_grace(before, now, grace), created.key_id)
             await _audit(conn, actor, "rotate", audit.KEY, key_id, before, retired)
             await _audit(conn, actor, "create", audit.KEY, str(created.key_id), None, created)
-            await _notify(conn, team_id, change)
+            await announce_key_change(conn, team_id, change)
         return CreatedKey(key=created, secret=new_key.secret), retired
 
     # ------------------------------------------------------------------------- audit
@@ -563,12 +563,6 @@ def _int_position(after: tuple[Any, ...] | None) -> int | None:
     if len(after) != 1 or not isinstance(after[0], int):
         raise invalid_argument("page_token", "is not a token this API issued")
     return after[0]
-
-
-async def _notify(conn: Connection, team_id: str, change: KeyChange) -> None:
-    """Every process drops the team's cached keys when this transaction commits."""
-    await key_store.notify_key_change(conn, team_id, change.nonce)
-    change.notified = True
 
 
 async def _audit(

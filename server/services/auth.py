@@ -5,16 +5,17 @@ Keys arrive as gRPC metadata (Envoy forwards HTTP headers as metadata): a team k
 form. Messages never echo what was presented.
 
 Team keys are cached in-process (KeyCache) so that a request does not cost a database
-round trip. Revocation stays immediate on every process: a key change NOTIFYs every
-process in the committing transaction (storage/keys.py), and each process LISTENs
-(storage/notify.py) and drops the team's cached keys. The bound, documented in the README:
-- normally: a revoked key is refused everywhere as soon as the notification arrives
-  (PostgreSQL sends it at commit; RevokeTeamKey returns only after its own process got it);
+round trip. Revocation stays immediate on every process (KeyChanges): the changing
+transaction NOTIFYs every process (storage/keys.py); each LISTENs (storage/notify.py),
+drops the team's cached keys and acknowledges; the admin call returns once every process
+listening at commit has acknowledged. The bound, documented in the README:
+- normally: when RevokeTeamKey returns, no process has the key cached any more;
 - while a process's LISTEN connection is down it caches nothing (every request asks
   PostgreSQL), and it starts empty when the connection is back, as notifications sent
   meanwhile are lost;
-- whatever else happens, an entry is trusted for at most `ttl_seconds`
-  (SAAS_KEY_CACHE_TTL_SECONDS, default 30 s), then checked again.
+- a process that neither acknowledges nor notices its connection is gone (hung, or a
+  silent network partition) keeps an entry at most `ttl_seconds`
+  (SAAS_KEY_CACHE_TTL_SECONDS, default 30 s), then checks again.
 Expiry needs no notification: every use checks the cached expires_at.
 """
 
@@ -29,15 +30,16 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from server.domain import keys
 from server.domain.audit import Actor
 from server.domain.errors import DomainError, Kind, Reason
 from server.storage import keys as key_store
-from server.storage.database import Database
+from server.storage.database import Connection, Database
 from server.storage.keys import KeyOwner
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,6 @@ class KeyCache:
         self.max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[bytes, tuple[KeyOwner, float]] = OrderedDict()
-        self._waiters: dict[str, asyncio.Future[None]] = {}
         self.live = False  # True while the LISTEN connection is up
         self.generation = 0
         self.hits = 0
@@ -116,56 +117,114 @@ class KeyCache:
         for digest in [d for d, (owner, _) in self._entries.items() if owner.team_id == team_id]:
             del self._entries[digest]
 
-    def set_live(self, live: bool) -> None:
-        """The LISTEN connection went up or down: either way, start from empty."""
-        self.live = live
+    def clear(self) -> None:
         self.generation += 1
         self._entries.clear()
 
-    def on_notification(self, payload: str) -> None:
-        try:
-            message = json.loads(payload)
-            team_id, nonce = str(message["team_id"]), str(message.get("nonce", ""))
-        except (ValueError, KeyError, TypeError):
-            log.warning("ignoring a malformed key-change notification; dropping every cached key")
-            self.set_live(self.live)
-            return
-        self.invalidate_team(team_id)
-        waiter = self._waiters.pop(nonce, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    @contextlib.asynccontextmanager
-    async def change(self, team_id: str, timeout: float = 2.0) -> AsyncIterator[KeyChange]:
-        """Around a transaction that may change a team's keys. The transaction NOTIFYs
-        with `change.nonce` and sets `change.notified`; once it committed, this drops the
-        team's entries here and waits until our own LISTEN connection got the
-        notification: PostgreSQL has then sent it to every listening process. Without a
-        live connection there is nothing to wait for (this process does not cache)."""
-        change = KeyChange(nonce=uuid.uuid4().hex)
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters[change.nonce] = waiter
-        try:
-            yield change
-            if change.notified:
-                self.invalidate_team(team_id)
-                if self.live:
-                    try:
-                        await asyncio.wait_for(waiter, timeout)
-                    except TimeoutError:
-                        log.warning(
-                            "key-change notification not back in %.1f s; caches expire in %.0f s", timeout, self.ttl
-                        )
-        finally:
-            self._waiters.pop(change.nonce, None)
+    def set_live(self, live: bool) -> None:
+        """The LISTEN connection went up or down: either way, start from empty."""
+        self.live = live
+        self.clear()
 
 
 @dataclass
 class KeyChange:
-    """A key change in progress: the NOTIFY nonce, and whether the transaction sent it."""
+    """A key change in progress: the NOTIFY nonce, and how many processes listened when
+    the transaction sent it (None: it sent nothing)."""
 
     nonce: str
-    notified: bool = False
+    expected_acks: int | None = None
+
+
+class KeyChanges:
+    """Key changes take effect on every server process before the admin call returns.
+
+    The changing transaction NOTIFYs `saaslitellm_key_changes` (team, nonce) and counts
+    the processes listening. Each process, on the notification, drops the team's cached
+    keys and acknowledges on `saaslitellm_key_acks` (nonce, its process id); the admin
+    call waits (up to `timeout`) until as many processes as were listening have
+    acknowledged. So when RevokeTeamKey returns, no process still has the key cached.
+    """
+
+    def __init__(
+        self, db: Database, cache: KeyCache, spawn: Callable[[Coroutine[Any, Any, Any]], Any], timeout: float = 2.0
+    ) -> None:
+        self._db = db
+        self._cache = cache
+        self._spawn = spawn
+        self._timeout = timeout
+        self.process_id = uuid.uuid4().hex
+        self._acks: dict[str, set[str]] = {}
+        self._acked = asyncio.Condition()
+
+    def on_change(self, payload: str) -> None:
+        """LISTEN callback for key changes: drop the team's keys here, then acknowledge."""
+        try:
+            message = json.loads(payload)
+            team_id, nonce = str(message["team_id"]), str(message["nonce"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("malformed key-change notification; dropping every cached key")
+            self._cache.clear()
+            return
+        self._cache.invalidate_team(team_id)
+        self._spawn(self._acknowledge(nonce))
+
+    async def _acknowledge(self, nonce: str) -> None:
+        async with self._db.transaction() as conn:
+            await key_store.acknowledge_key_change(conn, nonce, self.process_id)
+
+    def on_ack(self, payload: str) -> None:
+        """LISTEN callback for acknowledgements; only this process's own changes count."""
+        try:
+            message = json.loads(payload)
+            nonce, process = str(message["nonce"]), str(message["process"])
+        except (ValueError, KeyError, TypeError):
+            return
+        if nonce in self._acks:
+            self._acks[nonce].add(process)
+            self._spawn(self._wake())
+
+    async def _wake(self) -> None:
+        async with self._acked:
+            self._acked.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def change(self, team_id: str) -> AsyncIterator[KeyChange]:
+        """Around a transaction that may change a team's keys (it calls
+        `announce_key_change`); once it committed, wait for every process's ack."""
+        change = KeyChange(nonce=uuid.uuid4().hex)
+        self._acks[change.nonce] = set()
+        try:
+            yield change
+            if change.expected_acks is not None:
+                self._cache.invalidate_team(team_id)
+                await self._wait(change)
+        finally:
+            self._acks.pop(change.nonce, None)
+
+    async def _wait(self, change: KeyChange) -> None:
+        if not self._cache.live:
+            log.warning("key change committed while this process cannot LISTEN; other caches expire within the TTL")
+            return
+        acked = self._acks[change.nonce]
+        try:
+            async with asyncio.timeout(self._timeout), self._acked:
+                await self._acked.wait_for(lambda: len(acked) >= (change.expected_acks or 0))
+        except TimeoutError:
+            log.warning(
+                "key change acknowledged by %d of %d server processes within %.1f s; the others' caches expire "
+                "within the TTL",
+                len(acked),
+                change.expected_acks,
+                self._timeout,
+            )
+
+
+async def announce_key_change(conn: Connection, team_id: str, change: KeyChange) -> None:
+    """In the changing transaction: notify every process at commit, and note how many
+    processes are listening (each will acknowledge)."""
+    change.expected_acks = await key_store.listening_processes(conn)
+    await key_store.notify_key_change(conn, team_id, change.nonce)
 
 
 class Authenticator:

@@ -13,11 +13,13 @@ from server.domain.errors import not_found
 from server.domain.keys import NewKey
 from server.domain.tenancy import KeyState, TeamKey
 from server.storage.database import Connection
+from server.storage.notify import APPLICATION_NAME as LISTENER_NAME
 from server.storage.tables import api_keys
 
-# Every server process LISTENs on this channel and drops cached keys of the team named
-# in a notification (server/services/auth.py).
+# Every server process LISTENs on these channels: on a key change it drops the named
+# team's cached keys and acknowledges (server/services/auth.py, KeyChanges).
 KEY_CHANGES_CHANNEL = "saaslitellm_key_changes"
+KEY_ACKS_CHANNEL = "saaslitellm_key_acks"
 
 _KEY_COLUMNS = (
     api_keys.c.key_id,
@@ -164,6 +166,19 @@ async def revoke_team_keys(conn: Connection, team_id: str) -> int:
         .values(revoked_at=func.now())
     )
     return result.rowcount
+
+
+async def listening_processes(conn: Connection) -> int:
+    """How many server processes LISTEN for key changes on this database now."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name AND datname = current_database()"
+    )
+    return (await conn.execute(query, {"name": LISTENER_NAME})).scalar_one()
+
+
+async def acknowledge_key_change(conn: Connection, nonce: str, process_id: str) -> None:
+    payload = json.dumps({"nonce": nonce, "process": process_id})
+    await conn.execute(select(func.pg_notify(KEY_ACKS_CHANNEL, payload)))
 
 
 async def notify_key_change(conn: Connection, team_id: str, nonce: str) -> None:

@@ -31,21 +31,20 @@ def conninfo(database_url: str) -> str:
 
 
 class Listener:
-    """LISTEN on `channel`, calling `on_notify(payload)` for each notification and
-    `on_state(connected)` whenever the connection comes up or goes down."""
+    """LISTEN on each channel of `channels`, calling its callback with the payload of
+    every notification, and `on_state(connected)` whenever the connection comes up or
+    goes down. Callbacks run on the event loop and must not block."""
 
     def __init__(
         self,
         database_url: str,
-        channel: str,
-        on_notify: Callable[[str], None],
+        channels: dict[str, Callable[[str], None]],
         on_state: Callable[[bool], None],
         *,
         max_backoff_seconds: float = 5.0,
     ) -> None:
         self._conninfo = conninfo(database_url)
-        self._channel = channel
-        self._on_notify = on_notify
+        self._channels = channels
         self._on_state = on_state
         self._max_backoff = max_backoff_seconds
         self._task: asyncio.Task[None] | None = None
@@ -56,7 +55,7 @@ class Listener:
 
     async def start(self, timeout: float = 5.0) -> None:
         """Start listening; wait (up to `timeout`) for the first connection."""
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"listen:{self._channel}")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="listen")
         with contextlib.suppress(TimeoutError):
             await self.wait_connected(after=0, timeout=timeout)
 
@@ -83,6 +82,12 @@ class Listener:
         async with self._changed:
             self._changed.notify_all()
 
+    def _deliver(self, channel: str, payload: str) -> None:
+        try:
+            self._channels[channel](payload)
+        except Exception:  # a bad notification must not kill the listener
+            log.exception("handling a notification on %s failed", channel)
+
     async def _run(self) -> None:
         backoff = 0.05
         while True:
@@ -90,16 +95,17 @@ class Listener:
                 async with await psycopg.AsyncConnection.connect(
                     self._conninfo, autocommit=True, application_name=APPLICATION_NAME, connect_timeout=5, **_KEEPALIVES
                 ) as conn:
-                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+                    for channel in self._channels:
+                        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     await self._set(True, conn.info.backend_pid)
                     backoff = 0.05
                     async for notification in conn.notifies():
-                        self._on_notify(notification.payload)
+                        self._deliver(notification.channel, notification.payload)
             except asyncio.CancelledError:
                 await self._set(False)
                 raise
             except Exception as error:  # any failure: mark down, retry with backoff
-                log.warning("LISTEN %s connection lost (%s); reconnecting", self._channel, type(error).__name__)
+                log.warning("LISTEN connection lost (%s); reconnecting", type(error).__name__)
             await self._set(False)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)

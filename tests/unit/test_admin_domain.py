@@ -13,7 +13,7 @@ from server.domain import analytics, audit, pagination, tenancy
 from server.domain.credits import TeamStatus
 from server.domain.errors import DomainError
 from server.domain.tenancy import CreatedKey, KeyState, TeamKey
-from server.services.auth import KeyCache
+from server.services.auth import KeyCache, KeyChanges
 from server.storage.keys import KeyOwner
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
@@ -177,21 +177,26 @@ def test_a_lookup_that_raced_an_invalidation_is_not_stored():
     cache = KeyCache(ttl_seconds=30, clock=Clock())
     cache.set_live(True)
     started = cache.generation
-    cache.on_notification('{"team_id": "t", "nonce": "n"}')
+    cache.invalidate_team("t")
     cache.put(b"k", _owner("t"), started)  # read before the revocation committed
     assert cache.get(b"k") is None
 
 
-def test_notifications_drop_only_the_named_team_and_the_cache_is_bounded():
+def test_notifications_drop_only_the_named_team_and_are_acknowledged():
     cache = KeyCache(ttl_seconds=30, max_entries=3, clock=Clock())
     cache.set_live(True)
+    spawned = []
+    changes = KeyChanges(db=None, cache=cache, spawn=spawned.append)
     for index, team in enumerate(["a", "b", "b", "c"]):
         cache.put(bytes([index]), _owner(team), cache.generation)
     assert len(cache) == 3 and cache.get(bytes([0])) is None  # least recently used went first
-    cache.on_notification('{"team_id": "b", "nonce": ""}')
+    changes.on_change('{"team_id": "b", "nonce": "n1"}')
     assert len(cache) == 1 and cache.get(bytes([3])) is not None
-    cache.on_notification("not json")
-    assert len(cache) == 0
+    assert [coro.__name__ for coro in spawned] == ["_acknowledge"]
+    changes.on_change("not json")
+    assert len(cache) == 0 and len(spawned) == 1
+    for coro in spawned:
+        coro.close()
 
 
 # ----------------------------------------------------------------------------- reports
