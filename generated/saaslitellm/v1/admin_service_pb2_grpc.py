@@ -526,11 +526,13 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RevokeTeamKey(self, request, context):
-        """Revokes a key. Every server process refuses it once this returns: processes cache
-        keys, and the revocation reaches their caches through PostgreSQL LISTEN/NOTIFY in
-        the same commit (a process whose notification connection is down does not cache at
-        all; a cached key is rechecked after SAAS_KEY_CACHE_TTL_SECONDS whatever happens).
-        Revoking a revoked key returns it unchanged. NOT_FOUND (also for another team's key).
+        """Revokes a key. Once this returns, no server process accepts it: processes cache
+        keys, so the revocation is sent to every process through PostgreSQL LISTEN/NOTIFY in
+        the same commit, and this call waits until each process listening at commit has
+        dropped the key (2 s at most). A process whose notification connection is down caches
+        nothing; any other rechecks a cached key after SAAS_KEY_CACHE_TTL_SECONDS (30 s), the
+        upper bound. Revoking a revoked key returns it unchanged. NOT_FOUND (also for another
+        team's key).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
