@@ -59,6 +59,23 @@ def page_request(page_size: int, page_token: str, filters: dict[str, Any]) -> Pa
     return PageRequest(size=size, after=tuple(after), fingerprint=marks)
 
 
+def after_id(request: PageRequest) -> str | None:
+    """The position of a list sorted by one text id: the last id of the previous page."""
+    position = after(request, str)
+    return None if position is None else position[0]
+
+
+def after(request: PageRequest, *types: type) -> tuple[Any, ...] | None:
+    """The position a token carries, checked against the sort key's types: a token is
+    not signed, so a forged one must fail as INVALID_ARGUMENT, not deeper down."""
+    if request.after is None:
+        return None
+    position = request.after
+    if len(position) != len(types) or not all(type(v) is t for v, t in zip(position, types, strict=True)):
+        raise invalid_argument("page_token", "is not a token this API issued")
+    return position
+
+
 def page(rows: list[T], request: PageRequest, sort_key) -> Page[T]:
     """`rows` were fetched with a limit of request.size + 1: one more means another page."""
     items = rows[: request.size]

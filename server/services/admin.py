@@ -3,6 +3,7 @@ and the audit log. Each change runs in one transaction with its audit entry."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -74,9 +75,8 @@ class AdminUseCases:
 
     async def list_organizations(self, status: str, page_size: int, page_token: str) -> Page[Organization]:
         page = pagination.page_request(page_size, page_token, {"status": status})
-        after = page.after[0] if page.after else None
         async with self._db.transaction() as conn:
-            rows = await catalog.list_organizations(conn, status, after, page.size + 1)
+            rows = await catalog.list_organizations(conn, status, pagination.after_id(page), page.size + 1)
         return pagination.page(rows, page, lambda org: (org.organization_id,))
 
     async def update_organization(
@@ -139,7 +139,7 @@ class AdminUseCases:
     async def list_groups(self, page_size: int, page_token: str) -> Page[AccessGroup]:
         page = pagination.page_request(page_size, page_token, {})
         async with self._db.transaction() as conn:
-            rows = await catalog.list_groups(conn, page.after[0] if page.after else None, page.size + 1)
+            rows = await catalog.list_groups(conn, pagination.after_id(page), page.size + 1)
         return pagination.page(rows, page, lambda group: (group.group_name,))
 
     async def update_group(
@@ -255,7 +255,7 @@ class AdminUseCases:
             validation.identifier("access_group", access_group)
         page = pagination.page_request(page_size, page_token, {"access_group": access_group})
         async with self._db.transaction() as conn:
-            rows = await catalog.list_aliases(conn, access_group, page.after[0] if page.after else None, page.size + 1)
+            rows = await catalog.list_aliases(conn, access_group, pagination.after_id(page), page.size + 1)
         return pagination.page(rows, page, lambda alias: (alias.model_alias,))
 
     async def update_alias(
@@ -411,7 +411,7 @@ class AdminUseCases:
                 organization_id=organization_id,
                 status=status_value.value if status_value else None,
                 archived=archived,
-                after=page.after[0] if page.after else None,
+                after=pagination.after_id(page),
                 limit=page.size + 1,
             )
         return pagination.page(rows, page, lambda team: (team.team_id,))
@@ -496,10 +496,11 @@ class AdminUseCases:
     async def list_keys(self, team_id: str, state: str, page_size: int, page_token: str) -> Page[TeamKey]:
         validation.identifier("team_id", team_id)
         page = pagination.page_request(page_size, page_token, {"team_id": team_id, "state": state})
+        position = _key_position(pagination.after(page, str, str))
         async with self._db.transaction() as conn:
             await team_store.get_team(conn, team_id)
             rows = await key_store.list_keys(
-                conn, team_id, state=state, now=self._now(), after=page.after, limit=page.size + 1
+                conn, team_id, state=state, now=self._now(), after=position, limit=page.size + 1
             )
         return pagination.page(rows, page, lambda key: (key.created_at.isoformat(), str(key.key_id)))
 
@@ -549,7 +550,8 @@ class AdminUseCases:
         validation.label("resource_id", resource_id, max_length=200)
         filters = {"resource_type": resource_type, "resource_id": resource_id}
         page = pagination.page_request(page_size, page_token, filters)
-        before_id = _int_position(page.after)
+        position = pagination.after(page, int)
+        before_id = None if position is None else position[0]
         async with self._db.transaction() as conn:
             rows = await audit_store.list_entries(
                 conn, resource_type=resource_type, resource_id=resource_id, before_id=before_id, limit=page.size + 1
@@ -557,12 +559,14 @@ class AdminUseCases:
         return pagination.page(rows, page, lambda entry: (entry.audit_id,))
 
 
-def _int_position(after: tuple[Any, ...] | None) -> int | None:
-    if after is None:
+def _key_position(position: tuple[Any, ...] | None) -> tuple[datetime, uuid.UUID] | None:
+    """Keys sort by (created_at, key_id), newest first."""
+    if position is None:
         return None
-    if len(after) != 1 or not isinstance(after[0], int):
-        raise invalid_argument("page_token", "is not a token this API issued")
-    return after[0]
+    try:
+        return datetime.fromisoformat(position[0]), uuid.UUID(position[1])
+    except ValueError:
+        raise invalid_argument("page_token", "is not a token this API issued") from None
 
 
 async def _audit(

@@ -100,15 +100,14 @@ def _state_filter(state: str, now: datetime):
 
 
 async def list_keys(
-    conn: Connection, team_id: str, *, state: str, now: datetime, after: tuple[str, str] | None, limit: int
+    conn: Connection, team_id: str, *, state: str, now: datetime, after: tuple[datetime, uuid.UUID] | None, limit: int
 ) -> list[TeamKey]:
     """Newest first; `after` is the (created_at, key_id) of the previous page's last key."""
     query = select(*_KEY_COLUMNS).where(api_keys.c.team_id == team_id)
     if state:
         query = query.where(_state_filter(state, now))
     if after is not None:
-        created_at, key_id = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
-        query = query.where(tuple_(api_keys.c.created_at, api_keys.c.key_id) < tuple_(created_at, key_id))
+        query = query.where(tuple_(api_keys.c.created_at, api_keys.c.key_id) < tuple_(*after))
     rows = await conn.execute(query.order_by(api_keys.c.created_at.desc(), api_keys.c.key_id.desc()).limit(limit))
     return [TeamKey(**row._mapping) for row in rows]
 

@@ -3,6 +3,8 @@ the in-process key cache, and secrets never echoed."""
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -11,6 +13,7 @@ from google.protobuf import timestamp_pb2
 from saaslitellm.v1 import admin_service_pb2 as pb
 from saaslitellm.v1 import job_service_pb2 as job_pb
 from saaslitellm.v1 import tenancy_pb2
+from server.domain import pagination
 from tests.api.admin_support import bearer, fails, new_alias, new_group, new_org, new_team
 from tests.api.conftest import ADMIN
 from tests.conftest import ADMIN_KEY
@@ -187,6 +190,17 @@ async def test_keys_list_in_pages(admin):
         if not token:
             break
     assert names == ["d", "c", "b", "a", "default"]
+
+    # A token is not signed: a forged one (right filters, wrong position) is a clear 400.
+    filters = {"team_id": team.team_id, "state": ""}
+    forged = json.dumps({"a": ["yesterday", "not-a-uuid"], "f": pagination.fingerprint(filters)})
+    token = base64.urlsafe_b64encode(forged.encode()).decode()
+    await fails(
+        admin.ListTeamKeys(pb.ListTeamKeysRequest(team_id=team.team_id, page_token=token), metadata=ADMIN),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_REQUEST",
+        "page_token",
+    )
 
 
 async def test_error_messages_never_echo_a_secret(admin, jobs):

@@ -3,6 +3,8 @@ usage reports and audit snapshots."""
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -44,6 +46,17 @@ def test_forged_page_tokens_are_invalid_arguments(token):
     with pytest.raises(DomainError) as caught:
         pagination.page_request(10, token, {})
     assert field_of(caught.value) == "page_token"
+
+
+def test_a_forged_token_with_the_right_filters_is_still_checked():
+    filters = {"team_id": "t"}
+    forged = json.dumps({"a": [1, {"x": 2}], "f": pagination.fingerprint(filters)})
+    token = base64.urlsafe_b64encode(forged.encode()).decode()
+    request = pagination.page_request(10, token, filters)
+    for types in ((str,), (str, str), (int,)):
+        with pytest.raises(DomainError) as caught:
+            pagination.after(request, *types)
+        assert field_of(caught.value) == "page_token"
 
 
 def test_page_size_defaults_and_is_capped():
