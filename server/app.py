@@ -28,7 +28,8 @@ from server.api.credit_servicer import CreditServicer
 from server.api.errors import ErrorInterceptor
 from server.api.job_servicer import JobServicer
 from server.services.admin import AdminUseCases
-from server.services.auth import Authenticator
+from server.services.analytics import AnalyticsUseCases, RollupCompactor
+from server.services.auth import Authenticator, KeyCache, KeyChanges
 from server.services.background import Background
 from server.services.calls import CallUseCases, UpstreamPolicy
 from server.services.credits import CreditUseCases
@@ -37,6 +38,8 @@ from server.services.prices import PriceCatalog
 from server.services.tokens import TokenCounter
 from server.settings import Settings
 from server.storage.database import Database
+from server.storage.keys import KEY_ACKS_CHANNEL, KEY_CHANGES_CHANNEL
+from server.storage.notify import Listener
 from server.upstream.litellm import LiteLLMClient
 
 log = logging.getLogger(__name__)
@@ -62,7 +65,14 @@ class Application:
         )
         self.background = Background()
         upstream = LiteLLMClient(self.http, base_url=settings.litellm_base_url, api_key=settings.litellm_api_key)
-        auth = Authenticator(self.db, settings.admin_key)
+        self.key_cache = KeyCache(ttl_seconds=settings.key_cache_ttl_seconds)
+        self.key_changes = KeyChanges(self.db, self.key_cache, self.background.spawn)
+        self.key_listener = Listener(
+            settings.database_url,
+            {KEY_CHANGES_CHANNEL: self.key_changes.on_change, KEY_ACKS_CHANNEL: self.key_changes.on_ack},
+            self.key_cache.set_live,
+        )
+        auth = Authenticator(self.db, settings.admin_key, self.key_cache)
         self.jobs = JobUseCases(self.db)
         self.calls = CallUseCases(
             self.db,
@@ -77,7 +87,9 @@ class Application:
             ),
             content_policy=settings.record_content,
         )
-        self.admin = AdminUseCases(self.db)
+        self.admin = AdminUseCases(self.db, upstream, self.key_changes)
+        self.analytics = AnalyticsUseCases(self.db)
+        self.rollup = RollupCompactor(self.db, settings.usage_rollup_interval_seconds)
         self.credits = CreditUseCases(self.db, auth)
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(
@@ -91,7 +103,9 @@ class Application:
             ],
         )
         job_service_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(auth, self.jobs, self.calls), self.server)
-        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(auth, self.admin), self.server)
+        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
+            AdminServicer(auth, self.admin, self.analytics), self.server
+        )
         credit_service_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(auth, self.credits), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
@@ -104,6 +118,8 @@ class Application:
         if self.port == 0:
             raise RuntimeError(f"could not bind {self.settings.grpc_host}:{self.settings.grpc_port}; is it in use?")
         await self.db.ping()
+        await self.key_listener.start()
+        self.rollup.start()
         await self.server.start()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -119,6 +135,8 @@ class Application:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.background.drain(timeout=max(grace, 1.0))
+        await self.rollup.stop()
+        await self.key_listener.stop()
         await self.http.aclose()
         await self.db.close()
 

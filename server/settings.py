@@ -35,6 +35,11 @@ class Settings:
     job_ttl_seconds: float = 86_400.0
     expiry_interval_seconds: float = 60.0
     log_level: str = "INFO"
+    # Team keys are cached per process for at most this long (0: no cache); revocation
+    # reaches every process at once through LISTEN/NOTIFY, this is the safety net.
+    key_cache_ttl_seconds: float = 30.0
+    # How often the usage rollup folds pending deltas (0: never; reports stay exact).
+    usage_rollup_interval_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -85,4 +90,8 @@ class Settings:
             job_ttl_seconds=number("SAAS_JOB_TTL_SECONDS", cls.job_ttl_seconds, float),
             expiry_interval_seconds=number("SAAS_EXPIRY_INTERVAL_SECONDS", cls.expiry_interval_seconds, float),
             log_level=env.get("SAAS_LOG_LEVEL", cls.log_level).strip().upper() or "INFO",
+            key_cache_ttl_seconds=number("SAAS_KEY_CACHE_TTL_SECONDS", cls.key_cache_ttl_seconds, float),
+            usage_rollup_interval_seconds=number(
+                "SAAS_USAGE_ROLLUP_INTERVAL_SECONDS", cls.usage_rollup_interval_seconds, float
+            ),
         )

@@ -2,19 +2,93 @@
 
 from __future__ import annotations
 
-from saaslitellm.v1 import admin_service_pb2, tenancy_pb2
-from server.api.convert import dict_to_struct, timestamp
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from google.protobuf.message import Message
+
+from saaslitellm.v1 import admin_service_pb2, analytics_pb2, audit_pb2, tenancy_pb2
+from server.api.convert import dict_to_struct, struct_to_dict, timestamp
+from server.domain.analytics import UsageFigures, UsageReport
+from server.domain.audit import AuditEntry
 from server.domain.credits import BudgetMode, TeamStatus
-from server.domain.tenancy import AccessGroup, CreatedTeam, ModelAlias, Organization, Team
+from server.domain.pagination import Page
+from server.domain.tenancy import (
+    AccessGroup,
+    CreatedKey,
+    CreatedTeam,
+    KeyState,
+    ModelAlias,
+    Organization,
+    Team,
+    TeamKey,
+)
 
 _TEAM_STATUS = {s: tenancy_pb2.Team.Status.Value(s.name) for s in TeamStatus}
 _BUDGET_MODE = {m: tenancy_pb2.Team.BudgetMode.Value(m.name) for m in BudgetMode}
+_KEY_STATE = {
+    KeyState.ACTIVE: tenancy_pb2.TeamKey.ACTIVE,
+    KeyState.REVOKED: tenancy_pb2.TeamKey.REVOKED,
+    KeyState.EXPIRED: tenancy_pb2.TeamKey.EXPIRED,
+}
+_KEY_STATE_FILTER = {value: name for name, value in _KEY_STATE.items()}
+
+
+# ------------------------------------------------------------------------------ requests
 
 
 def budget_mode(value: int) -> BudgetMode:
     if value == tenancy_pb2.Team.BUDGET_MODE_UNSPECIFIED:
         return BudgetMode.JOB_BASED
     return BudgetMode[tenancy_pb2.Team.BudgetMode.Name(value)]
+
+
+def optional(request: Message, name: str) -> Any:
+    """A field's value if the client sent it (proto3 `optional` or a message), else None."""
+    return getattr(request, name) if request.HasField(name) else None
+
+
+def optional_struct(request: Message, name: str) -> dict[str, Any] | None:
+    return struct_to_dict(getattr(request, name)) if request.HasField(name) else None
+
+
+def optional_time(request: Message, name: str) -> datetime | None:
+    return getattr(request, name).ToDatetime(tzinfo=UTC) if request.HasField(name) else None
+
+
+def organization_status(value: int) -> str:
+    """The status a list asks for: ACTIVE unless ARCHIVED."""
+    return "archived" if value == tenancy_pb2.Organization.ARCHIVED else "active"
+
+
+def team_status_name(value: int) -> str:
+    return tenancy_pb2.Team.Status.Name(value) if value in tenancy_pb2.Team.Status.values() else str(value)
+
+
+def key_state(value: int) -> str:
+    """A key-state filter: '' for any."""
+    return _KEY_STATE_FILTER.get(value, "")
+
+
+def team_update_fields(request: admin_service_pb2.UpdateTeamRequest) -> dict[str, Any]:
+    """The fields of an UpdateTeam as sent (None: not sent), for tenancy.team_update."""
+    mode = optional(request, "budget_mode")
+    status = optional(request, "status")
+    return {
+        "team_alias": optional(request, "team_alias"),
+        "metadata": optional_struct(request, "metadata"),
+        "status": None if status is None else team_status_name(status),
+        "budget_mode": None if mode is None else budget_mode(mode),
+        "tokens_per_credit": optional(request, "tokens_per_credit"),
+        "credits_per_dollar": optional(request, "credits_per_dollar"),
+        "markup_percent": optional(request, "markup_percent"),
+        "credits_overdraft_limit": optional(request, "credits_overdraft_limit"),
+        "default_model": optional(request, "default_model"),
+    }
+
+
+# ----------------------------------------------------------------------------- resources
 
 
 def organization(value: Organization) -> tenancy_pb2.Organization:
@@ -58,7 +132,7 @@ def team(value: Team) -> tenancy_pb2.Team:
         team_id=value.team_id,
         organization_id=value.organization_id,
         team_alias=value.team_alias,
-        status=_TEAM_STATUS[value.status],
+        status=tenancy_pb2.Team.ARCHIVED if value.archived else _TEAM_STATUS[value.status],
         budget_mode=_BUDGET_MODE[value.rates.mode],
         access_groups=list(value.access_groups),
         allowed_model_aliases=list(value.allowed_model_aliases),
@@ -71,7 +145,17 @@ def team(value: Team) -> tenancy_pb2.Team:
         credits_available=balance.available,
         created_at=timestamp(value.created_at),
         updated_at=timestamp(value.updated_at),
+        tokens_per_credit=value.rates.tokens_per_credit,
+        credits_per_dollar=_decimal(value.rates.credits_per_dollar),
+        markup_percent=_decimal(value.rates.markup_percent),
+        credits_overdraft_limit=value.credits_overdraft_limit,
+        archived_at=timestamp(value.archived_at),
     )
+
+
+def _decimal(value: Decimal) -> str:
+    """A decimal without trailing zeros or exponent: 10.000000 -> "10", 12.50 -> "12.5"."""
+    return format(value.normalize(), "f")
 
 
 def create_team_response(created: CreatedTeam) -> admin_service_pb2.CreateTeamResponse:
@@ -82,6 +166,7 @@ def create_team_response(created: CreatedTeam) -> admin_service_pb2.CreateTeamRe
         team_alias=value.team_alias,
         virtual_key=created.secret,
         key_prefix=created.key.key_prefix,
+        key_id=str(created.key.key_id),
         credits_allocated=value.balance.allocated,
         credits_remaining=value.balance.remaining,
         access_groups=list(value.access_groups),
@@ -90,4 +175,97 @@ def create_team_response(created: CreatedTeam) -> admin_service_pb2.CreateTeamRe
         budget_mode=_BUDGET_MODE[value.rates.mode],
         status=_TEAM_STATUS[value.status],
         created_at=timestamp(value.created_at),
+    )
+
+
+def team_key(value: TeamKey, now: datetime | None = None) -> tenancy_pb2.TeamKey:
+    return tenancy_pb2.TeamKey(
+        key_id=str(value.key_id),
+        team_id=value.team_id,
+        name=value.name,
+        key_prefix=value.key_prefix,
+        state=_KEY_STATE[value.state(now or datetime.now(UTC))],
+        created_at=timestamp(value.created_at),
+        expires_at=timestamp(value.expires_at),
+        revoked_at=timestamp(value.revoked_at),
+        last_used_at=timestamp(value.last_used_at),
+        replaced_by_key_id=str(value.replaced_by) if value.replaced_by else "",
+    )
+
+
+def create_key_response(created: CreatedKey) -> admin_service_pb2.CreateTeamKeyResponse:
+    return admin_service_pb2.CreateTeamKeyResponse(key=team_key(created.key), virtual_key=created.secret)
+
+
+def rotate_key_response(created: CreatedKey, previous: TeamKey) -> admin_service_pb2.RotateTeamKeyResponse:
+    return admin_service_pb2.RotateTeamKeyResponse(
+        key=team_key(created.key), virtual_key=created.secret, previous_key=team_key(previous)
+    )
+
+
+def outcome(value: str, message_type: Any) -> int:
+    """tenancy.DELETED / ARCHIVED as the response's Outcome enum."""
+    return message_type.Outcome.Value(value.upper())
+
+
+def audit_entry(value: AuditEntry) -> audit_pb2.AuditEntry:
+    return audit_pb2.AuditEntry(
+        audit_id=value.audit_id,
+        actor=value.actor,
+        request_id=value.request_id,
+        peer=value.peer,
+        action=value.action,
+        resource_type=value.resource_type,
+        resource_id=value.resource_id,
+        before=dict_to_struct(value.before) if value.before is not None else None,
+        after=dict_to_struct(value.after) if value.after is not None else None,
+        created_at=timestamp(value.created_at),
+    )
+
+
+def page(value: Page, response_type: Any, field: str, convert) -> Any:
+    return response_type(**{field: [convert(item) for item in value.items]}, next_page_token=value.next_page_token)
+
+
+# ----------------------------------------------------------------------------- analytics
+
+
+def _money(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value else "0"
+
+
+def usage_figures(value: UsageFigures) -> analytics_pb2.UsageFigures:
+    per_credit = value.provider_cost_usd_per_credit
+    return analytics_pb2.UsageFigures(
+        jobs=value.jobs,
+        jobs_pending=value.jobs_pending,
+        jobs_in_progress=value.jobs_in_progress,
+        jobs_completed=value.jobs_completed,
+        jobs_failed=value.jobs_failed,
+        jobs_expired=value.jobs_expired,
+        calls=value.calls,
+        calls_failed=value.calls_failed,
+        prompt_tokens=value.prompt_tokens,
+        completion_tokens=value.completion_tokens,
+        total_tokens=value.total_tokens,
+        provider_cost_usd=_money(value.provider_cost_usd),
+        billed_cost_usd=_money(value.billed_cost_usd),
+        margin_usd=_money(value.margin_usd),
+        credits_charged=value.credits_charged,
+        provider_cost_usd_per_credit="" if per_credit is None else _money(per_credit),
+    )
+
+
+def usage_report(value: UsageReport) -> analytics_pb2.UsageReport:
+    return analytics_pb2.UsageReport(
+        start_date=value.range.start.isoformat(),
+        end_date=value.range.end.isoformat(),
+        totals=usage_figures(value.totals),
+        days=[analytics_pb2.DailyUsage(date=d.isoformat(), usage=usage_figures(f)) for d, f in value.days],
+        job_types=[analytics_pb2.JobTypeUsage(job_type=t, usage=usage_figures(f)) for t, f in value.job_types],
+        daily_job_types=[
+            analytics_pb2.DailyJobTypeUsage(date=d.isoformat(), job_type=t, usage=usage_figures(f))
+            for d, t, f in value.daily_job_types
+        ],
+        teams=[analytics_pb2.TeamUsage(team_id=t, usage=usage_figures(f)) for t, f in value.teams],
     )

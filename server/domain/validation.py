@@ -76,3 +76,19 @@ def unique_names(field_name: str, values: list[str], check=identifier) -> list[s
         check(f"{field_name}[{index}]", value)
         seen.setdefault(value, None)
     return list(seen)
+
+
+_ALIAS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
+
+
+def alias_name(field_name: str, value: str) -> str:
+    """A new model alias (the name teams use): 1-64 of letters, digits, `_.:-`.
+
+    Unlike LiteLLM model names, no `/`: an alias is one segment of a REST path."""
+    if not value:
+        raise invalid_argument(field_name, "is required")
+    if not _ALIAS_NAME.match(value):
+        raise invalid_argument(
+            field_name, "must be 1-64 characters: letters, digits, '_', '-', '.', ':', starting with a letter or digit"
+        )
+    return value

@@ -3,21 +3,48 @@
 Keys arrive as gRPC metadata (Envoy forwards HTTP headers as metadata): a team key as
 `authorization: Bearer sk-...`, the admin key as `x-admin-key: ...` or the same bearer
 form. Messages never echo what was presented.
+
+Team keys are cached in-process (KeyCache) so that a request does not cost a database
+round trip. Revocation stays immediate on every process (KeyChanges): the changing
+transaction NOTIFYs every process (storage/keys.py); each LISTENs (storage/notify.py),
+drops the team's cached keys and acknowledges; the admin call returns once every process
+listening at commit has acknowledged. The bound, documented in the README:
+- normally: when RevokeTeamKey returns, no process has the key cached any more;
+- while a process's LISTEN connection is down it caches nothing (every request asks
+  PostgreSQL), and it starts empty when the connection is back, as notifications sent
+  meanwhile are lost;
+- a process that neither acknowledges nor notices its connection is gone (hung, or a
+  silent network partition) keeps an entry at most `ttl_seconds`
+  (SAAS_KEY_CACHE_TTL_SECONDS, default 30 s), then checks again.
+Expiry needs no notification: every use checks the cached expires_at.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
+import json
+import logging
+import time
 import uuid
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from server.domain import keys
+from server.domain.audit import Actor
 from server.domain.errors import DomainError, Kind, Reason
 from server.storage import keys as key_store
-from server.storage.database import Database
+from server.storage.database import Connection, Database
+from server.storage.keys import KeyOwner
+
+log = logging.getLogger(__name__)
+
+ADMIN_ACTOR = "admin"
 
 
 @dataclass(frozen=True)
@@ -41,10 +68,170 @@ def bearer_token(metadata: Mapping[str, str]) -> str | None:
     return token.strip()
 
 
+class KeyCache:
+    """Key digests -> owners, trusted only while invalidations can reach this process.
+
+    Not thread-safe; used from the event loop only. A lookup that started before an
+    invalidation may not store its (possibly stale) result: `generation` tells.
+    """
+
+    def __init__(self, ttl_seconds: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[bytes, tuple[KeyOwner, float]] = OrderedDict()
+        self.live = False  # True while the LISTEN connection is up
+        self.generation = 0
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.live and self.ttl > 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, digest: bytes) -> KeyOwner | None:
+        entry = self._entries.get(digest) if self.enabled else None
+        if entry is not None and self._clock() - entry[1] < self.ttl:
+            self._entries.move_to_end(digest)
+            self.hits += 1
+            return entry[0]
+        if entry is not None:
+            del self._entries[digest]
+        self.misses += 1
+        return None
+
+    def put(self, digest: bytes, owner: KeyOwner, generation: int) -> None:
+        """Store a lookup's result unless an invalidation happened since it started."""
+        if not self.enabled or generation != self.generation:
+            return
+        self._entries[digest] = (owner, self._clock())
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def invalidate_team(self, team_id: str) -> None:
+        self.generation += 1
+        for digest in [d for d, (owner, _) in self._entries.items() if owner.team_id == team_id]:
+            del self._entries[digest]
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+
+    def set_live(self, live: bool) -> None:
+        """The LISTEN connection went up or down: either way, start from empty."""
+        self.live = live
+        self.clear()
+
+
+@dataclass
+class KeyChange:
+    """A key change in progress: the NOTIFY nonce, and how many processes listened when
+    the transaction sent it (None: it sent nothing)."""
+
+    nonce: str
+    expected_acks: int | None = None
+
+
+class KeyChanges:
+    """Key changes take effect on every server process before the admin call returns.
+
+    The changing transaction NOTIFYs `saaslitellm_key_changes` (team, nonce) and counts
+    the processes listening. Each process, on the notification, drops the team's cached
+    keys and acknowledges on `saaslitellm_key_acks` (nonce, its process id); the admin
+    call waits (up to `timeout`) until as many processes as were listening have
+    acknowledged. So when RevokeTeamKey returns, no process still has the key cached.
+    """
+
+    def __init__(
+        self, db: Database, cache: KeyCache, spawn: Callable[[Coroutine[Any, Any, Any]], Any], timeout: float = 2.0
+    ) -> None:
+        self._db = db
+        self._cache = cache
+        self._spawn = spawn
+        self._timeout = timeout
+        self.process_id = uuid.uuid4().hex
+        self._acks: dict[str, set[str]] = {}
+        self._acked = asyncio.Condition()
+
+    def on_change(self, payload: str) -> None:
+        """LISTEN callback for key changes: drop the team's keys here, then acknowledge."""
+        try:
+            message = json.loads(payload)
+            team_id, nonce = str(message["team_id"]), str(message["nonce"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("malformed key-change notification; dropping every cached key")
+            self._cache.clear()
+            return
+        self._cache.invalidate_team(team_id)
+        self._spawn(self._acknowledge(nonce))
+
+    async def _acknowledge(self, nonce: str) -> None:
+        async with self._db.transaction() as conn:
+            await key_store.acknowledge_key_change(conn, nonce, self.process_id)
+
+    def on_ack(self, payload: str) -> None:
+        """LISTEN callback for acknowledgements; only this process's own changes count."""
+        try:
+            message = json.loads(payload)
+            nonce, process = str(message["nonce"]), str(message["process"])
+        except (ValueError, KeyError, TypeError):
+            return
+        if nonce in self._acks:
+            self._acks[nonce].add(process)
+            self._spawn(self._wake())
+
+    async def _wake(self) -> None:
+        async with self._acked:
+            self._acked.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def change(self, team_id: str) -> AsyncIterator[KeyChange]:
+        """Around a transaction that may change a team's keys (it calls
+        `announce_key_change`); once it committed, wait for every process's ack."""
+        change = KeyChange(nonce=uuid.uuid4().hex)
+        self._acks[change.nonce] = set()
+        try:
+            yield change
+            if change.expected_acks is not None:
+                self._cache.invalidate_team(team_id)
+                await self._wait(change)
+        finally:
+            self._acks.pop(change.nonce, None)
+
+    async def _wait(self, change: KeyChange) -> None:
+        if not self._cache.live:
+            log.warning("key change committed while this process cannot LISTEN; other caches expire within the TTL")
+            return
+        acked = self._acks[change.nonce]
+        try:
+            async with asyncio.timeout(self._timeout), self._acked:
+                await self._acked.wait_for(lambda: len(acked) >= (change.expected_acks or 0))
+        except TimeoutError:
+            log.warning(
+                "key change acknowledged by %d of %d server processes within %.1f s; the others' caches expire "
+                "within the TTL",
+                len(acked),
+                change.expected_acks,
+                self._timeout,
+            )
+
+
+async def announce_key_change(conn: Connection, team_id: str, change: KeyChange) -> None:
+    """In the changing transaction: notify every process at commit, and note how many
+    processes are listening (each will acknowledge)."""
+    change.expected_acks = await key_store.listening_processes(conn)
+    await key_store.notify_key_change(conn, team_id, change.nonce)
+
+
 class Authenticator:
-    def __init__(self, db: Database, admin_key: str) -> None:
+    def __init__(self, db: Database, admin_key: str, cache: KeyCache | None = None) -> None:
         self._db = db
         self._admin_digest = hashlib.sha256(admin_key.encode()).digest()
+        self.cache = cache if cache is not None else KeyCache(ttl_seconds=0)
 
     async def team(self, metadata: Mapping[str, str]) -> TeamPrincipal:
         token = bearer_token(metadata)
@@ -54,8 +241,14 @@ class Authenticator:
                 Reason.MISSING_API_KEY,
                 "send your team's virtual key as 'Authorization: Bearer sk-...'",
             )
-        async with self._db.transaction() as conn:
-            owner = await key_store.find_owner(conn, keys.digest(token))
+        digest = keys.digest(token)
+        owner = self.cache.get(digest)
+        if owner is None:
+            generation = self.cache.generation
+            async with self._db.transaction() as conn:
+                owner = await key_store.find_owner(conn, digest, touch_every_seconds=max(self.cache.ttl, 1.0))
+            if owner is not None and owner.revoked_at is None:
+                self.cache.put(digest, owner, generation)
         now = datetime.now(UTC)
         if owner is None or owner.revoked_at is not None or (owner.expires_at is not None and owner.expires_at <= now):
             raise DomainError(
@@ -65,7 +258,9 @@ class Authenticator:
             )
         return TeamPrincipal(team_id=owner.team_id, key_id=owner.key_id, key_prefix=owner.key_prefix)
 
-    def admin(self, metadata: Mapping[str, str]) -> None:
+    def admin(self, metadata: Mapping[str, str], peer: str = "") -> Actor:
+        """The operator, or UNAUTHENTICATED. The returned actor says where the request
+        came from, for the audit log."""
         presented = metadata.get("x-admin-key") or bearer_token(metadata) or ""
         if not hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self._admin_digest):
             raise DomainError(
@@ -73,3 +268,7 @@ class Authenticator:
                 Reason.ADMIN_KEY_REQUIRED,
                 "this is an admin API: send the admin key as 'X-Admin-Key: ...' or 'Authorization: Bearer ...'",
             )
+        forwarded = metadata.get("x-forwarded-for", "").split(",")[0].strip()
+        return Actor(
+            name=ADMIN_ACTOR, request_id=metadata.get("x-request-id", "")[:200], peer=(forwarded or peer)[:200]
+        )

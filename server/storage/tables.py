@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     ForeignKey,
     Identity,
     Index,
@@ -248,4 +249,87 @@ credit_ledger = Table(
         unique=True,
         postgresql_where=text("idempotency_key IS NOT NULL"),
     ),
+)
+
+
+# ----------------------------------------------------------------------------------------
+# Admin API (migration 0002): archiving, key lifecycle, audit log, usage rollup.
+
+# A team deleted while it had history is archived: keys revoked, status 'suspended' (so
+# the job code refuses it in any race), and archived_at set. Never undone.
+teams.append_column(Column("archived_at", TIMESTAMP(timezone=True)))
+# When a request last used the key, to within the key cache's TTL.
+api_keys.append_column(Column("last_used_at", TIMESTAMP(timezone=True)))
+# The key that replaced this one in a rotation (the old key expires after a grace period).
+api_keys.append_column(Column("replaced_by", UUID(as_uuid=True)))
+
+admin_audit_log = Table(
+    "admin_audit_log",
+    metadata,
+    Column("audit_id", BigInteger, Identity(always=True), primary_key=True),
+    Column("actor", Text, nullable=False),
+    Column("request_id", Text, nullable=False, server_default=""),
+    Column("peer", Text, nullable=False, server_default=""),
+    Column("action", Text, nullable=False),
+    Column("resource_type", Text, nullable=False),
+    Column("resource_id", Text, nullable=False),
+    # The resource as the API shows it, before and after; never a secret.
+    Column("before", JSONB),
+    Column("after", JSONB),
+    Column("created_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+    Index(None, "resource_type", "resource_id", "audit_id"),
+)
+
+
+def _usage_measures() -> list[Column]:
+    """What the usage rollup sums; jobs by the status they have now."""
+    counts = (
+        "jobs",
+        "jobs_pending",
+        "jobs_in_progress",
+        "jobs_completed",
+        "jobs_failed",
+        "jobs_expired",
+        "credits_charged",
+        "calls",
+        "calls_failed",
+        "prompt_tokens",
+        "completion_tokens",
+    )
+    return [Column(name, BigInteger, nullable=False, server_default="0") for name in counts] + [
+        Column("provider_cost_usd", Numeric(24, 10), nullable=False, server_default="0"),
+        Column("billed_cost_usd", Numeric(24, 10), nullable=False, server_default="0"),
+    ]
+
+
+# Usage per team, UTC day and job type (with the team's organization, which never
+# changes, so organization reports need no join). Statement-level triggers on jobs and
+# llm_calls (migration 0002) append each change to usage_deltas in the writer's own
+# transaction (no shared row is locked, so writers never wait on each other); a periodic
+# compaction folds the deltas into usage_daily. Reports read usage_daily through its
+# primary key (team reports) or (organization_id, day) (organization reports), plus the
+# few pending deltas: exact, and O(teams x days x job types) whatever the call volume.
+usage_daily = Table(
+    "usage_daily",
+    metadata,
+    Column("team_id", Text, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("job_type", Text, nullable=False),
+    Column("organization_id", Text, nullable=False),
+    *_usage_measures(),
+    PrimaryKeyConstraint("team_id", "day", "job_type"),
+    Index(None, "organization_id", "day"),
+)
+
+usage_deltas = Table(
+    "usage_deltas",
+    metadata,
+    Column("delta_id", BigInteger, Identity(always=True), primary_key=True),
+    Column("team_id", Text, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("job_type", Text, nullable=False),
+    Column("organization_id", Text, nullable=False),
+    *_usage_measures(),
+    Index(None, "team_id", "day"),
+    Index(None, "organization_id", "day"),
 )

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import and_, delete, exists, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from server.domain.credits import BudgetMode, Rates, TeamStatus
 from server.domain.errors import already_exists, not_found
+from server.domain.jobs import OPEN_STATUSES
 from server.domain.tenancy import Team
-from server.storage.catalog import EMPTY_TEXT_ARRAY
+from server.storage.catalog import EMPTY_TEXT_ARRAY, Change, change_links
 from server.storage.credits import balance_of
 from server.storage.database import Connection
-from server.storage.tables import model_alias_groups, model_aliases, team_access_groups, teams
+from server.storage.tables import credit_ledger, jobs, model_alias_groups, model_aliases, team_access_groups, teams
 
 
 async def insert_team(
@@ -28,7 +30,9 @@ async def insert_team(
     budget_mode: BudgetMode,
     credits_allocated: int,
     access_groups: list[str],
+    rates: dict[str, Any] | None = None,
 ) -> None:
+    """`rates` holds the optional rate and overdraft columns the operator set."""
     row = (
         await conn.execute(
             pg_insert(teams)
@@ -40,6 +44,7 @@ async def insert_team(
                 metadata=metadata,
                 budget_mode=budget_mode.value,
                 credits_allocated=credits_allocated,
+                **(rates or {}),
             )
             .on_conflict_do_nothing()
             .returning(teams.c.team_id)
@@ -51,32 +56,32 @@ async def insert_team(
         await conn.execute(insert(team_access_groups), [{"team_id": team_id, "group_name": g} for g in access_groups])
 
 
-def _reachable_query(team_id: str):
+def _reachable_query(team_ids: list[str]):
     return (
-        select(model_aliases.c.model_alias, model_aliases.c.models)
+        select(team_access_groups.c.team_id, model_aliases.c.model_alias, model_aliases.c.models)
         .distinct()
         .join(model_alias_groups, model_alias_groups.c.model_alias == model_aliases.c.model_alias)
         .join(team_access_groups, team_access_groups.c.group_name == model_alias_groups.c.group_name)
-        .where(team_access_groups.c.team_id == team_id)
+        .where(team_access_groups.c.team_id.in_(team_ids))
     )
 
 
 async def reachable_aliases(conn: Connection, team_id: str) -> dict[str, tuple[str, ...]]:
     """Every alias the team reaches through its access groups, with its models."""
-    rows = await conn.execute(_reachable_query(team_id))
+    rows = await conn.execute(_reachable_query([team_id]))
     return {row.model_alias: tuple(row.models) for row in rows}
 
 
-async def get_team(conn: Connection, team_id: str) -> Team:
+def _teams_query():
     groups = (
         select(func.coalesce(func.array_agg(team_access_groups.c.group_name), EMPTY_TEXT_ARRAY))
         .where(team_access_groups.c.team_id == teams.c.team_id)
         .scalar_subquery()
     )
-    row = (await conn.execute(select(teams, groups.label("access_groups")).where(teams.c.team_id == team_id))).first()
-    if row is None:
-        raise not_found("team", team_id)
-    aliases = await reachable_aliases(conn, team_id)
+    return select(teams, groups.label("access_groups"))
+
+
+def _team(row: Any, aliases: list[str]) -> Team:
     return Team(
         team_id=row.team_id,
         organization_id=row.organization_id,
@@ -95,4 +100,79 @@ async def get_team(conn: Connection, team_id: str) -> Team:
         updated_at=row.updated_at,
         access_groups=tuple(sorted(row.access_groups)),
         allowed_model_aliases=tuple(sorted(aliases)),
+        credits_overdraft_limit=row.credits_overdraft_limit,
+        archived_at=row.archived_at,
     )
+
+
+async def _with_aliases(conn: Connection, rows: list[Any]) -> list[Team]:
+    """Teams from rows, with the aliases each reaches, in one more query for all."""
+    if not rows:
+        return []
+    aliases: dict[str, list[str]] = defaultdict(list)
+    for row in await conn.execute(_reachable_query([r.team_id for r in rows])):
+        aliases[row.team_id].append(row.model_alias)
+    return [_team(row, aliases[row.team_id]) for row in rows]
+
+
+async def get_team(conn: Connection, team_id: str) -> Team:
+    row = (await conn.execute(_teams_query().where(teams.c.team_id == team_id))).first()
+    if row is None:
+        raise not_found("team", team_id)
+    return (await _with_aliases(conn, [row]))[0]
+
+
+async def lock_team(conn: Connection, team_id: str) -> Team:
+    """The team, with its row locked until commit: admin changes to one team (and its
+    keys) run one at a time, and a concurrent archival waits for them or they for it."""
+    if (
+        await conn.execute(select(teams.c.team_id).where(teams.c.team_id == team_id).with_for_update())
+    ).first() is None:
+        raise not_found("team", team_id)
+    return await get_team(conn, team_id)
+
+
+async def list_teams(
+    conn: Connection, *, organization_id: str, status: str | None, archived: bool, after: str | None, limit: int
+) -> list[Team]:
+    query = _teams_query().where(teams.c.archived_at.is_not(None) if archived else teams.c.archived_at.is_(None))
+    if organization_id:
+        query = query.where(teams.c.organization_id == organization_id)
+    if status:
+        query = query.where(teams.c.status == status)
+    if after is not None:
+        query = query.where(teams.c.team_id > after)
+    rows = list(await conn.execute(query.order_by(teams.c.team_id).limit(limit)))
+    return await _with_aliases(conn, rows)
+
+
+async def update_team(conn: Connection, team_id: str, values: dict[str, Any]) -> None:
+    await conn.execute(update(teams).where(teams.c.team_id == team_id).values(**values, updated_at=func.now()))
+
+
+async def change_groups(conn: Connection, team_id: str, groups: list[str], how: Change) -> None:
+    await change_links(conn, team_access_groups, "team_id", team_id, "group_name", groups, how)
+    await update_team(conn, team_id, {})
+
+
+async def open_jobs(conn: Connection, team_id: str) -> int:
+    query = select(func.count()).where(
+        and_(jobs.c.team_id == team_id, jobs.c.status.in_([s.value for s in OPEN_STATUSES]))
+    )
+    return (await conn.execute(query)).scalar_one()
+
+
+async def has_history(conn: Connection, team_id: str) -> bool:
+    """Whether the team ever had a job or a ledger entry (which must never be lost)."""
+    query = select(exists().where(jobs.c.team_id == team_id) | exists().where(credit_ledger.c.team_id == team_id))
+    return bool((await conn.execute(query)).scalar_one())
+
+
+async def archive_team(conn: Connection, team_id: str) -> None:
+    """Archived teams are also 'suspended', so the job code refuses them in any race."""
+    await update_team(conn, team_id, {"status": TeamStatus.SUSPENDED.value, "archived_at": func.now()})
+
+
+async def delete_team(conn: Connection, team_id: str) -> None:
+    """Only for a team without history; its keys and group links go with it (CASCADE)."""
+    await conn.execute(delete(teams).where(teams.c.team_id == team_id))

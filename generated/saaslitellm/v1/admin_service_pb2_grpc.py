@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from saaslitellm.v1 import admin_service_pb2 as saaslitellm_dot_v1_dot_admin__service__pb2
+from saaslitellm.v1 import analytics_pb2 as saaslitellm_dot_v1_dot_analytics__pb2
 from saaslitellm.v1 import tenancy_pb2 as saaslitellm_dot_v1_dot_tenancy__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -29,9 +30,21 @@ if _version_not_supported:
 class AdminServiceStub:
     """The operator's API. Every RPC needs the admin key, as header `X-Admin-Key: <key>`
     or `Authorization: Bearer <key>` (gRPC metadata `x-admin-key` or `authorization`).
-    Without it: UNAUTHENTICATED. Bad input is INVALID_ARGUMENT with the field named in a
-    `google.rpc.BadRequest`; an existing id is ALREADY_EXISTS; a missing referenced
-    object is NOT_FOUND.
+    Without it: UNAUTHENTICATED (`ADMIN_KEY_REQUIRED`), and nothing else is revealed. Bad
+    input is INVALID_ARGUMENT with the field named in a `google.rpc.BadRequest`; an
+    existing id is ALREADY_EXISTS; a missing object is NOT_FOUND; a change the object's
+    state forbids is FAILED_PRECONDITION with a reason saying why.
+
+    Every change is recorded in the audit log (ListAuditEntries) in the same transaction.
+
+    Lists are paginated: `page_size` (default 50, at most 1000) and `page_token` (the
+    `next_page_token` of the previous page; empty on the last page). A page token only
+    works with the same filters it was issued for.
+
+    Deletion rule: jobs, calls and ledger entries are never deleted. A team or an
+    organization with history is archived instead (kept, read-only, hidden from lists
+    unless asked for); one without history is deleted. Access groups and model aliases
+    carry no history (calls record the alias by name), so they are deleted.
     """
 
     def __init__(self, channel):
@@ -50,6 +63,21 @@ class AdminServiceStub:
                 request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.GetOrganizationRequest.SerializeToString,
                 response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.Organization.FromString,
                 _registered_method=True)
+        self.ListOrganizations = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/ListOrganizations',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListOrganizationsRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListOrganizationsResponse.FromString,
+                _registered_method=True)
+        self.UpdateOrganization = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/UpdateOrganization',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.UpdateOrganizationRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.Organization.FromString,
+                _registered_method=True)
+        self.DeleteOrganization = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/DeleteOrganization',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.DeleteOrganizationRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.DeleteOrganizationResponse.FromString,
+                _registered_method=True)
         self.CreateModelAccessGroup = channel.unary_unary(
                 '/saaslitellm.v1.AdminService/CreateModelAccessGroup',
                 request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.CreateModelAccessGroupRequest.SerializeToString,
@@ -60,6 +88,41 @@ class AdminServiceStub:
                 request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.GetModelAccessGroupRequest.SerializeToString,
                 response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAccessGroup.FromString,
                 _registered_method=True)
+        self.ListModelAccessGroups = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/ListModelAccessGroups',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListModelAccessGroupsRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListModelAccessGroupsResponse.FromString,
+                _registered_method=True)
+        self.UpdateModelAccessGroup = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/UpdateModelAccessGroup',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.UpdateModelAccessGroupRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAccessGroup.FromString,
+                _registered_method=True)
+        self.DeleteModelAccessGroup = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/DeleteModelAccessGroup',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.DeleteModelAccessGroupRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.DeleteModelAccessGroupResponse.FromString,
+                _registered_method=True)
+        self.AddModelAccessGroupModels = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/AddModelAccessGroupModels',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.AddModelAccessGroupModelsRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAccessGroup.FromString,
+                _registered_method=True)
+        self.RemoveModelAccessGroupModels = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/RemoveModelAccessGroupModels',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.RemoveModelAccessGroupModelsRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAccessGroup.FromString,
+                _registered_method=True)
+        self.SetModelAccessGroupModels = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/SetModelAccessGroupModels',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.SetModelAccessGroupModelsRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAccessGroup.FromString,
+                _registered_method=True)
+        self.ListCatalogModels = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/ListCatalogModels',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListCatalogModelsRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListCatalogModelsResponse.FromString,
+                _registered_method=True)
         self.CreateModel = channel.unary_unary(
                 '/saaslitellm.v1.AdminService/CreateModel',
                 request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.CreateModelRequest.SerializeToString,
@@ -68,6 +131,36 @@ class AdminServiceStub:
         self.GetModel = channel.unary_unary(
                 '/saaslitellm.v1.AdminService/GetModel',
                 request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.GetModelRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAlias.FromString,
+                _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/ListModels',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
+        self.UpdateModel = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/UpdateModel',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.UpdateModelRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAlias.FromString,
+                _registered_method=True)
+        self.DeleteModel = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/DeleteModel',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.DeleteModelRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.DeleteModelResponse.FromString,
+                _registered_method=True)
+        self.AddModelAccessGroups = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/AddModelAccessGroups',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.AddModelAccessGroupsRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAlias.FromString,
+                _registered_method=True)
+        self.RemoveModelAccessGroups = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/RemoveModelAccessGroups',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.RemoveModelAccessGroupsRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAlias.FromString,
+                _registered_method=True)
+        self.SetModelAccessGroups = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/SetModelAccessGroups',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.SetModelAccessGroupsRequest.SerializeToString,
                 response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAlias.FromString,
                 _registered_method=True)
         self.CreateTeam = channel.unary_unary(
@@ -80,25 +173,127 @@ class AdminServiceStub:
                 request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.GetTeamRequest.SerializeToString,
                 response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.Team.FromString,
                 _registered_method=True)
+        self.ListTeams = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/ListTeams',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListTeamsRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListTeamsResponse.FromString,
+                _registered_method=True)
+        self.UpdateTeam = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/UpdateTeam',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.UpdateTeamRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.Team.FromString,
+                _registered_method=True)
+        self.DeleteTeam = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/DeleteTeam',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.DeleteTeamRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.DeleteTeamResponse.FromString,
+                _registered_method=True)
+        self.AddTeamAccessGroups = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/AddTeamAccessGroups',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.AddTeamAccessGroupsRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.Team.FromString,
+                _registered_method=True)
+        self.RemoveTeamAccessGroups = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/RemoveTeamAccessGroups',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.RemoveTeamAccessGroupsRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.Team.FromString,
+                _registered_method=True)
+        self.SetTeamAccessGroups = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/SetTeamAccessGroups',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.SetTeamAccessGroupsRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.Team.FromString,
+                _registered_method=True)
+        self.CreateTeamKey = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/CreateTeamKey',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.CreateTeamKeyRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.CreateTeamKeyResponse.FromString,
+                _registered_method=True)
+        self.ListTeamKeys = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/ListTeamKeys',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListTeamKeysRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListTeamKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeTeamKey = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/RevokeTeamKey',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.RevokeTeamKeyRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_tenancy__pb2.TeamKey.FromString,
+                _registered_method=True)
+        self.RotateTeamKey = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/RotateTeamKey',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.RotateTeamKeyRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.RotateTeamKeyResponse.FromString,
+                _registered_method=True)
+        self.ListAuditEntries = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/ListAuditEntries',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListAuditEntriesRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListAuditEntriesResponse.FromString,
+                _registered_method=True)
+        self.GetTeamUsage = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/GetTeamUsage',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.GetTeamUsageRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_analytics__pb2.UsageReport.FromString,
+                _registered_method=True)
+        self.GetOrganizationUsage = channel.unary_unary(
+                '/saaslitellm.v1.AdminService/GetOrganizationUsage',
+                request_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.GetOrganizationUsageRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_analytics__pb2.UsageReport.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
     """The operator's API. Every RPC needs the admin key, as header `X-Admin-Key: <key>`
     or `Authorization: Bearer <key>` (gRPC metadata `x-admin-key` or `authorization`).
-    Without it: UNAUTHENTICATED. Bad input is INVALID_ARGUMENT with the field named in a
-    `google.rpc.BadRequest`; an existing id is ALREADY_EXISTS; a missing referenced
-    object is NOT_FOUND.
+    Without it: UNAUTHENTICATED (`ADMIN_KEY_REQUIRED`), and nothing else is revealed. Bad
+    input is INVALID_ARGUMENT with the field named in a `google.rpc.BadRequest`; an
+    existing id is ALREADY_EXISTS; a missing object is NOT_FOUND; a change the object's
+    state forbids is FAILED_PRECONDITION with a reason saying why.
+
+    Every change is recorded in the audit log (ListAuditEntries) in the same transaction.
+
+    Lists are paginated: `page_size` (default 50, at most 1000) and `page_token` (the
+    `next_page_token` of the previous page; empty on the last page). A page token only
+    works with the same filters it was issued for.
+
+    Deletion rule: jobs, calls and ledger entries are never deleted. A team or an
+    organization with history is archived instead (kept, read-only, hidden from lists
+    unless asked for); one without history is deleted. Access groups and model aliases
+    carry no history (calls record the alias by name), so they are deleted.
     """
 
     def CreateOrganization(self, request, context):
-        """Creates an organization.
+        """Creates an organization. ALREADY_EXISTS if the id is taken.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetOrganization(self, request, context):
-        """Returns an organization.
+        """Returns an organization (archived ones too). NOT_FOUND if unknown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOrganizations(self, request, context):
+        """Lists organizations by id; active ones unless `status` asks for archived ones.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateOrganization(self, request, context):
+        """Changes an organization's name or metadata (only the fields sent). NOT_FOUND;
+        FAILED_PRECONDITION `ORGANIZATION_ARCHIVED` for an archived one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteOrganization(self, request, context):
+        """Deletes an organization that never had a team. One whose teams are all archived is
+        archived instead (outcome ARCHIVED): it keeps its teams' history and takes no new
+        teams. FAILED_PRECONDITION `ORGANIZATION_HAS_TEAMS` while it has a team that is not
+        archived (delete those first). NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -106,13 +301,70 @@ class AdminServiceServicer:
 
     def CreateModelAccessGroup(self, request, context):
         """Creates a model access group, optionally with aliases already registered.
+        ALREADY_EXISTS; NOT_FOUND for an unknown alias.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetModelAccessGroup(self, request, context):
-        """Returns a model access group.
+        """Returns a model access group. NOT_FOUND if unknown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModelAccessGroups(self, request, context):
+        """Lists model access groups by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateModelAccessGroup(self, request, context):
+        """Changes a group's display name or description (only the fields sent). NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteModelAccessGroup(self, request, context):
+        """Deletes a group. Its teams lose the aliases it granted at once (unless another of
+        their groups grants them). FAILED_PRECONDITION `RESOURCE_IN_USE` (naming the teams)
+        while teams use it, unless `force`. NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddModelAccessGroupModels(self, request, context):
+        """Puts aliases in a group (aliases already in it are left as they are). NOT_FOUND for
+        the group or an alias.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveModelAccessGroupModels(self, request, context):
+        """Takes aliases out of a group; teams lose them at once unless another of their groups
+        grants them. Aliases not in the group are ignored. NOT_FOUND for the group.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetModelAccessGroupModels(self, request, context):
+        """Replaces the aliases of a group with exactly `model_aliases` (empty: none).
+        NOT_FOUND for the group or an alias.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCatalogModels(self, request, context):
+        """Lists the model names the LiteLLM proxy serves: what `actual_model` and
+        `fallback_models` of an alias may name. UNAVAILABLE (`UPSTREAM_UNAVAILABLE`) when
+        the proxy cannot be reached.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -120,14 +372,66 @@ class AdminServiceServicer:
 
     def CreateModel(self, request, context):
         """Registers a model alias: a semantic name mapped to a primary LiteLLM model and
-        optional fallbacks, placed in access groups (which must exist).
+        optional fallbacks, placed in access groups (which must exist). The models are
+        checked against the LiteLLM catalog: INVALID_ARGUMENT naming `actual_model` or
+        `fallback_models[i]` for a model the proxy does not serve; UNAVAILABLE
+        (`UPSTREAM_UNAVAILABLE`) when the proxy cannot be asked (nothing is created).
+        ALREADY_EXISTS; NOT_FOUND for an unknown group.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetModel(self, request, context):
-        """Returns a model alias.
+        """Returns a model alias. NOT_FOUND if unknown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModels(self, request, context):
+        """Lists model aliases by name, optionally only those in one access group.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateModel(self, request, context):
+        """Changes an alias (only the fields sent). Sending `actual_model` replaces the whole
+        route: `actual_model` then `fallback_models` (empty: no fallbacks), checked against
+        the LiteLLM catalog as in CreateModel. Calls made after the change use the new route.
+        NOT_FOUND; INVALID_ARGUMENT; UNAVAILABLE when the catalog cannot be checked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteModel(self, request, context):
+        """Deletes an alias: teams lose it at once. Past calls keep its name. Teams whose
+        default_model it is: FAILED_PRECONDITION `RESOURCE_IN_USE` (naming them) unless
+        `force`, which clears their default_model. NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddModelAccessGroups(self, request, context):
+        """Puts an alias in more access groups. NOT_FOUND for the alias or a group.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveModelAccessGroups(self, request, context):
+        """Takes an alias out of access groups; their teams lose it at once unless another of
+        their groups grants it. Groups the alias is not in are ignored. NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetModelAccessGroups(self, request, context):
+        """Replaces the access groups of an alias with exactly `access_groups`. NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -136,13 +440,135 @@ class AdminServiceServicer:
     def CreateTeam(self, request, context):
         """Creates a team in an organization with an initial credit allocation and returns
         its first virtual key. The key is shown only here; only its hash is stored.
+        ALREADY_EXISTS; NOT_FOUND for the organization or a group; FAILED_PRECONDITION
+        `ORGANIZATION_ARCHIVED`; INVALID_ARGUMENT for a default_model outside the groups.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetTeam(self, request, context):
-        """Returns a team with its balance. Never returns a key.
+        """Returns a team with its balance (archived ones too). Never returns a key. NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTeams(self, request, context):
+        """Lists teams by id, optionally of one organization and in one status; archived
+        teams only when `status` is ARCHIVED. Never returns a key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateTeam(self, request, context):
+        """Changes a team (only the fields sent): alias, metadata, status (ACTIVE, SUSPENDED,
+        PAUSED: suspended and paused teams are refused new jobs and calls at once), budget
+        mode and rates, default model (must be reachable through the team's groups; empty
+        clears it). Access groups change with Add/Remove/SetTeamAccessGroups. NOT_FOUND;
+        INVALID_ARGUMENT; FAILED_PRECONDITION `TEAM_ARCHIVED`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTeam(self, request, context):
+        """Deletes a team that never had a job nor a ledger entry. A team with history is
+        archived instead (outcome ARCHIVED): every key is revoked at once on every server
+        process, status becomes ARCHIVED, and its jobs, calls and ledger stay. Both are
+        refused with FAILED_PRECONDITION `TEAM_HAS_OPEN_JOBS` while a job is pending or in
+        progress (complete it, or let it expire). NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddTeamAccessGroups(self, request, context):
+        """Gives a team more access groups. NOT_FOUND; FAILED_PRECONDITION `TEAM_ARCHIVED`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveTeamAccessGroups(self, request, context):
+        """Takes access groups from a team: calls to aliases it no longer reaches are refused
+        (`MODEL_NOT_ALLOWED`) from the next call on. A default_model it no longer reaches is
+        kept but refused the same way. NOT_FOUND; FAILED_PRECONDITION `TEAM_ARCHIVED`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTeamAccessGroups(self, request, context):
+        """Replaces a team's access groups with exactly `access_groups` (empty: none, so every
+        call is refused). NOT_FOUND; FAILED_PRECONDITION `TEAM_ARCHIVED`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTeamKey(self, request, context):
+        """Creates another named key for a team (e.g. one per environment); the secret is in
+        the response only. ALREADY_EXISTS `ALREADY_EXISTS` if the team has an active key of
+        that name that was not rotated (rotate it instead); NOT_FOUND; FAILED_PRECONDITION
+        `TEAM_ARCHIVED`; INVALID_ARGUMENT for an expires_at in the past.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTeamKeys(self, request, context):
+        """Lists a team's keys, newest first: prefix and metadata, never a secret. NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeTeamKey(self, request, context):
+        """Revokes a key. Once this returns, no server process accepts it: processes cache
+        keys, so the revocation is sent to every process through PostgreSQL LISTEN/NOTIFY in
+        the same commit, and this call waits until each process listening at commit has
+        dropped the key (2 s at most). A process whose notification connection is down caches
+        nothing; any other rechecks a cached key after SAAS_KEY_CACHE_TTL_SECONDS (30 s), the
+        upper bound. Revoking a revoked key returns it unchanged. NOT_FOUND (also for another
+        team's key).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateTeamKey(self, request, context):
+        """Replaces a key with a new one of the same name. The old key keeps working for the
+        grace period (default 24 hours; 0 ends it now), then expires; revoke it to end the
+        grace early. FAILED_PRECONDITION `KEY_NOT_ACTIVE` for a revoked, expired or already
+        rotated key; NOT_FOUND; FAILED_PRECONDITION `TEAM_ARCHIVED`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuditEntries(self, request, context):
+        """Lists the audit log, newest first, optionally for one resource type and id.
+        INVALID_ARGUMENT for an unknown resource_type.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTeamUsage(self, request, context):
+        """A team's usage by day and job type. Served from a daily rollup table
+        (`usage_daily`, kept exact by triggers, see README "Admin API"), so its cost grows
+        with days x job types, not with calls. NOT_FOUND; INVALID_ARGUMENT for bad dates or
+        a range over 366 days.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOrganizationUsage(self, request, context):
+        """An organization's usage by day, job type and team (archived teams included), from
+        the same rollup. NOT_FOUND; INVALID_ARGUMENT as GetTeamUsage.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -161,6 +587,21 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.GetOrganizationRequest.FromString,
                     response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.Organization.SerializeToString,
             ),
+            'ListOrganizations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOrganizations,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListOrganizationsRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListOrganizationsResponse.SerializeToString,
+            ),
+            'UpdateOrganization': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateOrganization,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.UpdateOrganizationRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.Organization.SerializeToString,
+            ),
+            'DeleteOrganization': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteOrganization,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.DeleteOrganizationRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.DeleteOrganizationResponse.SerializeToString,
+            ),
             'CreateModelAccessGroup': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateModelAccessGroup,
                     request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.CreateModelAccessGroupRequest.FromString,
@@ -171,6 +612,41 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.GetModelAccessGroupRequest.FromString,
                     response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAccessGroup.SerializeToString,
             ),
+            'ListModelAccessGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModelAccessGroups,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListModelAccessGroupsRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListModelAccessGroupsResponse.SerializeToString,
+            ),
+            'UpdateModelAccessGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateModelAccessGroup,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.UpdateModelAccessGroupRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAccessGroup.SerializeToString,
+            ),
+            'DeleteModelAccessGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteModelAccessGroup,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.DeleteModelAccessGroupRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.DeleteModelAccessGroupResponse.SerializeToString,
+            ),
+            'AddModelAccessGroupModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddModelAccessGroupModels,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.AddModelAccessGroupModelsRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAccessGroup.SerializeToString,
+            ),
+            'RemoveModelAccessGroupModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveModelAccessGroupModels,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.RemoveModelAccessGroupModelsRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAccessGroup.SerializeToString,
+            ),
+            'SetModelAccessGroupModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetModelAccessGroupModels,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.SetModelAccessGroupModelsRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAccessGroup.SerializeToString,
+            ),
+            'ListCatalogModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCatalogModels,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListCatalogModelsRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListCatalogModelsResponse.SerializeToString,
+            ),
             'CreateModel': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateModel,
                     request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.CreateModelRequest.FromString,
@@ -179,6 +655,36 @@ def add_AdminServiceServicer_to_server(servicer, server):
             'GetModel': grpc.unary_unary_rpc_method_handler(
                     servicer.GetModel,
                     request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.GetModelRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAlias.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListModelsRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'UpdateModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateModel,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.UpdateModelRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAlias.SerializeToString,
+            ),
+            'DeleteModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteModel,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.DeleteModelRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.DeleteModelResponse.SerializeToString,
+            ),
+            'AddModelAccessGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddModelAccessGroups,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.AddModelAccessGroupsRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAlias.SerializeToString,
+            ),
+            'RemoveModelAccessGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveModelAccessGroups,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.RemoveModelAccessGroupsRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAlias.SerializeToString,
+            ),
+            'SetModelAccessGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetModelAccessGroups,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.SetModelAccessGroupsRequest.FromString,
                     response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.ModelAlias.SerializeToString,
             ),
             'CreateTeam': grpc.unary_unary_rpc_method_handler(
@@ -191,6 +697,71 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.GetTeamRequest.FromString,
                     response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.Team.SerializeToString,
             ),
+            'ListTeams': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTeams,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListTeamsRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListTeamsResponse.SerializeToString,
+            ),
+            'UpdateTeam': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateTeam,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.UpdateTeamRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.Team.SerializeToString,
+            ),
+            'DeleteTeam': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTeam,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.DeleteTeamRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.DeleteTeamResponse.SerializeToString,
+            ),
+            'AddTeamAccessGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddTeamAccessGroups,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.AddTeamAccessGroupsRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.Team.SerializeToString,
+            ),
+            'RemoveTeamAccessGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveTeamAccessGroups,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.RemoveTeamAccessGroupsRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.Team.SerializeToString,
+            ),
+            'SetTeamAccessGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTeamAccessGroups,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.SetTeamAccessGroupsRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.Team.SerializeToString,
+            ),
+            'CreateTeamKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTeamKey,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.CreateTeamKeyRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.CreateTeamKeyResponse.SerializeToString,
+            ),
+            'ListTeamKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTeamKeys,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListTeamKeysRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListTeamKeysResponse.SerializeToString,
+            ),
+            'RevokeTeamKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeTeamKey,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.RevokeTeamKeyRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_tenancy__pb2.TeamKey.SerializeToString,
+            ),
+            'RotateTeamKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateTeamKey,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.RotateTeamKeyRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.RotateTeamKeyResponse.SerializeToString,
+            ),
+            'ListAuditEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEntries,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListAuditEntriesRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_admin__service__pb2.ListAuditEntriesResponse.SerializeToString,
+            ),
+            'GetTeamUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTeamUsage,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.GetTeamUsageRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_analytics__pb2.UsageReport.SerializeToString,
+            ),
+            'GetOrganizationUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrganizationUsage,
+                    request_deserializer=saaslitellm_dot_v1_dot_admin__service__pb2.GetOrganizationUsageRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_analytics__pb2.UsageReport.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'saaslitellm.v1.AdminService', rpc_method_handlers)
@@ -202,9 +773,21 @@ def add_AdminServiceServicer_to_server(servicer, server):
 class AdminService:
     """The operator's API. Every RPC needs the admin key, as header `X-Admin-Key: <key>`
     or `Authorization: Bearer <key>` (gRPC metadata `x-admin-key` or `authorization`).
-    Without it: UNAUTHENTICATED. Bad input is INVALID_ARGUMENT with the field named in a
-    `google.rpc.BadRequest`; an existing id is ALREADY_EXISTS; a missing referenced
-    object is NOT_FOUND.
+    Without it: UNAUTHENTICATED (`ADMIN_KEY_REQUIRED`), and nothing else is revealed. Bad
+    input is INVALID_ARGUMENT with the field named in a `google.rpc.BadRequest`; an
+    existing id is ALREADY_EXISTS; a missing object is NOT_FOUND; a change the object's
+    state forbids is FAILED_PRECONDITION with a reason saying why.
+
+    Every change is recorded in the audit log (ListAuditEntries) in the same transaction.
+
+    Lists are paginated: `page_size` (default 50, at most 1000) and `page_token` (the
+    `next_page_token` of the previous page; empty on the last page). A page token only
+    works with the same filters it was issued for.
+
+    Deletion rule: jobs, calls and ledger entries are never deleted. A team or an
+    organization with history is archived instead (kept, read-only, hidden from lists
+    unless asked for); one without history is deleted. Access groups and model aliases
+    carry no history (calls record the alias by name), so they are deleted.
     """
 
     @staticmethod
@@ -251,6 +834,87 @@ class AdminService:
             '/saaslitellm.v1.AdminService/GetOrganization',
             saaslitellm_dot_v1_dot_admin__service__pb2.GetOrganizationRequest.SerializeToString,
             saaslitellm_dot_v1_dot_tenancy__pb2.Organization.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOrganizations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/ListOrganizations',
+            saaslitellm_dot_v1_dot_admin__service__pb2.ListOrganizationsRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_admin__service__pb2.ListOrganizationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateOrganization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/UpdateOrganization',
+            saaslitellm_dot_v1_dot_admin__service__pb2.UpdateOrganizationRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_tenancy__pb2.Organization.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteOrganization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/DeleteOrganization',
+            saaslitellm_dot_v1_dot_admin__service__pb2.DeleteOrganizationRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_admin__service__pb2.DeleteOrganizationResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -316,6 +980,195 @@ class AdminService:
             _registered_method=True)
 
     @staticmethod
+    def ListModelAccessGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/ListModelAccessGroups',
+            saaslitellm_dot_v1_dot_admin__service__pb2.ListModelAccessGroupsRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_admin__service__pb2.ListModelAccessGroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateModelAccessGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/UpdateModelAccessGroup',
+            saaslitellm_dot_v1_dot_admin__service__pb2.UpdateModelAccessGroupRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_tenancy__pb2.ModelAccessGroup.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteModelAccessGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/DeleteModelAccessGroup',
+            saaslitellm_dot_v1_dot_admin__service__pb2.DeleteModelAccessGroupRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_admin__service__pb2.DeleteModelAccessGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddModelAccessGroupModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/AddModelAccessGroupModels',
+            saaslitellm_dot_v1_dot_admin__service__pb2.AddModelAccessGroupModelsRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_tenancy__pb2.ModelAccessGroup.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveModelAccessGroupModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/RemoveModelAccessGroupModels',
+            saaslitellm_dot_v1_dot_admin__service__pb2.RemoveModelAccessGroupModelsRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_tenancy__pb2.ModelAccessGroup.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetModelAccessGroupModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/SetModelAccessGroupModels',
+            saaslitellm_dot_v1_dot_admin__service__pb2.SetModelAccessGroupModelsRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_tenancy__pb2.ModelAccessGroup.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCatalogModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/ListCatalogModels',
+            saaslitellm_dot_v1_dot_admin__service__pb2.ListCatalogModelsRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_admin__service__pb2.ListCatalogModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CreateModel(request,
             target,
             options=(),
@@ -358,6 +1211,168 @@ class AdminService:
             target,
             '/saaslitellm.v1.AdminService/GetModel',
             saaslitellm_dot_v1_dot_admin__service__pb2.GetModelRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_tenancy__pb2.ModelAlias.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/ListModels',
+            saaslitellm_dot_v1_dot_admin__service__pb2.ListModelsRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_admin__service__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/UpdateModel',
+            saaslitellm_dot_v1_dot_admin__service__pb2.UpdateModelRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_tenancy__pb2.ModelAlias.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/DeleteModel',
+            saaslitellm_dot_v1_dot_admin__service__pb2.DeleteModelRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_admin__service__pb2.DeleteModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddModelAccessGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/AddModelAccessGroups',
+            saaslitellm_dot_v1_dot_admin__service__pb2.AddModelAccessGroupsRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_tenancy__pb2.ModelAlias.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveModelAccessGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/RemoveModelAccessGroups',
+            saaslitellm_dot_v1_dot_admin__service__pb2.RemoveModelAccessGroupsRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_tenancy__pb2.ModelAlias.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetModelAccessGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/SetModelAccessGroups',
+            saaslitellm_dot_v1_dot_admin__service__pb2.SetModelAccessGroupsRequest.SerializeToString,
             saaslitellm_dot_v1_dot_tenancy__pb2.ModelAlias.FromString,
             options,
             channel_credentials,
@@ -413,6 +1428,357 @@ class AdminService:
             '/saaslitellm.v1.AdminService/GetTeam',
             saaslitellm_dot_v1_dot_admin__service__pb2.GetTeamRequest.SerializeToString,
             saaslitellm_dot_v1_dot_tenancy__pb2.Team.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTeams(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/ListTeams',
+            saaslitellm_dot_v1_dot_admin__service__pb2.ListTeamsRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_admin__service__pb2.ListTeamsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateTeam(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/UpdateTeam',
+            saaslitellm_dot_v1_dot_admin__service__pb2.UpdateTeamRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_tenancy__pb2.Team.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTeam(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/DeleteTeam',
+            saaslitellm_dot_v1_dot_admin__service__pb2.DeleteTeamRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_admin__service__pb2.DeleteTeamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddTeamAccessGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/AddTeamAccessGroups',
+            saaslitellm_dot_v1_dot_admin__service__pb2.AddTeamAccessGroupsRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_tenancy__pb2.Team.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveTeamAccessGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/RemoveTeamAccessGroups',
+            saaslitellm_dot_v1_dot_admin__service__pb2.RemoveTeamAccessGroupsRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_tenancy__pb2.Team.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTeamAccessGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/SetTeamAccessGroups',
+            saaslitellm_dot_v1_dot_admin__service__pb2.SetTeamAccessGroupsRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_tenancy__pb2.Team.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTeamKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/CreateTeamKey',
+            saaslitellm_dot_v1_dot_admin__service__pb2.CreateTeamKeyRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_admin__service__pb2.CreateTeamKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTeamKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/ListTeamKeys',
+            saaslitellm_dot_v1_dot_admin__service__pb2.ListTeamKeysRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_admin__service__pb2.ListTeamKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeTeamKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/RevokeTeamKey',
+            saaslitellm_dot_v1_dot_admin__service__pb2.RevokeTeamKeyRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_tenancy__pb2.TeamKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateTeamKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/RotateTeamKey',
+            saaslitellm_dot_v1_dot_admin__service__pb2.RotateTeamKeyRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_admin__service__pb2.RotateTeamKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/ListAuditEntries',
+            saaslitellm_dot_v1_dot_admin__service__pb2.ListAuditEntriesRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_admin__service__pb2.ListAuditEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTeamUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/GetTeamUsage',
+            saaslitellm_dot_v1_dot_admin__service__pb2.GetTeamUsageRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_analytics__pb2.UsageReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrganizationUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.AdminService/GetOrganizationUsage',
+            saaslitellm_dot_v1_dot_admin__service__pb2.GetOrganizationUsageRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_analytics__pb2.UsageReport.FromString,
             options,
             channel_credentials,
             insecure,

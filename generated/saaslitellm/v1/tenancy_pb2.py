@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csaaslitellm/v1/tenancy.proto\x12\x0esaaslitellm.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x02\n\x0cOrganization\x12\x1d\n\x0forganization_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x39\n\x06status\x18\x03 \x01(\x0e\x32#.saaslitellm.v1.Organization.StatusB\x04\xe2\x41\x01\x03\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x34\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\":\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06\x41\x43TIVE\x10\x01\x12\x0c\n\x08\x41RCHIVED\x10\x02\"\xf2\x05\n\x04Team\x12\x15\n\x07team_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nteam_alias\x18\x03 \x01(\t\x12\x31\n\x06status\x18\x04 \x01(\x0e\x32\x1b.saaslitellm.v1.Team.StatusB\x04\xe2\x41\x01\x03\x12\x34\n\x0b\x62udget_mode\x18\x05 \x01(\x0e\x32\x1f.saaslitellm.v1.Team.BudgetMode\x12\x15\n\raccess_groups\x18\x06 \x03(\t\x12#\n\x15\x61llowed_model_aliases\x18\x07 \x03(\tB\x04\xe2\x41\x01\x03\x12\x15\n\rdefault_model\x18\x08 \x01(\t\x12)\n\x08metadata\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1f\n\x11\x63redits_allocated\x18\n \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x63redits_used\x18\x0b \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1e\n\x10\x63redits_reserved\x18\x0c \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1f\n\x11\x63redits_remaining\x18\r \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1f\n\x11\x63redits_available\x18\x0e \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"G\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06\x41\x43TIVE\x10\x01\x12\r\n\tSUSPENDED\x10\x02\x12\n\n\x06PAUSED\x10\x03\"e\n\nBudgetMode\x12\x1b\n\x17\x42UDGET_MODE_UNSPECIFIED\x10\x00\x12\r\n\tJOB_BASED\x10\x01\x12\x16\n\x12\x43ONSUMPTION_TOKENS\x10\x02\x12\x13\n\x0f\x43ONSUMPTION_USD\x10\x03\"\xe0\x01\n\x10ModelAccessGroup\x12\x18\n\ngroup_name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x1b\n\rmodel_aliases\x18\x04 \x03(\tB\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\x8a\x02\n\nModelAlias\x12\x19\n\x0bmodel_alias\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x61\x63tual_model\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\x0f\x66\x61llback_models\x18\x03 \x03(\t\x12\x15\n\raccess_groups\x18\x04 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x34\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csaaslitellm/v1/tenancy.proto\x12\x0esaaslitellm.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x02\n\x0cOrganization\x12\x1d\n\x0forganization_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x39\n\x06status\x18\x03 \x01(\x0e\x32#.saaslitellm.v1.Organization.StatusB\x04\xe2\x41\x01\x03\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x34\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\":\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06\x41\x43TIVE\x10\x01\x12\x0c\n\x08\x41RCHIVED\x10\x02\"\xa7\x07\n\x04Team\x12\x15\n\x07team_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nteam_alias\x18\x03 \x01(\t\x12\x31\n\x06status\x18\x04 \x01(\x0e\x32\x1b.saaslitellm.v1.Team.StatusB\x04\xe2\x41\x01\x03\x12\x34\n\x0b\x62udget_mode\x18\x05 \x01(\x0e\x32\x1f.saaslitellm.v1.Team.BudgetMode\x12\x15\n\raccess_groups\x18\x06 \x03(\t\x12#\n\x15\x61llowed_model_aliases\x18\x07 \x03(\tB\x04\xe2\x41\x01\x03\x12\x15\n\rdefault_model\x18\x08 \x01(\t\x12)\n\x08metadata\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1f\n\x11\x63redits_allocated\x18\n \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x63redits_used\x18\x0b \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1e\n\x10\x63redits_reserved\x18\x0c \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1f\n\x11\x63redits_remaining\x18\r \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1f\n\x11\x63redits_available\x18\x0e \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x19\n\x11tokens_per_credit\x18\x11 \x01(\x05\x12\x1a\n\x12\x63redits_per_dollar\x18\x12 \x01(\t\x12\x16\n\x0emarkup_percent\x18\x13 \x01(\t\x12\x1f\n\x17\x63redits_overdraft_limit\x18\x14 \x01(\x05\x12\x35\n\x0b\x61rchived_at\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"U\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06\x41\x43TIVE\x10\x01\x12\r\n\tSUSPENDED\x10\x02\x12\n\n\x06PAUSED\x10\x03\x12\x0c\n\x08\x41RCHIVED\x10\x04\"e\n\nBudgetMode\x12\x1b\n\x17\x42UDGET_MODE_UNSPECIFIED\x10\x00\x12\r\n\tJOB_BASED\x10\x01\x12\x16\n\x12\x43ONSUMPTION_TOKENS\x10\x02\x12\x13\n\x0f\x43ONSUMPTION_USD\x10\x03\"\xce\x03\n\x07TeamKey\x12\x14\n\x06key_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07team_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x18\n\nkey_prefix\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x32\n\x05state\x18\x05 \x01(\x0e\x32\x1d.saaslitellm.v1.TeamKey.StateB\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\nrevoked_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x36\n\x0clast_used_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12 \n\x12replaced_by_key_id\x18\n \x01(\tB\x04\xe2\x41\x01\x03\"D\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\n\n\x06\x41\x43TIVE\x10\x01\x12\x0b\n\x07REVOKED\x10\x02\x12\x0b\n\x07\x45XPIRED\x10\x03\"\xe0\x01\n\x10ModelAccessGroup\x12\x18\n\ngroup_name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x1b\n\rmodel_aliases\x18\x04 \x03(\tB\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\x8a\x02\n\nModelAlias\x12\x19\n\x0bmodel_alias\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x61\x63tual_model\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\x0f\x66\x61llback_models\x18\x03 \x03(\t\x12\x15\n\raccess_groups\x18\x04 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x34\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -66,6 +66,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TEAM'].fields_by_name['created_at']._serialized_options = b'\342A\001\003'
   _globals['_TEAM'].fields_by_name['updated_at']._loaded_options = None
   _globals['_TEAM'].fields_by_name['updated_at']._serialized_options = b'\342A\001\003'
+  _globals['_TEAM'].fields_by_name['archived_at']._loaded_options = None
+  _globals['_TEAM'].fields_by_name['archived_at']._serialized_options = b'\342A\001\003'
+  _globals['_TEAMKEY'].fields_by_name['key_id']._loaded_options = None
+  _globals['_TEAMKEY'].fields_by_name['key_id']._serialized_options = b'\342A\001\003'
+  _globals['_TEAMKEY'].fields_by_name['team_id']._loaded_options = None
+  _globals['_TEAMKEY'].fields_by_name['team_id']._serialized_options = b'\342A\001\003'
+  _globals['_TEAMKEY'].fields_by_name['key_prefix']._loaded_options = None
+  _globals['_TEAMKEY'].fields_by_name['key_prefix']._serialized_options = b'\342A\001\003'
+  _globals['_TEAMKEY'].fields_by_name['state']._loaded_options = None
+  _globals['_TEAMKEY'].fields_by_name['state']._serialized_options = b'\342A\001\003'
+  _globals['_TEAMKEY'].fields_by_name['created_at']._loaded_options = None
+  _globals['_TEAMKEY'].fields_by_name['created_at']._serialized_options = b'\342A\001\003'
+  _globals['_TEAMKEY'].fields_by_name['revoked_at']._loaded_options = None
+  _globals['_TEAMKEY'].fields_by_name['revoked_at']._serialized_options = b'\342A\001\003'
+  _globals['_TEAMKEY'].fields_by_name['last_used_at']._loaded_options = None
+  _globals['_TEAMKEY'].fields_by_name['last_used_at']._serialized_options = b'\342A\001\003'
+  _globals['_TEAMKEY'].fields_by_name['replaced_by_key_id']._loaded_options = None
+  _globals['_TEAMKEY'].fields_by_name['replaced_by_key_id']._serialized_options = b'\342A\001\003'
   _globals['_MODELACCESSGROUP'].fields_by_name['group_name']._loaded_options = None
   _globals['_MODELACCESSGROUP'].fields_by_name['group_name']._serialized_options = b'\342A\001\002'
   _globals['_MODELACCESSGROUP'].fields_by_name['model_aliases']._loaded_options = None
@@ -87,13 +105,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORGANIZATION_STATUS']._serialized_start=422
   _globals['_ORGANIZATION_STATUS']._serialized_end=480
   _globals['_TEAM']._serialized_start=483
-  _globals['_TEAM']._serialized_end=1237
-  _globals['_TEAM_STATUS']._serialized_start=1063
-  _globals['_TEAM_STATUS']._serialized_end=1134
-  _globals['_TEAM_BUDGETMODE']._serialized_start=1136
-  _globals['_TEAM_BUDGETMODE']._serialized_end=1237
-  _globals['_MODELACCESSGROUP']._serialized_start=1240
-  _globals['_MODELACCESSGROUP']._serialized_end=1464
-  _globals['_MODELALIAS']._serialized_start=1467
-  _globals['_MODELALIAS']._serialized_end=1733
+  _globals['_TEAM']._serialized_end=1418
+  _globals['_TEAM_STATUS']._serialized_start=1230
+  _globals['_TEAM_STATUS']._serialized_end=1315
+  _globals['_TEAM_BUDGETMODE']._serialized_start=1317
+  _globals['_TEAM_BUDGETMODE']._serialized_end=1418
+  _globals['_TEAMKEY']._serialized_start=1421
+  _globals['_TEAMKEY']._serialized_end=1883
+  _globals['_TEAMKEY_STATE']._serialized_start=1815
+  _globals['_TEAMKEY_STATE']._serialized_end=1883
+  _globals['_MODELACCESSGROUP']._serialized_start=1886
+  _globals['_MODELACCESSGROUP']._serialized_end=2110
+  _globals['_MODELALIAS']._serialized_start=2113
+  _globals['_MODELALIAS']._serialized_end=2379
 # @@protoc_insertion_point(module_scope)

@@ -37,17 +37,19 @@ class Organization(_message.Message):
     def __init__(self, organization_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[Organization.Status, str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Team(_message.Message):
-    __slots__ = ("team_id", "organization_id", "team_alias", "status", "budget_mode", "access_groups", "allowed_model_aliases", "default_model", "metadata", "credits_allocated", "credits_used", "credits_reserved", "credits_remaining", "credits_available", "created_at", "updated_at")
+    __slots__ = ("team_id", "organization_id", "team_alias", "status", "budget_mode", "access_groups", "allowed_model_aliases", "default_model", "metadata", "credits_allocated", "credits_used", "credits_reserved", "credits_remaining", "credits_available", "created_at", "updated_at", "tokens_per_credit", "credits_per_dollar", "markup_percent", "credits_overdraft_limit", "archived_at")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[Team.Status]
         ACTIVE: _ClassVar[Team.Status]
         SUSPENDED: _ClassVar[Team.Status]
         PAUSED: _ClassVar[Team.Status]
+        ARCHIVED: _ClassVar[Team.Status]
     STATUS_UNSPECIFIED: Team.Status
     ACTIVE: Team.Status
     SUSPENDED: Team.Status
     PAUSED: Team.Status
+    ARCHIVED: Team.Status
     class BudgetMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         BUDGET_MODE_UNSPECIFIED: _ClassVar[Team.BudgetMode]
@@ -74,6 +76,11 @@ class Team(_message.Message):
     CREDITS_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_PER_CREDIT_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_PER_DOLLAR_FIELD_NUMBER: _ClassVar[int]
+    MARKUP_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_OVERDRAFT_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    ARCHIVED_AT_FIELD_NUMBER: _ClassVar[int]
     team_id: str
     organization_id: str
     team_alias: str
@@ -90,7 +97,46 @@ class Team(_message.Message):
     credits_available: int
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, team_id: _Optional[str] = ..., organization_id: _Optional[str] = ..., team_alias: _Optional[str] = ..., status: _Optional[_Union[Team.Status, str]] = ..., budget_mode: _Optional[_Union[Team.BudgetMode, str]] = ..., access_groups: _Optional[_Iterable[str]] = ..., allowed_model_aliases: _Optional[_Iterable[str]] = ..., default_model: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., credits_allocated: _Optional[int] = ..., credits_used: _Optional[int] = ..., credits_reserved: _Optional[int] = ..., credits_remaining: _Optional[int] = ..., credits_available: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    tokens_per_credit: int
+    credits_per_dollar: str
+    markup_percent: str
+    credits_overdraft_limit: int
+    archived_at: _timestamp_pb2.Timestamp
+    def __init__(self, team_id: _Optional[str] = ..., organization_id: _Optional[str] = ..., team_alias: _Optional[str] = ..., status: _Optional[_Union[Team.Status, str]] = ..., budget_mode: _Optional[_Union[Team.BudgetMode, str]] = ..., access_groups: _Optional[_Iterable[str]] = ..., allowed_model_aliases: _Optional[_Iterable[str]] = ..., default_model: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., credits_allocated: _Optional[int] = ..., credits_used: _Optional[int] = ..., credits_reserved: _Optional[int] = ..., credits_remaining: _Optional[int] = ..., credits_available: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tokens_per_credit: _Optional[int] = ..., credits_per_dollar: _Optional[str] = ..., markup_percent: _Optional[str] = ..., credits_overdraft_limit: _Optional[int] = ..., archived_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class TeamKey(_message.Message):
+    __slots__ = ("key_id", "team_id", "name", "key_prefix", "state", "created_at", "expires_at", "revoked_at", "last_used_at", "replaced_by_key_id")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[TeamKey.State]
+        ACTIVE: _ClassVar[TeamKey.State]
+        REVOKED: _ClassVar[TeamKey.State]
+        EXPIRED: _ClassVar[TeamKey.State]
+    STATE_UNSPECIFIED: TeamKey.State
+    ACTIVE: TeamKey.State
+    REVOKED: TeamKey.State
+    EXPIRED: TeamKey.State
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_USED_AT_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_BY_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    team_id: str
+    name: str
+    key_prefix: str
+    state: TeamKey.State
+    created_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    revoked_at: _timestamp_pb2.Timestamp
+    last_used_at: _timestamp_pb2.Timestamp
+    replaced_by_key_id: str
+    def __init__(self, key_id: _Optional[str] = ..., team_id: _Optional[str] = ..., name: _Optional[str] = ..., key_prefix: _Optional[str] = ..., state: _Optional[_Union[TeamKey.State, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., replaced_by_key_id: _Optional[str] = ...) -> None: ...
 
 class ModelAccessGroup(_message.Message):
     __slots__ = ("group_name", "display_name", "description", "model_aliases", "created_at", "updated_at")
