@@ -38,9 +38,9 @@ class CreditServicer(credit_service_pb2_grpc.CreditServiceServicer):
         self, request: pb.AddCreditsRequest, context: grpc.aio.ServicerContext
     ) -> pb.AddCreditsResponse:
         headers = metadata(context)
-        self._auth.admin(headers)
+        actor = self._auth.admin(headers, context.peer())
         key = request.idempotency_key or headers.get("idempotency-key", "")
-        change = await self._credits.add(request.team_id, request.credits, request.reason, key)
+        change = await self._credits.add(actor, request.team_id, request.credits, request.reason, key)
         return pb.AddCreditsResponse(
             team_id=request.team_id,
             credits_added=change.entry.amount,
@@ -52,9 +52,9 @@ class CreditServicer(credit_service_pb2_grpc.CreditServiceServicer):
         self, request: pb.AdjustCreditsRequest, context: grpc.aio.ServicerContext
     ) -> pb.AdjustCreditsResponse:
         headers = metadata(context)
-        self._auth.admin(headers)
+        actor = self._auth.admin(headers, context.peer())
         key = request.idempotency_key or headers.get("idempotency-key", "")
-        change = await self._credits.adjust(request.team_id, request.credits, request.reason, key)
+        change = await self._credits.adjust(actor, request.team_id, request.credits, request.reason, key)
         return pb.AdjustCreditsResponse(
             team_id=request.team_id,
             transaction=convert.credit_transaction(change.entry),
@@ -62,8 +62,8 @@ class CreditServicer(credit_service_pb2_grpc.CreditServiceServicer):
         )
 
     async def RefundJob(self, request: pb.RefundJobRequest, context: grpc.aio.ServicerContext) -> pb.RefundJobResponse:
-        self._auth.admin(metadata(context))
-        change = await self._credits.refund(request.team_id, request.job_id, request.reason)
+        actor = self._auth.admin(metadata(context), context.peer())
+        change = await self._credits.refund(actor, request.team_id, request.job_id, request.reason)
         return pb.RefundJobResponse(
             transaction=convert.credit_transaction(change.entry), balance=convert.credit_balance(change.balance)
         )

@@ -6,11 +6,13 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from server.domain import validation
+from server.domain import audit, validation
+from server.domain.audit import Actor
 from server.domain.credits import MAX_CREDITS, Balance, Rates
 from server.domain.errors import DomainError, Kind, Reason, invalid_argument
 from server.domain.jobs import JobStatus
 from server.services.auth import Authenticator
+from server.storage import audit as audit_store
 from server.storage import credits as credit_store
 from server.storage import jobs as job_store
 from server.storage import ledger
@@ -86,20 +88,22 @@ class CreditUseCases:
         token = _encode_token(entries[-1].entry_id) if more else ""
         return LedgerPage(entries=entries, next_page_token=token, balance=view)
 
-    async def add(self, team_id: str, amount: int, reason: str, idempotency_key: str) -> CreditChange:
+    async def add(self, actor: Actor, team_id: str, amount: int, reason: str, idempotency_key: str) -> CreditChange:
         validation.identifier("team_id", team_id)
         if not 1 <= amount <= MAX_CREDITS:
             raise invalid_argument("credits", f"must be between 1 and {MAX_CREDITS}")
-        return await self._change(team_id, amount, "top_up", reason or "top-up", idempotency_key)
+        return await self._change(actor, team_id, amount, "top_up", reason or "top-up", idempotency_key)
 
-    async def adjust(self, team_id: str, amount: int, reason: str, idempotency_key: str) -> CreditChange:
+    async def adjust(self, actor: Actor, team_id: str, amount: int, reason: str, idempotency_key: str) -> CreditChange:
         validation.identifier("team_id", team_id)
         if amount == 0 or abs(amount) > MAX_CREDITS:
             raise invalid_argument("credits", f"must be non-zero, between -{MAX_CREDITS} and {MAX_CREDITS}")
         validation.label("reason", reason, required=True, max_length=500)
-        return await self._change(team_id, amount, "adjustment", reason, idempotency_key)
+        return await self._change(actor, team_id, amount, "adjustment", reason, idempotency_key)
 
-    async def _change(self, team_id: str, amount: int, kind: str, reason: str, idempotency_key: str) -> CreditChange:
+    async def _change(
+        self, actor: Actor, team_id: str, amount: int, kind: str, reason: str, idempotency_key: str
+    ) -> CreditChange:
         validation.label("reason", reason, max_length=500)
         validation.label("idempotency_key", idempotency_key, max_length=200)
         try:
@@ -122,6 +126,7 @@ class CreditUseCases:
                 )
                 if entry is None:  # a concurrent request with the same key won
                     raise _Repeat(None)
+                await _audit(conn, actor, kind, team_id, entry)
                 return CreditChange(entry, await _view(conn, team_id))
         except _Repeat as repeat:
             async with self._db.transaction() as conn:
@@ -134,7 +139,7 @@ class CreditUseCases:
                     ) from None
                 return CreditChange(first, await _view(conn, team_id))
 
-    async def refund(self, team_id: str, job_id: str, reason: str) -> CreditChange:
+    async def refund(self, actor: Actor, team_id: str, job_id: str, reason: str) -> CreditChange:
         validation.identifier("team_id", team_id)
         jid = validation.job_id(job_id)
         validation.label("reason", reason, max_length=500)
@@ -162,7 +167,22 @@ class CreditUseCases:
             )
             await job_store.mark_refunded(conn, jid, job.credits_charged)
             assert entry is not None
+            await _audit(conn, actor, "refund", team_id, entry)
             return CreditChange(entry, await _view(conn, team_id))
+
+
+async def _audit(conn: Connection, actor: Actor, action: str, team_id: str, entry: LedgerEntry) -> None:
+    """Credit changes are admin changes: recorded in the audit log, balance before and
+    after, in the same transaction as the change."""
+    before = {"credits_remaining": entry.remaining_after - entry.amount}
+    after = {
+        "credits_remaining": entry.remaining_after,
+        "amount": entry.amount,
+        "reason": entry.reason,
+        "ledger_entry": entry.entry_id,
+        "job_id": entry.job_id,
+    }
+    await audit_store.append(conn, audit.record(actor, f"credits.{action}", audit.TEAM, team_id, before, after))
 
 
 async def _view(conn: Connection, team_id: str) -> BalanceView:

@@ -256,3 +256,19 @@ async def test_abandoned_jobs_expire_and_release_their_credits(pg: Postgres, fak
             await application.stop(grace=1)
     finally:
         pg.drop_database(name)
+
+
+async def test_credit_changes_are_audited(admin, credits, jobs, team):
+    from saaslitellm.v1 import admin_service_pb2 as admin_pb
+
+    await credits.AddCredits(cpb.AddCreditsRequest(team_id=team.team_id, credits=7, reason="invoice 7"), metadata=ADMIN)
+    done = await run_job(jobs, team, "hi")
+    await credits.RefundJob(cpb.RefundJobRequest(team_id=team.team_id, job_id=done.job_id), metadata=ADMIN)
+    log = await admin.ListAuditEntries(
+        admin_pb.ListAuditEntriesRequest(resource_type="team", resource_id=team.team_id), metadata=ADMIN
+    )
+    actions = [entry.action for entry in log.entries]
+    assert actions[:2] == ["credits.refund", "credits.top_up"]
+    top_up = log.entries[1]
+    assert top_up.actor == "admin" and top_up.after["amount"] == 7 and top_up.after["reason"] == "invoice 7"
+    assert top_up.after["credits_remaining"] - top_up.before["credits_remaining"] == 7
