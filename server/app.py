@@ -35,6 +35,7 @@ from server.services.calls import CallUseCases, UpstreamPolicy
 from server.services.credits import CreditUseCases
 from server.services.jobs import JobUseCases
 from server.services.prices import PriceCatalog
+from server.services.single_call import SingleCallUseCases
 from server.services.tokens import TokenCounter
 from server.settings import Settings
 from server.storage.database import Database
@@ -102,7 +103,10 @@ class Application:
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ],
         )
-        job_service_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(auth, self.jobs, self.calls), self.server)
+        single = SingleCallUseCases(self.jobs, self.calls, self.background)
+        job_service_pb2_grpc.add_JobServiceServicer_to_server(
+            JobServicer(auth, self.jobs, self.calls, single), self.server
+        )
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
             AdminServicer(auth, self.admin, self.analytics), self.server
         )

@@ -16,6 +16,7 @@ from server.domain.errors import invalid_argument
 from server.domain.jobs import CallRecord, CallStatus, JobStatus, JobView
 from server.services.calls import CallResult, StreamFinished, StreamStarted
 from server.services.credits import BalanceView
+from server.services.single_call import SingleCallEvent, SingleCallFinished, SingleCallResult
 from server.storage.ledger import LedgerEntry
 
 # ---------------------------------------------------------------- JSON-ish values
@@ -344,3 +345,31 @@ def credit_transaction(entry: LedgerEntry) -> credit_service_pb2.CreditTransacti
         actor=entry.actor,
         created_at=timestamp(entry.created_at),
     )
+
+
+# ---------------------------------------------------------------- single-call jobs
+
+
+def create_and_call_response(result: SingleCallResult) -> job_service_pb2.CreateAndCallResponse:
+    call = llm_call_response(result.call)
+    return job_service_pb2.CreateAndCallResponse(
+        job_id=str(result.view.job.job_id),
+        status=_JOB_STATUS[result.view.job.status],
+        call_id=call.call_id,
+        response=call.response,
+        metadata=call.metadata,
+        costs=job_costs(result.view),
+        completed_at=timestamp(result.view.job.completed_at),
+    )
+
+
+def create_and_call_event(event: SingleCallEvent) -> job_service_pb2.CreateAndCallStreamResponse:
+    response_type = job_service_pb2.CreateAndCallStreamResponse
+    if not isinstance(event, SingleCallFinished):
+        return stream_event(event, response_type)
+    response = stream_event(event.call, response_type)
+    response.job_status = _JOB_STATUS[event.view.job.status]
+    response.costs.CopyFrom(job_costs(event.view))
+    if event.view.job.credits_remaining_after is not None:
+        response.credits_remaining = event.view.job.credits_remaining_after
+    return response

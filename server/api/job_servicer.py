@@ -16,13 +16,15 @@ from server.domain.jobs import JobView
 from server.services.auth import Authenticator
 from server.services.calls import CallUseCases
 from server.services.jobs import JobUseCases
+from server.services.single_call import JobSpec, SingleCallUseCases
 
 
 class JobServicer(job_service_pb2_grpc.JobServiceServicer):
-    def __init__(self, auth: Authenticator, jobs: JobUseCases, calls: CallUseCases) -> None:
+    def __init__(self, auth: Authenticator, jobs: JobUseCases, calls: CallUseCases, single: SingleCallUseCases) -> None:
         self._auth = auth
         self._jobs = jobs
         self._calls = calls
+        self._single = single
 
     async def CreateJob(
         self, request: job_service_pb2.CreateJobRequest, context: grpc.aio.ServicerContext
@@ -80,3 +82,40 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             error_message=request.error_message,
         )
         return convert.complete_job_response(view)
+
+    async def CreateAndCall(
+        self, request: job_service_pb2.CreateAndCallRequest, context: grpc.aio.ServicerContext
+    ) -> job_service_pb2.CreateAndCallResponse:
+        headers = metadata(context)
+        principal = await self._auth.team(headers)
+        result = await self._single.call(
+            principal,
+            _job_spec(request, headers),
+            convert.chat_request(request),
+            time_remaining=context.time_remaining(),
+        )
+        return convert.create_and_call_response(result)
+
+    async def CreateAndCallStream(
+        self, request: job_service_pb2.CreateAndCallStreamRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[job_service_pb2.CreateAndCallStreamResponse]:
+        headers = metadata(context)
+        principal = await self._auth.team(headers)
+        events = self._single.stream(
+            principal,
+            _job_spec(request, headers),
+            convert.chat_request(request),
+            time_remaining=context.time_remaining(),
+        )
+        async for event in events:
+            yield convert.create_and_call_event(event)
+
+
+def _job_spec(request, headers: dict[str, str]) -> JobSpec:
+    return JobSpec(
+        team_id=request.team_id,
+        job_type=request.job_type,
+        user_id=request.user_id,
+        metadata=convert.struct_to_dict(request.job_metadata),
+        idempotency_key=request.idempotency_key or headers.get("idempotency-key", ""),
+    )

@@ -43,7 +43,29 @@ class JobUseCases:
         metadata: dict[str, Any],
         idempotency_key: str,
     ) -> Job:
-        """Create a pending job and reserve its credit, in one transaction."""
+        """Create a pending job and reserve its credit, in one transaction. A retry with
+        the same idempotency key returns the first job."""
+        job, _ = await self.create_or_replay(
+            principal,
+            team_id=team_id,
+            job_type=job_type,
+            user_id=user_id,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+        )
+        return job
+
+    async def create_or_replay(
+        self,
+        principal: TeamPrincipal,
+        *,
+        team_id: str,
+        job_type: str,
+        user_id: str,
+        metadata: dict[str, Any],
+        idempotency_key: str,
+    ) -> tuple[Job, bool]:
+        """Like create; the flag says whether the job is new (False: an idempotent retry)."""
         check_team(principal, team_id)
         validation.label("job_type", job_type, required=True)
         validation.label("user_id", user_id, max_length=200)
@@ -52,14 +74,14 @@ class JobUseCases:
             async with self._db.transaction() as conn:
                 existing = await job_store.find_by_idempotency_key(conn, principal.team_id, idempotency_key)
             if existing is not None:
-                return _same_request(existing, job_type)
+                return _same_request(existing, job_type), False
         try:
-            return await self._reserve_and_insert(principal, job_type, user_id, metadata, idempotency_key or None)
+            return await self._reserve_and_insert(principal, job_type, user_id, metadata, idempotency_key or None), True
         except _IdempotentRace:
             async with self._db.transaction() as conn:
                 existing = await job_store.find_by_idempotency_key(conn, principal.team_id, idempotency_key)
             assert existing is not None
-            return _same_request(existing, job_type)
+            return _same_request(existing, job_type), False
 
     async def _reserve_and_insert(
         self,

@@ -148,3 +148,35 @@ def test_upstream_drop_mid_stream_is_an_in_band_error_and_accounted(stack, api, 
     status, _, completion, estimated, cost, source, content, reason = call_row(stack, job["job_id"])
     assert (status, reason) == ("failed", "UPSTREAM_STREAM_INTERRUPTED")
     assert content == received and estimated and completion > 0 and cost > 0 and source == "price_table"
+
+
+def test_single_call_endpoints_over_rest(api, team):
+    plain = requests.post(
+        f"{api}/jobs/create-and-call",
+        json={
+            "team_id": team.team_id,
+            "job_type": "quick",
+            "model": team.alias,
+            "messages": [{"role": "user", "content": "hi"}],
+            "job_metadata": {"source": "test"},
+        },
+        headers=team.headers,
+        timeout=30,
+    ).json()
+    assert plain["status"] == "COMPLETED" and plain["response"]["content"]
+    assert plain["costs"]["credits_remaining"] == 99 and plain["metadata"]["model"] == team.alias
+
+    with requests.post(
+        f"{api}/jobs/create-and-call-stream",
+        json={"job_type": "quick", "messages": [{"role": "user", "content": "story [fake tokens=5 chunks=5]"}]},
+        headers=team.headers,
+        stream=True,
+        timeout=30,
+    ) as response:
+        assert response.headers["content-type"] == "text/event-stream"
+        _, events = content_arrivals(response)
+    assert events[0]["job_id"] and events[0]["call_id"]
+    last = events[-1]
+    assert last["done"] and last["job_status"] == "COMPLETED" and last["credits_remaining"] == 98
+    job = requests.get(f"{api}/jobs/{events[0]['job_id']}", headers=team.headers, timeout=10).json()
+    assert job["status"] == "COMPLETED" and job["costs"]["total_calls"] == 1

@@ -230,6 +230,11 @@ class IdempotencyKeyReusedError(ConflictError):
     """The idempotency key was already used for a different job (IDEMPOTENCY_KEY_REUSED)."""
 
 
+class RequestAlreadyProcessedError(ConflictError):
+    """A create-and-call with this idempotency key already ran (REQUEST_ALREADY_PROCESSED);
+    `metadata["job_id"]` names its job."""
+
+
 class FailedPreconditionError(APIError):
     """The request is not valid in the resource's current state (FAILED_PRECONDITION)."""
 
@@ -301,6 +306,7 @@ BY_REASON: dict[str, type[APIError]] = {
     "NOT_FOUND": NotFoundError,
     "ALREADY_EXISTS": AlreadyExistsError,
     "IDEMPOTENCY_KEY_REUSED": IdempotencyKeyReusedError,
+    "REQUEST_ALREADY_PROCESSED": RequestAlreadyProcessedError,
     "JOB_NOT_OPEN": JobNotOpenError,
     "JOB_ALREADY_FINISHED": JobAlreadyFinishedError,
     "INSUFFICIENT_CREDITS": InsufficientCreditsError,

@@ -222,3 +222,173 @@ class CompleteJobResponse(_message.Message):
     costs: _job_pb2.JobCosts
     calls: _containers.RepeatedCompositeFieldContainer[_job_pb2.CallSummary]
     def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[_job_pb2.Job.Status, str]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., costs: _Optional[_Union[_job_pb2.JobCosts, _Mapping]] = ..., calls: _Optional[_Iterable[_Union[_job_pb2.CallSummary, _Mapping]]] = ...) -> None: ...
+
+class CreateAndCallRequest(_message.Message):
+    __slots__ = ("team_id", "job_type", "user_id", "job_metadata", "idempotency_key", "model", "messages", "purpose", "call_metadata", "model_group", "temperature", "max_tokens", "top_p", "stop", "response_format", "tools", "tool_choice", "frequency_penalty", "presence_penalty", "seed", "user", "max_completion_tokens", "parallel_tool_calls", "logit_bias", "logprobs", "top_logprobs", "reasoning_effort", "extra_body")
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_METADATA_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    CALL_METADATA_FIELD_NUMBER: _ClassVar[int]
+    MODEL_GROUP_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CHOICE_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCY_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    PRESENCE_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    MAX_COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PARALLEL_TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
+    LOGIT_BIAS_FIELD_NUMBER: _ClassVar[int]
+    LOGPROBS_FIELD_NUMBER: _ClassVar[int]
+    TOP_LOGPROBS_FIELD_NUMBER: _ClassVar[int]
+    REASONING_EFFORT_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_BODY_FIELD_NUMBER: _ClassVar[int]
+    team_id: str
+    job_type: str
+    user_id: str
+    job_metadata: _struct_pb2.Struct
+    idempotency_key: str
+    model: str
+    messages: _containers.RepeatedCompositeFieldContainer[_chat_pb2.ChatMessage]
+    purpose: str
+    call_metadata: _struct_pb2.Struct
+    model_group: str
+    temperature: float
+    max_tokens: int
+    top_p: float
+    stop: _struct_pb2.Value
+    response_format: _struct_pb2.Struct
+    tools: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
+    tool_choice: _struct_pb2.Value
+    frequency_penalty: float
+    presence_penalty: float
+    seed: int
+    user: str
+    max_completion_tokens: int
+    parallel_tool_calls: bool
+    logit_bias: _struct_pb2.Struct
+    logprobs: bool
+    top_logprobs: int
+    reasoning_effort: str
+    extra_body: _struct_pb2.Struct
+    def __init__(self, team_id: _Optional[str] = ..., job_type: _Optional[str] = ..., user_id: _Optional[str] = ..., job_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_chat_pb2.ChatMessage, _Mapping]]] = ..., purpose: _Optional[str] = ..., call_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., model_group: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., response_format: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., tool_choice: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., frequency_penalty: _Optional[float] = ..., presence_penalty: _Optional[float] = ..., seed: _Optional[int] = ..., user: _Optional[str] = ..., max_completion_tokens: _Optional[int] = ..., parallel_tool_calls: _Optional[bool] = ..., logit_bias: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., logprobs: _Optional[bool] = ..., top_logprobs: _Optional[int] = ..., reasoning_effort: _Optional[str] = ..., extra_body: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class CreateAndCallResponse(_message.Message):
+    __slots__ = ("job_id", "status", "call_id", "response", "metadata", "costs", "completed_at")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    COSTS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    status: _job_pb2.Job.Status
+    call_id: str
+    response: _chat_pb2.ChatResponse
+    metadata: _chat_pb2.CallMetadata
+    costs: _job_pb2.JobCosts
+    completed_at: _timestamp_pb2.Timestamp
+    def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[_job_pb2.Job.Status, str]] = ..., call_id: _Optional[str] = ..., response: _Optional[_Union[_chat_pb2.ChatResponse, _Mapping]] = ..., metadata: _Optional[_Union[_chat_pb2.CallMetadata, _Mapping]] = ..., costs: _Optional[_Union[_job_pb2.JobCosts, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateAndCallStreamRequest(_message.Message):
+    __slots__ = ("team_id", "job_type", "user_id", "job_metadata", "idempotency_key", "model", "messages", "purpose", "call_metadata", "model_group", "temperature", "max_tokens", "top_p", "stop", "response_format", "tools", "tool_choice", "frequency_penalty", "presence_penalty", "seed", "user", "max_completion_tokens", "parallel_tool_calls", "logit_bias", "logprobs", "top_logprobs", "reasoning_effort", "extra_body")
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_METADATA_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    CALL_METADATA_FIELD_NUMBER: _ClassVar[int]
+    MODEL_GROUP_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CHOICE_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCY_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    PRESENCE_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    MAX_COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PARALLEL_TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
+    LOGIT_BIAS_FIELD_NUMBER: _ClassVar[int]
+    LOGPROBS_FIELD_NUMBER: _ClassVar[int]
+    TOP_LOGPROBS_FIELD_NUMBER: _ClassVar[int]
+    REASONING_EFFORT_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_BODY_FIELD_NUMBER: _ClassVar[int]
+    team_id: str
+    job_type: str
+    user_id: str
+    job_metadata: _struct_pb2.Struct
+    idempotency_key: str
+    model: str
+    messages: _containers.RepeatedCompositeFieldContainer[_chat_pb2.ChatMessage]
+    purpose: str
+    call_metadata: _struct_pb2.Struct
+    model_group: str
+    temperature: float
+    max_tokens: int
+    top_p: float
+    stop: _struct_pb2.Value
+    response_format: _struct_pb2.Struct
+    tools: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
+    tool_choice: _struct_pb2.Value
+    frequency_penalty: float
+    presence_penalty: float
+    seed: int
+    user: str
+    max_completion_tokens: int
+    parallel_tool_calls: bool
+    logit_bias: _struct_pb2.Struct
+    logprobs: bool
+    top_logprobs: int
+    reasoning_effort: str
+    extra_body: _struct_pb2.Struct
+    def __init__(self, team_id: _Optional[str] = ..., job_type: _Optional[str] = ..., user_id: _Optional[str] = ..., job_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_chat_pb2.ChatMessage, _Mapping]]] = ..., purpose: _Optional[str] = ..., call_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., model_group: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., response_format: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., tool_choice: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., frequency_penalty: _Optional[float] = ..., presence_penalty: _Optional[float] = ..., seed: _Optional[int] = ..., user: _Optional[str] = ..., max_completion_tokens: _Optional[int] = ..., parallel_tool_calls: _Optional[bool] = ..., logit_bias: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., logprobs: _Optional[bool] = ..., top_logprobs: _Optional[int] = ..., reasoning_effort: _Optional[str] = ..., extra_body: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class CreateAndCallStreamResponse(_message.Message):
+    __slots__ = ("call_id", "job_id", "content", "choices", "done", "finish_reason", "usage", "cost_usd", "error", "model", "latency_ms", "job_status", "costs", "credits_remaining")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    CHOICES_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    JOB_STATUS_FIELD_NUMBER: _ClassVar[int]
+    COSTS_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_REMAINING_FIELD_NUMBER: _ClassVar[int]
+    call_id: str
+    job_id: str
+    content: str
+    choices: _containers.RepeatedCompositeFieldContainer[_chat_pb2.StreamChoice]
+    done: bool
+    finish_reason: str
+    usage: _chat_pb2.Usage
+    cost_usd: float
+    error: _status_pb2.Status
+    model: str
+    latency_ms: int
+    job_status: _job_pb2.Job.Status
+    costs: _job_pb2.JobCosts
+    credits_remaining: int
+    def __init__(self, call_id: _Optional[str] = ..., job_id: _Optional[str] = ..., content: _Optional[str] = ..., choices: _Optional[_Iterable[_Union[_chat_pb2.StreamChoice, _Mapping]]] = ..., done: _Optional[bool] = ..., finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., cost_usd: _Optional[float] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., model: _Optional[str] = ..., latency_ms: _Optional[int] = ..., job_status: _Optional[_Union[_job_pb2.Job.Status, str]] = ..., costs: _Optional[_Union[_job_pb2.JobCosts, _Mapping]] = ..., credits_remaining: _Optional[int] = ...) -> None: ...

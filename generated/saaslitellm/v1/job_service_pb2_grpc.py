@@ -69,6 +69,16 @@ class JobServiceStub:
                 request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.CompleteJobRequest.SerializeToString,
                 response_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.CompleteJobResponse.FromString,
                 _registered_method=True)
+        self.CreateAndCall = channel.unary_unary(
+                '/saaslitellm.v1.JobService/CreateAndCall',
+                request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.CreateAndCallRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.CreateAndCallResponse.FromString,
+                _registered_method=True)
+        self.CreateAndCallStream = channel.unary_stream(
+                '/saaslitellm.v1.JobService/CreateAndCallStream',
+                request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.CreateAndCallStreamRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.CreateAndCallStreamResponse.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -138,6 +148,27 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAndCall(self, request, context):
+        """Creates a job, makes one call in it and completes it, in one request: the job is
+        charged per the team's budget mode when the call succeeds, and failed (not charged)
+        when it fails. Errors are those of CreateJob and LLMCall; a call failure's
+        ErrorInfo metadata carries the `job_id`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateAndCallStream(self, request, context):
+        """CreateAndCall, streamed: the first event carries `job_id` and `call_id`, the last
+        (`done: true`) the job's final status, its costs and `credits_remaining`. If the
+        upstream fails after streaming began, the job is failed (not charged) and the last
+        event carries the error; if the client goes away, the call is recorded as cancelled
+        and the job is completed (charged) when the model had produced content, else failed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -170,6 +201,16 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.CompleteJob,
                     request_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.CompleteJobRequest.FromString,
                     response_serializer=saaslitellm_dot_v1_dot_job__service__pb2.CompleteJobResponse.SerializeToString,
+            ),
+            'CreateAndCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAndCall,
+                    request_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.CreateAndCallRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_job__service__pb2.CreateAndCallResponse.SerializeToString,
+            ),
+            'CreateAndCallStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.CreateAndCallStream,
+                    request_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.CreateAndCallStreamRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_job__service__pb2.CreateAndCallStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -338,6 +379,60 @@ class JobService:
             '/saaslitellm.v1.JobService/CompleteJob',
             saaslitellm_dot_v1_dot_job__service__pb2.CompleteJobRequest.SerializeToString,
             saaslitellm_dot_v1_dot_job__service__pb2.CompleteJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAndCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.JobService/CreateAndCall',
+            saaslitellm_dot_v1_dot_job__service__pb2.CreateAndCallRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_job__service__pb2.CreateAndCallResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAndCallStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/saaslitellm.v1.JobService/CreateAndCallStream',
+            saaslitellm_dot_v1_dot_job__service__pb2.CreateAndCallStreamRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_job__service__pb2.CreateAndCallStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,129 @@
+"""One job, one call, in one request: create, call, complete.
+
+Built from the same use cases as the three-step flow (JobUseCases, CallUseCases), so a
+single-call job reserves, records and charges exactly like any other job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from server.domain.chat import ChatRequest
+from server.domain.completion import Delta
+from server.domain.errors import DomainError, Kind, Reason
+from server.domain.jobs import Job, JobStatus, JobView
+from server.services.auth import TeamPrincipal
+from server.services.background import Background
+from server.services.calls import CallResult, CallUseCases, StreamFinished, StreamStarted
+from server.services.jobs import JobUseCases
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    team_id: str
+    job_type: str
+    user_id: str
+    metadata: dict[str, Any]
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class SingleCallResult:
+    view: JobView
+    call: CallResult
+
+
+@dataclass(frozen=True)
+class SingleCallFinished:
+    """The last event: the call's end and the settled job."""
+
+    call: StreamFinished
+    view: JobView
+
+
+SingleCallEvent = StreamStarted | Delta | SingleCallFinished
+
+
+class SingleCallUseCases:
+    def __init__(self, jobs: JobUseCases, calls: CallUseCases, background: Background) -> None:
+        self._jobs = jobs
+        self._calls = calls
+        self._background = background
+
+    async def _create(self, principal: TeamPrincipal, spec: JobSpec) -> Job:
+        """A new job. A retry with a used idempotency key is refused, naming the job that
+        request created: making the call again would pay for it twice."""
+        job, is_new = await self._jobs.create_or_replay(
+            principal,
+            team_id=spec.team_id,
+            job_type=spec.job_type,
+            user_id=spec.user_id,
+            metadata=spec.metadata,
+            idempotency_key=spec.idempotency_key,
+        )
+        if not is_new:
+            raise DomainError(
+                Kind.ALREADY_EXISTS,
+                Reason.REQUEST_ALREADY_PROCESSED,
+                f"a request with this idempotency key already created job {job.job_id} ({job.status.value}); "
+                f"read its result with GET /api/jobs/{job.job_id}",
+                metadata={"job_id": str(job.job_id), "status": job.status.value},
+            )
+        return job
+
+    async def _settle(self, principal: TeamPrincipal, job: Job, status: JobStatus, error: str = "") -> JobView:
+        """Complete the job in its own task: a client that went away must not leave it open."""
+        return await self._background.run_to_completion(
+            self._jobs.complete(principal, str(job.job_id), status=status.value, metadata={}, error_message=error)
+        )
+
+    async def call(
+        self, principal: TeamPrincipal, spec: JobSpec, request: ChatRequest, *, time_remaining: float | None = None
+    ) -> SingleCallResult:
+        job = await self._create(principal, spec)
+        try:
+            result = await self._calls.call(principal, str(job.job_id), request, time_remaining=time_remaining)
+        except DomainError as error:
+            await self._settle(principal, job, JobStatus.FAILED, error.message)
+            raise _with_job(error, job) from None
+        except asyncio.CancelledError:
+            await self._settle(principal, job, JobStatus.FAILED, "the client went away before the answer")
+            raise
+        return SingleCallResult(await self._settle(principal, job, JobStatus.COMPLETED), result)
+
+    async def stream(
+        self, principal: TeamPrincipal, spec: JobSpec, request: ChatRequest, *, time_remaining: float | None = None
+    ) -> AsyncIterator[SingleCallEvent]:
+        job = await self._create(principal, spec)
+        produced = False
+        settled = False
+        try:
+            async for event in self._calls.stream(principal, str(job.job_id), request, time_remaining=time_remaining):
+                if isinstance(event, StreamFinished):
+                    status = JobStatus.FAILED if event.error else JobStatus.COMPLETED
+                    view = await self._settle(principal, job, status, event.error.message if event.error else "")
+                    settled = True
+                    yield SingleCallFinished(event, view)
+                    return
+                produced = produced or (isinstance(event, Delta) and bool(event.content or event.tool_calls))
+                yield event
+        except DomainError as error:  # before the first event: an ordinary error
+            settled = True
+            await self._settle(principal, job, JobStatus.FAILED, error.message)
+            raise _with_job(error, job) from None
+        except (asyncio.CancelledError, GeneratorExit):
+            if not settled:
+                # The client went away: it consumed what was produced, so the job is charged
+                # if there was any; a job that produced nothing is failed.
+                status = JobStatus.COMPLETED if produced else JobStatus.FAILED
+                await self._settle(principal, job, status, "" if produced else "the client went away")
+            raise
+
+
+def _with_job(error: DomainError, job: Job) -> DomainError:
+    """The error, telling the client which job it created (now failed)."""
+    return dataclasses.replace(error, metadata={**error.metadata, "job_id": str(job.job_id)})

@@ -1,0 +1,104 @@
+"""create-and-call and create-and-call-stream: one job, one call, settled in one request."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from saaslitellm.v1 import job_pb2
+from saaslitellm.v1 import job_service_pb2 as pb
+from tests.api.test_credits import credits  # noqa: F401 (fixture)
+from tests.api.test_job_flow import error_info, expect_error, team_row, user
+
+
+async def test_create_and_call_charges_on_success(app, jobs, team):
+    result = await jobs.CreateAndCall(
+        pb.CreateAndCallRequest(job_type="summary", messages=[user("hi")], purpose="only"), metadata=team.auth
+    )
+    assert result.status == job_pb2.Job.COMPLETED and result.response.content
+    assert result.costs.credits_charged == 1 and result.costs.credits_remaining == 99
+    assert result.metadata.model == team.alias and result.call_id
+    job = await jobs.GetJob(pb.GetJobRequest(job_id=result.job_id), metadata=team.auth)
+    assert job.job_type == "summary" and [c.purpose for c in job.calls] == ["only"]
+    assert tuple(await team_row(app, team.team_id)) == (100, 1, 0)
+
+
+async def test_create_and_call_fails_the_job_when_the_call_fails(app, jobs, team):
+    error = await expect_error(
+        jobs.CreateAndCall(
+            pb.CreateAndCallRequest(job_type="t", messages=[user("x [fake status=503]")]), metadata=team.auth
+        ),
+        grpc.StatusCode.UNAVAILABLE,
+        "UPSTREAM_UNAVAILABLE",
+    )
+    job_id = error_info(error).metadata["job_id"]
+    job = await jobs.GetJob(pb.GetJobRequest(job_id=job_id), metadata=team.auth)
+    assert job.status == job_pb2.Job.FAILED and job.calls[0].status == job_pb2.CallSummary.FAILED
+    assert tuple(await team_row(app, team.team_id)) == (100, 0, 0)  # released, not charged
+
+
+async def test_create_and_call_stream_tells_the_job_first_and_the_balance_last(app, jobs, team):
+    events = [
+        e
+        async for e in jobs.CreateAndCallStream(
+            pb.CreateAndCallStreamRequest(job_type="chat", messages=[user("story [fake tokens=6 chunks=3]")]),
+            metadata=team.auth,
+        )
+    ]
+    first, last = events[0], events[-1]
+    assert first.job_id and first.call_id
+    assert last.done and last.job_status == job_pb2.Job.COMPLETED
+    assert last.credits_remaining == 99 and last.costs.credits_charged == 1 and last.usage.completion_tokens == 6
+    assert len("".join(e.content for e in events).split()) == 6
+
+
+async def test_create_and_call_stream_cut_by_the_upstream_fails_the_job(app, jobs, team):
+    events = [
+        e
+        async for e in jobs.CreateAndCallStream(
+            pb.CreateAndCallStreamRequest(
+                job_type="chat", messages=[user("x [fake tokens=20 chunks=10 drop_after=3]")]
+            ),
+            metadata=team.auth,
+        )
+    ]
+    last = events[-1]
+    assert last.done and last.HasField("error") and last.job_status == job_pb2.Job.FAILED
+    assert last.credits_remaining == 100 and not last.costs.credit_applied
+
+
+async def test_create_and_call_stream_client_gone_settles_the_job(app, jobs, team):
+    call = jobs.CreateAndCallStream(
+        pb.CreateAndCallStreamRequest(job_type="chat", messages=[user("x [fake tokens=40 chunks=20 delay_ms=20]")]),
+        metadata=team.auth,
+    )
+    job_id = ""
+    async for event in call:
+        job_id = job_id or event.job_id
+        if event.content:
+            call.cancel()
+            break
+    for _ in range(300):  # the server settles the job in its own task
+        job = await jobs.GetJob(pb.GetJobRequest(job_id=job_id), metadata=team.auth)
+        if job.status not in (job_pb2.Job.PENDING, job_pb2.Job.IN_PROGRESS):
+            break
+        await asyncio.sleep(0.01)
+    # Content reached the client before it left: the job is completed and charged.
+    assert job.status == job_pb2.Job.COMPLETED and job.costs.credits_charged == 1
+    for _ in range(300):
+        job = await jobs.GetJob(pb.GetJobRequest(job_id=job_id), metadata=team.auth)
+        if job.calls:
+            break
+        await asyncio.sleep(0.01)
+    assert job.calls[0].status == job_pb2.CallSummary.CANCELLED
+
+
+async def test_create_and_call_is_idempotent(app, jobs, team):
+    request = pb.CreateAndCallRequest(job_type="t", messages=[user("hi")], idempotency_key="once")
+    first = await jobs.CreateAndCall(request, metadata=team.auth)
+    error = await expect_error(
+        jobs.CreateAndCall(request, metadata=team.auth), grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ALREADY_PROCESSED"
+    )
+    assert error_info(error).metadata["job_id"] == first.job_id
+    assert tuple(await team_row(app, team.team_id)) == (100, 1, 0)  # one job, one call, one charge
