@@ -36,6 +36,7 @@ from server.services.credits import CreditUseCases
 from server.services.jobs import JobUseCases
 from server.services.prices import PriceCatalog
 from server.services.single_call import SingleCallUseCases
+from server.services.team_models import TeamModels
 from server.services.tokens import TokenCounter
 from server.settings import Settings
 from server.storage.database import Database
@@ -91,7 +92,7 @@ class Application:
         self.admin = AdminUseCases(self.db, upstream, self.key_changes)
         self.analytics = AnalyticsUseCases(self.db)
         self.rollup = RollupCompactor(self.db, settings.usage_rollup_interval_seconds)
-        self.credits = CreditUseCases(self.db, auth)
+        self.credits = CreditUseCases(self.db)
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(
             interceptors=[ErrorInterceptor()],
@@ -105,7 +106,7 @@ class Application:
         )
         single = SingleCallUseCases(self.jobs, self.calls, self.background)
         job_service_pb2_grpc.add_JobServiceServicer_to_server(
-            JobServicer(auth, self.jobs, self.calls, single), self.server
+            JobServicer(auth, self.jobs, self.calls, single, TeamModels(self.db)), self.server
         )
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
             AdminServicer(auth, self.admin, self.analytics), self.server

@@ -20,13 +20,13 @@ class CreditServicer(credit_service_pb2_grpc.CreditServiceServicer):
     async def GetCreditBalance(
         self, request: pb.GetCreditBalanceRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreditBalance:
-        await self._credits.authorize_read(metadata(context), request.team_id)
+        await self._auth.team_or_admin(metadata(context), request.team_id)
         return convert.credit_balance(await self._credits.balance(request.team_id))
 
     async def ListCreditTransactions(
         self, request: pb.ListCreditTransactionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListCreditTransactionsResponse:
-        await self._credits.authorize_read(metadata(context), request.team_id)
+        await self._auth.team_or_admin(metadata(context), request.team_id)
         page = await self._credits.transactions(request.team_id, request.page_size, request.page_token)
         return pb.ListCreditTransactionsResponse(
             transactions=[convert.credit_transaction(e) for e in page.entries],

@@ -17,14 +17,23 @@ from server.services.auth import Authenticator
 from server.services.calls import CallUseCases
 from server.services.jobs import JobUseCases
 from server.services.single_call import JobSpec, SingleCallUseCases
+from server.services.team_models import TeamModels
 
 
 class JobServicer(job_service_pb2_grpc.JobServiceServicer):
-    def __init__(self, auth: Authenticator, jobs: JobUseCases, calls: CallUseCases, single: SingleCallUseCases) -> None:
+    def __init__(
+        self,
+        auth: Authenticator,
+        jobs: JobUseCases,
+        calls: CallUseCases,
+        single: SingleCallUseCases,
+        team_models: TeamModels,
+    ) -> None:
         self._auth = auth
         self._jobs = jobs
         self._calls = calls
         self._single = single
+        self._team_models = team_models
 
     async def CreateJob(
         self, request: job_service_pb2.CreateJobRequest, context: grpc.aio.ServicerContext
@@ -50,6 +59,24 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     ) -> job_service_pb2.GetJobCostsResponse:
         principal = await self._auth.team(metadata(context))
         return convert.job_costs_response(await self._jobs.get(principal, request.job_id))
+
+    async def ListTeamModels(
+        self, request: job_service_pb2.ListTeamModelsRequest, context: grpc.aio.ServicerContext
+    ) -> job_service_pb2.ListTeamModelsResponse:
+        await self._auth.team_or_admin(metadata(context), request.team_id)
+        available, default = await self._team_models.available(request.team_id)
+        return job_service_pb2.ListTeamModelsResponse(
+            models=[
+                job_service_pb2.AvailableModel(
+                    model_alias=m.model_alias,
+                    display_name=m.display_name,
+                    description=m.description,
+                    is_default=m.is_default,
+                )
+                for m in available
+            ],
+            default_model=default,
+        )
 
     async def LLMCall(
         self, request: job_service_pb2.LLMCallRequest, context: grpc.aio.ServicerContext

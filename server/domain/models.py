@@ -74,3 +74,11 @@ def backoff(retry: int, retry_after: float | None, jitter: float) -> float:
     if retry_after is not None:
         return min(retry_after, MAX_RETRY_AFTER_SECONDS)
     return min(MAX_BACKOFF_SECONDS, 0.25 * 2**retry) * jitter
+
+
+def default_alias(default_model: str | None, reachable: list[str] | tuple[str, ...]) -> str | None:
+    """The alias a call that names no model would use, if it would succeed: the team's
+    default when reachable, else its only alias (the rule `resolve` applies)."""
+    if default_model:
+        return default_model if default_model in reachable else None
+    return reachable[0] if len(reachable) == 1 else None

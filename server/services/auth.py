@@ -272,3 +272,20 @@ class Authenticator:
         return Actor(
             name=ADMIN_ACTOR, request_id=metadata.get("x-request-id", "")[:200], peer=(forwarded or peer)[:200]
         )
+
+    async def team_or_admin(self, metadata: Mapping[str, str], team_id: str, peer: str = "") -> None:
+        """Reads about a team: the admin key, or a virtual key of that team itself."""
+        try:
+            self.admin(metadata, peer)
+            return
+        except DomainError:
+            if metadata.get("x-admin-key"):
+                raise  # a wrong admin key is an error, not a reason to try it as a team key
+        principal = await self.team(metadata)
+        if principal.team_id != team_id:
+            raise DomainError(
+                Kind.PERMISSION_DENIED,
+                Reason.TEAM_MISMATCH,
+                f"this virtual key belongs to another team than '{team_id}'",
+                metadata={"team_id": team_id},
+            )

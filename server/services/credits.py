@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from server.domain import audit, validation
@@ -11,7 +10,6 @@ from server.domain.audit import Actor
 from server.domain.credits import MAX_CREDITS, Balance, Rates
 from server.domain.errors import DomainError, Kind, Reason, invalid_argument
 from server.domain.jobs import JobStatus
-from server.services.auth import Authenticator
 from server.storage import audit as audit_store
 from server.storage import credits as credit_store
 from server.storage import jobs as job_store
@@ -50,26 +48,8 @@ class _Repeat(Exception):
 
 
 class CreditUseCases:
-    def __init__(self, db: Database, auth: Authenticator) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
-        self._auth = auth
-
-    async def authorize_read(self, metadata: Mapping[str, str], team_id: str) -> None:
-        """The admin key, or a virtual key of `team_id` itself."""
-        try:
-            self._auth.admin(metadata)
-            return
-        except DomainError:
-            if metadata.get("x-admin-key"):
-                raise  # a wrong admin key is an error, not a reason to try it as a team key
-        principal = await self._auth.team(metadata)
-        if principal.team_id != team_id:
-            raise DomainError(
-                Kind.PERMISSION_DENIED,
-                Reason.TEAM_MISMATCH,
-                f"this virtual key belongs to another team than '{team_id}'",
-                metadata={"team_id": team_id},
-            )
 
     async def balance(self, team_id: str) -> BalanceView:
         validation.identifier("team_id", team_id)

@@ -176,3 +176,16 @@ async def archive_team(conn: Connection, team_id: str) -> None:
 async def delete_team(conn: Connection, team_id: str) -> None:
     """Only for a team without history; its keys and group links go with it (CASCADE)."""
     await conn.execute(delete(teams).where(teams.c.team_id == team_id))
+
+
+async def reachable_alias_details(conn: Connection, team_id: str) -> list[tuple[str, str, str]]:
+    """(alias, display name, description) of every alias the team reaches, sorted."""
+    rows = await conn.execute(
+        select(model_aliases.c.model_alias, model_aliases.c.display_name, model_aliases.c.description)
+        .distinct()
+        .join(model_alias_groups, model_alias_groups.c.model_alias == model_aliases.c.model_alias)
+        .join(team_access_groups, team_access_groups.c.group_name == model_alias_groups.c.group_name)
+        .where(team_access_groups.c.team_id == team_id)
+        .order_by(model_aliases.c.model_alias)
+    )
+    return [tuple(row) for row in rows]

@@ -384,3 +384,17 @@ async def test_bad_input_names_the_field_and_changes_nothing(app, jobs, team):
         grpc.StatusCode.INVALID_ARGUMENT,
         "INVALID_REQUEST",
     )
+
+
+async def test_a_team_lists_the_models_it_may_use(admin, jobs, team):
+    listed = await jobs.ListTeamModels(pb.ListTeamModelsRequest(team_id=team.team_id), metadata=team.auth)
+    assert [m.model_alias for m in listed.models] == [team.alias]
+    assert listed.default_model == team.alias and listed.models[0].is_default
+    assert "fake-gpt" not in str(listed)  # never the real model names
+    assert await jobs.ListTeamModels(pb.ListTeamModelsRequest(team_id=team.team_id), metadata=ADMIN) == listed
+    other = await create_team(admin)
+    await expect_error(
+        jobs.ListTeamModels(pb.ListTeamModelsRequest(team_id=team.team_id), metadata=other.auth),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "TEAM_MISMATCH",
+    )

@@ -55,6 +55,32 @@ class GetJobCostsResponse(_message.Message):
     calls: _containers.RepeatedCompositeFieldContainer[_job_pb2.CallSummary]
     def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., status: _Optional[_Union[_job_pb2.Job.Status, str]] = ..., costs: _Optional[_Union[_job_pb2.JobCosts, _Mapping]] = ..., calls: _Optional[_Iterable[_Union[_job_pb2.CallSummary, _Mapping]]] = ...) -> None: ...
 
+class ListTeamModelsRequest(_message.Message):
+    __slots__ = ("team_id",)
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    team_id: str
+    def __init__(self, team_id: _Optional[str] = ...) -> None: ...
+
+class AvailableModel(_message.Message):
+    __slots__ = ("model_alias", "display_name", "description", "is_default")
+    MODEL_ALIAS_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    model_alias: str
+    display_name: str
+    description: str
+    is_default: bool
+    def __init__(self, model_alias: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., is_default: _Optional[bool] = ...) -> None: ...
+
+class ListTeamModelsResponse(_message.Message):
+    __slots__ = ("models", "default_model")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[AvailableModel]
+    default_model: str
+    def __init__(self, models: _Optional[_Iterable[_Union[AvailableModel, _Mapping]]] = ..., default_model: _Optional[str] = ...) -> None: ...
+
 class LLMCallRequest(_message.Message):
     __slots__ = ("job_id", "model", "messages", "purpose", "call_metadata", "model_group", "temperature", "max_tokens", "top_p", "stop", "response_format", "tools", "tool_choice", "frequency_penalty", "presence_penalty", "seed", "user", "max_completion_tokens", "parallel_tool_calls", "logit_bias", "logprobs", "top_logprobs", "reasoning_effort", "extra_body")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

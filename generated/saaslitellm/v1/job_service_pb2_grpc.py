@@ -54,6 +54,11 @@ class JobServiceStub:
                 request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsRequest.SerializeToString,
                 response_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsResponse.FromString,
                 _registered_method=True)
+        self.ListTeamModels = channel.unary_unary(
+                '/saaslitellm.v1.JobService/ListTeamModels',
+                request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.ListTeamModelsRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.ListTeamModelsResponse.FromString,
+                _registered_method=True)
         self.LLMCall = channel.unary_unary(
                 '/saaslitellm.v1.JobService/LLMCall',
                 request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.LLMCallRequest.SerializeToString,
@@ -111,6 +116,15 @@ class JobServiceServicer:
     def GetJobCosts(self, request, context):
         """Returns a job's cost view: what each call cost the team and what the job was charged.
         NOT_FOUND for an unknown job or one of another team.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTeamModels(self, request, context):
+        """Lists the model aliases a team may call: those its access groups reach, and which
+        is its default. Accepts the team's own key or the admin key. Real model names and
+        prices are never shown. Errors: PERMISSION_DENIED (`TEAM_MISMATCH`), NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -186,6 +200,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.GetJobCosts,
                     request_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsRequest.FromString,
                     response_serializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsResponse.SerializeToString,
+            ),
+            'ListTeamModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTeamModels,
+                    request_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.ListTeamModelsRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_job__service__pb2.ListTeamModelsResponse.SerializeToString,
             ),
             'LLMCall': grpc.unary_unary_rpc_method_handler(
                     servicer.LLMCall,
@@ -298,6 +317,33 @@ class JobService:
             '/saaslitellm.v1.JobService/GetJobCosts',
             saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsRequest.SerializeToString,
             saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTeamModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.JobService/ListTeamModels',
+            saaslitellm_dot_v1_dot_job__service__pb2.ListTeamModelsRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_job__service__pb2.ListTeamModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,
