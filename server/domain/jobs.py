@@ -138,12 +138,16 @@ class JobView:
 
 def ensure_open(job: Job) -> None:
     """Calls are accepted only on open jobs."""
-    if not job.status.is_open:
+    ensure_status_open(job.job_id, job.status)
+
+
+def ensure_status_open(job_id: uuid.UUID, status: JobStatus) -> None:
+    if not status.is_open:
         raise DomainError(
             Kind.FAILED_PRECONDITION,
             Reason.JOB_NOT_OPEN,
-            f"job {job.job_id} is {job.status.value}; calls are accepted only on pending or in_progress jobs",
-            metadata={"job_id": str(job.job_id), "status": job.status.value},
+            f"job {job_id} is {status.value}; calls are accepted only on pending or in_progress jobs",
+            metadata={"job_id": str(job_id), "status": status.value},
         )
 
 

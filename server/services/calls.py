@@ -27,16 +27,14 @@ from server.domain import credits, models, validation
 from server.domain.chat import ChatRequest
 from server.domain.completion import Answer, Delta, StreamAccumulator, Usage, answer_from
 from server.domain.credits import BudgetMode, Rates
-from server.domain.errors import DomainError
-from server.domain.jobs import CallRecord, CallStatus, ensure_open, summarize
+from server.domain.errors import DomainError, not_found
+from server.domain.jobs import CallRecord, CallStatus, JobStatus, ensure_open, ensure_status_open, summarize
 from server.domain.models import Route
 from server.services.auth import TeamPrincipal
 from server.services.background import Background
 from server.services.prices import PriceCatalog
 from server.services.tokens import TokenCounter
-from server.storage import credits as credit_store
 from server.storage import jobs as job_store
-from server.storage import teams as team_store
 from server.storage.database import Database
 from server.upstream.litellm import LiteLLMClient, UpstreamStream
 
@@ -118,19 +116,23 @@ class CallUseCases:
         self._content_policy = content_policy
 
     async def _prepare(self, principal: TeamPrincipal, job_id: str, request: ChatRequest) -> _Prepared:
+        """Check the team may work, resolve the alias, check the job is open (and mark it
+        in progress on its first call). One query on the common path: a second call in a
+        job of a job-based team reads everything it needs in a single round trip."""
         jid = validation.job_id(job_id)
-        async with self._db.transaction() as conn:
-            team = await credit_store.team_state(conn, principal.team_id)
+        async with self._db.autocommit() as conn:
+            context = await job_store.call_context(conn, jid, principal.team_id)
+            team = context.team
             credits.ensure_can_work(principal.team_id, team.status)
-            reachable = await team_store.reachable_aliases(conn, principal.team_id)
-            route = models.resolve(request.model, team.default_model, reachable)
-            job = await job_store.get_job(conn, jid, principal.team_id)
-            ensure_open(job)
+            route = models.resolve(request.model, team.default_model, context.reachable)
+            if context.job_status is None:
+                raise not_found("job", str(jid))
+            ensure_status_open(jid, context.job_status)
             if team.rates.mode is not BudgetMode.JOB_BASED:
                 spent = summarize(await job_store.list_calls(conn, jid))
-                credits.ensure_can_spend(principal.team_id, team.rates, spent, team.balance, job.credits_reserved)
-            if not await job_store.start_job(conn, jid, principal.team_id):
-                ensure_open(await job_store.get_job(conn, jid, principal.team_id))
+                credits.ensure_can_spend(principal.team_id, team.rates, spent, team.balance, context.job_reserved)
+            if context.job_status is JobStatus.PENDING and not await job_store.start_job(conn, jid, principal.team_id):
+                ensure_open(await job_store.get_job(conn, jid, principal.team_id))  # finished meanwhile
         return _Prepared(jid, route, team.rates)
 
     async def _with_fallbacks(
@@ -350,10 +352,9 @@ class _CallInProgress:
             error_message="" if error is None else error.message,
             content=answer.content if keep_content and answer is not None else None,
         )
-        async with self.owner._db.transaction() as conn:
-            await job_store.insert_call(conn, record)
-            if record.status is CallStatus.SUCCEEDED and self.request.call_metadata:
-                await job_store.merge_metadata(conn, record.job_id, self.request.call_metadata)
+        patch = self.request.call_metadata if record.status is CallStatus.SUCCEEDED else None
+        async with self.owner._db.autocommit() as conn:
+            await job_store.record_call(conn, record, patch)
         return record
 
     def finished(self, record: CallRecord, error: DomainError | None = None) -> StreamFinished:

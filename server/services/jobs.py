@@ -6,7 +6,7 @@ from typing import Any
 
 from server.domain import credits, validation
 from server.domain.errors import DomainError, Kind, Reason
-from server.domain.jobs import Job, JobStatus, JobView, is_repeat_completion, requested_final_status
+from server.domain.jobs import Job, JobStatus, JobView, is_repeat_completion, requested_final_status, summarize
 from server.services.auth import TeamPrincipal
 from server.storage import credits as credit_store
 from server.storage import jobs as job_store
@@ -92,8 +92,25 @@ class JobUseCases:
         idempotency_key: str | None,
     ) -> Job:
         team_id = principal.team_id
+        needed = credits.reservation(credits.Rates())
+        if idempotency_key is None:  # the common case: one statement, no conflict possible
+            async with self._db.autocommit() as conn:
+                job = await job_store.create_reserving(
+                    conn,
+                    team_id=team_id,
+                    job_type=job_type,
+                    user_id=user_id,
+                    metadata=metadata,
+                    credits=needed,
+                    actor=principal.actor,
+                    reason=f"job {job_type} created",
+                )
+                if job is None:
+                    team = await credit_store.team_state(conn, team_id)
+                    credits.ensure_can_work(team_id, team.status)
+                    raise credits.insufficient_credits(team_id, team.balance, needed)
+            return job
         async with self._db.transaction() as conn:
-            needed = credits.reservation(credits.Rates())
             balance = await credit_store.reserve(conn, team_id, needed)
             if balance is None:
                 team = await credit_store.team_state(conn, team_id)
@@ -125,7 +142,7 @@ class JobUseCases:
 
     async def get(self, principal: TeamPrincipal, job_id: str) -> JobView:
         jid = validation.job_id(job_id)
-        async with self._db.transaction() as conn:
+        async with self._db.autocommit() as conn:
             job = await job_store.get_job(conn, jid, principal.team_id)
             calls = await job_store.list_calls(conn, jid)
         return JobView(job, calls)
@@ -146,34 +163,24 @@ class JobUseCases:
             calls = await job_store.list_calls(conn, jid)
             if is_repeat_completion(job, requested):
                 return JobView(job, calls)
-            view = JobView(job, calls)
             team = await credit_store.team_state(conn, principal.team_id, lock=True)
             settlement = credits.settle(
-                team.rates, view.costs, team.balance, job.credits_reserved, completed=requested is JobStatus.COMPLETED
+                team.rates,
+                summarize(calls),
+                team.balance,
+                job.credits_reserved,
+                completed=requested is JobStatus.COMPLETED,
             )
-            balance = await credit_store.settle(
-                conn, principal.team_id, release=job.credits_reserved, charge=settlement.charged
-            )
-            await ledger.append(
+            finished = await job_store.settle_job(
                 conn,
-                team_id=principal.team_id,
-                job_id=jid,
-                kind="charge" if requested is JobStatus.COMPLETED else "release",
-                amount=-settlement.charged,
-                reserved_delta=-job.credits_reserved,
-                balance_after=balance,
-                actor=principal.actor,
-                reason=_settlement_reason(job, requested, settlement),
-            )
-            finished = await job_store.finish_job(
-                conn,
-                jid,
+                job,
                 status=requested,
+                charge=settlement.charged,
+                shortfall=settlement.shortfall,
                 error_message=error_message,
                 metadata_patch=metadata,
-                credits_charged=settlement.charged,
-                credits_remaining_after=balance.remaining,
-                credits_shortfall=settlement.shortfall,
+                actor=principal.actor,
+                reason=_settlement_reason(job, requested, settlement),
             )
         return JobView(finished, calls)
 
@@ -186,26 +193,16 @@ class JobUseCases:
         async with self._db.transaction() as conn:
             stale = await job_store.abandoned(conn, idle_seconds, batch)
             for job in stale:
-                balance = await credit_store.settle(conn, job.team_id, release=job.credits_reserved, charge=0)
-                await ledger.append(
+                await job_store.settle_job(
                     conn,
-                    team_id=job.team_id,
-                    job_id=job.job_id,
-                    kind="release",
-                    amount=0,
-                    reserved_delta=-job.credits_reserved,
-                    balance_after=balance,
-                    actor="system:expiry",
-                    reason=f"job {job.job_type} expired after {idle_seconds:g} s without activity",
-                )
-                await job_store.finish_job(
-                    conn,
-                    job.job_id,
+                    job,
                     status=JobStatus.EXPIRED,
+                    charge=0,
+                    shortfall=0,
                     error_message=f"expired after {idle_seconds:g} s without activity; its reservation was released",
                     metadata_patch={},
-                    credits_charged=0,
-                    credits_remaining_after=balance.remaining,
+                    actor="system:expiry",
+                    reason=f"job {job.job_type} expired after {idle_seconds:g} s without activity",
                 )
         return len(stale)
 

@@ -50,23 +50,6 @@ async def reserve(conn: Connection, team_id: str, credits: int) -> Balance | Non
     return None if row is None else balance_of(row)
 
 
-async def settle(conn: Connection, team_id: str, *, release: int, charge: int) -> Balance:
-    """Give back a job's reservation and charge what it cost, atomically."""
-    row = (
-        await conn.execute(
-            update(teams)
-            .where(teams.c.team_id == team_id)
-            .values(
-                credits_reserved=teams.c.credits_reserved - release,
-                credits_used=teams.c.credits_used + charge,
-                updated_at=func.now(),
-            )
-            .returning(*_BALANCE)
-        )
-    ).one()
-    return balance_of(row)
-
-
 @dataclass(frozen=True)
 class TeamState:
     """What billing decisions need to know about a team."""
@@ -95,6 +78,11 @@ async def team_state(conn: Connection, team_id: str, *, lock: bool = False) -> T
     row = (await conn.execute(query)).first()
     if row is None:
         raise not_found("team", team_id)
+    return team_state_of(row)
+
+
+def team_state_of(row: Any) -> TeamState:
+    """A TeamState from a row with the teams columns team_state selects."""
     rates = Rates(
         mode=BudgetMode(row.budget_mode),
         tokens_per_credit=row.tokens_per_credit,

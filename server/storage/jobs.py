@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from server.domain.errors import not_found
 from server.domain.jobs import OPEN_STATUSES, CallRecord, CallStatus, Job, JobStatus
+from server.storage.credits import TeamState, team_state_of
 from server.storage.database import Connection
 from server.storage.tables import jobs, llm_calls
 
@@ -90,36 +93,6 @@ async def start_job(conn: Connection, job_id: uuid.UUID, team_id: str) -> bool:
     return row is not None
 
 
-async def finish_job(
-    conn: Connection,
-    job_id: uuid.UUID,
-    *,
-    status: JobStatus,
-    error_message: str,
-    metadata_patch: dict[str, Any],
-    credits_charged: int,
-    credits_remaining_after: int,
-    credits_shortfall: int = 0,
-) -> Job:
-    row = (
-        await conn.execute(
-            update(jobs)
-            .where(jobs.c.job_id == job_id)
-            .values(
-                status=status.value,
-                completed_at=func.now(),
-                error_message=error_message,
-                metadata=jobs.c.metadata.op("||")(metadata_patch) if metadata_patch else jobs.c.metadata,
-                credits_charged=credits_charged,
-                credits_remaining_after=credits_remaining_after,
-                credits_shortfall=credits_shortfall,
-            )
-            .returning(*jobs.c)
-        )
-    ).one()
-    return _job(row)
-
-
 async def mark_refunded(conn: Connection, job_id: uuid.UUID, credits: int) -> None:
     await conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(credits_refunded=credits))
 
@@ -142,13 +115,67 @@ async def abandoned(conn: Connection, idle_seconds: float, limit: int) -> list[J
     return [_job(row) for row in rows]
 
 
-async def merge_metadata(conn: Connection, job_id: uuid.UUID, patch: dict[str, Any]) -> None:
-    await conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(metadata=jobs.c.metadata.op("||")(patch)))
+async def list_calls(conn: Connection, job_id: uuid.UUID) -> tuple[CallRecord, ...]:
+    rows = await conn.execute(
+        select(llm_calls).where(llm_calls.c.job_id == job_id).order_by(llm_calls.c.created_at, llm_calls.c.call_id)
+    )
+    calls = []
+    for row in rows:
+        values = dict(row._mapping)
+        values["status"] = CallStatus(values["status"])
+        values["attempted_models"] = tuple(values["attempted_models"])
+        values["provider_cost_usd"] = Decimal(values["provider_cost_usd"])
+        values["billed_cost_usd"] = Decimal(values["billed_cost_usd"])
+        calls.append(CallRecord(**values))
+    return tuple(calls)
 
 
-async def insert_call(conn: Connection, call: CallRecord) -> None:
-    await conn.execute(
-        insert(llm_calls).values(
+@dataclass(frozen=True)
+class CallContext:
+    """Everything a call needs to start, read in one query."""
+
+    team: TeamState
+    reachable: dict[str, tuple[str, ...]]
+    job_status: JobStatus | None  # None: no such job for this team
+    job_reserved: int
+
+
+_CALL_CONTEXT = text(
+    """
+    SELECT t.status, t.budget_mode, t.tokens_per_credit, t.credits_per_dollar, t.markup_percent,
+           t.credits_overdraft_limit, t.default_model, t.credits_allocated, t.credits_used,
+           t.credits_reserved, j.status AS job_status, j.credits_reserved AS job_reserved,
+           (SELECT coalesce(jsonb_object_agg(a.model_alias, a.models), '{}'::jsonb)
+              FROM model_aliases a
+             WHERE a.model_alias IN (SELECT g.model_alias
+                                       FROM model_alias_groups g
+                                       JOIN team_access_groups tg ON tg.group_name = g.group_name
+                                      WHERE tg.team_id = t.team_id)) AS reachable
+      FROM teams t
+      LEFT JOIN jobs j ON j.job_id = :job_id AND j.team_id = t.team_id
+     WHERE t.team_id = :team_id
+    """
+)
+
+
+async def call_context(conn: Connection, job_id: uuid.UUID, team_id: str) -> CallContext:
+    """The team's state, the aliases it reaches and the job, in one round trip."""
+    row = (await conn.execute(_CALL_CONTEXT, {"job_id": job_id, "team_id": team_id})).first()
+    if row is None:
+        raise not_found("team", team_id)
+    return CallContext(
+        team=team_state_of(row),
+        reachable={alias: tuple(models) for alias, models in row.reachable.items()},
+        job_status=None if row.job_status is None else JobStatus(row.job_status),
+        job_reserved=row.job_reserved or 0,
+    )
+
+
+async def record_call(conn: Connection, call: CallRecord, metadata_patch: dict[str, Any] | None) -> None:
+    """Insert the call and touch its job (activity time, metadata merge) in one statement."""
+    inserted = (
+        insert(llm_calls)
+        .values(
             call_id=call.call_id,
             job_id=call.job_id,
             team_id=call.team_id,
@@ -171,19 +198,139 @@ async def insert_call(conn: Connection, call: CallRecord) -> None:
             error_message=call.error_message,
             content=call.content,
         )
+        .returning(llm_calls.c.job_id)
+        .cte("inserted")
+    )
+    values: dict[str, Any] = {"last_activity_at": func.now()}
+    if metadata_patch:
+        values["metadata"] = jobs.c.metadata.op("||")(metadata_patch)
+    await conn.execute(
+        update(jobs).where(jobs.c.job_id == select(inserted.c.job_id).scalar_subquery()).values(**values)
     )
 
 
-async def list_calls(conn: Connection, job_id: uuid.UUID) -> tuple[CallRecord, ...]:
-    rows = await conn.execute(
-        select(llm_calls).where(llm_calls.c.job_id == job_id).order_by(llm_calls.c.created_at, llm_calls.c.call_id)
+_CREATE_RESERVING = text(
+    """
+    WITH reserved AS (
+        UPDATE teams
+           SET credits_reserved = credits_reserved + :credits
+         WHERE team_id = :team_id AND status = 'active'
+           AND credits_allocated - credits_used - credits_reserved >= :credits
+        RETURNING credits_allocated, credits_used, credits_reserved
+    ), job AS (
+        INSERT INTO jobs (job_id, team_id, job_type, user_id, status, metadata, credits_reserved)
+        SELECT :job_id, :team_id, :job_type, :user_id, 'pending', CAST(:metadata AS jsonb), :credits FROM reserved
+        RETURNING *
+    ), entry AS (
+        INSERT INTO credit_ledger (team_id, job_id, kind, amount, reserved_delta, remaining_after,
+                                   reserved_after, reason, actor)
+        SELECT :team_id, job.job_id, 'reservation', 0, :credits, r.credits_allocated - r.credits_used,
+               r.credits_reserved, :reason, :actor
+          FROM reserved r, job
+        RETURNING entry_id
     )
-    calls = []
-    for row in rows:
-        values = dict(row._mapping)
-        values["status"] = CallStatus(values["status"])
-        values["attempted_models"] = tuple(values["attempted_models"])
-        values["provider_cost_usd"] = Decimal(values["provider_cost_usd"])
-        values["billed_cost_usd"] = Decimal(values["billed_cost_usd"])
-        calls.append(CallRecord(**values))
-    return tuple(calls)
+    SELECT job.* FROM job, entry
+    """
+)
+
+
+async def create_reserving(
+    conn: Connection,
+    *,
+    team_id: str,
+    job_type: str,
+    user_id: str,
+    metadata: dict[str, Any],
+    credits: int,
+    actor: str,
+    reason: str,
+) -> Job | None:
+    """Reserve `credits`, insert the pending job and its ledger entry, in one statement.
+
+    None when the team is not active or short of credits: then nothing was written (every
+    insert reads from the conditional UPDATE). For creates without an idempotency key;
+    those with one use the transaction in services/jobs.py, which must see conflicts.
+    """
+    row = (
+        await conn.execute(
+            _CREATE_RESERVING,
+            {
+                "team_id": team_id,
+                "job_id": uuid.uuid4(),
+                "job_type": job_type,
+                "user_id": user_id,
+                "metadata": json.dumps(metadata),
+                "credits": credits,
+                "actor": actor,
+                "reason": reason,
+            },
+        )
+    ).first()
+    return None if row is None else _job(row)
+
+
+_SETTLE = text(
+    """
+    WITH team AS (
+        UPDATE teams
+           SET credits_reserved = credits_reserved - :release,
+               credits_used = credits_used + :charge,
+               updated_at = now()
+         WHERE team_id = :team_id
+        RETURNING credits_allocated, credits_used, credits_reserved
+    ), entry AS (
+        INSERT INTO credit_ledger (team_id, job_id, kind, amount, reserved_delta, remaining_after,
+                                   reserved_after, reason, actor)
+        SELECT :team_id, :job_id, :kind, -CAST(:charge AS bigint), -CAST(:release AS bigint),
+               t.credits_allocated - t.credits_used, t.credits_reserved, :reason, :actor
+          FROM team t
+        RETURNING entry_id
+    ), job AS (
+        UPDATE jobs
+           SET status = :status, completed_at = now(), error_message = :error_message,
+               metadata = metadata || CAST(:metadata_patch AS jsonb),
+               credits_charged = :charge, credits_shortfall = :shortfall,
+               credits_remaining_after = (SELECT credits_allocated - credits_used FROM team)
+         WHERE job_id = :job_id
+        RETURNING *
+    )
+    SELECT job.* FROM job, entry
+    """
+)
+
+
+async def settle_job(
+    conn: Connection,
+    job: Job,
+    *,
+    status: JobStatus,
+    charge: int,
+    shortfall: int,
+    error_message: str,
+    metadata_patch: dict[str, Any],
+    actor: str,
+    reason: str,
+) -> Job:
+    """Settle a locked open job in one statement: release its reservation, charge it,
+    append the ledger entry (`charge`, or `release` when nothing is charged on failure
+    or expiry) and record the final status. The ledger's unique (job_id, kind) makes a
+    second settlement of the same job fail loudly."""
+    row = (
+        await conn.execute(
+            _SETTLE,
+            {
+                "team_id": job.team_id,
+                "job_id": job.job_id,
+                "release": job.credits_reserved,
+                "charge": charge,
+                "shortfall": shortfall,
+                "kind": "charge" if status is JobStatus.COMPLETED else "release",
+                "status": status.value,
+                "error_message": error_message,
+                "metadata_patch": json.dumps(metadata_patch or {}),
+                "actor": actor,
+                "reason": reason,
+            },
+        )
+    ).one()
+    return _job(row)
