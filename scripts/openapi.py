@@ -92,6 +92,30 @@ HEADER_PARAMETERS = {
     ],
 }
 
+# Request bodies for "Try it out" (the integration overview's Quick Start), checked against the
+# body's fields at generation time so they cannot drift from the protos.
+REQUEST_EXAMPLES = {
+    f"{PACKAGE}.AdminService.CreateOrganization": {"organization_id": "org_acme", "name": "ACME Corporation"},
+    f"{PACKAGE}.AdminService.CreateModelAccessGroup": {"group_name": "gpt-models", "description": "GPT models"},
+    f"{PACKAGE}.AdminService.CreateModel": {
+        "model_alias": "ChatAgent",
+        "actual_model": "fake-gpt",
+        "fallback_models": ["fake-gpt-backup"],
+        "access_groups": ["gpt-models"],
+    },
+    f"{PACKAGE}.AdminService.CreateTeam": {
+        "organization_id": "org_acme",
+        "team_id": "acme-corp",
+        "team_alias": "ACME Corp Team",
+        "access_groups": ["gpt-models"],
+        "credits_allocated": 1000,
+    },
+    f"{PACKAGE}.JobService.CreateJob": {"job_type": "document_analysis", "metadata": {"document_id": "doc_123"}},
+    f"{PACKAGE}.JobService.LLMCall": {"messages": [{"role": "user", "content": "Analyze this..."}]},
+    f"{PACKAGE}.JobService.LLMCallStream": {"messages": [{"role": "user", "content": "Tell me a story"}]},
+    f"{PACKAGE}.JobService.CompleteJob": {"status": "COMPLETED"},
+}
+
 ERROR_SCHEMA = "google.rpc.Status"
 ERROR_DESCRIPTION = (
     "An error. Envoy's own errors (bad JSON, unknown path, body too large) have the same shape, with empty `details`."
@@ -126,6 +150,12 @@ SCALARS: dict[int, dict[str, Any]] = {
     F.TYPE_UINT64: {"type": "string", "format": "int64", "pattern": "^[0-9]+$"},
     F.TYPE_FIXED64: {"type": "string", "format": "int64", "pattern": "^[0-9]+$"},
     F.TYPE_BYTES: {"type": "string", "format": "byte", "description": "Base64."},
+}
+# What requests may send instead: 64-bit integers as strings or numbers.
+INPUT_SCALARS: dict[int, dict[str, Any]] = {
+    kind: {**schema, "type": ["string", "integer"]}
+    for kind, schema in SCALARS.items()
+    if schema.get("format") == "int64" and schema["type"] == "string"
 }
 WELL_KNOWN: dict[str, dict[str, Any]] = {
     "google.protobuf.Struct": {"type": "object", "additionalProperties": True, "description": "A JSON object."},
@@ -247,6 +277,16 @@ def ref(full_name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{component_name(full_name)}"}
 
 
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` or JSON null."""
+    if "$ref" in schema:
+        return {"anyOf": [{"$ref": schema["$ref"]}, {"type": "null"}]}
+    if "type" not in schema:  # any JSON value already
+        return schema
+    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    return {**schema, "type": [*types, "null"]}
+
+
 def has_presence(field: descriptor_pb2.FieldDescriptorProto) -> bool:
     """Whether JSON omits the field when unset (else always_print_primitive_fields prints it)."""
     if field.label == F.LABEL_REPEATED:
@@ -266,15 +306,17 @@ class Generator:
         self.inputs: set[str] = set()  # messages that appear in requests (field REQUIRED is what counts there)
 
     # ------------------------------------------------------------------ schemas
-    def field_schema(self, field: descriptor_pb2.FieldDescriptorProto) -> dict[str, Any]:
+    def field_schema(self, field: descriptor_pb2.FieldDescriptorProto, as_input: bool = False) -> dict[str, Any]:
         if field.type == F.TYPE_MESSAGE:
             entry = self.d.messages[field.type_name].proto
             if entry.options.map_entry:
-                value = self.field_schema(entry.field[1])
+                value = self.field_schema(entry.field[1], as_input)
                 return {"type": "object", "additionalProperties": value}
             single = self.type_schema(field.type_name)
         elif field.type == F.TYPE_ENUM:
             single = self.type_schema(field.type_name)
+        elif as_input and field.type in INPUT_SCALARS:
+            single = dict(INPUT_SCALARS[field.type])
         else:
             single = dict(SCALARS[field.type])
         if field.label == F.LABEL_REPEATED:
@@ -301,7 +343,9 @@ class Generator:
         for field, comment in zip(message.proto.field, message.field_comments, strict=True):
             if field.name in omit:
                 continue
-            schema = self.field_schema(field)
+            schema = self.field_schema(field, as_input)
+            if as_input and field_behavior_pb2.REQUIRED not in behaviors(field):
+                schema = nullable(schema)  # proto3 JSON reads null as "not set"
             described = self._describe(schema, comment)
             if field.options.deprecated:
                 described["deprecated"] = True
@@ -420,6 +464,12 @@ class Generator:
         bound = {name.split(".")[0] for name in path_fields}
         if binding.body == "*":
             operation["requestBody"] = self.body(method.proto.input_type, frozenset(bound))
+            if full in REQUEST_EXAMPLES:
+                example = REQUEST_EXAMPLES[full]
+                unknown = set(example) - set(self.schemas[component_name(method.proto.input_type)]["properties"])
+                if unknown:
+                    sys.exit(f"{full}: the example's fields {sorted(unknown)} are not in the request body")
+                operation["requestBody"]["content"]["application/json"]["example"] = example
         elif binding.body:
             field, comment = fields[binding.body]
             operation["requestBody"] = {
@@ -460,7 +510,7 @@ class Generator:
         for field, comment in zip(request.proto.field, request.field_comments, strict=True):
             if field.name in bound or (field.type == F.TYPE_MESSAGE and field.type_name.lstrip(".") not in WRAPPERS):
                 continue
-            schema = self.field_schema(field)
+            schema = self.field_schema(field, as_input=True)
             parameter = {"name": field.name, "in": "query", "description": comment, "schema": schema}
             if field_behavior_pb2.REQUIRED in behaviors(field):
                 parameter["required"] = True
@@ -480,18 +530,14 @@ class Generator:
             f"`data: <json>` followed by a blank line, where `<json>` is one `{name}` (see Schemas). "
             "The last event has `done: true`; a stream that ends without it was cut."
         )
-        return {
-            "description": description,
-            "content": {
-                "text/event-stream": {
-                    "schema": {
-                        "type": "string",
-                        "description": f"`data: <{name} as JSON>` events.",
-                        "x-sse-event": schema,
-                    }
-                }
-            },
+        # Before OpenAPI 3.2 (`itemSchema`), the schema of an event-stream describes one event.
+        event = {
+            "type": "object",
+            "description": f"One event: `data` is a `{name}` as JSON.",
+            "properties": {"data": {"type": "string", "contentMediaType": "application/json", "contentSchema": schema}},
+            "required": ["data"],
         }
+        return {"description": description, "content": {"text/event-stream": {"schema": event}}}
 
     def add_links(self, paths: dict[str, dict[str, Any]]) -> None:
         """OpenAPI links: a response field that another operation of the same service takes as a

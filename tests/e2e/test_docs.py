@@ -137,24 +137,39 @@ def test_streaming_route_is_documented_as_server_sent_events(document):
     success = document["paths"]["/api/jobs/{job_id}/llm-call-stream"]["post"]["responses"]["200"]
     (media_type,) = success["content"]
     assert media_type == "text/event-stream"
-    event = success["content"][media_type]["schema"]["x-sse-event"]
-    assert event == {"$ref": "#/components/schemas/LLMCallStreamResponse"}
+    # Before OpenAPI 3.2's itemSchema, an event-stream schema describes one event.
+    data = success["content"][media_type]["schema"]["properties"]["data"]
+    assert data["contentMediaType"] == "application/json"
+    assert data["contentSchema"] == {"$ref": "#/components/schemas/LLMCallStreamResponse"}
 
 
 def test_schemas_follow_the_transcoder_json_mapping(document):
     schemas = document["components"]["schemas"]
     llm_call = schemas["LLMCallRequest"]["properties"]
     assert "job_id" not in llm_call  # bound in the path, not in the body
-    assert llm_call["seed"]["type"] == "string"  # int64 is a JSON string
-    assert llm_call["temperature"] == {**llm_call["temperature"], "type": "number"}
+    assert llm_call["seed"]["type"] == ["string", "integer", "null"]  # int64: a JSON string (or number on input)
+    assert schemas["Usage"]["properties"]["prompt_tokens"]["type"] == "integer"
+    assert llm_call["temperature"]["type"] == ["number", "null"]  # proto3 JSON reads null as unset
     assert llm_call["stop"].keys() == {"description"}  # google.protobuf.Value: any JSON
-    assert llm_call["response_format"]["type"] == "object"
+    assert llm_call["response_format"]["type"] == ["object", "null"]
     assert schemas["Job"]["properties"]["created_at"]["format"] == "date-time"
     assert schemas["Job.Status"]["enum"][:2] == ["STATUS_UNSPECIFIED", "PENDING"]
     assert "any case" in schemas["Job.Status"]["description"]
     assert schemas["CreateJobRequest"]["required"] == ["job_type"]
     assert "job_type" in schemas["Job"]["required"] and "started_at" not in schemas["Job"]["required"]
     assert schemas["CreateTeamResponse"]["properties"]["virtual_key"]["description"].startswith("The virtual key")
+
+
+def test_request_examples_fit_their_schemas(document):
+    examples = 0
+    for item in document["paths"].values():
+        for operation in item.values():
+            content = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+            if "example" in content:
+                name = content["schema"]["$ref"].rsplit("/", 1)[-1]
+                schema_validator(document, name).validate(content["example"])
+                examples += 1
+    assert examples >= 8
 
 
 def test_real_responses_match_their_documented_schemas(stack, api, document):
