@@ -190,6 +190,8 @@ WRAPPERS = {
     "google.protobuf.BytesValue": F.TYPE_BYTES,
 }
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
+# Message types a query parameter can carry (their JSON form is a string or a scalar).
+QUERY_MESSAGES = {*WRAPPERS, "google.protobuf.FieldMask", "google.protobuf.Timestamp", "google.protobuf.Duration"}
 CROSS_REFERENCE = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
 
 # SourceCodeInfo path components (descriptor.proto field numbers).
@@ -418,26 +420,25 @@ class Generator:
         paths: dict[str, dict[str, Any]] = {}
         for method in methods:
             rule = method.proto.options.Extensions[annotations_pb2.http]
-            for binding in [rule, *rule.additional_bindings]:
+            for index, binding in enumerate([rule, *rule.additional_bindings]):
                 verb = binding.WhichOneof("pattern")
                 if verb not in HTTP_METHODS:
                     sys.exit(f"{method.service}.{method.proto.name}: unsupported HTTP rule {verb!r}")
                 template = getattr(binding, verb)
                 path, path_fields = parse_template(template)
-                operation = self.operation(method, binding, path_fields, len(rule.additional_bindings) > 0)
+                operation = self.operation(method, binding, path_fields, index)
                 paths.setdefault(path, {})[verb] = operation
         self.emit_pending()
         self.add_links(paths)
         return paths
 
-    def operation(self, method: Method, binding, path_fields: list[str], several: bool) -> dict[str, Any]:
+    def operation(self, method: Method, binding, path_fields: list[str], index: int) -> dict[str, Any]:
+        """The operation of one HTTP binding (`index` 0 for the main rule, then additional bindings)."""
         full = f"{method.service}.{method.proto.name}"
         service = method.service.rsplit(".", 1)[-1]
         request = self.d.messages[method.proto.input_type]
         fields = {f.name: (f, c) for f, c in zip(request.proto.field, request.field_comments, strict=True)}
-        operation_id = f"{service}_{method.proto.name}"
-        if several:
-            operation_id += f"_{getattr(binding, binding.WhichOneof('pattern')).strip('/').replace('/', '_')}"
+        operation_id = f"{service}_{method.proto.name}" + (f"_{index}" if index else "")
         operation: dict[str, Any] = {
             "operationId": operation_id,
             "tags": [service],
@@ -448,10 +449,7 @@ class Generator:
             operation["description"] = method.comment
         parameters: list[dict[str, Any]] = []
         for name in path_fields:
-            top = name.split(".")[0]
-            if top not in fields:
-                sys.exit(f"{full}: path field {name!r} is not a field of {request.proto.name}")
-            field, comment = fields[top]
+            field, comment = self.path_field(request, name, full)
             parameters.append(
                 {
                     "name": name,
@@ -494,6 +492,18 @@ class Generator:
             operation["deprecated"] = True
         return operation
 
+    def path_field(self, request: Message, name: str, rpc: str) -> tuple[descriptor_pb2.FieldDescriptorProto, str]:
+        """The field a path variable binds (`team_id`, or a nested one: `team.team_id`)."""
+        message = request
+        for depth, part in enumerate(name.split(".")):
+            found = [(f, c) for f, c in zip(message.proto.field, message.field_comments, strict=True) if f.name == part]
+            if not found:
+                sys.exit(f"{rpc}: path variable {name!r} names no field")
+            field, comment = found[0]
+            if depth < name.count("."):
+                message = self.d.messages[field.type_name]
+        return field, comment
+
     def body(self, full_name: str, omit: frozenset[str]) -> dict[str, Any]:
         """The JSON body of `body: "*"`: the request message without its path-bound fields."""
         name = component_name(full_name)
@@ -508,7 +518,9 @@ class Generator:
         """Fields neither in the path nor in the body: query parameters (scalars, enums, lists of them)."""
         parameters = []
         for field, comment in zip(request.proto.field, request.field_comments, strict=True):
-            if field.name in bound or (field.type == F.TYPE_MESSAGE and field.type_name.lstrip(".") not in WRAPPERS):
+            if field.name in bound or (
+                field.type == F.TYPE_MESSAGE and field.type_name.lstrip(".") not in QUERY_MESSAGES
+            ):
                 continue
             schema = self.field_schema(field, as_input=True)
             parameter = {"name": field.name, "in": "query", "description": comment, "schema": schema}
