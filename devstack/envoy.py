@@ -14,6 +14,22 @@ from string import Template
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "gateway" / "envoy.template.yaml"
 DESCRIPTOR = ROOT / "gateway" / "descriptor.pb"
+# Holds openapi.json and docs/ (the pages Envoy serves at /openapi.json, /docs and /redoc).
+DOCS_ROOT = ROOT / "gateway"
+
+# Static routes of the API documentation: path -> (file under docs_root, content type).
+# Assets are served as files so the pages work offline (gateway/docs/README.md). Pages and
+# the document are revalidated on every load; the vendored assets may be cached for an hour.
+HTML, JS, CSS = "text/html; charset=utf-8", "text/javascript; charset=utf-8", "text/css; charset=utf-8"
+DOCS_FILES: dict[str, tuple[str, str]] = {
+    "/openapi.json": ("openapi.json", "application/json"),
+    "/docs": ("docs/swagger.html", HTML),
+    "/docs/swagger-ui.css": ("docs/swagger-ui/swagger-ui.css", CSS),
+    "/docs/swagger-ui-bundle.js": ("docs/swagger-ui/swagger-ui-bundle.js", JS),
+    "/redoc": ("docs/redoc.html", HTML),
+    "/redoc/redoc.standalone.js": ("docs/redoc/redoc.standalone.js", JS),
+}
+DOCS_REDIRECTS = {"/docs/": "/docs", "/redoc/": "/redoc"}
 
 # Envoy's own error replies (bad JSON, unknown path, no healthy backend...) reshaped into
 # the body gRPC errors have after transcoding: {"code": <gRPC code>, "message", "details"}.
@@ -48,6 +64,7 @@ class EnvoyConfig:
     descriptor: Path = field(default=DESCRIPTOR)
     idle_timeout: str = "300s"
     health_interval: str = "1s"
+    docs_root: Path = field(default=DOCS_ROOT)
 
 
 def _mappers() -> str:
@@ -80,6 +97,34 @@ def _endpoints(backends: tuple[tuple[str, int], ...]) -> str:
     )
 
 
+def _docs_routes(docs_root: Path) -> str:
+    """direct_response routes serving the documentation files, with the transcoder off."""
+    indent = " " * 24
+    no_transcoding = [
+        f"{indent}  typed_per_filter_config:",
+        f"{indent}    envoy.filters.http.grpc_json_transcoder:",
+        f'{indent}      "@type": type.googleapis.com/envoy.config.route.v3.FilterConfig',
+        f"{indent}      disabled: true",
+    ]
+    lines = []
+    for path, (file, content_type) in DOCS_FILES.items():
+        cache = "public, max-age=3600" if content_type in (JS, CSS) else "no-cache"
+        lines += [f"{indent}- match: {{ path: {json.dumps(path)} }}", *no_transcoding]
+        lines += [
+            f"{indent}  direct_response:",
+            f"{indent}    status: 200",
+            f"{indent}    body: {{ filename: {json.dumps(str(docs_root / file))} }}",
+            f"{indent}  response_headers_to_add:",
+            f"{indent}    - header: {{ key: content-type, value: {json.dumps(content_type)} }}",
+            f"{indent}    - header: {{ key: cache-control, value: {json.dumps(cache)} }}",
+            f"{indent}    - header: {{ key: x-content-type-options, value: nosniff }}",
+        ]
+    for path, target in DOCS_REDIRECTS.items():
+        lines += [f"{indent}- match: {{ path: {json.dumps(path)} }}", *no_transcoding]
+        lines.append(f"{indent}  redirect: {{ path_redirect: {json.dumps(target)} }}")
+    return "\n".join(lines)
+
+
 def render(config: EnvoyConfig) -> str:
     """The Envoy YAML for `config`."""
     return Template(TEMPLATE.read_text()).substitute(
@@ -90,5 +135,6 @@ def render(config: EnvoyConfig) -> str:
         IDLE_TIMEOUT=config.idle_timeout,
         HEALTH_INTERVAL=config.health_interval,
         LOCAL_REPLY_MAPPERS=_mappers(),
+        DOCS_ROUTES=_docs_routes(config.docs_root),
         GRPC_ENDPOINTS=_endpoints(config.grpc_backends),
     )

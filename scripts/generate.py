@@ -8,6 +8,8 @@ Outputs:
   because grpcio-tools ships no protoc-gen-grpc_python plugin for buf generate).
 - gateway/descriptor.pb: the descriptor set Envoy's gRPC-JSON transcoder reads. It includes
   google/rpc/error_details.proto so that ErrorInfo/RetryInfo details survive transcoding.
+- gateway/openapi.json: the OpenAPI document of the REST surface, from the descriptor set's HTTP
+  rules and comments (scripts/openapi.py); Envoy serves it at /openapi.json, /docs and /redoc.
 - gateway/envoy.yaml and gateway/envoy.compose.yaml: the Envoy template rendered for a manual
   local run (`envoy -c gateway/envoy.yaml` from the repository root) and for docker-compose.
 """
@@ -21,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import openapi  # scripts/openapi.py, beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
@@ -56,6 +60,7 @@ def generate(out: Path) -> None:
         *files,
         *DESCRIPTOR_EXTRA_INPUTS,
     )
+    openapi.write(out / "gateway" / "descriptor.pb", out / "gateway" / "openapi.json")
     render_envoy(out)
 
 
@@ -68,6 +73,7 @@ def render_envoy(out: Path) -> None:
         admin_port=9901,
         grpc_backends=(("127.0.0.1", 50051),),
         descriptor=Path("gateway/descriptor.pb"),
+        docs_root=Path("gateway"),
     )
     compose = EnvoyConfig(
         listen_port=8003,
@@ -75,13 +81,19 @@ def render_envoy(out: Path) -> None:
         listen_host="0.0.0.0",
         grpc_backends=(("server", 50051),),
         descriptor=Path("/etc/envoy/descriptor.pb"),
+        docs_root=Path("/etc/envoy"),
     )
     header = "# Generated from gateway/envoy.template.yaml by scripts/generate.py. Do not edit.\n"
     (out / "gateway" / "envoy.yaml").write_text(header + render(local))
     (out / "gateway" / "envoy.compose.yaml").write_text(header + render(compose))
 
 
-RENDERED = [Path("gateway/descriptor.pb"), Path("gateway/envoy.yaml"), Path("gateway/envoy.compose.yaml")]
+RENDERED = [
+    Path("gateway/descriptor.pb"),
+    Path("gateway/openapi.json"),
+    Path("gateway/envoy.yaml"),
+    Path("gateway/envoy.compose.yaml"),
+]
 
 
 def outputs(root: Path) -> set[Path]:
@@ -111,7 +123,7 @@ def main() -> int:
         return check()
     shutil.rmtree(ROOT / "generated", ignore_errors=True)
     generate(ROOT)
-    print("generated/, gateway/descriptor.pb and gateway/envoy*.yaml updated")
+    print("generated/, gateway/descriptor.pb, gateway/openapi.json and gateway/envoy*.yaml updated")
     return 0
 
 
