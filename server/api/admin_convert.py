@@ -9,10 +9,11 @@ from typing import Any
 from google.protobuf.message import Message
 
 from saaslitellm.v1 import admin_service_pb2, analytics_pb2, audit_pb2, tenancy_pb2
-from server.api.convert import dict_to_struct, struct_to_dict, timestamp
+from server.api.convert import dict_to_struct, stored_struct, timestamp
 from server.domain.analytics import UsageFigures, UsageReport
 from server.domain.audit import AuditEntry
 from server.domain.credits import BudgetMode, TeamStatus
+from server.domain.errors import invalid_argument
 from server.domain.pagination import Page
 from server.domain.tenancy import (
     AccessGroup,
@@ -41,6 +42,8 @@ _KEY_STATE_FILTER = {value: name for name, value in _KEY_STATE.items()}
 def budget_mode(value: int) -> BudgetMode:
     if value == tenancy_pb2.Team.BUDGET_MODE_UNSPECIFIED:
         return BudgetMode.JOB_BASED
+    if value not in tenancy_pb2.Team.BudgetMode.values():
+        raise invalid_argument("budget_mode", "must be job_based, consumption_tokens or consumption_usd")
     return BudgetMode[tenancy_pb2.Team.BudgetMode.Name(value)]
 
 
@@ -50,7 +53,8 @@ def optional(request: Message, name: str) -> Any:
 
 
 def optional_struct(request: Message, name: str) -> dict[str, Any] | None:
-    return struct_to_dict(getattr(request, name)) if request.HasField(name) else None
+    """A stored free-form JSON field (metadata) if sent, checked storable."""
+    return stored_struct(request, name) if request.HasField(name) else None
 
 
 def optional_time(request: Message, name: str) -> datetime | None:

@@ -12,7 +12,7 @@ from saaslitellm.v1 import admin_service_pb2 as pb
 from saaslitellm.v1 import admin_service_pb2_grpc, analytics_pb2, tenancy_pb2
 from server.api import admin_convert as convert
 from server.api.common import metadata
-from server.api.convert import struct_to_dict
+from server.api.convert import stored_struct
 from server.domain.audit import Actor
 from server.services.admin import AdminUseCases
 from server.services.analytics import AnalyticsUseCases
@@ -36,7 +36,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
     async def CreateOrganization(self, request: pb.CreateOrganizationRequest, context: Context):
         actor = self._operator(context)
         org = await self._admin.create_organization(
-            actor, request.organization_id, request.name, struct_to_dict(request.metadata)
+            actor, request.organization_id, request.name, stored_struct(request, "metadata")
         )
         return convert.organization(org)
 
@@ -186,7 +186,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
             team_alias=request.team_alias,
             access_groups=list(request.access_groups),
             credits_allocated=request.credits_allocated,
-            metadata=struct_to_dict(request.metadata),
+            metadata=stored_struct(request, "metadata"),
             default_model=request.default_model,
             budget_mode=convert.budget_mode(request.budget_mode),
             key_name=request.key_name,

@@ -10,7 +10,8 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from saaslitellm.v1 import chat_pb2, credit_service_pb2, job_pb2, job_service_pb2, tenancy_pb2
 from server.api.errors import to_status
-from server.domain.chat import ChatRequest, build_request
+from server.domain import validation
+from server.domain.chat import MAX_MESSAGES, ChatRequest, build_request
 from server.domain.completion import Delta, Usage
 from server.domain.errors import invalid_argument
 from server.domain.jobs import CallRecord, CallStatus, JobStatus, JobView
@@ -36,6 +37,13 @@ def _plain(value: Any) -> Any:
 
 def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
     return _plain(json_format.MessageToDict(message))
+
+
+def stored_struct(request: Any, field_name: str) -> dict[str, Any]:
+    """A free-form JSON field the server will store (metadata), checked storable."""
+    value = struct_to_dict(getattr(request, field_name))
+    validation.json_document(field_name, value)
+    return value
 
 
 def value_to_python(message: struct_pb2.Value) -> Any:
@@ -103,6 +111,8 @@ def chat_request(request: Any) -> ChatRequest:
 
     Those messages share field names by design; only the fields the client set are kept.
     """
+    if len(request.messages) > MAX_MESSAGES:  # before converting them: that costs CPU
+        raise invalid_argument("messages", f"must contain at most {MAX_MESSAGES} messages")
     params: dict[str, Any] = {name: getattr(request, name) for name in _OPTIONAL_SCALARS if request.HasField(name)}
     if request.HasField("stop"):
         params["stop"] = value_to_python(request.stop)
@@ -120,7 +130,7 @@ def chat_request(request: Any) -> ChatRequest:
         params=params,
         extra_body=struct_to_dict(request.extra_body) if request.HasField("extra_body") else {},
         purpose=request.purpose,
-        call_metadata=struct_to_dict(request.call_metadata) if request.HasField("call_metadata") else {},
+        call_metadata=stored_struct(request, "call_metadata") if request.HasField("call_metadata") else {},
     )
 
 
@@ -131,9 +141,11 @@ _CALL_STATUS = {status: job_pb2.CallSummary.Status.Value(status.name) for status
 
 
 def job_status_name(value: int) -> str:
-    """The lower-case status a request named, e.g. `completed` (or '' for unset)."""
+    """The lower-case status a request named, e.g. `completed`."""
     if value == job_pb2.Job.STATUS_UNSPECIFIED:
         raise invalid_argument("status", 'is required: "completed" or "failed"')
+    if value not in job_pb2.Job.Status.values():
+        raise invalid_argument("status", 'must be "completed" or "failed"')
     return job_pb2.Job.Status.Name(value).lower()
 
 

@@ -45,7 +45,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             team_id=request.team_id,
             job_type=request.job_type,
             user_id=request.user_id,
-            metadata=convert.struct_to_dict(request.metadata),
+            metadata=convert.stored_struct(request, "metadata"),
             idempotency_key=request.idempotency_key or headers.get("idempotency-key", ""),
         )
         return convert.job(JobView(job))
@@ -105,7 +105,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             principal,
             request.job_id,
             status=convert.job_status_name(request.status),
-            metadata=convert.struct_to_dict(request.metadata),
+            metadata=convert.stored_struct(request, "metadata"),
             error_message=request.error_message,
         )
         return convert.complete_job_response(view)
@@ -143,6 +143,6 @@ def _job_spec(request, headers: dict[str, str]) -> JobSpec:
         team_id=request.team_id,
         job_type=request.job_type,
         user_id=request.user_id,
-        metadata=convert.struct_to_dict(request.job_metadata),
+        metadata=convert.stored_struct(request, "job_metadata"),
         idempotency_key=request.idempotency_key or headers.get("idempotency-key", ""),
     )

@@ -92,3 +92,22 @@ def alias_name(field_name: str, value: str) -> str:
             field_name, "must be 1-64 characters: letters, digits, '_', '-', '.', ':', starting with a letter or digit"
         )
     return value
+
+
+def json_document(field_name: str, value: object) -> object:
+    """A client's free-form JSON (metadata...) that will be stored: PostgreSQL's jsonb
+    cannot hold the NUL character, so it is refused here, before anything is spent."""
+    stack: list[tuple[str, object]] = [(field_name, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise invalid_argument(where, "must not contain the NUL character (\\u0000)")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if "\x00" in key:
+                    raise invalid_argument(where, "must not contain the NUL character (\\u0000) in a key")
+                stack.append((f"{where}.{key}", child))
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{index}]", child) for index, child in enumerate(item))
+    return value

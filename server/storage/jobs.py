@@ -171,6 +171,12 @@ async def call_context(conn: Connection, job_id: uuid.UUID, team_id: str) -> Cal
     )
 
 
+def _storable(text_: str) -> str:
+    """PostgreSQL text cannot hold NUL; a provider's answer might. The call must be
+    recorded whatever the provider sent, so NUL becomes U+FFFD."""
+    return text_.replace("\x00", "\ufffd")
+
+
 async def record_call(conn: Connection, call: CallRecord, metadata_patch: dict[str, Any] | None) -> None:
     """Insert the call and touch its job (activity time, metadata merge) in one statement."""
     inserted = (
@@ -180,9 +186,9 @@ async def record_call(conn: Connection, call: CallRecord, metadata_patch: dict[s
             job_id=call.job_id,
             team_id=call.team_id,
             status=call.status.value,
-            purpose=call.purpose,
+            purpose=_storable(call.purpose),
             model_alias=call.model_alias,
-            served_model=call.served_model,
+            served_model=_storable(call.served_model),
             attempted_models=list(call.attempted_models),
             streamed=call.streamed,
             prompt_tokens=call.prompt_tokens,
@@ -193,10 +199,10 @@ async def record_call(conn: Connection, call: CallRecord, metadata_patch: dict[s
             cost_source=call.cost_source,
             latency_ms=call.latency_ms,
             first_token_ms=call.first_token_ms,
-            finish_reason=call.finish_reason,
+            finish_reason=_storable(call.finish_reason),
             error_reason=call.error_reason,
-            error_message=call.error_message,
-            content=call.content,
+            error_message=_storable(call.error_message),
+            content=None if call.content is None else _storable(call.content),
         )
         .returning(llm_calls.c.job_id)
         .cte("inserted")

@@ -83,11 +83,13 @@ def open_finding(case) -> str | None:
     is pinned by a strict xfail test, which starts failing once the bug is fixed (then delete
     its branch here)."""
     operation = DOCUMENT["paths"][case.path].get(case.method.lower(), {})  # the run tries other methods too
+    for parameter in operation.get("parameters", []):
+        value = (case.query or {}).get(parameter["name"]) if parameter.get("in") == "query" else None
+        if value is not None and "enum" in _resolve(parameter.get("schema", {})) and str(value).lstrip("-").isdigit():
+            return "an enum sent as a number"  # proto3 JSON accepts numbers; the document lists names
     content = operation.get("requestBody", {}).get("content", {}).get("application/json")
     if content is None or not isinstance(case.body, dict | list):
         return None
-    if _depth(case.body) >= 45:
-        return "deep JSON fails to decode in the server (500)"
     return _walk(case.body, content["schema"])
 
 
@@ -103,13 +105,13 @@ def _walk(value: Any, schema: dict[str, Any]) -> str | None:
     schema = _resolve(schema)
     if "enum" in schema:
         if isinstance(value, int) and not isinstance(value, bool):
-            return "an enum as a number the enum lacks fails in the server (500)"
+            # proto3 JSON (so the transcoder) also accepts an enum's number; the document lists
+            # names only. Unknown numbers are refused: test_hostile_input checks that.
+            return "an enum sent as a number"
         if isinstance(value, str) and value not in schema["enum"] and value.upper() in schema["enum"]:
             return "enum names are accepted in any case (documented)"
         return None
     if schema.get("additionalProperties") is True and "properties" not in schema:  # google.protobuf.Struct
-        if "\x00" in json.dumps(value, ensure_ascii=False):
-            return "NUL in a JSON object field fails in PostgreSQL (500)"
         return None
     if "items" in schema and value is not None and not isinstance(value, list):
         return "a single value for a repeated field is taken as a one-element list by the transcoder"
