@@ -1,0 +1,99 @@
+"""After the load: is every call recorded and every job charged exactly once?
+
+The benchmark counts what the clients saw succeed (`Book`); these checks read the
+stack's own database (a dedicated one per stack, so nothing else is in it) and compare.
+A throughput figure is only reported as "with accounting on" if every check passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import psycopg
+
+
+@dataclass
+class Book:
+    """What the load generator saw succeed against one stack."""
+
+    calls: int = 0  # plain and streamed calls answered successfully
+    jobs_created: int = 0
+    jobs_completed: int = 0
+    errors: int = 0
+
+
+@dataclass
+class Check:
+    name: str
+    expected: object
+    found: object
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.found
+
+
+@dataclass
+class Report:
+    stack: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    def failures(self) -> list[str]:
+        return [f"{self.stack}: {c.name}: expected {c.expected}, found {c.found}" for c in self.checks if not c.ok]
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "checks": [{"name": c.name, "expected": c.expected, "found": c.found, "ok": c.ok} for c in self.checks],
+        }
+
+
+_ONE_VALUE = {
+    "succeeded calls recorded": "SELECT count(*) FROM llm_calls WHERE status = 'succeeded'",
+    "failed or cancelled calls recorded": "SELECT count(*) FROM llm_calls WHERE status <> 'succeeded'",
+    "jobs created": "SELECT count(*) FROM jobs",
+    "jobs completed": "SELECT count(*) FROM jobs WHERE status = 'completed'",
+    "jobs left open": "SELECT count(*) FROM jobs WHERE status IN ('pending', 'in_progress')",
+    "completed jobs without exactly one charge of 1 credit": """
+        SELECT count(*) FROM jobs j
+        WHERE j.status = 'completed' AND (
+            j.credits_charged <> 1
+            OR (SELECT count(*) FROM credit_ledger l WHERE l.job_id = j.job_id AND l.kind = 'charge') <> 1
+            OR (SELECT sum(amount) FROM credit_ledger l WHERE l.job_id = j.job_id AND l.kind = 'charge') <> -1)""",
+    "jobs without exactly one reservation": """
+        SELECT count(*) FROM jobs j
+        WHERE (SELECT count(*) FROM credit_ledger l WHERE l.job_id = j.job_id AND l.kind = 'reservation') <> 1""",
+    "calls whose job is not the caller's team's": """
+        SELECT count(*) FROM llm_calls c JOIN jobs j USING (job_id) WHERE c.team_id <> j.team_id""",
+    "teams whose ledger does not sum to their balance": """
+        SELECT count(*) FROM teams t
+        WHERE t.credits_allocated - t.credits_used
+              <> (SELECT coalesce(sum(amount), 0) FROM credit_ledger l WHERE l.team_id = t.team_id)
+           OR t.credits_reserved
+              <> (SELECT coalesce(sum(reserved_delta), 0) FROM credit_ledger l WHERE l.team_id = t.team_id)""",
+    "teams whose credits used differ from their completed jobs": """
+        SELECT count(*) FROM teams t
+        WHERE t.credits_used <> (SELECT count(*) FROM jobs j WHERE j.team_id = t.team_id AND j.status = 'completed')""",
+    "credits still reserved": "SELECT coalesce(sum(credits_reserved), 0) FROM teams",
+}
+
+
+def check(stack: str, database_url: str, book: Book) -> Report:
+    """Compare the database with `book`; every figure is read, none is assumed."""
+    with psycopg.connect(database_url) as conn:
+        found = {name: conn.execute(sql).fetchone()[0] for name, sql in _ONE_VALUE.items()}
+    expected = {name: 0 for name in _ONE_VALUE}
+    expected |= {
+        "succeeded calls recorded": book.calls,
+        "jobs created": book.jobs_created,
+        "jobs completed": book.jobs_completed,
+    }
+    if book.errors:
+        # A request that failed may or may not have been recorded; the client cannot know.
+        del expected["failed or cancelled calls recorded"]
+        found.pop("failed or cancelled calls recorded")
+    return Report(stack, [Check(name, expected[name], found[name]) for name in expected])
