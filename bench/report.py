@@ -25,6 +25,27 @@ PATHS = [
 ]  # fmt: skip
 
 CPU_COMPONENTS = ("client", "envoy", "server", "litellm", "fake", "postgres", "other")
+STACK_COMPONENTS = ("envoy", "server", "litellm", "fake", "postgres")
+SINGLE_THREADED = ("server", "litellm", "fake")  # one event loop per process
+
+
+def capacity(key: str, window: dict, cores: int) -> float | None:
+    """Operations/s the stack could sustain if the machine were its own, from CPU per operation:
+    all cores shared by the stack's processes, each single-threaded process bounded by one core
+    (the server by as many cores as it has processes). The load generator and processes outside
+    the benchmark are left out. A shared machine's measured rates depend on its other load;
+    this estimate depends mostly on the work per request."""
+    per_op = window.get("cpu_ms_per_op") or {}
+    total = sum(per_op.get(c) or 0 for c in STACK_COMPONENTS)
+    if not total or not cores:
+        return None
+    bounds = [cores * 1000 / total]
+    for component in SINGLE_THREADED:
+        ms = per_op.get(component) or 0
+        processes = 2 if component == "server" and key.startswith("direct2") else 1
+        if ms > 0.05:  # idle bystanders (e.g. the server while LiteLLM is measured) bound nothing
+            bounds.append(processes * 1000 / ms)
+    return min(bounds)
 
 
 def _get(data: dict, *keys: str) -> Any:
@@ -69,6 +90,11 @@ def derived(data: dict) -> dict[str, Any]:
     def rate(key: str) -> float | None:
         return _get(tput, key, "rate_per_s")
 
+    cores = _get(data, "machine", "cores") or 0
+
+    def cap(key: str) -> float | None:
+        return capacity(key, tput[key], cores) if key in tput else None
+
     def cpu(key: str, component: str) -> float | None:
         return _get(tput, key, "cpu_ms_per_op", component)
 
@@ -91,10 +117,28 @@ def derived(data: dict) -> dict[str, Any]:
         "layer_rest_calls_over_litellm": safe_ratio(rate("direct_rest_calls"), rate("litellm")),
         "layer_grpc_calls_over_litellm": safe_ratio(rate("direct_grpc_calls"), rate("litellm")),
         "layer_rest_flows_over_litellm_calls": safe_ratio(rate("direct_rest_flow"), rate("litellm")),
+        "layer_2proc_rest_calls_over_litellm": safe_ratio(rate("direct2_rest_calls"), rate("litellm")),
+        "client_cpu_percent_max": max(
+            (w.get("cpu_percent", {}).get("client") or 0 for w in tput.values()), default=None
+        ),
+        "other_processes_percent_mean": (
+            sum(w.get("cpu_percent", {}).get("other") or 0 for w in tput.values()) / len(tput) if tput else None
+        ),
+        "steal_percent_mean": (
+            sum(w.get("machine_steal_percent") or 0 for w in tput.values()) / len(tput) if tput else None
+        ),
+        "fake_direct_over_fastest_stack_path": safe_ratio(
+            rate("fake"),
+            max((w.get("rate_per_s") or 0 for k, w in tput.items() if k not in ("fake", "litellm")), default=None),
+        ),
         "full_calls_over_litellm": safe_ratio(rate("full_rest_calls"), rate("litellm")),
         "litellm_cpu_over_server_cpu_per_call": safe_ratio(
             cpu("litellm", "litellm"), cpu("direct_rest_calls", "server")
         ),
+        "capacity_layer_rest_over_litellm": safe_ratio(cap("direct_rest_calls"), cap("litellm")),
+        "capacity_layer_grpc_over_litellm": safe_ratio(cap("direct_grpc_calls"), cap("litellm")),
+        "capacity_layer_2proc_rest_over_litellm": safe_ratio(cap("direct2_rest_calls"), cap("litellm")),
+        "capacity_scaling_2_over_1_calls": safe_ratio(cap("direct2_rest_calls"), cap("direct_rest_calls")),
         "scaling_2_over_1_calls": safe_ratio(rate("direct2_rest_calls"), rate("direct_rest_calls")),
         "scaling_2_over_1_flows": safe_ratio(rate("direct2_rest_flow"), rate("direct_rest_flow")),
         "stream_first_event_added_ms": stream_diff("direct_rest", "fake", "first_event_ms"),
@@ -169,12 +213,14 @@ def render(data: dict) -> str:
 
     # CPU per operation: where the time goes.
     cpu_rows = []
+    cores = _get(data, "machine", "cores") or 0
     for key, window in tput.items():
         per_op = window.get("cpu_ms_per_op", {})
         cpu_rows.append(
             [
                 key,
                 _fmt(window.get("rate_per_s"), 0),
+                _fmt(capacity(key, window, cores), 0),
                 *[_fmt(per_op.get(c), 2) for c in CPU_COMPONENTS],
                 _fmt(_get(window, "cpu_percent", "client"), 0),
                 _fmt(window.get("machine_busy_percent"), 0),
@@ -183,7 +229,18 @@ def render(data: dict) -> str:
         )
     out.append("\nCPU milliseconds per operation under load (from /proc; 'other' = processes outside the benchmark)")
     out.append(
-        table(cpu_rows, ["throughput run", "ops/s", *CPU_COMPONENTS, "client CPU %", "machine busy %", "steal %"])
+        table(
+            cpu_rows,
+            [
+                "throughput run",
+                "ops/s",
+                "CPU-bound est./s",
+                *CPU_COMPONENTS,
+                "client CPU %",
+                "machine busy %",
+                "steal %",
+            ],
+        )
     )
 
     # Profile of one server process.
@@ -273,8 +330,12 @@ def render(data: dict) -> str:
         (
             at_least(d["layer_rest_calls_over_litellm"], LAYER_VS_LITELLM),
             f"our layer alone / LiteLLM 1 worker, calls/s: REST {_fmt(d['layer_rest_calls_over_litellm'], 2)}x, "
-            f"gRPC {_fmt(d['layer_grpc_calls_over_litellm'], 2)}x (target >= {LAYER_VS_LITELLM:g}x); "
-            f"CPU per call LiteLLM / our server: {_fmt(d['litellm_cpu_over_server_cpu_per_call'], 2)}x",
+            f"gRPC {_fmt(d['layer_grpc_calls_over_litellm'], 2)}x, REST with 2 server processes "
+            f"{_fmt(d['layer_2proc_rest_calls_over_litellm'], 2)}x (target >= {LAYER_VS_LITELLM:g}x); "
+            f"CPU-bound estimates: REST {_fmt(d['capacity_layer_rest_over_litellm'], 2)}x, gRPC "
+            f"{_fmt(d['capacity_layer_grpc_over_litellm'], 2)}x, 2 processes "
+            f"{_fmt(d['capacity_layer_2proc_rest_over_litellm'], 2)}x; CPU per call LiteLLM / our server: "
+            f"{_fmt(d['litellm_cpu_over_server_cpu_per_call'], 2)}x",
         ),
         (
             at_most(d["stream_first_content_added_ms"], STREAM_FIRST_EVENT_MS)
@@ -294,7 +355,8 @@ def render(data: dict) -> str:
         (
             None,
             f"scaling 1 -> 2 server processes: calls {_fmt(d['scaling_2_over_1_calls'], 2)}x, "
-            f"jobs {_fmt(d['scaling_2_over_1_flows'], 2)}x (on {data.get('machine', {}).get('cores')} cores, "
+            f"jobs {_fmt(d['scaling_2_over_1_flows'], 2)}x, CPU-bound estimate (calls) "
+            f"{_fmt(d['capacity_scaling_2_over_1_calls'], 2)}x (on {data.get('machine', {}).get('cores')} cores, "
             "shared with Envoy, PostgreSQL, the fake provider and the load generator)",
         ),
         (
@@ -312,6 +374,22 @@ def render(data: dict) -> str:
             + ("all pass" if accounting_ok else "FAILED: " + "; ".join(_failures(accounting))),
         ),
     ]
+    lines.append(
+        (
+            None,
+            f"load generator: at most {_fmt(d['client_cpu_percent_max'], 0)}% of one core in any throughput run; "
+            f"it drove the fake provider directly {_fmt(d['fake_direct_over_fastest_stack_path'], 1)}x faster than "
+            "the fastest path through the stack, so the stack, not the client, set the rates",
+        )
+    )
+    lines.append(
+        (
+            None,
+            f"noise: processes outside the benchmark used {_fmt(d['other_processes_percent_mean'], 0)}% of a core on "
+            f"average during the throughput runs, and the hypervisor stole {_fmt(d['steal_percent_mean'], 1)}% of "
+            "the machine; compare figures within this run, not across runs",
+        )
+    )
     out.append("\nTargets (issue 8)")
     out += [f"  {verdict(ok)}  {text}" for ok, text in lines]
     return "\n".join(out)

@@ -544,6 +544,7 @@ class Bench:
         await asyncio.to_thread(_wait_for_file, path, 30.0)
         self.data["profile"] = {
             "what": "our layer REST calls (server -> fake), one server process under cProfile",
+            "file": str(path),
             "concurrency": n,
             "rate_per_s_under_profiler": _round(window.rate, 1),
             "breakdown": {k: round(v, 4) for k, v in breakdown(path).items()},
