@@ -79,9 +79,9 @@ QUICK = Mode(
 )
 FULL = Mode(
     "default",
-    latency_rounds=400,
-    latency_warmup_rounds=40,
-    stream_rounds=30,
+    latency_rounds=300,
+    latency_warmup_rounds=30,
+    stream_rounds=20,
     stream_warmup_rounds=3,
     window=4.0,
     warmup=1.0,
