@@ -4,6 +4,9 @@
     python -m bench --quick     # smoke run, under a minute
     python -m bench --json results.json
 
+Exit status: 0 when every request succeeded and the accounting adds up, 1 when an
+accounting check fails, 2 when requests failed (the report says which and why).
+
 PostgreSQL is embedded (in .data/bench-postgres) unless DATABASE_URL is set; the benchmark
 creates its own databases in it and drops them at the end. Every other component runs as
 a child process on free ports and is stopped at the end, also on Ctrl-C or failure.
@@ -60,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(data, indent=2, default=str) + "\n")
         print(f"\nwrote {args.json}")
-    accounting_ok = all(r.get("ok") for r in data.get("accounting", {}).values())
-    return 0 if accounting_ok else 1
+    if not all(r.get("ok") for r in data.get("accounting", {}).values()):
+        return 1  # the accounting does not add up: the figures are not "with accounting on"
+    return 2 if data.get("errors") else 0
 
 
 if __name__ == "__main__":

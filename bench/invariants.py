@@ -19,7 +19,8 @@ class Book:
     calls: int = 0  # plain and streamed calls answered successfully
     jobs_created: int = 0
     jobs_completed: int = 0
-    errors: int = 0
+    jobs_failed: int = 0  # completed as failed because their call failed
+    errors: int = 0  # calls that failed (the server records them as failed, unless they never reached it)
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Check:
 class Report:
     stack: str
     checks: list[Check] = field(default_factory=list)
+    error_reasons: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -48,6 +50,7 @@ class Report:
     def as_dict(self) -> dict:
         return {
             "ok": self.ok,
+            "failed_call_reasons": self.error_reasons,
             "checks": [{"name": c.name, "expected": c.expected, "found": c.found, "ok": c.ok} for c in self.checks],
         }
 
@@ -57,6 +60,7 @@ _ONE_VALUE = {
     "failed or cancelled calls recorded": "SELECT count(*) FROM llm_calls WHERE status <> 'succeeded'",
     "jobs created": "SELECT count(*) FROM jobs",
     "jobs completed": "SELECT count(*) FROM jobs WHERE status = 'completed'",
+    "jobs failed": "SELECT count(*) FROM jobs WHERE status = 'failed'",
     "jobs left open": "SELECT count(*) FROM jobs WHERE status IN ('pending', 'in_progress')",
     "completed jobs without exactly one charge of 1 credit": """
         SELECT count(*) FROM jobs j
@@ -91,9 +95,23 @@ def check(stack: str, database_url: str, book: Book) -> Report:
         "succeeded calls recorded": book.calls,
         "jobs created": book.jobs_created,
         "jobs completed": book.jobs_completed,
+        "jobs failed": book.jobs_failed,
     }
+    report = Report(stack, [])
     if book.errors:
-        # A request that failed may or may not have been recorded; the client cannot know.
-        del expected["failed or cancelled calls recorded"]
-        found.pop("failed or cancelled calls recorded")
-    return Report(stack, [Check(name, expected[name], found[name]) for name in expected])
+        # A failed request was recorded if it reached the server; the client cannot know which did.
+        name = "failed or cancelled calls recorded"
+        expected[name] = f"at most {book.errors}"
+        found[name] = expected[name] if found[name] <= book.errors else found[name]
+        report.error_reasons = dict(failed_call_reasons(database_url))
+    report.checks = [Check(name, expected[name], found[name]) for name in expected]
+    return report
+
+
+def failed_call_reasons(database_url: str) -> list[tuple[str, int]]:
+    """Why the recorded failed calls failed (error reason and how many)."""
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT error_reason || ': ' || error_message, count(*) FROM llm_calls WHERE status <> 'succeeded' "
+            "GROUP BY 1 ORDER BY 2 DESC"
+        ).fetchall()

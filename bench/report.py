@@ -390,6 +390,17 @@ def render(data: dict) -> str:
             "the machine; compare figures within this run, not across runs",
         )
     )
+    errors = data.get("errors") or []
+    if errors:
+        reasons = {k: v for r in accounting.values() for k, v in (r.get("failed_call_reasons") or {}).items()}
+        lines.append(
+            (
+                False,
+                "ERRORS: "
+                + "; ".join(f"{e['count']} in {e['phase']} {e['path']} (first: {e['first'][:160]})" for e in errors)
+                + (f". Recorded failed calls: {reasons}" if reasons else ""),
+            )
+        )
     out.append("\nTargets (issue 8)")
     out += [f"  {verdict(ok)}  {text}" for ok, text in lines]
     return "\n".join(out)

@@ -249,14 +249,15 @@ class Grpc:
             raise RequestFailed("llm call without content")
         return reply.call_id
 
-    async def complete(self, job_id: str) -> None:
+    async def complete(self, job_id: str, status: str = "completed") -> None:
+        wanted = job_pb2.Job.Status.Value(status.upper())
         done = await self.stub.CompleteJob(
-            job_service_pb2.CompleteJobRequest(job_id=job_id, status=job_pb2.Job.COMPLETED),
+            job_service_pb2.CompleteJobRequest(job_id=job_id, status=wanted),
             metadata=self.tenant.grpc_metadata,
             timeout=60,
         )
-        if done.status != job_pb2.Job.COMPLETED:
-            raise RequestFailed("job not completed")
+        if done.status != wanted:
+            raise RequestFailed(f"job not {status}")
 
     async def flow(self) -> None:
         job_id = await self.create_job()
