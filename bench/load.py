@@ -33,6 +33,7 @@ class Window:
     seconds: float = 0.0
     completed: int = 0
     errors: int = 0
+    errors_outside: int = 0  # failed during warm-up or while the workers wound down
     latencies: list[float] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)
     first_error: str = ""
@@ -48,6 +49,7 @@ class Window:
         self.seconds += other.seconds
         self.completed += other.completed
         self.errors += other.errors
+        self.errors_outside += other.errors_outside
         self.latencies += other.latencies
         for key, value in other.cpu.items():
             self.cpu[key] = self.cpu.get(key, 0.0) + value
@@ -83,7 +85,9 @@ async def throughput(
             except Exception as error:  # counted, and the first one is reported
                 if measuring:
                     window.errors += 1
-                    window.first_error = window.first_error or f"{type(error).__name__}: {error}"[:300]
+                else:
+                    window.errors_outside += 1
+                window.first_error = window.first_error or f"{type(error).__name__}: {error}"[:300]
                 continue
             if measuring:
                 window.completed += 1

@@ -119,7 +119,7 @@ def derived(data: dict) -> dict[str, Any]:
         "layer_rest_flows_over_litellm_calls": safe_ratio(rate("direct_rest_flow"), rate("litellm")),
         "layer_2proc_rest_calls_over_litellm": safe_ratio(rate("direct2_rest_calls"), rate("litellm")),
         "client_cpu_percent_max": max(
-            (w.get("cpu_percent", {}).get("client") or 0 for w in tput.values()), default=None
+            (w.get("cpu_percent", {}).get("client") or 0 for k, w in tput.items() if k != "fake"), default=None
         ),
         "other_processes_percent_mean": (
             sum(w.get("cpu_percent", {}).get("other") or 0 for w in tput.values()) / len(tput) if tput else None
@@ -242,6 +242,13 @@ def render(data: dict) -> str:
             ],
         )
     )
+
+    at_one = data.get("latency_cpu_ms_per_call")
+    if at_one:
+        out.append(
+            "\nCPU ms per call at concurrency 1 (latency phase): "
+            + "; ".join(f"{name} {_fmt(value, 2)}" for name, value in at_one.items())
+        )
 
     # Profile of one server process.
     profile = data.get("profile")
@@ -377,7 +384,8 @@ def render(data: dict) -> str:
     lines.append(
         (
             None,
-            f"load generator: at most {_fmt(d['client_cpu_percent_max'], 0)}% of one core in any throughput run; "
+            f"load generator: at most {_fmt(d['client_cpu_percent_max'], 0)}% of one core in any run through the "
+            "stack or LiteLLM; "
             f"it drove the fake provider directly {_fmt(d['fake_direct_over_fastest_stack_path'], 1)}x faster than "
             "the fastest path through the stack, so the stack, not the client, set the rates",
         )

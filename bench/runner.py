@@ -149,7 +149,8 @@ class Bench:
         self.client: aiohttp.ClientSession | None = None
         self.proxy: CountingProxy | None = None
         self.counted_stats_before: tuple[int, int, int, int] = (0, 0, 0, 0)
-        self._open_jobs: list[tuple[StackUnderTest, str]] = []
+        # Jobs to settle at the end: (stack, job id, "completed" or "failed").
+        self._open_jobs: list[tuple[StackUnderTest, str, str]] = []
         self.data: dict = {"mode": mode.name, "machine": machine.describe()}
 
     # ------------------------------------------------------------------ lifecycle
@@ -321,9 +322,12 @@ class Bench:
         under_test.book.jobs_created += 1
         return job_id
 
-    async def _complete(self, under_test: StackUnderTest, job_id: str) -> None:
-        await under_test.rest.complete(self.client, job_id)
-        under_test.book.jobs_completed += 1
+    async def _complete(self, under_test: StackUnderTest, job_id: str, status: str = "completed") -> None:
+        await under_test.rest.complete(self.client, job_id, status)
+        if status == "completed":
+            under_test.book.jobs_completed += 1
+        else:
+            under_test.book.jobs_failed += 1
 
     def _counted(self, under_test: StackUnderTest, request: Callable[[], Awaitable[object]]):
         """An LLM call that the book counts: a success, or an error (recorded as failed or not)."""
@@ -352,27 +356,33 @@ class Bench:
         return self._counted(under_test, lambda: under_test.grpc.stream(job_id, text))
 
     async def _rest_flow(self, under_test: StackUnderTest) -> None:
-        """Create, call, complete; a job whose call failed is completed as failed, as a client would."""
+        """Create, call, complete. A job whose call failed is completed as failed, as a client
+        would; one whose completion failed is settled again at the end (completion is
+        idempotent), so the accounting checks stay exact."""
         job_id = await self._job(under_test)
-        try:
-            await self._rest_call(under_test, job_id)()
-        except Exception:
-            await under_test.rest.complete(self.client, job_id, status="failed")
-            under_test.book.jobs_failed += 1
-            raise
-        await self._complete(under_test, job_id)
+        await self._finish_flow(under_test, job_id, self._rest_call(under_test, job_id))
 
     async def _grpc_flow(self, under_test: StackUnderTest) -> None:
         job_id = await under_test.grpc.create_job()
         under_test.book.jobs_created += 1
+        await self._finish_flow(under_test, job_id, self._grpc_call(under_test, job_id))
+
+    async def _finish_flow(
+        self, under_test: StackUnderTest, job_id: str, call: Callable[[], Awaitable[object]]
+    ) -> None:
+        status = "completed"
         try:
-            await self._grpc_call(under_test, job_id)()
+            await call()
         except Exception:
-            await under_test.grpc.complete(job_id, status="failed")
-            under_test.book.jobs_failed += 1
+            status = "failed"
             raise
-        await under_test.grpc.complete(job_id)
-        under_test.book.jobs_completed += 1
+        finally:
+            try:
+                await self._complete(under_test, job_id, status)
+            except Exception:
+                self._open_jobs.append((under_test, job_id, status))
+                if status == "completed":
+                    raise
 
     # ------------------------------------------------------------------ latency
     async def _latency(self) -> None:
@@ -381,7 +391,7 @@ class Bench:
         jobs = {}
         for name, under_test in (("a_rest", a), ("a_grpc", a), ("b_rest", b), ("b_grpc", b)):
             jobs[name] = await self._job(under_test)
-            self._open_jobs.append((under_test, jobs[name]))
+            self._open_jobs.append((under_test, jobs[name], "completed"))
         paths = {
             "fake": lambda: self.fake.call(self.client),
             "litellm": lambda: self.litellm.call(self.client),
@@ -394,19 +404,36 @@ class Bench:
             f"latency at concurrency 1: {mode.latency_rounds} rounds (+{mode.latency_warmup_rounds} warm-up) "
             f"of {len(paths)} paths in turn"
         )
+        before = {key: u.monitor.snapshot() for key, u in (("litellm", a), ("direct", b))}
         samples = await interleaved(
             paths,
             rounds=mode.latency_rounds,
             warmup_rounds=mode.latency_warmup_rounds,
             progress=self.log.sub("  latency: "),
         )
+        used = {key: u.monitor.usage(before[key], u.monitor.snapshot()) for key, u in (("litellm", a), ("direct", b))}
         self._note_errors("latency", samples)
         self.data["latency"] = {name: _summary(s.summary) for name, s in samples.items()}
+        # Each process serves known paths only, so its CPU over the phase divides exactly:
+        # stack `direct`'s server serves direct_*; stack `litellm`'s server serves full_*, its
+        # LiteLLM serves litellm and full_*; one round = one request per path.
+        rounds = mode.latency_rounds + mode.latency_warmup_rounds
+        self.data["latency_cpu_ms_per_call"] = {
+            "server (our layer, server -> fake)": _round(1000 * used["direct"]["server"] / (2 * rounds)),
+            "postgres (our layer)": _round(1000 * used["direct"]["postgres"] / (2 * rounds)),
+            "envoy (REST path)": _round(1000 * used["direct"]["envoy"] / rounds),
+            "server (full stack)": _round(1000 * used["litellm"]["server"] / (2 * rounds)),
+            "litellm": _round(1000 * used["litellm"]["litellm"] / (3 * rounds)),
+        }
 
     def _note_errors(self, phase: str, samples: dict[str, Samples]) -> None:
         for name, s in samples.items():
             if s.errors:
                 self._error(phase, name, s.errors, s.first_error)
+
+    def _window_errors(self, phase: str, window: Window) -> None:
+        if window.errors or window.errors_outside:
+            self._error(phase, window.name, window.errors + window.errors_outside, window.first_error)
 
     def _error(self, phase: str, path: str, count: int, first: str) -> None:
         self.log(f"  ERRORS: {count} failed requests in {phase} on {path}; first: {first}")
@@ -420,7 +447,7 @@ class Bench:
         jobs = {}
         for name, under_test in (("a_rest", a), ("a_grpc", a), ("b_rest", b), ("b_grpc", b)):
             jobs[name] = await self._job(under_test)
-            self._open_jobs.append((under_test, jobs[name]))
+            self._open_jobs.append((under_test, jobs[name], "completed"))
         paths = {
             "fake": lambda: self.fake.stream(self.client, text),
             "litellm": lambda: self.litellm.stream(self.client, text),
@@ -450,6 +477,7 @@ class Bench:
             self.log(f"throughput sweep: our layer (REST, server -> fake), {concurrency} in flight")
             calls = await self._calls_operation(b, "rest", concurrency)
             sweep[concurrency] = await self._window("sweep", b, calls, concurrency)
+            self._window_errors("sweep", sweep[concurrency])
             self.log(f"  {sweep[concurrency].rate:.0f} calls/s")
         best = max(sweep, key=lambda n: sweep[n].rate)
         # The smallest concurrency within 5% of the best: more in flight only adds queueing.
@@ -487,16 +515,21 @@ class Bench:
         self.data["memory_peak_mib"] = {
             key: round(max(by_scenario.values()) / 2**20, 1) for key, by_scenario in peaks.items()
         }
-        for name, window in totals.items():
-            if window.errors:
-                self._error("throughput", name, window.errors, window.first_error)
+        for window in totals.values():
+            self._window_errors("throughput", window)
 
     async def _calls_operation(
         self, under_test: StackUnderTest, protocol: str, concurrency: int
     ) -> Callable[[int], Awaitable[object]]:
         """Calls alone: each worker calls in its own job, created here (and completed at the end)."""
-        jobs = [await self._job(under_test) for _ in range(concurrency)]
-        self._open_jobs += [(under_test, job) for job in jobs]
+        limit = asyncio.Semaphore(8)
+
+        async def job() -> str:
+            async with limit:
+                return await self._job(under_test)
+
+        jobs = list(await asyncio.gather(*(job() for _ in range(concurrency))))
+        self._open_jobs += [(under_test, job, "completed") for job in jobs]
         make = self._rest_call if protocol == "rest" else self._grpc_call
         calls = [make(under_test, job) for job in jobs]
         return lambda index: calls[index]()
@@ -521,16 +554,16 @@ class Bench:
 
     async def _settle_open_jobs(self, key: str | None = None) -> None:
         """Complete the jobs that call measurements kept open (of one stack, or all)."""
-        settle = [(u, job) for u, job in self._open_jobs if key is None or u.key == key]
-        self._open_jobs = [(u, job) for u, job in self._open_jobs if not (key is None or u.key == key)]
-        self.log(f"completing the {len(settle)} jobs the call measurements used")
+        settle = [entry for entry in self._open_jobs if key is None or entry[0].key == key]
+        self._open_jobs = [entry for entry in self._open_jobs if not (key is None or entry[0].key == key)]
+        self.log(f"completing the {len(settle)} jobs left open by call measurements (or by failed completions)")
         limit = asyncio.Semaphore(8)
 
-        async def complete(under_test: StackUnderTest, job_id: str) -> None:
+        async def complete(under_test: StackUnderTest, job_id: str, status: str) -> None:
             async with limit:
-                await self._complete(under_test, job_id)
+                await self._complete(under_test, job_id, status)
 
-        await asyncio.gather(*(complete(u, job) for u, job in settle))
+        await asyncio.gather(*(complete(*entry) for entry in settle))
 
     # ------------------------------------------------------------------ profile
     async def _profile(self) -> None:
@@ -550,6 +583,7 @@ class Bench:
             on_start=lambda: server.signal(signal.SIGUSR1),
             on_stop=lambda: server.signal(signal.SIGUSR2),
         )
+        self._window_errors("profile", window)
         await asyncio.to_thread(_wait_for_file, path, 30.0)
         self.data["profile"] = {
             "what": "our layer REST calls (server -> fake), one server process under cProfile",
@@ -601,6 +635,7 @@ class Bench:
             on_start=lambda: marks.append(proxy.snapshot()),
             on_stop=lambda: marks.append(proxy.snapshot()),
         )
+        self._window_errors("counting under load", window)
         under_load = marks[1] - marks[0]
         await self._settle_open_jobs("counted")
         await self._stop_stacks("counted")
@@ -723,6 +758,7 @@ def _window_summary(window: Window) -> dict:
         "seconds": _round(window.seconds),
         "completed": window.completed,
         "errors": window.errors,
+        "errors_outside_window": window.errors_outside,
         "rate_per_s": _round(window.rate, 1),
         "latency_ms": _summary(window.latency),
         "cpu_ms_per_op": {k: _round(window.cpu_ms_per_op(k)) for k in [*components, "other"]},
