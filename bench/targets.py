@@ -175,12 +175,11 @@ class Rest:
             raise RequestFailed("llm call without content")
         return body["call_id"]
 
-    async def complete(self, client: aiohttp.ClientSession, job_id: str) -> None:
+    async def complete(self, client: aiohttp.ClientSession, job_id: str, status: str = "completed") -> None:
         url = f"{self.api_url}/api/jobs/{job_id}/complete"
-        if (await _post(client, url, {"status": "completed"}, self.tenant.headers, "complete job"))[
-            "status"
-        ] != "COMPLETED":
-            raise RequestFailed("job not completed")
+        done = await _post(client, url, {"status": status}, self.tenant.headers, "complete job")
+        if done["status"] != status.upper():
+            raise RequestFailed(f"job not {status}")
 
     async def get_job(self, client: aiohttp.ClientSession, job_id: str) -> None:
         async with client.get(f"{self.api_url}/api/jobs/{job_id}", headers=self.tenant.headers) as response:

@@ -26,7 +26,7 @@ from bench.pgwire import CountingProxy, statement_shape
 from bench.procs import Monitor
 from bench.profile import ProfiledStack, breakdown
 from bench.report import render
-from bench.runner import QUICK, _stream_summary, _summary, _window_summary
+from bench.runner import QUICK, Bench, StackUnderTest, _stream_summary, _summary, _window_summary
 from bench.stats import Summary, percentile
 from bench.targets import Grpc, Provider, Rest, create_tenant, stream_prompt
 from devstack.postgres import Postgres
@@ -64,17 +64,22 @@ def stack(proxy: CountingProxy, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield running
 
 
+@pytest.fixture(scope="module")
+def book() -> Book:
+    """What the client saw succeed against the module's stack, across its tests (one database)."""
+    return Book()
+
+
 @pytest.fixture
 async def client() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         yield session
 
 
-async def test_measurement_functions_against_a_stack(stack, proxy, database, client):
+async def test_measurement_functions_against_a_stack(stack, proxy, database, client, book):
     tenant = await create_tenant(client, stack.api_url, ADMIN_KEY, credits=100)
     rest, grpc = Rest(stack.api_url, tenant), await Grpc(stack.grpc_target, tenant).open()
     fake = Provider(stack.fake_url)
-    book = Book()
     try:
         job = await rest.create_job(client)
         book.jobs_created += 1
@@ -147,14 +152,45 @@ async def test_measurement_functions_against_a_stack(stack, proxy, database, cli
     assert "Targets (issue 8)" in render(data)
 
 
-async def test_the_profiled_server_profiles_a_window(stack, client, tmp_path):
+async def test_the_runner_operations_keep_the_books(stack, proxy, database, client, book, tmp_path):
+    """The benchmark's own flows, call loops, settling and database counting, on one stack."""
+    bench = Bench(
+        dataclasses.replace(QUICK, counted_jobs=1, calls_per_counted_job=1), database_url=None, data_dir=tmp_path
+    )
+    bench.client = client
+    tenant = await create_tenant(client, stack.api_url, ADMIN_KEY, credits=100)
+    under_test = StackUnderTest("smoke", stack, database[1], database[0], book, tenant=tenant)
+    before = dataclasses.replace(book)
+    under_test.rest = Rest(stack.api_url, tenant)
+    under_test.grpc = await Grpc(stack.grpc_target, tenant).open()
+    try:
+        await bench._rest_flow(under_test)
+        await bench._grpc_flow(under_test)
+        calls = await bench._calls_operation(under_test, "grpc", 2)
+        await calls(0)
+        await calls(1)
+        per_operation = await bench._count_operations(under_test, proxy)
+        await bench._settle_open_jobs()
+    finally:
+        await under_test.grpc.close()
+    assert set(per_operation) == {"create_job", "llm_call", "llm_call_stream", "get_job", "complete_job"}
+    assert per_operation["llm_call"]["statement_shapes"]["INSERT llm_calls"] == 1
+    added = [getattr(book, f) - getattr(before, f) for f in ("calls", "jobs_created", "jobs_completed", "errors")]
+    assert added == [6, 5, 5, 0]
+    report = invariants.check("smoke", database[1], book)
+    assert report.ok, report.failures()
+
+
+async def test_the_profiled_server_profiles_a_window(stack, client, book):
     tenant = await create_tenant(client, stack.api_url, ADMIN_KEY, credits=10)
     rest = Rest(stack.api_url, tenant)
     job = await rest.create_job(client)
     server = stack.servers[0]
     path = stack.profile_path(stack.grpc_ports[0])
+    book.jobs_created += 1
     server.signal(signal.SIGUSR1)
     await rest.call(client, job)
+    book.calls += 1
     server.signal(signal.SIGUSR2)
     deadline = time.monotonic() + 10
     while not path.exists():  # the server renames the finished profile into place
@@ -164,6 +200,7 @@ async def test_the_profiled_server_profiles_a_window(stack, client, tmp_path):
     assert abs(sum(shares.values()) - 1) < 1e-6
     assert any(name.startswith("our code:") for name in shares)
     await rest.complete(client, job)
+    book.jobs_completed += 1
 
 
 @pytest.fixture
