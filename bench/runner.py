@@ -293,7 +293,7 @@ class Bench:
         try:
             with psycopg.connect(self.pg.admin_url) as conn:
                 backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-            return psutil.Process(backend).ppid()
+                return psutil.Process(backend).ppid()  # while the backend still exists
         except (psycopg.Error, psutil.Error):
             return None
 
