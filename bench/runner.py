@@ -67,15 +67,15 @@ class Mode:
 
 QUICK = Mode(
     "quick",
-    latency_rounds=30,
-    latency_warmup_rounds=5,
+    latency_rounds=20,
+    latency_warmup_rounds=3,
     stream_rounds=3,
     stream_warmup_rounds=1,
-    window=1.0,
-    warmup=0.3,
+    window=0.8,
+    warmup=0.2,
     repeats=1,
-    sweep=(32,),
-    counted_jobs=3,
+    sweep=(16,),
+    counted_jobs=2,
 )
 FULL = Mode(
     "default",
