@@ -5,12 +5,15 @@ Stacks (devstack, each on free ports, each with its own fresh database in one Po
 - `direct`:   Envoy -> 1 server process -> fake provider (no LiteLLM): our layer alone;
 - `direct2`:  Envoy -> 2 server processes -> fake provider: the scaling step;
 - `counted`:  like `direct`, with the server's PostgreSQL connections through the
-  counting proxy (bench/pgwire.py); only used to count round trips and transactions.
+  counting proxy (bench/pgwire.py); only used to count round trips and transactions;
+- `profiled`: like `direct`, the server under a signal-switched cProfile (with --profile).
 
-Phases: warm-up; latency at concurrency 1 (paths interleaved); streaming timing
-(interleaved); a concurrency sweep of our layer to find where it saturates; throughput
-of every path at that concurrency (paths in turn, `repeats` times); database round trips
-per operation; accounting checks. Everything measured is in `Results.data`.
+Phases: all stacks start at once; database round trips per request kind (one at a time,
+then under load) on `counted`, which then stops for the pg_stat_database cross-check;
+latency at concurrency 1 (paths interleaved); streaming timing (interleaved); a
+concurrency sweep of our layer to find where it saturates; throughput of every path at
+that concurrency (paths in turn, `repeats` times); optionally a profiled window; the jobs
+left open are settled and the accounting of every stack is checked. Everything measured is in `Results.data`.
 """
 
 from __future__ import annotations
