@@ -13,7 +13,8 @@ then under load) on `counted`, which then stops for the pg_stat_database cross-c
 latency at concurrency 1 (paths interleaved); streaming timing (interleaved); a
 concurrency sweep of our layer to find where it saturates; throughput of every path at
 that concurrency (paths in turn, `repeats` times); optionally a profiled window; the jobs
-left open are settled and the accounting of every stack is checked. Everything measured is in `Results.data`.
+left open are settled and the accounting of every stack is checked. Everything measured
+ends up in `Bench.data` (what `--json` writes).
 """
 
 from __future__ import annotations
