@@ -15,6 +15,7 @@ PIP_FLAGS := --disable-pip-version-check --no-input --progress-bar off
 help:
 	@echo "make dev       run the whole stack (embedded PostgreSQL unless DATABASE_URL is set)"
 	@echo "make test      run all checks and tests"
+	@echo "make bench     measure latency, throughput, streaming and DB work (BENCH_ARGS=--quick for a smoke run)"
 	@echo "make generate  regenerate generated/ and gateway/ from protos/"
 	@echo "make lint      buf lint + format check, ruff, generated-code drift"
 	@echo "make format    apply buf format and ruff format"
@@ -26,6 +27,9 @@ dev: install
 
 test: install check
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m bench $(BENCH_ARGS)
 
 install: $(VENV)/.installed $(LITELLM_VENV)/.installed
 
