@@ -27,7 +27,7 @@ class Settings:
     upstream_retries: int = 0
     stream_idle_timeout_seconds: float = 60.0
     record_content: str = "partial"
-    db_pool_size: int = 20
+    db_pool_size: int = 30
     db_max_overflow: int = 10
     max_message_bytes: int = 8 * 1024 * 1024
     migrate_on_start: bool = True

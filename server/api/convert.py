@@ -89,7 +89,12 @@ _OPTIONAL_SCALARS = (
 
 def _message(message: chat_pb2.ChatMessage) -> dict[str, Any]:
     out: dict[str, Any] = {"role": message.role}
-    out["content"] = value_to_python(message.content) if message.HasField("content") else None
+    if not message.HasField("content"):
+        out["content"] = None
+    elif message.content.WhichOneof("kind") == "string_value":  # the common case, without json_format
+        out["content"] = message.content.string_value
+    else:
+        out["content"] = value_to_python(message.content)
     if message.name:
         out["name"] = message.name
     if message.tool_calls:
