@@ -53,6 +53,8 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
+CLIENT = web.AppKey("client", ClientSession)
+
 NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Dashboard not built</title>
 <p>The admin dashboard is not built yet. Build it with <code>make dashboard</code>
 (needs Node.js 20.19+ and npm), then reload.</p>
@@ -121,9 +123,9 @@ def create_app(api_url: str, dist: Path = DIST) -> web.Application:
 
     async def open_session(app: web.Application):
         # No total timeout: a streamed answer may last long; connect must be quick.
-        app["client"] = ClientSession(timeout=ClientTimeout(total=None, connect=5), auto_decompress=False)
+        app[CLIENT] = ClientSession(timeout=ClientTimeout(total=None, connect=5), auto_decompress=False)
         yield
-        await app["client"].close()
+        await app[CLIENT].close()
 
     app.cleanup_ctx.append(open_session)
 
@@ -132,12 +134,13 @@ def create_app(api_url: str, dist: Path = DIST) -> web.Application:
 
     async def proxy(request: web.Request) -> web.StreamResponse:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-        peer = request.remote or ""
-        forwarded = request.headers.get("X-Forwarded-For")
-        headers["X-Forwarded-For"] = f"{forwarded}, {peer}" if forwarded else peer
+        # This server is the edge: the audit log records the browser's address, never one
+        # a client claims in its own X-Forwarded-For.
+        headers = {k: v for k, v in headers.items() if k.lower() not in ("x-forwarded-for", "x-real-ip")}
+        headers["X-Forwarded-For"] = request.remote or ""
         body = await request.read()
         try:
-            upstream = await app["client"].request(
+            upstream = await app[CLIENT].request(
                 request.method, api_url + request.rel_url.raw_path_qs, headers=headers, data=body or None
             )
         except OSError:
