@@ -135,21 +135,21 @@ function App() {
       <BusyBar />
       <aside class="sidebar">
         <div class="sidebar-inner">
-        <div class="brand">SaaS LiteLLM</div>
-        <nav aria-label="Sections">
-          {NAV.map(([path, label]) => (
-            <a
-              key={path}
-              href={`#/${path}`}
-              class={section === path || (section === "" && path === "organizations") ? "active" : ""}
-            >
-              {label}
-            </a>
-          ))}
-        </nav>
-        <button type="button" class="btn plain signout" onClick={signOut}>
-          Sign out
-        </button>
+          <div class="brand">SaaS LiteLLM</div>
+          <nav aria-label="Sections">
+            {NAV.map(([path, label]) => (
+              <a
+                key={path}
+                href={`#/${path}`}
+                class={section === path || (section === "" && path === "organizations") ? "active" : ""}
+              >
+                {label}
+              </a>
+            ))}
+          </nav>
+          <button type="button" class="btn plain signout" onClick={signOut}>
+            Sign out
+          </button>
         </div>
       </aside>
       <main class="content">

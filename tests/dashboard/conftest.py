@@ -43,8 +43,11 @@ def dashboard_url(stack: Stack) -> str:
     return stack.dashboard_url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for one test module. Module-scoped on purpose: while Playwright's sync API
+    is open it marks an asyncio loop as running in this thread, and pytest-asyncio's
+    session loop (the async tests of other modules) cannot run until it is closed."""
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():

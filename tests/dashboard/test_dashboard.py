@@ -65,6 +65,8 @@ def test_operator_sets_up_a_team_adds_credits_and_sees_its_job(page: Page, stack
     form.get_by_label("Group name").fill(group)
     form.get_by_label("Description").fill("GPT models")
     form.get_by_role("button", name="Create group").click()
+    expect(form).to_have_count(0)
+    page.get_by_label("Search groups").fill(group)  # other tests' groups may fill the first page
     expect(page.get_by_role("row", name=re.compile(group))).to_be_visible()
 
     # Alias on a LiteLLM model, in the group; fallbacks in order.
@@ -76,6 +78,8 @@ def test_operator_sets_up_a_team_adds_credits_and_sees_its_job(page: Page, stack
     form.get_by_role("checkbox", name="fake-gpt-backup").check()
     form.get_by_role("checkbox", name=group).check()
     form.get_by_role("button", name="Create alias").click()
+    expect(form).to_have_count(0)
+    page.get_by_label("Search aliases").fill(alias)
     row = page.get_by_role("row", name=re.compile(alias))
     expect(row).to_contain_text("fake-gpt")
     expect(row).to_contain_text("fake-gpt-backup")

@@ -365,84 +365,82 @@ function JobDetail(props: { job: Job; onClose: () => void; onRefund: (job: Job) 
   const j = props.job;
   return (
     <Modal title="Job" onClose={props.onClose} wide>
-      {(
-        <div data-testid="job-detail">
-          <dl class="facts">
-            <dt>Job</dt>
-            <dd>
-              <code>{j.job_id}</code>
-            </dd>
-            <dt>Type</dt>
-            <dd>{j.job_type}</dd>
-            <dt>Status</dt>
-            <dd>
-              <Badge value={j.status} /> {j.error_message && <span class="muted">{j.error_message}</span>}
-            </dd>
-            <dt>Created</dt>
-            <dd>{when(j.created_at)}</dd>
-            <dt>Finished</dt>
-            <dd>{when(j.completed_at)}</dd>
-            <dt>Calls</dt>
-            <dd>
-              {j.costs.total_calls} ({j.costs.successful_calls} ok, {j.costs.failed_calls} failed), mean latency{" "}
-              {j.costs.avg_latency_ms} ms
-            </dd>
-            <dt>Tokens</dt>
-            <dd>{int(j.costs.total_tokens)}</dd>
-            <dt>Cost (billed)</dt>
-            <dd>{usd(j.costs.total_cost_usd)}</dd>
-            <dt>Credits charged</dt>
-            <dd>{j.costs.credits_charged}</dd>
-          </dl>
-          <table class="table">
-            <thead>
-              <tr>
-                <th>Time</th>
-                <th>Model</th>
-                <th>Status</th>
-                <th class="num">Prompt</th>
-                <th class="num">Completion</th>
-                <th class="num">Latency</th>
-                <th class="num">Cost</th>
-                <th>Error</th>
+      <div data-testid="job-detail">
+        <dl class="facts">
+          <dt>Job</dt>
+          <dd>
+            <code>{j.job_id}</code>
+          </dd>
+          <dt>Type</dt>
+          <dd>{j.job_type}</dd>
+          <dt>Status</dt>
+          <dd>
+            <Badge value={j.status} /> {j.error_message && <span class="muted">{j.error_message}</span>}
+          </dd>
+          <dt>Created</dt>
+          <dd>{when(j.created_at)}</dd>
+          <dt>Finished</dt>
+          <dd>{when(j.completed_at)}</dd>
+          <dt>Calls</dt>
+          <dd>
+            {j.costs.total_calls} ({j.costs.successful_calls} ok, {j.costs.failed_calls} failed), mean latency{" "}
+            {j.costs.avg_latency_ms} ms
+          </dd>
+          <dt>Tokens</dt>
+          <dd>{int(j.costs.total_tokens)}</dd>
+          <dt>Cost (billed)</dt>
+          <dd>{usd(j.costs.total_cost_usd)}</dd>
+          <dt>Credits charged</dt>
+          <dd>{j.costs.credits_charged}</dd>
+        </dl>
+        <table class="table">
+          <thead>
+            <tr>
+              <th>Time</th>
+              <th>Model</th>
+              <th>Status</th>
+              <th class="num">Prompt</th>
+              <th class="num">Completion</th>
+              <th class="num">Latency</th>
+              <th class="num">Cost</th>
+              <th>Error</th>
+            </tr>
+          </thead>
+          <tbody>
+            {j.calls.map((c) => (
+              <tr key={c.call_id}>
+                <td>{when(c.created_at)}</td>
+                <td>
+                  {c.model}
+                  {c.streamed && <span class="muted"> (streamed)</span>}
+                </td>
+                <td>
+                  <Badge value={c.status} />
+                </td>
+                <td class="num">{int(c.usage?.prompt_tokens)}</td>
+                <td class="num">{int(c.usage?.completion_tokens)}</td>
+                <td class="num">{int(c.latency_ms)} ms</td>
+                <td class="num">{usd(c.cost_usd)}</td>
+                <td>{c.error}</td>
               </tr>
-            </thead>
-            <tbody>
-              {j.calls.map((c) => (
-                <tr key={c.call_id}>
-                  <td>{when(c.created_at)}</td>
-                  <td>
-                    {c.model}
-                    {c.streamed && <span class="muted"> (streamed)</span>}
-                  </td>
-                  <td>
-                    <Badge value={c.status} />
-                  </td>
-                  <td class="num">{int(c.usage?.prompt_tokens)}</td>
-                  <td class="num">{int(c.usage?.completion_tokens)}</td>
-                  <td class="num">{int(c.latency_ms)} ms</td>
-                  <td class="num">{usd(c.cost_usd)}</td>
-                  <td>{c.error}</td>
-                </tr>
-              ))}
-              {j.calls.length === 0 && (
-                <tr>
-                  <td colSpan={8} class="empty">
-                    No calls yet.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
-          {j.status === "COMPLETED" && j.costs.credits_charged > 0 && (
-            <div class="form-actions">
-              <button type="button" class="btn danger" onClick={() => props.onRefund(j)}>
-                Refund…
-              </button>
-            </div>
-          )}
-        </div>
-      )}
+            ))}
+            {j.calls.length === 0 && (
+              <tr>
+                <td colSpan={8} class="empty">
+                  No calls yet.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+        {j.status === "COMPLETED" && j.costs.credits_charged > 0 && (
+          <div class="form-actions">
+            <button type="button" class="btn danger" onClick={() => props.onRefund(j)}>
+              Refund…
+            </button>
+          </div>
+        )}
+      </div>
     </Modal>
   );
 }
