@@ -10,12 +10,13 @@ LITELLM_VENV := .venv-litellm
 PY := $(VENV)/bin/python
 PIP_FLAGS := --disable-pip-version-check --no-input --progress-bar off
 
-.PHONY: dev test install check lint format generate lock clean bench help
+.PHONY: dev test install check lint format generate lock clean bench help dashboard browser
 
 help:
 	@echo "make dev       run the whole stack (embedded PostgreSQL unless DATABASE_URL is set)"
 	@echo "make test      run all checks and tests"
 	@echo "make bench     measure latency, throughput, streaming and DB work (BENCH_ARGS=--quick for a smoke run)"
+	@echo "make dashboard build the admin dashboard (dashboard/dist) if a source changed (needs Node.js + npm)"
 	@echo "make generate  regenerate generated/ and gateway/ from protos/"
 	@echo "make lint      buf lint + format check, ruff, generated-code drift"
 	@echo "make format    apply buf format and ruff format"
@@ -23,13 +24,30 @@ help:
 	@echo "make clean     remove virtualenvs and .data (embedded PostgreSQL data!)"
 
 dev: install
+	@$(PY) -m devstack.dashboard build || echo "==> WARNING: the admin dashboard is not built (see above); the rest of the stack starts anyway"
 	$(PY) -m devstack
 
-test: install check
+test: install check dashboard browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
+
+# The admin dashboard's bundle: npm ci (pinned by dashboard/package-lock.json) and
+# tsc + vite build into dashboard/dist, each only when its inputs changed.
+dashboard: $(VENV)/.installed
+	$(PY) -m devstack.dashboard build
+
+# The dashboard's browser tests drive Debian's Chromium; as root, install it if missing.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "==> installing Debian's chromium for the dashboard's browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "==> WARNING: /usr/bin/chromium is missing: the dashboard tests will fail (apt-get install -y chromium)"; \
+	  fi; \
+	fi
 
 install: $(VENV)/.installed $(LITELLM_VENV)/.installed
 
@@ -76,4 +94,4 @@ lock: install
 	 echo "# Regenerate with: make lock"; $(LITELLM_VENV)/bin/pip freeze) > requirements/litellm.lock
 
 clean:
-	rm -rf $(VENV) $(LITELLM_VENV) .data .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LITELLM_VENV) .data .pytest_cache .ruff_cache dashboard/node_modules dashboard/dist

@@ -25,6 +25,7 @@ SaaS LiteLLM dev stack is up.
   gRPC           127.0.0.1:{grpc}   (try: grpcurl -plaintext 127.0.0.1:{grpc} list)
   LiteLLM proxy  {litellm}           (models fake-gpt, fake-gpt-backup)
   fake provider  {fake}           (steer with [fake key=value] in the last user message)
+  admin dashboard {dashboard}     (sign in with the admin key below)
   logs           {logs}
 
 Admin key (send as X-Admin-Key):
@@ -72,6 +73,7 @@ def main() -> int:
             litellm=stack.litellm_url,
             fake=stack.fake_url,
             logs=stack.logs,
+            dashboard=stack.dashboard_url.replace("127.0.0.1", "localhost"),
             admin_key=config.admin_key,
         )
     )

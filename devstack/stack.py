@@ -19,7 +19,7 @@ import httpx
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from devstack import envoy, postgres
+from devstack import dashboard, envoy, postgres
 from devstack.processes import Child, StartupError, free_port, port_in_use
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,10 +34,18 @@ class Ports:
     litellm: int = 8002
     grpc: int = 50051
     fake: int = 8010
+    dashboard: int = 3002
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(envoy=free_port(), envoy_admin=free_port(), litellm=free_port(), grpc=free_port(), fake=free_port())
+        return cls(
+            envoy=free_port(),
+            envoy_admin=free_port(),
+            litellm=free_port(),
+            grpc=free_port(),
+            fake=free_port(),
+            dashboard=free_port(),
+        )
 
 
 @dataclass
@@ -51,6 +59,7 @@ class StackConfig:
     server_processes: int = 1
     server_env: dict[str, str] = field(default_factory=dict)
     with_litellm: bool = True
+    with_dashboard: bool = True
     health_interval: str = "1s"
     log: Callable[[str], None] = print
 
@@ -83,6 +92,10 @@ class Stack:
         return f"http://127.0.0.1:{self.config.ports.fake}"
 
     @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.ports.dashboard}"
+
+    @property
     def logs(self) -> Path:
         return self.config.data_dir / "logs"
 
@@ -105,6 +118,8 @@ class Stack:
                 self._step(f"LiteLLM proxy on :{ports.litellm} (takes about 10 s)", self._start_litellm)
             self._step(f"gRPC server on :{ports.grpc}", self._start_servers)
             self._step(f"Envoy REST/SSE gateway on :{ports.envoy}", self._start_envoy)
+            if self.config.with_dashboard:
+                self._step(f"admin dashboard on :{ports.dashboard}", self._start_dashboard)
         except BaseException:
             self.stop()
             raise
@@ -129,6 +144,8 @@ class Stack:
         wanted["gRPC server"] = ports.grpc
         if self.config.with_litellm:
             wanted["LiteLLM proxy"] = ports.litellm
+        if self.config.with_dashboard:
+            wanted["admin dashboard"] = ports.dashboard
         busy = [f"{name} port {port}" for name, port in wanted.items() if port_in_use(port)]
         if busy:
             raise StartupError(
@@ -246,6 +263,12 @@ class Stack:
         child.wait_ready(
             lambda: httpx.post(f"{self.api_url}/api/jobs/create", json={}, timeout=1).status_code == 401, timeout=30
         )
+
+    def _start_dashboard(self) -> str | None:
+        command = [sys.executable, "-m", "devstack.dashboard", "serve", "--port", str(self.config.ports.dashboard)]
+        child = self._child("dashboard", [*command, "--api", self.api_url])
+        child.wait_ready(lambda: httpx.get(f"{self.dashboard_url}/healthz", timeout=1).status_code == 200, timeout=30)
+        return None if (dashboard.DIST / "index.html").exists() else "not built yet: run `make dashboard`"
 
 
 def grpc_serving(target: str) -> bool:

@@ -56,8 +56,15 @@ This document is generated from the protos (`scripts/openapi.py`); the same API 
 native gRPC on the same port.
 """
 
-# How each service authenticates (see the service comments in the protos).
-ADMIN_SERVICES = {f"{PACKAGE}.AdminService"}
+# How each RPC authenticates (see the service comments in the protos): admin services and
+# admin methods of mixed services take the admin key; reads about one team take either.
+ADMIN_SERVICES = {f"{PACKAGE}.AdminService", f"{PACKAGE}.AdminJobService"}
+ADMIN_METHODS = {f"{PACKAGE}.CreditService.{name}" for name in ("AddCredits", "AdjustCredits", "RefundJob")}
+TEAM_OR_ADMIN_METHODS = {
+    f"{PACKAGE}.CreditService.GetCreditBalance",
+    f"{PACKAGE}.CreditService.ListCreditTransactions",
+    f"{PACKAGE}.JobService.ListTeamModels",
+}
 SECURITY_SCHEMES = {
     "teamKey": {
         "type": "http",
@@ -78,6 +85,14 @@ SECURITY_SCHEMES = {
 }
 TEAM_SECURITY = [{"teamKey": []}]
 ADMIN_SECURITY = [{"adminKey": []}, {"adminBearer": []}]
+
+
+def _security(service: str, method: str) -> list[dict[str, list]]:
+    if service in ADMIN_SERVICES or f"{service}.{method}" in ADMIN_METHODS:
+        return ADMIN_SECURITY
+    if f"{service}.{method}" in TEAM_OR_ADMIN_METHODS:
+        return TEAM_SECURITY + ADMIN_SECURITY
+    return TEAM_SECURITY
 
 # Request headers the server reads as gRPC metadata, which protos cannot declare.
 HEADER_PARAMETERS = {
@@ -443,7 +458,7 @@ class Generator:
             "operationId": operation_id,
             "tags": [service],
             "summary": _summary(method.comment) or method.proto.name,
-            "security": ADMIN_SECURITY if method.service in ADMIN_SERVICES else TEAM_SECURITY,
+            "security": _security(method.service, method.proto.name),
         }
         if method.comment != operation["summary"]:
             operation["description"] = method.comment

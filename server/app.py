@@ -16,6 +16,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from saaslitellm.v1 import (
+    admin_job_service_pb2,
+    admin_job_service_pb2_grpc,
     admin_service_pb2,
     admin_service_pb2_grpc,
     credit_service_pb2,
@@ -23,11 +25,13 @@ from saaslitellm.v1 import (
     job_service_pb2,
     job_service_pb2_grpc,
 )
+from server.api.admin_job_servicer import AdminJobServicer
 from server.api.admin_servicer import AdminServicer
 from server.api.credit_servicer import CreditServicer
 from server.api.errors import ErrorInterceptor
 from server.api.job_servicer import JobServicer
 from server.services.admin import AdminUseCases
+from server.services.admin_jobs import AdminJobUseCases
 from server.services.analytics import AnalyticsUseCases, RollupCompactor
 from server.services.auth import Authenticator, KeyCache, KeyChanges
 from server.services.background import Background
@@ -50,6 +54,7 @@ SERVICE_NAMES = (
     job_service_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
     admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     credit_service_pb2.DESCRIPTOR.services_by_name["CreditService"].full_name,
+    admin_job_service_pb2.DESCRIPTOR.services_by_name["AdminJobService"].full_name,
 )
 
 
@@ -112,6 +117,9 @@ class Application:
             AdminServicer(auth, self.admin, self.analytics), self.server
         )
         credit_service_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(auth, self.credits), self.server)
+        admin_job_service_pb2_grpc.add_AdminJobServiceServicer_to_server(
+            AdminJobServicer(auth, AdminJobUseCases(self.db)), self.server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
         self.port = 0

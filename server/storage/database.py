@@ -34,7 +34,7 @@ class Database:
             sqlalchemy_url(database_url),
             pool_size=pool_size,
             max_overflow=max_overflow,
-            pool_timeout=5,
+            pool_timeout=30,  # a burst waits for a connection rather than failing
             pool_recycle=1800,
             connect_args={"connect_timeout": 5, "application_name": "saaslitellm-server"},
         )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import and_, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from server.domain.errors import not_found
@@ -357,3 +358,45 @@ async def settle_job(
         )
     ).one()
     return _job(row)
+
+
+async def list_team_jobs(
+    conn: Connection,
+    team_id: str,
+    *,
+    status: JobStatus | None,
+    job_type: str,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Job]:
+    """A team's jobs, newest first (created_at, then job_id, descending), after the
+    `before` position of a previous page. Served by the (team_id, created_at) index."""
+    query = select(jobs).where(jobs.c.team_id == team_id)
+    if status is not None:
+        query = query.where(jobs.c.status == status.value)
+    if job_type:
+        query = query.where(jobs.c.job_type == job_type)
+    if before is not None:
+        query = query.where(tuple_(jobs.c.created_at, jobs.c.job_id) < tuple_(*before))
+    query = query.order_by(jobs.c.created_at.desc(), jobs.c.job_id.desc()).limit(limit)
+    return [_job(row) for row in await conn.execute(query)]
+
+
+async def list_calls_of_jobs(conn: Connection, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[CallRecord, ...]]:
+    """The calls of several jobs in one query, oldest first per job."""
+    found: dict[uuid.UUID, list[CallRecord]] = {job_id: [] for job_id in job_ids}
+    if not job_ids:
+        return {}
+    rows = await conn.execute(
+        select(llm_calls)
+        .where(llm_calls.c.job_id.in_(job_ids))
+        .order_by(llm_calls.c.job_id, llm_calls.c.created_at, llm_calls.c.call_id)
+    )
+    for row in rows:
+        values = dict(row._mapping)
+        values["status"] = CallStatus(values["status"])
+        values["attempted_models"] = tuple(values["attempted_models"])
+        values["provider_cost_usd"] = Decimal(values["provider_cost_usd"])
+        values["billed_cost_usd"] = Decimal(values["billed_cost_usd"])
+        found[values["job_id"]].append(CallRecord(**values))
+    return {job_id: tuple(calls) for job_id, calls in found.items()}

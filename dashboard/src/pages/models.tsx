@@ -1,0 +1,188 @@
+// Model aliases: semantic names (ChatAgent) mapped to LiteLLM models with fallbacks.
+
+import { useState } from "preact/hooks";
+import {
+  ApiError,
+  del,
+  enc,
+  get,
+  listAll,
+  listPage,
+  patch,
+  post,
+  put,
+  type ModelAccessGroup,
+  type ModelAlias,
+} from "../api";
+import { when } from "../format";
+import { Choices, Confirm, ErrorBox, Field, Form, Input, ListView, Modal, Select, useAsync } from "../ui";
+
+export function ModelsPage() {
+  const [group, setGroup] = useState("");
+  const [editing, setEditing] = useState<ModelAlias | "new" | null>(null);
+  const [version, setVersion] = useState(0);
+  const groups = useAsync(() => listAll<ModelAccessGroup>("/model-access-groups", "model_access_groups"), []);
+  const done = () => {
+    setEditing(null);
+    setVersion((v) => v + 1);
+  };
+  return (
+    <div>
+      <div class="page-head">
+        <h1>Model aliases</h1>
+        <button type="button" class="btn primary" onClick={() => setEditing("new")}>
+          New alias
+        </button>
+      </div>
+      <p class="muted">
+        Teams call a semantic name; it routes to a LiteLLM model, then to its fallbacks in order when that fails.
+      </p>
+      <ListView<ModelAlias>
+        what="aliases"
+        deps={[group]}
+        version={version}
+        fetchPage={(token, size) =>
+          listPage("/models", "models", { page_size: size, page_token: token, access_group: group })
+        }
+        columns={[
+          { title: "Alias", render: (m) => <strong>{m.model_alias}</strong> },
+          { title: "Model", render: (m) => <code>{m.actual_model}</code> },
+          { title: "Fallbacks", render: (m) => m.fallback_models.join(" → ") || <span class="muted">none</span> },
+          { title: "Groups", render: (m) => m.access_groups.join(", ") || <span class="muted">none</span> },
+          { title: "Updated", render: (m) => when(m.updated_at) },
+        ]}
+        rowKey={(m) => m.model_alias}
+        searchText={(m) => `${m.model_alias} ${m.actual_model} ${m.display_name} ${m.description}`}
+        onRow={(m) => setEditing(m)}
+        toolbar={
+          <Select
+            value={group}
+            onValue={setGroup}
+            label="Access group filter"
+            options={[
+              ["", "All groups"],
+              ...(groups.data ?? []).map((g): [string, string] => [g.group_name, g.group_name]),
+            ]}
+          />
+        }
+      />
+      {editing && (
+        <AliasEditor
+          alias={editing === "new" ? null : editing}
+          groups={(groups.data ?? []).map((g) => g.group_name)}
+          onClose={() => setEditing(null)}
+          onDone={done}
+        />
+      )}
+    </div>
+  );
+}
+
+function AliasEditor(props: { alias: ModelAlias | null; groups: string[]; onClose: () => void; onDone: () => void }) {
+  const a = props.alias;
+  const catalog = useAsync(() => get<{ models: string[] }>("/catalog/models"), []);
+  const [name, setName] = useState(a?.model_alias ?? "");
+  const [actual, setActual] = useState(a?.actual_model ?? "");
+  const [fallbacks, setFallbacks] = useState<string[]>(a?.fallback_models ?? []);
+  const [groups, setGroups] = useState<string[]>(a?.access_groups ?? []);
+  const [displayName, setDisplayName] = useState(a?.display_name ?? "");
+  const [description, setDescription] = useState(a?.description ?? "");
+  const [deleting, setDeleting] = useState(false);
+  const [force, setForce] = useState(false);
+  const models = catalog.data?.models ?? [];
+  const primary = actual || models[0] || "";
+  return (
+    <Modal title={a ? `Alias ${a.model_alias}` : "New model alias"} onClose={props.onClose} wide>
+      <ErrorBox error={catalog.error} />
+      <Form
+        label={a ? "Edit alias" : "New alias"}
+        submit={a ? "Save alias" : "Create alias"}
+        busy="Checking the models with the LiteLLM proxy…"
+        extra={
+          a && (
+            <button type="button" class="btn danger" onClick={() => setDeleting(true)}>
+              Delete…
+            </button>
+          )
+        }
+        onSubmit={async () => {
+          const route = { actual_model: primary, fallback_models: fallbacks.filter((f) => f !== primary) };
+          if (a) {
+            await patch(`/models/${enc(a.model_alias)}`, { ...route, display_name: displayName, description });
+            await put(`/models/${enc(a.model_alias)}/access-groups`, { access_groups: groups });
+          } else {
+            await post("/models/create", {
+              model_alias: name.trim(),
+              ...route,
+              access_groups: groups,
+              display_name: displayName.trim(),
+              description: description.trim(),
+            });
+          }
+          props.onDone();
+        }}
+      >
+        <div class="grid2">
+          {!a && (
+            <Field label="Alias" hint="The name teams call, e.g. ChatAgent">
+              <Input name="model_alias" value={name} onValue={setName} required autoFocus />
+            </Field>
+          )}
+          <Field label="LiteLLM model" hint="What the LiteLLM proxy serves (GET /api/catalog/models)">
+            <Select
+              name="actual_model"
+              value={primary}
+              onValue={setActual}
+              label="LiteLLM model"
+              options={models.map((m): [string, string] => [m, m])}
+            />
+          </Field>
+          <Field label="Display name">
+            <Input name="display_name" value={displayName} onValue={setDisplayName} />
+          </Field>
+          <Field label="Description">
+            <Input name="description" value={description} onValue={setDescription} />
+          </Field>
+        </div>
+        <Field label="Fallbacks, tried in the order chosen" group>
+          <Choices
+            name="fallback_models"
+            options={models.filter((m) => m !== primary)}
+            chosen={fallbacks}
+            onChange={setFallbacks}
+          />
+        </Field>
+        {fallbacks.length > 0 && <p class="muted">Order: {[primary, ...fallbacks].join(" → ")}</p>}
+        <Field label="Access groups" group>
+          <Choices name="alias_access_groups" options={props.groups} chosen={groups} onChange={setGroups} />
+        </Field>
+      </Form>
+      {a && deleting && (
+        <Confirm
+          title={`Delete alias ${a.model_alias}?`}
+          action={force ? "Delete anyway" : "Delete alias"}
+          busy="Deleting…"
+          onClose={() => {
+            setDeleting(false);
+            setForce(false);
+          }}
+          onConfirm={async () => {
+            try {
+              await del(`/models/${enc(a.model_alias)}`, { force: force ? "true" : undefined });
+            } catch (error) {
+              if (error instanceof ApiError && error.reason === "RESOURCE_IN_USE") setForce(true);
+              throw error;
+            }
+            props.onDone();
+          }}
+        >
+          {force ? (
+            <p class="warning">It is some teams' default model: deleting it anyway clears their default model.</p>
+          ) : (
+            <p>Teams lose the alias at once. Past calls keep its name.</p>
+          )}
+        </Confirm>
+      )}
+    </Modal>
+  );
+}

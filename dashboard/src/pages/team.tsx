@@ -1,0 +1,794 @@
+// A team: balance and ledger, credits, settings, status, access groups, keys, recent
+// jobs with their calls and costs, usage, audit trail.
+
+import { useState } from "preact/hooks";
+import {
+  del,
+  enc,
+  get,
+  listAll,
+  listPage,
+  patch,
+  post,
+  put,
+  type CreditBalance,
+  type CreditTransaction,
+  type Job,
+  type ModelAccessGroup,
+  type Team,
+  type TeamKey,
+  type TeamStatus,
+} from "../api";
+import { ago, int, newIdempotencyKey, titleCase, usd, when } from "../format";
+import { navigate } from "../router";
+import {
+  ActionButton,
+  Badge,
+  Choices,
+  Confirm,
+  ErrorBox,
+  Field,
+  Form,
+  Input,
+  ListView,
+  Loading,
+  Modal,
+  SecretReveal,
+  Select,
+  parseObject,
+  useAsync,
+} from "../ui";
+import { AuditList } from "./audit";
+import { BUDGET_MODES } from "./teams";
+import { UsagePanel } from "./usage";
+
+const TABS = ["overview", "jobs", "keys", "ledger", "settings", "usage", "audit"] as const;
+type Tab = (typeof TABS)[number];
+
+export function TeamPage({ id, tab }: { id: string; tab?: string }) {
+  const team = useAsync(() => get<Team>(`/teams/${enc(id)}`), [id]);
+  const current: Tab = (TABS as readonly string[]).includes(tab ?? "") ? (tab as Tab) : "overview";
+  const [version, setVersion] = useState(0);
+  const changed = () => {
+    team.reload();
+    setVersion((v) => v + 1);
+  };
+  if (team.loading && !team.data) return <Loading what="team" />;
+  if (!team.data) return <ErrorBox error={team.error} />;
+  const t = team.data;
+  const archived = t.status === "ARCHIVED";
+  return (
+    <div>
+      <p class="crumbs">
+        <a href="#/teams">Teams</a> / <a href={`#/organizations/${enc(t.organization_id)}`}>{t.organization_id}</a> /
+      </p>
+      <div class="page-head">
+        <h1>
+          {t.team_alias || t.team_id} <small class="muted">{t.team_id}</small> <Badge value={t.status} />
+        </h1>
+        {!archived && <StatusSwitch team={t} onChanged={changed} />}
+      </div>
+      {archived && (
+        <div class="notice">Archived {when(t.archived_at)}: read-only; its keys are revoked and its history kept.</div>
+      )}
+      <nav class="tabs" aria-label="Team sections">
+        {TABS.map((name) => (
+          <a
+            key={name}
+            href={`#/teams/${enc(t.team_id)}/${name}`}
+            class={name === current ? "active" : ""}
+            aria-current={name === current ? "page" : undefined}
+          >
+            {titleCase(name)}
+          </a>
+        ))}
+      </nav>
+      {current === "overview" && <Overview team={t} archived={archived} version={version} onChanged={changed} />}
+      {current === "jobs" && <JobsList team={t} version={version} onChanged={changed} />}
+      {current === "keys" && <Keys team={t} archived={archived} />}
+      {current === "ledger" && <Ledger team={t} version={version} />}
+      {current === "settings" && <Settings team={t} archived={archived} onChanged={changed} />}
+      {current === "usage" && <UsagePanel scope="teams" id={t.team_id} />}
+      {current === "audit" && <AuditList resourceType="team" resourceId={t.team_id} />}
+    </div>
+  );
+}
+
+// ---------------------------------------------------------------- status
+
+const STATUS_HELP: Record<string, string> = {
+  ACTIVE: "may create jobs and make calls",
+  SUSPENDED: "refused new jobs and calls (TEAM_SUSPENDED), e.g. for non-payment",
+  PAUSED: "refused new jobs and calls (TEAM_PAUSED), e.g. at the customer's request",
+};
+
+function StatusSwitch({ team, onChanged }: { team: Team; onChanged: () => void }) {
+  const [error, setError] = useState<unknown>(null);
+  return (
+    <div class="status-switch">
+      <div class="segmented" role="group" aria-label="Team status">
+        {(["ACTIVE", "SUSPENDED", "PAUSED"] as TeamStatus[]).map((status) => (
+          <ActionButton
+            key={status}
+            kind={team.status === status ? "primary" : "plain"}
+            disabled={team.status === status}
+            title={`${titleCase(status)}: ${STATUS_HELP[status]}`}
+            busy="…"
+            onError={setError}
+            onClick={async () => {
+              setError(null);
+              await patch(`/teams/${enc(team.team_id)}`, { status });
+              onChanged();
+            }}
+          >
+            {titleCase(status)}
+          </ActionButton>
+        ))}
+      </div>
+      <ErrorBox error={error} />
+    </div>
+  );
+}
+
+// ---------------------------------------------------------------- overview: balance, credits
+
+function Overview(props: { team: Team; archived: boolean; version: number; onChanged: () => void }) {
+  const { team } = props;
+  const balance = useAsync(
+    () => get<CreditBalance>(`/credits/teams/${enc(team.team_id)}/balance`),
+    [team.team_id, props.version],
+  );
+  const b = balance.data;
+  return (
+    <div>
+      <ErrorBox error={balance.error} />
+      <div class="cards" data-testid="balance">
+        {(
+          [
+            ["Available", b?.credits_available, "what new jobs can still reserve"],
+            ["Remaining", b?.credits_remaining, "allocated minus used"],
+            ["Reserved", b?.credits_reserved, "held by open jobs"],
+            ["Used", b?.credits_used, "charged for completed jobs"],
+            ["Allocated", b?.credits_allocated, "ever given"],
+            ["Open jobs", b?.open_jobs, "pending or in progress"],
+          ] as Array<[string, number | undefined, string]>
+        ).map(([label, value, help]) => (
+          <div class="card" key={label} title={help}>
+            <div class="card-label">{label}</div>
+            <div class="card-value" data-testid={`balance-${label.toLowerCase().replace(" ", "-")}`}>
+              {value === undefined ? "…" : int(value)}
+            </div>
+          </div>
+        ))}
+      </div>
+      <dl class="facts">
+        <dt>Budget mode</dt>
+        <dd>{BUDGET_MODES.find(([m]) => m === team.budget_mode)?.[1] ?? team.budget_mode}</dd>
+        <dt>Markup</dt>
+        <dd>{team.markup_percent}%</dd>
+        {team.budget_mode === "CONSUMPTION_TOKENS" && (
+          <>
+            <dt>Tokens per credit</dt>
+            <dd>{int(team.tokens_per_credit)}</dd>
+          </>
+        )}
+        {team.budget_mode === "CONSUMPTION_USD" && (
+          <>
+            <dt>Credits per dollar</dt>
+            <dd>{team.credits_per_dollar}</dd>
+          </>
+        )}
+        <dt>Overdraft limit</dt>
+        <dd>{int(team.credits_overdraft_limit)}</dd>
+        <dt>Access groups</dt>
+        <dd>{team.access_groups.join(", ") || <span class="muted">none: every call is refused</span>}</dd>
+        <dt>Models</dt>
+        <dd>{team.allowed_model_aliases.join(", ") || <span class="muted">none</span>}</dd>
+        <dt>Default model</dt>
+        <dd>{team.default_model || <span class="muted">none</span>}</dd>
+        <dt>Created</dt>
+        <dd>{when(team.created_at)}</dd>
+      </dl>
+      {!props.archived && (
+        <div class="grid2">
+          <AddCredits team={team} onChanged={props.onChanged} />
+          <AdjustCredits team={team} onChanged={props.onChanged} />
+        </div>
+      )}
+    </div>
+  );
+}
+
+function AddCredits({ team, onChanged }: { team: Team; onChanged: () => void }) {
+  const [credits, setCredits] = useState("");
+  const [reason, setReason] = useState("");
+  // One key per intended top-up: a retry after a lost response adds once.
+  const [idempotencyKey, setIdempotencyKey] = useState(newIdempotencyKey);
+  const [done, setDone] = useState("");
+  return (
+    <section class="panel">
+      <h3>Add credits</h3>
+      <Form
+        label="Add credits"
+        submit="Add credits"
+        busy="Adding…"
+        onSubmit={async () => {
+          setDone("");
+          const response = await post<{ credits_added: number; balance: CreditBalance }>(
+            `/credits/teams/${enc(team.team_id)}/add`,
+            { credits: Number(credits), reason: reason.trim() },
+            idempotencyKey,
+          );
+          setDone(`Added ${int(response.credits_added)} credits; ${int(response.balance.credits_available)} available.`);
+          setCredits("");
+          setReason("");
+          setIdempotencyKey(newIdempotencyKey());
+          onChanged();
+        }}
+      >
+        <Field label="Credits">
+          <Input name="credits" type="number" min="1" value={credits} onValue={setCredits} required />
+        </Field>
+        <Field label="Reason (shown in the ledger)">
+          <Input name="reason" value={reason} onValue={setReason} placeholder="e.g. invoice 2024-117" />
+        </Field>
+      </Form>
+      {done && (
+        <div class="notice" role="status">
+          {done}
+        </div>
+      )}
+    </section>
+  );
+}
+
+function AdjustCredits({ team, onChanged }: { team: Team; onChanged: () => void }) {
+  const [credits, setCredits] = useState("");
+  const [reason, setReason] = useState("");
+  const [idempotencyKey, setIdempotencyKey] = useState(newIdempotencyKey);
+  return (
+    <section class="panel">
+      <h3>Correct the balance</h3>
+      <Form
+        label="Adjust credits"
+        submit="Apply adjustment"
+        busy="Applying…"
+        onSubmit={async () => {
+          await post(
+            `/credits/teams/${enc(team.team_id)}/adjust`,
+            { credits: Number(credits), reason: reason.trim() },
+            idempotencyKey,
+          );
+          setCredits("");
+          setReason("");
+          setIdempotencyKey(newIdempotencyKey());
+          onChanged();
+        }}
+      >
+        <Field label="Credits (negative removes)">
+          <Input name="adjust_credits" type="number" value={credits} onValue={setCredits} required />
+        </Field>
+        <Field label="Reason (required)">
+          <Input name="adjust_reason" value={reason} onValue={setReason} required />
+        </Field>
+      </Form>
+    </section>
+  );
+}
+
+// ---------------------------------------------------------------- jobs
+
+function JobsList(props: { team: Team; version: number; onChanged: () => void }) {
+  const [status, setStatus] = useState("");
+  const [open, setOpen] = useState<Job | null>(null);
+  const [refunding, setRefunding] = useState<Job | null>(null);
+  const [refunded, setRefunded] = useState(0);
+  return (
+    <div>
+      <ListView<Job>
+        what="jobs"
+        deps={[props.team.team_id, status, refunded]}
+        version={props.version}
+        fetchPage={(token, size) =>
+          listPage(`/teams/${enc(props.team.team_id)}/jobs`, "jobs", {
+            page_size: Math.min(size, 100),
+            page_token: token,
+            status,
+          })
+        }
+        columns={[
+          { title: "Created", render: (j) => when(j.created_at) },
+          { title: "Job type", render: (j) => j.job_type },
+          { title: "Status", render: (j) => <Badge value={j.status} /> },
+          { title: "Calls", class: "num", render: (j) => int(j.costs.total_calls) },
+          { title: "Tokens", class: "num", render: (j) => int(j.costs.total_tokens) },
+          { title: "Cost (billed)", class: "num", render: (j) => usd(j.costs.total_cost_usd) },
+          { title: "Credits", class: "num", render: (j) => int(j.costs.credits_charged) },
+          { title: "Job ID", render: (j) => <code class="small">{j.job_id.slice(0, 8)}</code> },
+        ]}
+        rowKey={(j) => j.job_id}
+        searchText={(j) => `${j.job_id} ${j.job_type} ${j.user_id} ${j.status}`}
+        onRow={(j) => setOpen(j)}
+        toolbar={
+          <Select
+            value={status}
+            onValue={setStatus}
+            label="Job status filter"
+            options={[
+              ["", "All statuses"],
+              ["PENDING", "Pending"],
+              ["IN_PROGRESS", "In progress"],
+              ["COMPLETED", "Completed"],
+              ["FAILED", "Failed"],
+              ["EXPIRED", "Expired"],
+            ]}
+          />
+        }
+      />
+      <p class="muted">Click a job to see its calls.</p>
+      {open && (
+        <JobDetail
+          job={open}
+          onClose={() => setOpen(null)}
+          onRefund={(job) => {
+            setOpen(null);
+            setRefunding(job);
+          }}
+        />
+      )}
+      {refunding && (
+        <Confirm
+          title="Refund this job?"
+          action={`Refund ${refunding.costs.credits_charged} credit(s)`}
+          busy="Refunding…"
+          onClose={() => setRefunding(null)}
+          onConfirm={async () => {
+            await post(`/credits/teams/${enc(props.team.team_id)}/jobs/${enc(refunding.job_id)}/refund`, {
+              reason: "refund from the admin dashboard",
+            });
+            setRefunding(null);
+            setRefunded((n) => n + 1);
+            props.onChanged();
+          }}
+        >
+          <p>
+            Gives back the {refunding.costs.credits_charged} credit(s) job <code>{refunding.job_id}</code> was charged.
+            A job is refunded at most once.
+          </p>
+        </Confirm>
+      )}
+    </div>
+  );
+}
+
+function JobDetail(props: { job: Job; onClose: () => void; onRefund: (job: Job) => void }) {
+  const j = props.job;
+  return (
+    <Modal title="Job" onClose={props.onClose} wide>
+      <div data-testid="job-detail">
+        <dl class="facts">
+          <dt>Job</dt>
+          <dd>
+            <code>{j.job_id}</code>
+          </dd>
+          <dt>Type</dt>
+          <dd>{j.job_type}</dd>
+          <dt>Status</dt>
+          <dd>
+            <Badge value={j.status} /> {j.error_message && <span class="muted">{j.error_message}</span>}
+          </dd>
+          <dt>Created</dt>
+          <dd>{when(j.created_at)}</dd>
+          <dt>Finished</dt>
+          <dd>{when(j.completed_at)}</dd>
+          <dt>Calls</dt>
+          <dd>
+            {j.costs.total_calls} ({j.costs.successful_calls} ok, {j.costs.failed_calls} failed), mean latency{" "}
+            {j.costs.avg_latency_ms} ms
+          </dd>
+          <dt>Tokens</dt>
+          <dd>{int(j.costs.total_tokens)}</dd>
+          <dt>Cost (billed)</dt>
+          <dd>{usd(j.costs.total_cost_usd)}</dd>
+          <dt>Credits charged</dt>
+          <dd>{j.costs.credits_charged}</dd>
+        </dl>
+        <table class="table">
+          <thead>
+            <tr>
+              <th>Time</th>
+              <th>Model</th>
+              <th>Status</th>
+              <th class="num">Prompt</th>
+              <th class="num">Completion</th>
+              <th class="num">Latency</th>
+              <th class="num">Cost</th>
+              <th>Error</th>
+            </tr>
+          </thead>
+          <tbody>
+            {j.calls.map((c) => (
+              <tr key={c.call_id}>
+                <td>{when(c.created_at)}</td>
+                <td>
+                  {c.model}
+                  {c.streamed && <span class="muted"> (streamed)</span>}
+                </td>
+                <td>
+                  <Badge value={c.status} />
+                </td>
+                <td class="num">{int(c.usage?.prompt_tokens)}</td>
+                <td class="num">{int(c.usage?.completion_tokens)}</td>
+                <td class="num">{int(c.latency_ms)} ms</td>
+                <td class="num">{usd(c.cost_usd)}</td>
+                <td>{c.error}</td>
+              </tr>
+            ))}
+            {j.calls.length === 0 && (
+              <tr>
+                <td colSpan={8} class="empty">
+                  No calls yet.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+        {j.status === "COMPLETED" && j.costs.credits_charged > 0 && (
+          <div class="form-actions">
+            <button type="button" class="btn danger" onClick={() => props.onRefund(j)}>
+              Refund…
+            </button>
+          </div>
+        )}
+      </div>
+    </Modal>
+  );
+}
+
+// ---------------------------------------------------------------- keys
+
+function Keys({ team, archived }: { team: Team; archived: boolean }) {
+  const [state, setState] = useState("");
+  const [version, setVersion] = useState(0);
+  const [creating, setCreating] = useState(false);
+  const [revealed, setRevealed] = useState<{ title: string; secret: string } | null>(null);
+  const [rotating, setRotating] = useState<TeamKey | null>(null);
+  const [revoking, setRevoking] = useState<TeamKey | null>(null);
+  const refresh = () => setVersion((v) => v + 1);
+  return (
+    <div>
+      <ListView<TeamKey>
+        what="keys"
+        deps={[team.team_id, state]}
+        version={version}
+        fetchPage={(token, size) =>
+          listPage(`/teams/${enc(team.team_id)}/keys`, "keys", { page_size: size, page_token: token, state })
+        }
+        columns={[
+          { title: "Name", render: (k) => k.name },
+          { title: "Key", render: (k) => <code>{k.key_prefix}…</code> },
+          { title: "State", render: (k) => <Badge value={k.state} /> },
+          { title: "Created", render: (k) => when(k.created_at) },
+          {
+            title: "Expires",
+            render: (k) => (k.expires_at ? when(k.expires_at) : <span class="muted">never</span>),
+          },
+          { title: "Last used", render: (k) => ago(k.last_used_at) },
+          {
+            title: "",
+            render: (k) =>
+              k.state === "ACTIVE" && !archived ? (
+                <span class="row-actions">
+                  {!k.replaced_by_key_id && (
+                    <button type="button" class="btn plain" onClick={() => setRotating(k)}>
+                      Rotate…
+                    </button>
+                  )}
+                  <button type="button" class="btn danger" onClick={() => setRevoking(k)}>
+                    Revoke…
+                  </button>
+                </span>
+              ) : k.revoked_at ? (
+                <span class="muted">revoked {when(k.revoked_at)}</span>
+              ) : k.replaced_by_key_id ? (
+                <span class="muted">rotated</span>
+              ) : null,
+          },
+        ]}
+        rowKey={(k) => k.key_id}
+        searchText={(k) => `${k.name} ${k.key_prefix} ${k.state}`}
+        toolbar={
+          <>
+            <Select
+              value={state}
+              onValue={setState}
+              label="Key state filter"
+              options={[
+                ["", "All keys"],
+                ["ACTIVE", "Active"],
+                ["REVOKED", "Revoked"],
+                ["EXPIRED", "Expired"],
+              ]}
+            />
+            {!archived && (
+              <button type="button" class="btn primary" onClick={() => setCreating(true)}>
+                New key
+              </button>
+            )}
+          </>
+        }
+      />
+      {creating && (
+        <CreateKey
+          team={team}
+          onClose={() => setCreating(false)}
+          onCreated={(name, secret) => {
+            setCreating(false);
+            setRevealed({ title: `New key "${name}" for ${team.team_id}`, secret });
+            refresh();
+          }}
+        />
+      )}
+      {rotating && (
+        <RotateKey
+          team={team}
+          teamKey={rotating}
+          onClose={() => setRotating(null)}
+          onRotated={(secret) => {
+            setRotating(null);
+            setRevealed({ title: `Rotated key "${rotating.name}"`, secret });
+            refresh();
+          }}
+        />
+      )}
+      {revoking && (
+        <Confirm
+          title={`Revoke ${revoking.key_prefix}…?`}
+          action="Revoke key"
+          busy="Revoking on every server process…"
+          onClose={() => setRevoking(null)}
+          onConfirm={async () => {
+            await post(`/teams/${enc(team.team_id)}/keys/${enc(revoking.key_id)}/revoke`, {});
+            setRevoking(null);
+            refresh();
+          }}
+        >
+          <p>
+            Once this returns, no server process accepts the key <code>{revoking.key_prefix}…</code> ("{revoking.name}
+            "). This cannot be undone.
+          </p>
+        </Confirm>
+      )}
+      {revealed && <SecretReveal title={revealed.title} secret={revealed.secret} onDone={() => setRevealed(null)} />}
+    </div>
+  );
+}
+
+function toTimestamp(local: string): string | undefined {
+  return local ? new Date(local).toISOString() : undefined;
+}
+
+function CreateKey(props: { team: Team; onClose: () => void; onCreated: (name: string, secret: string) => void }) {
+  const [name, setName] = useState("");
+  const [expires, setExpires] = useState("");
+  return (
+    <Modal title="New key" onClose={props.onClose}>
+      <Form
+        label="New key"
+        submit="Create key"
+        busy="Creating…"
+        onSubmit={async () => {
+          const response = await post<{ virtual_key: string; key: TeamKey }>(
+            `/teams/${enc(props.team.team_id)}/keys/create`,
+            { name: name.trim(), expires_at: toTimestamp(expires) },
+          );
+          props.onCreated(response.key.name, response.virtual_key);
+        }}
+      >
+        <Field label="Name" hint="e.g. production, staging (one active key per name)">
+          <Input name="key_name" value={name} onValue={setName} required autoFocus />
+        </Field>
+        <Field label="Expires (optional)">
+          <Input name="expires_at" type="datetime-local" value={expires} onValue={setExpires} />
+        </Field>
+      </Form>
+    </Modal>
+  );
+}
+
+function RotateKey(props: { team: Team; teamKey: TeamKey; onClose: () => void; onRotated: (secret: string) => void }) {
+  const [grace, setGrace] = useState("24");
+  return (
+    <Modal title={`Rotate ${props.teamKey.key_prefix}…`} onClose={props.onClose}>
+      <Form
+        label="Rotate key"
+        submit="Rotate key"
+        busy="Rotating…"
+        onSubmit={async () => {
+          const response = await post<{ virtual_key: string }>(
+            `/teams/${enc(props.team.team_id)}/keys/${enc(props.teamKey.key_id)}/rotate`,
+            { grace_period_seconds: Math.round(Number(grace) * 3600) },
+          );
+          props.onRotated(response.virtual_key);
+        }}
+      >
+        <p>
+          Issues a new key named "{props.teamKey.name}". The old key keeps working for the grace period, then expires.
+        </p>
+        <Field label="Grace period (hours; 0 ends the old key now, at most 720)">
+          <Input name="grace_hours" type="number" min="0" max="720" step="any" value={grace} onValue={setGrace} />
+        </Field>
+      </Form>
+    </Modal>
+  );
+}
+
+// ---------------------------------------------------------------- ledger
+
+function Ledger({ team, version }: { team: Team; version: number }) {
+  return (
+    <ListView<CreditTransaction>
+      what="ledger entries"
+      deps={[team.team_id]}
+      version={version}
+      fetchPage={(token, size) =>
+        listPage(`/credits/teams/${enc(team.team_id)}/transactions`, "transactions", {
+          page_size: Math.min(size, 500),
+          page_token: token,
+        })
+      }
+      columns={[
+        { title: "When", render: (t) => when(t.created_at) },
+        { title: "Kind", render: (t) => <Badge value={t.kind} /> },
+        { title: "Amount", class: "num", render: (t) => signed(t.amount) },
+        { title: "Reserved", class: "num", render: (t) => signed(t.reserved_delta) },
+        { title: "Remaining after", class: "num", render: (t) => int(t.remaining_after) },
+        { title: "Reason", render: (t) => t.reason },
+        { title: "By", render: (t) => <code class="small">{t.actor}</code> },
+        { title: "Job", render: (t) => (t.job_id ? <code class="small">{t.job_id.slice(0, 8)}</code> : "") },
+      ]}
+      rowKey={(t) => t.transaction_id}
+      searchText={(t) => `${t.kind} ${t.reason} ${t.actor} ${t.job_id}`}
+    />
+  );
+}
+
+function signed(value: number): string {
+  return value > 0 ? `+${int(value)}` : value === 0 ? "0" : int(value);
+}
+
+// ---------------------------------------------------------------- settings
+
+function Settings({ team, archived, onChanged }: { team: Team; archived: boolean; onChanged: () => void }) {
+  const [alias, setAlias] = useState(team.team_alias);
+  const [mode, setMode] = useState<string>(team.budget_mode);
+  const [tokensPerCredit, setTokensPerCredit] = useState(String(team.tokens_per_credit));
+  const [creditsPerDollar, setCreditsPerDollar] = useState(team.credits_per_dollar);
+  const [markup, setMarkup] = useState(team.markup_percent);
+  const [overdraft, setOverdraft] = useState(String(team.credits_overdraft_limit));
+  const [defaultModel, setDefaultModel] = useState(team.default_model);
+  const [metadata, setMetadata] = useState(team.metadata ? JSON.stringify(team.metadata, null, 2) : "");
+  const [groups, setGroups] = useState(team.access_groups);
+  const [saved, setSaved] = useState("");
+  const [deleting, setDeleting] = useState(false);
+  const allGroups = useAsync(() => listAll<ModelAccessGroup>("/model-access-groups", "model_access_groups"), []);
+  if (archived) return <p class="muted">An archived team cannot be changed.</p>;
+  return (
+    <div class="grid2">
+      <section class="panel">
+        <h3>Billing and defaults</h3>
+        <Form
+          label="Team settings"
+          submit="Save settings"
+          onSubmit={async () => {
+            setSaved("");
+            await patch(`/teams/${enc(team.team_id)}`, {
+              team_alias: alias.trim(),
+              budget_mode: mode,
+              tokens_per_credit: Number(tokensPerCredit),
+              credits_per_dollar: creditsPerDollar.trim(),
+              markup_percent: markup.trim(),
+              credits_overdraft_limit: Number(overdraft),
+              default_model: defaultModel,
+              metadata: parseObject(metadata, "metadata"),
+            });
+            setSaved("Settings saved.");
+            onChanged();
+          }}
+        >
+          <Field label="Display name">
+            <Input name="team_alias" value={alias} onValue={setAlias} />
+          </Field>
+          <Field label="Budget mode">
+            <Select name="budget_mode" value={mode} onValue={setMode} label="Budget mode" options={BUDGET_MODES} />
+          </Field>
+          <Field label="Markup (%)" hint="billed cost = provider cost × (1 + markup / 100); up to 4 decimals">
+            <Input name="markup_percent" value={markup} onValue={setMarkup} inputMode="decimal" />
+          </Field>
+          {mode === "CONSUMPTION_TOKENS" && (
+            <Field label="Tokens per credit">
+              <Input name="tokens_per_credit" type="number" min="1" value={tokensPerCredit} onValue={setTokensPerCredit} />
+            </Field>
+          )}
+          {mode === "CONSUMPTION_USD" && (
+            <Field label="Credits per billed dollar">
+              <Input name="credits_per_dollar" value={creditsPerDollar} onValue={setCreditsPerDollar} inputMode="decimal" />
+            </Field>
+          )}
+          <Field label="Overdraft limit (credits)">
+            <Input name="credits_overdraft_limit" type="number" min="0" value={overdraft} onValue={setOverdraft} />
+          </Field>
+          <Field label="Default model">
+            <Select
+              name="default_model"
+              value={defaultModel}
+              onValue={setDefaultModel}
+              label="Default model"
+              options={[["", "None"], ...team.allowed_model_aliases.map((a): [string, string] => [a, a])]}
+            />
+          </Field>
+          <Field label="Metadata (JSON object; empty clears it)">
+            <textarea
+              name="metadata"
+              rows={4}
+              value={metadata}
+              onInput={(e) => setMetadata((e.currentTarget as HTMLTextAreaElement).value)}
+            />
+          </Field>
+        </Form>
+        {saved && (
+          <div class="notice" role="status">
+            {saved}
+          </div>
+        )}
+      </section>
+      <section class="panel">
+        <h3>Model access groups</h3>
+        <ErrorBox error={allGroups.error} />
+        <Form
+          label="Access groups"
+          submit="Save access groups"
+          onSubmit={async () => {
+            await put(`/teams/${enc(team.team_id)}/access-groups`, { access_groups: groups });
+            onChanged();
+          }}
+        >
+          <Choices
+            name="team_access_groups"
+            options={(allGroups.data ?? []).map((g) => g.group_name)}
+            chosen={groups}
+            onChange={setGroups}
+          />
+          <p class="muted">Calls to aliases the team no longer reaches are refused from the next call on.</p>
+        </Form>
+        <h3>Delete</h3>
+        <p class="muted">
+          A team without jobs or ledger entries is deleted; one with history is archived: its keys are revoked at once
+          and its jobs, calls and ledger are kept.
+        </p>
+        <button type="button" class="btn danger" onClick={() => setDeleting(true)}>
+          Delete or archive team…
+        </button>
+      </section>
+      {deleting && (
+        <Confirm
+          title={`Delete ${team.team_id}?`}
+          action="Delete team"
+          busy="Deleting (revoking keys on every server process)…"
+          onClose={() => setDeleting(false)}
+          onConfirm={async () => {
+            const result = await del<{ outcome: string }>(`/teams/${enc(team.team_id)}`);
+            setDeleting(false);
+            if (result.outcome === "ARCHIVED") onChanged();
+            else navigate("/teams");
+          }}
+        >
+          <p>
+            Deleting a team with history archives it: every key is revoked at once, and it becomes read-only. This
+            cannot be undone.
+          </p>
+        </Confirm>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,289 @@
+// Usage: figures and charts from GET /api/{teams|organizations}/{id}/usage.
+
+import { useState } from "preact/hooks";
+import { enc, get, listAll, type Organization, type Team, type UsageFigures, type UsageReport } from "../api";
+import { HBars, Lines, PALETTE, StackedBars, type Series } from "../charts";
+import { compact, int, usd, usdShort } from "../format";
+import { ErrorBox, Field, Loading, Select, useAsync } from "../ui";
+
+const RANGES: Array<[string, string]> = [
+  ["7", "Last 7 days"],
+  ["30", "Last 30 days"],
+  ["90", "Last 90 days"],
+  ["365", "Last 365 days"],
+];
+
+function isoDay(date: Date): string {
+  return date.toISOString().slice(0, 10);
+}
+
+/** Every day of the report's range, so that quiet days show as zero, not as gaps. */
+function daysOf(report: UsageReport): string[] {
+  const days: string[] = [];
+  const end = new Date(report.end_date + "T00:00:00Z");
+  for (let d = new Date(report.start_date + "T00:00:00Z"); d <= end; d.setUTCDate(d.getUTCDate() + 1)) {
+    days.push(isoDay(d));
+  }
+  return days;
+}
+
+const n = (v: string | number | undefined) => Number(v ?? 0);
+
+export function UsagePanel(props: { scope: "teams" | "organizations"; id: string }) {
+  const [range, setRange] = useState("30");
+  const [jobType, setJobType] = useState("");
+  const report = useAsync(() => {
+    const end = new Date();
+    const start = new Date(end.getTime() - (Number(range) - 1) * 86400_000);
+    return get<UsageReport>(`/${props.scope}/${enc(props.id)}/usage`, {
+      start_date: isoDay(start),
+      end_date: isoDay(end),
+      job_type: jobType,
+      limit: 8,
+    });
+  }, [props.scope, props.id, range, jobType]);
+  const data = report.data;
+  return (
+    <section class="usage" aria-label="Usage">
+      <div class="toolbar">
+        <Select value={range} onValue={setRange} options={RANGES} label="Date range" />
+        <Select value={jobType} onValue={setJobType} label="Job type" options={jobTypeOptions(data, jobType)} />
+        <button type="button" class="btn plain" onClick={report.reload}>
+          Refresh
+        </button>
+      </div>
+      <ErrorBox error={report.error} />
+      {report.loading && !data && <Loading what="usage" />}
+      {data && <UsageView report={data} showTeams={props.scope === "organizations"} />}
+    </section>
+  );
+}
+
+function jobTypeOptions(report: UsageReport | undefined, chosen: string): Array<[string, string]> {
+  const types = (report?.job_types ?? []).map((t) => t.job_type);
+  if (chosen && !types.includes(chosen)) types.push(chosen);
+  return [["", "All job types"], ...types.map((t): [string, string] => [t, t])];
+}
+
+function Totals({ totals }: { totals: UsageFigures }) {
+  const cards: Array<[string, string]> = [
+    ["Jobs", int(totals.jobs)],
+    ["Completed", int(totals.jobs_completed)],
+    ["Calls", int(totals.calls)],
+    ["Tokens", int(totals.total_tokens)],
+    ["Provider cost", usd(totals.provider_cost_usd)],
+    ["Billed", usd(totals.billed_cost_usd)],
+    ["Margin", usd(totals.margin_usd)],
+    ["Credits charged", int(totals.credits_charged)],
+    ["Provider cost / credit", totals.provider_cost_usd_per_credit ? usd(totals.provider_cost_usd_per_credit) : "—"],
+  ];
+  return (
+    <div class="cards" data-testid="usage-totals">
+      {cards.map(([label, value]) => (
+        <div class="card" key={label}>
+          <div class="card-label">{label}</div>
+          <div class="card-value">{value}</div>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+export function UsageView({ report, showTeams }: { report: UsageReport; showTeams: boolean }) {
+  const labels = daysOf(report);
+  const byDay = new Map(report.days.map((d) => [d.date, d.usage]));
+  const col = (pick: (u: UsageFigures) => number) => labels.map((day) => (byDay.has(day) ? pick(byDay.get(day)!) : 0));
+  const types = report.job_types.map((t) => t.job_type);
+  const typeSeries = (pick: (u: UsageFigures) => number): Series[] =>
+    types.map((type, i) => {
+      const cells = new Map(report.daily_job_types.filter((c) => c.job_type === type).map((c) => [c.date, c.usage]));
+      return {
+        name: type,
+        color: PALETTE[i % PALETTE.length],
+        values: labels.map((day) => (cells.has(day) ? pick(cells.get(day)!) : 0)),
+      };
+    });
+  const count = (v: number) => compact(v);
+  return (
+    <div>
+      <p class="muted">
+        {report.start_date} to {report.end_date} (UTC). Jobs count on the day they were created, calls on the day they
+        were made.
+      </p>
+      <Totals totals={report.totals} />
+      <div class="charts">
+        <StackedBars
+          title="Jobs per day, by status"
+          labels={labels}
+          format={count}
+          counts
+          series={[
+            { name: "completed", color: "#16a34a", values: col((u) => n(u.jobs_completed)) },
+            { name: "failed", color: "#dc2626", values: col((u) => n(u.jobs_failed)) },
+            { name: "expired", color: "#9ca3af", values: col((u) => n(u.jobs_expired)) },
+            { name: "open", color: "#2563eb", values: col((u) => n(u.jobs_pending) + n(u.jobs_in_progress)) },
+          ]}
+        />
+        <StackedBars
+          title="LLM calls per day"
+          labels={labels}
+          format={count}
+          counts
+          series={[
+            { name: "succeeded", color: "#2563eb", values: col((u) => n(u.calls) - n(u.calls_failed)) },
+            { name: "failed or cancelled", color: "#dc2626", values: col((u) => n(u.calls_failed)) },
+          ]}
+        />
+        <StackedBars
+          title="Tokens per day"
+          labels={labels}
+          format={count}
+          counts
+          series={[
+            { name: "prompt", color: "#7c3aed", values: col((u) => n(u.prompt_tokens)) },
+            { name: "completion", color: "#0891b2", values: col((u) => n(u.completion_tokens)) },
+          ]}
+        />
+        <Lines
+          title="Provider cost and billed cost per day (USD)"
+          labels={labels}
+          format={usdShort}
+          series={[
+            { name: "provider cost", color: "#dc2626", values: col((u) => n(u.provider_cost_usd)) },
+            { name: "billed", color: "#16a34a", values: col((u) => n(u.billed_cost_usd)) },
+          ]}
+        />
+        <Lines
+          title="Margin per day (USD)"
+          labels={labels}
+          format={usdShort}
+          series={[{ name: "margin", color: "#d97706", values: col((u) => n(u.margin_usd)) }]}
+        />
+        <StackedBars
+          title="Credits charged per day"
+          labels={labels}
+          format={count}
+          counts
+          series={[{ name: "credits", color: "#2563eb", values: col((u) => n(u.credits_charged)) }]}
+        />
+        {types.length > 0 && (
+          <StackedBars
+            title="Calls per day, by job type"
+            labels={labels}
+            format={count}
+          counts
+            series={typeSeries((u) => n(u.calls))}
+          />
+        )}
+        {types.length > 0 && (
+          <Lines
+            title="Provider cost per day, by job type (USD)"
+            labels={labels}
+            format={usdShort}
+            series={typeSeries((u) => n(u.provider_cost_usd))}
+          />
+        )}
+        <HBars
+          title="Provider cost by job type"
+          format={(v) => usdShort(v)}
+          rows={report.job_types.map((t) => ({ label: t.job_type, value: n(t.usage.provider_cost_usd) }))}
+        />
+        {showTeams && (
+          <HBars
+            title="Provider cost by team"
+            format={(v) => usdShort(v)}
+            rows={report.teams.map((t) => ({ label: t.team_id, value: n(t.usage.provider_cost_usd) }))}
+          />
+        )}
+      </div>
+      <BreakdownTable title="By job type" rows={report.job_types.map((t) => ({ name: t.job_type, usage: t.usage }))} />
+      {showTeams && (
+        <BreakdownTable
+          title="By team"
+          rows={report.teams.map((t) => ({ name: t.team_id, usage: t.usage, href: `#/teams/${enc(t.team_id)}` }))}
+        />
+      )}
+    </div>
+  );
+}
+
+function BreakdownTable(props: { title: string; rows: { name: string; usage: UsageFigures; href?: string }[] }) {
+  if (props.rows.length === 0) return null;
+  return (
+    <section>
+      <h3>{props.title}</h3>
+      <table class="table">
+        <thead>
+          <tr>
+            <th>{props.title.replace("By ", "")}</th>
+            <th class="num">Jobs</th>
+            <th class="num">Calls</th>
+            <th class="num">Tokens</th>
+            <th class="num">Provider cost</th>
+            <th class="num">Billed</th>
+            <th class="num">Margin</th>
+            <th class="num">Credits</th>
+          </tr>
+        </thead>
+        <tbody>
+          {props.rows.map((r) => (
+            <tr key={r.name}>
+              <td>{r.href ? <a href={r.href}>{r.name}</a> : r.name}</td>
+              <td class="num">{int(r.usage.jobs)}</td>
+              <td class="num">{int(r.usage.calls)}</td>
+              <td class="num">{int(r.usage.total_tokens)}</td>
+              <td class="num">{usd(r.usage.provider_cost_usd)}</td>
+              <td class="num">{usd(r.usage.billed_cost_usd)}</td>
+              <td class="num">{usd(r.usage.margin_usd)}</td>
+              <td class="num">{int(r.usage.credits_charged)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+/** The Usage page: pick an organization, and optionally one of its teams. */
+export function UsagePage() {
+  const orgs = useAsync(() => listAll<Organization>("/organizations", "organizations"), []);
+  const [org, setOrg] = useState("");
+  const [team, setTeam] = useState("");
+  const chosenOrg = org || orgs.data?.[0]?.organization_id || "";
+  const teams = useAsync(
+    () => (chosenOrg ? listAll<Team>(`/organizations/${enc(chosenOrg)}/teams`, "teams") : Promise.resolve([])),
+    [chosenOrg],
+  );
+  return (
+    <div>
+      <h1>Usage</h1>
+      <ErrorBox error={orgs.error} />
+      {orgs.loading && <Loading what="organizations" />}
+      {orgs.data && orgs.data.length === 0 && <p class="muted">Create an organization first.</p>}
+      {orgs.data && orgs.data.length > 0 && (
+        <div class="toolbar">
+          <Field label="Organization">
+            <Select
+              value={chosenOrg}
+              onValue={(v) => {
+                setOrg(v);
+                setTeam("");
+              }}
+              label="Organization"
+              options={orgs.data.map((o): [string, string] => [o.organization_id, `${o.name} (${o.organization_id})`])}
+            />
+          </Field>
+          <Field label="Team">
+            <Select
+              value={team}
+              onValue={setTeam}
+              label="Team"
+              options={[["", "All teams"], ...(teams.data ?? []).map((t): [string, string] => [t.team_id, t.team_id])]}
+            />
+          </Field>
+        </div>
+      )}
+      {chosenOrg && <UsagePanel key={team || chosenOrg} scope={team ? "teams" : "organizations"} id={team || chosenOrg} />}
+    </div>
+  );
+}

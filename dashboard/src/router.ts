@@ -1,0 +1,22 @@
+// Hash routes (#/teams/acme-corp): the static server needs no rewrite rules, and nothing
+// secret ever goes in the URL.
+
+import { useEffect, useState } from "preact/hooks";
+
+export function currentPath(): string {
+  return location.hash.replace(/^#/, "") || "/";
+}
+
+export function navigate(path: string) {
+  location.hash = path;
+}
+
+export function useRoute(): string[] {
+  const [path, setPath] = useState(currentPath());
+  useEffect(() => {
+    const onChange = () => setPath(currentPath());
+    window.addEventListener("hashchange", onChange);
+    return () => window.removeEventListener("hashchange", onChange);
+  }, []);
+  return path.split("/").filter(Boolean).map(decodeURIComponent);
+}

@@ -1,0 +1,552 @@
+// Shared building blocks: async state, buttons that show progress, error boxes, dialogs,
+// paginated and searchable lists.
+
+import type { ComponentChildren } from "preact";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { ApiError, type Page } from "./api";
+
+// ---------------------------------------------------------------- async data
+
+export interface Async<T> {
+  data: T | undefined;
+  error: unknown;
+  loading: boolean;
+  reload: () => void;
+}
+
+export function useAsync<T>(load: () => Promise<T>, deps: unknown[]): Async<T> {
+  const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ data: s.data, loading: true }));
+    load().then(
+      (data) => live && setState({ data, loading: false }),
+      (error) => live && setState({ error, loading: false }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [...deps, tick]);
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  return { data: state.data, error: state.error, loading: state.loading, reload };
+}
+
+// ---------------------------------------------------------------- errors and progress
+
+export function ErrorBox({ error }: { error: unknown }) {
+  if (!error) return null;
+  if (error instanceof ApiError) {
+    return (
+      <div class="error" role="alert">
+        <strong>{error.message}</strong>
+        <div class="error-meta">
+          {error.reason && <code class="reason">{error.reason}</code>}
+          {error.status > 0 && <span> HTTP {error.status}</span>}
+        </div>
+        {error.fields.length > 0 && (
+          <ul>
+            {error.fields.map((f) => (
+              <li key={f.field}>
+                <code>{f.field}</code>: {f.description}
+              </li>
+            ))}
+          </ul>
+        )}
+      </div>
+    );
+  }
+  return (
+    <div class="error" role="alert">
+      <strong>{error instanceof Error ? error.message : String(error)}</strong>
+    </div>
+  );
+}
+
+export function Spinner({ label }: { label?: string }) {
+  return (
+    <span class="spinner-wrap" role="status">
+      <span class="spinner" aria-hidden="true" />
+      {label && <span>{label}</span>}
+    </span>
+  );
+}
+
+export function Loading({ what }: { what: string }) {
+  return (
+    <div class="loading">
+      <Spinner label={`Loading ${what}…`} />
+    </div>
+  );
+}
+
+/** A button running an async action: disabled and labelled with progress while it runs. */
+export function ActionButton(props: {
+  onClick: () => Promise<unknown>;
+  children: ComponentChildren;
+  busy?: string;
+  kind?: "primary" | "danger" | "plain";
+  disabled?: boolean;
+  onError?: (error: unknown) => void;
+  title?: string;
+  testid?: string;
+}) {
+  const [running, setRunning] = useState(false);
+  const mounted = useRef(true);
+  useEffect(() => () => void (mounted.current = false), []);
+  const run = async () => {
+    setRunning(true);
+    try {
+      await props.onClick();
+    } catch (error) {
+      props.onError?.(error);
+    } finally {
+      if (mounted.current) setRunning(false);
+    }
+  };
+  return (
+    <button
+      type="button"
+      class={`btn ${props.kind ?? "plain"}`}
+      disabled={running || props.disabled}
+      onClick={run}
+      title={props.title}
+      data-testid={props.testid}
+    >
+      {running ? <Spinner label={props.busy ?? "Working…"} /> : props.children}
+    </button>
+  );
+}
+
+/** A form whose submit runs an async action, shows progress, and shows the API's error. */
+export function Form(props: {
+  onSubmit: () => Promise<unknown>;
+  submit: string;
+  busy?: string;
+  children: ComponentChildren;
+  kind?: "primary" | "danger";
+  extra?: ComponentChildren;
+  label?: string;
+}) {
+  const [running, setRunning] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const mounted = useRef(true);
+  useEffect(() => () => void (mounted.current = false), []);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setRunning(true);
+    setError(null);
+    try {
+      await props.onSubmit();
+    } catch (caught) {
+      if (mounted.current) setError(caught);
+    } finally {
+      if (mounted.current) setRunning(false);
+    }
+  };
+  return (
+    <form class="form" onSubmit={submit} aria-label={props.label}>
+      {props.children}
+      <ErrorBox error={error} />
+      <div class="form-actions">
+        <button type="submit" class={`btn ${props.kind ?? "primary"}`} disabled={running}>
+          {running ? <Spinner label={props.busy ?? "Saving…"} /> : props.submit}
+        </button>
+        {props.extra}
+      </div>
+    </form>
+  );
+}
+
+/** A labelled control; `group` for a set of checkboxes (which carry their own labels). */
+export function Field(props: { label: string; hint?: ComponentChildren; children: ComponentChildren; group?: boolean }) {
+  if (props.group) {
+    return (
+      <div class="field" role="group" aria-label={props.label}>
+        <span class="field-label">{props.label}</span>
+        {props.children}
+        {props.hint && <span class="hint">{props.hint}</span>}
+      </div>
+    );
+  }
+  return (
+    <div class="field">
+      <label class="field">
+        <span class="field-label">{props.label}</span>
+        {props.children}
+      </label>
+      {props.hint && <span class="hint">{props.hint}</span>}
+    </div>
+  );
+}
+
+interface InputProps {
+  value: string;
+  onValue: (value: string) => void;
+  name?: string;
+  type?: "text" | "number" | "datetime-local";
+  required?: boolean;
+  autoFocus?: boolean;
+  min?: string;
+  max?: string;
+  step?: string;
+  placeholder?: string;
+  inputMode?: "decimal" | "numeric" | "text";
+  "aria-label"?: string;
+}
+
+export function Input({ value, onValue, ...rest }: InputProps) {
+  // Preact's input types discriminate on `type`; these props are valid for each type used.
+  const attributes = rest as Record<string, unknown>;
+  return <input {...attributes} value={value} onInput={(e) => onValue((e.currentTarget as HTMLInputElement).value)} />;
+}
+
+export function Select(props: {
+  value: string;
+  onValue: (value: string) => void;
+  options: Array<[string, string]>;
+  name?: string;
+  label?: string;
+}) {
+  return (
+    <select
+      name={props.name}
+      aria-label={props.label}
+      value={props.value}
+      onChange={(e) => props.onValue((e.currentTarget as HTMLSelectElement).value)}
+    >
+      {props.options.map(([value, label]) => (
+        <option key={value} value={value}>
+          {label}
+        </option>
+      ))}
+    </select>
+  );
+}
+
+/** Checkboxes choosing a subset of `options`. */
+export function Choices(props: { options: string[]; chosen: string[]; onChange: (chosen: string[]) => void; name: string }) {
+  if (props.options.length === 0) return <span class="muted">none defined yet</span>;
+  const toggle = (option: string) =>
+    props.onChange(
+      props.chosen.includes(option) ? props.chosen.filter((c) => c !== option) : [...props.chosen, option],
+    );
+  return (
+    <div class="choices">
+      {props.options.map((option) => (
+        <label key={option} class="choice">
+          <input
+            type="checkbox"
+            name={props.name}
+            value={option}
+            checked={props.chosen.includes(option)}
+            onChange={() => toggle(option)}
+          />
+          {option}
+        </label>
+      ))}
+    </div>
+  );
+}
+
+export function Badge({ value }: { value: string }) {
+  return <span class={`badge badge-${value.toLowerCase()}`}>{value.replace(/_/g, " ").toLowerCase()}</span>;
+}
+
+// ---------------------------------------------------------------- dialogs
+
+export function Modal(props: { title: string; onClose?: () => void; children: ComponentChildren; wide?: boolean }) {
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => e.key === "Escape" && props.onClose?.();
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [props.onClose]);
+  return (
+    <div class="overlay">
+      <div class={`modal ${props.wide ? "wide" : ""}`} role="dialog" aria-modal="true" aria-label={props.title}>
+        <header class="modal-head">
+          <h2>{props.title}</h2>
+          {props.onClose && (
+            <button type="button" class="btn plain close" aria-label="Close" onClick={props.onClose}>
+              ×
+            </button>
+          )}
+        </header>
+        <div class="modal-body">{props.children}</div>
+      </div>
+    </div>
+  );
+}
+
+/** A secret shown once (a new virtual key), with a copy button and the warning. */
+export function SecretReveal(props: { title: string; secret: string; detail?: ComponentChildren; onDone: () => void }) {
+  const [copied, setCopied] = useState(false);
+  const [stored, setStored] = useState(false);
+  const field = useRef<HTMLInputElement>(null);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(props.secret);
+    } catch {
+      field.current?.select(); // no clipboard API outside secure contexts
+      document.execCommand("copy");
+    }
+    setCopied(true);
+  };
+  return (
+    <Modal title={props.title}>
+      <div class="warning" role="alert">
+        <strong>Copy this key now: it is shown only once.</strong> Only its SHA-256 digest is stored; nobody, this
+        dashboard included, can show it again. If it is lost, rotate the key.
+      </div>
+      {props.detail}
+      <div class="secret-row">
+        <input
+          ref={field}
+          class="secret"
+          readOnly
+          value={props.secret}
+          aria-label="New virtual key"
+          data-testid="virtual-key"
+          onFocus={(e) => (e.currentTarget as HTMLInputElement).select()}
+        />
+        <button type="button" class="btn primary" onClick={copy}>
+          {copied ? "Copied ✓" : "Copy"}
+        </button>
+      </div>
+      <label class="choice confirm">
+        <input type="checkbox" checked={stored} onChange={() => setStored(!stored)} />I have stored the key somewhere
+        safe
+      </label>
+      <div class="form-actions">
+        <button type="button" class="btn primary" disabled={!stored} onClick={props.onDone}>
+          Done
+        </button>
+      </div>
+    </Modal>
+  );
+}
+
+/** Asks before a destructive action; shows the action's error (and progress) in place. */
+export function Confirm(props: {
+  title: string;
+  children: ComponentChildren;
+  action: string;
+  busy?: string;
+  onConfirm: () => Promise<unknown>;
+  onClose: () => void;
+}) {
+  return (
+    <Modal title={props.title} onClose={props.onClose}>
+      <Form
+        onSubmit={props.onConfirm}
+        submit={props.action}
+        busy={props.busy}
+        kind="danger"
+        extra={
+          <button type="button" class="btn plain" onClick={props.onClose}>
+            Cancel
+          </button>
+        }
+      >
+        {props.children}
+      </Form>
+    </Modal>
+  );
+}
+
+// ---------------------------------------------------------------- lists
+
+export interface Column<T> {
+  title: string;
+  render: (item: T) => ComponentChildren;
+  class?: string;
+}
+
+const PAGE_SIZES = [25, 50, 100];
+
+/**
+ * A paginated list over an API List method. Without a search it pages on the server
+ * (page_size / page_token). With a search it scans every page (1000 at a time, with a
+ * progress count) and keeps the items whose text matches: the API has no text search.
+ */
+export function ListView<T>(props: {
+  fetchPage: (token: string, size: number) => Promise<Page<T>>;
+  columns: Column<T>[];
+  rowKey: (item: T) => string;
+  searchText: (item: T) => string;
+  deps: unknown[];
+  what: string;
+  onRow?: (item: T) => void;
+  toolbar?: ComponentChildren;
+  version?: number;
+}) {
+  const [size, setSize] = useState(25);
+  const [tokens, setTokens] = useState<string[]>([""]);
+  const [index, setIndex] = useState(0);
+  const [search, setSearch] = useState("");
+  const [query, setQuery] = useState("");
+  const [state, setState] = useState<{ items: T[]; next: string; error?: unknown; loading: boolean }>({
+    items: [],
+    next: "",
+    loading: true,
+  });
+  const [scan, setScan] = useState<{ matches: T[]; scanned: number; done: boolean } | null>(null);
+
+  useEffect(() => {
+    const timer = setTimeout(() => setQuery(search.trim().toLowerCase()), 250);
+    return () => clearTimeout(timer);
+  }, [search]);
+
+  // Filters changed: back to the first page.
+  useEffect(() => {
+    setTokens([""]);
+    setIndex(0);
+  }, [...props.deps, size, query]);
+
+  useEffect(() => {
+    let live = true;
+    if (query) {
+      setScan({ matches: [], scanned: 0, done: false });
+      (async () => {
+        const matches: T[] = [];
+        let scanned = 0;
+        let token = "";
+        try {
+          do {
+            const page = await props.fetchPage(token, 1000);
+            if (!live) return;
+            scanned += page.items.length;
+            matches.push(...page.items.filter((item) => props.searchText(item).toLowerCase().includes(query)));
+            setScan({ matches: [...matches], scanned, done: false });
+            token = page.next;
+          } while (token);
+          if (live) setScan({ matches, scanned, done: true });
+        } catch (error) {
+          if (live) setState({ items: [], next: "", error, loading: false });
+        }
+      })();
+    } else {
+      setScan(null);
+      setState((s) => ({ ...s, loading: true, error: undefined }));
+      props.fetchPage(tokens[index], size).then(
+        (page) => live && setState({ items: page.items, next: page.next, loading: false }),
+        (error) => live && setState({ items: [], next: "", error, loading: false }),
+      );
+    }
+    return () => {
+      live = false;
+    };
+  }, [...props.deps, size, query, index, tokens, props.version]);
+
+  const items = scan ? scan.matches.slice(index * size, (index + 1) * size) : state.items;
+  const hasNext = scan ? (index + 1) * size < scan.matches.length : Boolean(state.next);
+  const next = () => {
+    if (!scan && tokens.length === index + 1) setTokens([...tokens, state.next]);
+    setIndex(index + 1);
+  };
+
+  return (
+    <div class="list">
+      <div class="toolbar">
+        <input
+          type="search"
+          class="search"
+          placeholder={`Search ${props.what}…`}
+          aria-label={`Search ${props.what}`}
+          value={search}
+          onInput={(e) => setSearch((e.currentTarget as HTMLInputElement).value)}
+        />
+        {props.toolbar}
+      </div>
+      {scan && (
+        <div class="scan" role="status" data-testid="search-status">
+          {scan.done ? (
+            `${scan.matches.length} match(es) among ${scan.scanned} ${props.what}`
+          ) : (
+            <Spinner label={`Searching… ${scan.scanned} ${props.what} scanned, ${scan.matches.length} match(es)`} />
+          )}
+        </div>
+      )}
+      <ErrorBox error={state.error} />
+      <table class="table">
+        <thead>
+          <tr>
+            {props.columns.map((c) => (
+              <th key={c.title} class={c.class}>
+                {c.title}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {items.map((item) => (
+            <tr
+              key={props.rowKey(item)}
+              class={props.onRow ? "clickable" : ""}
+              onClick={props.onRow ? () => props.onRow!(item) : undefined}
+            >
+              {props.columns.map((c) => (
+                <td key={c.title} class={c.class}>
+                  {c.render(item)}
+                </td>
+              ))}
+            </tr>
+          ))}
+          {!state.loading && items.length === 0 && (!scan || scan.done) && (
+            <tr>
+              <td colSpan={props.columns.length} class="empty">
+                No {props.what}
+                {query ? " match the search" : " yet"}.
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+      {state.loading && !scan && <Loading what={props.what} />}
+      <div class="pager">
+        <button type="button" class="btn plain" disabled={index === 0} onClick={() => setIndex(index - 1)}>
+          ← Previous
+        </button>
+        <span>Page {index + 1}</span>
+        <button type="button" class="btn plain" disabled={!hasNext} onClick={next}>
+          Next →
+        </button>
+        <label class="page-size">
+          Rows
+          <select value={String(size)} onChange={(e) => setSize(Number((e.currentTarget as HTMLSelectElement).value))}>
+            {PAGE_SIZES.map((n) => (
+              <option key={n} value={String(n)}>
+                {n}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+    </div>
+  );
+}
+
+/** Pretty JSON, for metadata and audit entries. */
+export function JsonView({ value }: { value: unknown }) {
+  if (value === undefined || value === null) return <span class="muted">—</span>;
+  return <pre class="json">{JSON.stringify(value, null, 2)}</pre>;
+}
+
+/** Parses a metadata text area: empty means {}, anything else must be a JSON object. */
+export function parseObject(text: string, field: string): Record<string, unknown> {
+  if (!text.trim()) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ApiError(0, `${field} is not valid JSON: ${(error as Error).message}`, "INVALID_JSON", [
+      { field, description: "must be a JSON object" },
+    ]);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ApiError(0, `${field} must be a JSON object like {"plan": "pro"}`, "INVALID_JSON", [
+      { field, description: "must be a JSON object" },
+    ]);
+  }
+  return value as Record<string, unknown>;
+}

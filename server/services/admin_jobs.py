@@ -1,0 +1,49 @@
+"""The operator's view of a team's jobs (AdminJobService): newest first, with calls."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from server.domain import pagination, validation
+from server.domain.errors import invalid_argument
+from server.domain.jobs import JobStatus, JobView
+from server.domain.pagination import Page
+from server.storage import jobs as job_store
+from server.storage import teams as team_store
+from server.storage.database import Database
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100  # each job carries its calls
+
+
+class AdminJobUseCases:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def list_team_jobs(
+        self, team_id: str, status: JobStatus | None, job_type: str, page_size: int, page_token: str
+    ) -> Page[JobView]:
+        validation.identifier("team_id", team_id)
+        if page_size < 0:
+            raise invalid_argument("page_size", "must not be negative")
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        filters = {"team_id": team_id, "status": status.value if status else "", "job_type": job_type}
+        request = pagination.page_request(size, page_token, filters)
+        position = pagination.after(request, str, str)
+        before = None if position is None else _position(position)
+        async with self._db.transaction() as conn:
+            await team_store.get_team(conn, team_id)  # NOT_FOUND for an unknown team
+            found = await job_store.list_team_jobs(
+                conn, team_id, status=status, job_type=job_type, before=before, limit=request.size + 1
+            )
+            calls = await job_store.list_calls_of_jobs(conn, [job.job_id for job in found[: request.size]])
+        views = [JobView(job, calls.get(job.job_id, ())) for job in found]
+        return pagination.page(views, request, lambda view: (view.job.created_at.isoformat(), str(view.job.job_id)))
+
+
+def _position(position: tuple[str, ...]) -> tuple[datetime, uuid.UUID]:
+    try:
+        return datetime.fromisoformat(position[0]), uuid.UUID(position[1])
+    except ValueError:
+        raise invalid_argument("page_token", "is not a token this API issued") from None

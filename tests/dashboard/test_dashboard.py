@@ -1,0 +1,305 @@
+"""The operator's journey through the admin dashboard, in a real browser against the real
+stack: sign in, set up an organization, a group, an alias and a team, add credits, watch
+a job made through the REST API appear with its calls and costs, manage keys, sign out."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from devstack.stack import Stack
+from tests.conftest import ADMIN_KEY, unique
+from tests.dashboard.conftest import shot, sign_in
+
+pytestmark = pytest.mark.e2e
+ADMIN = {"X-Admin-Key": ADMIN_KEY}
+
+
+def dialog(page: Page, title: str):
+    return page.get_by_role("dialog", name=title)
+
+
+def test_sign_in_refuses_a_wrong_key_and_keeps_the_key_out_of_url_and_local_storage(page: Page) -> None:
+    sign_in(page, "not-the-admin-key-0000000000")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("admin API")
+    expect(alert).to_contain_text("ADMIN_KEY_REQUIRED")
+    expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
+    shot(page, "01-sign-in-refused")
+
+    page.get_by_label("Admin key").fill(ADMIN_KEY)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Organizations")).to_be_visible()
+    assert ADMIN_KEY not in page.url
+    assert page.evaluate("() => JSON.stringify(Object.entries(localStorage))") == "[]"
+    assert page.evaluate("() => document.cookie") == ""
+
+    page.reload()  # the session survives a reload of the tab...
+    expect(page.get_by_role("heading", name="Organizations")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()  # ...and not a sign-out
+    expect(page.get_by_label("Admin key")).to_be_visible()
+    assert page.evaluate("() => sessionStorage.length") == 0
+    page.reload()
+    expect(page.get_by_label("Admin key")).to_be_visible()
+
+
+def test_operator_sets_up_a_team_adds_credits_and_sees_its_job(page: Page, stack: Stack) -> None:
+    org, group, alias, team = unique("org"), unique("grp"), unique("Agent"), unique("team")
+    sign_in(page)
+
+    # Organization.
+    page.get_by_role("button", name="New organization").click()
+    form = dialog(page, "New organization")
+    form.get_by_label("Organization ID").fill(org)
+    form.get_by_label("Name", exact=True).fill("ACME Corporation")
+    form.get_by_role("button", name="Create organization").click()
+    expect(page.get_by_role("heading", name=re.compile("ACME Corporation"))).to_be_visible()
+
+    # Access group.
+    page.get_by_role("link", name="Access groups").click()
+    page.get_by_role("button", name="New group").click()
+    form = dialog(page, "New model access group")
+    form.get_by_label("Group name").fill(group)
+    form.get_by_label("Description").fill("GPT models")
+    form.get_by_role("button", name="Create group").click()
+    expect(form).to_have_count(0)
+    page.get_by_label("Search groups").fill(group)  # other tests' groups may fill the first page
+    expect(page.get_by_role("row", name=re.compile(group))).to_be_visible()
+
+    # Alias on a LiteLLM model, in the group; fallbacks in order.
+    page.get_by_role("link", name="Model aliases").click()
+    page.get_by_role("button", name="New alias").click()
+    form = dialog(page, "New model alias")
+    form.get_by_label("Alias", exact=True).fill(alias)
+    form.get_by_label("LiteLLM model").select_option("fake-gpt")
+    form.get_by_role("checkbox", name="fake-gpt-backup").check()
+    form.get_by_role("checkbox", name=group).check()
+    form.get_by_role("button", name="Create alias").click()
+    expect(form).to_have_count(0)
+    page.get_by_label("Search aliases").fill(alias)
+    row = page.get_by_role("row", name=re.compile(alias))
+    expect(row).to_contain_text("fake-gpt")
+    expect(row).to_contain_text("fake-gpt-backup")
+    expect(row).to_contain_text(group)
+    shot(page, "02-model-aliases")
+
+    # Team: the key is shown once, with a copy button and the warning.
+    page.get_by_role("link", name="Teams").click()
+    page.get_by_role("button", name="New team").click()
+    form = dialog(page, "New team")
+    form.get_by_label("Organization").select_option(org)
+    form.get_by_label("Team ID").fill(team)
+    form.get_by_label("Display name").fill("ACME Corp Team")
+    form.get_by_label("Initial credits").fill("5")
+    form.get_by_role("checkbox", name=group).check()
+    form.get_by_label("Default model").select_option(alias)
+    form.get_by_role("button", name="Create team").click()
+    reveal = dialog(page, f"Team {team} created")
+    expect(reveal).to_contain_text("it is shown only once")
+    key = reveal.get_by_test_id("virtual-key").input_value()
+    assert key.startswith("sk-")
+    expect(reveal.get_by_role("button", name="Copy")).to_be_visible()
+    done = reveal.get_by_role("button", name="Done")
+    expect(done).to_be_disabled()
+    shot(page, "03-team-key-shown-once")
+    reveal.get_by_role("checkbox", name=re.compile("I have stored the key")).check()
+    done.click()
+    expect(page.get_by_role("heading", name=re.compile("ACME Corp Team"))).to_be_visible()
+    expect(page.get_by_test_id("balance-available")).to_have_text("5")
+
+    # Add credits with a reason.
+    credits = page.get_by_role("form", name="Add credits")
+    credits.get_by_label("Credits").fill("10")
+    credits.get_by_label("Reason").fill("pilot top-up")
+    credits.get_by_role("button", name="Add credits").click()
+    expect(page.get_by_text("Added 10 credits; 15 available.")).to_be_visible()
+    expect(page.get_by_test_id("balance-available")).to_have_text("15")
+    shot(page, "04-team-overview")
+
+    # The team works through the REST API with its key: one job, two calls.
+    api = f"{stack.api_url}/api"
+    auth = {"Authorization": f"Bearer {key}"}
+    job = requests.post(f"{api}/jobs/create", headers=auth, json={"job_type": "document_analysis"}, timeout=30)
+    assert job.status_code == 200, job.text
+    job_id = job.json()["job_id"]
+    for text in ("Analyze this [fake tokens=12]", "And this [fake tokens=5]"):
+        call = requests.post(
+            f"{api}/jobs/{job_id}/llm-call", headers=auth, json={"messages": [{"role": "user", "content": text}]}
+        )
+        assert call.status_code == 200, call.text
+    done_job = requests.post(f"{api}/jobs/{job_id}/complete", headers=auth, json={"status": "completed"}, timeout=30)
+    assert done_job.json()["costs"]["credits_remaining"] == 14
+
+    # ... and the job appears with its calls and costs.
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    row = page.get_by_role("row", name=re.compile("document_analysis"))
+    expect(row).to_contain_text("completed")
+    expect(row).to_contain_text(job_id[:8])
+    row.click()
+    detail = page.get_by_test_id("job-detail")
+    expect(detail).to_contain_text(job_id)
+    calls = detail.get_by_role("row").filter(has_text=alias)
+    expect(calls).to_have_count(2)
+    expect(calls.first).to_contain_text("succeeded")
+    expect(detail).to_contain_text("$0.0000")  # fake-gpt costs $1/M prompt + $2/M completion tokens
+    shot(page, "05-job-calls-and-costs")
+    page.get_by_role("button", name="Close").click()
+
+    # The ledger: allocation, top-up with its reason, reservation and charge.
+    page.get_by_role("link", name="Ledger").click()
+    expect(page.get_by_role("row", name=re.compile("pilot top-up"))).to_contain_text("+10")
+    expect(page.get_by_role("row", name=re.compile(r"charge", re.I)).first).to_contain_text("-1")
+
+    # Usage charts for the team.
+    page.get_by_role("link", name="Usage", exact=True).nth(1).click()
+    totals = page.get_by_test_id("usage-totals")
+    expect(totals).to_contain_text("Calls2")
+    expect(page.get_by_role("img", name="Jobs per day, by status")).to_be_visible()
+    expect(page.get_by_role("img", name="Provider cost and billed cost per day (USD)")).to_be_visible()
+    shot(page, "06-team-usage")
+
+    # The organization's usage, with its team.
+    page.get_by_role("link", name="Usage", exact=True).first.click()
+    page.get_by_label("Organization", exact=True).select_option(org)
+    expect(page.get_by_role("img", name="Calls per day, by job type")).to_be_visible()
+    expect(page.get_by_test_id("usage-totals")).to_contain_text("Jobs1")
+    expect(page.get_by_role("cell", name=team)).to_be_visible()
+    shot(page, "07-organization-usage")
+
+
+def test_team_status_settings_and_keys(page: Page, stack: Stack) -> None:
+    api = f"{stack.api_url}/api"
+    org, group, team = unique("org"), unique("grp"), unique("team")
+    requests.post(f"{api}/organizations/create", headers=ADMIN, json={"organization_id": org, "name": "Org"})
+    requests.post(f"{api}/model-access-groups/create", headers=ADMIN, json={"group_name": group})
+    created = requests.post(
+        f"{api}/teams/create",
+        headers=ADMIN,
+        json={"organization_id": org, "team_id": team, "access_groups": [group], "credits_allocated": 3},
+    ).json()
+    first_key = created["virtual_key"]
+    sign_in(page)
+    page.goto(f"/#/teams/{team}")
+
+    # Status: suspended teams are refused at once.
+    page.get_by_role("group", name="Team status").get_by_role("button", name="Suspended").click()
+    expect(page.get_by_role("heading", name=re.compile(team))).to_contain_text("suspended")
+    refused = requests.post(
+        f"{api}/jobs/create", headers={"Authorization": f"Bearer {first_key}"}, json={"job_type": "probe"}
+    )
+    assert refused.json()["details"][0]["reason"] == "TEAM_SUSPENDED"
+    page.get_by_role("group", name="Team status").get_by_role("button", name="Active").click()
+    expect(page.get_by_role("heading", name=re.compile(team))).to_contain_text("active")
+
+    # Budget mode and markup; a bad markup is refused with the field named.
+    page.get_by_role("link", name="Settings").click()
+    settings = page.get_by_role("form", name="Team settings")
+    settings.get_by_label("Markup (%)").fill("not-a-number")
+    settings.get_by_role("button", name="Save settings").click()
+    expect(settings.get_by_role("alert")).to_contain_text("markup_percent")
+    expect(settings.get_by_role("alert")).to_contain_text("INVALID_REQUEST")
+    settings.get_by_label("Markup (%)").fill("25")
+    settings.get_by_label("Budget mode").select_option("CONSUMPTION_TOKENS")
+    settings.get_by_label("Tokens per credit").fill("500")
+    settings.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text("Settings saved.")).to_be_visible()
+    saved = requests.get(f"{api}/teams/{team}", headers=ADMIN).json()
+    assert (saved["markup_percent"], saved["budget_mode"], saved["tokens_per_credit"]) == (
+        "25",
+        "CONSUMPTION_TOKENS",
+        500,
+    )
+
+    # Keys: create one (shown once), rotate the first, revoke the new one.
+    page.get_by_role("link", name="Keys").click()
+    page.get_by_role("button", name="New key").click()
+    dialog(page, "New key").get_by_label("Name").fill("staging")
+    dialog(page, "New key").get_by_role("button", name="Create key").click()
+    reveal = dialog(page, f'New key "staging" for {team}')
+    staging_key = reveal.get_by_test_id("virtual-key").input_value()
+    reveal.get_by_role("checkbox").check()
+    reveal.get_by_role("button", name="Done").click()
+    expect(page.get_by_role("row", name=re.compile("staging"))).to_contain_text("active")
+
+    page.get_by_role("row", name=re.compile("default")).get_by_role("button", name="Rotate…").click()
+    rotate = dialog(page, re.compile("Rotate"))
+    rotate.get_by_label(re.compile("Grace period")).fill("0")
+    rotate.get_by_role("button", name="Rotate key").click()
+    reveal = dialog(page, 'Rotated key "default"')
+    rotated_key = reveal.get_by_test_id("virtual-key").input_value()
+    assert rotated_key.startswith("sk-") and rotated_key != first_key
+    reveal.get_by_role("checkbox").check()
+    reveal.get_by_role("button", name="Done").click()
+
+    page.get_by_role("row", name=re.compile("staging")).get_by_role("button", name="Revoke…").click()
+    page.get_by_role("dialog").get_by_role("button", name="Revoke key").click()
+    expect(page.get_by_role("row", name=re.compile("staging"))).to_contain_text("revoked")
+    shot(page, "08-team-keys")
+    refused = requests.post(
+        f"{api}/jobs/create", headers={"Authorization": f"Bearer {staging_key}"}, json={"job_type": "probe"}
+    )
+    assert refused.status_code == 401
+
+
+def test_api_errors_are_shown_plainly_and_change_nothing(page: Page, stack: Stack) -> None:
+    api = f"{stack.api_url}/api"
+    taken = unique("org")
+    requests.post(f"{api}/organizations/create", headers=ADMIN, json={"organization_id": taken, "name": "Taken"})
+    sign_in(page)
+
+    page.get_by_role("button", name="New organization").click()
+    form = dialog(page, "New organization")
+    form.get_by_label("Organization ID").fill("bad id!")
+    form.get_by_label("Name", exact=True).fill("Bad")
+    form.get_by_role("button", name="Create organization").click()
+    alert = form.get_by_role("alert")
+    expect(alert).to_contain_text("INVALID_REQUEST")
+    expect(alert).to_contain_text("organization_id")
+    expect(alert).to_contain_text("HTTP 400")
+
+    form.get_by_label("Organization ID").fill(taken)
+    form.get_by_role("button", name="Create organization").click()
+    expect(alert).to_contain_text("ALREADY_EXISTS")
+    expect(alert).to_contain_text("HTTP 409")
+    shot(page, "09-error-shown")
+    assert requests.get(f"{api}/organizations/{taken}", headers=ADMIN).json()["name"] == "Taken"
+
+    # An alias on a model the LiteLLM proxy does not serve is refused, naming the field.
+    form.get_by_role("button", name="Close").click()
+    page.get_by_role("link", name="Model aliases").click()
+    page.get_by_role("button", name="New alias").click()
+    alias_form = dialog(page, "New model alias")
+    alias_form.get_by_label("Alias", exact=True).fill("bad alias with spaces")
+    alias_form.get_by_role("button", name="Create alias").click()
+    expect(alias_form.get_by_role("alert")).to_contain_text("model_alias")
+
+
+def test_lists_are_paginated_and_searchable(page: Page, stack: Stack) -> None:
+    api = f"{stack.api_url}/api"
+    prefix = unique("pg")
+    for index in range(30):
+        response = requests.post(
+            f"{api}/organizations/create",
+            headers=ADMIN,
+            json={"organization_id": f"{prefix}-{index:02d}", "name": f"Paged {index:02d}"},
+        )
+        assert response.status_code == 200, response.text
+    sign_in(page)
+
+    rows = page.locator("table.table tbody tr")
+    expect(rows).to_have_count(25)
+    page.get_by_role("button", name="Next →").click()
+    expect(page.get_by_text("Page 2")).to_be_visible()
+    page.get_by_role("button", name="← Previous").click()
+    expect(page.get_by_text("Page 1")).to_be_visible()
+
+    page.get_by_label("Search organizations").fill(f"{prefix}-2")
+    expect(page.get_by_test_id("search-status")).to_contain_text("10 match(es) among")
+    expect(rows).to_have_count(10)
+    page.get_by_label("Search organizations").fill("paged 07")  # names too, case-insensitive
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(f"{prefix}-07")
+    shot(page, "10-search")
