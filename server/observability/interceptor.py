@@ -5,10 +5,10 @@ DomainError and its reason, or anything else, which ErrorInterceptor turns into
 INTERNAL) and lets it go on unchanged.
 
 The request id is the `x-request-id` metadata when the caller sent one (Envoy generates
-one per request, and echoes it to REST clients as a response header), else a new one.
-The server sends it back as initial metadata `x-request-id`, so native gRPC clients get
-it too, and puts it in the access log line, in every log record of the request and on
-the RPC span.
+one per request and echoes it to every client, REST or gRPC, as a response header), else
+a new one, which the server sends back as initial metadata `x-request-id`, so native
+gRPC clients reaching the server directly get it too. It is in the access log line, in
+every log record of the request and on the RPC span.
 """
 
 from __future__ import annotations
@@ -103,13 +103,17 @@ def _outcome(error: BaseException | None, rpc_context: grpc.aio.ServicerContext)
 class _Call:
     """The bookkeeping of one RPC, from start to end."""
 
-    __slots__ = ("ctx", "method", "span", "started", "token", "trace_token")
+    __slots__ = ("ctx", "echo", "method", "span", "started", "token", "trace_token")
 
     def __init__(self, method: _Method, request: Any, rpc_context: grpc.aio.ServicerContext) -> None:
         self.started = time.perf_counter()
         self.method = method
         metadata = {k: v for k, v in (rpc_context.invocation_metadata() or ()) if isinstance(v, str)}
-        request_id = metadata.get("x-request-id", "")[:200] or uuid.uuid4().hex
+        request_id = metadata.get("x-request-id", "")[:200]
+        # Echo the id only when we made it: Envoy echoes its own to every client (REST
+        # and gRPC), and a caller that sent one knows it. Saves a write per request.
+        self.echo = not request_id and method.logged
+        request_id = request_id or uuid.uuid4().hex
         self.ctx = context.RequestContext(
             request_id=request_id,
             rpc=method.rpc,
@@ -170,7 +174,8 @@ def _unary(behavior: Callable[..., Awaitable[Any]], method: _Method) -> Callable
         call = _Call(method, request, rpc_context)
         error: BaseException | None = None
         try:
-            await rpc_context.send_initial_metadata((("x-request-id", call.ctx.request_id),))
+            if call.echo:
+                await rpc_context.send_initial_metadata((("x-request-id", call.ctx.request_id),))
             response = await behavior(request, rpc_context)
             call.saw(response)
             return response
@@ -190,7 +195,8 @@ def _stream(behavior: Callable[..., AsyncIterator[Any]], method: _Method) -> Cal
         open_streams.inc()
         error: BaseException | None = None
         try:
-            await rpc_context.send_initial_metadata((("x-request-id", call.ctx.request_id),))
+            if call.echo:
+                await rpc_context.send_initial_metadata((("x-request-id", call.ctx.request_id),))
             async for response in behavior(request, rpc_context):
                 if not call.ctx.job_id:
                     call.saw(response)
