@@ -22,6 +22,7 @@ BANNER = """
 SaaS LiteLLM dev stack is up.
 
   REST/SSE API   {api}/api          (Envoy; Swagger UI at {api}/docs once built)
+  metrics        {api}/metrics      (Prometheus, all server processes; see README "Operations")
   gRPC           127.0.0.1:{grpc}   (try: grpcurl -plaintext 127.0.0.1:{grpc} list)
   LiteLLM proxy  {litellm}           (models fake-gpt, fake-gpt-backup)
   fake provider  {fake}           (steer with [fake key=value] in the last user message)

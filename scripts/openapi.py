@@ -94,6 +94,7 @@ def _security(service: str, method: str) -> list[dict[str, list]]:
         return TEAM_SECURITY + ADMIN_SECURITY
     return TEAM_SECURITY
 
+
 # Request headers the server reads as gRPC metadata, which protos cannot declare.
 HEADER_PARAMETERS = {
     f"{PACKAGE}.JobService.CreateJob": [

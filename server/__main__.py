@@ -1,8 +1,12 @@
 """Start the gRPC server: `python -m server`.
 
-Reads settings once, applies migrations (under an advisory lock), serves until SIGTERM or
-SIGINT, then shuts down gracefully: health turns NOT_SERVING, in-flight calls and streams
-get SAAS_SHUTDOWN_GRACE_SECONDS to finish, pending call records are written.
+Reads settings once, sets up logging (JSON lines) and tracing (when an OTLP endpoint is
+configured), waits for PostgreSQL (SAAS_DB_STARTUP_TIMEOUT_SECONDS, with backoff),
+applies migrations (under an advisory lock, so several processes starting together
+apply them once), serves until SIGTERM or SIGINT, then shuts down gracefully: health
+turns NOT_SERVING, the server keeps serving for SAAS_SHUTDOWN_DRAIN_SECONDS while load
+balancers notice, then in-flight calls and streams get SAAS_SHUTDOWN_GRACE_SECONDS to
+finish, and pending call records are written.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ import signal
 import sys
 
 from server.app import run
+from server.observability import logs, tracing
 from server.settings import Settings, SettingsError
-from server.storage import migrate
+from server.storage import database, migrate
+
+log = logging.getLogger("server")
 
 
 def main() -> int:
@@ -23,7 +30,14 @@ def main() -> int:
     except SettingsError as error:
         print(f"server: configuration error: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
+    if settings.otlp_traces_endpoint:
+        tracing.configure(settings.otlp_traces_endpoint, settings.service_name)
+        log.info("exporting traces to %s", settings.otlp_traces_endpoint)
+    try:
+        database.wait_until_reachable(settings.database_url, settings.db_startup_timeout_seconds)
+    except Exception:
+        return 3
     if settings.migrate_on_start:
         migrate.upgrade(settings.database_url)
 
@@ -34,7 +48,10 @@ def main() -> int:
             loop.add_signal_handler(sig, stop.set)
         await run(settings, stop)
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    finally:
+        tracing.shutdown()
     return 0
 
 

@@ -30,23 +30,27 @@ from server.api.admin_servicer import AdminServicer
 from server.api.credit_servicer import CreditServicer
 from server.api.errors import ErrorInterceptor
 from server.api.job_servicer import JobServicer
+from server.observability import metrics
+from server.observability.interceptor import ObservabilityInterceptor
+from server.observability.wrappers import ObservedAuthenticator, ObservedUpstream
 from server.services.admin import AdminUseCases
 from server.services.admin_jobs import AdminJobUseCases
 from server.services.analytics import AnalyticsUseCases, RollupCompactor
-from server.services.auth import Authenticator, KeyCache, KeyChanges
+from server.services.auth import KeyCache, KeyChanges
 from server.services.background import Background
 from server.services.calls import CallUseCases, UpstreamPolicy
 from server.services.credits import CreditUseCases
 from server.services.jobs import JobUseCases
 from server.services.prices import PriceCatalog
+from server.services.retention import Retention
 from server.services.single_call import SingleCallUseCases
 from server.services.team_models import TeamModels
 from server.services.tokens import TokenCounter
 from server.settings import Settings
+from server.storage import operations
 from server.storage.database import Database
 from server.storage.keys import KEY_ACKS_CHANNEL, KEY_CHANGES_CHANNEL
 from server.storage.notify import Listener
-from server.upstream.litellm import LiteLLMClient
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +75,7 @@ class Application:
             timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=5.0),
         )
         self.background = Background()
-        upstream = LiteLLMClient(self.http, base_url=settings.litellm_base_url, api_key=settings.litellm_api_key)
+        upstream = ObservedUpstream(self.http, base_url=settings.litellm_base_url, api_key=settings.litellm_api_key)
         self.key_cache = KeyCache(ttl_seconds=settings.key_cache_ttl_seconds)
         self.key_changes = KeyChanges(self.db, self.key_cache, self.background.spawn)
         self.key_listener = Listener(
@@ -79,7 +83,7 @@ class Application:
             {KEY_CHANGES_CHANNEL: self.key_changes.on_change, KEY_ACKS_CHANNEL: self.key_changes.on_ack},
             self.key_cache.set_live,
         )
-        auth = Authenticator(self.db, settings.admin_key, self.key_cache)
+        auth = ObservedAuthenticator(self.db, settings.admin_key, self.key_cache)
         self.jobs = JobUseCases(self.db)
         self.calls = CallUseCases(
             self.db,
@@ -98,9 +102,16 @@ class Application:
         self.analytics = AnalyticsUseCases(self.db)
         self.rollup = RollupCompactor(self.db, settings.usage_rollup_interval_seconds)
         self.credits = CreditUseCases(self.db)
+        self.retention = Retention(
+            self.db,
+            call_days=settings.call_retention_days,
+            ledger_days=settings.ledger_retention_days,
+            interval_seconds=settings.retention_interval_seconds,
+        )
+        self.metrics: metrics.MetricsEndpoint | None = None
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(
-            interceptors=[ErrorInterceptor()],
+            interceptors=[ErrorInterceptor(), ObservabilityInterceptor()],
             options=[
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
                 ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -133,6 +144,13 @@ class Application:
         await self.db.ping()
         await self.key_listener.start()
         self.rollup.start()
+        self.retention.start()
+        if self.settings.metrics_port is not None:
+            usage = metrics.UsageCollector(self._usage_totals, asyncio.get_running_loop())
+            self.metrics = metrics.MetricsEndpoint(
+                self.settings.metrics_host, self.settings.metrics_port, self.settings.metrics_multiprocess_dir, usage
+            )
+            self.metrics.start()
         await self.server.start()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -140,14 +158,26 @@ class Application:
         log.info("serving gRPC on %s:%d", self.settings.grpc_host, self.port)
         return self.port
 
-    async def stop(self, grace: float | None = None) -> None:
-        """Stop taking new calls, let in-flight calls and streams finish, then close."""
+    async def _usage_totals(self) -> metrics.UsageTotals:
+        async with self.db.transaction() as conn:
+            return await operations.usage_totals(conn)
+
+    async def stop(self, grace: float | None = None, drain: float = 0.0) -> None:
+        """Turn health NOT_SERVING and keep serving for `drain` seconds, so that load
+        balancers stop sending calls here; then stop taking new calls, let in-flight
+        calls and streams finish (up to `grace` seconds), and close."""
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         if self._expiry is not None:
             self._expiry.cancel()
         await self.health.enter_graceful_shutdown()
+        if drain > 0:
+            log.info("health is NOT_SERVING; draining for %.1f s before refusing new calls", drain)
+            await asyncio.sleep(drain)
         await self.server.stop(grace)
         await self.background.drain(timeout=max(grace, 1.0))
+        await self.retention.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
         await self.rollup.stop()
         await self.key_listener.stop()
         await self.http.aclose()
@@ -181,5 +211,8 @@ async def run(settings: Settings, stop_event: asyncio.Event) -> None:
     app = Application(settings)
     await app.start()
     await stop_event.wait()
-    log.info("shutting down (grace %.0f s)", settings.shutdown_grace_seconds)
-    await app.stop()
+    log.info(
+        "shutting down (drain %.1f s, grace %.0f s)", settings.shutdown_drain_seconds, settings.shutdown_grace_seconds
+    )
+    await app.stop(drain=settings.shutdown_drain_seconds)
+    log.info("stopped")

@@ -40,6 +40,27 @@ class Settings:
     key_cache_ttl_seconds: float = 30.0
     # How often the usage rollup folds pending deltas (0: never; reports stay exact).
     usage_rollup_interval_seconds: float = 5.0
+    # Operations (server/observability, README "Operations").
+    # Prometheus metrics over HTTP on this port (None: no metrics endpoint). With
+    # PROMETHEUS_MULTIPROC_DIR set, every process on the host writes there and any one
+    # serves the sum over all of them.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
+    metrics_multiprocess_dir: str = ""
+    # OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); empty: tracing off.
+    otlp_traces_endpoint: str = ""
+    service_name: str = "saaslitellm-server"
+    log_format: str = "json"
+    # Start-up waits this long for PostgreSQL before giving up.
+    db_startup_timeout_seconds: float = 60.0
+    # After SIGTERM: keep serving (health NOT_SERVING) this long so that load balancers
+    # stop routing here, then stop taking calls and give in-flight ones the grace.
+    shutdown_drain_seconds: float = 2.0
+    # Call records and job-flow ledger entries older than this move to the archive tables
+    # (0: never); checked every retention_interval_seconds.
+    call_retention_days: float = 0.0
+    ledger_retention_days: float = 0.0
+    retention_interval_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -69,6 +90,16 @@ class Settings:
         record_content = env.get("SAAS_RECORD_CONTENT", "partial").strip() or "partial"
         if record_content not in ("none", "partial", "all"):
             raise SettingsError("SAAS_RECORD_CONTENT must be none, partial or all")
+        log_format = env.get("SAAS_LOG_FORMAT", "json").strip().lower() or "json"
+        if log_format not in ("json", "text"):
+            raise SettingsError("SAAS_LOG_FORMAT must be json or text")
+        metrics_port: int | None = None
+        raw_metrics_port = env.get("SAAS_METRICS_PORT", "9464").strip().lower()
+        if raw_metrics_port not in ("", "off"):
+            metrics_port = int(number("SAAS_METRICS_PORT", 9464))
+        traces_endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+        if not traces_endpoint and env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
+            traces_endpoint = env["OTEL_EXPORTER_OTLP_ENDPOINT"].strip().rstrip("/") + "/v1/traces"
         return cls(
             database_url=required("DATABASE_URL", "point it at PostgreSQL, e.g. postgresql://user@127.0.0.1:5432/saas"),
             admin_key=admin_key,
@@ -94,4 +125,15 @@ class Settings:
             usage_rollup_interval_seconds=number(
                 "SAAS_USAGE_ROLLUP_INTERVAL_SECONDS", cls.usage_rollup_interval_seconds, float
             ),
+            metrics_host=env.get("SAAS_METRICS_HOST", cls.metrics_host).strip(),
+            metrics_port=metrics_port,
+            metrics_multiprocess_dir=env.get("PROMETHEUS_MULTIPROC_DIR", "").strip(),
+            otlp_traces_endpoint=traces_endpoint,
+            service_name=env.get("OTEL_SERVICE_NAME", cls.service_name).strip() or cls.service_name,
+            log_format=log_format,
+            db_startup_timeout_seconds=number("SAAS_DB_STARTUP_TIMEOUT_SECONDS", cls.db_startup_timeout_seconds, float),
+            shutdown_drain_seconds=number("SAAS_SHUTDOWN_DRAIN_SECONDS", cls.shutdown_drain_seconds, float),
+            call_retention_days=number("SAAS_CALL_RETENTION_DAYS", cls.call_retention_days, float),
+            ledger_retention_days=number("SAAS_LEDGER_RETENTION_DAYS", cls.ledger_retention_days, float),
+            retention_interval_seconds=number("SAAS_RETENTION_INTERVAL_SECONDS", cls.retention_interval_seconds, float),
         )

@@ -1,19 +1,27 @@
 """One async engine per process, and one transaction per use case.
 
-`Database.transaction()` is the only way services touch PostgreSQL. It translates lost or
-refused connections into UNAVAILABLE (`DATABASE_UNAVAILABLE`) so clients can retry, and it
-never holds a connection longer than the block that asked for it.
+`Database.transaction()` and `Database.autocommit()` are the only ways services touch
+PostgreSQL. They translate lost or refused connections into UNAVAILABLE
+(`DATABASE_UNAVAILABLE`) so clients can retry, and never hold a connection longer than the
+block that asked for it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import random
+import time
 from collections.abc import AsyncIterator
 
-from sqlalchemy import exc, text
+from sqlalchemy import create_engine, event, exc, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from server.domain.errors import DomainError, Kind, Reason
+from server.observability import metrics, tracing
+
+log = logging.getLogger(__name__)
 
 Connection = AsyncConnection
 
@@ -38,13 +46,24 @@ class Database:
             pool_recycle=1800,
             connect_args={"connect_timeout": 5, "application_name": "saaslitellm-server"},
         )
+        # After a lost connection SQLAlchemy invalidates the whole pool (every connection
+        # older than the failure is replaced on its next checkout), so the pool recovers
+        # from a PostgreSQL restart by itself; no pre-ping round trip on every checkout.
+        pool = self.engine.sync_engine.pool
+        metrics.DB_POOL_MAX.set(pool_size + max_overflow)
+
+        def pool_changed(*_: object) -> None:
+            metrics.pool_state(pool.checkedout(), pool.checkedin())
+
+        for name in ("connect", "checkout", "checkin", "close", "close_detached", "invalidate"):
+            event.listen(pool, name, pool_changed)
         # Same pool; the connection runs each statement in its own implicit transaction.
         self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         """A connection inside BEGIN ... COMMIT (ROLLBACK on any exception)."""
-        async with _translate_errors(), self.engine.begin() as conn:
+        async with _observed(), self.engine.begin() as conn:
             yield conn
 
     @contextlib.asynccontextmanager
@@ -52,7 +71,7 @@ class Database:
         """A connection whose every statement is its own transaction: for use cases that
         need one statement (or several independent ones). It saves the BEGIN and COMMIT
         round trips, which on the hot path cost as much as the statement itself."""
-        async with _translate_errors(), self._autocommit_engine.connect() as conn:
+        async with _observed(), self._autocommit_engine.connect() as conn:
             yield conn
 
     async def ping(self) -> None:
@@ -63,19 +82,75 @@ class Database:
         await self.engine.dispose()
 
 
+_SPAN = {"db.system": "postgresql"}
+
+
 @contextlib.asynccontextmanager
-async def _translate_errors() -> AsyncIterator[None]:
-    """Lost or refused connections become UNAVAILABLE (DATABASE_UNAVAILABLE)."""
+async def _observed() -> AsyncIterator[None]:
+    """Around every use of a connection: a trace span and a duration metric, and lost or
+    refused connections turned into UNAVAILABLE (DATABASE_UNAVAILABLE) so clients retry."""
+    started = time.perf_counter()
+    with tracing.client_span("db.transaction", _SPAN) if tracing.enabled else contextlib.nullcontext():
+        try:
+            yield
+        except (exc.OperationalError, exc.InterfaceError, TimeoutError) as error:
+            if isinstance(error, exc.DBAPIError) and not error.connection_invalidated and _is_data_error(error):
+                raise
+            metrics.DB_UNAVAILABLE.labels("connection").inc()
+            raise DomainError(
+                Kind.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE, "the database is unavailable; retry shortly"
+            ) from error
+        except exc.TimeoutError as error:  # pool exhausted
+            metrics.DB_UNAVAILABLE.labels("pool").inc()
+            raise DomainError(
+                Kind.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE, "the server is busy; retry shortly"
+            ) from error
+        finally:
+            metrics.DB_TRANSACTION_SECONDS.observe(time.perf_counter() - started)
+
+
+def redacted(database_url: str) -> str:
+    """The URL without its password, for log lines."""
+    return make_url(sqlalchemy_url(database_url)).render_as_string(hide_password=True)
+
+
+def wait_until_reachable(database_url: str, timeout: float) -> None:
+    """Block until PostgreSQL accepts a connection, retrying with capped exponential
+    backoff and saying so in the log; raise the last error after `timeout` seconds."""
+    engine = create_engine(sqlalchemy_url(database_url), connect_args={"connect_timeout": 5})
+    deadline = time.monotonic() + timeout
+    delay = 0.1
+    attempt = 0
     try:
-        yield
-    except (exc.OperationalError, exc.InterfaceError, TimeoutError) as error:
-        if isinstance(error, exc.DBAPIError) and not error.connection_invalidated and _is_data_error(error):
-            raise
-        raise DomainError(
-            Kind.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE, "the database is unavailable; retry shortly"
-        ) from error
-    except exc.TimeoutError as error:  # pool exhausted
-        raise DomainError(Kind.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE, "the server is busy; retry shortly") from error
+        while True:
+            attempt += 1
+            try:
+                with engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                if attempt > 1:
+                    log.info("the database is reachable after %d attempts", attempt)
+                return
+            except exc.DBAPIError as error:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    log.error(
+                        "the database at %s is still unreachable after %.0f s; giving up",
+                        redacted(database_url),
+                        timeout,
+                    )
+                    raise
+                wait = min(delay * random.uniform(0.8, 1.2), remaining)
+                log.warning(
+                    "waiting for the database at %s (attempt %d, retrying in %.1f s): %s",
+                    redacted(database_url),
+                    attempt,
+                    wait,
+                    type(error.orig).__name__ if error.orig is not None else type(error).__name__,
+                )
+                time.sleep(wait)
+                delay = min(delay * 2, 5.0)
+    finally:
+        engine.dispose()
 
 
 def _is_data_error(error: exc.DBAPIError) -> bool:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     PrimaryKeyConstraint,
+    SmallInteger,
     Table,
     Text,
     UniqueConstraint,
@@ -333,3 +334,37 @@ usage_deltas = Table(
     Index(None, "team_id", "day"),
     Index(None, "organization_id", "day"),
 )
+
+
+# ----------------------------------------------------------------------------------------
+# Operations (migration 0004): usage totals for /metrics, archives for retention.
+
+# The sum of usage_daily over everything, in one row (total_id = 1), kept by triggers on
+# usage_daily; the metrics endpoint reads it instead of summing the rollup.
+usage_totals = Table(
+    "usage_totals",
+    metadata,
+    Column("total_id", SmallInteger, primary_key=True, autoincrement=False),
+    *_usage_measures(),
+    CheckConstraint("total_id = 1", name="one_row"),
+)
+
+# Rows arrive in time order: BRIN indexes find the old ones for retention at almost no
+# cost per insert.
+Index("ix_llm_calls_created_at", llm_calls.c.created_at, postgresql_using="brin")
+Index("ix_credit_ledger_created_at", credit_ledger.c.created_at, postgresql_using="brin")
+
+
+def _archive_of(table: Table, name: str, *extra: Index) -> Table:
+    """The same columns (types and nullability) as `table`, without defaults, identity,
+    foreign keys or unique indexes: nothing on the request path reads an archive."""
+    columns = [
+        Column(c.name, c.type, nullable=c.nullable, primary_key=c.primary_key, autoincrement=False)
+        for c in table.columns
+    ]
+    return Table(name, metadata, *columns, Index(None, "created_at", postgresql_using="brin"), *extra)
+
+
+# Call records and job-flow ledger entries older than the retention (server/storage/retention.py).
+llm_calls_archive = _archive_of(llm_calls, "llm_calls_archive")
+credit_ledger_archive = _archive_of(credit_ledger, "credit_ledger_archive", Index(None, "team_id", "entry_id"))

@@ -179,10 +179,13 @@ def test_server_readiness_and_liveness_are_grpc_health():
         assert spec[probe]["grpc"]["port"] == DEV.grpc, probe
 
 
-def test_termination_grace_leaves_room_for_the_shutdown_grace():
-    grace = float(server_env_k8s()["SAAS_SHUTDOWN_GRACE_SECONDS"])
+def test_termination_grace_leaves_room_for_the_drain_and_the_shutdown_grace():
+    env = server_env_k8s()
+    drain, grace = float(env["SAAS_SHUTDOWN_DRAIN_SECONDS"]), float(env["SAAS_SHUTDOWN_GRACE_SECONDS"])
     pod = find("Deployment", "server")["spec"]["template"]["spec"]
-    assert pod["terminationGracePeriodSeconds"] >= grace + 10
+    assert pod["terminationGracePeriodSeconds"] >= drain + grace + 10
+    readiness = container("server")["readinessProbe"]
+    assert drain > readiness["periodSeconds"] + readiness["timeoutSeconds"]  # removed before it refuses
 
 
 def test_server_environment_is_what_the_server_reads():
@@ -223,7 +226,8 @@ def test_ports_match_the_dev_stack():
 
 def test_envoy_reaches_every_server_pod_through_the_headless_service():
     envoy = yaml.safe_load((ROOT / "gateway" / "envoy.compose.yaml").read_text())
-    (cluster,) = envoy["static_resources"]["clusters"]
+    clusters = {cluster["name"]: cluster for cluster in envoy["static_resources"]["clusters"]}
+    cluster = clusters["grpc_server"]
     (endpoint,) = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
     address = endpoint["endpoint"]["address"]["socket_address"]
     assert cluster["type"] == "STRICT_DNS" and "grpc_health_check" in cluster["health_checks"][0]

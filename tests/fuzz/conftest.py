@@ -64,7 +64,7 @@ def open_job(api: str, tenant: RestTeam) -> str:
 def database_digest(hostile_stack: Stack) -> Callable[[], dict[str, str]]:
     """A digest of every row of every table: equal digests mean nothing changed.
 
-    The usage rollup (usage_deltas folded into usage_daily by the server every few seconds)
+    The usage rollup (usage_deltas folded into usage_daily and usage_totals by the server)
     is left out: it only restates jobs and llm_calls, which are in the digest, and its
     rows move between the two tables on the server's own schedule."""
     assert hostile_stack.postgres is not None
@@ -76,7 +76,7 @@ def database_digest(hostile_stack: Stack) -> Callable[[], dict[str, str]]:
                 row[0]
                 for row in conn.execute(
                     "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
-                    "AND table_type = 'BASE TABLE' AND table_name NOT IN ('usage_deltas', 'usage_daily') "
+                    "AND table_type = 'BASE TABLE' AND table_name NOT IN ('usage_deltas', 'usage_daily', 'usage_totals') "
                     "ORDER BY table_name"
                 )
             ]

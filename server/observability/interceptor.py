@@ -1,0 +1,211 @@
+"""One interceptor that makes every RPC observable: request id, metrics, span, log line.
+
+Place it after (inside) ErrorInterceptor: it sees the exception a handler raised (a
+DomainError and its reason, or anything else, which ErrorInterceptor turns into
+INTERNAL) and lets it go on unchanged.
+
+The request id is the `x-request-id` metadata when the caller sent one (Envoy generates
+one per request and echoes it to every client, REST or gRPC, as a response header), else
+a new one, which the server sends back as initial metadata `x-request-id`, so native
+gRPC clients reaching the server directly get it too. It is in the access log line, in
+every log record of the request and on the RPC span.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from server.api.errors import CODES
+from server.domain.errors import DomainError
+from server.observability import context, logs, tracing
+from server.observability.metrics import RpcMetrics
+
+# RPCs probed constantly (Envoy's health checks); counted, but not logged.
+_QUIET_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection")
+_CODE_NAMES = {status.value[0]: status.name for status in grpc.StatusCode}
+_KIND_CODES = {kind: _CODE_NAMES[code] for kind, code in CODES.items()}
+# Codes that mark a server span as failed (OpenTelemetry's gRPC conventions); the rest
+# are the caller's doing (bad input, no credits...) and leave the span unset.
+_SERVER_FAULTS = frozenset({"UNKNOWN", "DEADLINE_EXCEEDED", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS"})
+
+
+class _Method:
+    """What is fixed per RPC method, computed once."""
+
+    __slots__ = ("logged", "metrics", "rpc", "service", "span_name")
+
+    def __init__(self, full_name: str, grpc_type: str) -> None:
+        service, _, method = full_name.lstrip("/").rpartition("/")
+        self.service = service
+        self.rpc = f"{service.rsplit('.', 1)[-1]}/{method}"
+        self.span_name = f"{service}/{method}"
+        self.metrics = RpcMetrics(grpc_type, service, method)
+        self.logged = service not in _QUIET_SERVICES
+
+
+class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self) -> None:
+        self._methods: dict[str, _Method] = {}
+        self._handlers: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        name = handler_call_details.method
+        cached = self._handlers.get(name)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        if handler.unary_unary:
+            method = _Method(name, "unary")
+            wrapped = grpc.unary_unary_rpc_method_handler(
+                _unary(handler.unary_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        elif handler.unary_stream:
+            method = _Method(name, "server_stream")
+            wrapped = grpc.unary_stream_rpc_method_handler(
+                _stream(handler.unary_stream, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        else:
+            return handler
+        self._handlers[name] = (handler, wrapped)
+        return wrapped
+
+
+def _outcome(error: BaseException | None, rpc_context: grpc.aio.ServicerContext) -> tuple[str, str]:
+    """(gRPC code name, our error reason) of how the handler ended."""
+    if error is None:
+        return "OK", ""
+    if isinstance(error, DomainError):
+        return _KIND_CODES[error.kind], error.reason
+    if isinstance(error, asyncio.CancelledError):
+        return "CANCELLED", ""
+    if isinstance(error, grpc.aio.AbortError):
+        code = rpc_context.code()
+        return (code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"), ""
+    return "INTERNAL", "INTERNAL"
+
+
+class _Call:
+    """The bookkeeping of one RPC, from start to end."""
+
+    __slots__ = ("ctx", "echo", "method", "span", "started", "token", "trace_token")
+
+    def __init__(self, method: _Method, request: Any, rpc_context: grpc.aio.ServicerContext) -> None:
+        self.started = time.perf_counter()
+        self.method = method
+        metadata = {k: v for k, v in (rpc_context.invocation_metadata() or ()) if isinstance(v, str)}
+        request_id = metadata.get("x-request-id", "")[:200]
+        # Echo the id only when we made it: Envoy echoes its own to every client (REST
+        # and gRPC), and a caller that sent one knows it. Saves a write per request.
+        self.echo = not request_id and method.logged
+        request_id = request_id or uuid.uuid4().hex
+        self.ctx = context.RequestContext(
+            request_id=request_id,
+            rpc=method.rpc,
+            team_id=getattr(request, "team_id", ""),
+            job_id=getattr(request, "job_id", ""),
+            model=getattr(request, "model", ""),
+        )
+        self.token = context.current.set(self.ctx)
+        method.metrics.started.inc()
+        self.span = self.trace_token = None
+        if tracing.enabled:
+            self.span, self.trace_token = tracing.start_server_span(
+                method.span_name,
+                metadata,
+                {
+                    "rpc.system": "grpc",
+                    "rpc.service": method.service,
+                    "rpc.method": method.span_name.rsplit("/", 1)[-1],
+                    "saaslitellm.request_id": request_id,
+                },
+            )
+
+    def saw(self, response: Any) -> None:
+        if not self.ctx.job_id:
+            self.ctx.job_id = getattr(response, "job_id", "")
+
+    def end(self, error: BaseException | None, rpc_context: grpc.aio.ServicerContext, streamed: bool) -> None:
+        seconds = time.perf_counter() - self.started
+        code, reason = _outcome(error, rpc_context)
+        metrics = self.method.metrics
+        metrics.handled(code).inc()
+        metrics.seconds.observe(seconds)
+        if self.span is not None:
+            ctx = self.ctx
+            tracing.end_server_span(
+                self.span,
+                self.trace_token,
+                {
+                    "rpc.grpc.status_code": code,
+                    "saaslitellm.error_reason": reason,
+                    "saaslitellm.team_id": ctx.team_id,
+                    "saaslitellm.job_id": ctx.job_id,
+                    "saaslitellm.model": ctx.model,
+                    "saaslitellm.upstream_model": ctx.upstream_model,
+                },
+                error=code in _SERVER_FAULTS,
+            )
+        if self.method.logged:
+            logs.access(self.ctx, code, reason, seconds, streamed)
+        try:
+            context.current.reset(self.token)
+        except ValueError:  # ended from another context (a generator closed elsewhere)
+            pass
+
+
+def _unary(behavior: Callable[..., Awaitable[Any]], method: _Method) -> Callable[..., Awaitable[Any]]:
+    async def wrapped(request: Any, rpc_context: grpc.aio.ServicerContext) -> Any:
+        call = _Call(method, request, rpc_context)
+        error: BaseException | None = None
+        try:
+            if call.echo:
+                await rpc_context.send_initial_metadata((("x-request-id", call.ctx.request_id),))
+            response = await behavior(request, rpc_context)
+            call.saw(response)
+            return response
+        except BaseException as raised:
+            error = raised
+            raise
+        finally:
+            call.end(error, rpc_context, streamed=False)
+
+    return wrapped
+
+
+def _stream(behavior: Callable[..., AsyncIterator[Any]], method: _Method) -> Callable[..., AsyncIterator[Any]]:
+    async def wrapped(request: Any, rpc_context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        call = _Call(method, request, rpc_context)
+        open_streams = method.metrics.streams_open
+        open_streams.inc()
+        error: BaseException | None = None
+        try:
+            if call.echo:
+                await rpc_context.send_initial_metadata((("x-request-id", call.ctx.request_id),))
+            async for response in behavior(request, rpc_context):
+                if not call.ctx.job_id:
+                    call.saw(response)
+                yield response
+        except BaseException as raised:
+            error = raised
+            raise
+        finally:
+            open_streams.dec()
+            call.end(error, rpc_context, streamed=True)
+
+    return wrapped

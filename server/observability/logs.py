@@ -1,0 +1,77 @@
+"""Log lines as JSON objects, one per line, with the request id when there is one.
+
+Every record gets `timestamp`, `level`, `logger` and `message`; records emitted while a
+request is served also get its `request_id`. The access log (`saaslitellm.access`)
+writes one line per RPC with its outcome and latency. Loggers that would log every
+request (httpx, httpcore) are raised to WARNING.
+
+Never log a secret: no metadata, headers or request bodies are logged anywhere, and the
+access line holds only identifiers (team, job, request), codes and timings.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from pythonjsonlogger.json import JsonFormatter
+
+from server.observability import context
+
+ACCESS = logging.getLogger("saaslitellm.access")
+# Libraries that log each HTTP request or connection at INFO.
+NOISY = ("httpx", "httpcore", "hpack", "urllib3")
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            ctx = context.current.get()
+            if ctx is not None:
+                record.request_id = ctx.request_id
+        return True
+
+
+def configure(level: str = "INFO", fmt: str = "json") -> None:
+    """Send every log record to stderr, as JSON (default) or as plain text."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "{levelname}{name}{message}",
+                style="{",
+                rename_fields={"levelname": "level", "name": "logger"},
+                timestamp=True,
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_RequestIdFilter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in NOISY:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def access(ctx: context.RequestContext, code: str, reason: str, seconds: float, streamed: bool) -> None:
+    """The one line per request: who, what, how it ended, how long it took."""
+    if not ACCESS.isEnabledFor(logging.INFO):
+        return
+    ACCESS.info(
+        "request",
+        extra={
+            "request_id": ctx.request_id,
+            "rpc": ctx.rpc,
+            "code": code,
+            "reason": reason,
+            "latency_ms": round(seconds * 1000, 2),
+            "team_id": ctx.team_id,
+            "job_id": ctx.job_id,
+            "model": ctx.model,
+            "upstream_model": ctx.upstream_model,
+            "streamed": streamed,
+        },
+    )

@@ -1,0 +1,226 @@
+"""Prometheus metrics and their HTTP endpoint.
+
+Per process, counted where things happen (the hot path only increments counters and
+observes histograms, through label children looked up once per RPC method):
+
+- `grpc_server_started_total`, `grpc_server_handled_total{grpc_code}` and
+  `grpc_server_handling_seconds` per RPC (the names go-grpc-prometheus made common, so
+  existing gRPC dashboards work);
+- `saaslitellm_streams_open`: server streams in flight;
+- `saaslitellm_upstream_request_duration_seconds{model, kind}` and
+  `saaslitellm_upstream_errors_total{model, reason}`: each attempt on a LiteLLM model;
+- `saaslitellm_db_pool_connections{state}`, `saaslitellm_db_pool_connections_max`,
+  `saaslitellm_db_transaction_duration_seconds`, `saaslitellm_db_unavailable_total`.
+
+Fleet-wide, read from PostgreSQL when scraped (UsageCollector; one row, see migration
+0004): jobs by status, jobs created, credits charged, calls, tokens, provider and billed
+cost. Every process reports the same figures: aggregate them with max(), not sum().
+
+Several processes on one host (make dev, the tests) share PROMETHEUS_MULTIPROC_DIR
+(prometheus_client's multiprocess mode): each writes its values there and any process's
+endpoint serves the sum over all, so Envoy's /metrics can route to any of them. With one
+process per container (Kubernetes), leave it unset and scrape each pod's endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from decimal import Decimal
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+log = logging.getLogger(__name__)
+
+_RPC_LABELS = ("grpc_type", "grpc_service", "grpc_method")
+_RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_UPSTREAM_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
+_DB_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
+
+RPC_STARTED = Counter("grpc_server_started", "RPCs started on the server.", _RPC_LABELS)
+RPC_HANDLED = Counter(
+    "grpc_server_handled", "RPCs completed on the server, by gRPC status code.", (*_RPC_LABELS, "grpc_code")
+)
+RPC_SECONDS = Histogram(
+    "grpc_server_handling_seconds",
+    "Time from the start of an RPC to its end (a stream: its last message).",
+    _RPC_LABELS,
+    buckets=_RPC_BUCKETS,
+)
+STREAMS_OPEN = Gauge(
+    "saaslitellm_streams_open", "Server-streaming RPCs in flight.", ("grpc_method",), multiprocess_mode="livesum"
+)
+UPSTREAM_SECONDS = Histogram(
+    "saaslitellm_upstream_request_duration_seconds",
+    "One attempt on a LiteLLM model: kind=complete (whole call), stream_start (until the "
+    "stream opened) or stream (until it ended).",
+    ("model", "kind"),
+    buckets=_UPSTREAM_BUCKETS,
+)
+UPSTREAM_ERRORS = Counter(
+    "saaslitellm_upstream_errors", "Failed attempts on a LiteLLM model, by our error reason.", ("model", "reason")
+)
+DB_POOL_CONNECTIONS = Gauge(
+    "saaslitellm_db_pool_connections",
+    "Database connections of the process's pool: state=in_use (checked out) or idle.",
+    ("state",),
+    multiprocess_mode="livesum",
+)
+DB_POOL_MAX = Gauge(
+    "saaslitellm_db_pool_connections_max",
+    "Most connections the pool may open (pool size plus overflow).",
+    multiprocess_mode="livesum",
+)
+DB_TRANSACTION_SECONDS = Histogram(
+    "saaslitellm_db_transaction_duration_seconds",
+    "One database transaction, from asking the pool for a connection to COMMIT or ROLLBACK.",
+    buckets=_DB_BUCKETS,
+)
+DB_UNAVAILABLE = Counter(
+    "saaslitellm_db_unavailable",
+    "Transactions refused with DATABASE_UNAVAILABLE: cause=connection (database unreachable) or pool (exhausted).",
+    ("cause",),
+)
+
+
+class RpcMetrics:
+    """The label children of one RPC method, looked up once."""
+
+    __slots__ = ("_handled", "_labels", "seconds", "started", "streams_open")
+
+    def __init__(self, grpc_type: str, service: str, method: str) -> None:
+        self._labels = (grpc_type, service, method)
+        self.started = RPC_STARTED.labels(*self._labels)
+        self.seconds = RPC_SECONDS.labels(*self._labels)
+        self.streams_open = STREAMS_OPEN.labels(method) if grpc_type == "server_stream" else None
+        self._handled: dict[str, Counter] = {}
+
+    def handled(self, code: str) -> Counter:
+        child = self._handled.get(code)
+        if child is None:
+            child = self._handled[code] = RPC_HANDLED.labels(*self._labels, code)
+        return child
+
+
+def pool_state(in_use: int, idle: int) -> None:
+    DB_POOL_CONNECTIONS.labels("in_use").set(in_use)
+    DB_POOL_CONNECTIONS.labels("idle").set(idle)
+
+
+# ---------------------------------------------------------------------------- usage
+
+_JOB_STATUSES = ("pending", "in_progress", "completed", "failed", "expired")
+UsageTotals = Mapping[str, int | Decimal]
+
+
+class UsageCollector:
+    """Fleet-wide usage figures, read from the database at scrape time.
+
+    Scrapes run in the metrics server's thread; the query runs on the server's event
+    loop (its pool), bounded by `timeout`. If it fails, `saaslitellm_usage_up` is 0 and
+    the usage metrics are left out of that scrape.
+    """
+
+    def __init__(
+        self, fetch: Callable[[], Awaitable[UsageTotals]], loop: asyncio.AbstractEventLoop, timeout: float = 5.0
+    ) -> None:
+        self._fetch = fetch
+        self._loop = loop
+        self._timeout = timeout
+
+    def describe(self) -> list[Metric]:
+        return []  # no query at registration
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            totals = asyncio.run_coroutine_threadsafe(self._fetch(), self._loop).result(self._timeout)
+        except Exception as error:
+            log.warning("reading usage totals for /metrics failed: %s", type(error).__name__)
+            yield GaugeMetricFamily("saaslitellm_usage_up", "1 if the usage totals could be read.", value=0)
+            return
+        yield GaugeMetricFamily("saaslitellm_usage_up", "1 if the usage totals could be read.", value=1)
+        jobs = GaugeMetricFamily(
+            "saaslitellm_jobs", "Jobs by their current status (fleet-wide, from the database).", labels=["status"]
+        )
+        for status in _JOB_STATUSES:
+            jobs.add_metric([status], int(totals[f"jobs_{status}"]))
+        yield jobs
+        yield CounterMetricFamily("saaslitellm_jobs_created", "Jobs created (fleet-wide).", value=int(totals["jobs"]))
+        yield CounterMetricFamily(
+            "saaslitellm_credits_charged",
+            "Credits charged for jobs (fleet-wide).",
+            value=int(totals["credits_charged"]),
+        )
+        calls = CounterMetricFamily(
+            "saaslitellm_llm_calls_recorded",
+            "LLM calls recorded (fleet-wide): outcome=succeeded or failed (failed or cancelled).",
+            labels=["outcome"],
+        )
+        calls.add_metric(["succeeded"], int(totals["calls"]) - int(totals["calls_failed"]))
+        calls.add_metric(["failed"], int(totals["calls_failed"]))
+        yield calls
+        tokens = CounterMetricFamily(
+            "saaslitellm_llm_tokens", "Tokens of recorded calls (fleet-wide).", labels=["kind"]
+        )
+        tokens.add_metric(["prompt"], int(totals["prompt_tokens"]))
+        tokens.add_metric(["completion"], int(totals["completion_tokens"]))
+        yield tokens
+        yield CounterMetricFamily(
+            "saaslitellm_provider_cost_usd",
+            "What the model providers charged for recorded calls, in US dollars (fleet-wide).",
+            value=float(totals["provider_cost_usd"]),
+        )
+        yield CounterMetricFamily(
+            "saaslitellm_billed_cost_usd",
+            "What recorded calls were billed to teams, in US dollars (fleet-wide).",
+            value=float(totals["billed_cost_usd"]),
+        )
+
+
+# ------------------------------------------------------------------------- endpoint
+
+
+class _Forward:
+    """The process-wide registry (ours plus the process and GC collectors), served from
+    a registry of the endpoint's own so that each Application adds its usage collector
+    without touching global state."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+
+
+class MetricsEndpoint:
+    """`GET /metrics` (any path, in fact) on host:port, in a daemon thread."""
+
+    def __init__(self, host: str, port: int, multiprocess_dir: str = "", usage: UsageCollector | None = None) -> None:
+        self._host = host
+        self._port = port
+        self._multiprocess_dir = multiprocess_dir
+        self._usage = usage
+        self._server = None
+        self.port = 0
+
+    def start(self) -> int:
+        registry = CollectorRegistry(auto_describe=False)
+        if self._multiprocess_dir:
+            multiprocess.MultiProcessCollector(registry, path=self._multiprocess_dir)
+        else:
+            registry.register(_Forward())
+        if self._usage is not None:
+            registry.register(self._usage)
+        self._server, _ = start_http_server(self._port, self._host, registry)
+        self.port = self._server.server_port
+        log.info("serving Prometheus metrics on http://%s:%d/metrics", self._host, self.port)
+        return self.port
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._multiprocess_dir:
+            # Drops this process's live gauges (streams, pool) from the shared view.
+            multiprocess.mark_process_dead(os.getpid(), self._multiprocess_dir)

@@ -1,0 +1,80 @@
+"""Retention: keep llm_calls and credit_ledger small by archiving what is old.
+
+Why retention with archives and not partitioning: every request-path query on these
+tables is an index lookup by job (a job's calls; a job's ledger entry of a kind), and
+the ledger's money guarantees rest on unique indexes over (job_id, kind). Partitioning
+by time would make each lookup probe every partition (the queries know no date) and
+cannot keep those unique indexes global; retention keeps both tables to the recent
+window with no change to any query or constraint, and the archive keeps every row (for
+audits and disputes) where the request path never looks. Reports are unaffected: they
+read the usage rollup.
+
+Every server process runs the task; SKIP LOCKED lets them share the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+from server.storage import operations
+from server.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+class Retention:
+    BATCH = 5_000
+
+    def __init__(self, db: Database, *, call_days: float, ledger_days: float, interval_seconds: float) -> None:
+        self._db = db
+        self._call_days = call_days
+        self._ledger_days = ledger_days
+        self._interval = interval_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def active(self) -> bool:
+        return (self._call_days > 0 or self._ledger_days > 0) and self._interval > 0
+
+    async def run_once(self, now: datetime | None = None) -> tuple[int, int]:
+        """Archive everything past the retention; returns (calls, ledger entries) moved."""
+        now = now or datetime.now(UTC)
+        calls = entries = 0
+        if self._call_days > 0:
+            calls = await self._drain(operations.archive_calls, now - timedelta(days=self._call_days))
+        if self._ledger_days > 0:
+            entries = await self._drain(operations.archive_ledger, now - timedelta(days=self._ledger_days))
+        if calls or entries:
+            log.info("retention archived %d call record(s) and %d ledger entr(ies)", calls, entries)
+        return calls, entries
+
+    async def _drain(self, archive, cutoff: datetime) -> int:
+        moved = 0
+        while True:
+            async with self._db.transaction() as conn:
+                batch = await archive(conn, cutoff, self.BATCH)
+            moved += batch
+            if batch < self.BATCH:
+                return moved
+
+    def start(self) -> None:
+        if self.active:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="retention")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # the database may be down; try again next round
+                log.warning("retention failed; will retry", exc_info=True)
+            await asyncio.sleep(self._interval)
