@@ -222,3 +222,31 @@ async def _tick() -> None:
     import asyncio
 
     await asyncio.sleep(0.01)
+
+
+async def test_a_stream_in_flight_finishes_when_its_team_is_suspended(app, jobs, admin):
+    from saaslitellm.v1 import admin_service_pb2 as admin_pb
+    from saaslitellm.v1 import tenancy_pb2
+    from tests.api.conftest import ADMIN
+
+    team = await create_team(admin)
+    job_id = await new_job(jobs, team)
+    call = jobs.LLMCallStream(
+        pb.LLMCallStreamRequest(job_id=job_id, messages=[user("x [fake tokens=10 chunks=10 delay_ms=20]")]),
+        metadata=team.auth,
+    )
+    events = []
+    async for event in call:
+        events.append(event)
+        if len(events) == 2:  # streaming has begun: suspend the team now
+            await admin.UpdateTeam(
+                admin_pb.UpdateTeamRequest(team_id=team.team_id, status=tenancy_pb2.Team.SUSPENDED), metadata=ADMIN
+            )
+    assert events[-1].done and not events[-1].HasField("error")
+    assert len("".join(e.content for e in events).split()) == 10
+    await expect_error(
+        jobs.LLMCall(pb.LLMCallRequest(job_id=job_id, messages=[user("x")]), metadata=team.auth),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "TEAM_SUSPENDED",
+    )
+    assert (await only_call(app, job_id)).status == "succeeded"  # nothing lost

@@ -225,3 +225,22 @@ def test_admin_quick_start_objects_are_readable(api):
     assert group["model_aliases"] == [team.alias]
     alias = requests.get(f"{api}/models/{team.alias}", headers=ADMIN_HEADERS, timeout=10).json()
     assert alias["actual_model"] == "fake-gpt" and alias["fallback_models"] == ["fake-gpt-backup"]
+
+
+def test_streamed_fallback_through_litellm_is_recorded(stack, api, team):
+    job = post(api, "/jobs/create", {"job_type": "t"}, team.headers).json()
+    response = post(
+        api,
+        f"/jobs/{job['job_id']}/llm-call-stream",
+        {"messages": [{"role": "user", "content": "story [fake fail=primary tokens=6]"}]},
+        team.headers,
+        stream=True,
+    )
+    events = sse_events(response)
+    assert events[-1]["done"] and "error" not in events[-1]
+    assert len("".join(e["content"] for e in events).split()) == 6
+    with psycopg.connect(stack.postgres.url) as conn:
+        served, attempted, streamed = conn.execute(
+            "SELECT served_model, attempted_models, streamed FROM llm_calls WHERE call_id = %s", (events[0]["call_id"],)
+        ).fetchone()
+    assert (served, attempted, streamed) == ("fake-gpt-backup", ["fake-gpt", "fake-gpt-backup"], True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import statistics
 import time
 
 import psycopg
+import pytest
 import requests
 
 DIRECTIVE = "[fake tokens=8 chunks=8 delay_ms=60]"
@@ -180,3 +182,21 @@ def test_single_call_endpoints_over_rest(api, team):
     assert last["done"] and last["job_status"] == "COMPLETED" and last["credits_remaining"] == 98
     job = requests.get(f"{api}/jobs/{events[0]['job_id']}", headers=team.headers, timeout=10).json()
     assert job["status"] == "COMPLETED" and job["costs"]["total_calls"] == 1
+
+
+@pytest.mark.skipif(not os.environ.get("SAAS_SLOW_TESTS"), reason="a 2-minute stream; run with SAAS_SLOW_TESTS=1")
+def test_a_two_minute_stream_is_not_cut(api, team):
+    """No gateway or server timeout cuts a healthy stream: 120 chunks, one a second, through
+    Envoy, the server and LiteLLM (the fast test_upstream.py tests the same with every
+    timeout scaled down)."""
+    job = requests.post(f"{api}/jobs/create", json={"job_type": "t"}, headers=team.headers, timeout=10).json()
+    with requests.post(
+        f"{api}/jobs/{job['job_id']}/llm-call-stream",
+        json={"messages": [{"role": "user", "content": "long [fake tokens=120 chunks=120 delay_ms=1000]"}]},
+        headers=team.headers,
+        stream=True,
+        timeout=30,
+    ) as response:
+        _, events = content_arrivals(response)
+    assert events[-1]["done"] is True and "error" not in events[-1]
+    assert len("".join(e["content"] for e in events).split()) == 120
