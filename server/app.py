@@ -11,7 +11,6 @@ import logging
 import random
 
 import grpc
-import httpx
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -51,6 +50,7 @@ from server.storage import operations
 from server.storage.database import Database
 from server.storage.keys import KEY_ACKS_CHANNEL, KEY_CHANGES_CHANNEL
 from server.storage.notify import Listener
+from server.upstream.transport import http_client
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +70,7 @@ class Application:
         self.db = Database(
             settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
         )
-        self.http = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=30),
-            timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=5.0),
-        )
+        self.http = http_client(timeout_seconds=settings.upstream_timeout_seconds)
         self.background = Background()
         upstream = ObservedUpstream(self.http, base_url=settings.litellm_base_url, api_key=settings.litellm_api_key)
         self.key_cache = KeyCache(ttl_seconds=settings.key_cache_ttl_seconds)

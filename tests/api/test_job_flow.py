@@ -294,7 +294,11 @@ async def test_stream_cut_midway_ends_with_an_in_band_error_and_is_recorded(jobs
     events = [
         e
         async for e in jobs.LLMCallStream(
-            pb.LLMCallStreamRequest(job_id=job.job_id, messages=[user("x [fake tokens=20 chunks=10 drop_after=3]")]),
+            # The chunks are 5 ms apart so that they are read before the reset (aiohttp drops bytes
+            # that arrive in the same instant as a reset; see server/upstream/transport.py).
+            pb.LLMCallStreamRequest(
+                job_id=job.job_id, messages=[user("x [fake tokens=20 chunks=10 drop_after=3 delay_ms=5]")]
+            ),
             metadata=team.auth,
         )
     ]

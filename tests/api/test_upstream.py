@@ -250,3 +250,28 @@ async def test_a_stream_in_flight_finishes_when_its_team_is_suspended(app, jobs,
         "TEAM_SUSPENDED",
     )
     assert (await only_call(app, job_id)).status == "succeeded"  # nothing lost
+
+
+async def test_an_unreachable_upstream_is_unavailable_not_a_timeout(database_url, fake_url, admin):
+    from devstack.processes import free_port
+
+    team = await create_team(admin, models=("fake-gpt",))  # through the session's server
+    async with extra_app(database_url, fake_url, litellm_base_url=f"http://127.0.0.1:{free_port()}") as (_app, channel):
+        jobs = job_service_pb2_grpc.JobServiceStub(channel)
+        job_id = await new_job(jobs, team)
+        await expect_error(
+            jobs.LLMCall(pb.LLMCallRequest(job_id=job_id, messages=[user("x")]), metadata=team.auth),
+            grpc.StatusCode.UNAVAILABLE,
+            "UPSTREAM_UNAVAILABLE",
+        )
+
+
+async def test_a_connection_dropped_without_an_answer_is_unavailable(app, jobs, admin):
+    team = await create_team(admin, models=("fake-gpt",))
+    job_id = await new_job(jobs, team)
+    await expect_error(
+        jobs.LLMCall(pb.LLMCallRequest(job_id=job_id, messages=[user("x [fake drop_after=0]")]), metadata=team.auth),
+        grpc.StatusCode.UNAVAILABLE,
+        "UPSTREAM_UNAVAILABLE",
+    )
+    assert (await only_call(app, job_id)).error_reason == "UPSTREAM_UNAVAILABLE"
