@@ -277,7 +277,7 @@ class Bench:
             under_test.monitor = self._monitor(under_test)
         a = self.stacks["litellm"].stack
         self.fake = Provider(a.fake_url)
-        self.litellm = Provider(a.litellm_url, a.config.litellm_master_key, litellm=True)
+        self.litellm = Provider(a.litellm_url, a.config.litellm_master_key)
         self.data["memory_idle_mib"] = self._rss_now()
 
     def _monitor(self, under_test: StackUnderTest) -> Monitor:

@@ -10,9 +10,9 @@ CPU per request (its pool scans every connection per request, and httpcore 1.0.9
 failing `import sniffio` on every request when sniffio is not installed), against 0.4-0.7 ms
 for aiohttp; with httpx the load generator itself was the bottleneck at 32 in flight.
 
-The LiteLLM proxy is called with the same body our server sends it (primary model,
-per-request fallbacks, `num_retries`, `timeout`; see server/upstream/litellm.py), so
-"full stack minus LiteLLM direct" compares like with like.
+The LiteLLM proxy is called with the same body our server sends it (the model and the
+messages; fallbacks and retries are the server's, see server/upstream/litellm.py `payload`),
+so "full stack minus LiteLLM direct" compares like with like.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from saaslitellm.v1 import chat_pb2, job_pb2, job_service_pb2, job_service_pb2_g
 PROMPT = "Summarise this short benchmark document in one line, please."
 MODEL = "fake-gpt"
 FALLBACKS = ["fake-gpt-backup"]
-UPSTREAM_TIMEOUT = 120.0  # what the server puts in its LiteLLM request body by default
 
 
 class RequestFailed(RuntimeError):
@@ -122,12 +121,9 @@ class Provider:
 
     base_url: str
     api_key: str = ""
-    litellm: bool = False
 
     def body(self, text: str, *, stream: bool = False) -> dict:
         body: dict = {"model": MODEL, "messages": messages(text)}
-        if self.litellm:
-            body |= {"fallbacks": FALLBACKS, "num_retries": 0, "timeout": UPSTREAM_TIMEOUT}
         if stream:
             body |= {"stream": True, "stream_options": {"include_usage": True}}
         return body
