@@ -41,6 +41,17 @@ _CANCEL_REQUEST = 80877102
 _STATEMENT_SHAPE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", re.IGNORECASE)
 
 
+_WRITE = re.compile(r"\b(?:INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
+
+
+def writes(sql: str) -> bool:
+    """Whether a statement changes data or locks rows for a change (`SELECT ... FOR UPDATE`)."""
+    verb = sql.split(None, 1)[0].upper() if sql.split() else ""
+    if verb in ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SHOW", "SET"):
+        return False
+    return bool(_WRITE.search(sql))
+
+
 def statement_shape(sql: str) -> str:
     """A short, stable name for a statement: verb and main table (`UPDATE jobs`)."""
     words = sql.split(None, 1)
@@ -68,10 +79,17 @@ class WireCounts:
     commits: int = 0
     rollbacks: int = 0
     errors: int = 0
+    writing: int = 0  # transactions (committed or not) with a statement that changes data
 
     def copy(self) -> WireCounts:
         return WireCounts(
-            self.connections, self.round_trips, Counter(self.statements), self.commits, self.rollbacks, self.errors
+            self.connections,
+            self.round_trips,
+            Counter(self.statements),
+            self.commits,
+            self.rollbacks,
+            self.errors,
+            self.writing,
         )
 
     def __sub__(self, other: WireCounts) -> WireCounts:
@@ -84,6 +102,7 @@ class WireCounts:
             commits=self.commits - other.commits,
             rollbacks=self.rollbacks - other.rollbacks,
             errors=self.errors - other.errors,
+            writing=self.writing - other.writing,
         )
 
     @property
@@ -102,6 +121,7 @@ class WireCounts:
             "commits": self.commits,
             "rollbacks": self.rollbacks,
             "errors": self.errors,
+            "writing_transactions": self.writing,
             "statement_shapes": dict(sorted(self.statements.items())),
         }
 
@@ -120,6 +140,7 @@ class _Connection:
         self.pending: list[str] = []  # statements sent since the last ReadyForQuery
         self.error_in_trip = False
         self.status = "I"
+        self.wrote = False  # the open transaction has changed data
 
     # ------------------------------------------------------------------ client -> server
     def from_client(self, buffer: bytearray) -> None:
@@ -192,6 +213,7 @@ class _Connection:
                 counts.round_trips += 1
                 for sql in self.pending:
                     counts.statements[statement_shape(sql)] += 1
+                    self.wrote = self.wrote or writes(sql)
                 if self.error_in_trip:
                     counts.errors += 1
                 verbs = [sql.split(None, 1)[0].upper() if sql.split() else "" for sql in self.pending]
@@ -201,6 +223,8 @@ class _Connection:
                         counts.rollbacks += 1
                     else:
                         counts.commits += 1
+                    counts.writing += self.wrote
+                    self.wrote = False
             self.pending = []
             self.error_in_trip = False
             self.status = status

@@ -783,6 +783,7 @@ def _wire_summary(found: list[WireCounts]) -> dict:
         "statements": stat([f.statement_count for f in found]),
         "transactions": stat([f.transactions for f in found]),
         "commits": stat([f.commits for f in found]),
+        "writing_transactions": stat([f.writing for f in found]),
         "new_connections": stat([f.connections for f in found]),
         "statement_shapes": dict(sorted(last.statements.items())),
     }

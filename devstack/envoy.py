@@ -7,6 +7,7 @@ addresses, ports and timeouts differ between them.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -17,6 +18,8 @@ TEMPLATE = ROOT / "gateway" / "envoy.template.yaml"
 DESCRIPTOR = ROOT / "gateway" / "descriptor.pb"
 # Holds openapi.json and docs/ (the pages Envoy serves at /openapi.json, /docs and /redoc).
 DOCS_ROOT = ROOT / "gateway"
+# The REST surface (generated from the protos' HTTP annotations by scripts/generate.py).
+OPENAPI = ROOT / "gateway" / "openapi.json"
 
 # Static routes of the API documentation: path -> (file under docs_root, content type).
 # Assets are served as files so the pages work offline (gateway/docs/README.md). Pages and
@@ -42,7 +45,7 @@ LOCAL_REPLY_CODES: dict[int, tuple[int, str | None]] = {
     401: (16, "unauthenticated"),
     403: (7, "permission denied"),
     404: (5, None),
-    405: (12, "method not allowed for this path"),
+    405: (12, None),  # the method routes' body names the methods the path accepts
     408: (4, "request timed out"),
     413: (3, "request body too large (the limit is 4 MiB)"),
     429: (8, "too many requests"),
@@ -52,8 +55,6 @@ LOCAL_REPLY_CODES: dict[int, tuple[int, str | None]] = {
     503: (14, "the API server is unavailable; retry shortly"),
     504: (4, "the request timed out"),
 }
-
-
 DEFAULT_METRICS_PORT = 9464  # the server's SAAS_METRICS_PORT default
 
 
@@ -77,8 +78,8 @@ class EnvoyConfig:
 
 
 def _mappers() -> str:
-    lines = []
     indent = " " * 20
+    lines = []
     for status, (code, message) in sorted(LOCAL_REPLY_CODES.items()):
         lines += [
             f"{indent}- filter:",
@@ -136,6 +137,51 @@ def _docs_routes(docs_root: Path) -> str:
     return "\n".join(lines)
 
 
+def _path_regex(template: str) -> str:
+    """`/api/jobs/{job_id}/complete` -> `^/api/jobs/[^/]+/complete$` (a variable is one segment)."""
+    parts = re.split(r"\{[^}]+\}", template)
+    return "^" + "[^/]+".join(re.escape(part) for part in parts) + "$"
+
+
+def _method_routes(openapi: Path) -> str:
+    """405 with an Allow header for a known REST path called with a method it does not take.
+
+    Without these the transcoder answers 404 "Could not resolve ... to a method". Each
+    (path, method) the API serves first gets a route of its own that leaves it to the
+    transcoder (which rewrites the path to the gRPC method and routes again), so that e.g.
+    GET /api/teams/create still reaches GetTeam; any other method on a known path then
+    matches the path's 405 route, which switches the transcoder off. Allow lists what the
+    path serves, including through a templated path it also matches.
+    """
+    indent = " " * 24
+    paths = {path: sorted(m.upper() for m in ops) for path, ops in json.loads(openapi.read_text())["paths"].items()}
+    regexes = {path: re.compile(_path_regex(path)) for path in paths}
+    lines: list[str] = []
+    for path, methods in paths.items():
+        for method in methods:
+            lines += [
+                f"{indent}- match:",
+                f"{indent}    safe_regex: {{ regex: {json.dumps(_path_regex(path))} }}",
+                f'{indent}    headers: [{{ name: ":method", string_match: {{ exact: {method} }} }}]',
+                f"{indent}  route: {{ cluster: grpc_server, timeout: 60s }}",
+            ]
+    for path in paths:
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        allowed = sorted({m for other, methods in paths.items() if regexes[other].match(concrete) for m in methods})
+        message = f"{path} accepts {', '.join(allowed)}"
+        lines += [
+            f"{indent}- match: {{ safe_regex: {{ regex: {json.dumps(_path_regex(path))} }} }}",
+            f"{indent}  typed_per_filter_config:",
+            f"{indent}    envoy.filters.http.grpc_json_transcoder:",
+            f'{indent}      "@type": type.googleapis.com/envoy.config.route.v3.FilterConfig',
+            f"{indent}      disabled: true",
+            f"{indent}  direct_response: {{ status: 405, body: {{ inline_string: {json.dumps(message)} }} }}",
+            f"{indent}  response_headers_to_add:",
+            f"{indent}    - header: {{ key: allow, value: {json.dumps(', '.join(allowed))} }}",
+        ]
+    return "\n".join(lines)
+
+
 def _tracing(endpoint: str | None) -> tuple[str, str]:
     """The connection manager's tracing block and the collector's cluster, or nothing."""
     if not endpoint:
@@ -182,6 +228,7 @@ def render(config: EnvoyConfig) -> str:
         HEALTH_INTERVAL=config.health_interval,
         LOCAL_REPLY_MAPPERS=_mappers(),
         DOCS_ROUTES=_docs_routes(config.docs_root),
+        METHOD_ROUTES=_method_routes(OPENAPI),
         GRPC_ENDPOINTS=_endpoints(config.grpc_backends),
         METRICS_ENDPOINTS=_endpoints(
             config.metrics_backends

@@ -22,7 +22,7 @@ import pytest
 from bench import invariants
 from bench.invariants import Book
 from bench.load import interleaved, throughput
-from bench.pgwire import CountingProxy, statement_shape
+from bench.pgwire import CountingProxy, statement_shape, writes
 from bench.procs import Monitor
 from bench.profile import ProfiledStack, breakdown
 from bench.report import render
@@ -223,8 +223,11 @@ def test_the_proxy_counts_what_postgres_counts(pg, quiet_database):
         with psycopg.connect(admin, autocommit=True) as conn:
             before = conn.execute(stats, (name,)).fetchone()
         with psycopg.connect(proxy.url()) as conn:
-            for value in range(3):  # 3 explicit transactions
+            for value in range(3):  # 3 explicit transactions, the last one writing
                 conn.execute("SELECT %s", (value,)).fetchone()
+                if value == 2:
+                    conn.execute("CREATE TEMP TABLE w (a int)")
+                    conn.execute("INSERT INTO w VALUES (%s)", (value,))
                 conn.commit()
             conn.execute("SELECT 1")
             conn.rollback()  # 1 rolled back
@@ -243,6 +246,7 @@ def test_the_proxy_counts_what_postgres_counts(pg, quiet_database):
         proxy.stop()
     assert (counts.connections, counts.commits, counts.rollbacks, counts.errors) == (1, 4, 2, 1)
     assert counts.statements["BEGIN"] == 4 and counts.statements["COMMIT"] == 3
+    assert counts.writing == 1
     # PostgreSQL agrees; it also counts each connection start as a committed transaction.
     assert after[2] - before[2] == counts.connections
     assert after[1] - before[1] == counts.rollbacks
@@ -258,3 +262,6 @@ def test_statistics_and_statement_names():
     assert statement_shape("INSERT INTO llm_calls (a) VALUES ($1)") == "INSERT llm_calls"
     assert statement_shape("SELECT a FROM jobs WHERE x FOR UPDATE") == "SELECT jobs FOR UPDATE"
     assert statement_shape("begin") == "BEGIN"
+    assert writes("WITH a AS (UPDATE teams SET x = 1 RETURNING *) INSERT INTO llm_calls SELECT * FROM a")
+    assert writes("SELECT a FROM jobs WHERE x FOR UPDATE") and writes("delete from jobs")
+    assert not writes("SELECT a FROM model_aliases JOIN teams ON true") and not writes("COMMIT")

@@ -388,10 +388,30 @@ def test_huge_messages_do_not_make_the_api_unavailable(api, tenant, open_job, re
     assert set(others) == {200}, others
 
 
-@xfail(
-    "FINDING 8 (gateway, minor): a known path with another method (e.g. PUT /api/jobs/create) is 404 "
-    "'Could not resolve /api/jobs/create to a method.' from the transcoder. Expected 405 with an Allow header."
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/jobs/create", "GET, POST"),  # GET: /jobs/{job_id} with job_id "create"
+        ("GET", "/jobs/{job}/llm-call", "POST"),
+        ("DELETE", "/jobs/{job}", "GET"),
+        ("PATCH", "/teams/{team}/keys", "GET"),
+    ],
 )
-def test_finding_wrong_method_on_a_known_path_is_405(api, tenant):
-    response = requests.put(f"{api}/jobs/create", json={"job_type": "t"}, headers=tenant.headers, timeout=10)
-    assert_clear_error(response, statuses={405})
+def test_wrong_method_on_a_known_path_is_405_with_allow(api, tenant, open_job, database_digest, method, path, allowed):
+    before = database_digest()
+    url = api + path.format(job=open_job, team=tenant.team_id)
+    response = requests.request(method, url, json={"job_type": "t"}, headers=tenant.headers, timeout=10)
+    body = assert_clear_error(response, statuses={405})
+    assert response.headers["allow"] == allowed
+    assert body["code"] == 12 and allowed in body["message"], body
+    assert database_digest() == before
+
+
+def test_every_method_a_path_serves_still_reaches_the_server(api, tenant):
+    """The 405 routes must not shadow a method served through an overlapping template."""
+    get_named_create = requests.get(f"{api}/teams/create", headers=ADMIN, timeout=10)
+    assert_clear_error(get_named_create, statuses={404})  # GetTeam("create"): no such team
+    assert "create" in get_named_create.json()["message"]
+    assert post(api, "/jobs/create", {"job_type": "t"}, tenant.headers).status_code == 200
+    unknown = requests.put(f"{api}/no-such-path", headers=tenant.headers, timeout=10)
+    assert_clear_error(unknown, statuses={404})
