@@ -16,6 +16,8 @@ import logging
 import signal
 import sys
 
+import uvloop
+
 from server.app import run
 from server.observability import logs, tracing
 from server.settings import Settings, SettingsError
@@ -49,7 +51,10 @@ def main() -> int:
         await run(settings, stop)
 
     try:
-        asyncio.run(serve())
+        if settings.event_loop == "uvloop":
+            uvloop.run(serve())
+        else:
+            asyncio.run(serve())
     finally:
         tracing.shutdown()
     return 0

@@ -152,7 +152,8 @@ class Application:
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._expiry = asyncio.get_running_loop().create_task(self._expire_abandoned_jobs())
-        log.info("serving gRPC on %s:%d", self.settings.grpc_host, self.port)
+        loop = type(asyncio.get_running_loop()).__module__.split(".")[0]  # "uvloop" or "asyncio"
+        log.info("serving gRPC on %s:%d (event loop: %s)", self.settings.grpc_host, self.port, loop)
         return self.port
 
     async def _usage_totals(self) -> metrics.UsageTotals:

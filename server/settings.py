@@ -61,6 +61,8 @@ class Settings:
     call_retention_days: float = 0.0
     ledger_retention_days: float = 0.0
     retention_interval_seconds: float = 3600.0
+    # The asyncio event loop: uvloop (libuv) or the standard library's.
+    event_loop: str = "uvloop"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -93,6 +95,9 @@ class Settings:
         log_format = env.get("SAAS_LOG_FORMAT", "json").strip().lower() or "json"
         if log_format not in ("json", "text"):
             raise SettingsError("SAAS_LOG_FORMAT must be json or text")
+        event_loop = env.get("SAAS_EVENT_LOOP", cls.event_loop).strip().lower() or cls.event_loop
+        if event_loop not in ("uvloop", "asyncio"):
+            raise SettingsError("SAAS_EVENT_LOOP must be uvloop or asyncio")
         metrics_port: int | None = None
         raw_metrics_port = env.get("SAAS_METRICS_PORT", "9464").strip().lower()
         if raw_metrics_port not in ("", "off"):
@@ -136,4 +141,5 @@ class Settings:
             call_retention_days=number("SAAS_CALL_RETENTION_DAYS", cls.call_retention_days, float),
             ledger_retention_days=number("SAAS_LEDGER_RETENTION_DAYS", cls.ledger_retention_days, float),
             retention_interval_seconds=number("SAAS_RETENTION_INTERVAL_SECONDS", cls.retention_interval_seconds, float),
+            event_loop=event_loop,
         )
