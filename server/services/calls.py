@@ -120,19 +120,28 @@ class CallUseCases:
         in progress on its first call). One query on the common path: a second call in a
         job of a job-based team reads everything it needs in a single round trip."""
         jid = validation.job_id(job_id)
-        async with self._db.autocommit() as conn:
-            context = await job_store.call_context(conn, jid, principal.team_id)
+        team_id = principal.team_id
+        async with self._db.statements() as conn:
+            context = await job_store.call_context(conn, jid, team_id)
             team = context.team
-            credits.ensure_can_work(principal.team_id, team.status)
+            credits.ensure_can_work(team_id, team.status)
             route = models.resolve(request.model, team.default_model, context.reachable)
             if context.job_status is None:
                 raise not_found("job", str(jid))
             ensure_status_open(jid, context.job_status)
-            if team.rates.mode is not BudgetMode.JOB_BASED:
-                spent = summarize(await job_store.list_calls(conn, jid))
-                credits.ensure_can_spend(principal.team_id, team.rates, spent, team.balance, context.job_reserved)
-            if context.job_status is JobStatus.PENDING and not await job_store.start_job(conn, jid, principal.team_id):
-                ensure_open(await job_store.get_job(conn, jid, principal.team_id))  # finished meanwhile
+            pending = context.job_status is JobStatus.PENDING
+            job_based = team.rates.mode is BudgetMode.JOB_BASED
+            started = not pending or (job_based and await job_store.start_job(conn, jid, team_id))
+        if not job_based:  # token and dollar budgets: what the job spent so far counts
+            async with self._db.autocommit() as read:
+                spent = summarize(await job_store.list_calls(read, jid))
+            credits.ensure_can_spend(team_id, team.rates, spent, team.balance, context.job_reserved)
+            if pending:
+                async with self._db.statements() as conn:
+                    started = await job_store.start_job(conn, jid, team_id)
+        if not started:  # finished meanwhile: say how
+            async with self._db.autocommit() as read:
+                ensure_open(await job_store.get_job(read, jid, team_id))
         return _Prepared(jid, route, team.rates)
 
     async def _with_fallbacks(
@@ -353,7 +362,7 @@ class _CallInProgress:
             content=answer.content if keep_content and answer is not None else None,
         )
         patch = self.request.call_metadata if record.status is CallStatus.SUCCEEDED else None
-        async with self.owner._db.autocommit() as conn:
+        async with self.owner._db.statements() as conn:
             await job_store.record_call(conn, record, patch)
         return record
 

@@ -94,9 +94,9 @@ class JobUseCases:
         team_id = principal.team_id
         needed = credits.reservation(credits.Rates())
         if idempotency_key is None:  # the common case: one statement, no conflict possible
-            async with self._db.autocommit() as conn:
+            async with self._db.statements() as statements:
                 job = await job_store.create_reserving(
-                    conn,
+                    statements,
                     team_id=team_id,
                     job_type=job_type,
                     user_id=user_id,
@@ -105,10 +105,11 @@ class JobUseCases:
                     actor=principal.actor,
                     reason=f"job {job_type} created",
                 )
-                if job is None:
+            if job is None:  # refused: say why
+                async with self._db.autocommit() as conn:
                     team = await credit_store.team_state(conn, team_id)
-                    credits.ensure_can_work(team_id, team.status)
-                    raise credits.insufficient_credits(team_id, team.balance, needed)
+                credits.ensure_can_work(team_id, team.status)
+                raise credits.insufficient_credits(team_id, team.balance, needed)
             return job
         async with self._db.transaction() as conn:
             balance = await credit_store.reserve(conn, team_id, needed)

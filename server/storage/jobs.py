@@ -15,14 +15,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from server.domain.errors import not_found
 from server.domain.jobs import OPEN_STATUSES, CallRecord, CallStatus, Job, JobStatus
 from server.storage.credits import TeamState, team_state_of
-from server.storage.database import Connection
+from server.storage.database import Connection, Statement, StatementConnection
 from server.storage.tables import jobs, llm_calls
 
 _OPEN = [s.value for s in OPEN_STATUSES]
 
 
 def _job(row: Any) -> Job:
-    values = dict(row._mapping)
+    """From a SQLAlchemy row or a StatementConnection's named tuple."""
+    values = row._asdict() if hasattr(row, "_asdict") else dict(row._mapping)
     values["status"] = JobStatus(values["status"])
     return Job(**values)
 
@@ -77,7 +78,7 @@ async def get_job(conn: Connection, job_id: uuid.UUID, team_id: str, *, for_upda
     return _job(row)
 
 
-_START_JOB = text(
+_START_JOB = Statement(
     """
     UPDATE jobs
        SET status = 'in_progress', started_at = coalesce(started_at, now()), last_activity_at = now()
@@ -87,10 +88,9 @@ _START_JOB = text(
 )
 
 
-async def start_job(conn: Connection, job_id: uuid.UUID, team_id: str) -> bool:
+async def start_job(conn: StatementConnection, job_id: uuid.UUID, team_id: str) -> bool:
     """Mark an open job in progress (first call). False if the job is not open or not the team's."""
-    row = (await conn.execute(_START_JOB, {"job_id": job_id, "team_id": team_id})).first()
-    return row is not None
+    return await conn.first(_START_JOB, {"job_id": job_id, "team_id": team_id}) is not None
 
 
 async def mark_refunded(conn: Connection, job_id: uuid.UUID, credits: int) -> None:
@@ -140,7 +140,7 @@ class CallContext:
     job_reserved: int
 
 
-_CALL_CONTEXT = text(
+_CALL_CONTEXT = Statement(
     """
     SELECT t.status, t.budget_mode, t.tokens_per_credit, t.credits_per_dollar, t.markup_percent,
            t.credits_overdraft_limit, t.default_model, t.credits_allocated, t.credits_used,
@@ -158,9 +158,9 @@ _CALL_CONTEXT = text(
 )
 
 
-async def call_context(conn: Connection, job_id: uuid.UUID, team_id: str) -> CallContext:
+async def call_context(conn: StatementConnection, job_id: uuid.UUID, team_id: str) -> CallContext:
     """The team's state, the aliases it reaches and the job, in one round trip."""
-    row = (await conn.execute(_CALL_CONTEXT, {"job_id": job_id, "team_id": team_id})).first()
+    row = await conn.first(_CALL_CONTEXT, {"job_id": job_id, "team_id": team_id})
     if row is None:
         raise not_found("team", team_id)
     return CallContext(
@@ -177,7 +177,7 @@ def _storable(text_: str) -> str:
     return text_.replace("\x00", "\ufffd")
 
 
-_RECORD_CALL = text(
+_RECORD_CALL = Statement(
     """
     WITH inserted AS (
         INSERT INTO llm_calls (call_id, job_id, team_id, status, purpose, model_alias, served_model,
@@ -199,12 +199,12 @@ _RECORD_CALL = text(
 )
 
 
-async def record_call(conn: Connection, call: CallRecord, metadata_patch: dict[str, Any] | None) -> None:
+async def record_call(conn: StatementConnection, call: CallRecord, metadata_patch: dict[str, Any] | None) -> None:
     """Insert the call and touch its job (activity time, metadata merge) in one statement.
 
-    A prepared text statement: building a Core insert/update per call cost more CPU than
-    the database work (seen in profiles of the hot path)."""
-    await conn.execute(
+    A prepared statement: building a Core insert/update per call cost more CPU than the
+    database work (seen in profiles of the hot path)."""
+    await conn.run(
         _RECORD_CALL,
         {
             "call_id": call.call_id,
@@ -233,7 +233,7 @@ async def record_call(conn: Connection, call: CallRecord, metadata_patch: dict[s
     )
 
 
-_CREATE_RESERVING = text(
+_CREATE_RESERVING = Statement(
     """
     WITH reserved AS (
         UPDATE teams
@@ -259,7 +259,7 @@ _CREATE_RESERVING = text(
 
 
 async def create_reserving(
-    conn: Connection,
+    conn: StatementConnection,
     *,
     team_id: str,
     job_type: str,
@@ -275,21 +275,19 @@ async def create_reserving(
     insert reads from the conditional UPDATE). For creates without an idempotency key;
     those with one use the transaction in services/jobs.py, which must see conflicts.
     """
-    row = (
-        await conn.execute(
-            _CREATE_RESERVING,
-            {
-                "team_id": team_id,
-                "job_id": uuid.uuid4(),
-                "job_type": job_type,
-                "user_id": user_id,
-                "metadata": json.dumps(metadata),
-                "credits": credits,
-                "actor": actor,
-                "reason": reason,
-            },
-        )
-    ).first()
+    row = await conn.first(
+        _CREATE_RESERVING,
+        {
+            "team_id": team_id,
+            "job_id": uuid.uuid4(),
+            "job_type": job_type,
+            "user_id": user_id,
+            "metadata": json.dumps(metadata),
+            "credits": credits,
+            "actor": actor,
+            "reason": reason,
+        },
+    )
     return None if row is None else _job(row)
 
 
