@@ -70,7 +70,7 @@ class Application:
         self.db = Database(
             settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
         )
-        self.http = http_client(timeout_seconds=settings.upstream_timeout_seconds)
+        self.http = http_client()
         self.background = Background()
         upstream = ObservedUpstream(self.http, base_url=settings.litellm_base_url, api_key=settings.litellm_api_key)
         self.key_cache = KeyCache(ttl_seconds=settings.key_cache_ttl_seconds)
@@ -178,7 +178,7 @@ class Application:
             self.metrics.stop()
         await self.rollup.stop()
         await self.key_listener.stop()
-        await self.http.aclose()
+        await self.http.close()
         await self.db.close()
 
     async def _expire_abandoned_jobs(self) -> None:

@@ -2,8 +2,8 @@
 
 Every record gets `timestamp`, `level`, `logger` and `message`; records emitted while a
 request is served also get its `request_id`. The access log (`saaslitellm.access`)
-writes one line per RPC with its outcome and latency. Loggers that would log every
-request (httpx, httpcore) are raised to WARNING.
+writes one line per RPC with its outcome and latency. Libraries' loggers that could log
+every request or connection are raised to WARNING.
 
 Never log a secret: no metadata, headers or request bodies are logged anywhere, and the
 access line holds only identifiers (team, job, request), codes and timings.
@@ -20,7 +20,7 @@ from server.observability import context
 
 ACCESS = logging.getLogger("saaslitellm.access")
 # Libraries that log each HTTP request or connection at INFO.
-NOISY = ("httpx", "httpcore", "hpack", "urllib3")
+NOISY = ("aiohttp", "httpx", "httpcore", "hpack", "urllib3")
 
 
 class _RequestIdFilter(logging.Filter):

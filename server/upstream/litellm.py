@@ -14,16 +14,21 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import httpx
+import aiohttp
 
 from server.domain.chat import ChatRequest
 from server.domain.errors import DomainError, Kind, Reason
 from server.domain.models import Route
+
+# Errors of the connection, before or during a response (refused, reset, closed early).
+_TRANSPORT_ERRORS = (aiohttp.ClientError, ConnectionError)
+_LIST_TIMEOUT = aiohttp.ClientTimeout(total=10.0)
+_MAX_LINE = 16 * 1024 * 1024  # one SSE line of a stream (a chunk); larger is a broken stream
 
 _SECRETISH = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|api[_-]?key\S*)", re.IGNORECASE)
 _MAX_MESSAGE = 500
@@ -46,7 +51,7 @@ class UpstreamStream:
 
     served_model: str
     attempted_models: tuple[str, ...]
-    _response: httpx.Response
+    _response: aiohttp.ClientResponse
     _route: Route
     _idle_timeout: float = 60.0
     started: float = field(default_factory=time.perf_counter)
@@ -57,11 +62,11 @@ class UpstreamStream:
         Raises UPSTREAM_STREAM_INTERRUPTED when the upstream reports an error mid-stream
         or the connection drops before `[DONE]`.
         """
-        lines = self._response.aiter_lines()
+        lines = _lines(self._response.content)
         try:
             while True:
-                # The idle timeout is ours, per chunk: httpx's read timeout also covers the
-                # wait for the stream to start, which may rightly take longer.
+                # The idle timeout is ours, per chunk: the socket read timeout also covers
+                # the wait for the stream to start, which may rightly take longer.
                 async with asyncio.timeout(self._idle_timeout):
                     line = await anext(lines, None)
                 if line is None:
@@ -75,14 +80,14 @@ class UpstreamStream:
                 if "error" in chunk:  # LiteLLM's report of a provider failure mid-stream
                     raise _interrupted(f"the model provider's stream for '{self._route.alias}' failed midway")
                 yield chunk
-        except (TimeoutError, httpx.TimeoutException) as error:
+        except TimeoutError as error:
             raise DomainError(
                 Kind.DEADLINE_EXCEEDED,
                 Reason.UPSTREAM_TIMEOUT,
                 f"the model provider's stream for '{self._route.alias}' was idle for {self._idle_timeout:g} s",
                 metadata={"model": self._route.alias},
             ) from error
-        except (httpx.TransportError, json.JSONDecodeError) as error:
+        except (*_TRANSPORT_ERRORS, ValueError) as error:  # ValueError: also a malformed chunk
             raise _interrupted(f"the model provider's stream for '{self._route.alias}' broke off") from error
         raise _interrupted(f"the model provider's stream for '{self._route.alias}' ended without completing")
 
@@ -90,23 +95,30 @@ class UpstreamStream:
 class LiteLLMClient:
     """Calls the LiteLLM proxy's OpenAI-compatible API with the operator's master key."""
 
-    def __init__(self, http: httpx.AsyncClient, *, base_url: str, api_key: str) -> None:
+    def __init__(self, http: aiohttp.ClientSession, *, base_url: str, api_key: str) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
         self._url = self._base + "/v1/chat/completions"
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._headers = {"Content-Type": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
 
     async def list_models(self) -> list[str]:
         """The model names the proxy serves (`GET /v1/models`), for catalog checks."""
         try:
-            response = await self._http.get(self._base + "/v1/models", headers=self._headers, timeout=10.0)
-        except httpx.TransportError as error:
+            async with self._http.get(self._base + "/v1/models", headers=self._headers, timeout=_LIST_TIMEOUT) as r:
+                status, content = r.status, await r.read()
+        except (*_TRANSPORT_ERRORS, TimeoutError) as error:
             raise _unreachable() from error
-        if response.status_code != 200:
+        try:
+            models = json.loads(content).get("data", []) if status == 200 else None
+        except (ValueError, AttributeError):
+            models = None
+        if models is None:
             raise DomainError(
                 Kind.UNAVAILABLE, Reason.UPSTREAM_UNAVAILABLE, "the model gateway did not list its models"
             )
-        return sorted(str(m.get("id")) for m in response.json().get("data", []) if m.get("id"))
+        return sorted(str(m.get("id")) for m in models if m.get("id"))
 
     async def model_prices(self) -> dict[str, tuple[Decimal, Decimal]]:
         """Per-token (input, output) USD prices by model name, from LiteLLM's `/model/info`.
@@ -114,13 +126,13 @@ class LiteLLMClient:
         Empty when the upstream is not a LiteLLM proxy (e.g. a provider called directly).
         """
         try:
-            response = await self._http.get(self._base + "/model/info", headers=self._headers, timeout=10.0)
-        except httpx.TransportError:
-            return {}
-        if response.status_code != 200:
+            async with self._http.get(self._base + "/model/info", headers=self._headers, timeout=_LIST_TIMEOUT) as r:
+                status, content = r.status, await r.read()
+            entries = json.loads(content).get("data", []) if status == 200 else []
+        except (*_TRANSPORT_ERRORS, TimeoutError, ValueError, AttributeError):
             return {}
         prices = {}
-        for entry in response.json().get("data", []):
+        for entry in entries:
             info = entry.get("model_info") or {}
             cost_in = _decimal(str(info.get("input_cost_per_token") or ""))
             cost_out = _decimal(str(info.get("output_cost_per_token") or ""))
@@ -150,31 +162,32 @@ class LiteLLMClient:
     async def complete(self, model: str, route: Route, request: ChatRequest, *, timeout: float) -> UpstreamReply:
         """One non-streaming attempt on `model` (one of `route.models`)."""
         started = time.perf_counter()
+        body = _encode(self.payload(model, request, stream=False))
         try:
-            async with asyncio.timeout(timeout):  # the whole call, not each read
-                response = await self._http.post(
-                    self._url,
-                    json=self.payload(model, request, stream=False),
-                    headers=self._headers,
-                    timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-                )
-        except (TimeoutError, httpx.TimeoutException) as error:
+            async with (
+                asyncio.timeout(timeout),  # the whole call, not each read
+                self._http.post(self._url, data=body, headers=self._headers, timeout=_timeouts(timeout)) as response,
+            ):
+                status, headers, content = response.status, response.headers, await response.read()
+        except TimeoutError as error:  # also aiohttp's connect timeout
             raise _timeout(route, timeout) from error
-        except httpx.TransportError as error:
+        except _TRANSPORT_ERRORS as error:
             raise _unreachable(route) from error
-        if response.status_code != 200:
-            raise _http_error(response.status_code, _error_body(response.content), response.headers, route)
+        if status != 200:
+            raise _http_error(status, _error_body(content), headers, route)
         try:
-            body = response.json()
-        except ValueError as error:
+            reply = json.loads(content)
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict):
             raise DomainError(
                 Kind.UNAVAILABLE, Reason.UPSTREAM_UNAVAILABLE, "the model provider sent a malformed reply"
-            ) from error
+            )
         return UpstreamReply(
-            body=body,
-            served_model=response.headers.get("x-litellm-model-group") or model,
+            body=reply,
+            served_model=headers.get("x-litellm-model-group") or model,
             attempted_models=(model,),
-            cost_usd=_decimal(response.headers.get("x-litellm-response-cost")),
+            cost_usd=_decimal(headers.get("x-litellm-response-cost")),
             latency_ms=round((time.perf_counter() - started) * 1000),
         )
 
@@ -187,23 +200,24 @@ class LiteLLMClient:
         `timeout` bounds the wait for the stream to start; after that only `idle_timeout`
         applies, between chunks, so a long healthy stream is never cut.
         """
-        http_request = self._http.build_request(
-            "POST",
-            self._url,
-            json=self.payload(model, request, stream=True),
-            headers=self._headers,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0), read=max(idle_timeout, timeout)),
-        )
+        body = _encode(self.payload(model, request, stream=True))
         try:
             async with asyncio.timeout(timeout):
-                response = await self._http.send(http_request, stream=True)
-        except (TimeoutError, httpx.TimeoutException) as error:
+                response = await self._http.post(
+                    self._url, data=body, headers=self._headers, timeout=_timeouts(timeout, idle_timeout)
+                )
+        except TimeoutError as error:
             raise _timeout(route, timeout) from error
-        except httpx.TransportError as error:
+        except _TRANSPORT_ERRORS as error:
             raise _unreachable(route) from error
         try:
-            if response.status_code != 200:
-                raise _http_error(response.status_code, _error_body(await response.aread()), response.headers, route)
+            if response.status != 200:
+                try:
+                    async with asyncio.timeout(timeout):
+                        content = await response.read()
+                except (*_TRANSPORT_ERRORS, TimeoutError):
+                    content = b""
+                raise _http_error(response.status, _error_body(content), response.headers, route)
             yield UpstreamStream(
                 served_model=response.headers.get("x-litellm-model-group") or model,
                 attempted_models=(model,),
@@ -212,7 +226,41 @@ class LiteLLMClient:
                 _idle_timeout=idle_timeout,
             )
         finally:
-            await response.aclose()
+            response.close()  # an unfinished stream is cut, not drained
+
+
+def _encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _timeouts(timeout: float, idle_timeout: float | None = None) -> aiohttp.ClientTimeout:
+    """Connecting may take 5 s at most; a read may wait as long as the call (or, for a
+    stream, as long as the idle timeout). The whole call is bounded by asyncio.timeout."""
+    read = timeout if idle_timeout is None else max(idle_timeout, timeout)
+    return aiohttp.ClientTimeout(total=None, sock_connect=min(timeout, 5.0), sock_read=read)
+
+
+async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[str]:
+    """The body's lines as they arrive. aiohttp's own line iterator refuses lines over
+    128 KiB, and one SSE event may be longer; a line over _MAX_LINE raises ValueError (the
+    stream is then reported broken) rather than growing without bound."""
+    parts: list[bytes] = []
+    size = 0
+    async for data in content.iter_any():
+        start = 0
+        while (end := data.find(b"\n", start)) != -1:
+            parts.append(data[start:end])
+            yield b"".join(parts).rstrip(b"\r").decode()
+            parts.clear()
+            size = 0
+            start = end + 1
+        if start < len(data):
+            parts.append(data[start:])
+            size += len(data) - start
+            if size > _MAX_LINE:
+                raise ValueError(f"a line of the upstream's stream is longer than {_MAX_LINE} bytes")
+    if parts:
+        yield b"".join(parts).rstrip(b"\r").decode()
 
 
 def _decimal(value: str | None) -> Decimal | None:
@@ -248,7 +296,7 @@ def _safe_message(error: Any, route: Route) -> str:
     return message[:_MAX_MESSAGE] or "the model provider rejected the request"
 
 
-def _http_error(status: int, error: dict[str, Any], headers: httpx.Headers, route: Route) -> DomainError:
+def _http_error(status: int, error: dict[str, Any], headers: Mapping[str, str], route: Route) -> DomainError:
     if status == 429:
         retry_after = _retry_after(headers)
         return DomainError(
@@ -280,7 +328,7 @@ def _http_error(status: int, error: dict[str, Any], headers: httpx.Headers, rout
     )
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     for name in ("retry-after", "x-ratelimit-reset-requests", "llm_provider-retry-after"):
         value = headers.get(name)
         if value:

@@ -275,3 +275,21 @@ async def test_a_connection_dropped_without_an_answer_is_unavailable(app, jobs, 
         "UPSTREAM_UNAVAILABLE",
     )
     assert (await only_call(app, job_id)).error_reason == "UPSTREAM_UNAVAILABLE"
+
+
+async def test_a_stream_event_larger_than_64_kib_arrives_whole(app, jobs, team):
+    # One content chunk of 100,000 words (about 650 KB in one SSE line): HTTP clients'
+    # line readers often stop at 64 KiB; ours must not.
+    job_id = await new_job(jobs, team)
+    events = [
+        e
+        async for e in jobs.LLMCallStream(
+            pb.LLMCallStreamRequest(job_id=job_id, messages=[user("x [fake tokens=100000 chunks=1]")]),
+            metadata=team.auth,
+        )
+    ]
+    content = "".join(e.content for e in events)
+    assert len(content) > 64 * 1024
+    assert len(content.split()) == 100000
+    assert events[-1].done and not events[-1].HasField("error")
+    assert (await only_call(app, job_id)).completion_tokens == 100000
