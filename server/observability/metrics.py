@@ -105,9 +105,20 @@ class RpcMetrics:
         return child
 
 
+_POOL_IN_USE = DB_POOL_CONNECTIONS.labels("in_use")
+_POOL_IDLE = DB_POOL_CONNECTIONS.labels("idle")
+_pool_shown = [-1, -1]  # what the gauges hold: each pool event sets only what changed
+
+
 def pool_state(in_use: int, idle: int) -> None:
-    DB_POOL_CONNECTIONS.labels("in_use").set(in_use)
-    DB_POOL_CONNECTIONS.labels("idle").set(idle)
+    """Called on every pool event (four per statement), so it writes only changes: with
+    several processes each write goes to a shared memory-mapped file under a lock."""
+    if in_use != _pool_shown[0]:
+        _POOL_IN_USE.set(in_use)
+        _pool_shown[0] = in_use
+    if idle != _pool_shown[1]:
+        _POOL_IDLE.set(idle)
+        _pool_shown[1] = idle
 
 
 # ---------------------------------------------------------------------------- usage
