@@ -7,6 +7,7 @@ fake provider as upstream), so what they exercise is what production runs.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 
@@ -208,6 +209,13 @@ async def run(settings: Settings, stop_event: asyncio.Event) -> None:
     """Serve until `stop_event` is set, then shut down gracefully."""
     app = Application(settings)
     await app.start()
+    # What start-up made (modules, protobuf descriptors, the tokenizer's tables) lives as
+    # long as the process: move it out of the garbage collector's scans, so a full
+    # collection looks only at what requests create. Over the start-up objects one took
+    # 85 ms here, a stall for every call in flight at that moment.
+    gc.collect()
+    gc.freeze()
+    log.info("start-up objects left out of garbage collection: %d", gc.get_freeze_count())
     await stop_event.wait()
     log.info(
         "shutting down (drain %.1f s, grace %.0f s)", settings.shutdown_drain_seconds, settings.shutdown_grace_seconds

@@ -200,3 +200,15 @@ def test_no_secret_in_any_log_of_the_run(stack, api):
         assert not key_shaped.search(text), (
             f"something key-shaped is in {path.name}: {key_shaped.search(text)[0][:8]}..."
         )
+
+
+def test_server_processes_leave_their_start_up_objects_out_of_garbage_collection(stack):
+    # A full collection over the start-up objects takes tens of milliseconds, a stall for
+    # every call in flight; the server freezes them once it serves (server/app.py, run).
+    frozen = []
+    for path in stack.logs.glob("server*.log"):
+        for line in path.read_text().splitlines():
+            found = re.fullmatch(r"start-up objects left out of garbage collection: (\d+)", json.loads(line)["message"])
+            if found:
+                frozen.append(int(found.group(1)))
+    assert frozen and min(frozen) > 10_000
