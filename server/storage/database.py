@@ -133,11 +133,13 @@ class Database:
                 await conn.set_autocommit(True)
                 yield StatementConnection(conn)
             finally:
-                if conn.broken or conn.info.transaction_status is not TransactionStatus.IDLE:
-                    await greenlet_spawn(lent.invalidate)
-                else:
-                    await conn.set_autocommit(False)
-                await greenlet_spawn(lent.close)
+                try:
+                    if conn.broken or conn.info.transaction_status is not TransactionStatus.IDLE:
+                        await greenlet_spawn(lent.invalidate)
+                    else:
+                        await conn.set_autocommit(False)
+                finally:
+                    await greenlet_spawn(lent.close)  # back to the pool (or its slot, if invalidated)
 
     async def ping(self) -> None:
         async with self.autocommit() as conn:

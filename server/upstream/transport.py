@@ -10,10 +10,12 @@ No cookie jar: the upstream is shared by every tenant, and a cookie one tenant's
 received must never ride along on another's. No proxy settings from the environment
 (`trust_env=False`): the upstream URL is the only one configured.
 
-aiohttp, like any client, may lose bytes that arrived in the same instant as a connection
-reset; they never reached our client either, so the call's record (what was forwarded)
-still matches what the client got. LiteLLM ends a stream its provider cut with an error
-event, not a reset.
+aiohttp drops bytes that arrive in the same instant as a connection reset (its reader
+raises the error before handing over what it had buffered). They never reached our client
+either, so the call's record (what was forwarded) still matches what the client got.
+LiteLLM ends a stream its provider cut with an error event, not a reset, but its own
+client to the provider (aiohttp too) has the same race: a chunk the provider sent just
+before cutting the connection may never reach us. Tests that cut streams space the chunks.
 """
 
 from __future__ import annotations

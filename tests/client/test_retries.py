@@ -85,7 +85,9 @@ async def test_a_stream_is_retried_before_its_first_event_only(client, fake):
     cut = marker()
     received = []
     with pytest.raises(StreamInterruptedError) as interrupted:
-        async for chunk in client.llm_call_stream(job.job_id, say(cut, "tokens=12 chunks=4 drop_after=2")):
+        # Chunks 100 ms apart: the first is read long before the reset (bytes that arrive in
+        # the same instant as a reset are dropped by aiohttp, in LiteLLM and in our server).
+        async for chunk in client.llm_call_stream(job.job_id, say(cut, "tokens=12 chunks=4 drop_after=2 delay_ms=100")):
             received.append(chunk)
     assert len(fake.bodies(cut)) == 1  # broke after it began: never repeated
     assert interrupted.value.call_id == received[0].call_id

@@ -44,12 +44,16 @@ async def test_an_upstream_cut_arrives_in_band_and_raises_a_typed_error(client):
     received = []
     with pytest.raises(StreamInterruptedError) as interrupted:
         async for chunk in client.llm_call_stream(
-            job.job_id, [{"role": "user", "content": "story [fake tokens=12 chunks=4 drop_after=2]"}]
+            # Chunks 100 ms apart, cut after the third: the first two are read long before
+            # the reset; the third may be lost with it (aiohttp drops bytes that arrive in the
+            # same instant as a reset, in LiteLLM and in our server).
+            job.job_id,
+            [{"role": "user", "content": "story [fake tokens=12 chunks=4 drop_after=3 delay_ms=100]"}],
         ):
             received.append(chunk.content)
     error = interrupted.value
     assert (error.reason, error.code, error.http_status) == ("UPSTREAM_STREAM_INTERRUPTED", 14, None)
-    assert error.partial_content == "".join(received) and len(error.partial_content.split()) == 6
+    assert error.partial_content == "".join(received) and len(error.partial_content.split()) in (6, 9)
     [call] = (await client.get_job(job.job_id)).calls
     assert call.call_id == error.call_id and call.status != "SUCCEEDED"
 

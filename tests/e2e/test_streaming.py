@@ -136,7 +136,9 @@ def test_upstream_drop_mid_stream_is_an_in_band_error_and_accounted(stack, api, 
     job = requests.post(f"{api}/jobs/create", json={"job_type": "t"}, headers=team.headers, timeout=10).json()
     with requests.post(
         f"{api}/jobs/{job['job_id']}/llm-call-stream",
-        json={"messages": [{"role": "user", "content": "story [fake tokens=20 chunks=10 drop_after=4]"}]},
+        # Chunks 50 ms apart, so the first ones are read before the reset (aiohttp, in
+        # LiteLLM and in our server, drops bytes that arrive in the same instant as a reset).
+        json={"messages": [{"role": "user", "content": "story [fake tokens=20 chunks=10 drop_after=4 delay_ms=50]"}]},
         headers=team.headers,
         stream=True,
         timeout=30,
