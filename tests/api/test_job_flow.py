@@ -335,6 +335,30 @@ async def test_client_disconnect_mid_stream_is_recorded_as_cancelled(app, jobs, 
     assert recorded.usage.estimated
 
 
+async def test_a_call_still_streaming_when_its_job_completes_is_recorded_after_the_settlement(jobs, team):
+    # Documented (README, Jobs): the settlement is made at completion, without the call
+    # still running; the call finishes, is recorded and shows in the job afterwards.
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+    call = jobs.LLMCallStream(
+        pb.LLMCallStreamRequest(job_id=job.job_id, messages=[user("x [fake tokens=4 chunks=2 delay_ms=500]")]),
+        metadata=team.auth,
+    )
+    events = []
+    async for event in call:
+        events.append(event)
+        if len(events) == 1:  # started, nothing recorded yet
+            settled = await jobs.CompleteJob(
+                pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED), metadata=team.auth
+            )
+    assert settled.costs.total_calls == 0 and settled.costs.credits_charged == 1
+    assert events[-1].done and not events[-1].HasField("error")
+    fetched = await jobs.GetJob(pb.GetJobRequest(job_id=job.job_id), metadata=team.auth)
+    assert fetched.status == job_pb2.Job.COMPLETED
+    assert [c.status for c in fetched.calls] == [job_pb2.CallSummary.SUCCEEDED]
+    assert fetched.costs.total_calls == 1 and fetched.costs.credits_charged == 1
+    assert fetched.costs.credits_remaining == 99  # charged once, at the settlement
+
+
 async def test_authentication(jobs, team):
     await expect_error(
         jobs.CreateJob(pb.CreateJobRequest(job_type="t")), grpc.StatusCode.UNAUTHENTICATED, "MISSING_API_KEY"
