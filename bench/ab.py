@@ -7,9 +7,9 @@ layer alone, measured in one run so the machine's noise hits both alike.
 Two `direct` stacks (Envoy -> 1 server process -> fake provider, no LiteLLM) in one
 PostgreSQL; stack A's server runs from a git worktree of `--baseline` (when given).
 Measured: latency at concurrency 1 (REST and gRPC, the two stacks in turn) and throughput
-of LLM calls at `--concurrency` (windows alternated A, B, A, B...), with the server's and
-PostgreSQL's CPU per call read from /proc. It prints each figure for A and B and the ratio
-B/A. Much quicker than `make bench` (about a minute) and meant for deciding whether a
+of LLM calls (or with `--flow` of whole jobs: create, call, complete) at `--concurrency`
+(windows alternated A, B, A, B...), with the server's and PostgreSQL's CPU per operation
+read from /proc. It prints each figure for A and B and the ratio B/A. Much quicker than `make bench` (about a minute) and meant for deciding whether a
 change to the server's hot path helps; `make bench` remains the report of record.
 """
 
@@ -142,19 +142,24 @@ async def _measure(
     samples = await interleaved(paths, rounds=args.rounds, warmup_rounds=max(5, args.rounds // 10))
     failed = sum(s.errors for s in samples.values())
 
+    unit = "jobs" if args.flow else "calls"
     windows: dict[str, Window] = {side.name: Window(side.name, args.concurrency) for side in sides}
     for repeat in range(args.repeats):
         for side in sides:
-            jobs = [await side.grpc.create_job() for _ in range(args.concurrency)]
+            if args.flow:  # whole jobs: create, call, complete
+                operation = lambda _i, s=side: s.grpc.flow()  # noqa: E731
+            else:  # calls in open jobs, one per worker
+                jobs = [await side.grpc.create_job() for _ in range(args.concurrency)]
+                operation = lambda i, s=side, jobs=jobs: s.grpc.call(jobs[i])  # noqa: E731
             window = await throughput(
                 side.name,
-                lambda i, s=side, jobs=jobs: s.grpc.call(jobs[i]),
+                operation,
                 concurrency=args.concurrency,
                 seconds=args.window,
                 warmup=0.5,
                 monitor=side.monitor,
             )
-            print(f"  throughput {repeat + 1}/{args.repeats} {side.name}: {window.rate:.0f} calls/s")
+            print(f"  throughput {repeat + 1}/{args.repeats} {side.name}: {window.rate:.0f} {unit}/s")
             windows[side.name].add(window)
             failed += window.errors
 
@@ -164,9 +169,9 @@ async def _measure(
         rows.append((f"c=1 {kind} p50 ms", a.p50_ms, b.p50_ms))
         rows.append((f"c=1 {kind} p99 ms", a.p99_ms, b.p99_ms))
     a, b = windows["A"], windows["B"]
-    rows.append((f"gRPC calls/s at {args.concurrency} in flight", a.rate, b.rate))
+    rows.append((f"gRPC {unit}/s at {args.concurrency} in flight", a.rate, b.rate))
     for component in ("server", "postgres", "client"):
-        rows.append((f"CPU ms/call: {component}", a.cpu_ms_per_op(component), b.cpu_ms_per_op(component)))
+        rows.append((f"CPU ms/{unit[:-1]}: {component}", a.cpu_ms_per_op(component), b.cpu_ms_per_op(component)))
     print(f"\n{'':34}  {'A':>9}  {'B':>9}  {'B/A':>6}")
     for label, x, y in rows:
         print(f"{label:34}  {x:9.2f}  {y:9.2f}  {y / x if x else float('nan'):6.2f}")
@@ -199,7 +204,10 @@ def main() -> int:
     parser.add_argument("--env-a", action="append", default=[], metavar="KEY=VALUE", help="server setting for A")
     parser.add_argument("--env-b", action="append", default=[], metavar="KEY=VALUE", help="server setting for B")
     parser.add_argument("--rounds", type=int, default=200, help="latency rounds (default 200)")
-    parser.add_argument("--concurrency", type=int, default=32, help="calls in flight for throughput (default 32)")
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight for throughput (default 32)")
+    parser.add_argument(
+        "--flow", action="store_true", help="throughput of whole jobs (create, call, complete) instead of calls"
+    )
     parser.add_argument("--window", type=float, default=3.0, help="seconds per throughput window (default 3)")
     parser.add_argument("--repeats", type=int, default=3, help="throughput windows per side (default 3)")
     parser.add_argument("--database-url", default=None, help="PostgreSQL to use instead of the embedded one")

@@ -133,14 +133,14 @@ class CallUseCases:
             job_based = team.rates.mode is BudgetMode.JOB_BASED
             started = not pending or (job_based and await job_store.start_job(conn, jid, team_id))
         if not job_based:  # token and dollar budgets: what the job spent so far counts
-            async with self._db.autocommit() as read:
+            async with self._db.statements() as read:
                 spent = summarize(await job_store.list_calls(read, jid))
             credits.ensure_can_spend(team_id, team.rates, spent, team.balance, context.job_reserved)
             if pending:
                 async with self._db.statements() as conn:
                     started = await job_store.start_job(conn, jid, team_id)
         if not started:  # finished meanwhile: say how
-            async with self._db.autocommit() as read:
+            async with self._db.statements() as read:
                 ensure_open(await job_store.get_job(read, jid, team_id))
         return _Prepared(jid, route, team.rates)
 

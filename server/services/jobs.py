@@ -106,7 +106,7 @@ class JobUseCases:
                     reason=f"job {job_type} created",
                 )
             if job is None:  # refused: say why
-                async with self._db.autocommit() as conn:
+                async with self._db.statements() as conn:
                     team = await credit_store.team_state(conn, team_id)
                 credits.ensure_can_work(team_id, team.status)
                 raise credits.insufficient_credits(team_id, team.balance, needed)
@@ -143,7 +143,7 @@ class JobUseCases:
 
     async def get(self, principal: TeamPrincipal, job_id: str) -> JobView:
         jid = validation.job_id(job_id)
-        async with self._db.autocommit() as conn:
+        async with self._db.statements() as conn:
             job = await job_store.get_job(conn, jid, principal.team_id)
             calls = await job_store.list_calls(conn, jid)
         return JobView(job, calls)
@@ -159,7 +159,7 @@ class JobUseCases:
         jid = validation.job_id(job_id)
         requested = requested_final_status(status)
         validation.text("error_message", error_message)
-        async with self._db.transaction() as conn:
+        async with self._db.statements(transaction=True) as conn:
             job = await job_store.get_job(conn, jid, principal.team_id, for_update=True)
             calls = await job_store.list_calls(conn, jid)
             if is_repeat_completion(job, requested):

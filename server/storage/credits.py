@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, select, update
 
 from server.domain.credits import Balance, BudgetMode, Rates, TeamStatus
 from server.domain.errors import not_found
-from server.storage.database import Connection
+from server.storage.database import Connection, Statement, StatementConnection, as_statements
 from server.storage.tables import jobs, teams
 
 OPEN = ("pending", "in_progress")
@@ -60,22 +60,17 @@ class TeamState:
     default_model: str | None
 
 
-async def team_state(conn: Connection, team_id: str, *, lock: bool = False) -> TeamState:
+_TEAM_STATE_COLUMNS = """status, budget_mode, tokens_per_credit, credits_per_dollar, markup_percent,
+       credits_overdraft_limit, default_model, credits_allocated, credits_used, credits_reserved"""
+_TEAM_STATE = Statement(f"SELECT {_TEAM_STATE_COLUMNS} FROM teams WHERE team_id = :team_id")
+_LOCK_TEAM_STATE = Statement(f"SELECT {_TEAM_STATE_COLUMNS} FROM teams WHERE team_id = :team_id FOR UPDATE")
+
+
+async def team_state(conn: Connection | StatementConnection, team_id: str, *, lock: bool = False) -> TeamState:
     """The team's status, billing settings and balance; `lock` holds its row until commit
     (settlements read, decide, then update)."""
-    query = select(
-        teams.c.status,
-        teams.c.budget_mode,
-        teams.c.tokens_per_credit,
-        teams.c.credits_per_dollar,
-        teams.c.markup_percent,
-        teams.c.credits_overdraft_limit,
-        teams.c.default_model,
-        *_BALANCE,
-    ).where(teams.c.team_id == team_id)
-    if lock:
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
+    statements = await as_statements(conn)
+    row = await statements.first(_LOCK_TEAM_STATE if lock else _TEAM_STATE, {"team_id": team_id})
     if row is None:
         raise not_found("team", team_id)
     return team_state_of(row)

@@ -9,13 +9,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, select, text, tuple_, update
+from sqlalchemy import and_, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from server.domain.errors import not_found
 from server.domain.jobs import OPEN_STATUSES, CallRecord, CallStatus, Job, JobStatus
 from server.storage.credits import TeamState, team_state_of
-from server.storage.database import Connection, Statement, StatementConnection
+from server.storage.database import Connection, Statement, StatementConnection, as_statements
 from server.storage.tables import jobs, llm_calls
 
 _OPEN = [s.value for s in OPEN_STATUSES]
@@ -67,12 +67,19 @@ async def find_by_idempotency_key(conn: Connection, team_id: str, key: str) -> J
     return None if row is None else _job(row)
 
 
-async def get_job(conn: Connection, job_id: uuid.UUID, team_id: str, *, for_update: bool = False) -> Job:
+_JOB_COLUMNS = ", ".join(column.name for column in jobs.c)
+_CALL_COLUMNS = ", ".join(column.name for column in llm_calls.c)
+_GET_JOB = Statement(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = :job_id AND team_id = :team_id")
+_LOCK_JOB = Statement(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = :job_id AND team_id = :team_id FOR UPDATE")
+_LIST_CALLS = Statement(f"SELECT {_CALL_COLUMNS} FROM llm_calls WHERE job_id = :job_id ORDER BY created_at, call_id")
+
+
+async def get_job(
+    conn: Connection | StatementConnection, job_id: uuid.UUID, team_id: str, *, for_update: bool = False
+) -> Job:
     """The team's job; NOT_FOUND for unknown ids and for other teams' jobs alike."""
-    query = select(jobs).where(and_(jobs.c.job_id == job_id, jobs.c.team_id == team_id))
-    if for_update:
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
+    statements = await as_statements(conn)
+    row = await statements.first(_LOCK_JOB if for_update else _GET_JOB, {"job_id": job_id, "team_id": team_id})
     if row is None:
         raise not_found("job", str(job_id))
     return _job(row)
@@ -115,13 +122,11 @@ async def abandoned(conn: Connection, idle_seconds: float, limit: int) -> list[J
     return [_job(row) for row in rows]
 
 
-async def list_calls(conn: Connection, job_id: uuid.UUID) -> tuple[CallRecord, ...]:
-    rows = await conn.execute(
-        select(llm_calls).where(llm_calls.c.job_id == job_id).order_by(llm_calls.c.created_at, llm_calls.c.call_id)
-    )
+async def list_calls(conn: Connection | StatementConnection, job_id: uuid.UUID) -> tuple[CallRecord, ...]:
+    statements = await as_statements(conn)
     calls = []
-    for row in rows:
-        values = dict(row._mapping)
+    for row in await statements.all(_LIST_CALLS, {"job_id": job_id}):
+        values = row._asdict()
         values["status"] = CallStatus(values["status"])
         values["attempted_models"] = tuple(values["attempted_models"])
         values["provider_cost_usd"] = Decimal(values["provider_cost_usd"])
@@ -291,7 +296,7 @@ async def create_reserving(
     return None if row is None else _job(row)
 
 
-_SETTLE = text(
+_SETTLE = Statement(
     """
     WITH team AS (
         UPDATE teams
@@ -322,7 +327,7 @@ _SETTLE = text(
 
 
 async def settle_job(
-    conn: Connection,
+    conn: Connection | StatementConnection,
     job: Job,
     *,
     status: JobStatus,
@@ -337,24 +342,25 @@ async def settle_job(
     append the ledger entry (`charge`, or `release` when nothing is charged on failure
     or expiry) and record the final status. The ledger's unique (job_id, kind) makes a
     second settlement of the same job fail loudly."""
-    row = (
-        await conn.execute(
-            _SETTLE,
-            {
-                "team_id": job.team_id,
-                "job_id": job.job_id,
-                "release": job.credits_reserved,
-                "charge": charge,
-                "shortfall": shortfall,
-                "kind": "charge" if status is JobStatus.COMPLETED else "release",
-                "status": status.value,
-                "error_message": error_message,
-                "metadata_patch": json.dumps(metadata_patch or {}),
-                "actor": actor,
-                "reason": reason,
-            },
-        )
-    ).one()
+    statements = await as_statements(conn)
+    row = await statements.first(
+        _SETTLE,
+        {
+            "team_id": job.team_id,
+            "job_id": job.job_id,
+            "release": job.credits_reserved,
+            "charge": charge,
+            "shortfall": shortfall,
+            "kind": "charge" if status is JobStatus.COMPLETED else "release",
+            "status": status.value,
+            "error_message": error_message,
+            "metadata_patch": json.dumps(metadata_patch or {}),
+            "actor": actor,
+            "reason": reason,
+        },
+    )
+    if row is None:  # the team row is gone: cannot happen while the job references it
+        raise RuntimeError(f"settling job {job.job_id} wrote nothing")
     return _job(row)
 
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from devstack.postgres import Postgres
-from server.storage.database import Database, Statement
+from server.storage.database import Database, Statement, as_statements
 
 
 def test_statements_take_text_style_parameters_and_leave_casts_and_percent_signs_alone():
@@ -79,3 +79,34 @@ async def test_a_statement_cut_by_cancellation_leaves_the_pool_working(db: Datab
     async with db.statements() as conn:  # whether the connection was kept or replaced, it is idle and works
         row = await conn.first(Statement("SELECT 1 AS one, pg_current_xact_id_if_assigned() AS xact"), {})
     assert (row.one, row.xact) == (1, None)
+
+
+async def test_a_statements_transaction_commits_at_the_end_and_rolls_back_on_error(db: Database):
+    async with db.statements() as conn:
+        await conn.run(Statement("CREATE TABLE IF NOT EXISTS tx_probe (x int)"), {})
+    async with db.statements(transaction=True) as conn:
+        await conn.run(Statement("INSERT INTO tx_probe VALUES (:x)"), {"x": 1})
+        await conn.run(Statement("INSERT INTO tx_probe VALUES (:x)"), {"x": 2})
+    with pytest.raises(RuntimeError):
+        async with db.statements(transaction=True) as conn:
+            await conn.run(Statement("INSERT INTO tx_probe VALUES (:x)"), {"x": 3})
+            raise RuntimeError("changed my mind")
+    async with db.statements() as conn:
+        rows = await conn.all(Statement("SELECT x FROM tx_probe ORDER BY x"), {})
+    assert [row.x for row in rows] == [1, 2]
+
+
+async def test_statements_on_a_sqlalchemy_transaction_share_it(db: Database):
+    async with db.statements() as conn:
+        await conn.run(Statement("CREATE TABLE IF NOT EXISTS shared_probe (x int)"), {})
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            statements = await as_statements(conn)
+            await statements.run(Statement("INSERT INTO shared_probe VALUES (1)"), {})
+            await conn.execute(text("INSERT INTO shared_probe VALUES (2)"))
+            raise RuntimeError("roll both back")
+    async with db.transaction() as conn:
+        await (await as_statements(conn)).run(Statement("INSERT INTO shared_probe VALUES (3)"), {})
+    async with db.statements() as conn:
+        rows = await conn.all(Statement("SELECT x FROM shared_probe"), {})
+    assert [row.x for row in rows] == [3]
