@@ -133,11 +133,10 @@ class CallUseCases:
             job_based = team.rates.mode is BudgetMode.JOB_BASED
             started = not pending or (job_based and await job_store.start_job(conn, jid, team_id))
         if not job_based:  # token and dollar budgets: what the job spent so far counts
-            async with self._db.statements() as read:
-                spent = summarize(await job_store.list_calls(read, jid))
-            credits.ensure_can_spend(team_id, team.rates, spent, team.balance, context.job_reserved)
-            if pending:
-                async with self._db.statements() as conn:
+            async with self._db.statements() as conn:
+                spent = summarize(await job_store.list_calls(conn, jid))
+                credits.ensure_can_spend(team_id, team.rates, spent, team.balance, context.job_reserved)
+                if pending:
                     started = await job_store.start_job(conn, jid, team_id)
         if not started:  # finished meanwhile: say how
             async with self._db.statements() as read:
