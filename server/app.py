@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import random
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -37,7 +36,7 @@ from server.services.admin import AdminUseCases
 from server.services.admin_jobs import AdminJobUseCases
 from server.services.analytics import AnalyticsUseCases, RollupCompactor
 from server.services.auth import KeyCache, KeyChanges
-from server.services.background import Background
+from server.services.background import Background, Periodic
 from server.services.calls import CallUseCases, UpstreamPolicy
 from server.services.credits import CreditUseCases
 from server.services.jobs import JobUseCases
@@ -132,7 +131,12 @@ class Application:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
         self.port = 0
-        self._expiry: asyncio.Task[None] | None = None
+        # Every process expires jobs left open longer than SAAS_JOB_TTL_SECONDS, releasing
+        # their credits; row locks with SKIP LOCKED keep two from expiring a job twice, and
+        # the ledger's unique (job_id, kind) would refuse it anyway.
+        self.expiry = Periodic(
+            "expiring abandoned jobs", self._expire_abandoned_jobs, settings.expiry_interval_seconds, jitter=0.2
+        )
 
     async def start(self) -> int:
         """Bind, check the database, start serving; returns the bound port."""
@@ -152,7 +156,7 @@ class Application:
         await self.server.start()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self._expiry = asyncio.get_running_loop().create_task(self._expire_abandoned_jobs())
+        self.expiry.start()
         loop = type(asyncio.get_running_loop()).__module__.split(".")[0]  # "uvloop" or "asyncio"
         log.info("serving gRPC on %s:%d (event loop: %s)", self.settings.grpc_host, self.port, loop)
         return self.port
@@ -166,8 +170,7 @@ class Application:
         balancers stop sending calls here; then stop taking new calls, let in-flight
         calls and streams finish (up to `grace` seconds), and close."""
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
-        if self._expiry is not None:
-            self._expiry.cancel()
+        await self.expiry.stop()
         await self.health.enter_graceful_shutdown()
         if drain > 0:
             log.info("health is NOT_SERVING; draining for %.1f s before refusing new calls", drain)
@@ -182,24 +185,12 @@ class Application:
         await self.http.close()
         await self.db.close()
 
-    async def _expire_abandoned_jobs(self) -> None:
-        """Expire jobs left open longer than SAAS_JOB_TTL_SECONDS, releasing their credits.
-
-        Every process runs this loop; row locks with SKIP LOCKED keep them from expiring a
-        job twice, and the ledger's unique (job_id, kind) would refuse it anyway.
-        """
-        interval = self.settings.expiry_interval_seconds
-        while True:
-            try:
-                expired = await self.jobs.expire_abandoned(self.settings.job_ttl_seconds)
-                if expired:
-                    log.info("expired %d abandoned job(s)", expired)
-                    continue
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database may be down; try again next round
-                log.warning("expiring abandoned jobs failed; retrying in %.0f s", interval, exc_info=True)
-            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
+    async def _expire_abandoned_jobs(self) -> bool:
+        """One round of expiry; True when it expired some (there may be more)."""
+        expired = await self.jobs.expire_abandoned(self.settings.job_ttl_seconds)
+        if expired:
+            log.info("expired %d abandoned job(s)", expired)
+        return expired > 0
 
     async def wait(self) -> None:
         await self.server.wait_for_termination()

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 from server.domain import analytics, validation
 from server.domain.analytics import UsageReport
+from server.services.background import Periodic
 from server.storage import analytics as usage_store
 from server.storage import catalog
 from server.storage import teams as team_store
 from server.storage.database import Database
-
-log = logging.getLogger(__name__)
 
 
 def _today() -> date:
@@ -58,8 +54,13 @@ class RollupCompactor:
 
     def __init__(self, db: Database, interval_seconds: float) -> None:
         self._db = db
-        self._interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("usage rollup compaction", self.compact, interval_seconds, wait_first=True)
+
+    def start(self) -> None:
+        self._periodic.start()
+
+    async def stop(self) -> None:
+        await self._periodic.stop()
 
     async def compact(self) -> int:
         """Compact until fewer than a batch of deltas is left (or another process holds
@@ -71,22 +72,3 @@ class RollupCompactor:
             moved += batch or 0
             if batch is None or batch < self.BATCH:
                 return moved
-
-    def start(self) -> None:
-        if self._interval > 0:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="usage-rollup")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.compact()
-            except Exception:  # keep compacting later; reports stay exact meanwhile
-                log.warning("usage rollup compaction failed; will retry", exc_info=True)

@@ -1,14 +1,20 @@
-"""Work that must finish even if the request that started it is cancelled.
+"""Work outside the request that asked for it.
 
+`Background`: work that must finish even if the request that started it is cancelled.
 Recording a call after the client went away is the main case: the handler's task is
 being cancelled, so the write runs in its own task, which the server awaits on shutdown.
+
+`Periodic`: the server's own housekeeping (expiring abandoned jobs, folding usage into
+the rollup, archiving by retention), every few seconds in every process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
+import random
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -36,3 +42,54 @@ class Background:
     async def drain(self, timeout: float) -> None:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
+
+
+class Periodic:
+    """Runs `work()` every `interval` seconds in a background task until `stop()` (not at
+    all when `interval` is 0). A failure is logged and retried next round: the database
+    may be down. When `work()` returns True (not merely something truthy) there is more to
+    do and it runs again at once.
+    `jitter` spreads the rounds of several processes (0.2: each wait is 80-120% of the
+    interval); `wait_first` waits one interval before the first round."""
+
+    def __init__(
+        self,
+        name: str,
+        work: Callable[[], Awaitable[object]],
+        interval: float,
+        *,
+        jitter: float = 0.0,
+        wait_first: bool = False,
+    ) -> None:
+        self._name = name
+        self._work = work
+        self._interval = interval
+        self._jitter = jitter
+        self._wait_first = wait_first
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._interval > 0:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=self._name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        if self._wait_first:
+            await self._wait()
+        while True:
+            try:
+                again = await self._work()
+            except Exception:
+                log.warning("%s failed; retrying in %.0f s", self._name, self._interval, exc_info=True)
+                again = False
+            if again is not True:
+                await self._wait()
+
+    async def _wait(self) -> None:
+        await asyncio.sleep(self._interval * random.uniform(1 - self._jitter, 1 + self._jitter))

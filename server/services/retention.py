@@ -14,11 +14,10 @@ Every server process runs the task; SKIP LOCKED lets them share the work.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
+from server.services.background import Periodic
 from server.storage import operations
 from server.storage.database import Database
 
@@ -32,12 +31,14 @@ class Retention:
         self._db = db
         self._call_days = call_days
         self._ledger_days = ledger_days
-        self._interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
+        self.active = (call_days > 0 or ledger_days > 0) and interval_seconds > 0
+        self._periodic = Periodic("retention", self.run_once, interval_seconds if self.active else 0)
 
-    @property
-    def active(self) -> bool:
-        return (self._call_days > 0 or self._ledger_days > 0) and self._interval > 0
+    def start(self) -> None:
+        self._periodic.start()
+
+    async def stop(self) -> None:
+        await self._periodic.stop()
 
     async def run_once(self, now: datetime | None = None) -> tuple[int, int]:
         """Archive everything past the retention; returns (calls, ledger entries) moved."""
@@ -59,22 +60,3 @@ class Retention:
             moved += batch
             if batch < self.BATCH:
                 return moved
-
-    def start(self) -> None:
-        if self.active:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="retention")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # the database may be down; try again next round
-                log.warning("retention failed; will retry", exc_info=True)
-            await asyncio.sleep(self._interval)
