@@ -12,10 +12,12 @@ teams with unique ids, so they never depend on each other's data.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,21 +39,29 @@ def pg() -> postgres.Postgres:
     return postgres.start(ROOT / ".data" / "test-postgres", os.environ.get("TEST_DATABASE_URL"), database="postgres")
 
 
+@contextlib.contextmanager
+def own_stack(pg: Postgres, tmp_path_factory: pytest.TempPathFactory, name: str, **config: Any) -> Iterator[Stack]:
+    """A stack of the tests' own, on free ports with the tests' admin key, over a fresh
+    database dropped afterwards; `config` overrides StackConfig's fields."""
+    database = f"saas_{name}_{uuid.uuid4().hex[:10]}"
+    settings = {"admin_key": ADMIN_KEY, "health_interval": "0.5s", "log": lambda line: None, **config}
+    stack_config = StackConfig(
+        data_dir=tmp_path_factory.mktemp(name),
+        ports=Ports.free(),
+        database_url=pg.create_database(database),
+        **settings,
+    )
+    try:
+        with Stack(stack_config) as running:
+            yield running
+    finally:
+        pg.drop_database(database)
+
+
 @pytest.fixture(scope="session")
 def stack(pg: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    name = f"saas_e2e_{uuid.uuid4().hex[:12]}"
-    url = pg.create_database(name)
-    config = StackConfig(
-        data_dir=tmp_path_factory.mktemp("stack"),
-        ports=Ports.free(),
-        admin_key=ADMIN_KEY,
-        database_url=url,
-        health_interval="0.5s",
-        log=lambda line: None,
-    )
-    with Stack(config) as running:
+    with own_stack(pg, tmp_path_factory, "e2e") as running:
         yield running
-    pg.drop_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -19,30 +19,17 @@ import pytest
 import requests
 
 from devstack.postgres import Postgres
-from devstack.stack import Ports, Stack, StackConfig
+from devstack.stack import Stack
 from saaslitellm.v1 import job_service_pb2, job_service_pb2_grpc
-from tests.conftest import ADMIN_KEY
+from tests.conftest import own_stack
 from tests.e2e.conftest import ADMIN_HEADERS, rest_team
 from tests.integration.test_credit_races import invariants
 
 
 @pytest.fixture(scope="module")
 def two(pg: Postgres, tmp_path_factory) -> Iterator[Stack]:
-    name = f"saas_two_{uuid.uuid4().hex[:10]}"
-    url = pg.create_database(name)
-    config = StackConfig(
-        data_dir=tmp_path_factory.mktemp("two"),
-        ports=Ports.free(),
-        admin_key=ADMIN_KEY,
-        database_url=url,
-        with_litellm=False,
-        server_processes=2,
-        health_interval="0.5s",
-        log=lambda line: None,
-    )
-    with Stack(config) as stack:
+    with own_stack(pg, tmp_path_factory, "two", with_litellm=False, server_processes=2) as stack:
         yield stack
-    pg.drop_database(name)
 
 
 def served_by(stack: Stack, request_ids: set[str]) -> dict[str, int]:

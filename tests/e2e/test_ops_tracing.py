@@ -17,8 +17,8 @@ import requests
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from devstack.postgres import Postgres
-from devstack.stack import Ports, Stack, StackConfig
-from tests.conftest import ADMIN_KEY, ROOT
+from devstack.stack import Stack
+from tests.conftest import ROOT, own_stack
 from tests.e2e.conftest import rest_team
 
 
@@ -83,21 +83,9 @@ def receiver() -> Iterator[OtlpReceiver]:
 
 @pytest.fixture(scope="module")
 def traced(pg: Postgres, receiver: OtlpReceiver, tmp_path_factory) -> Iterator[Stack]:
-    name = f"saas_trace_{uuid.uuid4().hex[:10]}"
-    url = pg.create_database(name)
-    config = StackConfig(
-        data_dir=tmp_path_factory.mktemp("traced"),
-        ports=Ports.free(),
-        admin_key=ADMIN_KEY,
-        database_url=url,
-        with_litellm=False,  # the server calls the fake provider directly
-        health_interval="0.5s",
-        otlp_traces_endpoint=receiver.url,
-        log=lambda line: None,
-    )
-    with Stack(config) as stack:
+    # with_litellm=False: the server calls the fake provider directly
+    with own_stack(pg, tmp_path_factory, "trace", with_litellm=False, otlp_traces_endpoint=receiver.url) as stack:
         yield stack
-    pg.drop_database(name)
 
 
 def attributes(span) -> dict[str, object]:

@@ -8,7 +8,6 @@ the requests of these tests.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 
 import psycopg
@@ -16,8 +15,8 @@ import pytest
 import requests
 
 from devstack.postgres import Postgres
-from devstack.stack import Ports, Stack, StackConfig
-from tests.conftest import ADMIN_KEY
+from devstack.stack import Stack
+from tests.conftest import own_stack
 from tests.e2e.conftest import RestTeam, rest_team
 
 ERROR_KEYS = {"code", "message", "details"}
@@ -27,19 +26,8 @@ GRPC_CODES = {400: {3, 9, 11}, 401: {16}, 403: {7}, 404: {5}, 405: {12}, 409: {6
 
 @pytest.fixture(scope="session")
 def hostile_stack(pg: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    name = f"saas_fuzz_{uuid.uuid4().hex[:12]}"
-    url = pg.create_database(name)
-    config = StackConfig(
-        data_dir=tmp_path_factory.mktemp("fuzz-stack"),
-        ports=Ports.free(),
-        admin_key=ADMIN_KEY,
-        database_url=url,
-        health_interval="0.5s",
-        log=lambda line: None,
-    )
-    with Stack(config) as running:
+    with own_stack(pg, tmp_path_factory, "fuzz") as running:
         yield running
-    pg.drop_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import uuid
 from collections.abc import Iterator
 
 import grpc
@@ -16,31 +15,19 @@ import psycopg
 import pytest
 
 from devstack.postgres import Postgres
-from devstack.stack import Ports, Stack, StackConfig
+from devstack.stack import Stack
 from saaslitellm.v1 import admin_service_pb2 as admin_pb
 from saaslitellm.v1 import admin_service_pb2_grpc, job_pb2, job_service_pb2_grpc
 from saaslitellm.v1 import job_service_pb2 as pb
-from tests.conftest import ADMIN_KEY, unique
+from tests.conftest import ADMIN_KEY, own_stack, unique
 
 ADMIN = (("x-admin-key", ADMIN_KEY),)
 
 
 @pytest.fixture(scope="module")
 def two_servers(pg: Postgres, tmp_path_factory) -> Iterator[Stack]:
-    name = f"saas_race_{uuid.uuid4().hex[:10]}"
-    url = pg.create_database(name)
-    config = StackConfig(
-        data_dir=tmp_path_factory.mktemp("race"),
-        ports=Ports.free(),
-        admin_key=ADMIN_KEY,
-        database_url=url,
-        with_litellm=False,
-        server_processes=2,
-        log=lambda line: None,
-    )
-    with Stack(config) as stack:
+    with own_stack(pg, tmp_path_factory, "race", with_litellm=False, server_processes=2, health_interval="1s") as stack:
         yield stack
-    pg.drop_database(name)
 
 
 async def make_team(channel: grpc.aio.Channel, credits: int) -> tuple[str, tuple]:
