@@ -5,7 +5,9 @@ layer alone, measured in one run so the machine's noise hits both alike.
     python -m bench.ab --env-b SAAS_EVENT_LOOP=asyncio  # same code, other settings
 
 Two `direct` stacks (Envoy -> 1 server process -> fake provider, no LiteLLM) in one
-PostgreSQL; stack A's server runs from a git worktree of `--baseline` (when given).
+PostgreSQL; stack A's server runs from a git worktree of `--baseline` (when given), in this
+tree's virtualenv: a commit that needs packages this one dropped stops at start-up, and its
+log says which.
 Measured: latency at concurrency 1 (REST and gRPC, the two stacks in turn) and throughput
 of LLM calls (or with `--flow` of whole jobs: create, call, complete) at `--concurrency`
 (windows alternated A, B, A, B...), with the server's and PostgreSQL's CPU per operation
@@ -32,8 +34,7 @@ from bench.load import Window, interleaved, throughput
 from bench.procs import Monitor, own_pid
 from bench.targets import Grpc, Rest, create_tenant
 from devstack import postgres
-from devstack.processes import Child
-from devstack.stack import ROOT, Ports, Stack, StackConfig, grpc_serving
+from devstack.stack import ROOT, Ports, Stack, StackConfig
 
 
 class TreeStack(Stack):
@@ -41,19 +42,8 @@ class TreeStack(Stack):
 
     def __init__(self, config: StackConfig, tree: Path | None) -> None:
         super().__init__(config)
-        self.tree = tree
-
-    def start_server(self, port: int, name: str = "server") -> Child:  # type: ignore[override]
-        if self.tree is None:
-            return super().start_server(port, name)
-        env = {**self.server_env(port), "PYTHONPATH": str(self.tree)}
-        child = Child(name, [sys.executable, "-m", "server"], self.logs / f"{name}.log", env=env, cwd=self.tree)
-        child.start()
-        self.children.append(child)
-        child.wait_ready(lambda: grpc_serving(f"127.0.0.1:{port}"), timeout=60)
-        self.servers.append(child)
-        self.grpc_ports.append(port)
-        return child
+        if tree is not None:
+            self.server_tree = tree
 
 
 @dataclass

@@ -17,7 +17,7 @@ import re
 import sys
 from pathlib import Path
 
-from devstack.stack import Stack, grpc_serving
+from devstack.stack import Stack
 
 _SITE = re.compile(r"site-packages/([A-Za-z0-9_]+)")
 _OURS = re.compile(r"/(server|saaslitellm)/(?:v1/)?([a-z_]+)")
@@ -40,13 +40,8 @@ class ProfiledStack(Stack):
     def profile_path(self, port: int) -> Path:
         return self.config.data_dir / f"server-{port}.prof"
 
-    def start_server(self, port: int, name: str = "server"):  # type: ignore[override]
-        command = [sys.executable, "-m", "bench.profiled_server", str(self.profile_path(port))]
-        child = self._child(name, command, env=self.server_env(port))
-        child.wait_ready(lambda: grpc_serving(f"127.0.0.1:{port}"), timeout=60)
-        self.servers.append(child)
-        self.grpc_ports.append(port)
-        return child
+    def server_command(self, port: int) -> list[str]:
+        return [sys.executable, "-m", "bench.profiled_server", str(self.profile_path(port))]
 
 
 def _category(filename: str) -> str:

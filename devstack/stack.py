@@ -178,8 +178,8 @@ class Stack:
         )
         return "DATABASE_URL" if self.config.database_url else f"embedded, data in {self.config.data_dir / 'postgres'}"
 
-    def _child(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Child:
-        child = Child(name, command, self.logs / f"{name}.log", env=env or {}, cwd=ROOT)
+    def _child(self, name: str, command: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> Child:
+        child = Child(name, command, self.logs / f"{name}.log", env=env or {}, cwd=cwd)
         child.start()
         self.children.append(child)
         return child
@@ -263,9 +263,19 @@ class Stack:
             self.start_server(port, name=f"server-{index}" if len(ports) > 1 else "server")
         return f"{len(ports)} process(es)" if len(ports) > 1 else None
 
+    # The source tree whose `server` package runs (the benchmark's A/B probe runs another
+    # commit's), and the command that starts it (the profiler wraps it).
+    server_tree: Path = ROOT
+
+    def server_command(self, port: int) -> list[str]:
+        return [sys.executable, "-m", "server"]
+
     def start_server(self, port: int, name: str = "server") -> Child:
         metrics_port = free_port()
-        child = self._child(name, [sys.executable, "-m", "server"], env=self.server_env(port, metrics_port))
+        env = self.server_env(port, metrics_port)
+        if self.server_tree != ROOT:
+            env["PYTHONPATH"] = str(self.server_tree)
+        child = self._child(name, self.server_command(port), env=env, cwd=self.server_tree)
         child.wait_ready(lambda: grpc_serving(f"127.0.0.1:{port}"), timeout=60)
         self.servers.append(child)
         self.grpc_ports.append(port)
