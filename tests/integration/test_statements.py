@@ -1,17 +1,24 @@
 """`Database.statements()`: the hot path's statements run by psycopg on connections lent by
 the SQLAlchemy pool. A connection comes back as it was lent; one left mid-statement by a
-cancelled request is closed, not reused; a statement's parameters are bound, never spliced."""
+cancelled request is closed, not reused; a statement's parameters are bound, never spliced.
+Idle connections are kept for the next block rather than checked in after each one, within
+the pool's rules: its size, SQLAlchemy's own users, recycling, and a server that went away."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import text
+from prometheus_client import REGISTRY
+from sqlalchemy import event, text
 
 from devstack.postgres import Postgres
+from server.domain.errors import DomainError, Reason
 from server.storage.database import Database, Statement, as_statements
 
 
@@ -110,3 +117,97 @@ async def test_statements_on_a_sqlalchemy_transaction_share_it(db: Database):
     async with db.statements() as conn:
         rows = await conn.all(Statement("SELECT x FROM shared_probe"), {})
     assert [row.x for row in rows] == [3]
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(pg: Postgres, **options: Any) -> AsyncIterator[tuple[Database, str]]:
+    name = f"saas_kept_{uuid.uuid4().hex[:10]}"
+    database = Database(pg.create_database(name), **options)
+    try:
+        yield database, name
+    finally:
+        await database.close()
+        pg.drop_database(name)
+
+
+def server_connections(pg: Postgres, database: str) -> list[int]:
+    """Backend pids of the server's connections to `database`, as PostgreSQL sees them."""
+    with psycopg.connect(pg.admin_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = 'saaslitellm-server'",
+            (database,),
+        ).fetchall()
+    return sorted(pid for (pid,) in rows)
+
+
+async def hold_at_once(db: Database, count: int) -> list[int]:
+    """`count` statements() blocks open at the same time; their backend pids."""
+    all_open, release = asyncio.Event(), asyncio.Event()
+    pids: list[int] = []
+
+    async def hold() -> None:
+        async with db.statements() as conn:
+            pids.append((await conn.first(Statement("SELECT pg_backend_pid() AS pid"), {})).pid)
+            if len(pids) == count:
+                all_open.set()
+            await release.wait()
+
+    tasks = [asyncio.create_task(hold()) for _ in range(count)]
+    await all_open.wait()
+    release.set()
+    await asyncio.gather(*tasks)
+    return pids
+
+
+async def test_a_kept_connection_serves_the_next_block_without_a_pool_checkout(pg: Postgres):
+    async with fresh_database(pg, pool_size=2, max_overflow=0) as (db, _):
+        checkouts: list[object] = []
+        event.listen(db.engine.sync_engine.pool, "checkout", lambda *args: checkouts.append(args))
+        pids = {await backend_pid(db) for _ in range(20)}
+        assert len(pids) == 1
+        assert len(checkouts) == 1
+        idle = REGISTRY.get_sample_value("saaslitellm_db_pool_connections", {"state": "idle"})
+        in_use = REGISTRY.get_sample_value("saaslitellm_db_pool_connections", {"state": "in_use"})
+        assert (in_use, idle) == (0, 1)  # kept connections are shown as idle, not in use
+
+
+async def test_sqlalchemy_users_get_a_kept_connection_back_instead_of_waiting_for_the_pool(pg: Postgres):
+    async with fresh_database(pg, pool_size=1, max_overflow=0) as (db, name):
+        pid = await backend_pid(db)  # the pool's only connection, now kept for statements()
+        async with asyncio.timeout(5):  # the pool would make it wait its 30 s timeout
+            async with db.autocommit() as conn:
+                assert (await conn.execute(text("SELECT pg_backend_pid()"))).scalar() == pid
+            async with db.transaction() as conn:
+                assert (await conn.execute(text("SELECT current_setting('transaction_isolation')"))).scalar()
+        assert await backend_pid(db) == pid
+        assert server_connections(pg, name) == [pid]
+
+
+async def test_no_more_connections_are_kept_than_the_pool_size_and_overflow_ones_are_closed(pg: Postgres):
+    async with fresh_database(pg, pool_size=2, max_overflow=3) as (db, name):
+        busy = await hold_at_once(db, 5)
+        assert len(set(busy)) == 5
+        left = server_connections(pg, name)
+        assert len(left) == 2 and set(left) <= set(busy)
+        assert {await backend_pid(db) for _ in range(6)} <= set(left)
+
+
+async def test_a_broken_connection_fails_its_request_once_and_no_kept_one_is_used_again(pg: Postgres):
+    async with fresh_database(pg, pool_size=3, max_overflow=0) as (db, _):
+        kept = set(await hold_at_once(db, 3))
+        with psycopg.connect(pg.admin_url, autocommit=True) as admin:  # the server side goes away
+            admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (list(kept),))
+        with pytest.raises(DomainError) as failed:
+            await backend_pid(db)
+        assert failed.value.reason is Reason.DATABASE_UNAVAILABLE
+        after = await backend_pid(db)  # not another of the dead ones
+        assert after not in kept
+
+
+async def test_a_connection_lent_longer_than_the_recycle_age_goes_back_and_is_recycled(pg: Postgres):
+    async with fresh_database(pg, pool_size=1, max_overflow=0, recycle_seconds=0.2) as (db, _):
+        first = await backend_pid(db)
+        assert await backend_pid(db) == first  # kept
+        await asyncio.sleep(0.25)  # the age is what is under test
+        assert await backend_pid(db) == first  # used once more, then given back: too old
+        assert await backend_pid(db) != first  # the pool replaced it
