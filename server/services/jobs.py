@@ -153,18 +153,17 @@ class JobUseCases:
     ) -> JobView:
         """Settle a job: charge it (completed) or release its reservation (failed).
 
-        The job row is locked for the whole transaction, so concurrent completions of one
-        job serialise; the second sees a finished job and returns the stored result.
+        The job row and then the team's row are locked for the whole transaction (read
+        with the job's calls in one round trip), so concurrent completions of one job
+        serialise; the second sees a finished job and returns the stored result.
         """
         jid = validation.job_id(job_id)
         requested = requested_final_status(status)
         validation.text("error_message", error_message)
         async with self._db.statements(transaction=True) as conn:
-            job = await job_store.get_job(conn, jid, principal.team_id, for_update=True)
-            calls = await job_store.list_calls(conn, jid)
+            job, calls, team = await job_store.lock_for_settlement(conn, jid, principal.team_id)
             if is_repeat_completion(job, requested):
                 return JobView(job, calls)
-            team = await credit_store.team_state(conn, principal.team_id, lock=True)
             settlement = credits.settle(
                 team.rates,
                 summarize(calls),

@@ -73,28 +73,73 @@ class Statement:
         self.sql = _PARAMETER.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
+_BEGIN = Statement("BEGIN")
+
+
 class StatementConnection:
-    """A pooled psycopg connection in autocommit mode: each statement is its own transaction."""
+    """A pooled psycopg connection in autocommit mode: each statement is its own
+    transaction, unless made with `begin`: then BEGIN is sent together with the first
+    statement (one round trip for both) and the owner ends the transaction (`end`)."""
 
-    __slots__ = ("_conn",)
+    __slots__ = ("_begin", "_conn", "began")
 
-    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection, *, begin: bool = False) -> None:
         self._conn = conn
+        self._begin = begin
+        self.began = False
 
     async def first(self, statement: Statement, params: Mapping[str, Any]) -> Any | None:
         """The first row (a named tuple), or None."""
+        if self._begin:
+            rows = (await self.batch((statement, params)))[0]
+            return rows[0] if rows else None
         cursor = self._conn.cursor(row_factory=namedtuple_row)
         await cursor.execute(statement.sql, params)
         return await cursor.fetchone()
 
     async def all(self, statement: Statement, params: Mapping[str, Any]) -> list[Any]:
         """Every row (named tuples)."""
+        if self._begin:
+            return (await self.batch((statement, params)))[0]
         cursor = self._conn.cursor(row_factory=namedtuple_row)
         await cursor.execute(statement.sql, params)
         return await cursor.fetchall()
 
     async def run(self, statement: Statement, params: Mapping[str, Any]) -> None:
+        if self._begin:
+            await self.batch((statement, params))
+            return
         await self._conn.cursor().execute(statement.sql, params)
+
+    async def batch(self, *statements: tuple[Statement, Mapping[str, Any]]) -> list[list[Any]]:
+        """Several statements sent together and answered in one round trip (psycopg's
+        pipeline mode), run by PostgreSQL in order; every row of each, in order (none
+        for a statement that returns no rows). The first failing statement raises and
+        the ones after it do not run."""
+        began = self._begin
+        if began:
+            statements = ((_BEGIN, {}), *statements)
+            self._begin = False
+        cursors = []
+        async with self._conn.pipeline():
+            for statement, params in statements:
+                cursor = self._conn.cursor(row_factory=namedtuple_row)
+                await cursor.execute(statement.sql, params)
+                cursors.append(cursor)
+        self.began = self.began or began
+        rows = [await cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
+        return rows[1:] if began else rows
+
+    async def end(self, *, commit: bool) -> None:
+        """COMMIT (or ROLLBACK) the transaction `begin` opened, if a statement opened it.
+        A connection left mid-statement (by cancellation) is left as it is: the pool
+        closes it."""
+        if not self.began:
+            return
+        if commit:
+            await self._conn.execute("COMMIT")
+        elif self._conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+            await self._conn.execute("ROLLBACK")
 
 
 async def as_statements(conn: Connection | StatementConnection) -> StatementConnection:
@@ -166,7 +211,8 @@ class Database:
     @contextlib.asynccontextmanager
     async def statements(self, *, transaction: bool = False) -> AsyncIterator[StatementConnection]:
         """A connection of the pool, used through psycopg directly: in autocommit mode, or
-        with `transaction` inside BEGIN ... COMMIT (ROLLBACK on any exception).
+        with `transaction` inside BEGIN ... COMMIT (ROLLBACK on any exception), BEGIN
+        sent with the block's first statement or `batch()`.
 
         The pool's own rules hold (size, overflow, timeout, recycling, metrics). A
         connection left broken or inside a transaction (a statement interrupted by
@@ -180,8 +226,14 @@ class Database:
                 kept = await self._lend()
             try:
                 if transaction:
-                    async with kept.conn.transaction():
-                        yield StatementConnection(kept.conn)
+                    statements = StatementConnection(kept.conn, begin=True)
+                    try:
+                        yield statements
+                    except BaseException:
+                        with contextlib.suppress(psycopg.Error):  # the connection is then closed
+                            await statements.end(commit=False)
+                        raise
+                    await statements.end(commit=True)
                 else:
                     yield StatementConnection(kept.conn)
             finally:

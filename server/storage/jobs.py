@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from server.domain.errors import not_found
 from server.domain.jobs import OPEN_STATUSES, CallRecord, CallStatus, Job, JobStatus
-from server.storage.credits import TeamState, team_state_of
+from server.storage.credits import LOCK_TEAM_STATE, TeamState, team_state_of
 from server.storage.database import Connection, Statement, StatementConnection, as_statements
 from server.storage.tables import jobs, llm_calls
 
@@ -124,15 +124,33 @@ async def abandoned(conn: Connection, idle_seconds: float, limit: int) -> list[J
 
 async def list_calls(conn: Connection | StatementConnection, job_id: uuid.UUID) -> tuple[CallRecord, ...]:
     statements = await as_statements(conn)
-    calls = []
-    for row in await statements.all(_LIST_CALLS, {"job_id": job_id}):
-        values = row._asdict()
-        values["status"] = CallStatus(values["status"])
-        values["attempted_models"] = tuple(values["attempted_models"])
-        values["provider_cost_usd"] = Decimal(values["provider_cost_usd"])
-        values["billed_cost_usd"] = Decimal(values["billed_cost_usd"])
-        calls.append(CallRecord(**values))
-    return tuple(calls)
+    return tuple(_call(row) for row in await statements.all(_LIST_CALLS, {"job_id": job_id}))
+
+
+def _call(row: Any) -> CallRecord:
+    values = row._asdict()
+    values["status"] = CallStatus(values["status"])
+    values["attempted_models"] = tuple(values["attempted_models"])
+    values["provider_cost_usd"] = Decimal(values["provider_cost_usd"])
+    values["billed_cost_usd"] = Decimal(values["billed_cost_usd"])
+    return CallRecord(**values)
+
+
+async def lock_for_settlement(
+    conn: StatementConnection, job_id: uuid.UUID, team_id: str
+) -> tuple[Job, tuple[CallRecord, ...], TeamState]:
+    """In a transaction: lock the team's job, read its calls, lock the team's row (in this
+    order, as every settlement does), in one round trip. NOT_FOUND as get_job."""
+    job_rows, call_rows, team_rows = await conn.batch(
+        (_LOCK_JOB, {"job_id": job_id, "team_id": team_id}),
+        (_LIST_CALLS, {"job_id": job_id}),
+        (LOCK_TEAM_STATE, {"team_id": team_id}),
+    )
+    if not job_rows:
+        raise not_found("job", str(job_id))
+    if not team_rows:
+        raise not_found("team", team_id)
+    return _job(job_rows[0]), tuple(_call(row) for row in call_rows), team_state_of(team_rows[0])
 
 
 @dataclass(frozen=True)

@@ -253,6 +253,28 @@ def test_the_proxy_counts_what_postgres_counts(pg, quiet_database):
     assert after[0] - before[0] >= counts.commits + counts.connections
 
 
+def test_the_proxy_counts_a_pipeline_as_the_waits_it_makes(quiet_database):
+    proxy = CountingProxy(quiet_database[1]).start()
+    try:
+        with psycopg.connect(proxy.url(), autocommit=True) as conn:
+            conn.execute("SELECT 1").fetchone()
+            one_statement = proxy.snapshot()
+            with conn.pipeline():  # three statements, one Sync: one wait
+                cursors = [conn.execute("SELECT %s::int", (n,)) for n in range(3)]
+            assert [c.fetchone()[0] for c in cursors] == [0, 1, 2]
+            batch = proxy.snapshot()
+            with conn.pipeline():
+                assert conn.execute("SELECT 7").fetchone()[0] == 7  # a Flush: answered without ReadyForQuery
+                later = [conn.execute("SELECT %s::int", (n,)) for n in range(2)]  # then one Sync
+            assert [c.fetchone()[0] for c in later] == [0, 1]
+            flushed = proxy.snapshot()
+    finally:
+        proxy.stop()
+    assert (one_statement.round_trips, one_statement.statement_count) == (1, 1)
+    assert ((batch - one_statement).round_trips, (batch - one_statement).statement_count) == (1, 3)
+    assert ((flushed - batch).round_trips, (flushed - batch).statement_count) == (2, 3)
+
+
 def test_statistics_and_statement_names():
     assert percentile([1, 2, 3, 4], 50) == 2.5 and percentile([5], 99) == 5
     summary = Summary.of([0.001, 0.002, 0.003])

@@ -17,6 +17,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import event, text
 
+from bench.pgwire import CountingProxy
 from devstack.postgres import Postgres
 from server.domain.errors import DomainError, Reason
 from server.storage.database import Database, Statement, as_statements
@@ -211,3 +212,44 @@ async def test_a_connection_lent_longer_than_the_recycle_age_goes_back_and_is_re
         await asyncio.sleep(0.25)  # the age is what is under test
         assert await backend_pid(db) == first  # used once more, then given back: too old
         assert await backend_pid(db) != first  # the pool replaced it
+
+
+async def test_a_batch_is_one_round_trip_and_a_transaction_sends_begin_with_its_first_statements(pg: Postgres):
+    name = f"saas_batch_{uuid.uuid4().hex[:10]}"
+    proxy = CountingProxy(pg.create_database(name)).start()
+    db = Database(proxy.url(), pool_size=1, max_overflow=0)
+    try:
+        async with db.statements() as conn:
+            await conn.run(Statement("CREATE TABLE batch_probe (x int PRIMARY KEY)"), {})
+        before = proxy.snapshot()
+        async with db.statements(transaction=True) as conn:
+            inserted, counted = await conn.batch(
+                (Statement("INSERT INTO batch_probe VALUES (:x), (:y) RETURNING x"), {"x": 1, "y": 2}),
+                (Statement("SELECT count(*) AS n FROM batch_probe"), {}),
+            )
+            assert ([row.x for row in inserted], counted[0].n) == ([1, 2], 2)
+            await conn.run(Statement("INSERT INTO batch_probe VALUES (:x)"), {"x": 3})
+        used = proxy.snapshot() - before
+        assert (used.round_trips, used.commits, used.statement_count) == (3, 1, 5)  # BEGIN+2, 1, COMMIT
+        assert used.statements["BEGIN"] == 1 and used.statements["COMMIT"] == 1
+
+        before = proxy.snapshot()
+        async with db.statements(transaction=True):
+            pass  # no statement: nothing begun, nothing sent
+        assert (proxy.snapshot() - before).round_trips == 0
+
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            async with db.statements(transaction=True) as conn:
+                await conn.batch(
+                    (Statement("INSERT INTO batch_probe VALUES (:x)"), {"x": 4}),
+                    (Statement("INSERT INTO batch_probe VALUES (:x)"), {"x": 1}),  # taken
+                    (Statement("INSERT INTO batch_probe VALUES (:x)"), {"x": 5}),  # not run
+                )
+        async with db.statements() as conn:
+            rows = await conn.all(Statement("SELECT x FROM batch_probe ORDER BY x"), {})
+            assert [row.x for row in rows] == [1, 2, 3]  # rolled back as a whole
+            assert (await conn.first(Statement("SELECT pg_current_xact_id_if_assigned() AS x"), {})).x is None
+    finally:
+        await db.close()
+        proxy.stop()
+        pg.drop_database(name)
