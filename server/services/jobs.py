@@ -153,36 +153,49 @@ class JobUseCases:
     ) -> JobView:
         """Settle a job: charge it (completed) or release its reservation (failed).
 
-        The job row and then the team's row are locked for the whole transaction (read
-        with the job's calls in one round trip), so concurrent completions of one job
-        serialise; the second sees a finished job and returns the stored result.
+        The job row is locked for the whole transaction, so concurrent completions of one
+        job serialise; the second sees a finished job and returns the stored result. The
+        charge is decided on the team's rates and balance read without its lock, and the
+        settling statement applies it only if they still hold (in two round trips: lock
+        the job and read, then settle and commit), so the team's row, which every job of
+        the team updates, stays locked for one statement. When they changed meanwhile, or
+        the balance caps the charge, it is decided again under the team's lock.
         """
         jid = validation.job_id(job_id)
         requested = requested_final_status(status)
         validation.text("error_message", error_message)
-        async with self._db.statements(transaction=True) as conn:
-            job, calls, team = await job_store.lock_for_settlement(conn, jid, principal.team_id)
-            if is_repeat_completion(job, requested):
-                return JobView(job, calls)
-            settlement = credits.settle(
-                team.rates,
-                summarize(calls),
-                team.balance,
-                job.credits_reserved,
-                completed=requested is JobStatus.COMPLETED,
-            )
-            finished = await job_store.settle_job(
-                conn,
-                job,
-                status=requested,
-                charge=settlement.charged,
-                shortfall=settlement.shortfall,
-                error_message=error_message,
-                metadata_patch=metadata,
-                actor=principal.actor,
-                reason=_settlement_reason(job, requested, settlement),
-            )
-        return JobView(finished, calls)
+        for optimistic in (True, False):
+            async with self._db.statements(transaction=True) as conn:
+                job, calls, team = await job_store.read_for_settlement(
+                    conn, jid, principal.team_id, lock_team=not optimistic
+                )
+                if is_repeat_completion(job, requested):
+                    return JobView(job, calls)
+                settlement = credits.settle(
+                    team.rates,
+                    summarize(calls),
+                    team.balance,
+                    job.credits_reserved,
+                    completed=requested is JobStatus.COMPLETED,
+                )
+                if optimistic and settlement.shortfall:
+                    continue  # the balance decides how much: decide under the team's lock
+                finished = await job_store.settle_job(
+                    conn,
+                    job,
+                    status=requested,
+                    charge=settlement.charged,
+                    shortfall=settlement.shortfall,
+                    error_message=error_message,
+                    metadata_patch=metadata,
+                    actor=principal.actor,
+                    reason=_settlement_reason(job, requested, settlement),
+                    decided_on=team.rates if optimistic else None,
+                    commit=True,
+                )
+                if finished is not None:
+                    return JobView(finished, calls)
+        raise RuntimeError(f"settling job {jid} under the team's lock wrote nothing")
 
     async def expire_abandoned(self, idle_seconds: float, batch: int = 100) -> int:
         """Expire open jobs idle longer than `idle_seconds` and release their reservations.

@@ -62,7 +62,7 @@ class TeamState:
 
 _TEAM_STATE_COLUMNS = """status, budget_mode, tokens_per_credit, credits_per_dollar, markup_percent,
        credits_overdraft_limit, default_model, credits_allocated, credits_used, credits_reserved"""
-_TEAM_STATE = Statement(f"SELECT {_TEAM_STATE_COLUMNS} FROM teams WHERE team_id = :team_id")
+TEAM_STATE = Statement(f"SELECT {_TEAM_STATE_COLUMNS} FROM teams WHERE team_id = :team_id")
 LOCK_TEAM_STATE = Statement(f"SELECT {_TEAM_STATE_COLUMNS} FROM teams WHERE team_id = :team_id FOR UPDATE")
 
 
@@ -70,7 +70,7 @@ async def team_state(conn: Connection | StatementConnection, team_id: str, *, lo
     """The team's status, billing settings and balance; `lock` holds its row until commit
     (settlements read, decide, then update)."""
     statements = await as_statements(conn)
-    row = await statements.first(LOCK_TEAM_STATE if lock else _TEAM_STATE, {"team_id": team_id})
+    row = await statements.first(LOCK_TEAM_STATE if lock else TEAM_STATE, {"team_id": team_id})
     if row is None:
         raise not_found("team", team_id)
     return team_state_of(row)

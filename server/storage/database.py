@@ -74,6 +74,7 @@ class Statement:
 
 
 _BEGIN = Statement("BEGIN")
+_COMMIT = Statement("COMMIT")
 
 
 class StatementConnection:
@@ -111,31 +112,38 @@ class StatementConnection:
             return
         await self._conn.cursor().execute(statement.sql, params)
 
-    async def batch(self, *statements: tuple[Statement, Mapping[str, Any]]) -> list[list[Any]]:
+    async def batch(self, *statements: tuple[Statement, Mapping[str, Any]], commit: bool = False) -> list[list[Any]]:
         """Several statements sent together and answered in one round trip (psycopg's
         pipeline mode), run by PostgreSQL in order; every row of each, in order (none
         for a statement that returns no rows). The first failing statement raises and
-        the ones after it do not run."""
+        the ones after it do not run. With `commit`, the transaction `begin` opened ends
+        with them: COMMIT travels in the same round trip."""
         began = self._begin
+        sent = [*statements]
         if began:
-            statements = ((_BEGIN, {}), *statements)
+            sent.insert(0, (_BEGIN, {}))
             self._begin = False
+        if commit:
+            sent.append((_COMMIT, {}))
         cursors = []
+        self.began = self.began or began
         async with self._conn.pipeline():
-            for statement, params in statements:
+            for statement, params in sent:
                 cursor = self._conn.cursor(row_factory=namedtuple_row)
                 await cursor.execute(statement.sql, params)
                 cursors.append(cursor)
-        self.began = self.began or began
+        if commit:
+            self.began = False  # ended
         rows = [await cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
-        return rows[1:] if began else rows
+        return rows[1 if began else 0 : len(rows) - (1 if commit else 0)]
 
     async def end(self, *, commit: bool) -> None:
-        """COMMIT (or ROLLBACK) the transaction `begin` opened, if a statement opened it.
-        A connection left mid-statement (by cancellation) is left as it is: the pool
-        closes it."""
+        """COMMIT (or ROLLBACK) the transaction `begin` opened, if a statement opened it
+        and `batch(commit=True)` did not end it. A connection left mid-statement (by
+        cancellation) is left as it is: the pool closes it."""
         if not self.began:
             return
+        self.began = False
         if commit:
             await self._conn.execute("COMMIT")
         elif self._conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):

@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import and_, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from server.domain.credits import Rates
 from server.domain.errors import not_found
 from server.domain.jobs import OPEN_STATUSES, CallRecord, CallStatus, Job, JobStatus
-from server.storage.credits import LOCK_TEAM_STATE, TeamState, team_state_of
+from server.storage.credits import LOCK_TEAM_STATE, TEAM_STATE, TeamState, team_state_of
 from server.storage.database import Connection, Statement, StatementConnection, as_statements
 from server.storage.tables import jobs, llm_calls
 
@@ -136,15 +137,16 @@ def _call(row: Any) -> CallRecord:
     return CallRecord(**values)
 
 
-async def lock_for_settlement(
-    conn: StatementConnection, job_id: uuid.UUID, team_id: str
+async def read_for_settlement(
+    conn: StatementConnection, job_id: uuid.UUID, team_id: str, *, lock_team: bool
 ) -> tuple[Job, tuple[CallRecord, ...], TeamState]:
-    """In a transaction: lock the team's job, read its calls, lock the team's row (in this
-    order, as every settlement does), in one round trip. NOT_FOUND as get_job."""
+    """In a transaction: lock the team's job, read its calls and the team's state (its row
+    locked too with `lock_team`, after the job's, as every settlement locks them), in one
+    round trip. NOT_FOUND as get_job."""
     job_rows, call_rows, team_rows = await conn.batch(
         (_LOCK_JOB, {"job_id": job_id, "team_id": team_id}),
         (_LIST_CALLS, {"job_id": job_id}),
-        (LOCK_TEAM_STATE, {"team_id": team_id}),
+        (LOCK_TEAM_STATE if lock_team else TEAM_STATE, {"team_id": team_id}),
     )
     if not job_rows:
         raise not_found("job", str(job_id))
@@ -322,6 +324,13 @@ _SETTLE = Statement(
                credits_used = credits_used + :charge,
                updated_at = now()
          WHERE team_id = :team_id
+           AND (NOT :guarded
+                OR (budget_mode = :budget_mode
+                    AND tokens_per_credit = :tokens_per_credit
+                    AND credits_per_dollar = :credits_per_dollar
+                    AND credits_overdraft_limit = :overdraft_limit
+                    AND credits_allocated - credits_used - credits_reserved + :release
+                        + credits_overdraft_limit >= :charge))
         RETURNING credits_allocated, credits_used, credits_reserved
     ), entry AS (
         INSERT INTO credit_ledger (team_id, job_id, kind, amount, reserved_delta, remaining_after,
@@ -336,7 +345,7 @@ _SETTLE = Statement(
                metadata = metadata || CAST(:metadata_patch AS jsonb),
                credits_charged = :charge, credits_shortfall = :shortfall,
                credits_remaining_after = (SELECT credits_allocated - credits_used FROM team)
-         WHERE job_id = :job_id
+         WHERE job_id = :job_id AND EXISTS (SELECT FROM team)
         RETURNING *
     )
     SELECT job.* FROM job, entry
@@ -355,31 +364,48 @@ async def settle_job(
     metadata_patch: dict[str, Any],
     actor: str,
     reason: str,
-) -> Job:
+    decided_on: Rates | None = None,
+    commit: bool = False,
+) -> Job | None:
     """Settle a locked open job in one statement: release its reservation, charge it,
     append the ledger entry (`charge`, or `release` when nothing is charged on failure
     or expiry) and record the final status. The ledger's unique (job_id, kind) makes a
-    second settlement of the same job fail loudly."""
+    second settlement of the same job fail loudly.
+
+    `decided_on`: the charge was decided on these rates, read without locking the team.
+    The statement then changes nothing and returns None unless the team's row, as it
+    updates it, still has them and can still pay the charge (the decision holds), so a
+    settlement never waits on the team's lock for more than its own statement.
+    `commit`: end the `statements(transaction=True)` block's transaction in the same
+    round trip."""
     statements = await as_statements(conn)
-    row = await statements.first(
-        _SETTLE,
-        {
-            "team_id": job.team_id,
-            "job_id": job.job_id,
-            "release": job.credits_reserved,
-            "charge": charge,
-            "shortfall": shortfall,
-            "kind": "charge" if status is JobStatus.COMPLETED else "release",
-            "status": status.value,
-            "error_message": error_message,
-            "metadata_patch": json.dumps(metadata_patch or {}),
-            "actor": actor,
-            "reason": reason,
-        },
-    )
-    if row is None:  # the team row is gone: cannot happen while the job references it
+    params = {
+        "team_id": job.team_id,
+        "job_id": job.job_id,
+        "release": job.credits_reserved,
+        "charge": charge,
+        "shortfall": shortfall,
+        "kind": "charge" if status is JobStatus.COMPLETED else "release",
+        "status": status.value,
+        "error_message": error_message,
+        "metadata_patch": json.dumps(metadata_patch or {}),
+        "actor": actor,
+        "reason": reason,
+        "guarded": decided_on is not None,
+        "budget_mode": (decided_on or Rates()).mode.value,
+        "tokens_per_credit": (decided_on or Rates()).tokens_per_credit,
+        "credits_per_dollar": (decided_on or Rates()).credits_per_dollar,
+        "overdraft_limit": (decided_on or Rates()).overdraft_limit,
+    }
+    if commit:
+        row = next(iter((await statements.batch((_SETTLE, params), commit=True))[0]), None)
+    else:
+        row = await statements.first(_SETTLE, params)
+    if row is not None:
+        return _job(row)
+    if decided_on is None:  # the team row is gone: cannot happen while the job references it
         raise RuntimeError(f"settling job {job.job_id} wrote nothing")
-    return _job(row)
+    return None
 
 
 async def list_team_jobs(

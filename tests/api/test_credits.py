@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 
 import grpc
@@ -14,7 +15,9 @@ from saaslitellm.v1 import credit_service_pb2 as cpb
 from saaslitellm.v1 import credit_service_pb2_grpc, job_pb2
 from saaslitellm.v1 import job_service_pb2 as pb
 from server.app import Application
+from server.domain.jobs import JobStatus
 from server.settings import Settings
+from server.storage import jobs as job_store
 from server.storage import migrate
 from tests.api.conftest import ADMIN, create_team, ledger_mismatches
 from tests.api.test_job_flow import expect_error, user
@@ -204,6 +207,73 @@ async def test_consumption_beyond_balance_is_capped_by_the_overdraft_and_recorde
     )
     # ...and settlement charges 5 (down to -2, the overdraft limit), recording 5 as shortfall.
     assert (done.costs.credits_charged, done.costs.credits_shortfall, done.costs.credits_remaining) == (5, 6, -2)
+
+
+async def test_a_rate_change_between_deciding_and_settling_is_charged_at_the_new_rate(app, jobs, admin, monkeypatch):
+    """Completion decides the charge without the team's lock; the settling statement
+    applies it only if the team's rates still hold. Here the operator changes them at the
+    worst moment (after the decision, before the settlement): nothing is settled on the
+    old rates, and the charge is decided again under the team's lock."""
+    team = await create_team(admin)
+    await set_billing(app, team.team_id, budget_mode="consumption_tokens", tokens_per_credit=10)
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+    await jobs.LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[user("a [fake tokens=26]")]), metadata=team.auth)
+    settle, decided_on = job_store.settle_job, []
+
+    async def settle_after_a_rate_change(*args, **kwargs):
+        decided_on.append(kwargs["decided_on"])
+        if len(decided_on) == 1:
+            await set_billing(app, team.team_id, tokens_per_credit=3)
+        return await settle(*args, **kwargs)
+
+    monkeypatch.setattr(job_store, "settle_job", settle_after_a_rate_change)
+    done = await jobs.CompleteJob(
+        pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED), metadata=team.auth
+    )
+    assert [rates and rates.tokens_per_credit for rates in decided_on] == [10, None]  # then under the lock
+    assert (done.costs.prompt_tokens + done.costs.completion_tokens, done.costs.credits_charged) == (30, 10)
+    assert done.costs.credits_remaining == 90
+    charges = await ledger_entries(app, job.job_id)
+    assert charges == [("reservation", 0, 1), ("charge", -10, -1)]
+    assert await ledger_mismatches(app) == []
+
+
+async def test_a_settlement_decided_on_stale_rates_changes_nothing(app, jobs, admin):
+    team = await create_team(admin, credits=7)
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+    async with app.db.statements(transaction=True) as conn:
+        found, _, state = await job_store.read_for_settlement(
+            conn, uuid.UUID(job.job_id), team.team_id, lock_team=False
+        )
+        stale = dataclasses.replace(state.rates, overdraft_limit=state.rates.overdraft_limit + 1)
+        settled = await job_store.settle_job(
+            conn,
+            found,
+            status=JobStatus.COMPLETED,
+            charge=1,
+            shortfall=0,
+            error_message="",
+            metadata_patch={},
+            actor="test",
+            reason="test",
+            decided_on=stale,
+        )
+    assert settled is None
+    assert (await jobs.GetJob(pb.GetJobRequest(job_id=job.job_id), metadata=team.auth)).status == job_pb2.Job.PENDING
+    assert await ledger_entries(app, job.job_id) == [("reservation", 0, 1)]
+    done = await jobs.CompleteJob(
+        pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED), metadata=team.auth
+    )
+    assert (done.costs.credits_charged, done.costs.credits_remaining) == (1, 6)
+
+
+async def ledger_entries(app: Application, job_id: str) -> list[tuple[str, int, int]]:
+    async with app.db.transaction() as conn:
+        rows = await conn.execute(
+            text("SELECT kind, amount, reserved_delta FROM credit_ledger WHERE job_id = :j ORDER BY entry_id"),
+            {"j": job_id},
+        )
+        return [tuple(row) for row in rows]
 
 
 async def test_abandoned_jobs_expire_and_release_their_credits(pg: Postgres, fake_url):
