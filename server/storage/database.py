@@ -118,6 +118,8 @@ class StatementConnection:
         for a statement that returns no rows). The first failing statement raises and
         the ones after it do not run. With `commit`, the transaction `begin` opened ends
         with them: COMMIT travels in the same round trip."""
+        if commit and not (self._begin or self.began):
+            raise ValueError("batch(commit=True) ends a transaction of statements(transaction=True); there is none")
         began = self._begin
         sent = [*statements]
         if began:

@@ -233,6 +233,20 @@ async def test_a_batch_is_one_round_trip_and_a_transaction_sends_begin_with_its_
         assert (used.round_trips, used.commits, used.statement_count) == (3, 1, 5)  # BEGIN+2, 1, COMMIT
         assert used.statements["BEGIN"] == 1 and used.statements["COMMIT"] == 1
 
+        async with db.statements(transaction=True) as conn:  # the last statement and COMMIT, one round trip
+            await conn.first(Statement("SELECT 1 AS one"), {})
+            before = proxy.snapshot()
+            (done,) = await conn.batch(
+                (Statement("INSERT INTO batch_probe VALUES (:x) RETURNING x"), {"x": 6}), commit=True
+            )
+            assert [row.x for row in done] == [6]
+        used = proxy.snapshot() - before
+        assert (used.round_trips, used.commits, used.statements["COMMIT"]) == (1, 1, 1)
+        async with db.statements() as conn:
+            with pytest.raises(ValueError, match="there is none"):  # outside such a block it would commit someone else's work
+                await conn.batch((Statement("SELECT 1"), {}), commit=True)
+            await conn.run(Statement("DELETE FROM batch_probe WHERE x = 6"), {})
+
         before = proxy.snapshot()
         async with db.statements(transaction=True):
             pass  # no statement: nothing begun, nothing sent
