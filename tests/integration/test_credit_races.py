@@ -13,11 +13,12 @@ from collections.abc import Iterator
 import grpc
 import psycopg
 import pytest
+from google.protobuf import struct_pb2
 
 from devstack.postgres import Postgres
 from devstack.stack import Stack
 from saaslitellm.v1 import admin_service_pb2 as admin_pb
-from saaslitellm.v1 import admin_service_pb2_grpc, job_pb2, job_service_pb2_grpc
+from saaslitellm.v1 import admin_service_pb2_grpc, chat_pb2, job_pb2, job_service_pb2_grpc, tenancy_pb2
 from saaslitellm.v1 import job_service_pb2 as pb
 from tests.conftest import ADMIN_KEY, own_stack, unique
 
@@ -118,6 +119,51 @@ async def test_idempotent_creates_across_processes_reserve_once(two_servers):
         jobs = await asyncio.gather(*(stubs[i % 2].CreateJob(request, metadata=auth) for i in range(40)))
         assert len({j.job_id for j in jobs}) == 1
         assert invariants(two_servers.postgres.url, team_id)[2:4] == (1, 1)
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
+async def test_consumption_jobs_settling_at_once_charge_exactly_what_the_team_can_pay(two_servers):
+    """12 jobs of 29 tokens (3 credits each at 10 tokens per credit) settle at once over two
+    processes; the team can pay 30 + 5 overdraft = 35 of the 36 due. Completions decide
+    their charge without the team's lock and fall back to deciding under it when the
+    balance moved or caps the charge: the total must still be exactly 35, each job's charge
+    plus shortfall exactly 3, and the ledger equal to the balance."""
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two_servers.grpc_ports]
+    try:
+        team_id, auth = await make_team(channels[0], credits=30)
+        admin = admin_service_pb2_grpc.AdminServiceStub(channels[0])
+        await admin.UpdateTeam(
+            admin_pb.UpdateTeamRequest(
+                team_id=team_id,
+                budget_mode=tenancy_pb2.Team.CONSUMPTION_TOKENS,
+                tokens_per_credit=10,
+                credits_overdraft_limit=5,
+            ),
+            metadata=ADMIN,
+        )
+        stubs = [job_service_pb2_grpc.JobServiceStub(c) for c in channels]
+        jobs = [await stubs[i % 2].CreateJob(pb.CreateJobRequest(job_type="t"), metadata=auth) for i in range(12)]
+        for i, job in enumerate(jobs):
+            message = chat_pb2.ChatMessage(role="user", content=struct_pb2.Value(string_value="a [fake tokens=25]"))
+            await stubs[i % 2].LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[message]), metadata=auth)
+        done = await asyncio.gather(
+            *(
+                stubs[(i + k) % 2].CompleteJob(
+                    pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED), metadata=auth
+                )
+                for i, job in enumerate(jobs)
+                for k in range(2)  # each job completed twice, from both processes
+            )
+        )
+        settled = {r.job_id: r.costs for r in done}
+        assert len(settled) == 12
+        assert {c.prompt_tokens + c.completion_tokens for c in settled.values()} == {29}
+        assert {c.credits_charged + c.credits_shortfall for c in settled.values()} == {3}
+        assert sum(c.credits_charged for c in settled.values()) == 35
+        remaining, ledger_amount, reserved, ledger_reserved, _ = invariants(two_servers.postgres.url, team_id)
+        assert (remaining, ledger_amount, reserved, ledger_reserved) == (-5, -5, 0, 0)
     finally:
         for channel in channels:
             await channel.close()
