@@ -243,9 +243,8 @@ async def test_a_batch_is_one_round_trip_and_a_transaction_sends_begin_with_its_
         used = proxy.snapshot() - before
         assert (used.round_trips, used.commits, used.statements["COMMIT"]) == (1, 1, 1)
         async with db.statements() as conn:
-            with pytest.raises(
-                ValueError, match="there is none"
-            ):  # outside such a block it would commit someone else's work
+            # Outside such a block it would commit someone else's work.
+            with pytest.raises(ValueError, match="there is none"):
                 await conn.batch((Statement("SELECT 1"), {}), commit=True)
             await conn.run(Statement("DELETE FROM batch_probe WHERE x = 6"), {})
 
