@@ -2,8 +2,8 @@
 
 `Database.transaction()`, `Database.autocommit()` and `Database.statements()` are the only
 ways services touch PostgreSQL. They translate lost or refused connections into
-UNAVAILABLE (`DATABASE_UNAVAILABLE`) so clients can retry, and never hold a connection
-longer than the block that asked for it.
+UNAVAILABLE (`DATABASE_UNAVAILABLE`) so clients can retry, and never keep a connection
+busy longer than the block that asked for it.
 
 `statements()` is for the hot path (an LLM call's context read and its record, a job's
 creation and completion, reading a job): statements written once as SQL, run by psycopg on
@@ -13,14 +13,16 @@ machines; the statements themselves are identical). `as_statements()` runs the s
 Statements inside a SQLAlchemy transaction, so each query is written once.
 
 The connections `statements()` used are kept, idle and in autocommit, in a short list
-(newest first) instead of going back to SQLAlchemy's pool after each block: a checkout and
-checkin through the pool (greenlets, the pool's lock and events, switching autocommit on
-and off) cost about 0.15 ms per block, two blocks per LLM call. They still count against
-the pool's size: one goes back to the pool when a SQLAlchemy user finds no idle connection
-there, when the idle ones (kept or in the pool) would outnumber the pool's size (the pool
-then closes the overflow, as it does without this list), when it was lent longer ago than the
-pool's recycle age (the pool then recycles it by its own rule), and all of them when one
-turns out broken (the server restarted or went away).
+(the most recently used first) instead of going back to SQLAlchemy's pool after each
+block: a checkout and checkin through the pool (greenlets, the pool's lock and events,
+switching autocommit on and off) cost 0.03 ms of CPU per block on its own, and under load
+about a sixth of the server's CPU per LLM call, which makes two blocks (`python -m
+bench.ab`, commit f26af26). The kept connections still count against the pool's size:
+one goes back to the pool when a SQLAlchemy user finds no idle connection there, when
+the idle ones (kept or in the pool) would outnumber the pool's size (the pool then closes
+the overflow, as it does without this list), when it was lent longer ago than the pool's
+recycle age (the pool then recycles it by its own rule), and all of them when one turns
+out broken (the server restarted or went away).
 """
 
 from __future__ import annotations
