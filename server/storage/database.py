@@ -22,7 +22,9 @@ one goes back to the pool when a SQLAlchemy user finds no idle connection there,
 the idle ones (kept or in the pool) would outnumber the pool's size (the pool then closes
 the overflow, as it does without this list), when it was lent longer ago than the pool's
 recycle age (the pool then recycles it by its own rule), and all of them when one turns
-out broken (the server restarted or went away).
+out broken (the server restarted or went away) or the pool saw one of its own connections
+lost; a broken one also makes the pool replace its idle connections, as SQLAlchemy does
+when it sees a lost connection itself.
 """
 
 from __future__ import annotations
@@ -168,7 +170,7 @@ class _Kept:
 
     lent: PoolProxiedConnection
     conn: psycopg.AsyncConnection
-    lent_at: float
+    lent_at: float  # time.time(), the clock of the pool's invalidation time
 
 
 class Database:
@@ -231,11 +233,7 @@ class Database:
         cancellation) is closed, never reused; one given back to the pool goes back as it
         was lent (autocommit off)."""
         async with _observed():
-            if self._kept:
-                kept = self._kept.pop()
-                self._pool_changed()
-            else:
-                kept = await self._lend()
+            kept = await self._take()
             try:
                 if transaction:
                     statements = StatementConnection(kept.conn, begin=True)
@@ -251,6 +249,17 @@ class Database:
             finally:
                 await self._after_use(kept)
 
+    async def _take(self) -> _Kept:
+        """The most recently used kept connection, or one lent by the pool. Kept ones lent
+        before the pool last saw a lost connection are given back to be replaced."""
+        while self._kept:
+            kept = self._kept.pop()
+            if kept.lent_at > self._pool._invalidate_time:
+                self._pool_changed()
+                return kept
+            await self._give_back(kept, invalidate=True)
+        return await self._lend()
+
     async def _lend(self) -> _Kept:
         lent = await greenlet_spawn(self._pool.connect)
         conn: psycopg.AsyncConnection = lent.driver_connection
@@ -260,16 +269,20 @@ class Database:
             await greenlet_spawn(lent.invalidate)
             await greenlet_spawn(lent.close)
             raise
-        return _Kept(lent, conn, time.monotonic())
+        return _Kept(lent, conn, time.time())
 
     async def _after_use(self, kept: _Kept) -> None:
         conn = kept.conn
         if conn.broken or conn.info.transaction_status is not TransactionStatus.IDLE:
-            await self._give_back(kept, invalidate=True)
             if conn.broken:  # the others are as old: most likely broken too
+                # SQLAlchemy's own reaction to a lost connection: the pool replaces every
+                # connection older than now on its next checkout (a private method of
+                # the pinned SQLAlchemy; tests/integration/test_statements.py covers it).
+                self._pool._invalidate(kept.lent, _checkin=False)
                 while self._kept:
                     await self._give_back(self._kept.pop(0), invalidate=True)
-        elif time.monotonic() - kept.lent_at > self._recycle_seconds:
+            await self._give_back(kept, invalidate=True)
+        elif time.time() - kept.lent_at > self._recycle_seconds:
             await self._give_back(kept)
         elif len(self._kept) + self._pool.checkedin() < self._keep_at_most:
             self._kept.append(kept)

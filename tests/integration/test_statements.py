@@ -205,6 +205,58 @@ async def test_a_broken_connection_fails_its_request_once_and_no_kept_one_is_use
         assert after not in kept
 
 
+async def hold_sqlalchemy_connections(db: Database, count: int) -> list[int]:
+    """`count` SQLAlchemy connections open at once, then back in the pool; their pids."""
+    all_open, release = asyncio.Event(), asyncio.Event()
+    pids: list[int] = []
+
+    async def hold() -> None:
+        async with db.autocommit() as conn:
+            pids.append((await conn.execute(text("SELECT pg_backend_pid()"))).scalar())
+            if len(pids) == count:
+                all_open.set()
+            await release.wait()
+
+    tasks = [asyncio.create_task(hold()) for _ in range(count)]
+    await all_open.wait()
+    release.set()
+    await asyncio.gather(*tasks)
+    return pids
+
+
+def terminate(pg: Postgres, pids: list[int]) -> None:
+    with psycopg.connect(pg.admin_url, autocommit=True) as admin:  # the server side goes away
+        admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
+
+
+async def test_after_every_connection_is_lost_one_request_fails_and_the_next_reconnects(pg: Postgres):
+    async with fresh_database(pg, pool_size=4, max_overflow=0) as (db, name):
+        opened = await hold_sqlalchemy_connections(db, 4)  # four connections, idle in the pool
+        kept = await hold_at_once(db, 2)  # two of them now kept, two still in the pool
+        dead = server_connections(pg, name)
+        assert sorted(opened) == dead and set(kept) < set(dead)
+        terminate(pg, dead)
+        with pytest.raises(DomainError) as failed:
+            await backend_pid(db)
+        assert failed.value.reason is Reason.DATABASE_UNAVAILABLE
+        for _ in range(4):  # neither a kept nor a pooled dead connection is used again
+            assert await backend_pid(db) not in dead
+        async with db.autocommit() as conn:
+            assert (await conn.execute(text("SELECT pg_backend_pid()"))).scalar() not in dead
+
+
+async def test_kept_connections_are_replaced_when_sqlalchemy_saw_a_lost_connection(pg: Postgres):
+    async with fresh_database(pg, pool_size=3, max_overflow=0) as (db, name):
+        await hold_at_once(db, 2)  # kept; one slot left for SQLAlchemy
+        dead = server_connections(pg, name)
+        terminate(pg, dead)
+        with pytest.raises(DomainError):  # SQLAlchemy's own user finds a lost connection...
+            async with db.autocommit() as conn:
+                await conn.execute(text("SELECT 1"))
+                await conn.execute(text("SELECT pg_sleep(0)"))
+        assert await backend_pid(db) not in dead  # ...and the hot path does not use its dead ones
+
+
 async def test_a_connection_lent_longer_than_the_recycle_age_goes_back_and_is_recycled(pg: Postgres):
     async with fresh_database(pg, pool_size=1, max_overflow=0, recycle_seconds=0.2) as (db, _):
         first = await backend_pid(db)
