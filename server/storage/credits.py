@@ -66,11 +66,11 @@ TEAM_STATE = Statement(f"SELECT {_TEAM_STATE_COLUMNS} FROM teams WHERE team_id =
 LOCK_TEAM_STATE = Statement(f"SELECT {_TEAM_STATE_COLUMNS} FROM teams WHERE team_id = :team_id FOR UPDATE")
 
 
-async def team_state(conn: Connection | StatementConnection, team_id: str, *, lock: bool = False) -> TeamState:
-    """The team's status, billing settings and balance; `lock` holds its row until commit
-    (settlements read, decide, then update)."""
+async def team_state(conn: Connection | StatementConnection, team_id: str) -> TeamState:
+    """The team's status, billing settings and balance (settlements read it with
+    LOCK_TEAM_STATE instead: see jobs.read_for_settlement)."""
     statements = await as_statements(conn)
-    row = await statements.first(LOCK_TEAM_STATE if lock else TEAM_STATE, {"team_id": team_id})
+    row = await statements.first(TEAM_STATE, {"team_id": team_id})
     if row is None:
         raise not_found("team", team_id)
     return team_state_of(row)

@@ -77,10 +77,6 @@ class Statement:
         self.sql = _PARAMETER.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
-_BEGIN = Statement("BEGIN")
-_COMMIT = Statement("COMMIT")
-
-
 class StatementConnection:
     """A pooled psycopg connection in autocommit mode: each statement is its own
     transaction, unless made with `begin`: then BEGIN is sent together with the first
@@ -124,24 +120,19 @@ class StatementConnection:
         with them: COMMIT travels in the same round trip."""
         if commit and not (self._begin or self.began):
             raise ValueError("batch(commit=True) ends a transaction of statements(transaction=True); there is none")
-        began = self._begin
-        sent = [*statements]
-        if began:
-            sent.insert(0, (_BEGIN, {}))
-            self._begin = False
-        if commit:
-            sent.append((_COMMIT, {}))
         cursors = []
-        self.began = self.began or began
         async with self._conn.pipeline():
-            for statement, params in sent:
+            if self._begin:
+                self._begin, self.began = False, True
+                await self._conn.execute("BEGIN")
+            for statement, params in statements:
                 cursor = self._conn.cursor(row_factory=namedtuple_row)
-                await cursor.execute(statement.sql, params)
-                cursors.append(cursor)
-        if commit:
-            self.began = False  # ended
-        rows = [await cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
-        return rows[1 if began else 0 : len(rows) - (1 if commit else 0)]
+                cursors.append(await cursor.execute(statement.sql, params))
+            if commit:
+                await self._conn.execute("COMMIT")
+        if commit:  # the pipeline synced without an error: committed
+            self.began = False
+        return [await cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
 
     async def end(self, *, commit: bool) -> None:
         """COMMIT (or ROLLBACK) the transaction `begin` opened, if a statement opened it

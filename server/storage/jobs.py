@@ -129,6 +129,7 @@ async def list_calls(conn: Connection | StatementConnection, job_id: uuid.UUID) 
 
 
 def _call(row: Any) -> CallRecord:
+    """From a StatementConnection's named tuple or a SQLAlchemy row."""
     values = row._asdict()
     values["status"] = CallStatus(values["status"])
     values["attempted_models"] = tuple(values["attempted_models"])
@@ -379,6 +380,7 @@ async def settle_job(
     `commit`: end the `statements(transaction=True)` block's transaction in the same
     round trip."""
     statements = await as_statements(conn)
+    rates = decided_on or Rates()  # unused unless decided_on
     params = {
         "team_id": job.team_id,
         "job_id": job.job_id,
@@ -392,13 +394,14 @@ async def settle_job(
         "actor": actor,
         "reason": reason,
         "guarded": decided_on is not None,
-        "budget_mode": (decided_on or Rates()).mode.value,
-        "tokens_per_credit": (decided_on or Rates()).tokens_per_credit,
-        "credits_per_dollar": (decided_on or Rates()).credits_per_dollar,
-        "overdraft_limit": (decided_on or Rates()).overdraft_limit,
+        "budget_mode": rates.mode.value,
+        "tokens_per_credit": rates.tokens_per_credit,
+        "credits_per_dollar": rates.credits_per_dollar,
+        "overdraft_limit": rates.overdraft_limit,
     }
     if commit:
-        row = next(iter((await statements.batch((_SETTLE, params), commit=True))[0]), None)
+        (rows,) = await statements.batch((_SETTLE, params), commit=True)
+        row = rows[0] if rows else None
     else:
         row = await statements.first(_SETTLE, params)
     if row is not None:
@@ -441,10 +444,6 @@ async def list_calls_of_jobs(conn: Connection, job_ids: list[uuid.UUID]) -> dict
         .order_by(llm_calls.c.job_id, llm_calls.c.created_at, llm_calls.c.call_id)
     )
     for row in rows:
-        values = dict(row._mapping)
-        values["status"] = CallStatus(values["status"])
-        values["attempted_models"] = tuple(values["attempted_models"])
-        values["provider_cost_usd"] = Decimal(values["provider_cost_usd"])
-        values["billed_cost_usd"] = Decimal(values["billed_cost_usd"])
-        found[values["job_id"]].append(CallRecord(**values))
+        call = _call(row)
+        found[call.job_id].append(call)
     return {job_id: tuple(calls) for job_id, calls in found.items()}
