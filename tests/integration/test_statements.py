@@ -37,9 +37,20 @@ async def db(pg: Postgres) -> AsyncIterator[Database]:
     pg.drop_database(name)
 
 
+@contextlib.asynccontextmanager
+async def connection_pid(db: Database, *, sqlalchemy: bool) -> AsyncIterator[int]:
+    """A connection held for the block, through statements() or SQLAlchemy; its backend pid."""
+    if sqlalchemy:
+        async with db.autocommit() as conn:
+            yield (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+    else:
+        async with db.statements() as conn:
+            yield (await conn.first(Statement("SELECT pg_backend_pid() AS pid"), {})).pid
+
+
 async def backend_pid(db: Database) -> int:
-    async with db.statements() as conn:
-        return (await conn.first(Statement("SELECT pg_backend_pid() AS pid"), {})).pid
+    async with connection_pid(db, sqlalchemy=False) as pid:
+        return pid
 
 
 async def test_a_lent_connection_goes_back_to_the_pool_in_autocommit_off_and_is_reused(db: Database):
@@ -141,14 +152,14 @@ def server_connections(pg: Postgres, database: str) -> list[int]:
     return sorted(pid for (pid,) in rows)
 
 
-async def hold_at_once(db: Database, count: int) -> list[int]:
-    """`count` statements() blocks open at the same time; their backend pids."""
+async def hold_at_once(db: Database, count: int, *, sqlalchemy: bool = False) -> list[int]:
+    """`count` connections held at the same time, then given back; their backend pids."""
     all_open, release = asyncio.Event(), asyncio.Event()
     pids: list[int] = []
 
     async def hold() -> None:
-        async with db.statements() as conn:
-            pids.append((await conn.first(Statement("SELECT pg_backend_pid() AS pid"), {})).pid)
+        async with connection_pid(db, sqlalchemy=sqlalchemy) as pid:
+            pids.append(pid)
             if len(pids) == count:
                 all_open.set()
             await release.wait()
@@ -205,25 +216,6 @@ async def test_a_broken_connection_fails_its_request_once_and_no_kept_one_is_use
         assert after not in kept
 
 
-async def hold_sqlalchemy_connections(db: Database, count: int) -> list[int]:
-    """`count` SQLAlchemy connections open at once, then back in the pool; their pids."""
-    all_open, release = asyncio.Event(), asyncio.Event()
-    pids: list[int] = []
-
-    async def hold() -> None:
-        async with db.autocommit() as conn:
-            pids.append((await conn.execute(text("SELECT pg_backend_pid()"))).scalar())
-            if len(pids) == count:
-                all_open.set()
-            await release.wait()
-
-    tasks = [asyncio.create_task(hold()) for _ in range(count)]
-    await all_open.wait()
-    release.set()
-    await asyncio.gather(*tasks)
-    return pids
-
-
 def terminate(pg: Postgres, pids: list[int]) -> None:
     with psycopg.connect(pg.admin_url, autocommit=True) as admin:  # the server side goes away
         admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
@@ -231,7 +223,7 @@ def terminate(pg: Postgres, pids: list[int]) -> None:
 
 async def test_after_every_connection_is_lost_one_request_fails_and_the_next_reconnects(pg: Postgres):
     async with fresh_database(pg, pool_size=4, max_overflow=0) as (db, name):
-        opened = await hold_sqlalchemy_connections(db, 4)  # four connections, idle in the pool
+        opened = await hold_at_once(db, 4, sqlalchemy=True)  # four connections, idle in the pool
         kept = await hold_at_once(db, 2)  # two of them now kept, two still in the pool
         dead = server_connections(pg, name)
         assert sorted(opened) == dead and set(kept) < set(dead)
