@@ -94,6 +94,7 @@ class Application:
                 retries=settings.upstream_retries,
             ),
             content_policy=settings.record_content,
+            job_ttl_seconds=settings.job_ttl_seconds,
         )
         self.admin = AdminUseCases(self.db, upstream, self.key_changes)
         self.analytics = AnalyticsUseCases(self.db)

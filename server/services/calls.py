@@ -8,7 +8,9 @@ Sequence of one call:
    a rejected request (400) is reported at once. A stream falls back only before its
    first byte: once content has reached the client, switching models would garble it;
 3. one transaction recording the call (succeeded, failed or cancelled): tokens, cost,
-   latency, the alias, the model that served it and every model tried.
+   latency, the alias, the model that served it and every model tried. It touches the
+   job's row only to merge call metadata or when the job's last activity is older than
+   the resolution (`activity_resolution_seconds`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,15 @@ from server.domain.chat import ChatRequest
 from server.domain.completion import Answer, Delta, StreamAccumulator, Usage, answer_from
 from server.domain.credits import BudgetMode, Rates
 from server.domain.errors import DomainError, not_found
-from server.domain.jobs import CallRecord, CallStatus, JobStatus, ensure_open, ensure_status_open, summarize
+from server.domain.jobs import (
+    CallRecord,
+    CallStatus,
+    JobStatus,
+    activity_resolution_seconds,
+    ensure_open,
+    ensure_status_open,
+    summarize,
+)
 from server.domain.models import Route
 from server.services.auth import TeamPrincipal
 from server.services.background import Background
@@ -93,6 +103,7 @@ class _Prepared:
     job_id: uuid.UUID
     route: Route
     rates: Rates
+    touch_job: bool  # the job's last activity is older than the resolution
 
 
 class CallUseCases:
@@ -106,6 +117,7 @@ class CallUseCases:
         *,
         policy: UpstreamPolicy = UpstreamPolicy(),
         content_policy: str = ContentPolicy.PARTIAL,
+        job_ttl_seconds: float = 86_400.0,
     ) -> None:
         self._db = db
         self._upstream = upstream
@@ -114,6 +126,7 @@ class CallUseCases:
         self._prices = prices
         self._policy = policy
         self._content_policy = content_policy
+        self._activity_resolution = activity_resolution_seconds(job_ttl_seconds)
 
     async def _prepare(self, principal: TeamPrincipal, job_id: str, request: ChatRequest) -> _Prepared:
         """Check the team may work, resolve the alias, check the job is open (and mark it
@@ -141,7 +154,10 @@ class CallUseCases:
         if not started:  # finished meanwhile: say how
             async with self._db.statements() as read:
                 ensure_open(await job_store.get_job(read, jid, team_id))
-        return _Prepared(jid, route, team.rates)
+        # A job started just now has its last activity set; an older one is refreshed
+        # by the call's record only when it lags by more than the resolution.
+        touch_job = not pending and context.job_idle_seconds > self._activity_resolution
+        return _Prepared(jid, route, team.rates, touch_job)
 
     async def _with_fallbacks(
         self, call: _CallInProgress, deadline: float | None, attempt: Callable[[str, float], Awaitable[T]]
@@ -362,7 +378,7 @@ class _CallInProgress:
         )
         patch = self.request.call_metadata if record.status is CallStatus.SUCCEEDED else None
         async with self.owner._db.statements() as conn:
-            await job_store.record_call(conn, record, patch)
+            await job_store.record_call(conn, record, patch, touch_job=self.prepared.touch_job)
         return record
 
     def finished(self, record: CallRecord, error: DomainError | None = None) -> StreamFinished:

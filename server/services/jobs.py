@@ -6,7 +6,15 @@ from typing import Any
 
 from server.domain import credits, validation
 from server.domain.errors import DomainError, Kind, Reason
-from server.domain.jobs import Job, JobStatus, JobView, is_repeat_completion, requested_final_status, summarize
+from server.domain.jobs import (
+    Job,
+    JobStatus,
+    JobView,
+    activity_resolution_seconds,
+    is_repeat_completion,
+    requested_final_status,
+    summarize,
+)
 from server.services.auth import TeamPrincipal
 from server.storage import credits as credit_store
 from server.storage import jobs as job_store
@@ -204,7 +212,9 @@ class JobUseCases:
         processes at once (rows are locked with SKIP LOCKED). Returns how many expired.
         """
         async with self._db.transaction() as conn:
-            stale = await job_store.abandoned(conn, idle_seconds, batch)
+            # A call refreshes its job's last activity only once it lags by the resolution:
+            # waiting that much longer means no job expires before `idle_seconds`.
+            stale = await job_store.abandoned(conn, idle_seconds + activity_resolution_seconds(idle_seconds), batch)
             for job in stale:
                 await job_store.settle_job(
                     conn,

@@ -164,6 +164,7 @@ class CallContext:
     reachable: dict[str, tuple[str, ...]]
     job_status: JobStatus | None  # None: no such job for this team
     job_reserved: int
+    job_idle_seconds: float  # since the job's recorded last activity
 
 
 _CALL_CONTEXT = Statement(
@@ -171,6 +172,7 @@ _CALL_CONTEXT = Statement(
     SELECT t.status, t.budget_mode, t.tokens_per_credit, t.credits_per_dollar, t.markup_percent,
            t.credits_overdraft_limit, t.default_model, t.credits_allocated, t.credits_used,
            t.credits_reserved, j.status AS job_status, j.credits_reserved AS job_reserved,
+           CAST(extract(epoch FROM now() - j.last_activity_at) AS float8) AS job_idle_seconds,
            (SELECT coalesce(jsonb_object_agg(a.model_alias, a.models), '{}'::jsonb)
               FROM model_aliases a
              WHERE a.model_alias IN (SELECT g.model_alias
@@ -194,6 +196,7 @@ async def call_context(conn: StatementConnection, job_id: uuid.UUID, team_id: st
         reachable={alias: tuple(models) for alias, models in row.reachable.items()},
         job_status=None if row.job_status is None else JobStatus(row.job_status),
         job_reserved=row.job_reserved or 0,
+        job_idle_seconds=row.job_idle_seconds or 0.0,
     )
 
 
@@ -203,21 +206,22 @@ def _storable(text_: str) -> str:
     return text_.replace("\x00", "\ufffd")
 
 
-_RECORD_CALL = Statement(
-    """
-    WITH inserted AS (
-        INSERT INTO llm_calls (call_id, job_id, team_id, status, purpose, model_alias, served_model,
-                               attempted_models, streamed, prompt_tokens, completion_tokens,
-                               tokens_estimated, provider_cost_usd, billed_cost_usd, cost_source,
-                               latency_ms, first_token_ms, finish_reason, error_reason, error_message,
-                               content)
-        VALUES (:call_id, :job_id, :team_id, :status, :purpose, :model_alias, :served_model,
-                :attempted_models, :streamed, :prompt_tokens, :completion_tokens,
-                :tokens_estimated, :provider_cost_usd, :billed_cost_usd, :cost_source,
-                :latency_ms, :first_token_ms, :finish_reason, :error_reason, :error_message,
-                :content)
-        RETURNING job_id
-    )
+_INSERT_CALL_SQL = """
+    INSERT INTO llm_calls (call_id, job_id, team_id, status, purpose, model_alias, served_model,
+                           attempted_models, streamed, prompt_tokens, completion_tokens,
+                           tokens_estimated, provider_cost_usd, billed_cost_usd, cost_source,
+                           latency_ms, first_token_ms, finish_reason, error_reason, error_message,
+                           content)
+    VALUES (:call_id, :job_id, :team_id, :status, :purpose, :model_alias, :served_model,
+            :attempted_models, :streamed, :prompt_tokens, :completion_tokens,
+            :tokens_estimated, :provider_cost_usd, :billed_cost_usd, :cost_source,
+            :latency_ms, :first_token_ms, :finish_reason, :error_reason, :error_message,
+            :content)
+"""
+_INSERT_CALL = Statement(_INSERT_CALL_SQL)
+_INSERT_CALL_TOUCHING_JOB = Statement(
+    f"""
+    WITH inserted AS ({_INSERT_CALL_SQL} RETURNING job_id)
     UPDATE jobs
        SET last_activity_at = now(), metadata = metadata || CAST(:metadata_patch AS jsonb)
      WHERE job_id = (SELECT job_id FROM inserted)
@@ -225,13 +229,16 @@ _RECORD_CALL = Statement(
 )
 
 
-async def record_call(conn: StatementConnection, call: CallRecord, metadata_patch: dict[str, Any] | None) -> None:
-    """Insert the call and touch its job (activity time, metadata merge) in one statement.
+async def record_call(
+    conn: StatementConnection, call: CallRecord, metadata_patch: dict[str, Any] | None, *, touch_job: bool
+) -> None:
+    """Insert the call, and in the same statement, when there is a metadata patch or
+    `touch_job`, merge the patch into its job and set the job's last activity to now.
 
     A prepared statement: building a Core insert/update per call cost more CPU than the
     database work (seen in profiles of the hot path)."""
     await conn.run(
-        _RECORD_CALL,
+        _INSERT_CALL_TOUCHING_JOB if metadata_patch or touch_job else _INSERT_CALL,
         {
             "call_id": call.call_id,
             "job_id": call.job_id,

@@ -328,6 +328,67 @@ async def test_abandoned_jobs_expire_and_release_their_credits(pg: Postgres, fak
         pg.drop_database(name)
 
 
+async def _activity(app: Application, job_id: str) -> tuple:
+    async with app.db.transaction() as conn:
+        row = await conn.execute(text("SELECT last_activity_at, metadata FROM jobs WHERE job_id = :j"), {"j": job_id})
+        return tuple(row.one())
+
+
+async def _set_idle(app: Application, job_id: str, seconds: float) -> None:
+    async with app.db.transaction() as conn:
+        await conn.execute(
+            text("UPDATE jobs SET last_activity_at = now() - make_interval(secs => :s) WHERE job_id = :j"),
+            {"s": seconds, "j": job_id},
+        )
+
+
+async def test_a_call_touches_its_job_only_when_its_activity_is_stale_or_it_carries_metadata(app, jobs, team):
+    """The default TTL (a day) gives a resolution of 60 s: a call within it leaves the
+    job's row alone, an older activity is refreshed, and call metadata is always merged."""
+    from google.protobuf import struct_pb2
+
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+
+    async def call(**extra) -> None:
+        await jobs.LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[user("hi")], **extra), metadata=team.auth)
+
+    await call()  # the first call starts the job: its activity is now
+    started, _ = await _activity(app, job.job_id)
+    await call()
+    assert await _activity(app, job.job_id) == (started, {})
+
+    await _set_idle(app, job.job_id, 30)  # within the resolution: left alone
+    recent, _ = await _activity(app, job.job_id)
+    await call()
+    assert (await _activity(app, job.job_id))[0] == recent
+
+    await _set_idle(app, job.job_id, 90)  # older than the resolution: refreshed
+    stale, _ = await _activity(app, job.job_id)
+    await call()
+    refreshed, _ = await _activity(app, job.job_id)
+    assert refreshed > stale and refreshed > recent
+
+    patch = struct_pb2.Struct()
+    patch.update({"step": "two"})
+    await call(call_metadata=patch)  # recent, but with metadata to merge
+    touched, metadata = await _activity(app, job.job_id)
+    assert metadata == {"step": "two"} and touched > refreshed
+
+
+async def test_expiry_waits_the_activity_resolution_beyond_the_ttl(app, jobs, team):
+    """With a TTL of an hour the resolution is 36 s: a job idle for the TTL plus half of it
+    may have had a call its row does not show, so it stays open; plus twice it expires."""
+    ttl = 3600.0
+    kept, expired = [(await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)).job_id for _ in "ab"]
+    await _set_idle(app, kept, ttl + 18)
+    await _set_idle(app, expired, ttl + 72)
+    await app.jobs.expire_abandoned(ttl)
+    statuses = [
+        (await jobs.GetJob(pb.GetJobRequest(job_id=job_id), metadata=team.auth)).status for job_id in (kept, expired)
+    ]
+    assert statuses == [job_pb2.Job.PENDING, job_pb2.Job.EXPIRED]
+
+
 async def test_credit_changes_are_audited(admin, credits, jobs, team):
     from saaslitellm.v1 import admin_service_pb2 as admin_pb
 

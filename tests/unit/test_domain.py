@@ -18,6 +18,7 @@ from server.domain.jobs import (
     CallStatus,
     Job,
     JobStatus,
+    activity_resolution_seconds,
     ensure_open,
     is_repeat_completion,
     requested_final_status,
@@ -38,6 +39,11 @@ def chat(**overrides):
 
 
 # ----------------------------------------------------------------------- jobs
+
+
+@pytest.mark.parametrize(("ttl", "resolution"), [(86_400, 60), (6_000, 60), (3_600, 36), (0.3, 0.003)])
+def test_activity_resolution_is_a_hundredth_of_the_ttl_at_most_a_minute(ttl, resolution):
+    assert activity_resolution_seconds(ttl) == pytest.approx(resolution)
 
 
 @pytest.mark.parametrize("status", [JobStatus.PENDING, JobStatus.IN_PROGRESS])
