@@ -172,7 +172,7 @@ _CALL_CONTEXT = Statement(
     SELECT t.status, t.budget_mode, t.tokens_per_credit, t.credits_per_dollar, t.markup_percent,
            t.credits_overdraft_limit, t.default_model, t.credits_allocated, t.credits_used,
            t.credits_reserved, j.status AS job_status, j.credits_reserved AS job_reserved,
-           CAST(extract(epoch FROM now() - j.last_activity_at) AS float8) AS job_idle_seconds,
+           date_part('epoch', now() - j.last_activity_at) AS job_idle_seconds,
            (SELECT coalesce(jsonb_object_agg(a.model_alias, a.models), '{}'::jsonb)
               FROM model_aliases a
              WHERE a.model_alias IN (SELECT g.model_alias
