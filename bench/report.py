@@ -22,6 +22,7 @@ PATHS = [
     ("server", "our layer: REST > Envoy > server > fake", "direct_rest", "direct_rest_calls", "direct_rest_flow", "direct_rest"),
     ("server", "our layer: native gRPC > server > fake", "direct_grpc", "direct_grpc_calls", "direct_grpc_flow", "direct_grpc"),
     ("server", "our layer, 2 server processes (REST)", None, "direct2_rest_calls", "direct2_rest_flow", None),
+    ("floor", "floor: native gRPC > bare grpc.aio > fake", "floor_grpc", None, None, "floor_grpc"),
 ]  # fmt: skip
 
 CPU_COMPONENTS = ("client", "envoy", "server", "litellm", "fake", "postgres", "other")
@@ -114,6 +115,10 @@ def derived(data: dict) -> dict[str, Any]:
         "our_layer_rest_vs_fake_p99_ms": lat_diff("direct_rest", "fake", "p99_ms"),
         "our_layer_grpc_vs_fake_p50_ms": lat_diff("direct_grpc", "fake", "p50_ms"),
         "our_layer_grpc_vs_fake_p99_ms": lat_diff("direct_grpc", "fake", "p99_ms"),
+        "floor_grpc_vs_fake_p50_ms": lat_diff("floor_grpc", "fake", "p50_ms"),
+        "floor_grpc_vs_fake_p99_ms": lat_diff("floor_grpc", "fake", "p99_ms"),
+        "our_server_over_floor_p50_ms": lat_diff("direct_grpc", "floor_grpc", "p50_ms"),
+        "envoy_rest_over_grpc_p50_ms": lat_diff("direct_rest", "direct_grpc", "p50_ms"),
         "layer_rest_calls_over_litellm": safe_ratio(rate("direct_rest_calls"), rate("litellm")),
         "layer_grpc_calls_over_litellm": safe_ratio(rate("direct_grpc_calls"), rate("litellm")),
         "layer_rest_flows_over_litellm_calls": safe_ratio(rate("direct_rest_flow"), rate("litellm")),
@@ -145,6 +150,7 @@ def derived(data: dict) -> dict[str, Any]:
         "stream_first_content_added_ms": stream_diff("direct_rest", "fake", "first_content_ms"),
         "stream_first_content_added_p99_ms": stream_diff("direct_rest", "fake", "first_content_ms", "p99_ms"),
         "stream_first_content_added_grpc_ms": stream_diff("direct_grpc", "fake", "first_content_ms"),
+        "stream_first_content_floor_ms": stream_diff("floor_grpc", "fake", "first_content_ms"),
         "stream_first_content_full_vs_litellm_ms": stream_diff("full_rest", "litellm", "first_content_ms"),
         "stream_chunk_overhead_ms": stream_diff("direct_rest", "fake", "gap_ms", "mean_ms"),
         "stream_chunk_overhead_full_vs_litellm_ms": stream_diff("full_rest", "litellm", "gap_ms", "mean_ms"),
@@ -344,6 +350,14 @@ def render(data: dict) -> str:
             f"{_fmt(d['our_layer_rest_vs_fake_p99_ms'], 2)} ms",
         ),
         (
+            None,
+            "where our layer's added latency goes (p50): a bare grpc.aio server that only forwards the call "
+            f"(the floor of a Python gRPC server, floor - fake) {_fmt(d['floor_grpc_vs_fake_p50_ms'], 2)} ms; "
+            f"our server's own work above that floor (keys, the job's context, the record, metrics, logs; "
+            f"our gRPC - floor) {_fmt(d['our_server_over_floor_p50_ms'], 2)} ms; Envoy and REST transcoding "
+            f"(our REST - our gRPC) {_fmt(d['envoy_rest_over_grpc_p50_ms'], 2)} ms",
+        ),
+        (
             at_least(d["layer_rest_calls_over_litellm"], LAYER_VS_LITELLM),
             f"our layer alone / LiteLLM 1 worker, calls/s: REST {_fmt(d['layer_rest_calls_over_litellm'], 2)}x, "
             f"gRPC {_fmt(d['layer_grpc_calls_over_litellm'], 2)}x, REST with 2 server processes "
@@ -360,7 +374,9 @@ def render(data: dict) -> str:
             f"streaming, added to the first chunk (our layer REST - fake, p50): "
             f"{_fmt(d['stream_first_content_added_ms'], 2)} ms (target <= {STREAM_FIRST_EVENT_MS:g}); first event "
             f"{_fmt(d['stream_first_event_added_ms'], 2)} ms; per-chunk gap overhead "
-            f"{_fmt(d['stream_chunk_overhead_ms'], 3)} ms; batched: {', '.join(d['stream_batched_paths']) or 'none'}",
+            f"{_fmt(d['stream_chunk_overhead_ms'], 3)} ms; batched: {', '.join(d['stream_batched_paths']) or 'none'}; "
+            f"native gRPC to our server {_fmt(d['stream_first_content_added_grpc_ms'], 2)} ms, to the bare "
+            f"grpc.aio floor {_fmt(d['stream_first_content_floor_ms'], 2)} ms",
         ),
         (
             (call_db[3] <= 1 and call_db[2] - call_db[3] <= 1 and job_db[3] <= 2) if per_op else None,

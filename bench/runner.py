@@ -7,6 +7,9 @@ Stacks (devstack, each on free ports, each with its own fresh database in one Po
 - `counted`:  like `direct`, with the server's PostgreSQL connections through the
   counting proxy (bench/pgwire.py); only used to count round trips and transactions;
 - `profiled`: like `direct`, the server under a signal-switched cProfile (with --profile).
+Beside `direct` runs the floor server (bench/floor_server.py): a bare grpc.aio pass-through
+to the same fake provider, measured at concurrency 1 with the others, so the report can
+split the added latency into the floor of a Python gRPC server and our own work above it.
 
 Phases: all stacks start at once; database round trips per request kind (one at a time,
 then under load) on `counted`, which then stops for the pg_stat_database cross-check;
@@ -35,7 +38,7 @@ from pathlib import Path
 import aiohttp
 import psycopg
 
-from bench import invariants, machine
+from bench import floor_server, invariants, machine
 from bench.invariants import Book
 from bench.load import Samples, Window, interleaved, throughput
 from bench.pgwire import CountingProxy, WireCounts
@@ -152,6 +155,7 @@ class Bench:
         self.stacks: dict[str, StackUnderTest] = {}
         self.client: aiohttp.ClientSession | None = None
         self.proxy: CountingProxy | None = None
+        self.floor: Grpc | None = None  # bench/floor_server.py, beside stack `direct`
         self.counted_stats_before: tuple[int, int, int, int] = (0, 0, 0, 0)
         # Jobs to settle at the end: (stack, job id, "completed" or "failed").
         self._open_jobs: list[tuple[StackUnderTest, str, str]] = []
@@ -256,6 +260,9 @@ class Bench:
             if under_test.grpc is not None:
                 await under_test.grpc.close()
                 under_test.grpc = None
+        if self.floor is not None:
+            await self.floor.close()
+            self.floor = None
 
     def _drop_databases(self) -> None:
         if self.pg is None:
@@ -269,12 +276,15 @@ class Bench:
     # ------------------------------------------------------------------ set-up
     async def _prepare(self) -> None:
         self.log("creating a tenant in each stack and warming up")
+        direct = self.stacks["direct"]
+        floor_target = await asyncio.to_thread(floor_server.start_beside, direct.stack)
         for under_test in self.stacks.values():
             stack = under_test.stack
             under_test.tenant = await create_tenant(self.client, stack.api_url, stack.config.admin_key, TENANT_CREDITS)
             under_test.rest = Rest(stack.api_url, under_test.tenant)
             under_test.grpc = await Grpc(stack.grpc_target, under_test.tenant).open()
             under_test.monitor = self._monitor(under_test)
+        self.floor = await Grpc(floor_target, direct.tenant).open()
         a = self.stacks["litellm"].stack
         self.fake = Provider(a.fake_url)
         self.litellm = Provider(a.litellm_url, a.config.litellm_master_key)
@@ -283,6 +293,7 @@ class Bench:
     def _monitor(self, under_test: StackUnderTest) -> Monitor:
         monitor = Monitor()
         monitor.add("server", under_test.server_pids)
+        monitor.add("floor", [under_test.child_pid("floor")])
         monitor.add("envoy", [under_test.child_pid("envoy")])
         monitor.add("litellm", [under_test.child_pid("litellm")], with_children=True)
         monitor.add("fake", [under_test.child_pid("fakeprovider")])
@@ -403,6 +414,7 @@ class Bench:
             "full_grpc": self._grpc_call(a, jobs["a_grpc"]),
             "direct_rest": self._rest_call(b, jobs["b_rest"]),
             "direct_grpc": self._grpc_call(b, jobs["b_grpc"]),
+            "floor_grpc": lambda: self.floor.call("floor"),
         }
         self.log(
             f"latency at concurrency 1: {mode.latency_rounds} rounds (+{mode.latency_warmup_rounds} warm-up) "
@@ -429,6 +441,7 @@ class Bench:
             "postgres (per call through a server)": _round(1000 * used["direct"]["postgres"] / (4 * rounds)),
             "envoy (REST path)": _round(1000 * used["direct"]["envoy"] / rounds),
             "server (full stack)": _round(1000 * used["litellm"]["server"] / (2 * rounds)),
+            "floor server (gRPC > floor > fake)": _round(1000 * used["direct"]["floor"] / rounds),
             "litellm": _round(1000 * used["litellm"]["litellm"] / (3 * rounds)),
         }
 
@@ -461,6 +474,7 @@ class Bench:
             "full_grpc": self._grpc_stream(a, jobs["a_grpc"], text),
             "direct_rest": self._rest_stream(b, jobs["b_rest"], text),
             "direct_grpc": self._grpc_stream(b, jobs["b_grpc"], text),
+            "floor_grpc": lambda: self.floor.stream("floor", text),
         }
         self.log(
             f"streaming: {mode.stream_rounds} rounds of {len(paths)} paths, "

@@ -178,14 +178,16 @@ class Stack:
         )
         return "DATABASE_URL" if self.config.database_url else f"embedded, data in {self.config.data_dir / 'postgres'}"
 
-    def _child(self, name: str, command: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> Child:
+    def start_child(self, name: str, command: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> Child:
+        """Start a process that belongs to the stack: it logs to `logs/NAME.log` and stops
+        with the stack (the benchmark adds its own this way)."""
         child = Child(name, command, self.logs / f"{name}.log", env=env or {}, cwd=cwd)
         child.start()
         self.children.append(child)
         return child
 
     def _start_fake(self) -> None:
-        child = self._child(
+        child = self.start_child(
             "fakeprovider",
             [sys.executable, "-m", "fakeprovider", "--host", "127.0.0.1", "--port", str(self.config.ports.fake)],
         )
@@ -205,7 +207,7 @@ class Stack:
         if not LITELLM_BIN.exists():
             raise StartupError(f"{LITELLM_BIN} is missing: run `make install` first")
         config_path = self.litellm_config_path()
-        child = self._child(
+        child = self.start_child(
             "litellm",
             [
                 str(LITELLM_BIN),
@@ -275,7 +277,7 @@ class Stack:
         env = self.server_env(port, metrics_port)
         if self.server_tree != ROOT:
             env["PYTHONPATH"] = str(self.server_tree)
-        child = self._child(name, self.server_command(port), env=env, cwd=self.server_tree)
+        child = self.start_child(name, self.server_command(port), env=env, cwd=self.server_tree)
         child.wait_ready(lambda: grpc_serving(f"127.0.0.1:{port}"), timeout=60)
         self.servers.append(child)
         self.grpc_ports.append(port)
@@ -295,7 +297,9 @@ class Stack:
     def _start_envoy(self) -> None:
         path = self.config.data_dir / "envoy.yaml"
         path.write_text(envoy.render(self.envoy_config()))
-        child = self._child("envoy", [str(ENVOY_BIN), "-c", str(path), "--disable-hot-restart", "--log-level", "warn"])
+        child = self.start_child(
+            "envoy", [str(ENVOY_BIN), "-c", str(path), "--disable-hot-restart", "--log-level", "warn"]
+        )
         # Ready when a request goes all the way through: unauthenticated -> 401 from the server.
         child.wait_ready(
             lambda: httpx.post(f"{self.api_url}/api/jobs/create", json={}, timeout=1).status_code == 401, timeout=30
@@ -303,7 +307,7 @@ class Stack:
 
     def _start_dashboard(self) -> str | None:
         command = [sys.executable, "-m", "devstack.dashboard", "serve", "--port", str(self.config.ports.dashboard)]
-        child = self._child("dashboard", [*command, "--api", self.api_url])
+        child = self.start_child("dashboard", [*command, "--api", self.api_url])
         child.wait_ready(lambda: httpx.get(f"{self.dashboard_url}/healthz", timeout=1).status_code == 200, timeout=30)
         return None if (dashboard.DIST / "index.html").exists() else "not built yet: run `make dashboard`"
 

@@ -19,7 +19,7 @@ import aiohttp
 import psycopg
 import pytest
 
-from bench import invariants
+from bench import floor_server, invariants
 from bench.invariants import Book
 from bench.load import interleaved, throughput
 from bench.pgwire import CountingProxy, statement_shape, writes
@@ -28,7 +28,7 @@ from bench.profile import ProfiledStack, breakdown
 from bench.report import render
 from bench.runner import QUICK, Bench, StackUnderTest, _stream_summary, _summary, _window_summary
 from bench.stats import Summary, percentile
-from bench.targets import Grpc, Provider, Rest, create_tenant, stream_prompt
+from bench.targets import Grpc, Provider, Rest, Tenant, create_tenant, stream_prompt
 from devstack.postgres import Postgres
 from devstack.stack import Ports, StackConfig
 from tests.conftest import ADMIN_KEY
@@ -151,6 +151,19 @@ async def test_measurement_functions_against_a_stack(stack, proxy, database, cli
         "accounting": {"smoke": report.as_dict()},
     }
     assert "Targets (issue 8)" in render(data)
+
+
+async def test_the_floor_server_forwards_calls_and_streams(stack):
+    """The floor the report compares our server with answers like it (content, every chunk,
+    the final event); it checks no key, so any tenant will do."""
+    target = await asyncio.to_thread(floor_server.start_beside, stack)
+    floor = await Grpc(target, Tenant("no-team", "no-key", "no-alias")).open()
+    try:
+        assert await floor.call("no-job")
+        timing = await floor.stream("no-job", stream_prompt(3, 5))
+        assert len(timing.content) == 3 and timing.done
+    finally:
+        await floor.close()
 
 
 async def test_the_runner_operations_keep_the_books(stack, proxy, database, client, book, tmp_path):
