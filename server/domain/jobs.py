@@ -30,11 +30,12 @@ FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED)
 
 
 def activity_resolution_seconds(ttl_seconds: float) -> float:
-    """How far a job's recorded last activity may lag its latest call: 1% of the expiry
-    TTL, at most a minute. A call refreshes it only when it is older than that (or the
-    call merges metadata into the job), so most calls leave the job's row alone: its
-    UPDATE, an indexed column and the usage trigger were a fifth of PostgreSQL's work per
-    call. Expiry waits the TTL plus this much, so a job never expires before its TTL."""
+    """How far a job's recorded last activity may lag the end of its latest call: 1% of
+    the expiry TTL, at most a minute. A call's record refreshes it only when it would lag
+    by more than that (or the call merges metadata into the job), so most calls leave the
+    job's row alone: its UPDATE, an indexed column and the usage trigger were a fifth of
+    PostgreSQL's work per call. Expiry waits the TTL plus this much, so no job expires
+    sooner than its TTL after its last call ended."""
     return min(60.0, ttl_seconds / 100)
 
 

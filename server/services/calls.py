@@ -9,8 +9,8 @@ Sequence of one call:
    first byte: once content has reached the client, switching models would garble it;
 3. one transaction recording the call (succeeded, failed or cancelled): tokens, cost,
    latency, the alias, the model that served it and every model tried. It touches the
-   job's row only to merge call metadata or when the job's last activity is older than
-   the resolution (`activity_resolution_seconds`).
+   job's row only to merge call metadata or when the job's recorded last activity would
+   otherwise lag the call's end by more than the resolution (`activity_resolution_seconds`).
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class _Prepared:
     job_id: uuid.UUID
     route: Route
     rates: Rates
-    touch_job: bool  # the job's last activity is older than the resolution
+    job_idle_seconds: float  # since the job's recorded last activity, when the call began
 
 
 class CallUseCases:
@@ -154,10 +154,8 @@ class CallUseCases:
         if not started:  # finished meanwhile: say how
             async with self._db.statements() as read:
                 ensure_open(await job_store.get_job(read, jid, team_id))
-        # A job started just now has its last activity set; an older one is refreshed
-        # by the call's record only when it lags by more than the resolution.
-        touch_job = not pending and context.job_idle_seconds > self._activity_resolution
-        return _Prepared(jid, route, team.rates, touch_job)
+        # A job started just now has its last activity set to now.
+        return _Prepared(jid, route, team.rates, 0.0 if pending else context.job_idle_seconds)
 
     async def _with_fallbacks(
         self, call: _CallInProgress, deadline: float | None, attempt: Callable[[str, float], Awaitable[T]]
@@ -377,8 +375,11 @@ class _CallInProgress:
             content=answer.content if keep_content and answer is not None else None,
         )
         patch = self.request.call_metadata if record.status is CallStatus.SUCCEEDED else None
+        # The job's recorded last activity is refreshed only when it would otherwise lag
+        # the end of this call by more than the resolution.
+        lag = self.prepared.job_idle_seconds + (time.perf_counter() - self.started)
         async with self.owner._db.statements() as conn:
-            await job_store.record_call(conn, record, patch, touch_job=self.prepared.touch_job)
+            await job_store.record_call(conn, record, patch, touch_job=lag > self.owner._activity_resolution)
         return record
 
     def finished(self, record: CallRecord, error: DomainError | None = None) -> StreamFinished:

@@ -19,7 +19,7 @@ from server.domain.jobs import JobStatus
 from server.settings import Settings
 from server.storage import jobs as job_store
 from server.storage import migrate
-from tests.api.conftest import ADMIN, create_team, ledger_mismatches
+from tests.api.conftest import ADMIN, create_team, extra_app, ledger_mismatches
 from tests.api.test_job_flow import expect_error, user
 from tests.conftest import ADMIN_KEY
 
@@ -373,6 +373,25 @@ async def test_a_call_touches_its_job_only_when_its_activity_is_stale_or_it_carr
     await call(call_metadata=patch)  # recent, but with metadata to merge
     touched, metadata = await _activity(app, job.job_id)
     assert metadata == {"step": "two"} and touched > refreshed
+
+
+async def test_a_call_longer_than_the_resolution_refreshes_its_job_activity(database_url, fake_url, admin):
+    """A TTL of 10 s gives a resolution of 0.1 s. The job's activity was recorded just
+    before a call of 0.3 s: recent when the call began, but left alone it would lag the
+    call's end by more than the resolution, so the record refreshes it."""
+    from saaslitellm.v1 import job_service_pb2_grpc
+
+    async with extra_app(database_url, fake_url, job_ttl_seconds=10) as (application, channel):
+        stub = job_service_pb2_grpc.JobServiceStub(channel)
+        team = await create_team(admin, credits=1)
+        job = await stub.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+        await stub.LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[user("hi")]), metadata=team.auth)
+        started, _ = await _activity(application, job.job_id)
+        slow = pb.LLMCallRequest(job_id=job.job_id, messages=[user("slow [fake delay_ms=300]")])
+        reply = await stub.LLMCall(slow, metadata=team.auth)
+        refreshed, _ = await _activity(application, job.job_id)
+        assert reply.metadata.latency_ms >= 300
+        assert (refreshed - started).total_seconds() >= 0.3
 
 
 async def test_expiry_waits_the_activity_resolution_beyond_the_ttl(app, jobs, team):
