@@ -103,7 +103,7 @@ class _Prepared:
     job_id: uuid.UUID
     route: Route
     rates: Rates
-    job_idle_seconds: float  # since the job's recorded last activity, when the call began
+    job_activity_at: float  # the job's recorded last activity, on time.perf_counter()'s clock
 
 
 class CallUseCases:
@@ -155,7 +155,8 @@ class CallUseCases:
             async with self._db.statements() as read:
                 ensure_open(await job_store.get_job(read, jid, team_id))
         # A job started just now has its last activity set to now.
-        return _Prepared(jid, route, team.rates, 0.0 if pending else context.job_idle_seconds)
+        activity_at = time.perf_counter() - (0.0 if pending else context.job_idle_seconds)
+        return _Prepared(jid, route, team.rates, activity_at)
 
     async def _with_fallbacks(
         self, call: _CallInProgress, deadline: float | None, attempt: Callable[[str, float], Awaitable[T]]
@@ -377,7 +378,7 @@ class _CallInProgress:
         patch = self.request.call_metadata if record.status is CallStatus.SUCCEEDED else None
         # The job's recorded last activity is refreshed only when it would otherwise lag
         # the end of this call by more than the resolution.
-        lag = self.prepared.job_idle_seconds + (time.perf_counter() - self.started)
+        lag = time.perf_counter() - self.prepared.job_activity_at
         async with self.owner._db.statements() as conn:
             await job_store.record_call(conn, record, patch, touch_job=lag > self.owner._activity_resolution)
         return record
