@@ -31,7 +31,7 @@ from server.api.errors import ErrorInterceptor
 from server.api.job_servicer import JobServicer
 from server.observability import metrics
 from server.observability.interceptor import ObservabilityInterceptor
-from server.observability.wrappers import ObservedAuthenticator, ObservedUpstream
+from server.observability.wrappers import ObservedAuthenticator, ObservedPriceCatalog, ObservedUpstream
 from server.services.admin import AdminUseCases
 from server.services.admin_jobs import AdminJobUseCases
 from server.services.analytics import AnalyticsUseCases, RollupCompactor
@@ -40,7 +40,6 @@ from server.services.background import Background, Periodic
 from server.services.calls import CallUseCases, UpstreamPolicy
 from server.services.credits import CreditUseCases
 from server.services.jobs import JobUseCases
-from server.services.prices import PriceCatalog
 from server.services.retention import Retention
 from server.services.single_call import SingleCallUseCases
 from server.services.team_models import TeamModels
@@ -87,7 +86,7 @@ class Application:
             upstream,
             self.background,
             TokenCounter(),
-            PriceCatalog(upstream),
+            ObservedPriceCatalog(upstream),
             policy=UpstreamPolicy(
                 timeout_seconds=settings.upstream_timeout_seconds,
                 stream_idle_timeout_seconds=settings.stream_idle_timeout_seconds,

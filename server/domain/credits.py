@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from server.domain.completion import Usage
 from server.domain.errors import DomainError, Kind, Reason
 from server.domain.jobs import JobCosts
 
@@ -116,6 +117,38 @@ def ensure_can_spend(team_id: str, rates: Rates, costs: JobCosts, balance: Balan
                 "credits_overdraft_limit": str(rates.overdraft_limit),
             },
         )
+
+
+class CostSource(enum.StrEnum):
+    """Where a call's provider cost came from (stored with the call)."""
+
+    LITELLM = "litellm"  # what LiteLLM reported with the response
+    PRICE_TABLE = "price_table"  # usage times the model's price in LiteLLM's model info
+    NONE = "none"  # no tokens, or no price known: recorded as 0 and counted as unpriced
+
+
+def provider_cost(
+    reported_usd: Decimal | None, usage: Usage, price: tuple[Decimal, Decimal] | None
+) -> tuple[Decimal, CostSource]:
+    """What a call cost the operator: LiteLLM's report when it is positive; else, for a
+    call that used tokens, its usage at the model's (input, output) per-token price.
+
+    A reported zero for tokens is not taken at its word: LiteLLM reports zero or nothing for
+    a model it has no price for, and gateways have reported zero for priced streamed calls
+    (BerriAI/litellm#37923). A model priced at zero in the model info is free, not unpriced.
+    `price` is None when the model's price is unknown or was not looked up (`needs_price`).
+    """
+    if reported_usd is not None and (reported_usd > 0 or not usage.total_tokens):
+        return reported_usd, CostSource.LITELLM
+    if not usage.total_tokens or price is None:
+        return Decimal(0), CostSource.NONE
+    cost_in, cost_out = price
+    return cost_in * usage.prompt_tokens + cost_out * usage.completion_tokens, CostSource.PRICE_TABLE
+
+
+def needs_price(reported_usd: Decimal | None, usage: Usage) -> bool:
+    """Whether `provider_cost` would read the model's price for this call."""
+    return bool(usage.total_tokens) and not (reported_usd is not None and reported_usd > 0)
 
 
 def billed_cost(provider_cost_usd: Decimal, rates: Rates) -> Decimal:

@@ -9,6 +9,8 @@ observes histograms, through label children looked up once per RPC method):
 - `saaslitellm_streams_open`: server streams in flight;
 - `saaslitellm_upstream_request_duration_seconds{model, kind}` and
   `saaslitellm_upstream_errors_total{model, reason}`: each attempt on a LiteLLM model;
+- `saaslitellm_llm_calls_unpriced_total{model}`: calls recorded at $0 because their model
+  has no known price (server/services/prices.py);
 - `saaslitellm_db_pool_connections{state}`, `saaslitellm_db_pool_connections_max`,
   `saaslitellm_db_transaction_duration_seconds`, `saaslitellm_db_unavailable_total`.
 
@@ -62,6 +64,12 @@ UPSTREAM_SECONDS = Histogram(
 )
 UPSTREAM_ERRORS = Counter(
     "saaslitellm_upstream_errors", "Failed attempts on a LiteLLM model, by our error reason.", ("model", "reason")
+)
+UNPRICED_CALLS = Counter(
+    "saaslitellm_llm_calls_unpriced",
+    "Calls that used tokens on a model with no known price (LiteLLM reported no cost and its "
+    "model info has none), recorded at $0: alert on any increase, margins are overstated.",
+    ("model",),
 )
 DB_POOL_CONNECTIONS = Gauge(
     "saaslitellm_db_pool_connections",

@@ -1,4 +1,4 @@
-"""The upstream client and the authenticator, observed from the outside.
+"""The upstream client, the authenticator and the price catalog, observed from the outside.
 
 Subclasses that add metrics, spans and request context around the real methods and
 change nothing else, so the use cases that receive them behave exactly as before.
@@ -15,8 +15,9 @@ from server.domain.chat import ChatRequest
 from server.domain.errors import DomainError
 from server.domain.models import Route
 from server.observability import context, tracing
-from server.observability.metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS
+from server.observability.metrics import UNPRICED_CALLS, UPSTREAM_ERRORS, UPSTREAM_SECONDS
 from server.services.auth import Authenticator, TeamPrincipal
+from server.services.prices import PriceCatalog
 from server.upstream.litellm import LiteLLMClient, UpstreamReply, UpstreamStream
 
 
@@ -120,3 +121,11 @@ class ObservedAuthenticator(Authenticator):
         if ctx is not None:
             ctx.team_id = principal.team_id
         return principal
+
+
+class ObservedPriceCatalog(PriceCatalog):
+    """PriceCatalog that counts unpriced calls per model."""
+
+    def unpriced(self, model: str) -> None:
+        UNPRICED_CALLS.labels(model).inc()
+        super().unpriced(model)

@@ -28,7 +28,7 @@ from typing import TypeVar
 from server.domain import credits, models, validation
 from server.domain.chat import ChatRequest
 from server.domain.completion import Answer, Delta, StreamAccumulator, Usage, answer_from
-from server.domain.credits import BudgetMode, Rates
+from server.domain.credits import BudgetMode, CostSource, Rates
 from server.domain.errors import DomainError, not_found
 from server.domain.jobs import (
     CallRecord,
@@ -321,16 +321,18 @@ class _CallInProgress:
         completion = "" if answer is None else answer.content
         return Usage(tokens.count_messages(self.request.messages), tokens.count_text(completion), estimated=True)
 
-    async def _cost(self, usage: Usage, answer: Answer | None) -> tuple[Decimal, str]:
-        """Provider cost: as LiteLLM reported it, else computed from the model's price."""
-        if answer is not None and answer.reported_cost_usd is not None:
-            return answer.reported_cost_usd, "litellm"
-        if usage.total_tokens:
-            model = self.served_model or (self.attempted[-1] if self.attempted else self.prepared.route.primary)
-            computed = await self.owner._prices.cost(model, usage)
-            if computed is not None:
-                return computed, "price_table"
-        return Decimal(0), "none"
+    async def _cost(self, usage: Usage, answer: Answer | None) -> tuple[Decimal, CostSource]:
+        """Provider cost: as LiteLLM reported it, else computed from the model's price
+        (credits.provider_cost); a call with tokens and no price is reported as unpriced."""
+        reported = None if answer is None else answer.reported_cost_usd
+        price = None
+        model = self.served_model or (self.attempted[-1] if self.attempted else self.prepared.route.primary)
+        if credits.needs_price(reported, usage):
+            price = await self.owner._prices.price(model)
+        cost, source = credits.provider_cost(reported, usage, price)
+        if source is CostSource.NONE and usage.total_tokens:
+            self.owner._prices.unpriced(model)
+        return cost, source
 
     async def save(
         self,
@@ -367,7 +369,7 @@ class _CallInProgress:
             tokens_estimated=usage.estimated,
             provider_cost_usd=provider_cost,
             billed_cost_usd=credits.billed_cost(provider_cost, self.prepared.rates),
-            cost_source=source,
+            cost_source=source.value,
             latency_ms=self._elapsed_ms(),
             first_token_ms=self.first_token_ms,
             finish_reason="" if answer is None else answer.finish_reason,

@@ -134,8 +134,8 @@ class LiteLLMClient:
         prices = {}
         for entry in entries:
             info = entry.get("model_info") or {}
-            cost_in = _decimal(str(info.get("input_cost_per_token") or ""))
-            cost_out = _decimal(str(info.get("output_cost_per_token") or ""))
+            cost_in = _price(info.get("input_cost_per_token"))
+            cost_out = _price(info.get("output_cost_per_token"))
             if entry.get("model_name") and cost_in is not None and cost_out is not None:
                 prices[entry["model_name"]] = (cost_in, cost_out)
         return prices
@@ -271,6 +271,13 @@ def _decimal(value: str | None) -> Decimal | None:
     except InvalidOperation:
         return None
     return cost if cost.is_finite() and cost >= 0 else None
+
+
+def _price(value: object) -> Decimal | None:
+    """A per-token price from the model info: a number (0 for a free model), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    return _decimal(str(value))
 
 
 def _error_body(content: bytes) -> dict[str, Any]:

@@ -128,6 +128,50 @@ def test_metrics_count_rpcs_upstream_calls_streams_pool_and_usage(stack, api):
     assert delta("saaslitellm_llm_tokens_total", kind="completion") > 0
 
 
+def test_calls_on_a_model_without_a_price_are_recorded_at_zero_and_reported(stack, api):
+    """LiteLLM reports no cost for a model it has no price for. Such calls are recorded at
+    $0, counted per model and named in the log with what to do; a model priced at 0 in
+    LiteLLM's model info is free, not unpriced."""
+    unpriced = rest_team(api, models=("fake-unpriced",))
+    free = rest_team(api, models=("fake-free",))
+    ISSUED_KEYS.extend([unpriced.key, free.key])
+    before = scrape(stack)
+
+    job = post(api, "/jobs/create", {"job_type": "unpriced"}, unpriced.headers).json()
+    reply = post(
+        api, f"/jobs/{job['job_id']}/llm-call", {"messages": [{"role": "user", "content": "hi"}]}, unpriced.headers
+    ).json()
+    events = stream(api, job["job_id"], unpriced.headers, "story [fake tokens=6 chunks=3]")
+    free_job = post(api, "/jobs/create", {"job_type": "free"}, free.headers).json()
+    free_reply = post(
+        api, f"/jobs/{free_job['job_id']}/llm-call", {"messages": [{"role": "user", "content": "hi"}]}, free.headers
+    ).json()
+    after = scrape(stack)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert reply["metadata"]["tokens_used"] > 0 and reply["metadata"].get("cost_usd", 0) == 0
+    assert events[-1]["done"] is True and events[-1].get("cost_usd", 0) == 0
+    assert free_reply["metadata"]["tokens_used"] > 0 and free_reply["metadata"].get("cost_usd", 0) == 0
+    assert delta("saaslitellm_llm_calls_unpriced_total", model="fake-unpriced") == 2
+    assert delta("saaslitellm_llm_calls_unpriced_total", model="fake-free") == 0
+    assert delta("saaslitellm_llm_calls_unpriced_total", model="fake-gpt") == 0
+    warnings = [
+        line
+        for path in stack.logs.glob("server*.log")
+        for line in path.read_text().splitlines()
+        if "fake-unpriced" in line and "input_cost_per_token" in line
+    ]
+    assert 1 <= len(warnings) <= len(stack.servers)  # once per process that saw such a call
+    assert all(json.loads(line)["level"] == "WARNING" for line in warnings)
+    assert not any(
+        "fake-free" in line and "input_cost_per_token" in line
+        for path in stack.logs.glob("server*.log")
+        for line in path.read_text().splitlines()
+    )
+
+
 def test_the_request_id_reaches_the_client_and_the_log_line(stack, api):
     team = rest_team(api)
     ISSUED_KEYS.append(team.key)

@@ -10,8 +10,8 @@ import pytest
 
 from server.domain import credits, keys, models, validation
 from server.domain.chat import build_request
-from server.domain.completion import StreamAccumulator, answer_from
-from server.domain.credits import Balance, BudgetMode, Rates, TeamStatus
+from server.domain.completion import StreamAccumulator, Usage, answer_from
+from server.domain.credits import Balance, BudgetMode, CostSource, Rates, TeamStatus
 from server.domain.errors import DomainError, Kind, Reason
 from server.domain.jobs import (
     CallRecord,
@@ -144,6 +144,33 @@ def test_consumption_usd_rounds_up():
 
 def test_markup_applies_to_billed_cost():
     assert credits.billed_cost(Decimal("0.000017"), Rates(markup_percent=Decimal(50))) == Decimal("0.0000255")
+
+
+PRICE = (Decimal("0.000001"), Decimal("0.000002"))
+FREE = (Decimal(0), Decimal(0))
+
+
+@pytest.mark.parametrize(
+    ("reported", "usage", "price", "expected"),
+    [
+        # LiteLLM's report wins when it is positive, whatever the price table says.
+        (Decimal("0.5"), Usage(10, 5), PRICE, (Decimal("0.5"), CostSource.LITELLM)),
+        # A reported zero (or none) for tokens is checked against the price: a priced model
+        # costs its usage, a free one costs 0, an unknown one is unpriced.
+        (Decimal(0), Usage(10, 5), PRICE, (Decimal("0.000020"), CostSource.PRICE_TABLE)),
+        (None, Usage(10, 5), PRICE, (Decimal("0.000020"), CostSource.PRICE_TABLE)),
+        (None, Usage(10, 5), FREE, (Decimal(0), CostSource.PRICE_TABLE)),
+        (Decimal(0), Usage(10, 5), None, (Decimal(0), CostSource.NONE)),
+        (None, Usage(10, 5), None, (Decimal(0), CostSource.NONE)),
+        # No tokens: a reported zero is taken; nothing reported costs nothing.
+        (Decimal(0), Usage(), PRICE, (Decimal(0), CostSource.LITELLM)),
+        (None, Usage(), PRICE, (Decimal(0), CostSource.NONE)),
+    ],
+)
+def test_provider_cost_trusts_a_positive_report_and_otherwise_the_price(reported, usage, price, expected):
+    assert credits.provider_cost(reported, usage, price) == expected
+    # The price is looked up exactly when it can decide the cost.
+    assert credits.needs_price(reported, usage) == (expected[1] is not CostSource.LITELLM and usage.total_tokens > 0)
 
 
 @pytest.mark.parametrize(
