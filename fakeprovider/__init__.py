@@ -24,6 +24,12 @@ HTTP surface
 * ``GET /health`` -> ``{"status": "ok"}``.
 * ``GET /v1/models`` -> OpenAI model list (``fake-gpt``, ``fake-gpt-backup``);
   ``GET /v1/models/{name}`` answers for any name.
+* ``GET /v1/model/info`` -> the two models' prices in the LiteLLM proxy's
+  format (``{"data": [{"model_name", "model_info": {"input_cost_per_token",
+  "output_cost_per_token"}}]}``, $1 and $2 per million tokens, as
+  gateway/litellm.yaml prices them), for a server that calls the fake
+  directly instead of through LiteLLM (the API tests, the benchmark's
+  ``direct`` stack).
 * ``POST /v1/chat/completions`` -> OpenAI Chat Completions, non-streaming and
   streaming (``"stream": true``).  Any model name and any Authorization
   header are accepted.  Invalid JSON, a body that is not an object, missing

@@ -33,6 +33,7 @@ from .replies import Reply, build_reply
 
 __all__ = [
     "MODELS",
+    "PRICES",
     "REQUEST_LOG",
     "REQUEST_LOG_SIZE",
     "base_url",
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 MODELS: tuple[str, ...] = ("fake-gpt", "fake-gpt-backup")
+# USD per prompt and per completion token, as gateway/litellm.yaml prices MODELS.
+PRICES: tuple[float, float] = (0.000001, 0.000002)
 REQUEST_LOG_SIZE = 200
 MAX_BODY_BYTES = 64 * 1024 * 1024  # long-context prompts exceed aiohttp's 1 MiB default
 
@@ -251,6 +254,15 @@ async def get_model(request: web.Request) -> web.Response:
     return web.json_response(_model_object(request.match_info["model"]))
 
 
+async def model_info(request: web.Request) -> web.Response:
+    """``GET /model/info`` as the LiteLLM proxy answers it (only the fields our server
+    reads): MODELS at PRICES, so a server pointed straight at the fake prices its calls
+    as it would through LiteLLM."""
+    cost_in, cost_out = PRICES
+    info = {"input_cost_per_token": cost_in, "output_cost_per_token": cost_out}
+    return web.json_response({"data": [{"model_name": name, "model_info": info} for name in MODELS]})
+
+
 async def get_requests(request: web.Request) -> web.Response:
     """The last REQUEST_LOG_SIZE chat completion requests, newest last."""
     return web.json_response({"requests": list(request.app[REQUEST_LOG])})
@@ -430,6 +442,7 @@ def create_app() -> web.Application:
     for prefix in ("/v1", ""):
         app.router.add_get(f"{prefix}/models", list_models)
         app.router.add_get(f"{prefix}/models/{{model}}", get_model)
+        app.router.add_get(f"{prefix}/model/info", model_info)
         app.router.add_post(f"{prefix}/chat/completions", chat_completions)
     return app
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
 from server.upstream.litellm import LiteLLMClient
@@ -17,19 +18,42 @@ from server.upstream.litellm import LiteLLMClient
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 300.0
+RETRY_SECONDS = 10.0  # after LiteLLM could not be asked: the known prices stay meanwhile
 
 
 class PriceCatalog:
-    def __init__(self, upstream: LiteLLMClient) -> None:
+    def __init__(self, upstream: LiteLLMClient, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._upstream = upstream
+        self._clock = clock
         self._prices: dict[str, tuple[Decimal, Decimal]] = {}
-        self._loaded_at = float("-inf")
+        self._next_load = float("-inf")
         self._lock = asyncio.Lock()
         self._warned: set[str] = set()
 
     async def price(self, model: str) -> tuple[Decimal, Decimal] | None:
         """The model's per-token (input, output) USD price, or None when unknown."""
-        return (await self._current()).get(model)
+        if self._clock() >= self._next_load:
+            async with self._lock:
+                if self._clock() >= self._next_load:
+                    await self.prices_now()
+        return self._prices.get(model)
+
+    async def prices_now(self) -> dict[str, tuple[Decimal, Decimal]] | None:
+        """Every known price, asked of LiteLLM now; None if it could not be asked. A failed
+        read keeps the prices known before (a blip must not make priced calls $0) and is
+        retried after RETRY_SECONDS."""
+        prices = await self._upstream.model_prices()
+        if prices is None:
+            self._next_load = self._clock() + RETRY_SECONDS
+            log.warning(
+                "could not read model prices from LiteLLM's /model/info; keeping the %d known, retrying in %.0f s",
+                len(self._prices),
+                RETRY_SECONDS,
+            )
+            return None
+        self._prices = prices
+        self._next_load = self._clock() + REFRESH_SECONDS
+        return prices
 
     def unpriced(self, model: str) -> None:
         """A call that used tokens on `model` was recorded at $0: no price is known for it.
@@ -42,12 +66,3 @@ class PriceCatalog:
                 "in the LiteLLM config (0 for a free model)",
                 model,
             )
-
-    async def _current(self) -> dict[str, tuple[Decimal, Decimal]]:
-        if time.monotonic() - self._loaded_at < REFRESH_SECONDS:
-            return self._prices
-        async with self._lock:
-            if time.monotonic() - self._loaded_at >= REFRESH_SECONDS:
-                self._prices = await self._upstream.model_prices()
-                self._loaded_at = time.monotonic()
-        return self._prices

@@ -120,19 +120,30 @@ class LiteLLMClient:
             )
         return sorted(str(m.get("id")) for m in models if m.get("id"))
 
-    async def model_prices(self) -> dict[str, tuple[Decimal, Decimal]]:
-        """Per-token (input, output) USD prices by model name, from LiteLLM's `/model/info`.
+    async def model_prices(self) -> dict[str, tuple[Decimal, Decimal]] | None:
+        """Per-token (input, output) USD prices by model name, from LiteLLM's `/model/info`;
+        a model without a price is left out (a price of 0 is a free model).
 
-        Empty when the upstream is not a LiteLLM proxy (e.g. a provider called directly).
+        Empty when the upstream has no such route (it is not a LiteLLM proxy, e.g. a
+        provider called directly); None when it could not be asked or answered nonsense.
         """
         try:
             async with self._http.get(self._base + "/model/info", headers=self._headers, timeout=_LIST_TIMEOUT) as r:
                 status, content = r.status, await r.read()
-            entries = json.loads(content).get("data", []) if status == 200 else []
-        except (*_TRANSPORT_ERRORS, TimeoutError, ValueError, AttributeError):
+        except (*_TRANSPORT_ERRORS, TimeoutError):
+            return None
+        if status == 404:
             return {}
+        try:
+            entries = json.loads(content).get("data") if status == 200 else None
+        except (ValueError, AttributeError):
+            entries = None
+        if not isinstance(entries, list):
+            return None
         prices = {}
         for entry in entries:
+            if not isinstance(entry, dict):
+                continue
             info = entry.get("model_info") or {}
             cost_in = _price(info.get("input_cost_per_token"))
             cost_out = _price(info.get("output_cost_per_token"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import uuid
+from decimal import Decimal
 
 import grpc
 import pytest
@@ -185,8 +187,13 @@ async def test_consumption_usd_charges_marked_up_cost(app, jobs, admin):
     team = await create_team(admin)
     await set_billing(app, team.team_id, budget_mode="consumption_usd", credits_per_dollar=100000, markup_percent=50)
     done = await run_job(jobs, team, "a [fake tokens=25]")
-    # The fake upstream reports no cost header (no LiteLLM here), so cost is 0 -> minimum charge.
-    assert done.costs.credits_charged == 1
+    # No cost header from the fake (no LiteLLM here): the cost comes from the price its
+    # /model/info gives, $1 and $2 per million prompt and completion tokens.
+    costs = done.costs
+    provider = Decimal("0.000001") * costs.prompt_tokens + Decimal("0.000002") * costs.completion_tokens
+    billed = provider * Decimal("1.5")  # markup 50%
+    assert costs.completion_tokens == 25 and Decimal(str(costs.total_cost_usd)) == billed
+    assert costs.credits_charged == math.ceil(billed * 100000) == 9
 
 
 async def test_consumption_beyond_balance_is_capped_by_the_overdraft_and_recorded(app, jobs, admin):

@@ -132,6 +132,9 @@ async def test_health_and_models(client: httpx.AsyncClient) -> None:
     assert [model["id"] for model in models["data"]] == ["fake-gpt", "fake-gpt-backup"]
     assert all(model["object"] == "model" for model in models["data"])
     assert (await client.get("/v1/models/anything")).json()["id"] == "anything"
+    info = (await client.get("/v1/model/info")).json()["data"]
+    priced = {"input_cost_per_token": 0.000001, "output_cost_per_token": 0.000002}
+    assert info == [{"model_name": name, "model_info": priced} for name in ("fake-gpt", "fake-gpt-backup")]
 
 
 @pytest.mark.asyncio

@@ -1,0 +1,51 @@
+"""Model prices read from the upstream's /model/info (the fake provider answers it as the
+LiteLLM proxy does): a refresh that fails keeps the prices known, and is retried soon."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from fakeprovider.server import base_url, serve
+from server.services.prices import REFRESH_SECONDS, RETRY_SECONDS, PriceCatalog
+from server.upstream.litellm import LiteLLMClient
+from server.upstream.transport import http_client
+
+FAKE_GPT = (Decimal("0.000001"), Decimal("0.000002"))
+
+
+async def test_prices_outlive_an_upstream_that_went_away_and_are_read_again_when_it_is_back(caplog):
+    runner = await serve("127.0.0.1", 0)
+    port = runner.addresses[0][1]
+    now = [0.0]
+    async with http_client() as http:
+        catalog = PriceCatalog(LiteLLMClient(http, base_url=base_url(runner), api_key=""), clock=lambda: now[0])
+        assert await catalog.price("fake-gpt") == FAKE_GPT
+        assert await catalog.price("no-such-model") is None
+
+        await runner.cleanup()  # the proxy restarts, say
+        now[0] += REFRESH_SECONDS
+        caplog.set_level(logging.WARNING, logger="server.services.prices")
+        assert await catalog.price("fake-gpt") == FAKE_GPT  # the failed refresh kept them
+        failures = [r for r in caplog.records if "could not read model prices" in r.getMessage()]
+        assert len(failures) == 1 and "keeping the 2 known" in failures[0].getMessage()
+        now[0] += RETRY_SECONDS - 1
+        assert await catalog.price("fake-gpt") == FAKE_GPT  # not asked again yet
+        assert len([r for r in caplog.records if "could not read model prices" in r.getMessage()]) == 1
+        now[0] += 1
+        assert await catalog.price("fake-gpt") == FAKE_GPT  # asked again: still away
+        assert len([r for r in caplog.records if "could not read model prices" in r.getMessage()]) == 2
+
+        runner = await serve("127.0.0.1", port)
+        try:
+            assert await catalog.prices_now() == {"fake-gpt": FAKE_GPT, "fake-gpt-backup": FAKE_GPT}
+        finally:
+            await runner.cleanup()
+
+
+async def test_an_upstream_without_model_info_prices_nothing(fake_url):
+    """A provider called directly (no LiteLLM) has no /model/info: no prices, not a failure."""
+    async with http_client() as http:
+        client = LiteLLMClient(http, base_url=fake_url + "/nowhere", api_key="")
+        assert await client.model_prices() == {}
+        assert await PriceCatalog(client).prices_now() == {}
