@@ -80,13 +80,14 @@ class Application:
             self.key_cache.set_live,
         )
         auth = ObservedAuthenticator(self.db, settings.admin_key, self.key_cache)
+        prices = ObservedPriceCatalog(upstream)  # shared: a fresh read for the admin serves calls too
         self.jobs = JobUseCases(self.db)
         self.calls = CallUseCases(
             self.db,
             upstream,
             self.background,
             TokenCounter(),
-            ObservedPriceCatalog(upstream),
+            prices,
             policy=UpstreamPolicy(
                 timeout_seconds=settings.upstream_timeout_seconds,
                 stream_idle_timeout_seconds=settings.stream_idle_timeout_seconds,
@@ -95,7 +96,7 @@ class Application:
             content_policy=settings.record_content,
             job_ttl_seconds=settings.job_ttl_seconds,
         )
-        self.admin = AdminUseCases(self.db, upstream, self.key_changes)
+        self.admin = AdminUseCases(self.db, upstream, prices, self.key_changes)
         self.analytics = AnalyticsUseCases(self.db)
         self.rollup = RollupCompactor(self.db, settings.usage_rollup_interval_seconds)
         self.credits = CreditUseCases(self.db)

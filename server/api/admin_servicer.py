@@ -119,7 +119,8 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
 
     async def ListCatalogModels(self, request: pb.ListCatalogModelsRequest, context: Context):
         self._operator(context)
-        return pb.ListCatalogModelsResponse(models=await self._admin.catalog_models())
+        models, unpriced = await self._admin.catalog()
+        return pb.ListCatalogModelsResponse(models=models, unpriced_models=unpriced)
 
     async def CreateModel(self, request: pb.CreateModelRequest, context: Context) -> tenancy_pb2.ModelAlias:
         actor = self._operator(context)

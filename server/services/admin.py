@@ -4,7 +4,7 @@ and the audit log. Each change runs in one transaction with its audit entry."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -39,6 +39,12 @@ class ModelCatalog(Protocol):
     async def list_models(self) -> list[str]: ...
 
 
+class Prices(Protocol):
+    """The models' prices (server.services.prices.PriceCatalog)."""
+
+    async def prices_now(self) -> Mapping[str, object] | None: ...
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -48,11 +54,13 @@ class AdminUseCases:
         self,
         db: Database,
         models: ModelCatalog,
+        prices: Prices,
         key_changes: KeyChanges,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._db = db
         self._models = models
+        self._prices = prices
         self._key_changes = key_changes
         self._now = clock
 
@@ -210,6 +218,18 @@ class AdminUseCases:
             "cannot check models against the LiteLLM catalog: the model gateway is unreachable or did not list "
             "its models; nothing was changed, retry shortly",
         ) from cause
+
+    async def catalog(self) -> tuple[list[str], list[str]]:
+        """The proxy's models, and those of them it has no price for (asked now)."""
+        models = await self.catalog_models()
+        prices = await self._prices.prices_now()
+        if prices is None:
+            raise DomainError(
+                Kind.UNAVAILABLE,
+                Reason.UPSTREAM_UNAVAILABLE,
+                "cannot read the models' prices: the model gateway did not answer its /model/info; retry shortly",
+            )
+        return models, [model for model in models if model not in prices]
 
     async def _check_models(self, actual_model: str, fallback_models: list[str]) -> None:
         tenancy.check_models_known(actual_model, fallback_models, set(await self.catalog_models()))

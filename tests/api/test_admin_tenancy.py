@@ -128,6 +128,7 @@ async def test_organization_deletion_keeps_history(admin, jobs):
 async def test_catalog_lists_the_proxy_models(admin):
     catalog = await admin.ListCatalogModels(pb.ListCatalogModelsRequest(), metadata=ADMIN)
     assert {"fake-gpt", "fake-gpt-backup"} <= set(catalog.models)
+    assert list(catalog.unpriced_models) == []  # the fake's /model/info prices both
 
 
 async def test_alias_models_are_checked_against_the_catalog(admin):

@@ -277,6 +277,26 @@ def test_api_errors_are_shown_plainly_and_change_nothing(page: Page, stack: Stac
     expect(alias_form.get_by_role("alert")).to_contain_text("model_alias")
 
 
+def test_the_alias_form_warns_of_a_model_without_a_price(page: Page, stack: Stack) -> None:
+    sign_in(page)
+    page.get_by_role("link", name="Model aliases").click()
+    page.get_by_role("button", name="New alias").click()
+    form = dialog(page, "New model alias")
+    model = form.get_by_label("LiteLLM model")
+    expect(model.locator("option", has_text="fake-unpriced (no price)")).to_have_count(1)
+    expect(model.locator("option", has_text="fake-free (no price)")).to_have_count(0)  # priced at 0: free
+    warning = form.get_by_role("status").filter(has_text="no price")
+    model.select_option("fake-gpt")
+    expect(warning).to_have_count(0)
+    form.get_by_role("checkbox", name="fake-unpriced").check()  # as a fallback too
+    expect(warning).to_contain_text("LiteLLM has no price for fake-unpriced")
+    form.get_by_role("checkbox", name="fake-unpriced").uncheck()
+    expect(warning).to_have_count(0)
+    model.select_option("fake-unpriced")
+    expect(warning).to_contain_text("input_cost_per_token")
+    shot(page, "11-unpriced-model-warning")
+
+
 def test_lists_are_paginated_and_searchable(page: Page, stack: Stack) -> None:
     api = f"{stack.api_url}/api"
     prefix = unique("pg")

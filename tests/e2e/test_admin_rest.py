@@ -66,7 +66,9 @@ def test_crud_over_rest_with_partial_updates(api):
     assert put["name"] == "ACME Corp" and put["metadata"] == {}
 
     catalog = call(api, "GET", "/catalog/models", headers=ADMIN_HEADERS).json()
-    assert {"fake-gpt", "fake-gpt-backup"} <= set(catalog["models"])
+    assert {"fake-gpt", "fake-gpt-backup", "fake-free", "fake-unpriced"} <= set(catalog["models"])
+    # LiteLLM's model info prices fake-free at 0 (free) and fake-unpriced not at all.
+    assert catalog["unpriced_models"] == ["fake-unpriced"]
     unknown = call(api, "POST", "/models/create", {"model_alias": unique("A"), "actual_model": "gpt-9"}, ADMIN_HEADERS)
     assert unknown.status_code == 400 and "actual_model" in unknown.json()["message"]
     assert any(

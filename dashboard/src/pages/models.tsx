@@ -80,7 +80,7 @@ export function ModelsPage() {
 
 function AliasEditor(props: { alias: ModelAlias | null; groups: string[]; onClose: () => void; onDone: () => void }) {
   const a = props.alias;
-  const catalog = useAsync(() => get<{ models: string[] }>("/catalog/models"), []);
+  const catalog = useAsync(() => get<{ models: string[]; unpriced_models?: string[] }>("/catalog/models"), []);
   const [name, setName] = useState(a?.model_alias ?? "");
   const [actual, setActual] = useState(a?.actual_model ?? "");
   const [fallbacks, setFallbacks] = useState<string[]>(a?.fallback_models ?? []);
@@ -90,7 +90,9 @@ function AliasEditor(props: { alias: ModelAlias | null; groups: string[]; onClos
   const [deleting, setDeleting] = useState(false);
   const [force, setForce] = useState(false);
   const models = catalog.data?.models ?? [];
+  const unpriced = new Set(catalog.data?.unpriced_models ?? []);
   const primary = actual || models[0] || "";
+  const routeUnpriced = [primary, ...fallbacks.filter((f) => f !== primary)].filter((m) => unpriced.has(m));
   return (
     <Modal title={a ? `Alias ${a.model_alias}` : "New model alias"} onClose={props.onClose} wide>
       <ErrorBox error={catalog.error} />
@@ -134,7 +136,7 @@ function AliasEditor(props: { alias: ModelAlias | null; groups: string[]; onClos
               value={primary}
               onValue={setActual}
               label="LiteLLM model"
-              options={models.map((m): [string, string] => [m, m])}
+              options={models.map((m): [string, string] => [m, unpriced.has(m) ? `${m} (no price)` : m])}
             />
           </Field>
           <Field label="Display name">
@@ -153,6 +155,13 @@ function AliasEditor(props: { alias: ModelAlias | null; groups: string[]; onClos
           />
         </Field>
         {fallbacks.length > 0 && <p class="muted">Order: {[primary, ...fallbacks].join(" → ")}</p>}
+        {routeUnpriced.length > 0 && (
+          <p class="warning" role="status">
+            LiteLLM has no price for {routeUnpriced.join(", ")}: calls served by it are recorded at $0, so margins
+            and dollar budgets would be wrong. Set input_cost_per_token and output_cost_per_token in its model_info
+            in the LiteLLM config (0 for a free model).
+          </p>
+        )}
         <Field label="Access groups" group>
           <Choices name="alias_access_groups" options={props.groups} chosen={groups} onChange={setGroups} />
         </Field>

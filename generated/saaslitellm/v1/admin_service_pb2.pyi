@@ -263,10 +263,12 @@ class ListCatalogModelsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ListCatalogModelsResponse(_message.Message):
-    __slots__ = ("models",)
+    __slots__ = ("models", "unpriced_models")
     MODELS_FIELD_NUMBER: _ClassVar[int]
+    UNPRICED_MODELS_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, models: _Optional[_Iterable[str]] = ...) -> None: ...
+    unpriced_models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, models: _Optional[_Iterable[str]] = ..., unpriced_models: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "access_group")

@@ -363,8 +363,8 @@ class AdminServiceServicer:
 
     def ListCatalogModels(self, request, context):
         """Lists the model names the LiteLLM proxy serves: what `actual_model` and
-        `fallback_models` of an alias may name. UNAVAILABLE (`UPSTREAM_UNAVAILABLE`) when
-        the proxy cannot be reached.
+        `fallback_models` of an alias may name, and which of them have no price. UNAVAILABLE
+        (`UPSTREAM_UNAVAILABLE`) when the proxy cannot be reached.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
