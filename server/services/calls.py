@@ -325,10 +325,8 @@ class _CallInProgress:
         """Provider cost: as LiteLLM reported it, else computed from the model's price
         (credits.provider_cost); a call with tokens and no price is reported as unpriced."""
         reported = None if answer is None else answer.reported_cost_usd
-        price = None
         model = self.served_model or (self.attempted[-1] if self.attempted else self.prepared.route.primary)
-        if credits.needs_price(reported, usage):
-            price = await self.owner._prices.price(model)
+        price = await self.owner._prices.price(model) if credits.needs_price(reported, usage) else None
         cost, source = credits.provider_cost(reported, usage, price)
         if source is CostSource.NONE and usage.total_tokens:
             self.owner._prices.unpriced(model)
