@@ -169,6 +169,7 @@ export interface Team {
   markup_percent: string;
   credits_overdraft_limit: number;
   archived_at?: string;
+  calls_per_minute: number;
 }
 
 export interface CreateTeamResponse {

@@ -89,6 +89,7 @@ def team_update_fields(request: admin_service_pb2.UpdateTeamRequest) -> dict[str
         "markup_percent": optional(request, "markup_percent"),
         "credits_overdraft_limit": optional(request, "credits_overdraft_limit"),
         "default_model": optional(request, "default_model"),
+        "calls_per_minute": optional(request, "calls_per_minute"),
     }
 
 
@@ -154,6 +155,7 @@ def team(value: Team) -> tenancy_pb2.Team:
         markup_percent=_decimal(value.rates.markup_percent),
         credits_overdraft_limit=value.credits_overdraft_limit,
         archived_at=timestamp(value.archived_at),
+        calls_per_minute=value.calls_per_minute,
     )
 
 

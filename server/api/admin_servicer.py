@@ -195,6 +195,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
             credits_per_dollar=convert.optional(request, "credits_per_dollar"),
             markup_percent=convert.optional(request, "markup_percent"),
             credits_overdraft_limit=convert.optional(request, "credits_overdraft_limit"),
+            calls_per_minute=convert.optional(request, "calls_per_minute"),
         )
         return convert.create_team_response(created)
 

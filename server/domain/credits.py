@@ -157,6 +157,27 @@ def billed_cost(provider_cost_usd: Decimal, rates: Rates) -> Decimal:
     return billed.quantize(USD_QUANTUM, rounding=ROUND_HALF_EVEN)
 
 
+MAX_CALLS_PER_MINUTE = 1_000_000
+RATE_RETRY_FLOOR_SECONDS = 0.05
+
+
+def ensure_admitted(team_id: str, calls_per_minute: int, backlog_seconds: float | None) -> None:
+    """A team with a limit on calls per minute may make that many at once, then one every
+    60/limit seconds (GCRA); past that a call is refused, RESOURCE_EXHAUSTED
+    (`TEAM_RATE_LIMITED`), with when the next place frees. `backlog_seconds`: None when
+    the call took a place, else how far ahead of now the team's next place was."""
+    if backlog_seconds is None:
+        return
+    retry_after = max(backlog_seconds + 60 / calls_per_minute - 60, RATE_RETRY_FLOOR_SECONDS)
+    raise DomainError(
+        Kind.RESOURCE_EXHAUSTED,
+        Reason.TEAM_RATE_LIMITED,
+        f"team '{team_id}' may make {calls_per_minute} LLM calls a minute; retry in {retry_after:.1f} s",
+        metadata={"team_id": team_id, "calls_per_minute": str(calls_per_minute)},
+        retry_after_seconds=retry_after,
+    )
+
+
 def ensure_can_work(team_id: str, status: TeamStatus) -> None:
     """Suspended and paused teams may not start jobs or calls."""
     if status is TeamStatus.ACTIVE:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from server.domain import validation
-from server.domain.credits import MAX_CREDITS, Balance, BudgetMode, Rates, TeamStatus
+from server.domain.credits import MAX_CALLS_PER_MINUTE, MAX_CREDITS, Balance, BudgetMode, Rates, TeamStatus
 from server.domain.errors import DomainError, Kind, invalid_argument
 
 
@@ -94,6 +94,7 @@ class Team:
     allowed_model_aliases: tuple[str, ...] = ()
     credits_overdraft_limit: int = 0
     archived_at: datetime | None = None
+    calls_per_minute: int = 0  # LLM calls a minute (0: no limit)
 
     @property
     def archived(self) -> bool:
@@ -166,6 +167,7 @@ class TeamUpdate:
     markup_percent: Decimal | None = None
     credits_overdraft_limit: int | None = None
     default_model: str | None = None
+    calls_per_minute: int | None = None
 
     def columns(self) -> dict[str, Any]:
         """The team columns to write, for the fields that were sent."""
@@ -178,6 +180,7 @@ class TeamUpdate:
             "credits_per_dollar": self.credits_per_dollar,
             "markup_percent": self.markup_percent,
             "credits_overdraft_limit": self.credits_overdraft_limit,
+            "calls_per_minute": self.calls_per_minute,
         }
         columns = {name: value for name, value in values.items() if value is not None}
         if self.default_model is not None:
@@ -196,6 +199,7 @@ def team_update(
     markup_percent: str | None = None,
     credits_overdraft_limit: int | None = None,
     default_model: str | None = None,
+    calls_per_minute: int | None = None,
 ) -> TeamUpdate:
     """Validate the fields an operator sent (None: not sent); status is a Team.Status name."""
     if team_alias is not None:
@@ -212,6 +216,7 @@ def team_update(
         markup_percent=None if markup_percent is None else _markup_percent(markup_percent),
         credits_overdraft_limit=None if credits_overdraft_limit is None else _overdraft(credits_overdraft_limit),
         default_model=default_model,
+        calls_per_minute=None if calls_per_minute is None else _calls_per_minute(calls_per_minute),
     )
 
 
@@ -248,6 +253,12 @@ def _markup_percent(value: str) -> Decimal:
 def _overdraft(value: int) -> int:
     if not 0 <= value <= MAX_CREDITS:
         raise invalid_argument("credits_overdraft_limit", f"must be between 0 and {MAX_CREDITS}")
+    return value
+
+
+def _calls_per_minute(value: int) -> int:
+    if not 0 <= value <= MAX_CALLS_PER_MINUTE:
+        raise invalid_argument("calls_per_minute", f"must be between 0 (no limit) and {MAX_CALLS_PER_MINUTE}")
     return value
 
 

@@ -359,6 +359,7 @@ class AdminUseCases:
         credits_per_dollar: str | None = None,
         markup_percent: str | None = None,
         credits_overdraft_limit: int | None = None,
+        calls_per_minute: int | None = None,
     ) -> CreatedTeam:
         """Create a team, its first key and the ledger entry of its initial credits."""
         validation.identifier("organization_id", organization_id)
@@ -375,6 +376,7 @@ class AdminUseCases:
             credits_per_dollar=credits_per_dollar,
             markup_percent=markup_percent,
             credits_overdraft_limit=credits_overdraft_limit,
+            calls_per_minute=calls_per_minute,
         ).columns()
         new_key = keys.new_key()
         async with self._db.transaction() as conn:

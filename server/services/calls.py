@@ -1,8 +1,9 @@
 """LLM calls inside a job, plain and streamed. Every call is recorded, however it ends.
 
 Sequence of one call:
-1. one short transaction: the team may work, the alias is reachable for the team, the job
-   is open (and becomes in_progress);
+1. one short transaction: the team may work (and, if it has a limit on calls per minute,
+   takes a place, in one more statement), the alias is reachable for the team, the job is
+   open (and becomes in_progress);
 2. the upstream call, holding no database connection: the alias's models in order, each
    retried up to SAAS_UPSTREAM_RETRIES times on transient failures (429, 5xx, timeouts);
    a rejected request (400) is reported at once. A stream falls back only before its
@@ -138,6 +139,9 @@ class CallUseCases:
             context = await job_store.call_context(conn, jid, team_id)
             team = context.team
             credits.ensure_can_work(team_id, team.status)
+            if context.calls_per_minute:  # one more statement, for limited teams only
+                backlog = await job_store.take_call_place(conn, team_id, context.calls_per_minute)
+                credits.ensure_admitted(team_id, context.calls_per_minute, backlog)
             route = models.resolve(request.model, team.default_model, context.reachable)
             if context.job_status is None:
                 raise not_found("job", str(jid))

@@ -165,6 +165,7 @@ class CallContext:
     job_status: JobStatus | None  # None: no such job for this team
     job_reserved: int
     job_idle_seconds: float  # since the job's recorded last activity
+    calls_per_minute: int = 0  # the team's limit; 0: none
 
 
 _CALL_CONTEXT = Statement(
@@ -173,6 +174,7 @@ _CALL_CONTEXT = Statement(
            t.credits_overdraft_limit, t.default_model, t.credits_allocated, t.credits_used,
            t.credits_reserved, j.status AS job_status, j.credits_reserved AS job_reserved,
            date_part('epoch', now() - j.last_activity_at) AS job_idle_seconds,
+           t.calls_per_minute,
            (SELECT coalesce(jsonb_object_agg(a.model_alias, a.models), '{}'::jsonb)
               FROM model_aliases a
              WHERE a.model_alias IN (SELECT g.model_alias
@@ -197,7 +199,35 @@ async def call_context(conn: StatementConnection, job_id: uuid.UUID, team_id: st
         job_status=None if row.job_status is None else JobStatus(row.job_status),
         job_reserved=row.job_reserved or 0,
         job_idle_seconds=row.job_idle_seconds or 0.0,
+        calls_per_minute=row.calls_per_minute,
     )
+
+
+# GCRA (see tables.team_call_rates): the call takes a place if the team's next place is
+# at most a minute ahead once it is pushed by one interval, in one statement under the row
+# lock of the team's rate row, so every process and replica counts the same places. Only
+# teams with a limit run it: the others pay nothing for the feature.
+_TAKE_CALL_PLACE = Statement(
+    """
+    WITH taken AS (
+        INSERT INTO team_call_rates AS r (team_id, tat)
+        VALUES (:team_id, now() + make_interval(secs => :interval))
+        ON CONFLICT (team_id) DO UPDATE
+           SET tat = greatest(r.tat, now()) + make_interval(secs => :interval)
+         WHERE greatest(r.tat, now()) + make_interval(secs => :interval) <= now() + interval '1 minute'
+        RETURNING r.team_id
+    )
+    SELECT EXISTS (SELECT FROM taken) AS taken,
+           (SELECT date_part('epoch', r.tat - now()) FROM team_call_rates r WHERE r.team_id = :team_id) AS backlog
+    """
+)
+
+
+async def take_call_place(conn: StatementConnection, team_id: str, calls_per_minute: int) -> float | None:
+    """Take one of the team's places for a call: None if taken, else how far ahead of now
+    (seconds) its next place was, which says when to retry."""
+    row = await conn.first(_TAKE_CALL_PLACE, {"team_id": team_id, "interval": 60 / calls_per_minute})
+    return None if row.taken else float(row.backlog or 0.0)
 
 
 def _storable(text_: str) -> str:

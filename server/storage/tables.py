@@ -368,3 +368,22 @@ def _archive_of(table: Table, name: str, *extra: Index) -> Table:
 # Call records and job-flow ledger entries older than the retention (server/storage/retention.py).
 llm_calls_archive = _archive_of(llm_calls, "llm_calls_archive")
 credit_ledger_archive = _archive_of(credit_ledger, "credit_ledger_archive", Index(None, "team_id", "entry_id"))
+
+
+# ----------------------------------------------------------------------------------------
+# Call rate limits (migration 0005).
+
+# A team's limit on LLM calls per minute (0: none), enforced exactly across processes.
+teams.append_column(Column("calls_per_minute", Integer, nullable=False, server_default="0"))
+teams.append_constraint(CheckConstraint("calls_per_minute >= 0", name="calls_per_minute"))
+
+# GCRA state of each limited team: the "theoretical arrival time" of its next call. A call
+# is admitted when the time it pushes this to is at most a minute ahead (a full minute's
+# calls may come at once, then one every 60/limit seconds). Only a limited team's calls
+# write it, each with one conditional upsert (server/storage/jobs.py, take_call_place).
+team_call_rates = Table(
+    "team_call_rates",
+    metadata,
+    Column("team_id", Text, ForeignKey("teams.team_id", ondelete="CASCADE"), primary_key=True),
+    Column("tat", TIMESTAMP(timezone=True), nullable=False),
+)

@@ -32,7 +32,7 @@ async def insert_team(
     access_groups: list[str],
     rates: dict[str, Any] | None = None,
 ) -> None:
-    """`rates` holds the optional rate and overdraft columns the operator set."""
+    """`rates` holds the optional rate, overdraft and call-limit columns the operator set."""
     row = (
         await conn.execute(
             pg_insert(teams)
@@ -102,6 +102,7 @@ def _team(row: Any, aliases: list[str]) -> Team:
         allowed_model_aliases=tuple(sorted(aliases)),
         credits_overdraft_limit=row.credits_overdraft_limit,
         archived_at=row.archived_at,
+        calls_per_minute=row.calls_per_minute,
     )
 
 

@@ -16,6 +16,7 @@ from devstack.processes import free_port
 from saaslitellm.v1 import admin_service_pb2, job_service_pb2, job_service_pb2_grpc
 from tests.conftest import ADMIN_KEY, unique
 from tests.e2e.conftest import ADMIN_HEADERS, admin_post
+from tests.e2e.conftest import rest_team as tenant
 
 ISSUED: list[str] = []  # every virtual key this module saw, for the log check
 
@@ -247,3 +248,23 @@ def test_no_secret_reaches_any_log(api, stack, component):
         assert secret not in text and secret[3:] not in text
     if component in ("server", "envoy"):
         assert stack.config.litellm_master_key not in text
+
+
+def test_a_teams_call_limit_over_rest_is_a_429_with_its_reason_and_delay(api):
+    team = tenant(api)
+    patched = call(api, "PATCH", f"/teams/{team.team_id}", {"calls_per_minute": 2}, ADMIN_HEADERS)
+    assert patched.status_code == 200 and patched.json()["calls_per_minute"] == 2
+    job = call(api, "POST", "/jobs/create", {"job_type": "limited"}, team.headers).json()
+    body = {"messages": [{"role": "user", "content": "hi"}]}
+    for _ in range(2):
+        assert call(api, "POST", f"/jobs/{job['job_id']}/llm-call", body, team.headers).status_code == 200
+    refused = call(api, "POST", f"/jobs/{job['job_id']}/llm-call", body, team.headers)
+    assert refused.status_code == 429, refused.text
+    details = {d["@type"].rsplit(".", 1)[-1]: d for d in refused.json()["details"]}
+    assert details["ErrorInfo"]["reason"] == "TEAM_RATE_LIMITED"
+    assert details["ErrorInfo"]["metadata"] == {"team_id": team.team_id, "calls_per_minute": "2"}
+    assert 29 <= float(details["RetryInfo"]["retry_delay"].rstrip("s")) <= 30
+    costs = call(api, "GET", f"/jobs/{job['job_id']}/costs", headers=team.headers).json()
+    assert costs["costs"]["total_calls"] == 2  # the refused call left nothing
+    bad = call(api, "PATCH", f"/teams/{team.team_id}", {"calls_per_minute": -1}, ADMIN_HEADERS)
+    assert bad.status_code == 400 and "calls_per_minute" in bad.json()["message"]

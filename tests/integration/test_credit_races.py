@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -31,7 +32,7 @@ def two_servers(pg: Postgres, tmp_path_factory) -> Iterator[Stack]:
         yield stack
 
 
-async def make_team(channel: grpc.aio.Channel, credits: int) -> tuple[str, tuple]:
+async def make_team(channel: grpc.aio.Channel, credits: int, **team_fields) -> tuple[str, tuple]:
     admin = admin_service_pb2_grpc.AdminServiceStub(channel)
     org, group, alias, team = unique("org"), unique("grp"), unique("A"), unique("team")
     await admin.CreateOrganization(admin_pb.CreateOrganizationRequest(organization_id=org, name="o"), metadata=ADMIN)
@@ -40,7 +41,9 @@ async def make_team(channel: grpc.aio.Channel, credits: int) -> tuple[str, tuple
         admin_pb.CreateModelRequest(model_alias=alias, actual_model="fake-gpt", access_groups=[group]), metadata=ADMIN
     )
     created = await admin.CreateTeam(
-        admin_pb.CreateTeamRequest(organization_id=org, team_id=team, access_groups=[group], credits_allocated=credits),
+        admin_pb.CreateTeamRequest(
+            organization_id=org, team_id=team, access_groups=[group], credits_allocated=credits, **team_fields
+        ),
         metadata=ADMIN,
     )
     return team, (("authorization", f"Bearer {created.virtual_key}"),)
@@ -164,6 +167,36 @@ async def test_consumption_jobs_settling_at_once_charge_exactly_what_the_team_ca
         assert sum(c.credits_charged for c in settled.values()) == 35
         remaining, ledger_amount, reserved, ledger_reserved, _ = invariants(two_servers.postgres.url, team_id)
         assert (remaining, ledger_amount, reserved, ledger_reserved) == (-5, -5, 0, 0)
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
+async def test_a_call_limit_admits_exactly_its_minute_over_two_processes(two_servers):
+    """60 calls at once, spread over both processes, against a limit of 6 a minute: exactly
+    6 are made and recorded (one more per 10 s the burst lasts), the rest refused."""
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two_servers.grpc_ports]
+    try:
+        _, auth = await make_team(channels[0], credits=5, calls_per_minute=6)
+        stubs = [job_service_pb2_grpc.JobServiceStub(c) for c in channels]
+        job = await stubs[0].CreateJob(pb.CreateJobRequest(job_type="burst"), metadata=auth)
+        message = chat_pb2.ChatMessage(role="user", content=struct_pb2.Value(string_value="hi"))
+        request = pb.LLMCallRequest(job_id=job.job_id, messages=[message])
+        started = time.monotonic()
+        outcomes = await asyncio.gather(
+            *(stubs[i % 2].LLMCall(request, metadata=auth) for i in range(60)), return_exceptions=True
+        )
+        elapsed = time.monotonic() - started
+        made = [o for o in outcomes if isinstance(o, pb.LLMCallResponse)]
+        refused = [o for o in outcomes if not isinstance(o, pb.LLMCallResponse)]
+        assert 6 <= len(made) <= 6 + int(elapsed // 10), elapsed
+        assert all(
+            isinstance(e, grpc.aio.AioRpcError) and e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED for e in refused
+        ), [e for e in refused if not isinstance(e, grpc.aio.AioRpcError)][:1]
+        assert all("6 LLM calls a minute" in e.details() for e in refused)
+        with psycopg.connect(two_servers.postgres.url) as conn:
+            recorded = conn.execute("SELECT count(*) FROM llm_calls WHERE job_id = %s", (job.job_id,)).fetchone()[0]
+        assert recorded == len(made)
     finally:
         for channel in channels:
             await channel.close()

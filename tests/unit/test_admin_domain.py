@@ -71,6 +71,7 @@ def test_team_update_keeps_what_was_not_sent():
     changes = tenancy.team_update(markup_percent="12.5000", status="PAUSED", default_model="")
     assert changes.columns() == {"markup_percent": Decimal("12.5"), "status": "paused", "default_model": None}
     assert tenancy.team_update().columns() == {}
+    assert tenancy.team_update(calls_per_minute=0).columns() == {"calls_per_minute": 0}  # 0 removes the limit
 
 
 @pytest.mark.parametrize(
@@ -83,6 +84,8 @@ def test_team_update_keeps_what_was_not_sent():
         ({"markup_percent": "10001"}, "markup_percent"),
         ({"tokens_per_credit": 0}, "tokens_per_credit"),
         ({"credits_overdraft_limit": 2_000_000_000}, "credits_overdraft_limit"),
+        ({"calls_per_minute": -1}, "calls_per_minute"),
+        ({"calls_per_minute": 1_000_001}, "calls_per_minute"),
         ({"status": "ARCHIVED"}, "status"),
         ({"default_model": "bad name"}, "default_model"),
         ({"team_alias": "tab\there"}, "team_alias"),

@@ -173,6 +173,19 @@ def test_provider_cost_trusts_a_positive_report_and_otherwise_the_price(reported
     assert credits.needs_price(reported, usage) == (expected[1] is not CostSource.LITELLM and usage.total_tokens > 0)
 
 
+def test_a_call_past_the_teams_limit_is_refused_with_when_the_next_place_frees():
+    credits.ensure_admitted("t", 6, None)  # took a place
+    with pytest.raises(DomainError) as caught:
+        credits.ensure_admitted("t", 6, 58.0)  # next place 58 s ahead, 10 s apart
+    error = caught.value
+    assert (error.kind, error.reason) == (Kind.RESOURCE_EXHAUSTED, "TEAM_RATE_LIMITED")
+    assert error.retry_after_seconds == pytest.approx(8.0)
+    assert error.metadata == {"team_id": "t", "calls_per_minute": "6"}
+    with pytest.raises(DomainError) as caught:
+        credits.ensure_admitted("t", 6, 0.0)  # a stale read of the state: a short retry, never negative
+    assert caught.value.retry_after_seconds == credits.RATE_RETRY_FLOOR_SECONDS
+
+
 @pytest.mark.parametrize(
     ("status", "reason"), [(TeamStatus.SUSPENDED, "TEAM_SUSPENDED"), (TeamStatus.PAUSED, "TEAM_PAUSED")]
 )

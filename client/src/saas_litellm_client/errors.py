@@ -19,7 +19,7 @@ code, then by the HTTP status. Catch the classes you can act on; catch `APIError
         ├── ConflictError                       AlreadyExistsError, IdempotencyKeyReusedError
         ├── FailedPreconditionError             JobNotOpenError, JobAlreadyFinishedError
         ├── InsufficientCreditsError            (429, but not transient: it needs credits, not time)
-        ├── RateLimitedError                    UPSTREAM_RATE_LIMITED          (transient)
+        ├── RateLimitedError                    UPSTREAM_RATE_LIMITED; TeamRateLimitedError (transient)
         ├── UnavailableError                    UpstreamUnavailableError, DatabaseUnavailableError (transient)
         ├── DeadlineExceededError               UpstreamTimeoutError
         ├── StreamInterruptedError              UPSTREAM_STREAM_INTERRUPTED (in-band, after streaming began)
@@ -262,6 +262,11 @@ class RateLimitedError(APIError):
     retryable = True
 
 
+class TeamRateLimitedError(RateLimitedError):
+    """The team made its calls_per_minute already (TEAM_RATE_LIMITED); `retry_after` says
+    when a place frees. Nothing was recorded or charged, so a retry is safe."""
+
+
 class UnavailableError(APIError):
     """A dependency is temporarily unavailable (UNAVAILABLE)."""
 
@@ -311,6 +316,7 @@ BY_REASON: dict[str, type[APIError]] = {
     "JOB_ALREADY_FINISHED": JobAlreadyFinishedError,
     "INSUFFICIENT_CREDITS": InsufficientCreditsError,
     "UPSTREAM_RATE_LIMITED": RateLimitedError,
+    "TEAM_RATE_LIMITED": TeamRateLimitedError,
     "UPSTREAM_UNAVAILABLE": UpstreamUnavailableError,
     "DATABASE_UNAVAILABLE": DatabaseUnavailableError,
     "UPSTREAM_TIMEOUT": UpstreamTimeoutError,

@@ -180,6 +180,8 @@ function Overview(props: { team: Team; archived: boolean; version: number; onCha
         )}
         <dt>Overdraft limit</dt>
         <dd>{int(team.credits_overdraft_limit)}</dd>
+        <dt>LLM calls a minute</dt>
+        <dd>{team.calls_per_minute ? int(team.calls_per_minute) : <span class="muted">no limit</span>}</dd>
         <dt>Access groups</dt>
         <dd>{team.access_groups.join(", ") || <span class="muted">none: every call is refused</span>}</dd>
         <dt>Models</dt>
@@ -666,6 +668,7 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
   const [creditsPerDollar, setCreditsPerDollar] = useState(team.credits_per_dollar);
   const [markup, setMarkup] = useState(team.markup_percent);
   const [overdraft, setOverdraft] = useState(String(team.credits_overdraft_limit));
+  const [callsPerMinute, setCallsPerMinute] = useState(String(team.calls_per_minute));
   const [defaultModel, setDefaultModel] = useState(team.default_model);
   const [metadata, setMetadata] = useState(team.metadata ? JSON.stringify(team.metadata, null, 2) : "");
   const [groups, setGroups] = useState(team.access_groups);
@@ -689,6 +692,7 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
               credits_per_dollar: creditsPerDollar.trim(),
               markup_percent: markup.trim(),
               credits_overdraft_limit: Number(overdraft),
+              calls_per_minute: Number(callsPerMinute),
               default_model: defaultModel,
               metadata: parseObject(metadata, "metadata"),
             });
@@ -717,6 +721,9 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
           )}
           <Field label="Overdraft limit (credits)">
             <Input name="credits_overdraft_limit" type="number" min="0" value={overdraft} onValue={setOverdraft} />
+          </Field>
+          <Field label="LLM calls a minute" hint="over all keys and server processes; 0: no limit">
+            <Input name="calls_per_minute" type="number" min="0" value={callsPerMinute} onValue={setCallsPerMinute} />
           </Field>
           <Field label="Default model">
             <Select

@@ -135,7 +135,8 @@ class JobServiceServicer:
         to IN_PROGRESS. Errors: NOT_FOUND (job), FAILED_PRECONDITION (`JOB_NOT_OPEN`),
         PERMISSION_DENIED (`MODEL_NOT_ALLOWED`), INVALID_ARGUMENT (bad messages or
         parameters, or the provider rejected them), RESOURCE_EXHAUSTED
-        (`UPSTREAM_RATE_LIMITED`), UNAVAILABLE (`UPSTREAM_UNAVAILABLE`),
+        (`UPSTREAM_RATE_LIMITED`, or `TEAM_RATE_LIMITED` past the team's calls_per_minute,
+        refused before anything is recorded), UNAVAILABLE (`UPSTREAM_UNAVAILABLE`),
         DEADLINE_EXCEEDED (`UPSTREAM_TIMEOUT`). Failed calls are recorded too.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
