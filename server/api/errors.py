@@ -1,7 +1,8 @@
 """The one place that turns failures into gRPC statuses.
 
 A DomainError becomes its status code plus `google.rpc.ErrorInfo` (reason, metadata),
-`BadRequest` (field violations) and `RetryInfo` (when a retry delay is known). Anything
+`BadRequest` (field violations) and `RetryInfo` (when a retry delay is known, also sent as
+`retry-after` metadata, which REST clients get as the Retry-After header). Anything
 else is INTERNAL with a generic message: exception text never reaches a client.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -74,7 +76,14 @@ def as_domain_error(error: BaseException, method: str) -> DomainError:
 
 
 async def _abort(context: grpc.aio.ServicerContext, error: BaseException, method: str) -> None:
-    await context.abort_with_status(rpc_status.to_status(to_status(as_domain_error(error, method))))
+    domain_error = as_domain_error(error, method)
+    status = rpc_status.to_status(to_status(domain_error))
+    if domain_error.retry_after_seconds is not None:
+        # Also as `retry-after` metadata, in whole seconds: Envoy passes it on to REST
+        # clients as the HTTP Retry-After header, which HTTP libraries honour by themselves.
+        retry_after = ("retry-after", str(math.ceil(domain_error.retry_after_seconds)))
+        status = status._replace(trailing_metadata=(*status.trailing_metadata, retry_after))
+    await context.abort_with_status(status)
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):

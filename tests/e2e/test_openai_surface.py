@@ -154,3 +154,4 @@ def test_rate_limit_carries_retry_info_through_litellm(api):
     assert details[0]["reason"] == "UPSTREAM_RATE_LIMITED"
     (retry,) = [d for d in details if d["@type"].endswith("RetryInfo")]
     assert retry["retry_delay"] == "4s"
+    assert response.headers["retry-after"] == "4"  # for HTTP clients that know no RetryInfo
