@@ -24,7 +24,7 @@ SaaS LiteLLM dev stack is up.
   REST/SSE API   {api}/api          (Envoy; Swagger UI at {api}/docs once built)
   metrics        {api}/metrics      (Prometheus, all server processes; see README "Operations")
   gRPC           127.0.0.1:{grpc}   (try: grpcurl -plaintext 127.0.0.1:{grpc} list)
-  LiteLLM proxy  {litellm}           (models fake-gpt, fake-gpt-backup)
+  LiteLLM proxy  {litellm}           (models fake-gpt, fake-gpt-backup; fake-free and fake-unpriced show pricing)
   fake provider  {fake}           (steer with [fake key=value] in the last user message)
   admin dashboard {dashboard}     (sign in with the admin key below)
   logs           {logs}

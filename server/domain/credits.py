@@ -172,7 +172,8 @@ def ensure_admitted(team_id: str, calls_per_minute: int, backlog_seconds: float 
     raise DomainError(
         Kind.RESOURCE_EXHAUSTED,
         Reason.TEAM_RATE_LIMITED,
-        f"team '{team_id}' may make {calls_per_minute} LLM calls a minute; retry in {retry_after:.1f} s",
+        f"team '{team_id}' may make {calls_per_minute} LLM call{'' if calls_per_minute == 1 else 's'} a minute; "
+        f"retry in {retry_after:.1f} s",
         metadata={"team_id": team_id, "calls_per_minute": str(calls_per_minute)},
         retry_after_seconds=retry_after,
     )

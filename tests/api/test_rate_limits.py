@@ -85,7 +85,8 @@ async def test_the_limit_is_changed_and_removed_at_once_and_bad_values_change_no
 
     await admin.UpdateTeam(admin_pb.UpdateTeamRequest(team_id=team.team_id, calls_per_minute=1), metadata=ADMIN)
     await call(jobs, team, job.job_id)
-    await expect_error(call(jobs, team, job.job_id), grpc.StatusCode.RESOURCE_EXHAUSTED, "TEAM_RATE_LIMITED")
+    refused = await expect_error(call(jobs, team, job.job_id), grpc.StatusCode.RESOURCE_EXHAUSTED, "TEAM_RATE_LIMITED")
+    assert "may make 1 LLM call a minute" in refused.details()
     for bad in (-1, 1_000_001):
         error = await expect_error(
             admin.UpdateTeam(admin_pb.UpdateTeamRequest(team_id=team.team_id, calls_per_minute=bad), metadata=ADMIN),
