@@ -14,6 +14,10 @@ from server.upstream.transport import http_client
 FAKE_GPT = (Decimal("0.000001"), Decimal("0.000002"))
 
 
+def failed_reads(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "could not read model prices" in r.getMessage()]
+
+
 async def test_prices_outlive_an_upstream_that_went_away_and_are_read_again_when_it_is_back(caplog):
     runner = await serve("127.0.0.1", 0)
     port = runner.addresses[0][1]
@@ -27,14 +31,14 @@ async def test_prices_outlive_an_upstream_that_went_away_and_are_read_again_when
         now[0] += REFRESH_SECONDS
         caplog.set_level(logging.WARNING, logger="server.services.prices")
         assert await catalog.price("fake-gpt") == FAKE_GPT  # the failed refresh kept them
-        failures = [r for r in caplog.records if "could not read model prices" in r.getMessage()]
-        assert len(failures) == 1 and "keeping the 2 known" in failures[0].getMessage()
+        failures = failed_reads(caplog)
+        assert len(failures) == 1 and "keeping the 2 known" in failures[0]
         now[0] += RETRY_SECONDS - 1
         assert await catalog.price("fake-gpt") == FAKE_GPT  # not asked again yet
-        assert len([r for r in caplog.records if "could not read model prices" in r.getMessage()]) == 1
+        assert len(failed_reads(caplog)) == 1
         now[0] += 1
         assert await catalog.price("fake-gpt") == FAKE_GPT  # asked again: still away
-        assert len([r for r in caplog.records if "could not read model prices" in r.getMessage()]) == 2
+        assert len(failed_reads(caplog)) == 2
 
         runner = await serve("127.0.0.1", port)
         try:
