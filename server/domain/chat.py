@@ -89,7 +89,7 @@ def _check_messages(messages: list[dict[str, Any]]) -> None:
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
         role = message.get("role", "")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise invalid_argument(f"{where}.role", f"must be one of {', '.join(sorted(ROLES))}")
         content = message.get("content")
         if content is None:
