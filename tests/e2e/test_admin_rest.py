@@ -265,6 +265,7 @@ def test_a_teams_call_limit_over_rest_is_a_429_with_its_reason_and_delay(api):
     assert details["ErrorInfo"]["metadata"] == {"team_id": team.team_id, "calls_per_minute": "2"}
     assert 25 <= float(details["RetryInfo"]["retry_delay"].rstrip("s")) <= 30
     assert 25 <= int(refused.headers["retry-after"]) <= 30  # whole seconds, for any HTTP client
+    assert refused.headers["x-should-retry"] == "true"
     costs = call(api, "GET", f"/jobs/{job['job_id']}/costs", headers=team.headers).json()
     assert costs["costs"]["total_calls"] == 2  # the refused call left nothing
     bad = call(api, "PATCH", f"/teams/{team.team_id}", {"calls_per_minute": -1}, ADMIN_HEADERS)

@@ -128,6 +128,8 @@ def test_out_of_credits_is_429_with_the_balance(api):
     assert reason(body) == "INSUFFICIENT_CREDITS"
     info = next(d for d in body["details"] if d["@type"].endswith("ErrorInfo"))
     assert info["metadata"]["credits_available"] == "0"
+    # SDKs that retry every 429 by themselves (OpenAI's, Anthropic's) are told not to.
+    assert refused.headers["x-should-retry"] == "false" and "retry-after" not in refused.headers
 
 
 def test_admin_key_is_accepted_as_bearer_and_never_echoed(api, team):
