@@ -108,6 +108,76 @@ HEADER_PARAMETERS = {
     ],
 }
 
+_OPENAI_HEADERS = [
+    ("X-Job-Id", "Make the call inside this open job (it stays open). Without it, the request is a single-call job."),
+    ("X-Job-Type", "The single-call job's type (default `chat_completion`); not with `X-Job-Id`."),
+    ("X-Call-Purpose", "A label of the call inside its job, like LLMCall's `purpose`."),
+    ("Idempotency-Key", "Makes the single-call job safe to retry: the same key never makes a second job."),
+]
+HEADER_PARAMETERS[f"{PACKAGE}.OpenAIService.CreateChatCompletion"] = [
+    {"name": name, "in": "header", "required": False, "description": text, "schema": {"type": "string"}}
+    for name, text in _OPENAI_HEADERS
+]
+
+# RPCs that take or return `google.api.HttpBody` carry a wire format of their own (OpenAI's),
+# which no proto message describes: their bodies are described here, by hand.
+HTTP_BODY = ".google.api.HttpBody"
+_OPENAI_MESSAGE = {
+    "type": "object",
+    "properties": {"role": {"type": "string"}, "content": {}},
+    "required": ["role"],
+    "additionalProperties": True,
+}
+_CHAT_COMPLETION = {
+    "type": "object",
+    "description": "OpenAI's `chat.completion` object; `id` is `chatcmpl-` and the call id.",
+    "properties": {
+        "id": {"type": "string"},
+        "object": {"const": "chat.completion"},
+        "created": {"type": "integer"},
+        "model": {"type": "string", "description": "The alias the call was made with."},
+        "choices": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+        "usage": {
+            "type": "object",
+            "properties": {
+                name: {"type": "integer"} for name in ("prompt_tokens", "completion_tokens", "total_tokens")
+            },
+        },
+    },
+    "required": ["id", "object", "created", "model", "choices", "usage"],
+}
+HTTP_BODIES: dict[str, dict[str, Any]] = {
+    f"{PACKAGE}.OpenAIService.CreateChatCompletion": {
+        "request": {
+            "type": "object",
+            "description": "OpenAI's chat completion request. Fields not listed here reach the provider unchanged.",
+            "properties": {
+                "model": {"type": "string", "description": "One of the team's aliases; empty: its default."},
+                "messages": {"type": "array", "items": _OPENAI_MESSAGE, "minItems": 1},
+                "stream": {"type": "boolean"},
+                "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
+                "n": {"const": 1},
+                "metadata": {"type": "object", "description": "Merged into the job's metadata after success."},
+                "user": {"type": "string", "description": "A single-call job's user id; also sent upstream."},
+            },
+            "required": ["messages"],
+            "additionalProperties": True,
+        },
+        "example": {"model": "ChatAgent", "messages": [{"role": "user", "content": "Analyze this..."}]},
+        "response": {
+            "description": "A `chat.completion` object (JSON), or with `stream: true` OpenAI's Server-Sent "
+            "Events: `data: <chat.completion.chunk>` per delta, a usage chunk with "
+            "`stream_options.include_usage`, then `data: [DONE]`. An error after the stream began is an event "
+            '`data: {"error": {"message", "type", "code"}}` and no `[DONE]`. Headers `x-job-id` and '
+            "`x-call-id` name the job and the call.",
+            "content": {
+                "application/json": {"schema": _CHAT_COMPLETION},
+                "text/event-stream": {"schema": {"type": "string"}},
+            },
+        },
+    }
+}
+
 # Request bodies for "Try it out" (the integration overview's Quick Start), checked against the
 # body's fields at generation time so they cannot drift from the protos.
 REQUEST_EXAMPLES = {
@@ -432,7 +502,8 @@ class Generator:
     def operations(self) -> dict[str, dict[str, Any]]:
         methods = [m for m in self.d.methods if m.proto.options.HasExtension(annotations_pb2.http)]
         for method in methods:
-            self.mark_inputs(method.proto.input_type)
+            if method.proto.input_type != HTTP_BODY:
+                self.mark_inputs(method.proto.input_type)
         paths: dict[str, dict[str, Any]] = {}
         for method in methods:
             rule = method.proto.options.Extensions[annotations_pb2.http]
@@ -476,7 +547,15 @@ class Generator:
                 }
             )
         bound = {name.split(".")[0] for name in path_fields}
-        if binding.body == "*":
+        raw = HTTP_BODIES.get(full)
+        if (method.proto.input_type == HTTP_BODY or method.proto.output_type == HTTP_BODY) and raw is None:
+            sys.exit(f"{full} carries a google.api.HttpBody: describe its bodies in HTTP_BODIES")
+        if method.proto.input_type == HTTP_BODY:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": raw["request"], "example": raw["example"]}},
+            }
+        elif binding.body == "*":
             operation["requestBody"] = self.body(method.proto.input_type, frozenset(bound))
             if full in REQUEST_EXAMPLES:
                 example = REQUEST_EXAMPLES[full]
@@ -500,7 +579,7 @@ class Generator:
         if binding.response_body:
             sys.exit(f"{full}: response_body is not supported by Envoy's transcoder for JSON messages")
         operation["responses"] = {
-            "200": self.success(method),
+            "200": raw["response"] if method.proto.output_type == HTTP_BODY else self.success(method),
             "4XX": {"$ref": "#/components/responses/Error"},
             "5XX": {"$ref": "#/components/responses/Error"},
         }
@@ -574,7 +653,7 @@ class Generator:
         for source in operations:
             response = source["responses"]["200"]
             content = response["content"].get("application/json")
-            if not content:
+            if not content or "$ref" not in content["schema"]:
                 continue
             properties = self.schemas[content["schema"]["$ref"].rsplit("/", 1)[-1]]["properties"]
             links = {}

@@ -23,12 +23,15 @@ from saaslitellm.v1 import (
     credit_service_pb2_grpc,
     job_service_pb2,
     job_service_pb2_grpc,
+    openai_service_pb2,
+    openai_service_pb2_grpc,
 )
 from server.api.admin_job_servicer import AdminJobServicer
 from server.api.admin_servicer import AdminServicer
 from server.api.credit_servicer import CreditServicer
 from server.api.errors import ErrorInterceptor
 from server.api.job_servicer import JobServicer
+from server.api.openai_servicer import OpenAIServicer
 from server.observability import metrics
 from server.observability.interceptor import ObservabilityInterceptor
 from server.observability.wrappers import ObservedAuthenticator, ObservedPriceCatalog, ObservedUpstream
@@ -58,6 +61,7 @@ SERVICE_NAMES = (
     admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     credit_service_pb2.DESCRIPTOR.services_by_name["CreditService"].full_name,
     admin_job_service_pb2.DESCRIPTOR.services_by_name["AdminJobService"].full_name,
+    openai_service_pb2.DESCRIPTOR.services_by_name["OpenAIService"].full_name,
 )
 
 
@@ -119,8 +123,12 @@ class Application:
             ],
         )
         single = SingleCallUseCases(self.jobs, self.calls, self.background)
+        team_models = TeamModels(self.db)
         job_service_pb2_grpc.add_JobServiceServicer_to_server(
-            JobServicer(auth, self.jobs, self.calls, single, TeamModels(self.db)), self.server
+            JobServicer(auth, self.jobs, self.calls, single, team_models), self.server
+        )
+        openai_service_pb2_grpc.add_OpenAIServiceServicer_to_server(
+            OpenAIServicer(auth, self.calls, single, team_models), self.server
         )
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
             AdminServicer(auth, self.admin, self.analytics), self.server

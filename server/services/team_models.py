@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from server.domain import models, validation
 from server.storage import credits as credit_store
@@ -16,6 +17,7 @@ class AvailableModel:
     display_name: str
     description: str
     is_default: bool
+    created_at: datetime
 
 
 class TeamModels:
@@ -27,6 +29,8 @@ class TeamModels:
         async with self._db.transaction() as conn:
             team = await credit_store.team_state(conn, team_id)
             details = await team_store.reachable_alias_details(conn, team_id)
-        default = models.default_alias(team.default_model, [alias for alias, _, _ in details]) or ""
-        listed = [AvailableModel(alias, name, text, alias == default) for alias, name, text in details]
+        default = models.default_alias(team.default_model, [alias for alias, *_ in details]) or ""
+        listed = [
+            AvailableModel(alias, name, text, alias == default, created) for alias, name, text, created in details
+        ]
         return listed, default

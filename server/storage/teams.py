@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -179,10 +180,15 @@ async def delete_team(conn: Connection, team_id: str) -> None:
     await conn.execute(delete(teams).where(teams.c.team_id == team_id))
 
 
-async def reachable_alias_details(conn: Connection, team_id: str) -> list[tuple[str, str, str]]:
-    """(alias, display name, description) of every alias the team reaches, sorted."""
+async def reachable_alias_details(conn: Connection, team_id: str) -> list[tuple[str, str, str, datetime]]:
+    """(alias, display name, description, created at) of every alias the team reaches, sorted."""
     rows = await conn.execute(
-        select(model_aliases.c.model_alias, model_aliases.c.display_name, model_aliases.c.description)
+        select(
+            model_aliases.c.model_alias,
+            model_aliases.c.display_name,
+            model_aliases.c.description,
+            model_aliases.c.created_at,
+        )
         .distinct()
         .join(model_alias_groups, model_alias_groups.c.model_alias == model_aliases.c.model_alias)
         .join(team_access_groups, team_access_groups.c.group_name == model_alias_groups.c.group_name)

@@ -41,6 +41,7 @@ def test_every_example_is_tested():
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == [
         "basic_usage.py",
         "multi_call_job.py",
+        "openai_sdk.py",
         "streaming.py",
         "structured_outputs.py",
     ]
@@ -74,6 +75,17 @@ def test_multi_call_job(stack, api, team):
     assert "credits charged: 1" in output
     assert re.search(r"failed \(MODEL_NOT_ALLOWED\): FAILED, no credit charged", output)
     assert output.endswith("Credits remaining: 99\n") and credits_of(api, team) == 99
+
+
+def test_openai_sdk(stack, api, team):
+    output = run_example("openai_sdk.py", stack, team)
+    assert re.search(
+        r"^Answer: Hello from fake! You said: Analyze this quarterly report \(job [0-9a-f-]{36}\)$", output, re.M
+    )
+    assert "Story: Hello from fake! You said: Tell me a story\n" in output
+    assert re.search(r"^Job [0-9a-f-]{36}: COMPLETED, 3 calls$", output, re.M)
+    # Three credits: two single-call jobs and one job of three calls.
+    assert output.endswith("Credits remaining: 97\n") and credits_of(api, team) == 97
 
 
 def test_an_example_without_a_key_fails_clearly(stack, team):
