@@ -57,6 +57,8 @@ def main() -> int:
     config.database_url = os.environ.get("DATABASE_URL") or None
     if os.environ.get("SAAS_ADMIN_KEY"):
         config.admin_key = os.environ["SAAS_ADMIN_KEY"]
+    if os.environ.get("SAAS_SECRETS_KEY"):
+        config.secrets_key = os.environ["SAAS_SECRETS_KEY"]
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

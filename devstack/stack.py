@@ -62,6 +62,9 @@ class StackConfig:
     with_litellm: bool = True
     with_dashboard: bool = True
     health_interval: str = "1s"
+    # Seals webhook secrets (SAAS_SECRETS_KEY); None: the one kept in data_dir/secrets.key,
+    # made on first use, so that secrets sealed before a restart still open.
+    secrets_key: str | None = field(default=None, repr=False)
     # OTLP/HTTP traces URL: Envoy and the server processes export traces there.
     otlp_traces_endpoint: str | None = None
     log: Callable[[str], None] = print
@@ -239,12 +242,24 @@ class Stack:
         ).json()
         return "models: " + ", ".join(m["id"] for m in models.get("data", []))
 
+    @property
+    def secrets_key(self) -> str:
+        if self.config.secrets_key is not None:
+            return self.config.secrets_key
+        path = self.config.data_dir / "secrets.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
     def server_env(self, grpc_port: int, metrics_port: int | None = None) -> dict[str, str]:
         assert self.postgres is not None
         upstream = self.litellm_url if self.config.with_litellm else self.fake_url
         env = {
             "DATABASE_URL": self.postgres.url,
             "SAAS_ADMIN_KEY": self.config.admin_key,
+            "SAAS_SECRETS_KEY": self.secrets_key,
             "LITELLM_BASE_URL": upstream,
             "LITELLM_MASTER_KEY": self.config.litellm_master_key,
             "SAAS_GRPC_HOST": "127.0.0.1",

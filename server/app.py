@@ -25,6 +25,8 @@ from saaslitellm.v1 import (
     job_service_pb2_grpc,
     openai_service_pb2,
     openai_service_pb2_grpc,
+    webhook_service_pb2,
+    webhook_service_pb2_grpc,
 )
 from server.api.admin_job_servicer import AdminJobServicer
 from server.api.admin_servicer import AdminServicer
@@ -32,6 +34,8 @@ from server.api.credit_servicer import CreditServicer
 from server.api.errors import ErrorInterceptor
 from server.api.job_servicer import JobServicer
 from server.api.openai_servicer import OpenAIServicer
+from server.api.webhook_servicer import WebhookServicer
+from server.domain.webhooks import SecretBox
 from server.observability import metrics
 from server.observability.interceptor import ObservabilityInterceptor
 from server.observability.wrappers import ObservedAuthenticator, ObservedPriceCatalog, ObservedUpstream
@@ -47,6 +51,7 @@ from server.services.retention import Retention
 from server.services.single_call import SingleCallUseCases
 from server.services.team_models import TeamModels
 from server.services.tokens import TokenCounter
+from server.services.webhooks import WebhookSender, WebhookUseCases
 from server.settings import Settings
 from server.storage import operations
 from server.storage.database import Database
@@ -62,6 +67,7 @@ SERVICE_NAMES = (
     credit_service_pb2.DESCRIPTOR.services_by_name["CreditService"].full_name,
     admin_job_service_pb2.DESCRIPTOR.services_by_name["AdminJobService"].full_name,
     openai_service_pb2.DESCRIPTOR.services_by_name["OpenAIService"].full_name,
+    webhook_service_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
 )
 
 
@@ -134,6 +140,11 @@ class Application:
             AdminServicer(auth, self.admin, self.analytics), self.server
         )
         credit_service_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(auth, self.credits), self.server)
+        box = SecretBox(settings.secrets_key) if settings.secrets_key else None
+        webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(
+            WebhookServicer(auth, WebhookUseCases(self.db, box)), self.server
+        )
+        self.webhooks = WebhookSender(self.db, box, settings.webhook_interval_seconds)
         admin_job_service_pb2_grpc.add_AdminJobServiceServicer_to_server(
             AdminJobServicer(auth, AdminJobUseCases(self.db)), self.server
         )
@@ -156,6 +167,7 @@ class Application:
         await self.key_listener.start()
         self.rollup.start()
         self.retention.start()
+        self.webhooks.start()
         if self.settings.metrics_port is not None:
             usage = metrics.UsageCollector(self._usage_totals, asyncio.get_running_loop())
             self.metrics = metrics.MetricsEndpoint(
@@ -187,6 +199,7 @@ class Application:
         await self.server.stop(grace)
         await self.background.drain(timeout=max(grace, 1.0))
         await self.retention.stop()
+        await self.webhooks.stop()
         if self.metrics is not None:
             self.metrics.stop()
         await self.rollup.stop()

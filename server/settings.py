@@ -63,6 +63,10 @@ class Settings:
     retention_interval_seconds: float = 3600.0
     # The asyncio event loop: uvloop (libuv) or the standard library's.
     event_loop: str = "uvloop"
+    # Seals webhook signing secrets at rest (empty: webhooks are off); the same on every
+    # process. How often each process looks for webhook deliveries due (0: never).
+    secrets_key: str = field(default="", repr=False)
+    webhook_interval_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +90,9 @@ class Settings:
                 raise SettingsError(f"{name} must not be negative")
             return value
 
+        secrets_key = env.get("SAAS_SECRETS_KEY", "").strip()
+        if secrets_key and len(secrets_key) < 32:
+            raise SettingsError("SAAS_SECRETS_KEY must be at least 32 characters: use `openssl rand -base64 32`")
         admin_key = required("SAAS_ADMIN_KEY", "set the operator's admin key (at least 16 characters)")
         if len(admin_key) < 16:
             raise SettingsError("SAAS_ADMIN_KEY must be at least 16 characters")
@@ -108,6 +115,8 @@ class Settings:
         return cls(
             database_url=required("DATABASE_URL", "point it at PostgreSQL, e.g. postgresql://user@127.0.0.1:5432/saas"),
             admin_key=admin_key,
+            secrets_key=secrets_key,
+            webhook_interval_seconds=number("SAAS_WEBHOOK_INTERVAL_SECONDS", cls.webhook_interval_seconds, float),
             litellm_base_url=env.get("LITELLM_BASE_URL", cls.litellm_base_url).strip(),
             litellm_api_key=env.get("LITELLM_MASTER_KEY", "").strip(),
             grpc_host=env.get("SAAS_GRPC_HOST", cls.grpc_host).strip(),

@@ -60,7 +60,8 @@ def own_stack(pg: Postgres, tmp_path_factory: pytest.TempPathFactory, name: str,
 
 @pytest.fixture(scope="session")
 def stack(pg: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with own_stack(pg, tmp_path_factory, "e2e") as running:
+    # Webhook deliveries looked for every 0.1 s, so that the tests wait little for them.
+    with own_stack(pg, tmp_path_factory, "e2e", server_env={"SAAS_WEBHOOK_INTERVAL_SECONDS": "0.1"}) as running:
         yield running
 
 

@@ -90,6 +90,7 @@ def team_update_fields(request: admin_service_pb2.UpdateTeamRequest) -> dict[str
         "credits_overdraft_limit": optional(request, "credits_overdraft_limit"),
         "default_model": optional(request, "default_model"),
         "calls_per_minute": optional(request, "calls_per_minute"),
+        "low_credit_threshold": optional(request, "low_credit_threshold"),
     }
 
 
@@ -156,6 +157,7 @@ def team(value: Team) -> tenancy_pb2.Team:
         credits_overdraft_limit=value.credits_overdraft_limit,
         archived_at=timestamp(value.archived_at),
         calls_per_minute=value.calls_per_minute,
+        low_credit_threshold=value.low_credit_threshold,
     )
 
 

@@ -196,6 +196,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
             markup_percent=convert.optional(request, "markup_percent"),
             credits_overdraft_limit=convert.optional(request, "credits_overdraft_limit"),
             calls_per_minute=convert.optional(request, "calls_per_minute"),
+            low_credit_threshold=convert.optional(request, "low_credit_threshold"),
         )
         return convert.create_team_response(created)
 

@@ -95,6 +95,7 @@ class Team:
     credits_overdraft_limit: int = 0
     archived_at: datetime | None = None
     calls_per_minute: int = 0  # LLM calls a minute (0: no limit)
+    low_credit_threshold: int = 0  # team.credits_low fires at or below this (0: never)
 
     @property
     def archived(self) -> bool:
@@ -168,6 +169,7 @@ class TeamUpdate:
     credits_overdraft_limit: int | None = None
     default_model: str | None = None
     calls_per_minute: int | None = None
+    low_credit_threshold: int | None = None
 
     def columns(self) -> dict[str, Any]:
         """The team columns to write, for the fields that were sent."""
@@ -181,6 +183,7 @@ class TeamUpdate:
             "markup_percent": self.markup_percent,
             "credits_overdraft_limit": self.credits_overdraft_limit,
             "calls_per_minute": self.calls_per_minute,
+            "low_credit_threshold": self.low_credit_threshold,
         }
         columns = {name: value for name, value in values.items() if value is not None}
         if self.default_model is not None:
@@ -200,6 +203,7 @@ def team_update(
     credits_overdraft_limit: int | None = None,
     default_model: str | None = None,
     calls_per_minute: int | None = None,
+    low_credit_threshold: int | None = None,
 ) -> TeamUpdate:
     """Validate the fields an operator sent (None: not sent); status is a Team.Status name."""
     if team_alias is not None:
@@ -217,6 +221,7 @@ def team_update(
         credits_overdraft_limit=None if credits_overdraft_limit is None else _overdraft(credits_overdraft_limit),
         default_model=default_model,
         calls_per_minute=None if calls_per_minute is None else _calls_per_minute(calls_per_minute),
+        low_credit_threshold=None if low_credit_threshold is None else _low_credit_threshold(low_credit_threshold),
     )
 
 
@@ -259,6 +264,12 @@ def _overdraft(value: int) -> int:
 def _calls_per_minute(value: int) -> int:
     if not 0 <= value <= MAX_CALLS_PER_MINUTE:
         raise invalid_argument("calls_per_minute", f"must be between 0 (no limit) and {MAX_CALLS_PER_MINUTE}")
+    return value
+
+
+def _low_credit_threshold(value: int) -> int:
+    if not 0 <= value <= MAX_CREDITS:
+        raise invalid_argument("low_credit_threshold", f"must be between 0 (no alert) and {MAX_CREDITS}")
     return value
 
 

@@ -360,6 +360,7 @@ class AdminUseCases:
         markup_percent: str | None = None,
         credits_overdraft_limit: int | None = None,
         calls_per_minute: int | None = None,
+        low_credit_threshold: int | None = None,
     ) -> CreatedTeam:
         """Create a team, its first key and the ledger entry of its initial credits."""
         validation.identifier("organization_id", organization_id)
@@ -377,6 +378,7 @@ class AdminUseCases:
             markup_percent=markup_percent,
             credits_overdraft_limit=credits_overdraft_limit,
             calls_per_minute=calls_per_minute,
+            low_credit_threshold=low_credit_threshold,
         ).columns()
         new_key = keys.new_key()
         async with self._db.transaction() as conn:

@@ -387,3 +387,54 @@ team_call_rates = Table(
     Column("team_id", Text, ForeignKey("teams.team_id", ondelete="CASCADE"), primary_key=True),
     Column("tat", TIMESTAMP(timezone=True), nullable=False),
 )
+
+
+# ----------------------------------------------------------------------------------------
+# Webhooks (migration 0006; server/services/webhooks.py). The deliveries are written by
+# triggers on teams and jobs (the migration has them), in the changing transaction.
+
+# A team's low-credit alert level (0: none): `team.credits_low` fires when its remaining
+# credits fall from above it to it or below.
+teams.append_column(Column("low_credit_threshold", Integer, nullable=False, server_default="0"))
+teams.append_constraint(CheckConstraint("low_credit_threshold >= 0", name="low_credit_threshold"))
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("endpoint_id", UUID(as_uuid=True), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("event_types", ARRAY(Text), nullable=False),
+    Column("organization_id", Text, ForeignKey("organizations.organization_id", ondelete="CASCADE")),
+    # The signing secret, AES-GCM encrypted under SAAS_SECRETS_KEY; never stored in clear.
+    Column("secret_ciphertext", LargeBinary, nullable=False),
+    Column("secret_prefix", Text, nullable=False),
+    *_timestamps(),
+    CheckConstraint("cardinality(event_types) >= 1", name="has_events"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("delivery_id", BigInteger, Identity(always=False), primary_key=True),
+    Column(
+        "endpoint_id",
+        UUID(as_uuid=True),
+        ForeignKey("webhook_endpoints.endpoint_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_id", UUID(as_uuid=True), nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("status", Text, nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_status_code", Integer),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("created_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+    Column("delivered_at", TIMESTAMP(timezone=True)),
+    UniqueConstraint("endpoint_id", "event_id"),
+    CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+    Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    Index(None, "endpoint_id", "delivery_id"),
+)

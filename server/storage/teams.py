@@ -104,6 +104,7 @@ def _team(row: Any, aliases: list[str]) -> Team:
         credits_overdraft_limit=row.credits_overdraft_limit,
         archived_at=row.archived_at,
         calls_per_minute=row.calls_per_minute,
+        low_credit_threshold=row.low_credit_threshold,
     )
 
 

@@ -202,7 +202,9 @@ def test_secrets_come_from_the_secret_never_from_literals():
         for var in container("server")["env"]
         if "valueFrom" in var
     }
-    assert managed_database == dict.fromkeys(("DATABASE_URL", "SAAS_ADMIN_KEY", "LITELLM_MASTER_KEY"), SECRET_NAME)
+    assert managed_database == dict.fromkeys(
+        ("DATABASE_URL", "SAAS_ADMIN_KEY", "LITELLM_MASTER_KEY", "SAAS_SECRETS_KEY"), SECRET_NAME
+    )
     for obj in k8s_objects():
         if obj["kind"] == "ConfigMap":
             assert not [k for k in obj["data"] if SECRET_LIKE.search(k)], obj["metadata"]["name"]

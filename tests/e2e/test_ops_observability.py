@@ -232,9 +232,12 @@ def test_no_secret_in_any_log_of_the_run(stack, api):
     keys = requests.get(f"{api}/teams/{team.team_id}/keys", headers=ADMIN_HEADERS, timeout=10).json()["keys"]
     post(api, f"/teams/{team.team_id}/keys/{keys[0]['key_id']}/revoke", {}, ADMIN_HEADERS)
     post(api, "/jobs/create", {"job_type": "secrets"}, team.headers)
+    hook = post(api, "/webhooks/create", {"url": "http://127.0.0.1:9/h", "event_types": ["job.failed"]}, ADMIN_HEADERS)
+    ISSUED_KEYS.append(hook.json()["secret"])
+    requests.delete(f"{api}/webhooks/{hook.json()['endpoint']['endpoint_id']}", headers=ADMIN_HEADERS, timeout=10)
 
-    secrets = [ADMIN_KEY, stack.config.litellm_master_key, *ISSUED_KEYS]
-    key_shaped = re.compile(r"sk-[A-Za-z0-9_\-]{20,}")
+    secrets = [ADMIN_KEY, stack.config.litellm_master_key, stack.secrets_key, *ISSUED_KEYS]
+    key_shaped = re.compile(r"(sk-|whsec_)[A-Za-z0-9_\-+/]{20,}")
     logs = sorted(stack.logs.glob("*.log"))
     assert {p.name for p in logs} >= {"server.log", "envoy.log", "litellm.log", "fakeprovider.log"}
     for path in logs:

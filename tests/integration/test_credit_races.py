@@ -19,8 +19,16 @@ from google.protobuf import struct_pb2
 from devstack.postgres import Postgres
 from devstack.stack import Stack
 from saaslitellm.v1 import admin_service_pb2 as admin_pb
-from saaslitellm.v1 import admin_service_pb2_grpc, chat_pb2, job_pb2, job_service_pb2_grpc, tenancy_pb2
+from saaslitellm.v1 import (
+    admin_service_pb2_grpc,
+    chat_pb2,
+    job_pb2,
+    job_service_pb2_grpc,
+    tenancy_pb2,
+    webhook_service_pb2_grpc,
+)
 from saaslitellm.v1 import job_service_pb2 as pb
+from saaslitellm.v1 import webhook_service_pb2 as webhook_pb
 from tests.conftest import ADMIN_KEY, own_stack, unique
 
 ADMIN = (("x-admin-key", ADMIN_KEY),)
@@ -197,6 +205,45 @@ async def test_a_call_limit_admits_exactly_its_minute_over_two_processes(two_ser
         with psycopg.connect(two_servers.postgres.url) as conn:
             recorded = conn.execute("SELECT count(*) FROM llm_calls WHERE job_id = %s", (job.job_id,)).fetchone()[0]
         assert recorded == len(made)
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
+async def test_a_low_credit_alert_fires_once_when_many_charges_cross_it_at_once(two_servers):
+    """50 completions over two processes take a team from 50 to 0 credits through its
+    threshold of 25: the trigger runs under the team's row lock, so exactly one of them
+    sees the crossing, and exactly one event is written."""
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two_servers.grpc_ports]
+    try:
+        team_id, auth = await make_team(channels[0], credits=50, low_credit_threshold=25)
+        hooks = webhook_service_pb2_grpc.WebhookServiceStub(channels[0])
+        endpoint = await hooks.CreateWebhookEndpoint(
+            # Nothing listens there: the deliveries fail and are retried later; only the
+            # events are counted here.
+            webhook_pb.CreateWebhookEndpointRequest(url="http://127.0.0.1:9/hooks", event_types=["team.credits_low"]),
+            metadata=ADMIN,
+        )
+        stubs = [job_service_pb2_grpc.JobServiceStub(c) for c in channels]
+        jobs = await asyncio.gather(
+            *(stubs[i % 2].CreateJob(pb.CreateJobRequest(job_type="t"), metadata=auth) for i in range(50))
+        )
+        await asyncio.gather(
+            *(
+                stubs[i % 2].CompleteJob(
+                    pb.CompleteJobRequest(job_id=j.job_id, status=job_pb2.Job.COMPLETED), metadata=auth
+                )
+                for i, j in enumerate(jobs)
+            )
+        )
+        assert invariants(two_servers.postgres.url, team_id)[:2] == (0, 0)
+        with psycopg.connect(two_servers.postgres.url) as conn:
+            events = conn.execute(
+                "SELECT payload FROM webhook_deliveries WHERE endpoint_id = %s AND payload->'data'->>'team_id' = %s",
+                (endpoint.endpoint.endpoint_id, team_id),
+            ).fetchall()
+        assert len(events) == 1
+        assert events[0][0]["data"]["credits_remaining"] == 25
     finally:
         for channel in channels:
             await channel.close()

@@ -1,0 +1,184 @@
+"""Webhook endpoints and the delivery outbox (migration 0006).
+
+Deliveries are inserted by triggers, never here; the sender claims due ones with
+FOR UPDATE SKIP LOCKED, so server processes share the work and a delivery is never sent
+by two at once. A claim pushes `next_attempt_at` forward by a lease: a process that dies
+mid-send leaves the delivery to be retried when the lease ends.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, select, text, update
+
+from server.domain.errors import not_found
+from server.storage.database import Connection
+from server.storage.tables import webhook_deliveries, webhook_endpoints
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    endpoint_id: uuid.UUID
+    url: str
+    description: str
+    event_types: tuple[str, ...]
+    organization_id: str | None
+    secret_prefix: str
+    created_at: datetime
+    pending_deliveries: int = 0
+    failed_deliveries: int = 0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivery_id: int
+    endpoint_id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_status_code: int | None
+    last_error: str
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    """A claimed delivery, with what sending it needs."""
+
+    delivery_id: int
+    endpoint_id: uuid.UUID
+    event_id: uuid.UUID
+    payload: dict[str, Any]
+    attempts: int
+    url: str
+    secret_ciphertext: bytes
+
+
+_COUNTS = (
+    select(
+        webhook_deliveries.c.endpoint_id,
+        func.count().filter(webhook_deliveries.c.status == "pending").label("pending"),
+        func.count().filter(webhook_deliveries.c.status == "failed").label("failed"),
+    )
+    .group_by(webhook_deliveries.c.endpoint_id)
+    .subquery()
+)
+
+
+def _endpoints():
+    e = webhook_endpoints.c
+    return select(
+        e.endpoint_id,
+        e.url,
+        e.description,
+        e.event_types,
+        e.organization_id,
+        e.secret_prefix,
+        e.created_at,
+        func.coalesce(_COUNTS.c.pending, 0).label("pending"),
+        func.coalesce(_COUNTS.c.failed, 0).label("failed"),
+    ).select_from(webhook_endpoints.outerjoin(_COUNTS, _COUNTS.c.endpoint_id == e.endpoint_id))
+
+
+def _endpoint(row: Any) -> Endpoint:
+    return Endpoint(
+        endpoint_id=row.endpoint_id,
+        url=row.url,
+        description=row.description,
+        event_types=tuple(row.event_types),
+        organization_id=row.organization_id,
+        secret_prefix=row.secret_prefix,
+        created_at=row.created_at,
+        pending_deliveries=row.pending,
+        failed_deliveries=row.failed,
+    )
+
+
+async def insert_endpoint(conn: Connection, endpoint_id: uuid.UUID, values: dict[str, Any]) -> None:
+    await conn.execute(insert(webhook_endpoints).values(endpoint_id=endpoint_id, **values))
+
+
+async def get_endpoint(conn: Connection, endpoint_id: uuid.UUID) -> Endpoint:
+    row = (await conn.execute(_endpoints().where(webhook_endpoints.c.endpoint_id == endpoint_id))).first()
+    if row is None:
+        raise not_found("webhook endpoint", str(endpoint_id))
+    return _endpoint(row)
+
+
+async def list_endpoints(conn: Connection, after_id: uuid.UUID | None, limit: int) -> list[Endpoint]:
+    query = _endpoints().order_by(webhook_endpoints.c.endpoint_id).limit(limit)
+    if after_id is not None:
+        query = query.where(webhook_endpoints.c.endpoint_id > after_id)
+    return [_endpoint(row) for row in await conn.execute(query)]
+
+
+async def delete_endpoint(conn: Connection, endpoint_id: uuid.UUID) -> None:
+    await conn.execute(delete(webhook_endpoints).where(webhook_endpoints.c.endpoint_id == endpoint_id))
+
+
+async def list_deliveries(
+    conn: Connection, endpoint_id: uuid.UUID, status: str | None, before_id: int | None, limit: int
+) -> list[Delivery]:
+    """Newest first."""
+    d = webhook_deliveries.c
+    query = select(webhook_deliveries).where(d.endpoint_id == endpoint_id).order_by(d.delivery_id.desc()).limit(limit)
+    if status:
+        query = query.where(d.status == status)
+    if before_id is not None:
+        query = query.where(d.delivery_id < before_id)
+    return [Delivery(**row._mapping) for row in await conn.execute(query)]
+
+
+async def claim_due(conn: Connection, limit: int, lease_seconds: float) -> list[DueDelivery]:
+    """Due deliveries no other process holds, leased to this one."""
+    d = webhook_deliveries.c
+    due = (
+        select(d.delivery_id)
+        .where(and_(d.status == "pending", d.next_attempt_at <= func.now()))
+        .order_by(d.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    claimed = (
+        update(webhook_deliveries)
+        .where(d.delivery_id.in_(due))
+        .values(next_attempt_at=func.now() + text("make_interval(secs => :lease)").bindparams(lease=lease_seconds))
+        .returning(d.delivery_id, d.endpoint_id, d.event_id, d.payload, d.attempts)
+        .cte("claimed")
+    )
+    rows = await conn.execute(
+        select(claimed, webhook_endpoints.c.url, webhook_endpoints.c.secret_ciphertext).join(
+            webhook_endpoints, webhook_endpoints.c.endpoint_id == claimed.c.endpoint_id
+        )
+    )
+    return [DueDelivery(**row._mapping) for row in rows]
+
+
+async def record_attempt(
+    conn: Connection, delivery_id: int, *, status_code: int | None, error: str, retry_in: float | None
+) -> None:
+    """One attempt's outcome: delivered (no error), retried after `retry_in`, or failed."""
+    d = webhook_deliveries.c
+    delivered = not error
+    status = "delivered" if delivered else ("pending" if retry_in is not None else "failed")
+    await conn.execute(
+        update(webhook_deliveries)
+        .where(d.delivery_id == delivery_id)
+        .values(
+            status=status,
+            attempts=d.attempts + 1,
+            last_status_code=status_code,
+            last_error=error[:500],
+            delivered_at=func.now() if delivered else None,
+            next_attempt_at=func.now() + text("make_interval(secs => :retry)").bindparams(retry=retry_in or 0),
+        )
+    )

@@ -1,0 +1,238 @@
+"""Webhooks through the whole stack: events written with the change they report, sent
+signed (Standard Webhooks) to a real HTTP receiver, retried with the same id, never
+stored or shown with their secret."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import psycopg
+import pytest
+import requests
+
+from tests.e2e.conftest import ADMIN_HEADERS, RestTeam, admin_post, rest_team
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def event(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """An HTTP server that records what it is sent and answers the statuses it is told."""
+
+    url: str = ""
+    received: list[Received] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)  # answered in order, then 204
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
+        with self.arrived:
+            assert self.arrived.wait_for(lambda: len(self.received) >= count, timeout), self.received
+            return list(self.received)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            with state.arrived:
+                state.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
+                status = state.statuses.pop(0) if state.statuses else 204
+                state.arrived.notify_all()
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_port}/hooks"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def verify(secret: str, received: Received) -> None:
+    """What a receiver does, per the Standard Webhooks specification."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{received.headers['webhook-id']}.{received.headers['webhook-timestamp']}.".encode() + received.body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    assert f"v1,{expected}" in received.headers["webhook-signature"].split(" ")
+    assert abs(time.time() - int(received.headers["webhook-timestamp"])) < 60
+
+
+def organization_of(api: str, team: RestTeam) -> str:
+    return requests.get(f"{api}/teams/{team.team_id}", headers=ADMIN_HEADERS, timeout=10).json()["organization_id"]
+
+
+def endpoint_for(api: str, team: RestTeam, url: str, *events: str) -> dict:
+    return admin_post(
+        api,
+        "/webhooks/create",
+        {"url": url, "event_types": list(events), "organization_id": organization_of(api, team)},
+    )
+
+
+def run_job(api: str, team: RestTeam, status: str = "completed", error: str = "") -> str:
+    job = requests.post(f"{api}/jobs/create", json={"job_type": "hooked"}, headers=team.headers, timeout=10).json()
+    done = requests.post(
+        f"{api}/jobs/{job['job_id']}/complete",
+        json={"status": status, "error_message": error},
+        headers=team.headers,
+        timeout=10,
+    )
+    assert done.status_code == 200, done.text
+    return job["job_id"]
+
+
+def deliveries(api: str, endpoint_id: str) -> list[dict]:
+    reply = requests.get(f"{api}/webhooks/{endpoint_id}/deliveries", headers=ADMIN_HEADERS, timeout=10)
+    assert reply.status_code == 200, reply.text
+    return reply.json()["deliveries"]
+
+
+def test_low_credits_alert_once_per_crossing_signed(api, receiver):
+    team = rest_team(api, credits=5)
+    patched = requests.patch(
+        f"{api}/teams/{team.team_id}", json={"low_credit_threshold": 3}, headers=ADMIN_HEADERS, timeout=10
+    )
+    assert patched.json()["low_credit_threshold"] == 3
+    created = endpoint_for(api, team, receiver.url, "team.credits_low")
+    endpoint_id, secret = created["endpoint"]["endpoint_id"], created["secret"]
+    assert secret.startswith("whsec_") and created["endpoint"]["secret_prefix"] == secret[:10]
+
+    run_job(api, team)  # 5 -> 4: above the threshold
+    assert deliveries(api, endpoint_id) == []  # written with the charge, so known at once
+    run_job(api, team)  # 4 -> 3: crossed
+    run_job(api, team)  # 3 -> 2: still below, no second alert
+    assert len(deliveries(api, endpoint_id)) == 1
+
+    (first,) = receiver.wait_for(1)
+    verify(secret, first)
+    assert first.event["type"] == "team.credits_low"
+    assert first.event["data"] == {
+        "team_id": team.team_id,
+        "organization_id": organization_of(api, team),
+        "credits_allocated": 5,
+        "credits_remaining": 3,
+        "low_credit_threshold": 3,
+    }
+    (delivered,) = deliveries(api, endpoint_id)
+    assert delivered["event_id"] == first.headers["webhook-id"]
+    assert (delivered["status"], delivered["attempts"], delivered["last_status_code"]) == ("delivered", 1, 204)
+
+    # A top-up lifts the team above the threshold; the next crossing alerts again.
+    admin_post(api, f"/credits/teams/{team.team_id}/add", {"credits": 2})  # 2 -> 4
+    run_job(api, team)  # 4 -> 3
+    second = receiver.wait_for(2)[1]
+    assert second.event["data"]["credits_remaining"] == 3 and second.event["data"]["credits_allocated"] == 7
+    assert second.headers["webhook-id"] != first.headers["webhook-id"]
+
+
+def test_a_failed_job_is_reported(api, receiver):
+    team = rest_team(api)
+    created = endpoint_for(api, team, receiver.url, "job.failed", "job.expired")
+    run_job(api, team)  # completed: not an event
+    job_id = run_job(api, team, "failed", "the document was unreadable")
+    (received,) = receiver.wait_for(1)
+    verify(created["secret"], received)
+    assert received.event["type"] == "job.failed"
+    assert received.event["data"] == {
+        "job_id": job_id,
+        "team_id": team.team_id,
+        "organization_id": organization_of(api, team),
+        "job_type": "hooked",
+        "status": "FAILED",
+        "error_message": "the document was unreadable",
+    }
+
+
+def test_a_refused_delivery_is_retried_with_the_same_id(stack, api, receiver):
+    team = rest_team(api)
+    endpoint_id = endpoint_for(api, team, receiver.url, "job.failed")["endpoint"]["endpoint_id"]
+    receiver.statuses = [503]
+    run_job(api, team, "failed")
+    (first,) = receiver.wait_for(1)
+
+    def pending() -> dict:
+        (delivery,) = deliveries(api, endpoint_id)
+        return delivery
+
+    deadline = time.monotonic() + 10
+    while pending()["attempts"] < 1:  # the attempt is recorded just after the answer
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    refused = pending()
+    assert (refused["status"], refused["attempts"], refused["last_status_code"]) == ("pending", 1, 503)
+    assert "503" in refused["last_error"]
+    # The next attempt is 5 s away; move it to now instead of waiting.
+    with psycopg.connect(stack.postgres.url, autocommit=True) as conn:
+        conn.execute("UPDATE webhook_deliveries SET next_attempt_at = now() WHERE endpoint_id = %s", (endpoint_id,))
+    second = receiver.wait_for(2)[1]
+    assert second.headers["webhook-id"] == first.headers["webhook-id"] and second.body == first.body
+    deadline = time.monotonic() + 10
+    while pending()["status"] != "delivered":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert pending()["attempts"] == 2
+
+
+def test_endpoints_are_checked_listed_without_secrets_and_deleted(stack, api, receiver):
+    team = rest_team(api)
+    for body, field_name in [
+        ({"url": "ftp://example.com", "event_types": ["job.failed"]}, "url"),
+        ({"url": "http://user:pw@example.com/", "event_types": ["job.failed"]}, "url"),
+        ({"url": "https://example.com/", "event_types": []}, "event_types"),
+        ({"url": "https://example.com/", "event_types": ["job.completed"]}, "event_types[0]"),
+    ]:
+        refused = requests.post(f"{api}/webhooks/create", json=body, headers=ADMIN_HEADERS, timeout=10)
+        assert refused.status_code == 400 and refused.json()["message"].startswith(f"{field_name}:"), refused.text
+    unknown_org = requests.post(
+        f"{api}/webhooks/create",
+        json={"url": receiver.url, "event_types": ["job.failed"], "organization_id": "no-such-org"},
+        headers=ADMIN_HEADERS,
+        timeout=10,
+    )
+    assert unknown_org.status_code == 404
+    no_admin = requests.post(f"{api}/webhooks/create", json={}, headers=team.headers, timeout=10)
+    assert no_admin.status_code == 401
+
+    created = endpoint_for(api, team, receiver.url, "job.failed")
+    endpoint_id, secret = created["endpoint"]["endpoint_id"], created["secret"]
+    listed = requests.get(f"{api}/webhooks?page_size=1000", headers=ADMIN_HEADERS, timeout=10)
+    assert endpoint_id in listed.text and secret not in listed.text
+    with psycopg.connect(stack.postgres.url) as conn:
+        sealed = conn.execute(
+            "SELECT secret_ciphertext FROM webhook_endpoints WHERE endpoint_id = %s", (endpoint_id,)
+        ).fetchone()[0]
+        audit = conn.execute("SELECT after FROM admin_audit_log WHERE resource_id = %s", (endpoint_id,)).fetchone()[0]
+    assert secret.encode() not in bytes(sealed) and base64.b64decode(secret[6:]) not in bytes(sealed)
+    assert secret not in json.dumps(audit) and audit["url"] == receiver.url
+
+    run_job(api, team, "failed")
+    assert len(deliveries(api, endpoint_id)) == 1
+    gone = requests.delete(f"{api}/webhooks/{endpoint_id}", headers=ADMIN_HEADERS, timeout=10)
+    assert gone.status_code == 200
+    missing = requests.get(f"{api}/webhooks/{endpoint_id}/deliveries", headers=ADMIN_HEADERS, timeout=10)
+    assert missing.status_code == 404

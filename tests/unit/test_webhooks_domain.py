@@ -1,0 +1,69 @@
+"""Webhook signing, sealing and checks (server/domain/webhooks.py): pure functions."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import uuid
+
+import pytest
+
+from server.domain import webhooks
+from server.domain.errors import DomainError
+
+
+def test_signatures_match_the_standard_webhooks_test_vector():
+    # The specification's published example: receivers verify us with any of its libraries.
+    signature = webhooks.sign(
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}'
+    )
+    assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_new_secrets_are_32_random_bytes_and_lists_show_only_a_prefix():
+    secret = webhooks.new_secret()
+    assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
+    assert secret != webhooks.new_secret()
+    assert webhooks.secret_prefix(secret) == secret[:10]
+
+
+def test_sealed_secrets_open_only_with_the_key_and_for_their_endpoint():
+    box = webhooks.SecretBox("k" * 32)
+    endpoint, other = uuid.uuid4(), uuid.uuid4()
+    sealed = box.seal(endpoint, "whsec_abc")
+    assert b"whsec_abc" not in sealed and box.seal(endpoint, "whsec_abc") != sealed  # a fresh nonce each time
+    assert box.open(endpoint, sealed) == "whsec_abc"
+    with pytest.raises(webhooks.SecretUnreadable):
+        box.open(other, sealed)  # copied to another endpoint's row
+    with pytest.raises(webhooks.SecretUnreadable):
+        webhooks.SecretBox("x" * 32).open(endpoint, sealed)  # the key changed
+
+
+def test_retries_back_off_then_give_up():
+    delays = [webhooks.retry_delay_seconds(n) for n in range(1, webhooks.MAX_ATTEMPTS + 1)]
+    assert delays[:6] == [5, 30, 120, 600, 1800, 3600] and delays[-1] is None
+    assert all(a <= b for a, b in itertools.pairwise(delays[:-1]))
+    assert 6 * 3600 < sum(delays[:-1]) < 8 * 3600  # "about 7 hours", as documented
+
+
+@pytest.mark.parametrize(
+    ("url", "events", "field"),
+    [
+        ("", ["job.failed"], "url"),
+        ("example.com/hooks", ["job.failed"], "url"),
+        ("file:///etc/passwd", ["job.failed"], "url"),
+        ("https://u:p@example.com/", ["job.failed"], "url"),
+        ("https://example.com/" + "x" * 2048, ["job.failed"], "url"),
+        ("https://example.com/", [], "event_types"),
+        ("https://example.com/", ["job.failed", "job.done"], "event_types[1]"),
+    ],
+)
+def test_bad_endpoints_name_the_field(url, events, field):
+    with pytest.raises(DomainError) as raised:
+        webhooks.endpoint_spec(url, events, "", "")
+    assert raised.value.violations[0].field == field
+
+
+def test_an_endpoint_keeps_its_events_once_each_in_order():
+    spec = webhooks.endpoint_spec("https://example.com/h", ["job.failed", "team.credits_low", "job.failed"], "", "d")
+    assert spec.event_types == ("job.failed", "team.credits_low") and spec.organization_id is None
