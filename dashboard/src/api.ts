@@ -170,6 +170,7 @@ export interface Team {
   credits_overdraft_limit: number;
   archived_at?: string;
   calls_per_minute: number;
+  low_credit_threshold: number;
 }
 
 export interface CreateTeamResponse {
@@ -316,6 +317,41 @@ export interface AuditEntry {
   before?: Json | null;
   after?: Json | null;
   created_at: string;
+}
+
+export const WEBHOOK_EVENT_TYPES = ["team.credits_low", "job.failed", "job.expired"] as const;
+
+export interface WebhookEndpoint {
+  endpoint_id: string;
+  url: string;
+  description: string;
+  event_types: string[];
+  organization_id: string; // "": every organization's events
+  secret_prefix: string;
+  created_at: string;
+  pending_deliveries: number;
+  failed_deliveries: number;
+}
+
+export interface CreateWebhookEndpointResponse {
+  endpoint: WebhookEndpoint;
+  secret: string; // whsec_..., shown only this once
+}
+
+export type DeliveryStatus = "pending" | "delivered" | "failed";
+
+export interface WebhookDelivery {
+  delivery_id: string; // int64: a JSON string
+  event_id: string;
+  event_type: string;
+  payload: Json | null;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at?: string;
+  last_status_code: number;
+  last_error: string;
+  created_at: string;
+  delivered_at?: string;
 }
 
 export interface Page<T> {

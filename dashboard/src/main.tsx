@@ -11,6 +11,7 @@ import { OrganizationPage, OrganizationsPage } from "./pages/organizations";
 import { TeamPage } from "./pages/team";
 import { TeamsPage } from "./pages/teams";
 import { UsagePage } from "./pages/usage";
+import { WebhookPage, WebhooksPage } from "./pages/webhooks";
 import { navigate, useRoute } from "./router";
 import "./style.css";
 import { ErrorBox, Spinner } from "./ui";
@@ -21,6 +22,7 @@ const NAV: Array<[string, string]> = [
   ["teams", "Teams"],
   ["groups", "Access groups"],
   ["models", "Model aliases"],
+  ["webhooks", "Webhooks"],
   ["audit", "Audit log"],
 ];
 
@@ -91,6 +93,8 @@ function Page({ route }: { route: string[] }) {
       return <GroupsPage />;
     case "models":
       return <ModelsPage />;
+    case "webhooks":
+      return id ? <WebhookPage key={id} id={id} /> : <WebhooksPage />;
     case "audit":
       return <AuditPage />;
     case "usage":

@@ -278,8 +278,18 @@ export function Modal(props: { title: string; onClose?: () => void; children: Co
   );
 }
 
-/** A secret shown once (a new virtual key), with a copy button and the warning. */
-export function SecretReveal(props: { title: string; secret: string; detail?: ComponentChildren; onDone: () => void }) {
+/** A secret shown once (a new virtual key, a webhook signing secret), with a copy button
+ * and the warning. Held in memory only: never in storage or the URL. */
+export function SecretReveal(props: {
+  title: string;
+  secret: string;
+  detail?: ComponentChildren;
+  onDone: () => void;
+  warning?: ComponentChildren;
+  label?: string;
+  stored?: string;
+  testid?: string;
+}) {
   const [copied, setCopied] = useState(false);
   const [stored, setStored] = useState(false);
   const field = useRef<HTMLInputElement>(null);
@@ -295,8 +305,12 @@ export function SecretReveal(props: { title: string; secret: string; detail?: Co
   return (
     <Modal title={props.title}>
       <div class="warning" role="alert">
-        <strong>Copy this key now: it is shown only once.</strong> Only its SHA-256 digest is stored; nobody, this
-        dashboard included, can show it again. If it is lost, rotate the key.
+        {props.warning ?? (
+          <>
+            <strong>Copy this key now: it is shown only once.</strong> Only its SHA-256 digest is stored; nobody, this
+            dashboard included, can show it again. If it is lost, rotate the key.
+          </>
+        )}
       </div>
       {props.detail}
       <div class="secret-row">
@@ -305,8 +319,8 @@ export function SecretReveal(props: { title: string; secret: string; detail?: Co
           class="secret"
           readOnly
           value={props.secret}
-          aria-label="New virtual key"
-          data-testid="virtual-key"
+          aria-label={props.label ?? "New virtual key"}
+          data-testid={props.testid ?? "virtual-key"}
           onFocus={(e) => (e.currentTarget as HTMLInputElement).select()}
         />
         <button type="button" class="btn primary" onClick={copy}>
@@ -314,8 +328,8 @@ export function SecretReveal(props: { title: string; secret: string; detail?: Co
         </button>
       </div>
       <label class="choice confirm">
-        <input type="checkbox" checked={stored} onChange={() => setStored(!stored)} />I have stored the key somewhere
-        safe
+        <input type="checkbox" checked={stored} onChange={() => setStored(!stored)} />
+        {props.stored ?? "I have stored the key somewhere safe"}
       </label>
       <div class="form-actions">
         <button type="button" class="btn primary" disabled={!stored} onClick={props.onDone}>

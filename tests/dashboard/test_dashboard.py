@@ -325,3 +325,99 @@ def test_lists_are_paginated_and_searchable(page: Page, stack: Stack) -> None:
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(f"{prefix}-07")
     shot(page, "10-search")
+
+
+def test_low_credit_alert_and_webhook_endpoints(page: Page, stack: Stack) -> None:
+    api = f"{stack.api_url}/api"
+    org, team = unique("org"), unique("team")
+    url = f"http://127.0.0.1:9/hooks/{team}"  # nothing listens: deliveries stay pending
+    requests.post(f"{api}/organizations/create", headers=ADMIN, json={"organization_id": org, "name": "Hooked"})
+    created = requests.post(
+        f"{api}/teams/create", headers=ADMIN, json={"organization_id": org, "team_id": team, "credits_allocated": 10}
+    ).json()
+    sign_in(page)
+
+    # The team's low-credit alert, in its settings.
+    page.goto(f"/#/teams/{team}/settings")
+    settings = page.get_by_role("form", name="Team settings")
+    settings.get_by_label("Low-credit alert at (credits)").fill("7")
+    settings.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text("Settings saved.")).to_be_visible()
+    assert requests.get(f"{api}/teams/{team}", headers=ADMIN).json()["low_credit_threshold"] == 7
+    page.get_by_role("link", name="Overview").click()
+    expect(page.locator("dt", has_text="Low-credit alert").locator("xpath=following-sibling::dd[1]")).to_contain_text(
+        "at 7 credits remaining"
+    )
+
+    # A bad URL is refused, naming the field; a good one gives the secret, shown once.
+    page.get_by_role("link", name="Webhooks").click()
+    expect(page.get_by_role("heading", name="Webhooks")).to_be_visible()
+    expect(page.get_by_text("webhook-signature")).to_be_visible()
+    page.get_by_role("button", name="New endpoint").click()
+    form = dialog(page, "New webhook endpoint")
+    form.get_by_label("URL").fill("ftp://example.com/hooks")
+    form.get_by_role("checkbox", name="job.failed").check()
+    form.get_by_role("button", name="Create endpoint").click()
+    expect(form.get_by_role("alert")).to_contain_text("url:")
+    expect(form.get_by_role("alert")).to_contain_text("HTTP 400")
+    form.get_by_label("URL").fill(url)
+    form.get_by_label("Organization").select_option(org)
+    form.get_by_label("Description").fill("on-call pager")
+    form.get_by_role("button", name="Create endpoint").click()
+    reveal = dialog(page, f"Endpoint {url} created")
+    expect(reveal).to_contain_text("Signing secret, shown only this once: store it with your receiver")
+    secret = reveal.get_by_test_id("webhook-secret").input_value()
+    assert secret.startswith("whsec_")
+    expect(reveal.get_by_role("button", name="Copy")).to_be_visible()
+    done = reveal.get_by_role("button", name="Done")
+    expect(done).to_be_disabled()
+    reveal.get_by_role("checkbox", name=re.compile("I have stored the secret")).check()
+    done.click()
+    expect(reveal).to_have_count(0)
+
+    # Listed with the secret's prefix only, also after leaving the page and coming back.
+    page.get_by_role("link", name="Teams", exact=True).click()
+    expect(page.get_by_role("heading", name="Teams")).to_be_visible()
+    page.get_by_role("link", name="Webhooks").click()
+    page.get_by_label("Search endpoints").fill(url)
+    row = page.get_by_role("row", name=url)
+    expect(row).to_contain_text("job.failed")
+    expect(row).to_contain_text(org)
+    expect(row).to_contain_text(f"{secret[:10]}…")
+    shot(page, "12-webhooks")
+    assert secret not in page.content() and secret not in page.url
+    assert secret not in page.evaluate(
+        "() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])"
+    )
+
+    # A job of the team fails: its job.failed delivery is listed, pending (nothing listens).
+    auth = {"Authorization": f"Bearer {created['virtual_key']}"}
+    job_id = requests.post(f"{api}/jobs/create", headers=auth, json={"job_type": "hooked"}, timeout=30).json()["job_id"]
+    failed = requests.post(
+        f"{api}/jobs/{job_id}/complete", headers=auth, json={"status": "failed", "error_message": "unreadable"}
+    )
+    assert failed.status_code == 200, failed.text
+    row.get_by_role("link", name=url).click()
+    expect(page.get_by_role("heading", name=url)).to_be_visible()
+    delivery = page.get_by_role("row", name=re.compile("job.failed"))
+    expect(delivery).to_contain_text("pending")
+    page.get_by_label("Delivery status filter").select_option("delivered")
+    expect(delivery).to_have_count(0)
+    expect(page.get_by_text("No deliveries yet.")).to_be_visible()
+    page.get_by_label("Delivery status filter").select_option("pending")
+    expect(delivery).to_contain_text("pending")
+    shot(page, "13-webhook-deliveries")
+    delivery.click()
+    detail = page.get_by_test_id("delivery-detail")
+    expect(detail).to_contain_text(job_id)
+    expect(detail).to_contain_text("unreadable")
+    page.get_by_role("button", name="Close").click()
+
+    # Deleted, with its deliveries.
+    page.get_by_role("button", name="Delete…").click()
+    dialog(page, "Delete this endpoint?").get_by_role("button", name="Delete endpoint").click()
+    expect(page.get_by_role("heading", name="Webhooks")).to_be_visible()
+    page.get_by_label("Search endpoints").fill(url)
+    expect(page.get_by_test_id("search-status")).to_have_text(re.compile(r"^0 match\(es\) among"))
+    expect(page.get_by_role("row", name=url)).to_have_count(0)
+    assert url not in requests.get(f"{api}/webhooks?page_size=1000", headers=ADMIN).text

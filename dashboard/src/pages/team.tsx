@@ -182,6 +182,19 @@ function Overview(props: { team: Team; archived: boolean; version: number; onCha
         <dd>{int(team.credits_overdraft_limit)}</dd>
         <dt>LLM calls a minute</dt>
         <dd>{team.calls_per_minute ? int(team.calls_per_minute) : <span class="muted">no limit</span>}</dd>
+        <dt>Low-credit alert</dt>
+        <dd>
+          {team.low_credit_threshold ? (
+            <>
+              at {int(team.low_credit_threshold)} credits remaining{" "}
+              <span class="muted">
+                (<a href="#/webhooks">webhook</a> <code>team.credits_low</code>)
+              </span>
+            </>
+          ) : (
+            <span class="muted">no alert</span>
+          )}
+        </dd>
         <dt>Access groups</dt>
         <dd>{team.access_groups.join(", ") || <span class="muted">none: every call is refused</span>}</dd>
         <dt>Models</dt>
@@ -669,6 +682,7 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
   const [markup, setMarkup] = useState(team.markup_percent);
   const [overdraft, setOverdraft] = useState(String(team.credits_overdraft_limit));
   const [callsPerMinute, setCallsPerMinute] = useState(String(team.calls_per_minute));
+  const [lowCredits, setLowCredits] = useState(String(team.low_credit_threshold));
   const [defaultModel, setDefaultModel] = useState(team.default_model);
   const [metadata, setMetadata] = useState(team.metadata ? JSON.stringify(team.metadata, null, 2) : "");
   const [groups, setGroups] = useState(team.access_groups);
@@ -693,6 +707,7 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
               markup_percent: markup.trim(),
               credits_overdraft_limit: Number(overdraft),
               calls_per_minute: Number(callsPerMinute),
+              low_credit_threshold: Number(lowCredits),
               default_model: defaultModel,
               metadata: parseObject(metadata, "metadata"),
             });
@@ -724,6 +739,12 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
           </Field>
           <Field label="LLM calls a minute" hint="over all keys and server processes; 0: no limit">
             <Input name="calls_per_minute" type="number" min="0" value={callsPerMinute} onValue={setCallsPerMinute} />
+          </Field>
+          <Field
+            label="Low-credit alert at (credits)"
+            hint="webhook team.credits_low when remaining credits fall to this; 0: no alert"
+          >
+            <Input name="low_credit_threshold" type="number" min="0" value={lowCredits} onValue={setLowCredits} />
           </Field>
           <Field label="Default model">
             <Select
