@@ -171,6 +171,7 @@ export interface Team {
   archived_at?: string;
   calls_per_minute: number;
   low_credit_threshold: number;
+  max_calls_per_job: number;
 }
 
 export interface CreateTeamResponse {

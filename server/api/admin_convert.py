@@ -91,6 +91,7 @@ def team_update_fields(request: admin_service_pb2.UpdateTeamRequest) -> dict[str
         "default_model": optional(request, "default_model"),
         "calls_per_minute": optional(request, "calls_per_minute"),
         "low_credit_threshold": optional(request, "low_credit_threshold"),
+        "max_calls_per_job": optional(request, "max_calls_per_job"),
     }
 
 
@@ -158,6 +159,7 @@ def team(value: Team) -> tenancy_pb2.Team:
         archived_at=timestamp(value.archived_at),
         calls_per_minute=value.calls_per_minute,
         low_credit_threshold=value.low_credit_threshold,
+        max_calls_per_job=value.max_calls_per_job,
     )
 
 

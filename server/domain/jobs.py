@@ -161,6 +161,17 @@ def ensure_status_open(job_id: uuid.UUID, status: JobStatus) -> None:
         )
 
 
+def call_limit_reached(job_id: uuid.UUID, team_id: str, limit: int) -> DomainError:
+    """A limited team's job has begun all the calls a job may make."""
+    return DomainError(
+        Kind.FAILED_PRECONDITION,
+        Reason.JOB_CALL_LIMIT_REACHED,
+        f"job {job_id} has made {limit} LLM call{'' if limit == 1 else 's'}, the most team '{team_id}' allows "
+        "in one job; complete it, and make further calls in a new job",
+        metadata={"job_id": str(job_id), "max_calls_per_job": str(limit)},
+    )
+
+
 def requested_final_status(value: str) -> JobStatus:
     """The status a client may complete a job with."""
     if value not in (JobStatus.COMPLETED.value, JobStatus.FAILED.value):

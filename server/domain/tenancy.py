@@ -14,6 +14,8 @@ from server.domain import validation
 from server.domain.credits import MAX_CALLS_PER_MINUTE, MAX_CREDITS, Balance, BudgetMode, Rates, TeamStatus
 from server.domain.errors import DomainError, Kind, invalid_argument
 
+MAX_CALLS_PER_JOB = 1_000_000
+
 
 class AdminReason:
     """Stable reasons of the admin API's FAILED_PRECONDITION errors (ErrorInfo.reason)."""
@@ -96,6 +98,7 @@ class Team:
     archived_at: datetime | None = None
     calls_per_minute: int = 0  # LLM calls a minute (0: no limit)
     low_credit_threshold: int = 0  # team.credits_low fires at or below this (0: never)
+    max_calls_per_job: int = 0  # LLM calls one job may make (0: no limit)
 
     @property
     def archived(self) -> bool:
@@ -170,6 +173,7 @@ class TeamUpdate:
     default_model: str | None = None
     calls_per_minute: int | None = None
     low_credit_threshold: int | None = None
+    max_calls_per_job: int | None = None
 
     def columns(self) -> dict[str, Any]:
         """The team columns to write, for the fields that were sent."""
@@ -184,6 +188,7 @@ class TeamUpdate:
             "credits_overdraft_limit": self.credits_overdraft_limit,
             "calls_per_minute": self.calls_per_minute,
             "low_credit_threshold": self.low_credit_threshold,
+            "max_calls_per_job": self.max_calls_per_job,
         }
         columns = {name: value for name, value in values.items() if value is not None}
         if self.default_model is not None:
@@ -204,6 +209,7 @@ def team_update(
     default_model: str | None = None,
     calls_per_minute: int | None = None,
     low_credit_threshold: int | None = None,
+    max_calls_per_job: int | None = None,
 ) -> TeamUpdate:
     """Validate the fields an operator sent (None: not sent); status is a Team.Status name."""
     if team_alias is not None:
@@ -222,6 +228,7 @@ def team_update(
         default_model=default_model,
         calls_per_minute=None if calls_per_minute is None else _calls_per_minute(calls_per_minute),
         low_credit_threshold=None if low_credit_threshold is None else _low_credit_threshold(low_credit_threshold),
+        max_calls_per_job=None if max_calls_per_job is None else _max_calls_per_job(max_calls_per_job),
     )
 
 
@@ -264,6 +271,12 @@ def _overdraft(value: int) -> int:
 def _calls_per_minute(value: int) -> int:
     if not 0 <= value <= MAX_CALLS_PER_MINUTE:
         raise invalid_argument("calls_per_minute", f"must be between 0 (no limit) and {MAX_CALLS_PER_MINUTE}")
+    return value
+
+
+def _max_calls_per_job(value: int) -> int:
+    if not 0 <= value <= MAX_CALLS_PER_JOB:
+        raise invalid_argument("max_calls_per_job", f"must be between 0 (no limit) and {MAX_CALLS_PER_JOB}")
     return value
 
 

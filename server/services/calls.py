@@ -36,6 +36,7 @@ from server.domain.jobs import (
     CallStatus,
     JobStatus,
     activity_resolution_seconds,
+    call_limit_reached,
     ensure_open,
     ensure_status_open,
     summarize,
@@ -146,6 +147,8 @@ class CallUseCases:
             if context.job_status is None:
                 raise not_found("job", str(jid))
             ensure_status_open(jid, context.job_status)
+            if context.max_calls_per_job and not await job_store.take_job_call(conn, jid, context.max_calls_per_job):
+                raise call_limit_reached(jid, team_id, context.max_calls_per_job)  # one more statement, limited only
             pending = context.job_status is JobStatus.PENDING
             job_based = team.rates.mode is BudgetMode.JOB_BASED
             started = not pending or (job_based and await job_store.start_job(conn, jid, team_id))

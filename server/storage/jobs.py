@@ -166,6 +166,7 @@ class CallContext:
     job_reserved: int
     job_idle_seconds: float  # since the job's recorded last activity
     calls_per_minute: int = 0  # the team's limit; 0: none
+    max_calls_per_job: int = 0  # the team's limit; 0: none
 
 
 _CALL_CONTEXT = Statement(
@@ -174,7 +175,7 @@ _CALL_CONTEXT = Statement(
            t.credits_overdraft_limit, t.default_model, t.credits_allocated, t.credits_used,
            t.credits_reserved, j.status AS job_status, j.credits_reserved AS job_reserved,
            date_part('epoch', now() - j.last_activity_at) AS job_idle_seconds,
-           t.calls_per_minute,
+           t.calls_per_minute, t.max_calls_per_job,
            (SELECT coalesce(jsonb_object_agg(a.model_alias, a.models), '{}'::jsonb)
               FROM model_aliases a
              WHERE a.model_alias IN (SELECT g.model_alias
@@ -200,6 +201,7 @@ async def call_context(conn: StatementConnection, job_id: uuid.UUID, team_id: st
         job_reserved=row.job_reserved or 0,
         job_idle_seconds=row.job_idle_seconds or 0.0,
         calls_per_minute=row.calls_per_minute,
+        max_calls_per_job=row.max_calls_per_job,
     )
 
 
@@ -228,6 +230,22 @@ async def take_call_place(conn: StatementConnection, team_id: str, calls_per_min
     (seconds) its next place was, which says when to retry."""
     row = await conn.first(_TAKE_CALL_PLACE, {"team_id": team_id, "interval": 60 / calls_per_minute})
     return None if row.taken else float(row.backlog or 0.0)
+
+
+# A limited team's call takes one of its job's places, in one statement under the row
+# lock of the job's count, so concurrent calls in one job cannot take more than the limit.
+_TAKE_JOB_CALL = Statement(
+    """
+    INSERT INTO job_call_counts AS c (job_id, calls) VALUES (:job_id, 1)
+    ON CONFLICT (job_id) DO UPDATE SET calls = c.calls + 1 WHERE c.calls < :limit
+    RETURNING c.calls
+    """
+)
+
+
+async def take_job_call(conn: StatementConnection, job_id: uuid.UUID, limit: int) -> bool:
+    """Count one more call in the job; False when it has made `limit` already."""
+    return await conn.first(_TAKE_JOB_CALL, {"job_id": job_id, "limit": limit}) is not None
 
 
 def _storable(text_: str) -> str:

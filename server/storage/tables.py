@@ -438,3 +438,16 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
     Index(None, "endpoint_id", "delivery_id"),
 )
+
+
+# ----------------------------------------------------------------------------------------
+# Calls per job (migration 0007): a team's limit (0: none), and the count of calls a
+# limited team's job has begun (server/storage/jobs.py, take_job_call).
+teams.append_column(Column("max_calls_per_job", Integer, nullable=False, server_default="0"))
+teams.append_constraint(CheckConstraint("max_calls_per_job >= 0", name="max_calls_per_job"))
+job_call_counts = Table(
+    "job_call_counts",
+    metadata,
+    Column("job_id", UUID(as_uuid=True), ForeignKey("jobs.job_id", ondelete="CASCADE"), primary_key=True),
+    Column("calls", Integer, nullable=False),
+)

@@ -105,6 +105,7 @@ def _team(row: Any, aliases: list[str]) -> Team:
         archived_at=row.archived_at,
         calls_per_minute=row.calls_per_minute,
         low_credit_threshold=row.low_credit_threshold,
+        max_calls_per_job=row.max_calls_per_job,
     )
 
 

@@ -247,3 +247,30 @@ async def test_a_low_credit_alert_fires_once_when_many_charges_cross_it_at_once(
     finally:
         for channel in channels:
             await channel.close()
+
+
+async def test_a_job_call_limit_admits_exactly_its_calls_over_two_processes(two_servers):
+    """30 calls at once in one job, spread over both processes, against a limit of 5 calls
+    per job: exactly 5 are made and recorded, the rest refused."""
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two_servers.grpc_ports]
+    try:
+        _, auth = await make_team(channels[0], credits=5, max_calls_per_job=5)
+        stubs = [job_service_pb2_grpc.JobServiceStub(c) for c in channels]
+        job = await stubs[0].CreateJob(pb.CreateJobRequest(job_type="loop"), metadata=auth)
+        message = chat_pb2.ChatMessage(role="user", content=struct_pb2.Value(string_value="hi"))
+        request = pb.LLMCallRequest(job_id=job.job_id, messages=[message])
+        outcomes = await asyncio.gather(
+            *(stubs[i % 2].LLMCall(request, metadata=auth) for i in range(30)), return_exceptions=True
+        )
+        made = [o for o in outcomes if isinstance(o, pb.LLMCallResponse)]
+        refused = [o for o in outcomes if not isinstance(o, pb.LLMCallResponse)]
+        assert len(made) == 5
+        assert all(
+            isinstance(e, grpc.aio.AioRpcError) and e.code() == grpc.StatusCode.FAILED_PRECONDITION for e in refused
+        ), [e for e in refused if not isinstance(e, grpc.aio.AioRpcError)][:1]
+        with psycopg.connect(two_servers.postgres.url) as conn:
+            recorded = conn.execute("SELECT count(*) FROM llm_calls WHERE job_id = %s", (job.job_id,)).fetchone()[0]
+        assert recorded == 5
+    finally:
+        for channel in channels:
+            await channel.close()

@@ -243,6 +243,11 @@ class JobNotOpenError(FailedPreconditionError):
     """Calls are accepted only on PENDING or IN_PROGRESS jobs (JOB_NOT_OPEN)."""
 
 
+class JobCallLimitReachedError(FailedPreconditionError):
+    """The job made the team's max_calls_per_job already (JOB_CALL_LIMIT_REACHED): complete
+    it and continue in a new job."""
+
+
 class JobAlreadyFinishedError(FailedPreconditionError):
     """The job was already completed with the other status (JOB_ALREADY_FINISHED)."""
 
@@ -313,6 +318,7 @@ BY_REASON: dict[str, type[APIError]] = {
     "IDEMPOTENCY_KEY_REUSED": IdempotencyKeyReusedError,
     "REQUEST_ALREADY_PROCESSED": RequestAlreadyProcessedError,
     "JOB_NOT_OPEN": JobNotOpenError,
+    "JOB_CALL_LIMIT_REACHED": JobCallLimitReachedError,
     "JOB_ALREADY_FINISHED": JobAlreadyFinishedError,
     "INSUFFICIENT_CREDITS": InsufficientCreditsError,
     "UPSTREAM_RATE_LIMITED": RateLimitedError,

@@ -182,6 +182,8 @@ function Overview(props: { team: Team; archived: boolean; version: number; onCha
         <dd>{int(team.credits_overdraft_limit)}</dd>
         <dt>LLM calls a minute</dt>
         <dd>{team.calls_per_minute ? int(team.calls_per_minute) : <span class="muted">no limit</span>}</dd>
+        <dt>LLM calls per job</dt>
+        <dd>{team.max_calls_per_job ? int(team.max_calls_per_job) : <span class="muted">no limit</span>}</dd>
         <dt>Low-credit alert</dt>
         <dd>
           {team.low_credit_threshold ? (
@@ -683,6 +685,7 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
   const [overdraft, setOverdraft] = useState(String(team.credits_overdraft_limit));
   const [callsPerMinute, setCallsPerMinute] = useState(String(team.calls_per_minute));
   const [lowCredits, setLowCredits] = useState(String(team.low_credit_threshold));
+  const [callsPerJob, setCallsPerJob] = useState(String(team.max_calls_per_job));
   const [defaultModel, setDefaultModel] = useState(team.default_model);
   const [metadata, setMetadata] = useState(team.metadata ? JSON.stringify(team.metadata, null, 2) : "");
   const [groups, setGroups] = useState(team.access_groups);
@@ -708,6 +711,7 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
               credits_overdraft_limit: Number(overdraft),
               calls_per_minute: Number(callsPerMinute),
               low_credit_threshold: Number(lowCredits),
+              max_calls_per_job: Number(callsPerJob),
               default_model: defaultModel,
               metadata: parseObject(metadata, "metadata"),
             });
@@ -739,6 +743,9 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
           </Field>
           <Field label="LLM calls a minute" hint="over all keys and server processes; 0: no limit">
             <Input name="calls_per_minute" type="number" min="0" value={callsPerMinute} onValue={setCallsPerMinute} />
+          </Field>
+          <Field label="LLM calls per job" hint="a job costs the same however many calls it makes; 0: no limit">
+            <Input name="max_calls_per_job" type="number" min="0" value={callsPerJob} onValue={setCallsPerJob} />
           </Field>
           <Field
             label="Low-credit alert at (credits)"
