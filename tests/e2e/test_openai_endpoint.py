@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import requests
 
-from tests.e2e.conftest import RestTeam, rest_team
+from tests.e2e.conftest import ADMIN_HEADERS, RestTeam, rest_team
 from tests.e2e.test_openai_surface import WEATHER_TOOL, clear_provider_requests, provider_requests
 
 
@@ -271,3 +271,18 @@ def test_a_bad_key_is_refused(stack, team):
         client.models.list()
     with pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(model=team.alias, messages=[{"role": "user", "content": "hi"}])
+
+
+def test_an_agent_loop_stops_at_the_teams_calls_per_job(stack, api, team):
+    patched = requests.patch(
+        f"{api}/teams/{team.team_id}", json={"max_calls_per_job": 2}, headers=ADMIN_HEADERS, timeout=10
+    )
+    assert patched.json()["max_calls_per_job"] == 2
+    created = requests.post(f"{api}/jobs/create", json={"job_type": "agent_run"}, headers=team.headers, timeout=10)
+    agent = sdk(stack, team, **{"X-Job-Id": created.json()["job_id"]})
+    for _ in range(2):
+        agent.chat.completions.create(model=team.alias, messages=[{"role": "user", "content": "step"}])
+    with pytest.raises(openai.BadRequestError) as raised:
+        agent.chat.completions.create(model=team.alias, messages=[{"role": "user", "content": "step"}])
+    assert raised.value.body["details"][0]["reason"] == "JOB_CALL_LIMIT_REACHED"
+    assert job(api, team, created.json()["job_id"])["costs"]["total_calls"] == 2
