@@ -165,7 +165,26 @@ def test_a_failed_job_is_reported(api, receiver):
         "job_type": "hooked",
         "status": "FAILED",
         "error_message": "the document was unreadable",
+        "credits_charged": 0,
+        "credits_shortfall": 0,
     }
+
+
+def test_a_completed_job_is_reported_with_its_charge(api, receiver):
+    team = rest_team(api)
+    created = endpoint_for(api, team, receiver.url, "job.completed")
+    run_job(api, team, "failed")  # not subscribed
+    job_id = run_job(api, team)
+    (received,) = receiver.wait_for(1)
+    verify(created["secret"], received)
+    assert received.event["type"] == "job.completed"
+    data = received.event["data"]
+    assert (data["job_id"], data["status"], data["credits_charged"], data["credits_shortfall"]) == (
+        job_id,
+        "COMPLETED",
+        1,
+        0,
+    )
 
 
 def test_a_refused_delivery_is_retried_with_the_same_id(stack, api, receiver):
@@ -204,7 +223,7 @@ def test_endpoints_are_checked_listed_without_secrets_and_deleted(stack, api, re
         ({"url": "ftp://example.com", "event_types": ["job.failed"]}, "url"),
         ({"url": "http://user:pw@example.com/", "event_types": ["job.failed"]}, "url"),
         ({"url": "https://example.com/", "event_types": []}, "event_types"),
-        ({"url": "https://example.com/", "event_types": ["job.completed"]}, "event_types[0]"),
+        ({"url": "https://example.com/", "event_types": ["job.done"]}, "event_types[0]"),
     ]:
         refused = requests.post(f"{api}/webhooks/create", json=body, headers=ADMIN_HEADERS, timeout=10)
         assert refused.status_code == 400 and refused.json()["message"].startswith(f"{field_name}:"), refused.text

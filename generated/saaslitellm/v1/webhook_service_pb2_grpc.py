@@ -31,7 +31,8 @@ class WebhookServiceStub:
     - `team.credits_low`: a charge took a team's remaining credits from above its
     `low_credit_threshold` (Team, 0: no alert) to it or below; once per crossing, again
     only after a top-up lifts it above;
-    - `job.failed` and `job.expired`: an open job ended failed, or was expired unused.
+    - `job.completed`, `job.failed` and `job.expired`: an open job was completed (with the
+    credits it was charged, e.g. to bill your own customer), failed, or expired unused.
 
     Each event is written in the transaction of the change it reports, so it exists
     exactly when the change committed, and is then POSTed to every endpoint that wants it
@@ -81,7 +82,8 @@ class WebhookServiceServicer:
     - `team.credits_low`: a charge took a team's remaining credits from above its
     `low_credit_threshold` (Team, 0: no alert) to it or below; once per crossing, again
     only after a top-up lifts it above;
-    - `job.failed` and `job.expired`: an open job ended failed, or was expired unused.
+    - `job.completed`, `job.failed` and `job.expired`: an open job was completed (with the
+    credits it was charged, e.g. to bill your own customer), failed, or expired unused.
 
     Each event is written in the transaction of the change it reports, so it exists
     exactly when the change committed, and is then POSTed to every endpoint that wants it
@@ -165,7 +167,8 @@ class WebhookService:
     - `team.credits_low`: a charge took a team's remaining credits from above its
     `low_credit_threshold` (Team, 0: no alert) to it or below; once per crossing, again
     only after a top-up lifts it above;
-    - `job.failed` and `job.expired`: an open job ended failed, or was expired unused.
+    - `job.completed`, `job.failed` and `job.expired`: an open job was completed (with the
+    credits it was charged, e.g. to bill your own customer), failed, or expired unused.
 
     Each event is written in the transaction of the change it reports, so it exists
     exactly when the change committed, and is then POSTed to every endpoint that wants it
