@@ -58,12 +58,13 @@ native gRPC on the same port.
 
 # How each RPC authenticates (see the service comments in the protos): admin services and
 # admin methods of mixed services take the admin key; reads about one team take either.
-ADMIN_SERVICES = {f"{PACKAGE}.AdminService", f"{PACKAGE}.AdminJobService", f"{PACKAGE}.WebhookService"}
+ADMIN_SERVICES = {f"{PACKAGE}.AdminService", f"{PACKAGE}.WebhookService"}
 ADMIN_METHODS = {f"{PACKAGE}.CreditService.{name}" for name in ("AddCredits", "AdjustCredits", "RefundJob")}
 TEAM_OR_ADMIN_METHODS = {
     f"{PACKAGE}.CreditService.GetCreditBalance",
     f"{PACKAGE}.CreditService.ListCreditTransactions",
     f"{PACKAGE}.JobService.ListTeamModels",
+    f"{PACKAGE}.AdminJobService.ListTeamJobs",
 }
 SECURITY_SCHEMES = {
     "teamKey": {

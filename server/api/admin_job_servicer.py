@@ -1,5 +1,5 @@
-"""AdminJobService: authenticate the operator, convert the request, call one use case,
-convert the result.
+"""AdminJobService: authenticate the operator or the team, convert the request, call one
+use case, convert the result.
 
 Errors are mapped by server.api.errors.ErrorInterceptor; nothing here catches them.
 """
@@ -25,7 +25,7 @@ class AdminJobServicer(admin_job_service_pb2_grpc.AdminJobServiceServicer):
     async def ListTeamJobs(
         self, request: pb.ListTeamJobsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListTeamJobsResponse:
-        self._auth.admin(metadata(context), peer=context.peer() or "")
+        await self._auth.team_or_admin(metadata(context), request.team_id, peer=context.peer() or "")
         status = (
             None
             if request.status == job_pb2.Job.STATUS_UNSPECIFIED

@@ -12,6 +12,7 @@ import grpc
 from saaslitellm.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 from server.api import convert
 from server.api.common import metadata
+from server.domain.errors import invalid_argument
 from server.domain.jobs import JobView
 from server.services.auth import Authenticator
 from server.services.calls import CallUseCases
@@ -53,6 +54,15 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     async def GetJob(self, request: job_service_pb2.GetJobRequest, context: grpc.aio.ServicerContext) -> job_pb2.Job:
         principal = await self._auth.team(metadata(context))
         return convert.job(await self._jobs.get(principal, request.job_id))
+
+    async def UpdateJobMetadata(
+        self, request: job_service_pb2.UpdateJobMetadataRequest, context: grpc.aio.ServicerContext
+    ) -> job_pb2.Job:
+        principal = await self._auth.team(metadata(context))
+        if not request.HasField("metadata"):
+            raise invalid_argument("metadata", "is required: a JSON object of the keys to set")
+        view = await self._jobs.merge_metadata(principal, request.job_id, convert.stored_struct(request, "metadata"))
+        return convert.job(view)
 
     async def GetJobCosts(
         self, request: job_service_pb2.GetJobCostsRequest, context: grpc.aio.ServicerContext

@@ -156,6 +156,15 @@ class JobUseCases:
             calls = await job_store.list_calls(conn, jid)
         return JobView(job, calls)
 
+    async def merge_metadata(self, principal: TeamPrincipal, job_id: str, patch: dict[str, Any]) -> JobView:
+        """Shallow-merge `patch` into the job's metadata, in any status; one statement, so
+        concurrent merges of different keys all land."""
+        jid = validation.job_id(job_id)
+        async with self._db.statements() as conn:
+            job = await job_store.merge_metadata(conn, jid, principal.team_id, patch)
+            calls = await job_store.list_calls(conn, jid)
+        return JobView(job, calls)
+
     async def complete(
         self, principal: TeamPrincipal, job_id: str, *, status: str, metadata: dict[str, Any], error_message: str
     ) -> JobView:

@@ -86,6 +86,23 @@ async def get_job(
     return _job(row)
 
 
+_MERGE_METADATA = Statement(
+    f"""
+    UPDATE jobs SET metadata = metadata || CAST(:patch AS jsonb)
+     WHERE job_id = :job_id AND team_id = :team_id
+    RETURNING {_JOB_COLUMNS}
+    """
+)
+
+
+async def merge_metadata(conn: StatementConnection, job_id: uuid.UUID, team_id: str, patch: dict[str, Any]) -> Job:
+    """The job with `patch`'s keys set in its metadata; NOT_FOUND as get_job."""
+    row = await conn.first(_MERGE_METADATA, {"job_id": job_id, "team_id": team_id, "patch": json.dumps(patch)})
+    if row is None:
+        raise not_found("job", str(job_id))
+    return _job(row)
+
+
 _START_JOB = Statement(
     """
     UPDATE jobs

@@ -1,5 +1,5 @@
-"""AdminJobService.ListTeamJobs: the operator's list of a team's jobs with their calls
-(the admin dashboard's team page reads it)."""
+"""AdminJobService.ListTeamJobs: a team's jobs with their calls, for the operator
+(the admin dashboard's team page) and for the team itself."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from saaslitellm.v1 import admin_job_service_pb2 as pb
 from saaslitellm.v1 import admin_job_service_pb2_grpc, job_pb2
 from saaslitellm.v1 import job_service_pb2 as job_pb
 from tests.api.admin_support import fails, user
-from tests.api.conftest import ADMIN
+from tests.api.conftest import ADMIN, create_team
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +71,24 @@ async def test_pages_and_filters(admin_jobs, jobs, team) -> None:
     assert [job.job_type for job in completed.jobs] == ["other"]
 
 
-async def test_refuses_without_the_admin_key_and_names_bad_input(admin_jobs, team) -> None:
+async def test_the_team_reads_its_own_jobs_and_no_other_teams(admin, admin_jobs, jobs, team) -> None:
+    job = await jobs.CreateJob(job_pb.CreateJobRequest(job_type="mine"), metadata=team.auth)
+    own = await admin_jobs.ListTeamJobs(pb.ListTeamJobsRequest(team_id=team.team_id), metadata=team.auth)
+    assert job.job_id in [j.job_id for j in own.jobs]
+    other = await create_team(admin)
     await fails(
-        admin_jobs.ListTeamJobs(pb.ListTeamJobsRequest(team_id=team.team_id), metadata=team.auth),
-        grpc.StatusCode.UNAUTHENTICATED,
-        "ADMIN_KEY_REQUIRED",
+        admin_jobs.ListTeamJobs(pb.ListTeamJobsRequest(team_id=other.team_id), metadata=team.auth),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "TEAM_MISMATCH",
     )
+    await fails(
+        admin_jobs.ListTeamJobs(pb.ListTeamJobsRequest(team_id=team.team_id)),
+        grpc.StatusCode.UNAUTHENTICATED,
+        "MISSING_API_KEY",
+    )
+
+
+async def test_refuses_bad_input_naming_it(admin_jobs, team) -> None:
     await fails(
         admin_jobs.ListTeamJobs(pb.ListTeamJobsRequest(team_id="no-such-team"), metadata=ADMIN),
         grpc.StatusCode.NOT_FOUND,

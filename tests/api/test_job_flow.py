@@ -6,7 +6,7 @@ import asyncio
 
 import grpc
 import pytest
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from sqlalchemy import text
@@ -426,3 +426,54 @@ async def test_a_team_lists_the_models_it_may_use(admin, jobs, team):
         grpc.StatusCode.PERMISSION_DENIED,
         "TEAM_MISMATCH",
     )
+
+
+async def test_job_metadata_is_merged_in_any_status_and_checked(jobs, team):
+    job = await jobs.CreateJob(
+        pb.CreateJobRequest(job_type="t", metadata=struct({"document": "q3", "pages": 4})), metadata=team.auth
+    )
+    merged = await jobs.UpdateJobMetadata(
+        pb.UpdateJobMetadataRequest(job_id=job.job_id, metadata=struct({"pages": 5, "reviewer": "ann"})),
+        metadata=team.auth,
+    )
+    assert json_format.MessageToDict(merged.metadata) == {"document": "q3", "pages": 5, "reviewer": "ann"}
+    await jobs.CompleteJob(pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED), metadata=team.auth)
+    after = await jobs.UpdateJobMetadata(
+        pb.UpdateJobMetadataRequest(job_id=job.job_id, metadata=struct({"outcome": "approved"})), metadata=team.auth
+    )
+    assert after.status == job_pb2.Job.COMPLETED and after.metadata["outcome"] == "approved"
+    assert after.costs.credits_charged == 1  # a metadata change is not a charge
+
+    missing = await expect_error(
+        jobs.UpdateJobMetadata(pb.UpdateJobMetadataRequest(job_id=job.job_id), metadata=team.auth),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_REQUEST",
+    )
+    assert missing.details().startswith("metadata:")
+    await expect_error(
+        jobs.UpdateJobMetadata(
+            pb.UpdateJobMetadataRequest(job_id=job.job_id, metadata=struct({"x": "a\x00b"})), metadata=team.auth
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_REQUEST",
+    )
+    await expect_error(
+        jobs.UpdateJobMetadata(
+            pb.UpdateJobMetadataRequest(job_id=random_job_id(), metadata=struct({"x": 1})), metadata=team.auth
+        ),
+        grpc.StatusCode.NOT_FOUND,
+        "NOT_FOUND",
+    )
+    unchanged = await jobs.GetJob(pb.GetJobRequest(job_id=job.job_id), metadata=team.auth)
+    assert json_format.MessageToDict(unchanged.metadata) == {
+        "document": "q3",
+        "pages": 5,
+        "reviewer": "ann",
+        "outcome": "approved",
+    }
+
+
+def struct(values: dict) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(values)
+    return message

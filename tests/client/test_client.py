@@ -102,6 +102,13 @@ async def test_a_job_from_create_to_complete_with_every_field(client, team):
     assert final.costs.credits_remaining == 99
 
 
+async def test_job_metadata_is_merged_after_the_fact(client):
+    job = await client.create_job("review", metadata={"document": "q3"})
+    updated = await client.update_job_metadata(job.job_id, {"reviewer": "ann"})
+    assert isinstance(updated, Job) and updated.metadata == {"document": "q3", "reviewer": "ann"}
+    assert (await client.get_job(job.job_id)).metadata == updated.metadata
+
+
 async def test_openai_parameters_reach_the_provider_and_unknown_ones_travel_in_extra_body(client, fake):
     job = await client.create_job("params")
     word = marker()

@@ -246,3 +246,13 @@ def test_streamed_fallback_through_litellm_is_recorded(stack, api, team):
             "SELECT served_model, attempted_models, streamed FROM llm_calls WHERE call_id = %s", (events[0]["call_id"],)
         ).fetchone()
     assert (served, attempted, streamed) == ("fake-gpt-backup", ["fake-gpt", "fake-gpt-backup"], True)
+
+
+def test_job_metadata_is_patched_and_the_team_lists_its_jobs(api, team):
+    job = post(api, "/jobs/create", {"job_type": "t", "metadata": {"a": 1}}, team.headers).json()
+    patched = requests.patch(
+        f"{api}/jobs/{job['job_id']}/metadata", json={"metadata": {"b": 2}}, headers=team.headers, timeout=10
+    )
+    assert patched.status_code == 200 and patched.json()["metadata"] == {"a": 1, "b": 2}
+    listed = requests.get(f"{api}/teams/{team.team_id}/jobs?job_type=t", headers=team.headers, timeout=10)
+    assert listed.status_code == 200 and [j["job_id"] for j in listed.json()["jobs"]] == [job["job_id"]]

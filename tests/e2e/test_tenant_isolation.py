@@ -44,7 +44,8 @@ def test_another_teams_key_never_reaches_a_teams_data(stack, api):
         ("POST", f"/credits/teams/{team_id}/add", {"credits": 5}, {401}),
         ("GET", f"/teams/{team_id}", None, {401}),
         ("GET", f"/teams/{team_id}/keys", None, {401}),
-        ("GET", f"/teams/{team_id}/jobs", None, {401}),
+        ("GET", f"/teams/{team_id}/jobs", None, {403}),
+        ("PATCH", f"/jobs/{job_id}/metadata", {"metadata": {"x": 1}}, {404}),
     ]
     for method, path, body, statuses in attempts:
         response = requests.request(method, f"{api}{path}", json=body, headers=intruder.headers, timeout=30)

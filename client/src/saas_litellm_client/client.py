@@ -169,6 +169,16 @@ class SaasLiteLLMClient:
         """The job with its status, cost totals and calls. `JobNotFoundError` if unknown (or another team's)."""
         return await self._request("GET", f"/jobs/{_segment(job_id)}", Job, repeat=Repeat.IDEMPOTENT)
 
+    async def update_job_metadata(self, job_id: str, metadata: Mapping[str, Any]) -> Job:
+        """Sets `metadata`'s keys in the job's metadata (a shallow merge), in any status."""
+        return await self._request(
+            "PATCH",
+            f"/jobs/{_segment(job_id)}/metadata",
+            Job,
+            json={"metadata": dict(metadata)},
+            repeat=Repeat.IDEMPOTENT,  # setting the same keys again changes nothing
+        )
+
     async def complete_job(
         self,
         job_id: str,

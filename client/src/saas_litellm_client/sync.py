@@ -103,6 +103,10 @@ class SyncSaasLiteLLMClient:
         """See `SaasLiteLLMClient.get_job`."""
         return self._run(self.aio.get_job(job_id))
 
+    def update_job_metadata(self, job_id: str, metadata: Mapping[str, Any]) -> Job:
+        """See `SaasLiteLLMClient.update_job_metadata`."""
+        return self._run(self.aio.update_job_metadata(job_id, metadata))
+
     def complete_job(
         self,
         job_id: str,

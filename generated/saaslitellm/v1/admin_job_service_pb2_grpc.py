@@ -26,9 +26,11 @@ if _version_not_supported:
 
 
 class AdminJobServiceStub:
-    """The operator's read-only view of teams' jobs, for the admin dashboard's team page.
-    Needs the admin key, as AdminService (header `X-Admin-Key` or `Authorization: Bearer`);
-    without it: UNAUTHENTICATED (`ADMIN_KEY_REQUIRED`).
+    """A read-only list of a team's jobs: for the admin dashboard's team page, and for the team
+    itself. Takes the admin key, as AdminService (header `X-Admin-Key` or `Authorization:
+    Bearer`), or a virtual key of that team (another team's key: PERMISSION_DENIED,
+    `TEAM_MISMATCH`); without either: UNAUTHENTICATED. A job shows exactly what GetJob shows
+    the team.
     """
 
     def __init__(self, channel):
@@ -45,9 +47,11 @@ class AdminJobServiceStub:
 
 
 class AdminJobServiceServicer:
-    """The operator's read-only view of teams' jobs, for the admin dashboard's team page.
-    Needs the admin key, as AdminService (header `X-Admin-Key` or `Authorization: Bearer`);
-    without it: UNAUTHENTICATED (`ADMIN_KEY_REQUIRED`).
+    """A read-only list of a team's jobs: for the admin dashboard's team page, and for the team
+    itself. Takes the admin key, as AdminService (header `X-Admin-Key` or `Authorization:
+    Bearer`), or a virtual key of that team (another team's key: PERMISSION_DENIED,
+    `TEAM_MISMATCH`); without either: UNAUTHENTICATED. A job shows exactly what GetJob shows
+    the team.
     """
 
     def ListTeamJobs(self, request, context):
@@ -77,9 +81,11 @@ def add_AdminJobServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminJobService:
-    """The operator's read-only view of teams' jobs, for the admin dashboard's team page.
-    Needs the admin key, as AdminService (header `X-Admin-Key` or `Authorization: Bearer`);
-    without it: UNAUTHENTICATED (`ADMIN_KEY_REQUIRED`).
+    """A read-only list of a team's jobs: for the admin dashboard's team page, and for the team
+    itself. Takes the admin key, as AdminService (header `X-Admin-Key` or `Authorization:
+    Bearer`), or a virtual key of that team (another team's key: PERMISSION_DENIED,
+    `TEAM_MISMATCH`); without either: UNAUTHENTICATED. A job shows exactly what GetJob shows
+    the team.
     """
 
     @staticmethod

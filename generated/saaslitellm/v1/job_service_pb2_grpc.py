@@ -49,6 +49,11 @@ class JobServiceStub:
                 request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobRequest.SerializeToString,
                 response_deserializer=saaslitellm_dot_v1_dot_job__pb2.Job.FromString,
                 _registered_method=True)
+        self.UpdateJobMetadata = channel.unary_unary(
+                '/saaslitellm.v1.JobService/UpdateJobMetadata',
+                request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.UpdateJobMetadataRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_job__pb2.Job.FromString,
+                _registered_method=True)
         self.GetJobCosts = channel.unary_unary(
                 '/saaslitellm.v1.JobService/GetJobCosts',
                 request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsRequest.SerializeToString,
@@ -108,6 +113,15 @@ class JobServiceServicer:
     def GetJob(self, request, context):
         """Returns a job with its cost totals and calls. NOT_FOUND for an unknown job or one
         of another team; INVALID_ARGUMENT for a malformed id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateJobMetadata(self, request, context):
+        """Merges a JSON object into a job's metadata (shallowly: top-level keys are replaced or
+        added, the others kept), in any status: e.g. the outcome of a finished job. Returns
+        the job. Errors: NOT_FOUND (job), INVALID_ARGUMENT (no `metadata`, or not storable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -195,6 +209,11 @@ def add_JobServiceServicer_to_server(servicer, server):
             'GetJob': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJob,
                     request_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_job__pb2.Job.SerializeToString,
+            ),
+            'UpdateJobMetadata': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateJobMetadata,
+                    request_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.UpdateJobMetadataRequest.FromString,
                     response_serializer=saaslitellm_dot_v1_dot_job__pb2.Job.SerializeToString,
             ),
             'GetJobCosts': grpc.unary_unary_rpc_method_handler(
@@ -290,6 +309,33 @@ class JobService:
             target,
             '/saaslitellm.v1.JobService/GetJob',
             saaslitellm_dot_v1_dot_job__service__pb2.GetJobRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_job__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateJobMetadata(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.JobService/UpdateJobMetadata',
+            saaslitellm_dot_v1_dot_job__service__pb2.UpdateJobMetadataRequest.SerializeToString,
             saaslitellm_dot_v1_dot_job__pb2.Job.FromString,
             options,
             channel_credentials,
