@@ -144,7 +144,13 @@ class Application:
         webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(
             WebhookServicer(auth, WebhookUseCases(self.db, box)), self.server
         )
-        self.webhooks = WebhookSender(self.db, box, settings.webhook_interval_seconds)
+        self.webhooks = WebhookSender(
+            self.db,
+            box,
+            settings.webhook_interval_seconds,
+            key_warning_seconds=settings.key_expiry_warning_days * 86_400,
+            key_check_interval_seconds=settings.key_expiry_check_interval_seconds,
+        )
         admin_job_service_pb2_grpc.add_AdminJobServiceServicer_to_server(
             AdminJobServicer(auth, AdminJobUseCases(self.db)), self.server
         )

@@ -67,6 +67,10 @@ class Settings:
     # process. How often each process looks for webhook deliveries due (0: never).
     secrets_key: str = field(default="", repr=False)
     webhook_interval_seconds: float = 1.0
+    # Webhook team_key.expiring this long before a key expires (0: never), looked for
+    # every key_expiry_check_interval_seconds.
+    key_expiry_warning_days: float = 7.0
+    key_expiry_check_interval_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -117,6 +121,10 @@ class Settings:
             admin_key=admin_key,
             secrets_key=secrets_key,
             webhook_interval_seconds=number("SAAS_WEBHOOK_INTERVAL_SECONDS", cls.webhook_interval_seconds, float),
+            key_expiry_warning_days=number("SAAS_KEY_EXPIRY_WARNING_DAYS", cls.key_expiry_warning_days, float),
+            key_expiry_check_interval_seconds=number(
+                "SAAS_KEY_EXPIRY_CHECK_INTERVAL_SECONDS", cls.key_expiry_check_interval_seconds, float
+            ),
             litellm_base_url=env.get("LITELLM_BASE_URL", cls.litellm_base_url).strip(),
             litellm_api_key=env.get("LITELLM_MASTER_KEY", "").strip(),
             grpc_host=env.get("SAAS_GRPC_HOST", cls.grpc_host).strip(),

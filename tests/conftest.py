@@ -60,8 +60,9 @@ def own_stack(pg: Postgres, tmp_path_factory: pytest.TempPathFactory, name: str,
 
 @pytest.fixture(scope="session")
 def stack(pg: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    # Webhook deliveries looked for every 0.1 s, so that the tests wait little for them.
-    with own_stack(pg, tmp_path_factory, "e2e", server_env={"SAAS_WEBHOOK_INTERVAL_SECONDS": "0.1"}) as running:
+    # Webhook deliveries and expiring keys looked for often, so that the tests wait little.
+    webhooks = {"SAAS_WEBHOOK_INTERVAL_SECONDS": "0.1", "SAAS_KEY_EXPIRY_CHECK_INTERVAL_SECONDS": "0.2"}
+    with own_stack(pg, tmp_path_factory, "e2e", server_env=webhooks) as running:
         yield running
 
 

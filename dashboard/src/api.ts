@@ -320,7 +320,13 @@ export interface AuditEntry {
   created_at: string;
 }
 
-export const WEBHOOK_EVENT_TYPES = ["team.credits_low", "job.completed", "job.failed", "job.expired"] as const;
+export const WEBHOOK_EVENT_TYPES = [
+  "team.credits_low",
+  "team_key.expiring",
+  "job.completed",
+  "job.failed",
+  "job.expired",
+] as const;
 
 export interface WebhookEndpoint {
   endpoint_id: string;

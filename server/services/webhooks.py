@@ -117,22 +117,43 @@ class WebhookSender:
     TIMEOUT_SECONDS = 10.0
     LEASE_SECONDS = 60.0  # longer than a batch can take: TIMEOUT_SECONDS per request
 
-    def __init__(self, db: Database, box: webhooks.SecretBox | None, interval_seconds: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        box: webhooks.SecretBox | None,
+        interval_seconds: float,
+        *,
+        key_warning_seconds: float = 7 * 86_400,
+        key_check_interval_seconds: float = 60.0,
+    ) -> None:
         self._db = db
         self._box = box
         self._session: aiohttp.ClientSession | None = None
-        self._periodic = Periodic(
-            "delivering webhooks", self.deliver_due, interval_seconds if box is not None else 0, jitter=0.2
+        self._key_warning_seconds = key_warning_seconds
+        on = box is not None  # without a secrets key there are no endpoints to tell
+        self._periodic = Periodic("delivering webhooks", self.deliver_due, interval_seconds if on else 0, jitter=0.2)
+        self._key_check = Periodic(
+            "warning of expiring keys",
+            self.warn_expiring_keys,
+            key_check_interval_seconds if on and key_warning_seconds > 0 else 0,
+            jitter=0.2,
         )
 
     def start(self) -> None:
         self._periodic.start()
+        self._key_check.start()
 
     async def stop(self) -> None:
+        await self._key_check.stop()
         await self._periodic.stop()
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    async def warn_expiring_keys(self) -> int:
+        """Writes `team_key.expiring` for keys expiring soon, once per key."""
+        async with self._db.transaction() as conn:
+            return await store.warn_expiring_keys(conn, self._key_warning_seconds)
 
     async def deliver_due(self) -> bool:
         """One batch; True when it was full (more may be due)."""

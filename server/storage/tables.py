@@ -451,3 +451,6 @@ job_call_counts = Table(
     Column("job_id", UUID(as_uuid=True), ForeignKey("jobs.job_id", ondelete="CASCADE"), primary_key=True),
     Column("calls", Integer, nullable=False),
 )
+
+# When a key's expiry warning (webhook team_key.expiring) was written (migration 0009).
+api_keys.append_column(Column("expiry_warned_at", TIMESTAMP(timezone=True)))

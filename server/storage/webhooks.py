@@ -163,6 +163,34 @@ async def claim_due(conn: Connection, limit: int, lease_seconds: float) -> list[
     return [DueDelivery(**row._mapping) for row in rows]
 
 
+# Marks the keys whose expiry is near and writes their events in one statement: a key is
+# warned of once, whichever process finds it first (the row lock of the UPDATE decides).
+_WARN_EXPIRING_KEYS = text(
+    """
+    WITH due AS (
+        UPDATE api_keys k SET expiry_warned_at = now()
+         WHERE k.expiry_warned_at IS NULL AND k.revoked_at IS NULL AND k.replaced_by IS NULL
+           AND k.expires_at > now() AND k.expires_at <= now() + make_interval(secs => :within)
+        RETURNING k.key_id, k.team_id, k.name, k.key_prefix, k.expires_at
+    )
+    SELECT webhook_enqueue('team_key.expiring', t.organization_id, jsonb_build_object(
+               'key_id', d.key_id,
+               'team_id', d.team_id,
+               'organization_id', t.organization_id,
+               'name', d.name,
+               'key_prefix', d.key_prefix,
+               'expires_at', to_char(d.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))
+      FROM due d JOIN teams t ON t.team_id = d.team_id
+    """
+)
+
+
+async def warn_expiring_keys(conn: Connection, within_seconds: float) -> int:
+    """Write `team_key.expiring` for keys expiring within `within_seconds` not yet warned
+    of; returns how many."""
+    return len((await conn.execute(_WARN_EXPIRING_KEYS, {"within": within_seconds})).all())
+
+
 async def record_attempt(
     conn: Connection, delivery_id: int, *, status_code: int | None, error: str, retry_in: float | None
 ) -> None:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -255,3 +256,30 @@ def test_endpoints_are_checked_listed_without_secrets_and_deleted(stack, api, re
     assert gone.status_code == 200
     missing = requests.get(f"{api}/webhooks/{endpoint_id}/deliveries", headers=ADMIN_HEADERS, timeout=10)
     assert missing.status_code == 404
+
+
+def test_a_key_expiring_soon_is_warned_of_once(stack, api, receiver):
+    team = rest_team(api)
+    created = endpoint_for(api, team, receiver.url, "team_key.expiring")
+    endpoint_id = created["endpoint"]["endpoint_id"]
+
+    def new_key(name: str, days: float) -> dict:
+        expires = datetime.now(UTC) + timedelta(days=days)
+        body = {"name": name, "expires_at": expires.isoformat().replace("+00:00", "Z")}
+        return admin_post(api, f"/teams/{team.team_id}/keys/create", body)
+
+    new_key("later", 30)  # outside the 7-day warning
+    soon = new_key("ci", 2)
+    (first,) = receiver.wait_for(1)
+    verify(created["secret"], first)
+    data = first.event["data"]
+    assert first.event["type"] == "team_key.expiring"
+    assert (data["key_id"], data["team_id"], data["name"]) == (soon["key"]["key_id"], team.team_id, "ci")
+    assert data["key_prefix"] == soon["key"]["key_prefix"] and data["expires_at"].endswith("Z")
+    assert soon["virtual_key"] not in first.body.decode()
+
+    # Another key expiring soon is warned of by a later sweep; the first is not warned of again.
+    other = new_key("batch", 3)
+    second = receiver.wait_for(2)[1]
+    assert second.event["data"]["key_id"] == other["key"]["key_id"]
+    assert sorted(d["event_type"] for d in deliveries(api, endpoint_id)) == ["team_key.expiring"] * 2

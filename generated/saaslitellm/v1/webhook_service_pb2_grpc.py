@@ -31,6 +31,8 @@ class WebhookServiceStub:
     - `team.credits_low`: a charge took a team's remaining credits from above its
     `low_credit_threshold` (Team, 0: no alert) to it or below; once per crossing, again
     only after a top-up lifts it above;
+    - `team_key.expiring`: a team key (not revoked, not retired by a rotation) expires
+    within SAAS_KEY_EXPIRY_WARNING_DAYS (default 7); once per key;
     - `job.completed`, `job.failed` and `job.expired`: an open job was completed (with the
     credits it was charged, e.g. to bill your own customer), failed, or expired unused.
 
@@ -82,6 +84,8 @@ class WebhookServiceServicer:
     - `team.credits_low`: a charge took a team's remaining credits from above its
     `low_credit_threshold` (Team, 0: no alert) to it or below; once per crossing, again
     only after a top-up lifts it above;
+    - `team_key.expiring`: a team key (not revoked, not retired by a rotation) expires
+    within SAAS_KEY_EXPIRY_WARNING_DAYS (default 7); once per key;
     - `job.completed`, `job.failed` and `job.expired`: an open job was completed (with the
     credits it was charged, e.g. to bill your own customer), failed, or expired unused.
 
@@ -167,6 +171,8 @@ class WebhookService:
     - `team.credits_low`: a charge took a team's remaining credits from above its
     `low_credit_threshold` (Team, 0: no alert) to it or below; once per crossing, again
     only after a top-up lifts it above;
+    - `team_key.expiring`: a team key (not revoked, not retired by a rotation) expires
+    within SAAS_KEY_EXPIRY_WARNING_DAYS (default 7); once per key;
     - `job.completed`, `job.failed` and `job.expired`: an open job was completed (with the
     credits it was charged, e.g. to bill your own customer), failed, or expired unused.
 
