@@ -131,7 +131,7 @@ class Application:
         single = SingleCallUseCases(self.jobs, self.calls, self.background)
         team_models = TeamModels(self.db)
         job_service_pb2_grpc.add_JobServiceServicer_to_server(
-            JobServicer(auth, self.jobs, self.calls, single, team_models), self.server
+            JobServicer(auth, self.jobs, self.calls, single, team_models, self.analytics), self.server
         )
         openai_service_pb2_grpc.add_OpenAIServiceServicer_to_server(
             OpenAIServicer(auth, self.calls, single, team_models), self.server

@@ -11,6 +11,7 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from saaslitellm.v1 import chat_pb2, credit_service_pb2, job_pb2, job_service_pb2, tenancy_pb2
 from server.api.errors import to_status
 from server.domain import validation
+from server.domain.analytics import UsageFigures, UsageReport
 from server.domain.chat import MAX_MESSAGES, ChatRequest, build_request
 from server.domain.completion import Delta, Usage
 from server.domain.errors import invalid_argument
@@ -67,6 +68,11 @@ def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
 
 def usd(value: Decimal) -> float:
     return float(value)
+
+
+def money(value: Decimal) -> str:
+    """Exact USD as a decimal string (usage reports)."""
+    return format(value.normalize(), "f") if value else "0"
 
 
 # ---------------------------------------------------------------- chat requests
@@ -390,3 +396,36 @@ def create_and_call_event(event: SingleCallEvent) -> job_service_pb2.CreateAndCa
     if event.view.job.credits_remaining_after is not None:
         response.credits_remaining = event.view.job.credits_remaining_after
     return response
+
+
+# ---------------------------------------------------------------- a team's usage
+
+
+def billed_usage(value: UsageFigures) -> job_service_pb2.BilledUsage:
+    """The figures a team may see of its usage: never provider costs or margins."""
+    return job_service_pb2.BilledUsage(
+        jobs=value.jobs,
+        jobs_pending=value.jobs_pending,
+        jobs_in_progress=value.jobs_in_progress,
+        jobs_completed=value.jobs_completed,
+        jobs_failed=value.jobs_failed,
+        jobs_expired=value.jobs_expired,
+        calls=value.calls,
+        calls_failed=value.calls_failed,
+        prompt_tokens=value.prompt_tokens,
+        completion_tokens=value.completion_tokens,
+        total_tokens=value.total_tokens,
+        billed_cost_usd=money(value.billed_cost_usd),
+        credits_charged=value.credits_charged,
+    )
+
+
+def usage_summary(team_id: str, report: UsageReport) -> job_service_pb2.UsageSummary:
+    return job_service_pb2.UsageSummary(
+        team_id=team_id,
+        start_date=report.range.start.isoformat(),
+        end_date=report.range.end.isoformat(),
+        totals=billed_usage(report.totals),
+        days=[job_service_pb2.DailyBilledUsage(date=d.isoformat(), usage=billed_usage(f)) for d, f in report.days],
+        job_types=[job_service_pb2.JobTypeBilledUsage(job_type=t, usage=billed_usage(f)) for t, f in report.job_types],
+    )

@@ -14,6 +14,7 @@ from server.api import convert
 from server.api.common import metadata
 from server.domain.errors import invalid_argument
 from server.domain.jobs import JobView
+from server.services.analytics import AnalyticsUseCases
 from server.services.auth import Authenticator
 from server.services.calls import CallUseCases
 from server.services.jobs import JobUseCases
@@ -29,8 +30,10 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         calls: CallUseCases,
         single: SingleCallUseCases,
         team_models: TeamModels,
+        analytics: AnalyticsUseCases,
     ) -> None:
         self._auth = auth
+        self._analytics = analytics
         self._jobs = jobs
         self._calls = calls
         self._single = single
@@ -69,6 +72,15 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     ) -> job_service_pb2.GetJobCostsResponse:
         principal = await self._auth.team(metadata(context))
         return convert.job_costs_response(await self._jobs.get(principal, request.job_id))
+
+    async def GetUsage(
+        self, request: job_service_pb2.GetUsageRequest, context: grpc.aio.ServicerContext
+    ) -> job_service_pb2.UsageSummary:
+        principal = await self._auth.team(metadata(context))
+        report = await self._analytics.team_usage(
+            principal.team_id, request.start_date, request.end_date, request.job_type, request.limit
+        )
+        return convert.usage_summary(principal.team_id, report)
 
     async def ListTeamModels(
         self, request: job_service_pb2.ListTeamModelsRequest, context: grpc.aio.ServicerContext

@@ -117,3 +117,34 @@ async def test_bad_report_requests_name_the_field(admin):
         grpc.StatusCode.NOT_FOUND,
         "NOT_FOUND",
     )
+
+
+async def test_a_team_reads_its_own_usage_without_provider_costs(app, admin, jobs):
+    org, group = await new_org(admin), await new_group(admin)
+    await new_alias(admin, group)
+    team = await new_team(admin, org, group, credits=50, markup_percent="20")
+    other = await new_team(admin, org, group, credits=50)
+    await run_jobs(jobs, team.virtual_key, "extract", 2, job_pb2.Job.COMPLETED)
+    await run_jobs(jobs, team.virtual_key, "summarize", 1, job_pb2.Job.FAILED)
+    await run_jobs(jobs, other.virtual_key, "extract", 3, job_pb2.Job.COMPLETED)
+
+    summary = await jobs.GetUsage(job_pb.GetUsageRequest(), metadata=bearer(team.virtual_key))
+    async with app.db.transaction() as conn:
+        raw = (await conn.execute(text(RAW), {"teams": [team.team_id]})).one()
+    totals = summary.totals
+    assert summary.team_id == team.team_id and totals.jobs == raw.jobs == 2
+    assert (totals.jobs_completed, totals.jobs_failed, totals.credits_charged) == (1, 1, raw.credits)
+    assert totals.calls == raw.calls == 3 and totals.total_tokens == raw.tokens
+    assert Decimal(totals.billed_cost_usd) == raw.billed > raw.provider  # the 20% markup, not the provider cost
+    assert {t.job_type: t.usage.calls for t in summary.job_types} == {"extract": 2, "summarize": 1}
+    assert [d.date for d in summary.days] == [datetime.now(UTC).date().isoformat()]
+    assert not [f for f in job_pb.BilledUsage.DESCRIPTOR.fields if "provider" in f.name or "margin" in f.name]
+
+    only = await jobs.GetUsage(job_pb.GetUsageRequest(job_type="summarize"), metadata=bearer(team.virtual_key))
+    assert only.totals.jobs == 1 and only.totals.calls == 1
+    await fails(
+        jobs.GetUsage(job_pb.GetUsageRequest(start_date="2026-13-01"), metadata=bearer(team.virtual_key)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_REQUEST",
+        field="start_date",
+    )

@@ -256,3 +256,6 @@ def test_job_metadata_is_patched_and_the_team_lists_its_jobs(api, team):
     assert patched.status_code == 200 and patched.json()["metadata"] == {"a": 1, "b": 2}
     listed = requests.get(f"{api}/teams/{team.team_id}/jobs?job_type=t", headers=team.headers, timeout=10)
     assert listed.status_code == 200 and [j["job_id"] for j in listed.json()["jobs"]] == [job["job_id"]]
+    usage = requests.get(f"{api}/usage?job_type=t", headers=team.headers, timeout=10)
+    assert usage.status_code == 200 and usage.json()["totals"]["jobs"] == "1"  # int64: a JSON string
+    assert "provider" not in usage.text and "margin" not in usage.text

@@ -63,6 +63,80 @@ class GetJobCostsResponse(_message.Message):
     calls: _containers.RepeatedCompositeFieldContainer[_job_pb2.CallSummary]
     def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., status: _Optional[_Union[_job_pb2.Job.Status, str]] = ..., costs: _Optional[_Union[_job_pb2.JobCosts, _Mapping]] = ..., calls: _Optional[_Iterable[_Union[_job_pb2.CallSummary, _Mapping]]] = ...) -> None: ...
 
+class GetUsageRequest(_message.Message):
+    __slots__ = ("start_date", "end_date", "job_type", "limit")
+    START_DATE_FIELD_NUMBER: _ClassVar[int]
+    END_DATE_FIELD_NUMBER: _ClassVar[int]
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    start_date: str
+    end_date: str
+    job_type: str
+    limit: int
+    def __init__(self, start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., job_type: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class BilledUsage(_message.Message):
+    __slots__ = ("jobs", "jobs_pending", "jobs_in_progress", "jobs_completed", "jobs_failed", "jobs_expired", "calls", "calls_failed", "prompt_tokens", "completion_tokens", "total_tokens", "billed_cost_usd", "credits_charged")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    JOBS_PENDING_FIELD_NUMBER: _ClassVar[int]
+    JOBS_IN_PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    JOBS_COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FAILED_FIELD_NUMBER: _ClassVar[int]
+    JOBS_EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FAILED_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    BILLED_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_CHARGED_FIELD_NUMBER: _ClassVar[int]
+    jobs: int
+    jobs_pending: int
+    jobs_in_progress: int
+    jobs_completed: int
+    jobs_failed: int
+    jobs_expired: int
+    calls: int
+    calls_failed: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    billed_cost_usd: str
+    credits_charged: int
+    def __init__(self, jobs: _Optional[int] = ..., jobs_pending: _Optional[int] = ..., jobs_in_progress: _Optional[int] = ..., jobs_completed: _Optional[int] = ..., jobs_failed: _Optional[int] = ..., jobs_expired: _Optional[int] = ..., calls: _Optional[int] = ..., calls_failed: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., billed_cost_usd: _Optional[str] = ..., credits_charged: _Optional[int] = ...) -> None: ...
+
+class DailyBilledUsage(_message.Message):
+    __slots__ = ("date", "usage")
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    date: str
+    usage: BilledUsage
+    def __init__(self, date: _Optional[str] = ..., usage: _Optional[_Union[BilledUsage, _Mapping]] = ...) -> None: ...
+
+class JobTypeBilledUsage(_message.Message):
+    __slots__ = ("job_type", "usage")
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    job_type: str
+    usage: BilledUsage
+    def __init__(self, job_type: _Optional[str] = ..., usage: _Optional[_Union[BilledUsage, _Mapping]] = ...) -> None: ...
+
+class UsageSummary(_message.Message):
+    __slots__ = ("team_id", "start_date", "end_date", "totals", "days", "job_types")
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    START_DATE_FIELD_NUMBER: _ClassVar[int]
+    END_DATE_FIELD_NUMBER: _ClassVar[int]
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    JOB_TYPES_FIELD_NUMBER: _ClassVar[int]
+    team_id: str
+    start_date: str
+    end_date: str
+    totals: BilledUsage
+    days: _containers.RepeatedCompositeFieldContainer[DailyBilledUsage]
+    job_types: _containers.RepeatedCompositeFieldContainer[JobTypeBilledUsage]
+    def __init__(self, team_id: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., totals: _Optional[_Union[BilledUsage, _Mapping]] = ..., days: _Optional[_Iterable[_Union[DailyBilledUsage, _Mapping]]] = ..., job_types: _Optional[_Iterable[_Union[JobTypeBilledUsage, _Mapping]]] = ...) -> None: ...
+
 class ListTeamModelsRequest(_message.Message):
     __slots__ = ("team_id",)
     TEAM_ID_FIELD_NUMBER: _ClassVar[int]

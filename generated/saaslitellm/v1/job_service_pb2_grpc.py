@@ -59,6 +59,11 @@ class JobServiceStub:
                 request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsRequest.SerializeToString,
                 response_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsResponse.FromString,
                 _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/saaslitellm.v1.JobService/GetUsage',
+                request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.UsageSummary.FromString,
+                _registered_method=True)
         self.ListTeamModels = channel.unary_unary(
                 '/saaslitellm.v1.JobService/ListTeamModels',
                 request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.ListTeamModelsRequest.SerializeToString,
@@ -130,6 +135,17 @@ class JobServiceServicer:
     def GetJobCosts(self, request, context):
         """Returns a job's cost view: what each call cost the team and what the job was charged.
         NOT_FOUND for an unknown job or one of another team.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUsage(self, request, context):
+        """The key's team's usage over a date range, by UTC day and by job type: jobs by status,
+        calls, tokens, what the team was billed and the credits charged. Never the providers'
+        costs or the operator's margin (those are in AdminService.GetTeamUsage). Exact at
+        once, and as cheap for a billion calls as for ten (it reads the usage rollup).
+        Errors: INVALID_ARGUMENT naming the field (a date, a range over 366 days, the limit).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -220,6 +236,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.GetJobCosts,
                     request_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsRequest.FromString,
                     response_serializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsResponse.SerializeToString,
+            ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.GetUsageRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_job__service__pb2.UsageSummary.SerializeToString,
             ),
             'ListTeamModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTeamModels,
@@ -364,6 +385,33 @@ class JobService:
             '/saaslitellm.v1.JobService/GetJobCosts',
             saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsRequest.SerializeToString,
             saaslitellm_dot_v1_dot_job__service__pb2.GetJobCostsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.JobService/GetUsage',
+            saaslitellm_dot_v1_dot_job__service__pb2.GetUsageRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_job__service__pb2.UsageSummary.FromString,
             options,
             channel_credentials,
             insecure,
