@@ -39,6 +39,10 @@ class WebhookServicer(webhook_service_pb2_grpc.WebhookServiceServicer):
         await self._webhooks.delete(actor, request.endpoint_id)
         return pb.DeleteWebhookEndpointResponse(endpoint_id=request.endpoint_id)
 
+    async def SendTestWebhook(self, request: pb.SendTestWebhookRequest, context: Context):
+        actor = self._auth.admin(metadata(context), peer=context.peer() or "")
+        return _delivery(await self._webhooks.send_test(actor, request.endpoint_id))
+
     async def ListWebhookDeliveries(self, request: pb.ListWebhookDeliveriesRequest, context: Context):
         self._auth.admin(metadata(context))
         page = await self._webhooks.deliveries(

@@ -91,6 +91,15 @@ class WebhookUseCases:
             await store.delete_endpoint(conn, key)
             await _audit(conn, actor, "delete", before, before, None)
 
+    async def send_test(self, actor: Actor, endpoint_id: str) -> Delivery:
+        """A `webhook.test` event for the endpoint, sent like any other."""
+        key = validation.uuid_field("endpoint_id", endpoint_id)
+        async with self._db.transaction() as conn:
+            endpoint = await store.get_endpoint(conn, key)
+            delivery = await store.insert_test_delivery(conn, key)
+            await _audit(conn, actor, "send_test", endpoint, None, {"event_id": delivery.event_id})
+        return delivery
+
     async def deliveries(self, endpoint_id: str, status: str, page_size: int, page_token: str) -> Page[Delivery]:
         key = validation.uuid_field("endpoint_id", endpoint_id)
         if status and status not in DELIVERY_STATUSES:

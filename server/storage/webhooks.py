@@ -19,6 +19,8 @@ from server.domain.errors import not_found
 from server.storage.database import Connection
 from server.storage.tables import webhook_deliveries, webhook_endpoints
 
+TEST_EVENT = "webhook.test"
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -122,6 +124,30 @@ async def list_endpoints(conn: Connection, after_id: uuid.UUID | None, limit: in
 
 async def delete_endpoint(conn: Connection, endpoint_id: uuid.UUID) -> None:
     await conn.execute(delete(webhook_endpoints).where(webhook_endpoints.c.endpoint_id == endpoint_id))
+
+
+async def insert_test_delivery(conn: Connection, endpoint_id: uuid.UUID) -> Delivery:
+    """A `webhook.test` event for one endpoint, as the triggers write events."""
+    row = (
+        await conn.execute(
+            insert(webhook_deliveries)
+            .values(
+                endpoint_id=endpoint_id,
+                event_id=uuid.uuid4(),
+                event_type=TEST_EVENT,
+                payload=func.jsonb_build_object(
+                    "type",
+                    TEST_EVENT,
+                    "timestamp",
+                    func.to_char(func.timezone("UTC", func.now()), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                    "data",
+                    func.jsonb_build_object("endpoint_id", str(endpoint_id)),
+                ),
+            )
+            .returning(*webhook_deliveries.c)
+        )
+    ).one()
+    return Delivery(**row._mapping)
 
 
 async def list_deliveries(

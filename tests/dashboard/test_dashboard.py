@@ -415,6 +415,11 @@ def test_low_credit_alert_and_webhook_endpoints(page: Page, stack: Stack) -> Non
     expect(detail).to_contain_text("unreadable")
     page.get_by_role("button", name="Close").click()
 
+    # A test event is queued for the endpoint and listed with its deliveries.
+    page.get_by_role("button", name="Send test event").click()
+    expect(page.get_by_role("status").filter(has_text="webhook.test")).to_be_visible()
+    expect(page.get_by_role("row", name=re.compile("webhook.test"))).to_contain_text("pending")
+
     # Deleted, with its deliveries.
     page.get_by_role("button", name="Delete…").click()
     dialog(page, "Delete this endpoint?").get_by_role("button", name="Delete endpoint").click()

@@ -283,3 +283,20 @@ def test_a_key_expiring_soon_is_warned_of_once(stack, api, receiver):
     second = receiver.wait_for(2)[1]
     assert second.event["data"]["key_id"] == other["key"]["key_id"]
     assert sorted(d["event_type"] for d in deliveries(api, endpoint_id)) == ["team_key.expiring"] * 2
+
+
+def test_a_test_event_checks_a_receiver(api, receiver):
+    team = rest_team(api)
+    created = endpoint_for(api, team, receiver.url, "job.failed")
+    endpoint_id = created["endpoint"]["endpoint_id"]
+    sent = requests.post(f"{api}/webhooks/{endpoint_id}/test", json={}, headers=ADMIN_HEADERS, timeout=10)
+    assert sent.status_code == 200, sent.text
+    assert (sent.json()["event_type"], sent.json()["status"]) == ("webhook.test", "pending")
+    (received,) = receiver.wait_for(1)
+    verify(created["secret"], received)
+    assert received.event["type"] == "webhook.test" and received.event["data"] == {"endpoint_id": endpoint_id}
+    assert received.headers["webhook-id"] == sent.json()["event_id"]
+    unknown = requests.post(
+        f"{api}/webhooks/3f2b1c9e-8a41-4d2b-9a7e-0c5d6e7f8a9b/test", json={}, headers=ADMIN_HEADERS, timeout=10
+    )
+    assert unknown.status_code == 404

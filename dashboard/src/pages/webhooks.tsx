@@ -240,6 +240,7 @@ export function WebhookPage({ id }: { id: string }) {
   const [open, setOpen] = useState<WebhookDelivery | null>(null);
   const [deleting, setDeleting] = useState(false);
   const [version, setVersion] = useState(0);
+  const [testing, setTesting] = useState<{ sent?: string; error?: unknown }>({});
   if (endpoint.loading && !endpoint.data) return <Loading what="endpoint" />;
   if (!endpoint.data) {
     return (
@@ -262,11 +263,34 @@ export function WebhookPage({ id }: { id: string }) {
           {e.url} <small class="muted">{e.endpoint_id}</small>
         </h1>
         <div class="actions">
+          <button
+            type="button"
+            class="btn"
+            onClick={async () => {
+              setTesting({});
+              try {
+                const sent = await post<WebhookDelivery>(`/webhooks/${enc(id)}/test`, {});
+                setTesting({ sent: sent.event_id });
+                setVersion((v) => v + 1);
+              } catch (error) {
+                setTesting({ error });
+              }
+            }}
+          >
+            Send test event
+          </button>
           <button type="button" class="btn danger" onClick={() => setDeleting(true)}>
             Delete…
           </button>
         </div>
       </div>
+      {testing.sent && (
+        <p role="status">
+          A <code>webhook.test</code> event was queued (<code>webhook-id</code> {testing.sent}); refresh to see its
+          delivery.
+        </p>
+      )}
+      {testing.error !== undefined && <ErrorBox error={testing.error} />}
       <dl class="facts">
         <dt>Events</dt>
         <dd>

@@ -82,6 +82,12 @@ class DeleteWebhookEndpointResponse(_message.Message):
     endpoint_id: str
     def __init__(self, endpoint_id: _Optional[str] = ...) -> None: ...
 
+class SendTestWebhookRequest(_message.Message):
+    __slots__ = ("endpoint_id",)
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    endpoint_id: str
+    def __init__(self, endpoint_id: _Optional[str] = ...) -> None: ...
+
 class ListWebhookDeliveriesRequest(_message.Message):
     __slots__ = ("endpoint_id", "status", "page_size", "page_token")
     ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]

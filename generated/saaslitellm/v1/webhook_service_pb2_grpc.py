@@ -71,6 +71,11 @@ class WebhookServiceStub:
                 request_serializer=saaslitellm_dot_v1_dot_webhook__service__pb2.DeleteWebhookEndpointRequest.SerializeToString,
                 response_deserializer=saaslitellm_dot_v1_dot_webhook__service__pb2.DeleteWebhookEndpointResponse.FromString,
                 _registered_method=True)
+        self.SendTestWebhook = channel.unary_unary(
+                '/saaslitellm.v1.WebhookService/SendTestWebhook',
+                request_serializer=saaslitellm_dot_v1_dot_webhook__service__pb2.SendTestWebhookRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_webhook__service__pb2.WebhookDelivery.FromString,
+                _registered_method=True)
         self.ListWebhookDeliveries = channel.unary_unary(
                 '/saaslitellm.v1.WebhookService/ListWebhookDeliveries',
                 request_serializer=saaslitellm_dot_v1_dot_webhook__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
@@ -126,6 +131,15 @@ class WebhookServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendTestWebhook(self, request, context):
+        """Sends the endpoint a `webhook.test` event (data: the endpoint id), delivered, signed
+        and retried like any other, to check a receiver. Returns the delivery; follow it with
+        ListWebhookDeliveries. NOT_FOUND when the endpoint is unknown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListWebhookDeliveries(self, request, context):
         """Lists an endpoint's deliveries, newest first, optionally only those in one status:
         what was sent, how many attempts, the last answer.
@@ -151,6 +165,11 @@ def add_WebhookServiceServicer_to_server(servicer, server):
                     servicer.DeleteWebhookEndpoint,
                     request_deserializer=saaslitellm_dot_v1_dot_webhook__service__pb2.DeleteWebhookEndpointRequest.FromString,
                     response_serializer=saaslitellm_dot_v1_dot_webhook__service__pb2.DeleteWebhookEndpointResponse.SerializeToString,
+            ),
+            'SendTestWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendTestWebhook,
+                    request_deserializer=saaslitellm_dot_v1_dot_webhook__service__pb2.SendTestWebhookRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_webhook__service__pb2.WebhookDelivery.SerializeToString,
             ),
             'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
                     servicer.ListWebhookDeliveries,
@@ -261,6 +280,33 @@ class WebhookService:
             '/saaslitellm.v1.WebhookService/DeleteWebhookEndpoint',
             saaslitellm_dot_v1_dot_webhook__service__pb2.DeleteWebhookEndpointRequest.SerializeToString,
             saaslitellm_dot_v1_dot_webhook__service__pb2.DeleteWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendTestWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.WebhookService/SendTestWebhook',
+            saaslitellm_dot_v1_dot_webhook__service__pb2.SendTestWebhookRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_webhook__service__pb2.WebhookDelivery.FromString,
             options,
             channel_credentials,
             insecure,
