@@ -1,0 +1,107 @@
+"""The webhook outbox in PostgreSQL: a claimed delivery is leased (no second sender gets
+it until the lease ends, as after a crash mid-send), each attempt is recorded with its
+backoff, and a secret the key does not open fails the attempt instead of the sender.
+The HTTP side runs in tests/e2e/test_webhooks.py."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+
+from server.domain import webhooks
+from server.services.webhooks import WebhookSender
+from server.storage import webhooks as store
+from server.storage.database import Database
+
+BOX = webhooks.SecretBox("k" * 32)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    yield database
+    await database.close()
+
+
+async def endpoint_with_event(db: Database, box: webhooks.SecretBox = BOX) -> uuid.UUID:
+    """An endpoint (nothing listens at its URL) and one team.credits_low event for it."""
+    endpoint_id, org, team = uuid.uuid4(), f"org-{uuid.uuid4().hex[:8]}", f"team-{uuid.uuid4().hex[:8]}"
+    async with db.transaction() as conn:
+        await store.insert_endpoint(
+            conn,
+            endpoint_id,
+            {
+                "url": "http://127.0.0.1:9/hooks",
+                "event_types": ["team.credits_low"],
+                "organization_id": None,
+                "secret_ciphertext": box.seal(endpoint_id, webhooks.new_secret()),
+                "secret_prefix": "whsec_test",
+            },
+        )
+        await conn.execute(text("INSERT INTO organizations (organization_id, name) VALUES (:o, 'o')"), {"o": org})
+        await conn.execute(
+            text(
+                "INSERT INTO teams (team_id, organization_id, credits_allocated, low_credit_threshold) "
+                "VALUES (:t, :o, 10, 5)"
+            ),
+            {"t": team, "o": org},
+        )
+        await conn.execute(text("UPDATE teams SET credits_used = 6 WHERE team_id = :t"), {"t": team})  # 10 -> 4
+    return endpoint_id
+
+
+async def deliveries(db: Database, endpoint_id: uuid.UUID) -> list:
+    async with db.transaction() as conn:
+        return await store.list_deliveries(conn, endpoint_id, None, None, 10)
+
+
+async def test_a_claimed_delivery_is_leased_until_its_attempt_is_recorded(db):
+    endpoint_id = await endpoint_with_event(db)
+    async with db.transaction() as conn:
+        first = [d for d in await store.claim_due(conn, 100, 60) if d.endpoint_id == endpoint_id]
+    async with db.transaction() as conn:
+        again = [d for d in await store.claim_due(conn, 100, 60) if d.endpoint_id == endpoint_id]
+    assert len(first) == 1 and again == []  # leased: a second sender does not get it
+    async with db.transaction() as conn:  # the lease ends (the first sender died mid-send)
+        await conn.execute(
+            text("UPDATE webhook_deliveries SET next_attempt_at = now() WHERE endpoint_id = :e"), {"e": endpoint_id}
+        )
+        retried = [d for d in await store.claim_due(conn, 100, 60) if d.endpoint_id == endpoint_id]
+    assert [d.event_id for d in retried] == [first[0].event_id]
+    assert first[0].payload["data"]["credits_remaining"] == 4
+
+
+async def test_each_attempt_is_recorded_with_its_backoff_then_the_delivery_fails(db):
+    endpoint_id = await endpoint_with_event(db)
+    (delivery,) = await deliveries(db, endpoint_id)
+    async with db.transaction() as conn:
+        await store.record_attempt(conn, delivery.delivery_id, status_code=503, error="HTTP 503", retry_in=30)
+        waiting = (
+            await conn.execute(
+                text("SELECT next_attempt_at - now() FROM webhook_deliveries WHERE delivery_id = :d"),
+                {"d": delivery.delivery_id},
+            )
+        ).scalar_one()
+    (after,) = await deliveries(db, endpoint_id)
+    assert (after.status, after.attempts, after.last_status_code) == ("pending", 1, 503)
+    assert 29 <= waiting.total_seconds() <= 30
+    async with db.transaction() as conn:
+        await store.record_attempt(conn, delivery.delivery_id, status_code=None, error="no answer", retry_in=None)
+    (given_up,) = await deliveries(db, endpoint_id)
+    assert (given_up.status, given_up.attempts, given_up.last_error) == ("failed", 2, "no answer")
+
+
+async def test_a_secret_the_key_does_not_open_fails_the_attempt_not_the_sender(db):
+    endpoint_id = await endpoint_with_event(db, webhooks.SecretBox("another key, " + "x" * 32))
+    sender = WebhookSender(db, BOX, interval_seconds=0)
+    try:
+        while await sender.deliver_due():  # every due delivery of this database, in batches
+            pass
+    finally:
+        await sender.stop()
+    (delivery,) = await deliveries(db, endpoint_id)
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    assert "SAAS_SECRETS_KEY" in delivery.last_error
