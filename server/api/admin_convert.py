@@ -9,7 +9,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from saaslitellm.v1 import admin_service_pb2, analytics_pb2, audit_pb2, tenancy_pb2
-from server.api.convert import dict_to_struct, money, stored_struct, timestamp
+from server.api.convert import dict_to_struct, money, stored_struct, timestamp, usage_counts
 from server.domain.analytics import UsageFigures, UsageReport
 from server.domain.audit import AuditEntry
 from server.domain.credits import BudgetMode, TeamStatus
@@ -243,21 +243,10 @@ def page(value: Page, response_type: Any, field: str, convert) -> Any:
 def usage_figures(value: UsageFigures) -> analytics_pb2.UsageFigures:
     per_credit = value.provider_cost_usd_per_credit
     return analytics_pb2.UsageFigures(
-        jobs=value.jobs,
-        jobs_pending=value.jobs_pending,
-        jobs_in_progress=value.jobs_in_progress,
-        jobs_completed=value.jobs_completed,
-        jobs_failed=value.jobs_failed,
-        jobs_expired=value.jobs_expired,
-        calls=value.calls,
-        calls_failed=value.calls_failed,
-        prompt_tokens=value.prompt_tokens,
-        completion_tokens=value.completion_tokens,
-        total_tokens=value.total_tokens,
+        **usage_counts(value),
         provider_cost_usd=money(value.provider_cost_usd),
         billed_cost_usd=money(value.billed_cost_usd),
         margin_usd=money(value.margin_usd),
-        credits_charged=value.credits_charged,
         provider_cost_usd_per_credit="" if per_credit is None else money(per_credit),
     )
 

@@ -401,23 +401,31 @@ def create_and_call_event(event: SingleCallEvent) -> job_service_pb2.CreateAndCa
 # ---------------------------------------------------------------- a team's usage
 
 
+# The counts the operator's report (analytics_pb2.UsageFigures) and a team's own
+# (BilledUsage) share, under the same names; the money fields differ between the two.
+USAGE_COUNTS = (
+    "jobs",
+    "jobs_pending",
+    "jobs_in_progress",
+    "jobs_completed",
+    "jobs_failed",
+    "jobs_expired",
+    "calls",
+    "calls_failed",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "credits_charged",
+)
+
+
+def usage_counts(value: UsageFigures) -> dict[str, int]:
+    return {name: getattr(value, name) for name in USAGE_COUNTS}
+
+
 def billed_usage(value: UsageFigures) -> job_service_pb2.BilledUsage:
     """The figures a team may see of its usage: never provider costs or margins."""
-    return job_service_pb2.BilledUsage(
-        jobs=value.jobs,
-        jobs_pending=value.jobs_pending,
-        jobs_in_progress=value.jobs_in_progress,
-        jobs_completed=value.jobs_completed,
-        jobs_failed=value.jobs_failed,
-        jobs_expired=value.jobs_expired,
-        calls=value.calls,
-        calls_failed=value.calls_failed,
-        prompt_tokens=value.prompt_tokens,
-        completion_tokens=value.completion_tokens,
-        total_tokens=value.total_tokens,
-        billed_cost_usd=money(value.billed_cost_usd),
-        credits_charged=value.credits_charged,
-    )
+    return job_service_pb2.BilledUsage(**usage_counts(value), billed_cost_usd=money(value.billed_cost_usd))
 
 
 def usage_summary(team_id: str, report: UsageReport) -> job_service_pb2.UsageSummary:
