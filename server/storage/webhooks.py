@@ -64,15 +64,16 @@ class DueDelivery:
     secret_ciphertext: bytes
 
 
-_COUNTS = (
-    select(
-        webhook_deliveries.c.endpoint_id,
-        func.count().filter(webhook_deliveries.c.status == "pending").label("pending"),
-        func.count().filter(webhook_deliveries.c.status == "failed").label("failed"),
+def _deliveries_in(status: str):
+    """How many of the endpoint's deliveries are in `status`: counted per endpoint listed
+    (through its (endpoint_id, delivery_id) index), not over the whole outbox."""
+    d = webhook_deliveries.c
+    return (
+        select(func.count())
+        .where(d.endpoint_id == webhook_endpoints.c.endpoint_id, d.status == status)
+        .scalar_subquery()
+        .label(status)
     )
-    .group_by(webhook_deliveries.c.endpoint_id)
-    .subquery()
-)
 
 
 def _endpoints():
@@ -85,9 +86,9 @@ def _endpoints():
         e.organization_id,
         e.secret_prefix,
         e.created_at,
-        func.coalesce(_COUNTS.c.pending, 0).label("pending"),
-        func.coalesce(_COUNTS.c.failed, 0).label("failed"),
-    ).select_from(webhook_endpoints.outerjoin(_COUNTS, _COUNTS.c.endpoint_id == e.endpoint_id))
+        _deliveries_in("pending"),
+        _deliveries_in("failed"),
+    )
 
 
 def _endpoint(row: Any) -> Endpoint:

@@ -206,6 +206,9 @@ def test_a_refused_delivery_is_retried_with_the_same_id(stack, api, receiver):
     refused = pending()
     assert (refused["status"], refused["attempts"], refused["last_status_code"]) == ("pending", 1, 503)
     assert "503" in refused["last_error"]
+    listed = requests.get(f"{api}/webhooks?page_size=1000", headers=ADMIN_HEADERS, timeout=10).json()["endpoints"]
+    (counted,) = [e for e in listed if e["endpoint_id"] == endpoint_id]
+    assert (counted["pending_deliveries"], counted["failed_deliveries"]) == (1, 0)
     # The next attempt is 5 s away; move it to now instead of waiting.
     with psycopg.connect(stack.postgres.url, autocommit=True) as conn:
         conn.execute("UPDATE webhook_deliveries SET next_attempt_at = now() WHERE endpoint_id = %s", (endpoint_id,))
