@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.domain import validation
-from server.domain.chat import ChatRequest, build_request
+from server.domain.chat import RESERVED_KEYS, ChatRequest, build_request
 from server.domain.completion import Delta, Usage
 from server.domain.errors import DomainError, invalid_argument
 from server.services.calls import CallResult
@@ -22,9 +22,6 @@ DONE = b"data: [DONE]\n\n"
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
 DEFAULT_JOB_TYPE = "chat_completion"
-
-# Parameters the gateway sets itself; OpenAI clients cannot.
-_GATEWAY_OWNED = ("fallbacks", "num_retries", "api_key", "api_base", "base_url", "api_version")
 
 # The OpenAI parameters the job API knows, by the JSON type they must have. The rest
 # pass to the provider unchecked, as `extra_body` does in LLMCall.
@@ -37,6 +34,9 @@ _HANDLED = frozenset(
     {"model", "messages", "stream", "stream_options", "n", "metadata", "tools", "stop", "tool_choice"}
     | set(_NUMBERS + _INTEGERS + _BOOLEANS + _STRINGS + _OBJECTS)
 )
+# The gateway's own parameters (chat.RESERVED_KEYS) this format does not read itself:
+# refused under their own names, before they would reach extra_body.
+_GATEWAY_OWNED = tuple(sorted(RESERVED_KEYS - _HANDLED))
 
 
 @dataclass(frozen=True)

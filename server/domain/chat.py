@@ -17,9 +17,23 @@ from server.domain.errors import invalid_argument
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 MAX_MESSAGES = 2048
 
-# Parameters the gateway owns: a client cannot set them through `extra_body`.
+# Parameters the gateway owns: a client cannot set them through `extra_body`. `base_url`
+# and `api_version` too: LiteLLM reads `base_url` as `api_base`, which would send the
+# call, with the operator's provider key, wherever the client says.
 RESERVED_KEYS = frozenset(
-    {"model", "messages", "stream", "stream_options", "fallbacks", "num_retries", "api_key", "api_base", "metadata"}
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "fallbacks",
+        "num_retries",
+        "api_key",
+        "api_base",
+        "base_url",
+        "api_version",
+        "metadata",
+    }
 )
 
 # (name, low, high) for numeric parameters whose range every provider shares.

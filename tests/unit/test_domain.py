@@ -280,6 +280,7 @@ def test_chat_request_keeps_only_given_params():
         ({"params": {"tools": [{"type": "function"}]}}, "tools[0]"),
         ({"params": {"tool_choice": "sometimes"}}, "tool_choice"),
         ({"extra_body": {"model": "gpt-4"}}, "extra_body.model"),
+        ({"extra_body": {"base_url": "http://evil.example"}}, "extra_body.base_url"),
         ({"model": "bad model!"}, "model"),
         ({"purpose": "x" * 201}, "purpose"),
     ],

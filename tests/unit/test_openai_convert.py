@@ -84,6 +84,7 @@ def test_stream_usage_user_and_metadata_are_read():
         (b'{"messages": [{"role": "user", "content": "x"}], "model": 5}', "model"),
         (b'{"messages": [{"role": "user", "content": "x"}], "num_retries": 3}', "num_retries"),
         (b'{"messages": [{"role": "user", "content": "x"}], "api_key": "sk-x"}', "api_key"),
+        (b'{"messages": [{"role": "user", "content": "x"}], "base_url": "http://evil"}', "base_url"),
     ],
 )
 def test_bad_requests_name_their_field(body, field):

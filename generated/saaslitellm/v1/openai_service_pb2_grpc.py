@@ -94,7 +94,7 @@ class OpenAIServiceServicer:
         answer a `chat.completion` object, or with `stream: true` a stream of
         `chat.completion.chunk` events (plus a usage chunk with
         `stream_options.include_usage`). `n` other than 1 is INVALID_ARGUMENT; so are the
-        gateway's own parameters (`fallbacks`, `num_retries`, `api_key`, `api_base`).
+        gateway's own parameters (`fallbacks`, `num_retries`, `api_key`, `api_base`, `base_url`...).
         OpenAI's `metadata` is merged into the job's metadata after a successful call, and
         a single-call job records `user` as its user id. Other errors: those of
         CreateAndCall, or of LLMCall with `X-Job-Id`.
