@@ -96,29 +96,31 @@ def _security(service: str, method: str) -> list[dict[str, list]]:
     return TEAM_SECURITY
 
 
+def _headers(*described: tuple[str, str]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "in": "header", "required": False, "description": text, "schema": {"type": "string"}}
+        for name, text in described
+    ]
+
+
 # Request headers the server reads as gRPC metadata, which protos cannot declare.
 HEADER_PARAMETERS = {
-    f"{PACKAGE}.JobService.CreateJob": [
-        {
-            "name": "Idempotency-Key",
-            "in": "header",
-            "required": False,
-            "description": "Makes the create safe to retry: the same key returns the same job (like `idempotency_key`).",
-            "schema": {"type": "string"},
-        }
-    ],
+    f"{PACKAGE}.JobService.CreateJob": _headers(
+        (
+            "Idempotency-Key",
+            "Makes the create safe to retry: the same key returns the same job (like `idempotency_key`).",
+        )
+    ),
+    f"{PACKAGE}.OpenAIService.CreateChatCompletion": _headers(
+        (
+            "X-Job-Id",
+            "Make the call inside this open job (it stays open). Without it, the request is a single-call job.",
+        ),
+        ("X-Job-Type", "The single-call job's type (default `chat_completion`); not with `X-Job-Id`."),
+        ("X-Call-Purpose", "A label of the call inside its job, like LLMCall's `purpose`."),
+        ("Idempotency-Key", "Makes the single-call job safe to retry: the same key never makes a second job."),
+    ),
 }
-
-_OPENAI_HEADERS = [
-    ("X-Job-Id", "Make the call inside this open job (it stays open). Without it, the request is a single-call job."),
-    ("X-Job-Type", "The single-call job's type (default `chat_completion`); not with `X-Job-Id`."),
-    ("X-Call-Purpose", "A label of the call inside its job, like LLMCall's `purpose`."),
-    ("Idempotency-Key", "Makes the single-call job safe to retry: the same key never makes a second job."),
-]
-HEADER_PARAMETERS[f"{PACKAGE}.OpenAIService.CreateChatCompletion"] = [
-    {"name": name, "in": "header", "required": False, "description": text, "schema": {"type": "string"}}
-    for name, text in _OPENAI_HEADERS
-]
 
 # RPCs that take or return `google.api.HttpBody` carry a wire format of their own (OpenAI's),
 # which no proto message describes: their bodies are described here, by hand.
