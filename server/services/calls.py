@@ -3,7 +3,8 @@
 Sequence of one call:
 1. one short transaction: the team may work (and, if it has a limit on calls per minute,
    takes a place, in one more statement), the alias is reachable for the team, the job is
-   open (and becomes in_progress);
+   open (and takes one of its calls, in one more statement, if the team caps calls per
+   job; then becomes in_progress);
 2. the upstream call, holding no database connection: the alias's models in order, each
    retried up to SAAS_UPSTREAM_RETRIES times on transient failures (429, 5xx, timeouts);
    a rejected request (400) is reported at once. A stream falls back only before its
