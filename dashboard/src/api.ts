@@ -172,6 +172,7 @@ export interface Team {
   calls_per_minute: number;
   low_credit_threshold: number;
   max_calls_per_job: number;
+  max_cost_usd_per_job: string;
 }
 
 export interface CreateTeamResponse {

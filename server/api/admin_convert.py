@@ -92,6 +92,7 @@ def team_update_fields(request: admin_service_pb2.UpdateTeamRequest) -> dict[str
         "calls_per_minute": optional(request, "calls_per_minute"),
         "low_credit_threshold": optional(request, "low_credit_threshold"),
         "max_calls_per_job": optional(request, "max_calls_per_job"),
+        "max_cost_usd_per_job": optional(request, "max_cost_usd_per_job"),
     }
 
 
@@ -160,6 +161,7 @@ def team(value: Team) -> tenancy_pb2.Team:
         calls_per_minute=value.calls_per_minute,
         low_credit_threshold=value.low_credit_threshold,
         max_calls_per_job=value.max_calls_per_job,
+        max_cost_usd_per_job=_decimal(value.max_cost_usd_per_job),
     )
 
 

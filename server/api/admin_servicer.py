@@ -198,6 +198,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
             calls_per_minute=convert.optional(request, "calls_per_minute"),
             low_credit_threshold=convert.optional(request, "low_credit_threshold"),
             max_calls_per_job=convert.optional(request, "max_calls_per_job"),
+            max_cost_usd_per_job=convert.optional(request, "max_cost_usd_per_job"),
         )
         return convert.create_team_response(created)
 

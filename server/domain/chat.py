@@ -8,6 +8,8 @@ rejection comes back as INVALID_ARGUMENT with its message.
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +68,33 @@ class ChatRequest:
     def wants_json(self) -> bool:
         fmt = self.params.get("response_format") or {}
         return fmt.get("type") in ("json_object", "json_schema")
+
+
+def input_token_bound(request: ChatRequest) -> int:
+    """At least the tokens the request's input can take: the UTF-8 bytes of its messages
+    and parameters as compact JSON. Byte-level BPE tokenizers (OpenAI's, Llama 3's...) and
+    SentencePiece with byte fallback never make more than one token of a byte, and a
+    message's JSON punctuation outweighs the few tokens a chat template adds to it. Not a
+    bound for what a provider adds on its own (image tokens for an image URL, a tool-use
+    system prompt)."""
+    body = {"messages": request.messages, **request.params}
+    return len(json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+
+
+def output_token_bound(request: ChatRequest) -> int | None:
+    """The most tokens the request lets the model write (`max_tokens` or
+    `max_completion_tokens`, times `n` choices); None when it sets no bound. Numbers sent
+    through `extra_body` arrive as floats."""
+    limits = [_number(request.params.get(name)) for name in ("max_tokens", "max_completion_tokens")]
+    bound = max((limit for limit in limits if limit is not None and limit > 0), default=None)
+    if bound is None:
+        return None
+    choices = _number(request.params.get("n"))
+    return math.ceil(bound) * (math.ceil(choices) if choices is not None and choices > 1 else 1)
+
+
+def _number(value: Any) -> float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def build_request(

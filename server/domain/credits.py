@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
 from server.domain.completion import Usage
 from server.domain.errors import DomainError, Kind, Reason
@@ -144,6 +145,21 @@ def provider_cost(
         return Decimal(0), CostSource.NONE
     cost_in, cost_out = price
     return cost_in * usage.prompt_tokens + cost_out * usage.completion_tokens, CostSource.PRICE_TABLE
+
+
+def worst_case_cost(
+    input_tokens: int, output_tokens: int, prices: Iterable[tuple[Decimal, Decimal] | None], rates: Rates
+) -> Decimal:
+    """The most a call can cost the team (billed, as `billed_cost`): its input and output
+    bounds at the prices of the priciest model that may serve it (`prices`: the route's
+    models'), plus the markup. A model without a price counts as $0, as its calls are
+    recorded (and reported as unpriced). Rounded up, so never below what `billed_cost`
+    makes of the call's actual cost."""
+    worst = max(
+        (cost_in * input_tokens + cost_out * output_tokens for cost_in, cost_out in filter(None, prices)),
+        default=Decimal(0),
+    )
+    return (worst * (1 + rates.markup_percent / 100)).quantize(USD_QUANTUM, rounding=ROUND_CEILING)
 
 
 def needs_price(reported_usd: Decimal | None, usage: Usage) -> bool:

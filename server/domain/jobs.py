@@ -172,6 +172,43 @@ def call_limit_reached(job_id: uuid.UUID, team_id: str, limit: int) -> DomainErr
     )
 
 
+def cost_limit_reached(
+    job_id: uuid.UUID, team_id: str, limit: Decimal, spent: Decimal, reserved: Decimal, needed: Decimal
+) -> DomainError:
+    """A cost-limited team's job cannot fit this call's worst case beside what it has
+    spent and what its calls in flight reserved."""
+    allowed = f"the ${_usd(limit)} team '{team_id}' allows a job"
+    if needed > limit:
+        message = f"this call could cost up to ${_usd(needed)}, more than {allowed}: ask for fewer tokens (max_tokens)"
+    elif spent + needed > limit:
+        message = (
+            f"job {job_id} has spent ${_usd(spent)} of {allowed}; this call could cost up to ${_usd(needed)}: "
+            "complete the job and make further calls in a new one, or ask for fewer tokens (max_tokens)"
+        )
+    else:
+        message = (
+            f"job {job_id} has spent ${_usd(spent)} and its calls in flight reserved ${_usd(reserved)} of {allowed}; "
+            f"this call could cost up to ${_usd(needed)}: retry when they have finished, or ask for fewer tokens"
+        )
+    return DomainError(
+        Kind.FAILED_PRECONDITION,
+        Reason.JOB_COST_LIMIT_REACHED,
+        message,
+        metadata={
+            "job_id": str(job_id),
+            "max_cost_usd_per_job": _usd(limit),
+            "spent_usd": _usd(spent),
+            "reserved_usd": _usd(reserved),
+            "call_worst_case_usd": _usd(needed),
+        },
+    )
+
+
+def _usd(amount: Decimal) -> str:
+    """Dollars as a plain decimal without trailing zeros: 0.0100000000 -> "0.01"."""
+    return format(amount.normalize(), "f")
+
+
 def requested_final_status(value: str) -> JobStatus:
     """The status a client may complete a job with."""
     if value not in (JobStatus.COMPLETED.value, JobStatus.FAILED.value):

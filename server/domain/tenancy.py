@@ -99,6 +99,7 @@ class Team:
     calls_per_minute: int = 0  # LLM calls a minute (0: no limit)
     low_credit_threshold: int = 0  # team.credits_low fires at or below this (0: never)
     max_calls_per_job: int = 0  # LLM calls one job may make (0: no limit)
+    max_cost_usd_per_job: Decimal = Decimal(0)  # provider dollars one job may spend (0: no limit)
 
     @property
     def archived(self) -> bool:
@@ -155,6 +156,7 @@ class CreatedTeam:
 MAX_TOKENS_PER_CREDIT = 1_000_000_000
 MAX_CREDITS_PER_DOLLAR = Decimal("100000000000000")  # numeric(20, 6)
 MAX_MARKUP_PERCENT = Decimal(10_000)
+MAX_COST_USD_PER_JOB = Decimal(10_000_000_000)  # numeric(20, 10)
 SETTABLE_STATUSES = {s.name: s for s in TeamStatus}
 
 
@@ -174,6 +176,7 @@ class TeamUpdate:
     calls_per_minute: int | None = None
     low_credit_threshold: int | None = None
     max_calls_per_job: int | None = None
+    max_cost_usd_per_job: Decimal | None = None
 
     def columns(self) -> dict[str, Any]:
         """The team columns to write, for the fields that were sent."""
@@ -189,6 +192,7 @@ class TeamUpdate:
             "calls_per_minute": self.calls_per_minute,
             "low_credit_threshold": self.low_credit_threshold,
             "max_calls_per_job": self.max_calls_per_job,
+            "max_cost_usd_per_job": self.max_cost_usd_per_job,
         }
         columns = {name: value for name, value in values.items() if value is not None}
         if self.default_model is not None:
@@ -210,6 +214,7 @@ def team_update(
     calls_per_minute: int | None = None,
     low_credit_threshold: int | None = None,
     max_calls_per_job: int | None = None,
+    max_cost_usd_per_job: str | None = None,
 ) -> TeamUpdate:
     """Validate the fields an operator sent (None: not sent); status is a Team.Status name."""
     if team_alias is not None:
@@ -229,6 +234,7 @@ def team_update(
         calls_per_minute=None if calls_per_minute is None else _calls_per_minute(calls_per_minute),
         low_credit_threshold=None if low_credit_threshold is None else _low_credit_threshold(low_credit_threshold),
         max_calls_per_job=None if max_calls_per_job is None else _max_calls_per_job(max_calls_per_job),
+        max_cost_usd_per_job=None if max_cost_usd_per_job is None else _max_cost_usd_per_job(max_cost_usd_per_job),
     )
 
 
@@ -278,6 +284,15 @@ def _max_calls_per_job(value: int) -> int:
     if not 0 <= value <= MAX_CALLS_PER_JOB:
         raise invalid_argument("max_calls_per_job", f"must be between 0 (no limit) and {MAX_CALLS_PER_JOB}")
     return value
+
+
+def _max_cost_usd_per_job(value: str) -> Decimal:
+    number = decimal_string("max_cost_usd_per_job", value, places=10)
+    if not Decimal(0) <= number < MAX_COST_USD_PER_JOB:
+        raise invalid_argument(
+            "max_cost_usd_per_job", f"must be at least 0 (no limit) and less than {MAX_COST_USD_PER_JOB}"
+        )
+    return number
 
 
 def _low_credit_threshold(value: int) -> int:

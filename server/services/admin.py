@@ -362,6 +362,7 @@ class AdminUseCases:
         calls_per_minute: int | None = None,
         low_credit_threshold: int | None = None,
         max_calls_per_job: int | None = None,
+        max_cost_usd_per_job: str | None = None,
     ) -> CreatedTeam:
         """Create a team, its first key and the ledger entry of its initial credits."""
         validation.identifier("organization_id", organization_id)
@@ -381,6 +382,7 @@ class AdminUseCases:
             calls_per_minute=calls_per_minute,
             low_credit_threshold=low_credit_threshold,
             max_calls_per_job=max_calls_per_job,
+            max_cost_usd_per_job=max_cost_usd_per_job,
         ).columns()
         new_key = keys.new_key()
         async with self._db.transaction() as conn:

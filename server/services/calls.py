@@ -3,14 +3,15 @@
 Sequence of one call:
 1. one short transaction: the team may work (and, if it has a limit on calls per minute,
    takes a place, in one more statement), the alias is reachable for the team, the job is
-   open (and takes one of its calls, in one more statement, if the team caps calls per
-   job; then becomes in_progress);
+   open (and, in one more statement if the team caps calls or provider cost per job, takes
+   one of its calls and reserves the call's worst-case cost; then becomes in_progress);
 2. the upstream call, holding no database connection: the alias's models in order, each
    retried up to SAAS_UPSTREAM_RETRIES times on transient failures (429, 5xx, timeouts);
    a rejected request (400) is reported at once. A stream falls back only before its
    first byte: once content has reached the client, switching models would garble it;
 3. one transaction recording the call (succeeded, failed or cancelled): tokens, cost,
-   latency, the alias, the model that served it and every model tried. It touches the
+   latency, the alias, the model that served it and every model tried; for a team that
+   caps provider cost per job, it also turns the call's reservation into its cost. It touches the
    job's row only to merge call metadata or when the job's recorded last activity would
    otherwise lag the call's end by more than the resolution (`activity_resolution_seconds`).
 """
@@ -27,17 +28,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
-from server.domain import credits, models, validation
+from server.domain import chat, credits, models, validation
 from server.domain.chat import ChatRequest
 from server.domain.completion import Answer, Delta, StreamAccumulator, Usage, answer_from
 from server.domain.credits import BudgetMode, CostSource, Rates
-from server.domain.errors import DomainError, not_found
+from server.domain.errors import DomainError, invalid_argument, not_found
 from server.domain.jobs import (
     CallRecord,
     CallStatus,
     JobStatus,
     activity_resolution_seconds,
     call_limit_reached,
+    cost_limit_reached,
     ensure_open,
     ensure_status_open,
     summarize,
@@ -48,7 +50,8 @@ from server.services.background import Background
 from server.services.prices import PriceCatalog
 from server.services.tokens import TokenCounter
 from server.storage import jobs as job_store
-from server.storage.database import Database
+from server.storage.database import Database, StatementConnection
+from server.storage.jobs import CallContext
 from server.upstream.litellm import LiteLLMClient, UpstreamStream
 
 T = TypeVar("T")
@@ -107,6 +110,7 @@ class _Prepared:
     route: Route
     rates: Rates
     job_activity_at: float  # the job's recorded last activity, on time.perf_counter()'s clock
+    reserved_usd: Decimal | None = None  # the worst-case cost reserved in the job (cost-limited teams)
 
 
 class CallUseCases:
@@ -148,15 +152,17 @@ class CallUseCases:
             if context.job_status is None:
                 raise not_found("job", str(jid))
             ensure_status_open(jid, context.job_status)
-            if context.max_calls_per_job and not await job_store.take_job_call(conn, jid, context.max_calls_per_job):
-                raise call_limit_reached(jid, team_id, context.max_calls_per_job)  # one more statement, limited only
+            worst_usd = await self._worst_case_cost(team_id, context.max_cost_usd_per_job, route, request, team.rates)
             pending = context.job_status is JobStatus.PENDING
             job_based = team.rates.mode is BudgetMode.JOB_BASED
+            if job_based:
+                await self._take_job_limits(conn, jid, team_id, context, worst_usd)
             started = not pending or (job_based and await job_store.start_job(conn, jid, team_id))
         if not job_based:  # token and dollar budgets: what the job spent so far counts
             async with self._db.statements() as conn:
                 spent = summarize(await job_store.list_calls(conn, jid))
                 credits.ensure_can_spend(team_id, team.rates, spent, team.balance, context.job_reserved)
+                await self._take_job_limits(conn, jid, team_id, context, worst_usd)
                 if pending:
                     started = await job_store.start_job(conn, jid, team_id)
         if not started:  # finished meanwhile: say how
@@ -164,7 +170,49 @@ class CallUseCases:
                 ensure_open(await job_store.get_job(read, jid, team_id))
         # A job started just now has its last activity set to now.
         activity_at = time.perf_counter() - (0.0 if pending else context.job_idle_seconds)
-        return _Prepared(jid, route, team.rates, activity_at)
+        return _Prepared(jid, route, team.rates, activity_at, worst_usd)
+
+    async def _worst_case_cost(
+        self, team_id: str, limit: Decimal, route: Route, request: ChatRequest, rates: Rates
+    ) -> Decimal | None:
+        """For a team that caps the cost of a job, the most this call can cost it
+        (credits.worst_case_cost over the route's models); None for other teams. The
+        prices are cached (a read of LiteLLM's model info at most every few minutes)."""
+        if not limit:
+            return None
+        output_tokens = chat.output_token_bound(request)
+        if output_tokens is None:
+            raise invalid_argument(
+                "max_tokens",
+                f"is required: team '{team_id}' limits the provider cost of a job (max_cost_usd_per_job), so "
+                "each call must bound its output with max_tokens or max_completion_tokens",
+            )
+        prices = [await self._prices.price(model) for model in route.models]
+        return credits.worst_case_cost(chat.input_token_bound(request), output_tokens, prices, rates)
+
+    @staticmethod
+    async def _take_job_limits(
+        conn: StatementConnection, jid: uuid.UUID, team_id: str, context: CallContext, worst_usd: Decimal | None
+    ) -> None:
+        """A team that caps calls or provider cost per job: count the call in its job and
+        reserve its worst-case cost, or refuse it (one more statement, for such teams only)."""
+        if not (context.max_calls_per_job or context.max_cost_usd_per_job):
+            return
+        refused = await job_store.take_job_limits(
+            conn,
+            jid,
+            max_calls=context.max_calls_per_job,
+            max_cost=context.max_cost_usd_per_job,
+            worst_usd=worst_usd or Decimal(0),
+        )
+        if refused is None:
+            return
+        if context.max_calls_per_job and refused.calls >= context.max_calls_per_job:
+            raise call_limit_reached(jid, team_id, context.max_calls_per_job)
+        assert worst_usd is not None  # only the cost limit refuses otherwise
+        raise cost_limit_reached(
+            jid, team_id, context.max_cost_usd_per_job, refused.spent_usd, refused.reserved_usd, worst_usd
+        )
 
     async def _with_fallbacks(
         self, call: _CallInProgress, deadline: float | None, attempt: Callable[[str, float], Awaitable[T]]
@@ -388,7 +436,13 @@ class _CallInProgress:
         # the end of this call by more than the resolution.
         lag = time.perf_counter() - self.prepared.job_activity_at
         async with self.owner._db.statements() as conn:
-            await job_store.record_call(conn, record, patch, touch_job=lag > self.owner._activity_resolution)
+            await job_store.record_call(
+                conn,
+                record,
+                patch,
+                touch_job=lag > self.owner._activity_resolution,
+                reserved_usd=self.prepared.reserved_usd,
+            )
         return record
 
     def finished(self, record: CallRecord, error: DomainError | None = None) -> StreamFinished:

@@ -184,6 +184,7 @@ class CallContext:
     job_idle_seconds: float  # since the job's recorded last activity
     calls_per_minute: int = 0  # the team's limit; 0: none
     max_calls_per_job: int = 0  # the team's limit; 0: none
+    max_cost_usd_per_job: Decimal = Decimal(0)  # the team's limit; 0: none
 
 
 _CALL_CONTEXT = Statement(
@@ -192,7 +193,7 @@ _CALL_CONTEXT = Statement(
            t.credits_overdraft_limit, t.default_model, t.credits_allocated, t.credits_used,
            t.credits_reserved, j.status AS job_status, j.credits_reserved AS job_reserved,
            date_part('epoch', now() - j.last_activity_at) AS job_idle_seconds,
-           t.calls_per_minute, t.max_calls_per_job,
+           t.calls_per_minute, t.max_calls_per_job, t.max_cost_usd_per_job,
            (SELECT coalesce(jsonb_object_agg(a.model_alias, a.models), '{}'::jsonb)
               FROM model_aliases a
              WHERE a.model_alias IN (SELECT g.model_alias
@@ -219,6 +220,7 @@ async def call_context(conn: StatementConnection, job_id: uuid.UUID, team_id: st
         job_idle_seconds=row.job_idle_seconds or 0.0,
         calls_per_minute=row.calls_per_minute,
         max_calls_per_job=row.max_calls_per_job,
+        max_cost_usd_per_job=row.max_cost_usd_per_job,
     )
 
 
@@ -249,20 +251,49 @@ async def take_call_place(conn: StatementConnection, team_id: str, calls_per_min
     return None if row.taken else float(row.backlog or 0.0)
 
 
-# A limited team's call takes one of its job's places, in one statement under the row
-# lock of the job's count, so concurrent calls in one job cannot take more than the limit.
-_TAKE_JOB_CALL = Statement(
+# A limited team's call takes its place in its job's row of job_limits, in one statement
+# under that row's lock, so concurrent calls in one job can neither begin more calls than
+# the limit nor reserve more dollars than the job has left: one more call, and its
+# worst-case cost reserved. A first call inserts the row only if its worst case fits the
+# limit at all.
+_TAKE_JOB_LIMITS = Statement(
     """
-    INSERT INTO job_call_counts AS c (job_id, calls) VALUES (:job_id, 1)
-    ON CONFLICT (job_id) DO UPDATE SET calls = c.calls + 1 WHERE c.calls < :limit
-    RETURNING c.calls
+    INSERT INTO job_limits AS l (job_id, calls, cost_reserved_usd)
+    SELECT :job_id, 1, :worst_usd
+     WHERE CAST(:max_cost AS numeric) = 0 OR CAST(:worst_usd AS numeric) <= :max_cost
+    ON CONFLICT (job_id) DO UPDATE
+       SET calls = l.calls + 1, cost_reserved_usd = l.cost_reserved_usd + :worst_usd
+     WHERE (:max_calls = 0 OR l.calls < :max_calls)
+       AND (CAST(:max_cost AS numeric) = 0 OR l.cost_spent_usd + l.cost_reserved_usd + :worst_usd <= :max_cost)
+    RETURNING l.job_id
     """
 )
+# The row as a refused call left it, read in a statement of its own: the refusing
+# statement's snapshot may predate the concurrent call whose row version refused it.
+_JOB_LIMITS = Statement("SELECT calls, cost_spent_usd, cost_reserved_usd FROM job_limits WHERE job_id = :job_id")
 
 
-async def take_job_call(conn: StatementConnection, job_id: uuid.UUID, limit: int) -> bool:
-    """Count one more call in the job; False when it has made `limit` already."""
-    return await conn.first(_TAKE_JOB_CALL, {"job_id": job_id, "limit": limit}) is not None
+@dataclass(frozen=True)
+class JobLimitsState:
+    """A job's row of job_limits."""
+
+    calls: int = 0
+    spent_usd: Decimal = Decimal(0)
+    reserved_usd: Decimal = Decimal(0)
+
+
+async def take_job_limits(
+    conn: StatementConnection, job_id: uuid.UUID, *, max_calls: int, max_cost: Decimal, worst_usd: Decimal
+) -> JobLimitsState | None:
+    """Count one more call in the job and reserve its worst-case cost; None when taken,
+    else the job's state that refused it (`max_calls`, `max_cost`: 0 for no limit)."""
+    params = {"job_id": job_id, "max_calls": max_calls, "max_cost": max_cost, "worst_usd": worst_usd}
+    if await conn.first(_TAKE_JOB_LIMITS, params) is not None:
+        return None
+    row = await conn.first(_JOB_LIMITS, {"job_id": job_id})
+    if row is None:  # a first call whose worst case exceeds the limit
+        return JobLimitsState()
+    return JobLimitsState(row.calls, Decimal(row.cost_spent_usd), Decimal(row.cost_reserved_usd))
 
 
 def _storable(text_: str) -> str:
@@ -283,27 +314,45 @@ _INSERT_CALL_SQL = """
             :latency_ms, :first_token_ms, :finish_reason, :error_reason, :error_message,
             :content)
 """
-_INSERT_CALL = Statement(_INSERT_CALL_SQL)
-_INSERT_CALL_TOUCHING_JOB = Statement(
-    f"""
-    WITH inserted AS ({_INSERT_CALL_SQL} RETURNING job_id)
+_TOUCH_JOB_SQL = """
     UPDATE jobs
        SET last_activity_at = now(), metadata = metadata || CAST(:metadata_patch AS jsonb)
      WHERE job_id = (SELECT job_id FROM inserted)
-    """
+"""
+# A cost-limited team's call moves its reservation to what it cost the team.
+_SETTLE_COST_SQL = """
+    UPDATE job_limits
+       SET cost_reserved_usd = cost_reserved_usd - :reserved_usd,
+           cost_spent_usd = cost_spent_usd + :billed_cost_usd
+     WHERE job_id = (SELECT job_id FROM inserted)
+"""
+_INSERT_CALL = Statement(_INSERT_CALL_SQL)
+_INSERT_CALL_TOUCHING_JOB = Statement(f"WITH inserted AS ({_INSERT_CALL_SQL} RETURNING job_id) {_TOUCH_JOB_SQL}")
+_INSERT_CALL_SETTLING_COST = Statement(f"WITH inserted AS ({_INSERT_CALL_SQL} RETURNING job_id) {_SETTLE_COST_SQL}")
+_INSERT_CALL_TOUCHING_JOB_SETTLING_COST = Statement(
+    f"WITH inserted AS ({_INSERT_CALL_SQL} RETURNING job_id), settled AS ({_SETTLE_COST_SQL}) {_TOUCH_JOB_SQL}"
 )
 
 
 async def record_call(
-    conn: StatementConnection, call: CallRecord, metadata_patch: dict[str, Any] | None, *, touch_job: bool
+    conn: StatementConnection,
+    call: CallRecord,
+    metadata_patch: dict[str, Any] | None,
+    *,
+    touch_job: bool,
+    reserved_usd: Decimal | None = None,
 ) -> None:
     """Insert the call, and in the same statement, when there is a metadata patch or
-    `touch_job`, merge the patch into its job and set the job's last activity to now.
+    `touch_job`, merge the patch into its job and set the job's last activity to now;
+    with `reserved_usd` (a cost-limited team's call), move the call's reservation in its
+    job's row of job_limits to what it actually cost the team (billed).
 
     A prepared statement: building a Core insert/update per call cost more CPU than the
     database work (seen in profiles of the hot path)."""
+    touching = bool(metadata_patch or touch_job)
+    settling = reserved_usd is not None
     await conn.run(
-        _INSERT_CALL_TOUCHING_JOB if metadata_patch or touch_job else _INSERT_CALL,
+        _RECORD_CALL[touching, settling],
         {
             "call_id": call.call_id,
             "job_id": call.job_id,
@@ -327,8 +376,17 @@ async def record_call(
             "error_message": _storable(call.error_message),
             "content": None if call.content is None else _storable(call.content),
             "metadata_patch": json.dumps(metadata_patch or {}),
+            "reserved_usd": reserved_usd,
         },
     )
+
+
+_RECORD_CALL = {
+    (False, False): _INSERT_CALL,
+    (True, False): _INSERT_CALL_TOUCHING_JOB,
+    (False, True): _INSERT_CALL_SETTLING_COST,
+    (True, True): _INSERT_CALL_TOUCHING_JOB_SETTLING_COST,
+}
 
 
 _CREATE_RESERVING = Statement(

@@ -442,15 +442,24 @@ webhook_deliveries = Table(
 
 # ----------------------------------------------------------------------------------------
 # Calls per job (migration 0007): a team's limit (0: none), and the count of calls a
-# limited team's job has begun (server/storage/jobs.py, take_job_call).
+# limited team's job has begun (job_limits, below).
 teams.append_column(Column("max_calls_per_job", Integer, nullable=False, server_default="0"))
 teams.append_constraint(CheckConstraint("max_calls_per_job >= 0", name="max_calls_per_job"))
-job_call_counts = Table(
-    "job_call_counts",
-    metadata,
-    Column("job_id", UUID(as_uuid=True), ForeignKey("jobs.job_id", ondelete="CASCADE"), primary_key=True),
-    Column("calls", Integer, nullable=False),
-)
 
 # When a key's expiry warning (webhook team_key.expiring) was written (migration 0009).
 api_keys.append_column(Column("expiry_warned_at", TIMESTAMP(timezone=True)))
+
+# Cost per job (migration 0010): a team's limit in billed dollars (0: none). The count
+# table became job_limits, one row per job of a limited team: the calls it began, the
+# dollars its calls in flight reserved and the dollars its recorded calls spent
+# (server/storage/jobs.py, take_job_limits and record_call).
+teams.append_column(Column("max_cost_usd_per_job", Numeric(20, 10), nullable=False, server_default="0"))
+teams.append_constraint(CheckConstraint("max_cost_usd_per_job >= 0", name="max_cost_usd_per_job"))
+job_limits = Table(
+    "job_limits",
+    metadata,
+    Column("job_id", UUID(as_uuid=True), ForeignKey("jobs.job_id", ondelete="CASCADE"), primary_key=True),
+    Column("calls", Integer, nullable=False),
+    Column("cost_reserved_usd", Numeric(24, 10), nullable=False, server_default="0"),
+    Column("cost_spent_usd", Numeric(24, 10), nullable=False, server_default="0"),
+)

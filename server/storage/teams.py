@@ -106,6 +106,7 @@ def _team(row: Any, aliases: list[str]) -> Team:
         calls_per_minute=row.calls_per_minute,
         low_credit_threshold=row.low_credit_threshold,
         max_calls_per_job=row.max_calls_per_job,
+        max_cost_usd_per_job=Decimal(row.max_cost_usd_per_job),
     )
 
 

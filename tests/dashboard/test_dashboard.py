@@ -206,6 +206,7 @@ def test_team_status_settings_and_keys(page: Page, stack: Stack) -> None:
     settings.get_by_label("Tokens per credit").fill("500")
     settings.get_by_label("LLM calls a minute").fill("120")
     settings.get_by_label("LLM calls per job").fill("40")
+    settings.get_by_label("Cost per job (USD)").fill("0.75")
     settings.get_by_role("button", name="Save settings").click()
     expect(page.get_by_text("Settings saved.")).to_be_visible()
     saved = requests.get(f"{api}/teams/{team}", headers=ADMIN).json()
@@ -215,7 +216,8 @@ def test_team_status_settings_and_keys(page: Page, stack: Stack) -> None:
         saved["tokens_per_credit"],
         saved["calls_per_minute"],
         saved["max_calls_per_job"],
-    ) == ("25", "CONSUMPTION_TOKENS", 500, 120, 40)
+        saved["max_cost_usd_per_job"],
+    ) == ("25", "CONSUMPTION_TOKENS", 500, 120, 40, "0.75")
 
     # Keys: create one (shown once), rotate the first, revoke the new one.
     page.get_by_role("link", name="Keys").click()

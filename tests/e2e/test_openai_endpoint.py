@@ -286,3 +286,28 @@ def test_an_agent_loop_stops_at_the_teams_calls_per_job(stack, api, team):
         agent.chat.completions.create(model=team.alias, messages=[{"role": "user", "content": "step"}])
     assert raised.value.body["details"][0]["reason"] == "JOB_CALL_LIMIT_REACHED"
     assert job(api, team, created.json()["job_id"])["costs"]["total_calls"] == 2
+
+
+def test_an_agent_loop_stops_before_the_teams_cost_per_job(stack, api, team):
+    """Through Envoy and LiteLLM: each completion asks for 300 words with max_tokens 400 (at
+    most $0.0008 of output at fake-gpt's $2 per million, plus its input); $0.0025 per job
+    holds 3 such calls and refuses the 4th before the provider."""
+    patched = requests.patch(
+        f"{api}/teams/{team.team_id}", json={"max_cost_usd_per_job": "0.0025"}, headers=ADMIN_HEADERS, timeout=10
+    )
+    assert patched.json()["max_cost_usd_per_job"] == "0.0025"
+    created = requests.post(f"{api}/jobs/create", json={"job_type": "agent_run"}, headers=team.headers, timeout=10)
+    agent = sdk(stack, team, **{"X-Job-Id": created.json()["job_id"]})
+    step = [{"role": "user", "content": "step [fake tokens=300]"}]
+    with pytest.raises(openai.BadRequestError) as unbounded:
+        agent.chat.completions.create(model=team.alias, messages=step)
+    assert unbounded.value.body["details"][0]["metadata"]["field"] == "max_tokens"
+    for _ in range(3):
+        agent.chat.completions.create(model=team.alias, messages=step, max_tokens=400)
+    with pytest.raises(openai.BadRequestError) as raised:
+        agent.chat.completions.create(model=team.alias, messages=step, max_tokens=400)
+    refusal = raised.value.body["details"][0]
+    assert refusal["reason"] == "JOB_COST_LIMIT_REACHED" and refusal["metadata"]["max_cost_usd_per_job"] == "0.0025"
+    costs = job(api, team, created.json()["job_id"])["costs"]
+    assert costs["total_calls"] == 3
+    assert float(refusal["metadata"]["spent_usd"]) == pytest.approx(costs["total_cost_usd"])

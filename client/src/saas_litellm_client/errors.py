@@ -32,6 +32,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import pydantic
@@ -248,6 +249,27 @@ class JobCallLimitReachedError(FailedPreconditionError):
     it and continue in a new job."""
 
 
+class JobCostLimitReachedError(FailedPreconditionError):
+    """The call's worst-case cost does not fit in what the team's max_cost_usd_per_job
+    leaves the job (JOB_COST_LIMIT_REACHED): ask for fewer tokens (max_tokens), or complete
+    the job and continue in a new one. `metadata` holds the limit, `spent_usd`,
+    `reserved_usd` (calls in flight) and `call_worst_case_usd`."""
+
+    def _usd(self, key: str) -> Decimal | None:
+        value = self.metadata.get(key)
+        return None if value is None else Decimal(value)
+
+    @property
+    def spent_usd(self) -> Decimal | None:
+        """What the job's calls have cost the team so far."""
+        return self._usd("spent_usd")
+
+    @property
+    def call_worst_case_usd(self) -> Decimal | None:
+        """The most the refused call could have cost."""
+        return self._usd("call_worst_case_usd")
+
+
 class JobAlreadyFinishedError(FailedPreconditionError):
     """The job was already completed with the other status (JOB_ALREADY_FINISHED)."""
 
@@ -319,6 +341,7 @@ BY_REASON: dict[str, type[APIError]] = {
     "REQUEST_ALREADY_PROCESSED": RequestAlreadyProcessedError,
     "JOB_NOT_OPEN": JobNotOpenError,
     "JOB_CALL_LIMIT_REACHED": JobCallLimitReachedError,
+    "JOB_COST_LIMIT_REACHED": JobCostLimitReachedError,
     "JOB_ALREADY_FINISHED": JobAlreadyFinishedError,
     "INSUFFICIENT_CREDITS": InsufficientCreditsError,
     "UPSTREAM_RATE_LIMITED": RateLimitedError,

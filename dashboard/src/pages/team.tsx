@@ -184,6 +184,10 @@ function Overview(props: { team: Team; archived: boolean; version: number; onCha
         <dd>{team.calls_per_minute ? int(team.calls_per_minute) : <span class="muted">no limit</span>}</dd>
         <dt>LLM calls per job</dt>
         <dd>{team.max_calls_per_job ? int(team.max_calls_per_job) : <span class="muted">no limit</span>}</dd>
+        <dt>Cost per job</dt>
+        <dd>
+          {Number(team.max_cost_usd_per_job) ? `$${team.max_cost_usd_per_job}` : <span class="muted">no limit</span>}
+        </dd>
         <dt>Low-credit alert</dt>
         <dd>
           {team.low_credit_threshold ? (
@@ -686,6 +690,7 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
   const [callsPerMinute, setCallsPerMinute] = useState(String(team.calls_per_minute));
   const [lowCredits, setLowCredits] = useState(String(team.low_credit_threshold));
   const [callsPerJob, setCallsPerJob] = useState(String(team.max_calls_per_job));
+  const [costPerJob, setCostPerJob] = useState(team.max_cost_usd_per_job);
   const [defaultModel, setDefaultModel] = useState(team.default_model);
   const [metadata, setMetadata] = useState(team.metadata ? JSON.stringify(team.metadata, null, 2) : "");
   const [groups, setGroups] = useState(team.access_groups);
@@ -712,6 +717,7 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
               calls_per_minute: Number(callsPerMinute),
               low_credit_threshold: Number(lowCredits),
               max_calls_per_job: Number(callsPerJob),
+              max_cost_usd_per_job: costPerJob.trim(),
               default_model: defaultModel,
               metadata: parseObject(metadata, "metadata"),
             });
@@ -746,6 +752,12 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
           </Field>
           <Field label="LLM calls per job" hint="a job costs the same however many calls it makes; 0: no limit">
             <Input name="max_calls_per_job" type="number" min="0" value={callsPerJob} onValue={setCallsPerJob} />
+          </Field>
+          <Field
+            label="Cost per job (USD)"
+            hint="most a job's calls may cost the team, markup included; calls must then set max_tokens; 0: no limit"
+          >
+            <Input name="max_cost_usd_per_job" value={costPerJob} onValue={setCostPerJob} />
           </Field>
           <Field
             label="Low-credit alert at (credits)"

@@ -75,7 +75,7 @@ class GetModelRequest(_message.Message):
     def __init__(self, model_alias: _Optional[str] = ...) -> None: ...
 
 class CreateTeamRequest(_message.Message):
-    __slots__ = ("organization_id", "team_id", "team_alias", "access_groups", "credits_allocated", "metadata", "default_model", "budget_mode", "key_name", "tokens_per_credit", "credits_per_dollar", "markup_percent", "credits_overdraft_limit", "calls_per_minute", "low_credit_threshold", "max_calls_per_job")
+    __slots__ = ("organization_id", "team_id", "team_alias", "access_groups", "credits_allocated", "metadata", "default_model", "budget_mode", "key_name", "tokens_per_credit", "credits_per_dollar", "markup_percent", "credits_overdraft_limit", "calls_per_minute", "low_credit_threshold", "max_calls_per_job", "max_cost_usd_per_job")
     ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
     TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     TEAM_ALIAS_FIELD_NUMBER: _ClassVar[int]
@@ -92,6 +92,7 @@ class CreateTeamRequest(_message.Message):
     CALLS_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
     LOW_CREDIT_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     MAX_CALLS_PER_JOB_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_USD_PER_JOB_FIELD_NUMBER: _ClassVar[int]
     organization_id: str
     team_id: str
     team_alias: str
@@ -108,7 +109,8 @@ class CreateTeamRequest(_message.Message):
     calls_per_minute: int
     low_credit_threshold: int
     max_calls_per_job: int
-    def __init__(self, organization_id: _Optional[str] = ..., team_id: _Optional[str] = ..., team_alias: _Optional[str] = ..., access_groups: _Optional[_Iterable[str]] = ..., credits_allocated: _Optional[int] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., default_model: _Optional[str] = ..., budget_mode: _Optional[_Union[_tenancy_pb2.Team.BudgetMode, str]] = ..., key_name: _Optional[str] = ..., tokens_per_credit: _Optional[int] = ..., credits_per_dollar: _Optional[str] = ..., markup_percent: _Optional[str] = ..., credits_overdraft_limit: _Optional[int] = ..., calls_per_minute: _Optional[int] = ..., low_credit_threshold: _Optional[int] = ..., max_calls_per_job: _Optional[int] = ...) -> None: ...
+    max_cost_usd_per_job: str
+    def __init__(self, organization_id: _Optional[str] = ..., team_id: _Optional[str] = ..., team_alias: _Optional[str] = ..., access_groups: _Optional[_Iterable[str]] = ..., credits_allocated: _Optional[int] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., default_model: _Optional[str] = ..., budget_mode: _Optional[_Union[_tenancy_pb2.Team.BudgetMode, str]] = ..., key_name: _Optional[str] = ..., tokens_per_credit: _Optional[int] = ..., credits_per_dollar: _Optional[str] = ..., markup_percent: _Optional[str] = ..., credits_overdraft_limit: _Optional[int] = ..., calls_per_minute: _Optional[int] = ..., low_credit_threshold: _Optional[int] = ..., max_calls_per_job: _Optional[int] = ..., max_cost_usd_per_job: _Optional[str] = ...) -> None: ...
 
 class CreateTeamResponse(_message.Message):
     __slots__ = ("team_id", "organization_id", "team_alias", "virtual_key", "credits_allocated", "credits_remaining", "access_groups", "allowed_model_aliases", "default_model", "budget_mode", "status", "key_prefix", "created_at", "key_id")
@@ -369,7 +371,7 @@ class ListTeamsResponse(_message.Message):
     def __init__(self, teams: _Optional[_Iterable[_Union[_tenancy_pb2.Team, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateTeamRequest(_message.Message):
-    __slots__ = ("team_id", "team_alias", "metadata", "status", "budget_mode", "tokens_per_credit", "credits_per_dollar", "markup_percent", "credits_overdraft_limit", "default_model", "calls_per_minute", "low_credit_threshold", "max_calls_per_job")
+    __slots__ = ("team_id", "team_alias", "metadata", "status", "budget_mode", "tokens_per_credit", "credits_per_dollar", "markup_percent", "credits_overdraft_limit", "default_model", "calls_per_minute", "low_credit_threshold", "max_calls_per_job", "max_cost_usd_per_job")
     TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     TEAM_ALIAS_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
@@ -383,6 +385,7 @@ class UpdateTeamRequest(_message.Message):
     CALLS_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
     LOW_CREDIT_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     MAX_CALLS_PER_JOB_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_USD_PER_JOB_FIELD_NUMBER: _ClassVar[int]
     team_id: str
     team_alias: str
     metadata: _struct_pb2.Struct
@@ -396,7 +399,8 @@ class UpdateTeamRequest(_message.Message):
     calls_per_minute: int
     low_credit_threshold: int
     max_calls_per_job: int
-    def __init__(self, team_id: _Optional[str] = ..., team_alias: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., status: _Optional[_Union[_tenancy_pb2.Team.Status, str]] = ..., budget_mode: _Optional[_Union[_tenancy_pb2.Team.BudgetMode, str]] = ..., tokens_per_credit: _Optional[int] = ..., credits_per_dollar: _Optional[str] = ..., markup_percent: _Optional[str] = ..., credits_overdraft_limit: _Optional[int] = ..., default_model: _Optional[str] = ..., calls_per_minute: _Optional[int] = ..., low_credit_threshold: _Optional[int] = ..., max_calls_per_job: _Optional[int] = ...) -> None: ...
+    max_cost_usd_per_job: str
+    def __init__(self, team_id: _Optional[str] = ..., team_alias: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., status: _Optional[_Union[_tenancy_pb2.Team.Status, str]] = ..., budget_mode: _Optional[_Union[_tenancy_pb2.Team.BudgetMode, str]] = ..., tokens_per_credit: _Optional[int] = ..., credits_per_dollar: _Optional[str] = ..., markup_percent: _Optional[str] = ..., credits_overdraft_limit: _Optional[int] = ..., default_model: _Optional[str] = ..., calls_per_minute: _Optional[int] = ..., low_credit_threshold: _Optional[int] = ..., max_calls_per_job: _Optional[int] = ..., max_cost_usd_per_job: _Optional[str] = ...) -> None: ...
 
 class DeleteTeamRequest(_message.Message):
     __slots__ = ("team_id",)

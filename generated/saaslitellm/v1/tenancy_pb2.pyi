@@ -37,7 +37,7 @@ class Organization(_message.Message):
     def __init__(self, organization_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[Organization.Status, str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Team(_message.Message):
-    __slots__ = ("team_id", "organization_id", "team_alias", "status", "budget_mode", "access_groups", "allowed_model_aliases", "default_model", "metadata", "credits_allocated", "credits_used", "credits_reserved", "credits_remaining", "credits_available", "created_at", "updated_at", "tokens_per_credit", "credits_per_dollar", "markup_percent", "credits_overdraft_limit", "archived_at", "calls_per_minute", "low_credit_threshold", "max_calls_per_job")
+    __slots__ = ("team_id", "organization_id", "team_alias", "status", "budget_mode", "access_groups", "allowed_model_aliases", "default_model", "metadata", "credits_allocated", "credits_used", "credits_reserved", "credits_remaining", "credits_available", "created_at", "updated_at", "tokens_per_credit", "credits_per_dollar", "markup_percent", "credits_overdraft_limit", "archived_at", "calls_per_minute", "low_credit_threshold", "max_calls_per_job", "max_cost_usd_per_job")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[Team.Status]
@@ -84,6 +84,7 @@ class Team(_message.Message):
     CALLS_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
     LOW_CREDIT_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     MAX_CALLS_PER_JOB_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_USD_PER_JOB_FIELD_NUMBER: _ClassVar[int]
     team_id: str
     organization_id: str
     team_alias: str
@@ -108,7 +109,8 @@ class Team(_message.Message):
     calls_per_minute: int
     low_credit_threshold: int
     max_calls_per_job: int
-    def __init__(self, team_id: _Optional[str] = ..., organization_id: _Optional[str] = ..., team_alias: _Optional[str] = ..., status: _Optional[_Union[Team.Status, str]] = ..., budget_mode: _Optional[_Union[Team.BudgetMode, str]] = ..., access_groups: _Optional[_Iterable[str]] = ..., allowed_model_aliases: _Optional[_Iterable[str]] = ..., default_model: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., credits_allocated: _Optional[int] = ..., credits_used: _Optional[int] = ..., credits_reserved: _Optional[int] = ..., credits_remaining: _Optional[int] = ..., credits_available: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tokens_per_credit: _Optional[int] = ..., credits_per_dollar: _Optional[str] = ..., markup_percent: _Optional[str] = ..., credits_overdraft_limit: _Optional[int] = ..., archived_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., calls_per_minute: _Optional[int] = ..., low_credit_threshold: _Optional[int] = ..., max_calls_per_job: _Optional[int] = ...) -> None: ...
+    max_cost_usd_per_job: str
+    def __init__(self, team_id: _Optional[str] = ..., organization_id: _Optional[str] = ..., team_alias: _Optional[str] = ..., status: _Optional[_Union[Team.Status, str]] = ..., budget_mode: _Optional[_Union[Team.BudgetMode, str]] = ..., access_groups: _Optional[_Iterable[str]] = ..., allowed_model_aliases: _Optional[_Iterable[str]] = ..., default_model: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., credits_allocated: _Optional[int] = ..., credits_used: _Optional[int] = ..., credits_reserved: _Optional[int] = ..., credits_remaining: _Optional[int] = ..., credits_available: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tokens_per_credit: _Optional[int] = ..., credits_per_dollar: _Optional[str] = ..., markup_percent: _Optional[str] = ..., credits_overdraft_limit: _Optional[int] = ..., archived_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., calls_per_minute: _Optional[int] = ..., low_credit_threshold: _Optional[int] = ..., max_calls_per_job: _Optional[int] = ..., max_cost_usd_per_job: _Optional[str] = ...) -> None: ...
 
 class TeamKey(_message.Message):
     __slots__ = ("key_id", "team_id", "name", "key_prefix", "state", "created_at", "expires_at", "revoked_at", "last_used_at", "replaced_by_key_id")

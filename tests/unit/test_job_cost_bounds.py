@@ -1,0 +1,87 @@
+"""The worst case a cost-limited team's call reserves (Team.max_cost_usd_per_job): its
+input bound must never be below the tokens a real tokenizer makes of the same request,
+its output bound is what the request allows the model to write, and the cost is taken on
+the priciest model of the route, rounded up to the stored precision."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from server.domain import credits
+from server.domain.chat import ChatRequest, input_token_bound, output_token_bound
+from server.services.tokens import TokenCounter
+
+TOKENS = TokenCounter()
+
+
+def request(messages, **params) -> ChatRequest:
+    return ChatRequest(model=None, messages=tuple(messages), params=params)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["system", "user", "assistant"]), st.text(max_size=400)), min_size=1))
+def test_the_input_bound_is_never_below_a_byte_level_tokenizers_count(turns):
+    messages = [{"role": role, "content": content} for role, content in turns]
+    assert input_token_bound(request(messages)) >= TOKENS.count_messages(messages)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "a" * 5000, "\U0001f600" * 300, "\u4e2d\u6587" * 500, " ".join(["token"] * 1000), "\x00\n\t" * 100],
+)
+def test_the_input_bound_holds_for_text_a_tokenizer_finds_hard(text):
+    messages = [{"role": "user", "content": text}]
+    assert input_token_bound(request(messages)) >= TOKENS.count_messages(messages)
+
+
+def test_the_input_bound_counts_tools_and_other_input_parameters():
+    plain = request([{"role": "user", "content": "hi"}])
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    assert input_token_bound(request(plain.messages, tools=tools)) > input_token_bound(plain) + 50
+
+
+@pytest.mark.parametrize(
+    ("params", "bound"),
+    [
+        ({}, None),
+        ({"max_tokens": 100}, 100),
+        ({"max_completion_tokens": 300}, 300),
+        ({"max_tokens": 100, "max_completion_tokens": 300}, 300),
+        ({"max_tokens": 100, "n": 3}, 300),
+        ({"max_tokens": 100.0, "n": 2.0}, 200),  # numbers through extra_body are floats
+        ({"max_tokens": True}, None),
+        ({"max_tokens": "100"}, None),
+    ],
+)
+def test_the_output_bound_is_what_the_request_lets_the_model_write(params, bound):
+    assert output_token_bound(request([{"role": "user", "content": "hi"}], **params)) == bound
+
+
+def test_the_worst_case_takes_the_priciest_model_adds_the_markup_and_rounds_up():
+    cheap, dear = (Decimal("0.000001"), Decimal("0.000002")), (Decimal("0.00001"), Decimal("0.00003"))
+    plain, doubled = credits.Rates(), credits.Rates(markup_percent=Decimal(100))
+    assert credits.worst_case_cost(100, 10, [cheap, dear], plain) == Decimal("0.0013")
+    assert credits.worst_case_cost(100, 10, [cheap, dear], doubled) == Decimal("0.0026")
+    assert credits.worst_case_cost(100, 10, [cheap, None], plain) == Decimal("0.00012")  # unpriced: recorded at $0
+    assert credits.worst_case_cost(100, 10, [None], doubled) == 0
+    tiny = [(Decimal("0.00000000001"), Decimal(0))]
+    assert credits.worst_case_cost(1, 0, tiny, plain) == Decimal("0.0000000001")
+
+
+@given(
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+    st.decimals(0, Decimal("0.001"), places=12),
+    st.decimals(0, 1000, places=4),
+)
+def test_the_worst_case_is_never_below_the_billed_cost_of_a_call_within_its_bounds(
+    tokens_in, tokens_out, price, markup
+):
+    rates = credits.Rates(markup_percent=markup)
+    worst = credits.worst_case_cost(tokens_in, tokens_out, [(price, price * 2)], rates)
+    actual = credits.provider_cost(None, credits.Usage(tokens_in, tokens_out), (price, price * 2))[0]
+    assert credits.billed_cost(actual, rates) <= worst
