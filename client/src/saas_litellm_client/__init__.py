@@ -9,8 +9,8 @@
         result = await client.complete_job(job.job_id, "completed")
         print(f"Credits remaining: {result.credits_remaining}")
 
-See client/README.md for streaming, structured outputs, the job context manager, errors
-and retries.
+See client/README.md for streaming, structured outputs, the job context manager,
+single-call jobs, the team's costs, usage, models and jobs, errors and retries.
 """
 
 from saas_litellm_client._version import __version__
@@ -55,23 +55,33 @@ from saas_litellm_client.errors import (
     ValidationError,
 )
 from saas_litellm_client.models import (
+    AvailableModel,
+    BilledUsage,
     CallMetadata,
     CallStatus,
     CallSummary,
     ChatMessage,
     ChatResponse,
     CompleteJobResponse,
+    CreateAndCallChunk,
+    CreateAndCallResponse,
+    DailyBilledUsage,
     ErrorStatus,
     FunctionCall,
+    GetJobCostsResponse,
     Job,
     JobCosts,
     JobStatus,
+    JobTypeBilledUsage,
+    ListTeamJobsResponse,
+    ListTeamModelsResponse,
     LLMCallResponse,
     StreamChoice,
     StreamChunk,
     StreamDelta,
     ToolCall,
     Usage,
+    UsageSummary,
 )
 from saas_litellm_client.params import CallOptions
 from saas_litellm_client.retry import RetryPolicy
@@ -85,6 +95,8 @@ __all__ = [
     "APITimeoutError",
     "AlreadyExistsError",
     "AuthenticationError",
+    "AvailableModel",
+    "BilledUsage",
     "CallMetadata",
     "CallOptions",
     "CallStatus",
@@ -93,12 +105,16 @@ __all__ = [
     "ChatResponse",
     "CompleteJobResponse",
     "ConflictError",
+    "CreateAndCallChunk",
+    "CreateAndCallResponse",
+    "DailyBilledUsage",
     "DatabaseUnavailableError",
     "DeadlineExceededError",
     "ErrorStatus",
     "FailedPreconditionError",
     "FieldViolation",
     "FunctionCall",
+    "GetJobCostsResponse",
     "IdempotencyKeyReusedError",
     "InsufficientCreditsError",
     "InternalServerError",
@@ -111,8 +127,11 @@ __all__ = [
     "JobNotOpenError",
     "JobSession",
     "JobStatus",
+    "JobTypeBilledUsage",
     "LLMCallResponse",
     "LLMStream",
+    "ListTeamJobsResponse",
+    "ListTeamModelsResponse",
     "ModelNotAllowedError",
     "NoDefaultModelError",
     "NotFoundError",
@@ -141,6 +160,7 @@ __all__ = [
     "UpstreamTimeoutError",
     "UpstreamUnavailableError",
     "Usage",
+    "UsageSummary",
     "ValidationError",
     "__version__",
     "response_format",

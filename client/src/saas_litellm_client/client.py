@@ -1,4 +1,5 @@
-"""The async client: jobs, calls (plain, streamed, structured), typed errors, safe retries."""
+"""The async client: jobs, calls (plain, streamed, structured), single-call jobs, the team's
+costs, usage, models and jobs; typed errors, safe retries."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack
 from urllib.parse import quote
@@ -22,7 +24,20 @@ from saas_litellm_client.errors import (
     StructuredOutputError,
     error_from_response,
 )
-from saas_litellm_client.models import CompleteJobResponse, CompletionStatus, Job, LLMCallResponse
+from saas_litellm_client.models import (
+    CompleteJobResponse,
+    CompletionStatus,
+    CreateAndCallChunk,
+    CreateAndCallResponse,
+    GetJobCostsResponse,
+    Job,
+    JobStatus,
+    ListTeamJobsResponse,
+    ListTeamModelsResponse,
+    LLMCallResponse,
+    StreamChunk,
+    UsageSummary,
+)
 from saas_litellm_client.params import CallOptions, Message, call_body, message_dict
 from saas_litellm_client.retry import Repeat, RetryPolicy, retry_delay
 from saas_litellm_client.schema import response_format
@@ -169,6 +184,15 @@ class SaasLiteLLMClient:
         """The job with its status, cost totals and calls. `JobNotFoundError` if unknown (or another team's)."""
         return await self._request("GET", f"/jobs/{_segment(job_id)}", Job, repeat=Repeat.IDEMPOTENT)
 
+    async def get_job_costs(self, job_id: str) -> GetJobCostsResponse:
+        """A job's cost view: each call's tokens and billed cost, the totals and the credits charged.
+
+        `JobNotFoundError` if unknown (or another team's).
+        """
+        return await self._request(
+            "GET", f"/jobs/{_segment(job_id)}/costs", GetJobCostsResponse, repeat=Repeat.IDEMPOTENT
+        )
+
     async def update_job_metadata(self, job_id: str, metadata: Mapping[str, Any]) -> Job:
         """Sets `metadata`'s keys in the job's metadata (a shallow merge), in any status."""
         return await self._request(
@@ -257,7 +281,9 @@ class SaasLiteLLMClient:
             repeat=Repeat.AFTER_REFUSAL,
         )
 
-    def llm_call_stream(self, job_id: str, messages: Sequence[Message], **options: Unpack[CallOptions]) -> LLMStream:
+    def llm_call_stream(
+        self, job_id: str, messages: Sequence[Message], **options: Unpack[CallOptions]
+    ) -> LLMStream[StreamChunk]:
         """Streams one LLM call: `async for chunk in client.llm_call_stream(job_id=..., messages=[...])`.
 
         Each chunk has the new text in `content` (and `delta`); the last has `done=True`,
@@ -267,7 +293,7 @@ class SaasLiteLLMClient:
         """
         body = call_body(messages, options)
         path = f"/jobs/{_segment(job_id)}/llm-call-stream"
-        return LLMStream(lambda: self._open_stream(path, body))
+        return LLMStream(lambda: self._open_stream(path, body), StreamChunk)
 
     async def structured_call(
         self,
@@ -323,6 +349,166 @@ class SaasLiteLLMClient:
                 ]
         raise AssertionError("unreachable")  # pragma: no cover
 
+    # ------------------------------------------------------------ single-call jobs
+
+    async def create_and_call(
+        self,
+        job_type: str,
+        messages: Sequence[Message],
+        *,
+        user_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> CreateAndCallResponse:
+        """Creates a job, makes one call in it and completes it, in one request.
+
+        Returns the answer (`content`, `response`), the call's `metadata`, the job's final
+        `status` and `costs` with `credits_remaining`. `metadata` is the job's (sent as
+        `job_metadata`); `options` are `llm_call`'s. When the call fails the job is failed
+        (not charged) and the call's typed error is raised, `metadata["job_id"]` naming the job.
+        Without `idempotency_key`, transient failures are retried as `llm_call`'s (each
+        attempt is a new job; a failed one costs nothing). With one, the request is sent
+        once: the server refuses another with the same key (`RequestAlreadyProcessedError`,
+        naming the job the first one created); only a request that never left is repeated.
+        """
+        return await self._request(
+            "POST",
+            "/jobs/create-and-call",
+            CreateAndCallResponse,
+            json=self._single_call_body(job_type, messages, user_id, metadata, options),
+            headers={"Idempotency-Key": idempotency_key} if idempotency_key else None,
+            repeat=Repeat.UNSENT if idempotency_key else Repeat.AFTER_REFUSAL,
+        )
+
+    def create_and_call_stream(
+        self,
+        job_type: str,
+        messages: Sequence[Message],
+        *,
+        user_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> LLMStream[CreateAndCallChunk]:
+        """`create_and_call`, streamed: `async for chunk in client.create_and_call_stream(...)`.
+
+        The chunks are `llm_call_stream`'s (the first carries `job_id`, also `stream.job_id`);
+        the last (`stream.final`) adds the job's `job_status`, `costs` and `credits_remaining`.
+        Errors and retries as `llm_call_stream`'s, keys as `create_and_call`'s. If the
+        stream fails after it began, the job is failed (not charged); if you stop reading
+        early, the job is completed (charged) when content had been produced, else failed.
+        """
+        body = self._single_call_body(job_type, messages, user_id, metadata, options)
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        repeat = Repeat.UNSENT if idempotency_key else Repeat.AFTER_REFUSAL
+        return LLMStream(
+            lambda: self._open_stream("/jobs/create-and-call-stream", body, headers=headers, repeat=repeat),
+            CreateAndCallChunk,
+        )
+
+    def _single_call_body(
+        self,
+        job_type: str,
+        messages: Sequence[Message],
+        user_id: str | None,
+        metadata: Mapping[str, Any] | None,
+        options: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"job_type": job_type}
+        if self.team_id:
+            body["team_id"] = self.team_id
+        if user_id is not None:
+            body["user_id"] = user_id
+        if metadata is not None:
+            body["job_metadata"] = dict(metadata)
+        return {**body, **call_body(messages, options)}
+
+    # ------------------------------------------------------------ the team
+
+    async def get_usage(
+        self,
+        *,
+        start_date: date | str | None = None,
+        end_date: date | str | None = None,
+        job_type: str | None = None,
+        limit: int | None = None,
+    ) -> UsageSummary:
+        """The key's team's usage over a range of UTC days: jobs by status, calls, tokens,
+        billed cost (exact, a `Decimal`) and credits charged, in all, by day and by job type.
+
+        `end_date` defaults to today, `start_date` to 29 days before it (at most 366 days in
+        all); `job_type` keeps one job type; `limit` bounds `job_types` (default 10, at most
+        1000). Exact at once: a job counts as soon as it exists.
+        """
+        params = {
+            "start_date": _day(start_date, "start_date"),
+            "end_date": _day(end_date, "end_date"),
+            "job_type": job_type,
+            "limit": limit,
+        }
+        return await self._request("GET", "/usage", UsageSummary, params=params, repeat=Repeat.IDEMPOTENT)
+
+    async def list_models(self, team_id: str | None = None) -> ListTeamModelsResponse:
+        """The model aliases the team may call (`aliases`), and its `default_model`.
+
+        `team_id` defaults to the client's; another team's is `TeamMismatchError`.
+        """
+        path = f"/teams/{_segment(self._team(team_id), 'team_id')}/models"
+        return await self._request("GET", path, ListTeamModelsResponse, repeat=Repeat.IDEMPOTENT)
+
+    async def list_jobs(
+        self,
+        team_id: str | None = None,
+        *,
+        status: JobStatus | str | None = None,
+        job_type: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> ListTeamJobsResponse:
+        """One page of the team's jobs, newest first, each as `get_job` shows it.
+
+        `status` (`JobStatus.COMPLETED` or `"completed"`) and `job_type` filter them;
+        `page_size` is at most 100 (default 20); pass `next_page_token` as `page_token`
+        (with the same filters) for the next page, or use `iter_jobs`. `team_id` defaults
+        to the client's; another team's is `TeamMismatchError`.
+        """
+        params = {
+            "status": str(status).upper() if status is not None else None,
+            "job_type": job_type,
+            "page_size": page_size,
+            "page_token": page_token,
+        }
+        path = f"/teams/{_segment(self._team(team_id), 'team_id')}/jobs"
+        return await self._request("GET", path, ListTeamJobsResponse, params=params, repeat=Repeat.IDEMPOTENT)
+
+    async def iter_jobs(
+        self,
+        team_id: str | None = None,
+        *,
+        status: JobStatus | str | None = None,
+        job_type: str | None = None,
+        page_size: int | None = None,
+    ) -> AsyncIterator[Job]:
+        """Every job of `list_jobs`, newest first, fetching the pages as it goes:
+        `async for job in client.iter_jobs(status="failed")`."""
+        page_token: str | None = None
+        while True:
+            page = await self.list_jobs(
+                team_id, status=status, job_type=job_type, page_size=page_size, page_token=page_token
+            )
+            for job in page.jobs:
+                yield job
+            if not page.next_page_token:
+                return
+            page_token = page.next_page_token
+
+    def _team(self, team_id: str | None) -> str:
+        team = team_id or self.team_id
+        if not team:
+            raise ValueError("this client has no team_id: pass team_id=... (or create the client with one)")
+        return team
+
     # ------------------------------------------------------------ transport
 
     async def _request(
@@ -334,13 +520,19 @@ class SaasLiteLLMClient:
         repeat: Repeat,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> M:
+        query = {name: value for name, value in (params or {}).items() if value is not None}
         attempt = 0
         while True:
             attempt += 1
             try:
                 response = await self._http.request(
-                    method, self.base_url + path, json=json, headers={**self._headers, **(headers or {})}
+                    method,
+                    self.base_url + path,
+                    json=json,
+                    params=query or None,
+                    headers={**self._headers, **(headers or {})},
                 )
             except httpx.HTTPError as transport_error:
                 error: SaasLiteLLMError = _connection_error(transport_error, method, path)
@@ -356,13 +548,23 @@ class SaasLiteLLMClient:
             log.info("retrying %s %s in %.2fs after %s (attempt %d)", method, path, delay, error, attempt + 1)
             await asyncio.sleep(delay)
 
-    async def _open_stream(self, path: str, body: dict[str, Any]) -> httpx.Response:
+    async def _open_stream(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        headers: Mapping[str, str] | None = None,
+        repeat: Repeat = Repeat.AFTER_REFUSAL,
+    ) -> httpx.Response:
         """Sends a streaming call; retries only failures that come before the stream starts."""
         attempt = 0
         while True:
             attempt += 1
             request = self._http.build_request(
-                "POST", self.base_url + path, json=body, headers={**self._headers, "Accept": "text/event-stream"}
+                "POST",
+                self.base_url + path,
+                json=body,
+                headers={**self._headers, "Accept": "text/event-stream", **(headers or {})},
             )
             try:
                 response = await self._http.send(request, stream=True)
@@ -378,7 +580,7 @@ class SaasLiteLLMClient:
                     await response.aclose()
                 error = error_from_response(response.status_code, content, response.headers.get("retry-after"))
                 cause = None
-            delay = retry_delay(error, attempt=attempt, policy=self.retry, repeat=Repeat.AFTER_REFUSAL)
+            delay = retry_delay(error, attempt=attempt, policy=self.retry, repeat=repeat)
             if delay is None:
                 raise error from cause
             log.info("retrying POST %s in %.2fs after %s (attempt %d)", path, delay, error, attempt + 1)
@@ -423,7 +625,7 @@ class JobSession:
         """`SaasLiteLLMClient.llm_call` in this job."""
         return await self.client.llm_call(self.job_id, messages, **options)
 
-    def llm_call_stream(self, messages: Sequence[Message], **options: Unpack[CallOptions]) -> LLMStream:
+    def llm_call_stream(self, messages: Sequence[Message], **options: Unpack[CallOptions]) -> LLMStream[StreamChunk]:
         """`SaasLiteLLMClient.llm_call_stream` in this job."""
         return self.client.llm_call_stream(self.job_id, messages, **options)
 
@@ -460,11 +662,18 @@ class JobSession:
         return self._result
 
 
-def _segment(job_id: str) -> str:
-    """A job id as one URL path segment: a stray `/` or `?` cannot change the route."""
-    if not isinstance(job_id, str) or not job_id:
-        raise ValueError("job_id must be a non-empty string")
-    return quote(job_id, safe="")
+def _segment(value: str, name: str = "job_id") -> str:
+    """An id as one URL path segment: a stray `/` or `?` cannot change the route."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string")
+    return quote(value, safe="")
+
+
+def _day(value: date | str | None, name: str) -> str | None:
+    """A `date` as `YYYY-MM-DD`; a string as it is (the server checks it)."""
+    if isinstance(value, datetime):
+        raise TypeError(f"{name} must be a date (UTC day) or 'YYYY-MM-DD', not a datetime")
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def _parse(model: type[M], response: httpx.Response) -> M:

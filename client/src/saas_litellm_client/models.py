@@ -2,14 +2,16 @@
 
 They mirror the protos in `protos/saaslitellm/v1/` as Envoy renders them in JSON: field
 names are the proto names (`job_id`, `credits_remaining`), enums are their names
-(`"COMPLETED"`), timestamps RFC 3339. Fields the server adds later are kept (extra
-fields are allowed), so an older client keeps working against a newer server.
+(`"COMPLETED"`), timestamps RFC 3339, 64-bit integers strings (parsed back to `int`).
+Fields the server adds later are kept (extra fields are allowed), so an older client
+keeps working against a newer server.
 """
 
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -132,6 +134,8 @@ class JobCosts(_Model):
     credits_charged: int = 0
     credits_remaining: int | None = None
     """The team's remaining credits right after the job was settled; None while it is open."""
+    credits_shortfall: int = 0
+    """Credits a consumption-mode job used beyond what the team could pay; recorded, not charged."""
 
 
 class CallSummary(_Model):
@@ -180,6 +184,129 @@ class CompleteJobResponse(_Model):
     def credits_remaining(self) -> int | None:
         """The team's remaining credits right after this job was settled (`costs.credits_remaining`)."""
         return self.costs.credits_remaining
+
+
+class GetJobCostsResponse(_Model):
+    """Result of `get_job_costs`: a job's cost view, what each call cost and what the job was charged."""
+
+    job_id: str
+    job_type: str = ""
+    status: JobStatus | str = JobStatus.STATUS_UNSPECIFIED
+    costs: JobCosts = Field(default_factory=JobCosts)
+    calls: list[CallSummary] = Field(default_factory=list)
+
+
+class CreateAndCallResponse(_Model):
+    """Result of `create_and_call`: the job (completed), the answer and what it cost.
+
+    `response` and `metadata` are those of `LLMCallResponse`; `costs` the job's totals,
+    with `credits_charged` and `credits_remaining`.
+    """
+
+    job_id: str
+    status: JobStatus | str = JobStatus.STATUS_UNSPECIFIED
+    call_id: str = ""
+    response: ChatResponse = Field(default_factory=ChatResponse)
+    metadata: CallMetadata = Field(default_factory=CallMetadata)
+    costs: JobCosts = Field(default_factory=JobCosts)
+    completed_at: datetime | None = None
+
+    @property
+    def content(self) -> str:
+        """Shortcut for `response.content`."""
+        return self.response.content
+
+    @property
+    def credits_remaining(self) -> int | None:
+        """The team's remaining credits right after the job was settled (`costs.credits_remaining`)."""
+        return self.costs.credits_remaining
+
+
+class ListTeamJobsResponse(_Model):
+    """One page of `list_jobs`: jobs newest first, as `get_job` shows them."""
+
+    jobs: list[Job] = Field(default_factory=list)
+    next_page_token: str = ""
+    """Pass as `page_token` for the next page (same filters); empty on the last page."""
+
+
+# ---------------------------------------------------------------- usage
+
+
+class BilledUsage(_Model):
+    """A team's figures over a range (or a day, or a job type), as the team is billed.
+
+    Jobs count on the UTC day they were created, with the status they have now; calls on
+    the day they were recorded. `billed_cost_usd` is exact (a `Decimal`).
+    """
+
+    jobs: int = 0
+    jobs_pending: int = 0
+    jobs_in_progress: int = 0
+    jobs_completed: int = 0
+    jobs_failed: int = 0
+    jobs_expired: int = 0
+    calls: int = 0
+    calls_failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    billed_cost_usd: Decimal = Decimal(0)
+    credits_charged: int = 0
+
+
+class DailyBilledUsage(_Model):
+    """One UTC day of a team's usage."""
+
+    date: date
+    usage: BilledUsage = Field(default_factory=BilledUsage)
+
+
+class JobTypeBilledUsage(_Model):
+    """One job type's usage."""
+
+    job_type: str
+    usage: BilledUsage = Field(default_factory=BilledUsage)
+
+
+class UsageSummary(_Model):
+    """Result of `get_usage`: the key's team's usage over a range of UTC days.
+
+    `totals` covers the whole range, `days` each day with activity (oldest first),
+    `job_types` the top job types by cost. Never the providers' costs.
+    """
+
+    team_id: str = ""
+    start_date: date
+    end_date: date
+    totals: BilledUsage = Field(default_factory=BilledUsage)
+    days: list[DailyBilledUsage] = Field(default_factory=list)
+    job_types: list[JobTypeBilledUsage] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- models
+
+
+class AvailableModel(_Model):
+    """A model alias a team may call (pass `model_alias` as `model`)."""
+
+    model_alias: str
+    display_name: str = ""
+    description: str = ""
+    is_default: bool = False
+
+
+class ListTeamModelsResponse(_Model):
+    """Result of `list_models`: the aliases a team may call, sorted by name, and its default."""
+
+    models: list[AvailableModel] = Field(default_factory=list)
+    default_model: str = ""
+    """The alias a call that names no model uses; empty when a call must name one."""
+
+    @property
+    def aliases(self) -> list[str]:
+        """The aliases' names."""
+        return [m.model_alias for m in self.models]
 
 
 # ---------------------------------------------------------------- streaming
@@ -249,3 +376,12 @@ class StreamChunk(_Model):
     def delta(self) -> StreamDelta | None:
         """`choices[0].delta`, or None on events without a choice (such as the last one)."""
         return self.choices[0].delta if self.choices else None
+
+
+class CreateAndCallChunk(StreamChunk):
+    """One event of `create_and_call_stream`: a `StreamChunk`, and on the last one (`done=True`)
+    the job's final status (`job_status`), its `costs` and the team's `credits_remaining`."""
+
+    job_status: JobStatus | str | None = None
+    costs: JobCosts | None = None
+    credits_remaining: int | None = None

@@ -5,7 +5,9 @@ and `UnavailableError` (503), and connection failures. Whether a request may be 
 at all depends on what it does (`Repeat`): reads and completions are idempotent, a create
 is only with an idempotency key, an LLM call may be repeated after the server refused it
 (the failed call is recorded, nothing is charged) but not after a connection broke while
-the server may have been working on it. A stream is never retried after its first event.
+the server may have been working on it, and a create-and-call with an idempotency key only
+when it never left (the server refuses a second request with the key). A stream is never
+retried after its first event.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ class Repeat(enum.Enum):
 
     NEVER = "never"
     """A create without an idempotency key: a repeat could create a second job."""
+    UNSENT = "unsent"
+    """A create-and-call with an idempotency key: repeat only a request that never left
+    (once the server saw the key, it refuses another request with it)."""
     AFTER_REFUSAL = "after_refusal"
     """An LLM call: repeat when the server answered with a transient error, or the request never left."""
     IDEMPOTENT = "idempotent"
@@ -78,6 +83,8 @@ def retry_delay(
     `attempt` is the number of attempts made so far (1 after the first failure).
     """
     if attempt >= policy.max_attempts or repeat is Repeat.NEVER or not is_transient(error):
+        return None
+    if repeat is Repeat.UNSENT and not (isinstance(error, APIConnectionError) and not error.request_sent):
         return None
     if isinstance(error, APIConnectionError) and error.request_sent and repeat is not Repeat.IDEMPOTENT:
         return None

@@ -1,7 +1,9 @@
-"""Server-Sent Events of `llm-call-stream` as typed chunks, with the end-of-stream contract.
+"""Server-Sent Events of `llm-call-stream` (and `create-and-call-stream`) as typed chunks,
+with the end-of-stream contract.
 
 The wire format (SSE framing) is parsed by httpx-sse. `StreamDecoder` is the pure part:
-it turns each event's `data` into a `StreamChunk`, keeps the text received so far, raises
+it turns each event's `data` into a `StreamChunk` (or a subclass: `CreateAndCallChunk`),
+keeps the text received so far, raises
 the in-band error of a failed stream as its typed exception, and, at the end of the
 input, raises `StreamCutError` unless an event with `done: true` arrived. `LLMStream`
 drives it over an HTTP response.
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from types import TracebackType
-from typing import Self
+from typing import Generic, Self, TypeVar
 
 import httpx
 import httpx_sse
@@ -21,16 +23,19 @@ import pydantic
 from saas_litellm_client.errors import StreamCutError, error_from_status
 from saas_litellm_client.models import StreamChunk, Usage
 
+C = TypeVar("C", bound=StreamChunk)
 
-class StreamDecoder:
-    """Decodes the `data` of each event, in order. Pure: no I/O."""
 
-    def __init__(self) -> None:
+class StreamDecoder(Generic[C]):
+    """Decodes the `data` of each event, in order, as `chunk_model`s. Pure: no I/O."""
+
+    def __init__(self, chunk_model: type[C] = StreamChunk) -> None:  # type: ignore[assignment]
+        self.chunk_model = chunk_model
         self._parts: list[str] = []
         self.call_id: str | None = None
         self.job_id: str | None = None
         self.model: str | None = None
-        self.final: StreamChunk | None = None
+        self.final: C | None = None
         self.events = 0
 
     @property
@@ -38,7 +43,7 @@ class StreamDecoder:
         """The text received so far."""
         return "".join(self._parts)
 
-    def feed(self, data: str) -> StreamChunk | None:
+    def feed(self, data: str) -> C | None:
         """One event's data -> its chunk (None for an empty keep-alive event).
 
         Raises the typed `APIError` of an in-band error (its `call_id` and `partial_content`
@@ -51,7 +56,7 @@ class StreamDecoder:
                 "the stream sent an event after its final one", content=self.text, call_id=self.call_id
             )
         try:
-            chunk = StreamChunk.model_validate(json.loads(data))
+            chunk = self.chunk_model.model_validate(json.loads(data))
         except (ValueError, pydantic.ValidationError) as malformed:
             raise StreamCutError(
                 f"the stream sent a malformed event: {data[:100]!r}", content=self.text, call_id=self.call_id
@@ -71,7 +76,7 @@ class StreamDecoder:
             self.final = chunk
         return chunk
 
-    def finish(self) -> StreamChunk:
+    def finish(self) -> C:
         """The end of the input: the final chunk, or `StreamCutError` if there was none."""
         if self.final is None:
             raise StreamCutError(
@@ -83,20 +88,26 @@ class StreamDecoder:
         return self.final
 
 
-class LLMStream:
+class LLMStream(Generic[C]):
     """The chunks of one streamed call: `async for chunk in stream`.
 
     The request is sent on the first iteration. Iteration ends after the chunk with
     `done=True` (available as `final`, with `usage` and `cost_usd`); an in-band error
     raises its typed `APIError`, a cut stream `StreamCutError`. Use `async with` (or
     `aclose()`) when you may stop iterating early, so the connection is released at once.
+    Chunks are `StreamChunk`s (`LLMStream[StreamChunk]`), or `CreateAndCallChunk`s for
+    `create_and_call_stream`.
     """
 
-    def __init__(self, open_response: Callable[[], Awaitable[httpx.Response]]) -> None:
+    def __init__(
+        self,
+        open_response: Callable[[], Awaitable[httpx.Response]],
+        chunk_model: type[C] = StreamChunk,  # type: ignore[assignment]
+    ) -> None:
         self._open = open_response
         self._response: httpx.Response | None = None
         self._iterator: AsyncGenerator[httpx_sse.ServerSentEvent, None] | None = None
-        self._decoder = StreamDecoder()
+        self._decoder = StreamDecoder(chunk_model)
         self._closed = False
 
     @property
@@ -105,13 +116,18 @@ class LLMStream:
         return self._decoder.text
 
     @property
-    def final(self) -> StreamChunk | None:
+    def final(self) -> C | None:
         """The last chunk (`done=True`: usage, cost, finish_reason) once it arrived."""
         return self._decoder.final
 
     @property
     def call_id(self) -> str | None:
         return self._decoder.call_id
+
+    @property
+    def job_id(self) -> str | None:
+        """The job of the call, from the first event."""
+        return self._decoder.job_id
 
     @property
     def usage(self) -> Usage | None:
@@ -124,7 +140,7 @@ class LLMStream:
     def __aiter__(self) -> Self:
         return self
 
-    async def __anext__(self) -> StreamChunk:
+    async def __anext__(self) -> C:
         while True:
             if self._closed or self._decoder.final is not None:
                 await self.aclose()

@@ -14,17 +14,32 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from datetime import date
 from types import TracebackType
-from typing import Any, Self, TypeVar, Unpack
+from typing import Any, Generic, Self, TypeVar, Unpack
 
 import httpx
 import pydantic
 
 from saas_litellm_client.client import DEFAULT_TIMEOUT, JobSession, SaasLiteLLMClient
-from saas_litellm_client.models import CompleteJobResponse, CompletionStatus, Job, LLMCallResponse, StreamChunk, Usage
+from saas_litellm_client.models import (
+    CompleteJobResponse,
+    CompletionStatus,
+    CreateAndCallChunk,
+    CreateAndCallResponse,
+    GetJobCostsResponse,
+    Job,
+    JobStatus,
+    ListTeamJobsResponse,
+    ListTeamModelsResponse,
+    LLMCallResponse,
+    StreamChunk,
+    Usage,
+    UsageSummary,
+)
 from saas_litellm_client.params import CallOptions, Message
 from saas_litellm_client.retry import RetryPolicy
-from saas_litellm_client.streaming import LLMStream
+from saas_litellm_client.streaming import C, LLMStream
 
 R = TypeVar("R")
 T = TypeVar("T", bound=pydantic.BaseModel)
@@ -103,6 +118,10 @@ class SyncSaasLiteLLMClient:
         """See `SaasLiteLLMClient.get_job`."""
         return self._run(self.aio.get_job(job_id))
 
+    def get_job_costs(self, job_id: str) -> GetJobCostsResponse:
+        """See `SaasLiteLLMClient.get_job_costs`."""
+        return self._run(self.aio.get_job_costs(job_id))
+
     def update_job_metadata(self, job_id: str, metadata: Mapping[str, Any]) -> Job:
         """See `SaasLiteLLMClient.update_job_metadata`."""
         return self._run(self.aio.update_job_metadata(job_id, metadata))
@@ -124,7 +143,7 @@ class SyncSaasLiteLLMClient:
 
     def llm_call_stream(
         self, job_id: str, messages: Sequence[Message], **options: Unpack[CallOptions]
-    ) -> SyncLLMStream:
+    ) -> SyncLLMStream[StreamChunk]:
         """See `SaasLiteLLMClient.llm_call_stream`: `for chunk in client.llm_call_stream(...)`."""
         return SyncLLMStream(self, self.aio.llm_call_stream(job_id, messages, **options))
 
@@ -144,6 +163,85 @@ class SyncSaasLiteLLMClient:
                 job_id, messages, response_model, strict=strict, validation_retries=validation_retries, **options
             )
         )
+
+    def create_and_call(
+        self,
+        job_type: str,
+        messages: Sequence[Message],
+        *,
+        user_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> CreateAndCallResponse:
+        """See `SaasLiteLLMClient.create_and_call`."""
+        return self._run(
+            self.aio.create_and_call(
+                job_type, messages, user_id=user_id, metadata=metadata, idempotency_key=idempotency_key, **options
+            )
+        )
+
+    def create_and_call_stream(
+        self,
+        job_type: str,
+        messages: Sequence[Message],
+        *,
+        user_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> SyncLLMStream[CreateAndCallChunk]:
+        """See `SaasLiteLLMClient.create_and_call_stream`: `for chunk in client.create_and_call_stream(...)`."""
+        stream = self.aio.create_and_call_stream(
+            job_type, messages, user_id=user_id, metadata=metadata, idempotency_key=idempotency_key, **options
+        )
+        return SyncLLMStream(self, stream)
+
+    def get_usage(
+        self,
+        *,
+        start_date: date | str | None = None,
+        end_date: date | str | None = None,
+        job_type: str | None = None,
+        limit: int | None = None,
+    ) -> UsageSummary:
+        """See `SaasLiteLLMClient.get_usage`."""
+        return self._run(self.aio.get_usage(start_date=start_date, end_date=end_date, job_type=job_type, limit=limit))
+
+    def list_models(self, team_id: str | None = None) -> ListTeamModelsResponse:
+        """See `SaasLiteLLMClient.list_models`."""
+        return self._run(self.aio.list_models(team_id))
+
+    def list_jobs(
+        self,
+        team_id: str | None = None,
+        *,
+        status: JobStatus | str | None = None,
+        job_type: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> ListTeamJobsResponse:
+        """See `SaasLiteLLMClient.list_jobs`."""
+        return self._run(
+            self.aio.list_jobs(team_id, status=status, job_type=job_type, page_size=page_size, page_token=page_token)
+        )
+
+    def iter_jobs(
+        self,
+        team_id: str | None = None,
+        *,
+        status: JobStatus | str | None = None,
+        job_type: str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[Job]:
+        """See `SaasLiteLLMClient.iter_jobs`: `for job in client.iter_jobs(...)`, a page at a time."""
+        page_token: str | None = None
+        while True:
+            page = self.list_jobs(team_id, status=status, job_type=job_type, page_size=page_size, page_token=page_token)
+            yield from page.jobs
+            if not page.next_page_token:
+                return
+            page_token = page.next_page_token
 
     def job(
         self,
@@ -176,10 +274,10 @@ def _loop_running() -> bool:
     return True
 
 
-class SyncLLMStream:
+class SyncLLMStream(Generic[C]):
     """Blocking twin of `LLMStream`: `for chunk in stream`; `with` releases it early."""
 
-    def __init__(self, client: SyncSaasLiteLLMClient, stream: LLMStream) -> None:
+    def __init__(self, client: SyncSaasLiteLLMClient, stream: LLMStream[C]) -> None:
         self._client = client
         self.aio = stream
 
@@ -189,13 +287,17 @@ class SyncLLMStream:
         return self.aio.text
 
     @property
-    def final(self) -> StreamChunk | None:
+    def final(self) -> C | None:
         """The last chunk (`done=True`), once it arrived."""
         return self.aio.final
 
     @property
     def call_id(self) -> str | None:
         return self.aio.call_id
+
+    @property
+    def job_id(self) -> str | None:
+        return self.aio.job_id
 
     @property
     def usage(self) -> Usage | None:
@@ -208,7 +310,7 @@ class SyncLLMStream:
     def __iter__(self) -> Self:
         return self
 
-    def __next__(self) -> StreamChunk:
+    def __next__(self) -> C:
         try:
             return self._client._run(anext(self.aio))
         except StopAsyncIteration:
@@ -253,7 +355,9 @@ class SyncJobSession:
     def llm_call(self, messages: Sequence[Message], **options: Unpack[CallOptions]) -> LLMCallResponse:
         return self._client._run(self.aio.llm_call(messages, **options))
 
-    def llm_call_stream(self, messages: Sequence[Message], **options: Unpack[CallOptions]) -> SyncLLMStream:
+    def llm_call_stream(
+        self, messages: Sequence[Message], **options: Unpack[CallOptions]
+    ) -> SyncLLMStream[StreamChunk]:
         return SyncLLMStream(self._client, self.aio.llm_call_stream(messages, **options))
 
     def structured_call(
