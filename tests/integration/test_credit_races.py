@@ -254,35 +254,42 @@ async def test_a_low_credit_alert_fires_once_when_many_charges_cross_it_at_once(
             await channel.close()
 
 
-async def test_a_job_call_limit_admits_exactly_its_calls_over_two_processes(two_servers):
-    """30 calls at once in one job, spread over both processes, against a limit of 5 calls
-    per job: exactly 5 are made and recorded, the rest refused."""
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two_servers.grpc_ports]
+async def calls_at_once_in_one_job(stack: Stack, team_fields: dict, text_: str, **params) -> tuple[str, int]:
+    """30 calls at once in one new job of a team with `team_fields`, spread over both
+    processes: (the job, how many were made). Every other one must be refused as
+    FAILED_PRECONDITION."""
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in stack.grpc_ports]
     try:
-        _, auth = await make_team(channels[0], credits=5, max_calls_per_job=5)
+        _, auth = await make_team(channels[0], credits=5, **team_fields)
         stubs = [job_service_pb2_grpc.JobServiceStub(c) for c in channels]
         job = await stubs[0].CreateJob(pb.CreateJobRequest(job_type="loop"), metadata=auth)
-        message = chat_pb2.ChatMessage(role="user", content=struct_pb2.Value(string_value="hi"))
-        request = pb.LLMCallRequest(job_id=job.job_id, messages=[message])
+        message = chat_pb2.ChatMessage(role="user", content=struct_pb2.Value(string_value=text_))
+        request = pb.LLMCallRequest(job_id=job.job_id, messages=[message], **params)
         outcomes = await asyncio.gather(
             *(stubs[i % 2].LLMCall(request, metadata=auth) for i in range(30)), return_exceptions=True
         )
-        made = [o for o in outcomes if isinstance(o, pb.LLMCallResponse)]
-        refused = [o for o in outcomes if not isinstance(o, pb.LLMCallResponse)]
-        assert len(made) == 5
-        assert all(
-            isinstance(e, grpc.aio.AioRpcError) and e.code() == grpc.StatusCode.FAILED_PRECONDITION for e in refused
-        ), [
-            e
-            for e in refused
-            if not isinstance(e, grpc.aio.AioRpcError) or e.code() != grpc.StatusCode.FAILED_PRECONDITION
-        ][:1]
-        with psycopg.connect(two_servers.postgres.url) as conn:
-            recorded = conn.execute("SELECT count(*) FROM llm_calls WHERE job_id = %s", (job.job_id,)).fetchone()[0]
-        assert recorded == 5
     finally:
         for channel in channels:
             await channel.close()
+    made = [o for o in outcomes if isinstance(o, pb.LLMCallResponse)]
+    unexpected = [
+        o
+        for o in outcomes
+        if not isinstance(o, pb.LLMCallResponse)
+        and not (isinstance(o, grpc.aio.AioRpcError) and o.code() == grpc.StatusCode.FAILED_PRECONDITION)
+    ]
+    assert not unexpected, unexpected[:1]
+    return job.job_id, len(made)
+
+
+async def test_a_job_call_limit_admits_exactly_its_calls_over_two_processes(two_servers):
+    """30 calls at once in one job, spread over both processes, against a limit of 5 calls
+    per job: exactly 5 are made and recorded, the rest refused."""
+    job_id, made = await calls_at_once_in_one_job(two_servers, {"max_calls_per_job": 5}, "hi")
+    assert made == 5
+    with psycopg.connect(two_servers.postgres.url) as conn:
+        recorded = conn.execute("SELECT count(*) FROM llm_calls WHERE job_id = %s", (job_id,)).fetchone()[0]
+    assert recorded == 5
 
 
 async def test_a_job_cost_limit_is_never_exceeded_by_concurrent_calls_over_two_processes(two_servers):
@@ -291,35 +298,16 @@ async def test_a_job_cost_limit_is_never_exceeded_by_concurrent_calls_over_two_p
     $0.011 per job: 5 worst cases fit, a sixth does not fit beside 5 actual costs, so
     exactly 5 are made whatever the timing, and what the job spent stays within the limit.
     Without the reservations, every call would see nothing spent and go."""
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two_servers.grpc_ports]
-    try:
-        _, auth = await make_team(channels[0], credits=5, max_cost_usd_per_job="0.011")
-        stubs = [job_service_pb2_grpc.JobServiceStub(c) for c in channels]
-        job = await stubs[0].CreateJob(pb.CreateJobRequest(job_type="loop"), metadata=auth)
-        message = chat_pb2.ChatMessage(role="user", content=struct_pb2.Value(string_value="go [fake tokens=1000]"))
-        request = pb.LLMCallRequest(job_id=job.job_id, messages=[message], max_tokens=1000)
-        outcomes = await asyncio.gather(
-            *(stubs[i % 2].LLMCall(request, metadata=auth) for i in range(30)), return_exceptions=True
-        )
-        made = [o for o in outcomes if isinstance(o, pb.LLMCallResponse)]
-        refused = [o for o in outcomes if not isinstance(o, pb.LLMCallResponse)]
-        assert len(made) == 5
-        assert all(
-            isinstance(e, grpc.aio.AioRpcError) and e.code() == grpc.StatusCode.FAILED_PRECONDITION for e in refused
-        ), [
-            e
-            for e in refused
-            if not isinstance(e, grpc.aio.AioRpcError) or e.code() != grpc.StatusCode.FAILED_PRECONDITION
-        ][:1]
-        with psycopg.connect(two_servers.postgres.url) as conn:
-            recorded, cost = conn.execute(
-                "SELECT count(*), sum(billed_cost_usd) FROM llm_calls WHERE job_id = %s", (job.job_id,)
-            ).fetchone()
-            spent, reserved = conn.execute(
-                "SELECT cost_spent_usd, cost_reserved_usd FROM job_limits WHERE job_id = %s", (job.job_id,)
-            ).fetchone()
-        assert recorded == 5 and cost <= Decimal("0.011")
-        assert spent == cost and reserved == 0
-    finally:
-        for channel in channels:
-            await channel.close()
+    job_id, made = await calls_at_once_in_one_job(
+        two_servers, {"max_cost_usd_per_job": "0.011"}, "go [fake tokens=1000]", max_tokens=1000
+    )
+    assert made == 5
+    with psycopg.connect(two_servers.postgres.url) as conn:
+        recorded, cost = conn.execute(
+            "SELECT count(*), sum(billed_cost_usd) FROM llm_calls WHERE job_id = %s", (job_id,)
+        ).fetchone()
+        spent, reserved = conn.execute(
+            "SELECT cost_spent_usd, cost_reserved_usd FROM job_limits WHERE job_id = %s", (job_id,)
+        ).fetchone()
+    assert recorded == 5 and cost <= Decimal("0.011")
+    assert spent == cost and reserved == 0
