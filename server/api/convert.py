@@ -14,6 +14,7 @@ from server.domain import validation
 from server.domain.analytics import UsageFigures, UsageReport
 from server.domain.chat import MAX_MESSAGES, ChatRequest, build_request
 from server.domain.completion import Delta, Usage
+from server.domain.credits import CallEstimate
 from server.domain.errors import invalid_argument
 from server.domain.jobs import CallRecord, CallStatus, JobStatus, JobView
 from server.services.calls import CallResult, StreamFinished, StreamStarted
@@ -371,6 +372,22 @@ def credit_transaction(entry: LedgerEntry) -> credit_service_pb2.CreditTransacti
 
 
 # ---------------------------------------------------------------- single-call jobs
+
+
+def estimate_response(value: CallEstimate) -> job_service_pb2.EstimateCallResponse:
+    response = job_service_pb2.EstimateCallResponse(
+        model=value.model_alias,
+        input_tokens_bound=value.input_tokens_bound,
+        input_tokens_estimate=value.input_tokens_estimate,
+        output_tokens_bound=value.output_tokens_bound,
+        max_cost_usd=money(value.max_cost_usd),
+        likely_max_cost_usd=money(value.likely_max_cost_usd),
+        max_credits=value.max_credits,
+    )
+    if value.job_cost_remaining_usd is not None:
+        response.job_cost_remaining_usd = money(value.job_cost_remaining_usd)
+        response.fits_job_cost_limit = bool(value.fits_job_cost_limit)
+    return response
 
 
 def create_and_call_response(result: SingleCallResult) -> job_service_pb2.CreateAndCallResponse:

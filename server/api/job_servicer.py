@@ -119,6 +119,13 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         async for event in events:
             yield convert.stream_event(event)
 
+    async def EstimateCall(
+        self, request: job_service_pb2.EstimateCallRequest, context: grpc.aio.ServicerContext
+    ) -> job_service_pb2.EstimateCallResponse:
+        principal = await self._auth.team(metadata(context))
+        estimate = await self._calls.estimate(principal, request.job_id, convert.chat_request(request))
+        return convert.estimate_response(estimate)
+
     async def CompleteJob(
         self, request: job_service_pb2.CompleteJobRequest, context: grpc.aio.ServicerContext
     ) -> job_service_pb2.CompleteJobResponse:

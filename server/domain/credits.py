@@ -162,6 +162,56 @@ def worst_case_cost(
     return (worst * (1 + rates.markup_percent / 100)).quantize(USD_QUANTUM, rounding=ROUND_CEILING)
 
 
+@dataclass(frozen=True)
+class CallEstimate:
+    """The most an LLM call can cost a team, before anything is spent (EstimateCall)."""
+
+    model_alias: str
+    input_tokens_bound: int
+    input_tokens_estimate: int
+    output_tokens_bound: int
+    max_cost_usd: Decimal
+    likely_max_cost_usd: Decimal
+    max_credits: int
+    job_cost_remaining_usd: Decimal | None = None  # a job's room under the team's cost limit
+
+    @property
+    def fits_job_cost_limit(self) -> bool | None:
+        return None if self.job_cost_remaining_usd is None else self.max_cost_usd <= self.job_cost_remaining_usd
+
+
+def estimate_call(
+    model_alias: str,
+    input_bound: int,
+    input_estimate: int,
+    output_bound: int,
+    prices: list[tuple[Decimal, Decimal] | None],
+    rates: Rates,
+    job_cost_remaining_usd: Decimal | None = None,
+) -> CallEstimate:
+    """A call's worst case (`worst_case_cost`), the same with its input at the tokenizer's
+    estimate, and what a single-call job making it could be charged (`charge` of a job
+    whose one call used the bounds and cost the worst case)."""
+    max_cost = worst_case_cost(input_bound, output_bound, prices, rates)
+    worst_job = JobCosts(
+        total_calls=1,
+        successful_calls=1,
+        prompt_tokens=input_bound,
+        completion_tokens=output_bound,
+        billed_cost_usd=max_cost,
+    )
+    return CallEstimate(
+        model_alias=model_alias,
+        input_tokens_bound=input_bound,
+        input_tokens_estimate=input_estimate,
+        output_tokens_bound=output_bound,
+        max_cost_usd=max_cost,
+        likely_max_cost_usd=min(max_cost, worst_case_cost(input_estimate, output_bound, prices, rates)),
+        max_credits=charge(rates, worst_job),
+        job_cost_remaining_usd=job_cost_remaining_usd,
+    )
+
+
 def needs_price(reported_usd: Decimal | None, usage: Usage) -> bool:
     """Whether `provider_cost` would read the model's price for this call."""
     return bool(usage.total_tokens) and not (reported_usd is not None and reported_usd > 0)

@@ -55,6 +55,7 @@ from server.storage.jobs import CallContext
 from server.upstream.litellm import LiteLLMClient, UpstreamStream
 
 T = TypeVar("T")
+_NO_JOB = uuid.UUID(int=0)  # a job id no job has: the context of a call in no job
 
 
 class ContentPolicy:
@@ -212,6 +213,32 @@ class CallUseCases:
         assert worst_usd is not None  # only the cost limit refuses otherwise
         raise cost_limit_reached(
             jid, team_id, context.max_cost_usd_per_job, refused.spent_usd, refused.reserved_usd, worst_usd
+        )
+
+    async def estimate(self, principal: TeamPrincipal, job_id: str, request: ChatRequest) -> credits.CallEstimate:
+        """The most the call could cost (EstimateCall): its context read as a call's, sent
+        nowhere, changing nothing. With a job, also the job's room under the team's limit
+        on the cost of a job."""
+        team_id = principal.team_id
+        jid = validation.job_id(job_id) if job_id else _NO_JOB
+        async with self._db.statements() as conn:
+            context = await job_store.call_context(conn, jid, team_id)
+            route = models.resolve(request.model, context.team.default_model, context.reachable)
+            if job_id and context.job_status is None:
+                raise not_found("job", job_id)
+            limit = context.max_cost_usd_per_job
+            used = await job_store.job_limits(conn, jid) if job_id and limit else None
+        output_tokens = chat.output_token_bound(request)
+        if output_tokens is None:
+            raise invalid_argument("max_tokens", "is required: the estimate bounds the call's output by it")
+        return credits.estimate_call(
+            route.alias,
+            chat.input_token_bound(request),
+            self._tokens.count_messages(request.messages),
+            output_tokens,
+            [await self._prices.price(model) for model in route.models],
+            context.team.rates,
+            None if used is None else max(Decimal(0), limit - used.spent_usd - used.reserved_usd),
         )
 
     async def _with_fallbacks(

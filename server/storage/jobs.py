@@ -290,8 +290,13 @@ async def take_job_limits(
     params = {"job_id": job_id, "max_calls": max_calls, "max_cost": max_cost, "worst_usd": worst_usd}
     if await conn.first(_TAKE_JOB_LIMITS, params) is not None:
         return None
+    return await job_limits(conn, job_id)
+
+
+async def job_limits(conn: StatementConnection, job_id: uuid.UUID) -> JobLimitsState:
+    """The job's row of job_limits; zeros when it has none (no call counted yet)."""
     row = await conn.first(_JOB_LIMITS, {"job_id": job_id})
-    if row is None:  # a first call whose worst case exceeds the limit
+    if row is None:
         return JobLimitsState()
     return JobLimitsState(row.calls, Decimal(row.cost_spent_usd), Decimal(row.cost_reserved_usd))
 

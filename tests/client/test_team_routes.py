@@ -369,6 +369,7 @@ def test_the_sync_client_has_the_same_team_routes(stack, team):
         assert [j.job_id for j in client.iter_jobs(page_size=1)] == [stream.job_id, reply.job_id]
         with pytest.raises(TeamMismatchError):
             client.list_models("someone-else")
+        assert client.estimate_call(say("hello"), max_tokens=10).output_tokens_bound == 10
     assert balance(stack, team) == 98
 
 
@@ -387,3 +388,24 @@ async def test_a_call_over_the_teams_cost_per_job_is_a_typed_error_with_the_figu
     assert refused.value.spent_usd == 0 and refused.value.call_worst_case_usd > Decimal("0.002")
     answered = await client.llm_call(job.job_id, [{"role": "user", "content": "hi"}], max_tokens=10)
     assert answered.content
+
+
+async def test_an_estimate_bounds_the_call_and_says_whether_the_job_can_pay_for_it(client, api, team):
+    async with httpx.AsyncClient() as admin:
+        patched = await admin.patch(
+            f"{api}/teams/{team.team_id}", json={"max_cost_usd_per_job": "0.001"}, headers=ADMIN_HEADERS, timeout=10
+        )
+    assert patched.status_code == 200, patched.text
+    job = await client.create_job("quoted")
+    ask = say("quote", "tokens=100")
+    quote = await client.estimate_call(ask, job_id=job.job_id, max_tokens=100)
+    assert quote.model and quote.output_tokens_bound == 100 and quote.max_credits == 1
+    assert Decimal("0.0002") < quote.max_cost_usd < Decimal("0.0004") and quote.likely_max_cost_usd < quote.max_cost_usd
+    assert quote.job_cost_remaining_usd == Decimal("0.001") and quote.fits_job_cost_limit is True
+    made = await client.llm_call(job.job_id, ask, max_tokens=100)
+    assert made.metadata.cost_usd <= quote.max_cost_usd
+    again = await client.estimate_call(ask, job_id=job.job_id, max_tokens=100)
+    assert again.job_cost_remaining_usd == Decimal("0.001") - Decimal(str(made.metadata.cost_usd))
+    with pytest.raises(ValidationError) as unbounded:
+        await client.estimate_call(ask)
+    assert unbounded.value.field == "max_tokens"

@@ -259,3 +259,27 @@ def test_job_metadata_is_patched_and_the_team_lists_its_jobs(api, team):
     usage = requests.get(f"{api}/usage?job_type=t", headers=team.headers, timeout=10)
     assert usage.status_code == 200 and usage.json()["totals"]["jobs"] == "1"  # int64: a JSON string
     assert "provider" not in usage.text and "margin" not in usage.text
+
+
+def test_an_estimate_through_envoy_and_litellm_bounds_the_call_and_spends_nothing(api, team):
+    """LiteLLM prices fake-gpt (and its fallback) at $1/$2 per million tokens: the estimate
+    reads those prices from LiteLLM's model info, and the call made afterwards costs less."""
+    body = {
+        "model": team.alias,
+        "messages": [{"role": "user", "content": "quote me [fake tokens=40]"}],
+        "max_tokens": 50,
+    }
+    quote = post(api, "/jobs/estimate-call", body, team.headers)
+    assert quote.status_code == 200, quote.text
+    figures = quote.json()
+    assert figures["model"] == team.alias and figures["output_tokens_bound"] == 50
+    assert figures["max_credits"] == 1 and "job_cost_remaining_usd" not in figures
+    assert 50 * 0.000002 < float(figures["max_cost_usd"]) < 50 * 0.000002 + 200 * 0.000001
+    balance = requests.get(f"{api}/credits/teams/{team.team_id}/balance", headers=team.headers, timeout=10).json()
+    assert balance["credits_remaining"] == 100  # nothing reserved, nothing charged
+
+    made = post(api, "/jobs/create-and-call", {"job_type": "quoted", **body}, team.headers)
+    assert made.status_code == 200, made.text
+    assert 0 < made.json()["metadata"]["cost_usd"] <= float(figures["max_cost_usd"])
+    missing = post(api, "/jobs/estimate-call", {**body, "max_tokens": None}, team.headers)
+    assert missing.status_code == 400 and "max_tokens" in missing.json()["message"]

@@ -85,3 +85,23 @@ def test_the_worst_case_is_never_below_the_billed_cost_of_a_call_within_its_boun
     worst = credits.worst_case_cost(tokens_in, tokens_out, [(price, price * 2)], rates)
     actual = credits.provider_cost(None, credits.Usage(tokens_in, tokens_out), (price, price * 2))[0]
     assert credits.billed_cost(actual, rates) <= worst
+
+
+def test_an_estimate_converts_the_worst_case_to_credits_by_budget_mode():
+    price = [(Decimal("0.000001"), Decimal("0.000002"))]
+    job_based = credits.estimate_call("A", 100, 30, 1000, price, credits.Rates())
+    assert (job_based.max_cost_usd, job_based.likely_max_cost_usd, job_based.max_credits) == (
+        Decimal("0.0021"),
+        Decimal("0.00203"),
+        1,
+    )
+    by_tokens = credits.Rates(mode=credits.BudgetMode.CONSUMPTION_TOKENS, tokens_per_credit=500)
+    assert credits.estimate_call("A", 100, 30, 1000, price, by_tokens).max_credits == 3  # 1100 tokens
+    by_dollars = credits.Rates(mode=credits.BudgetMode.CONSUMPTION_USD, credits_per_dollar=Decimal(1000))
+    assert credits.estimate_call("A", 100, 30, 1000, price, by_dollars).max_credits == 3  # $0.0021
+    room = credits.estimate_call("A", 100, 30, 1000, price, credits.Rates(), job_cost_remaining_usd=Decimal("0.0021"))
+    assert room.fits_job_cost_limit is True
+    assert (
+        credits.estimate_call("A", 100, 30, 1000, price, credits.Rates(), Decimal("0.002")).fits_job_cost_limit is False
+    )
+    assert job_based.fits_job_cost_limit is None

@@ -29,6 +29,7 @@ from saas_litellm_client.models import (
     CompletionStatus,
     CreateAndCallChunk,
     CreateAndCallResponse,
+    EstimateCallResponse,
     GetJobCostsResponse,
     Job,
     JobStatus,
@@ -348,6 +349,20 @@ class SaasLiteLLMClient:
                     {"role": "user", "content": validation_feedback(error)},
                 ]
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def estimate_call(
+        self, messages: Sequence[Message], *, job_id: str | None = None, **options: Unpack[CallOptions]
+    ) -> EstimateCallResponse:
+        """The most `llm_call(job_id, messages, **options)` could cost, before anything is
+        spent: nothing goes to a provider. `max_tokens` (or `max_completion_tokens`) is
+        required: it bounds the output. With `job_id`, also what the job may still cost
+        under the team's limit and whether the call fits."""
+        body = call_body(messages, options)
+        if job_id is not None:
+            body["job_id"] = job_id
+        return await self._request(
+            "POST", "/jobs/estimate-call", EstimateCallResponse, json=body, repeat=Repeat.IDEMPOTENT
+        )
 
     # ------------------------------------------------------------ single-call jobs
 

@@ -196,6 +196,28 @@ class GetJobCostsResponse(_Model):
     calls: list[CallSummary] = Field(default_factory=list)
 
 
+class EstimateCallResponse(_Model):
+    """Result of `estimate_call`: the most a call could cost the team, before anything is
+    spent. Money is exact (`Decimal`), as the team is billed (provider cost plus markup).
+
+    `max_cost_usd` is a bound (what a team with a cost limit per job reserves for the call);
+    `likely_max_cost_usd` takes the input at a tokenizer's estimate instead of its bound;
+    `max_credits` is what a single-call job making it could be charged. With a `job_id`,
+    when the team limits the cost of a job: `job_cost_remaining_usd` and whether the call
+    fits (`fits_job_cost_limit`); None otherwise.
+    """
+
+    model: str = ""
+    input_tokens_bound: int = 0
+    input_tokens_estimate: int = 0
+    output_tokens_bound: int = 0
+    max_cost_usd: Decimal = Decimal(0)
+    likely_max_cost_usd: Decimal = Decimal(0)
+    max_credits: int = 0
+    job_cost_remaining_usd: Decimal | None = None
+    fits_job_cost_limit: bool | None = None
+
+
 class CreateAndCallResponse(_Model):
     """Result of `create_and_call`: the job (completed), the answer and what it cost.
 

@@ -27,6 +27,7 @@ from saas_litellm_client.models import (
     CompletionStatus,
     CreateAndCallChunk,
     CreateAndCallResponse,
+    EstimateCallResponse,
     GetJobCostsResponse,
     Job,
     JobStatus,
@@ -163,6 +164,12 @@ class SyncSaasLiteLLMClient:
                 job_id, messages, response_model, strict=strict, validation_retries=validation_retries, **options
             )
         )
+
+    def estimate_call(
+        self, messages: Sequence[Message], *, job_id: str | None = None, **options: Unpack[CallOptions]
+    ) -> EstimateCallResponse:
+        """See `SaasLiteLLMClient.estimate_call`."""
+        return self._run(self.aio.estimate_call(messages, job_id=job_id, **options))
 
     def create_and_call(
         self,

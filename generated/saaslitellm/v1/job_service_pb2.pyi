@@ -331,6 +331,80 @@ class CompleteJobResponse(_message.Message):
     calls: _containers.RepeatedCompositeFieldContainer[_job_pb2.CallSummary]
     def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[_job_pb2.Job.Status, str]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., costs: _Optional[_Union[_job_pb2.JobCosts, _Mapping]] = ..., calls: _Optional[_Iterable[_Union[_job_pb2.CallSummary, _Mapping]]] = ...) -> None: ...
 
+class EstimateCallRequest(_message.Message):
+    __slots__ = ("job_id", "model", "messages", "purpose", "call_metadata", "model_group", "temperature", "max_tokens", "top_p", "stop", "response_format", "tools", "tool_choice", "frequency_penalty", "presence_penalty", "seed", "user", "max_completion_tokens", "parallel_tool_calls", "logit_bias", "logprobs", "top_logprobs", "reasoning_effort", "extra_body")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    CALL_METADATA_FIELD_NUMBER: _ClassVar[int]
+    MODEL_GROUP_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CHOICE_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCY_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    PRESENCE_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    MAX_COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PARALLEL_TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
+    LOGIT_BIAS_FIELD_NUMBER: _ClassVar[int]
+    LOGPROBS_FIELD_NUMBER: _ClassVar[int]
+    TOP_LOGPROBS_FIELD_NUMBER: _ClassVar[int]
+    REASONING_EFFORT_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_BODY_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    model: str
+    messages: _containers.RepeatedCompositeFieldContainer[_chat_pb2.ChatMessage]
+    purpose: str
+    call_metadata: _struct_pb2.Struct
+    model_group: str
+    temperature: float
+    max_tokens: int
+    top_p: float
+    stop: _struct_pb2.Value
+    response_format: _struct_pb2.Struct
+    tools: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
+    tool_choice: _struct_pb2.Value
+    frequency_penalty: float
+    presence_penalty: float
+    seed: int
+    user: str
+    max_completion_tokens: int
+    parallel_tool_calls: bool
+    logit_bias: _struct_pb2.Struct
+    logprobs: bool
+    top_logprobs: int
+    reasoning_effort: str
+    extra_body: _struct_pb2.Struct
+    def __init__(self, job_id: _Optional[str] = ..., model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_chat_pb2.ChatMessage, _Mapping]]] = ..., purpose: _Optional[str] = ..., call_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., model_group: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., response_format: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., tool_choice: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., frequency_penalty: _Optional[float] = ..., presence_penalty: _Optional[float] = ..., seed: _Optional[int] = ..., user: _Optional[str] = ..., max_completion_tokens: _Optional[int] = ..., parallel_tool_calls: _Optional[bool] = ..., logit_bias: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., logprobs: _Optional[bool] = ..., top_logprobs: _Optional[int] = ..., reasoning_effort: _Optional[str] = ..., extra_body: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class EstimateCallResponse(_message.Message):
+    __slots__ = ("model", "input_tokens_bound", "input_tokens_estimate", "output_tokens_bound", "max_cost_usd", "likely_max_cost_usd", "max_credits", "job_cost_remaining_usd", "fits_job_cost_limit")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_BOUND_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_ESTIMATE_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_BOUND_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    LIKELY_MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    MAX_CREDITS_FIELD_NUMBER: _ClassVar[int]
+    JOB_COST_REMAINING_USD_FIELD_NUMBER: _ClassVar[int]
+    FITS_JOB_COST_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    input_tokens_bound: int
+    input_tokens_estimate: int
+    output_tokens_bound: int
+    max_cost_usd: str
+    likely_max_cost_usd: str
+    max_credits: int
+    job_cost_remaining_usd: str
+    fits_job_cost_limit: bool
+    def __init__(self, model: _Optional[str] = ..., input_tokens_bound: _Optional[int] = ..., input_tokens_estimate: _Optional[int] = ..., output_tokens_bound: _Optional[int] = ..., max_cost_usd: _Optional[str] = ..., likely_max_cost_usd: _Optional[str] = ..., max_credits: _Optional[int] = ..., job_cost_remaining_usd: _Optional[str] = ..., fits_job_cost_limit: _Optional[bool] = ...) -> None: ...
+
 class CreateAndCallRequest(_message.Message):
     __slots__ = ("team_id", "job_type", "user_id", "job_metadata", "idempotency_key", "model", "messages", "purpose", "call_metadata", "model_group", "temperature", "max_tokens", "top_p", "stop", "response_format", "tools", "tool_choice", "frequency_penalty", "presence_penalty", "seed", "user", "max_completion_tokens", "parallel_tool_calls", "logit_bias", "logprobs", "top_logprobs", "reasoning_effort", "extra_body")
     TEAM_ID_FIELD_NUMBER: _ClassVar[int]

@@ -84,6 +84,11 @@ class JobServiceStub:
                 request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.CompleteJobRequest.SerializeToString,
                 response_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.CompleteJobResponse.FromString,
                 _registered_method=True)
+        self.EstimateCall = channel.unary_unary(
+                '/saaslitellm.v1.JobService/EstimateCall',
+                request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.EstimateCallRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.EstimateCallResponse.FromString,
+                _registered_method=True)
         self.CreateAndCall = channel.unary_unary(
                 '/saaslitellm.v1.JobService/CreateAndCall',
                 request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.CreateAndCallRequest.SerializeToString,
@@ -193,6 +198,20 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EstimateCall(self, request, context):
+        """The most an LLM call could cost, before anything is spent: it goes to no provider and
+        changes nothing. The figures are those a cost-limited team's call reserves
+        (Team.max_cost_usd_per_job): its input's bound and its `max_tokens` (required here) at
+        the prices of the priciest model of the alias's route, plus the team's markup; and
+        the credits a single-call job making it could be charged. With `job_id`, also what
+        the job may still cost under the team's limit, and whether the call fits. Errors:
+        INVALID_ARGUMENT naming the field (as LLMCall's, and `max_tokens` when absent);
+        PERMISSION_DENIED (`MODEL_NOT_ALLOWED`); NOT_FOUND for an unknown `job_id`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateAndCall(self, request, context):
         """Creates a job, makes one call in it and completes it, in one request: the job is
         charged per the team's budget mode when the call succeeds, and failed (not charged)
@@ -261,6 +280,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.CompleteJob,
                     request_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.CompleteJobRequest.FromString,
                     response_serializer=saaslitellm_dot_v1_dot_job__service__pb2.CompleteJobResponse.SerializeToString,
+            ),
+            'EstimateCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.EstimateCall,
+                    request_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.EstimateCallRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_job__service__pb2.EstimateCallResponse.SerializeToString,
             ),
             'CreateAndCall': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateAndCall,
@@ -520,6 +544,33 @@ class JobService:
             '/saaslitellm.v1.JobService/CompleteJob',
             saaslitellm_dot_v1_dot_job__service__pb2.CompleteJobRequest.SerializeToString,
             saaslitellm_dot_v1_dot_job__service__pb2.CompleteJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EstimateCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.JobService/EstimateCall',
+            saaslitellm_dot_v1_dot_job__service__pb2.EstimateCallRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_job__service__pb2.EstimateCallResponse.FromString,
             options,
             channel_credentials,
             insecure,
