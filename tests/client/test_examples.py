@@ -42,6 +42,7 @@ def test_every_example_is_tested():
         "basic_usage.py",
         "multi_call_job.py",
         "openai_sdk.py",
+        "price_quote.py",
         "streaming.py",
         "structured_outputs.py",
     ]
@@ -86,6 +87,29 @@ def test_openai_sdk(stack, api, team):
     assert re.search(r"^Job [0-9a-f-]{36}: COMPLETED, 3 calls$", output, re.M)
     # Three credits: two single-call jobs and one job of three calls.
     assert output.endswith("Credits remaining: 97\n") and credits_of(api, team) == 97
+
+
+def test_price_quote(stack, api, team):
+    output = run_example("price_quote.py", stack, team)
+    assert re.search(r"^Quote: at most \$0\.000\d+ \(likely at most \$0\.000\d+\), 1 credit\(s\)$", output, re.M)
+    assert "Cost: $0.0000" in output and "within the quote: True" in output
+    assert "Agent job: 10 steps" in output and "Stopping" not in output  # no cost limit: every step
+    assert output.endswith("Credits remaining: 98\n")
+
+
+def test_price_quote_stops_the_agent_before_the_teams_cost_per_job(stack, api, team):
+    # Each step costs about $0.00003 and could cost about $0.00027: $0.0004 holds a few.
+    limited = httpx.patch(
+        f"{api}/teams/{team.team_id}",
+        json={"max_cost_usd_per_job": "0.0004"},
+        headers={"X-Admin-Key": ADMIN_KEY},
+        timeout=10,
+    )
+    assert limited.status_code == 200, limited.text
+    output = run_example("price_quote.py", stack, team)
+    stopped = re.search(r"^Stopping before step (\d+): \$0\.000\d+ left of the job's limit", output, re.M)
+    assert stopped and 2 < int(stopped.group(1)) < 10, output
+    assert re.search(rf"^Agent job: {int(stopped.group(1)) - 1} steps, \$0\.000\d+, COMPLETED$", output, re.M)
 
 
 def test_an_example_without_a_key_fails_clearly(stack, team):
