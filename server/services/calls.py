@@ -1,18 +1,19 @@
 """LLM calls inside a job, plain and streamed. Every call is recorded, however it ends.
 
 Sequence of one call:
-1. one short transaction: the team may work (and, if it has a limit on calls per minute,
-   takes a place, in one more statement), the alias is reachable for the team, the job is
-   open (and, in one more statement if the team caps calls or provider cost per job, takes
-   one of its calls and reserves the call's worst-case cost; then becomes in_progress);
+1. one short transaction: the team may work, the alias is reachable for the team, the job
+   is open; then, each in one more statement and only for teams with such a limit, the
+   call takes a place of the team's calls a minute, and takes one of its job's calls and
+   reserves its worst-case cost under the team's per-job limits; then the job becomes
+   in_progress. A call refused after it took a place gives it back;
 2. the upstream call, holding no database connection: the alias's models in order, each
    retried up to SAAS_UPSTREAM_RETRIES times on transient failures (429, 5xx, timeouts);
    a rejected request (400) is reported at once. A stream falls back only before its
    first byte: once content has reached the client, switching models would garble it;
 3. one transaction recording the call (succeeded, failed or cancelled): tokens, cost,
    latency, the alias, the model that served it and every model tried; for a team that
-   caps provider cost per job, it also turns the call's reservation into its cost. It touches the
-   job's row only to merge call metadata or when the job's recorded last activity would
+   caps the cost of a job, it also turns the call's reservation into its cost. It touches
+   the job's row only to merge call metadata or when the job's recorded last activity would
    otherwise lag the call's end by more than the resolution (`activity_resolution_seconds`).
 """
 
@@ -114,6 +115,20 @@ class _Prepared:
     reserved_usd: Decimal | None = None  # the worst-case cost reserved in the job (cost-limited teams)
 
 
+@contextlib.asynccontextmanager
+async def _place_given_back_if_refused(
+    conn: StatementConnection, team_id: str, calls_per_minute: int
+) -> AsyncIterator[None]:
+    """A call refused inside this block gives back the place it took of the team's calls a
+    minute (a team with such a limit), so its refusal changes nothing."""
+    try:
+        yield
+    except DomainError:
+        if calls_per_minute:
+            await job_store.give_back_call_place(conn, team_id, calls_per_minute)
+        raise
+
+
 class CallUseCases:
     def __init__(
         self,
@@ -139,35 +154,47 @@ class CallUseCases:
     async def _prepare(self, principal: TeamPrincipal, job_id: str, request: ChatRequest) -> _Prepared:
         """Check the team may work, resolve the alias, check the job is open (and mark it
         in progress on its first call). One query on the common path: a second call in a
-        job of a job-based team reads everything it needs in a single round trip."""
+        job of a job-based team reads everything it needs in a single round trip.
+
+        A call refused here changes nothing: what can be checked from the context is
+        checked before the call takes a place of the team's calls a minute, and a place
+        taken by a call refused afterwards (a per-job limit, a consumption budget, a job
+        finished meanwhile) is given back."""
         jid = validation.job_id(job_id)
         team_id = principal.team_id
         async with self._db.statements() as conn:
             context = await job_store.call_context(conn, jid, team_id)
             team = context.team
             credits.ensure_can_work(team_id, team.status)
-            if context.calls_per_minute:  # one more statement, for limited teams only
-                backlog = await job_store.take_call_place(conn, team_id, context.calls_per_minute)
-                credits.ensure_admitted(team_id, context.calls_per_minute, backlog)
             route = models.resolve(request.model, team.default_model, context.reachable)
             if context.job_status is None:
                 raise not_found("job", str(jid))
             ensure_status_open(jid, context.job_status)
             worst_usd = await self._worst_case_cost(team_id, context.max_cost_usd_per_job, route, request, team.rates)
+            if context.calls_per_minute:  # one more statement, for limited teams only
+                backlog = await job_store.take_call_place(conn, team_id, context.calls_per_minute)
+                credits.ensure_admitted(team_id, context.calls_per_minute, backlog)
             pending = context.job_status is JobStatus.PENDING
             job_based = team.rates.mode is BudgetMode.JOB_BASED
-            if job_based:
-                await self._take_job_limits(conn, jid, team_id, context, worst_usd)
-            started = not pending or (job_based and await job_store.start_job(conn, jid, team_id))
+            async with _place_given_back_if_refused(conn, team_id, context.calls_per_minute):
+                if job_based:
+                    await self._take_job_limits(conn, jid, team_id, context, worst_usd)
+                started = not pending or (job_based and await job_store.start_job(conn, jid, team_id))
         if not job_based:  # token and dollar budgets: what the job spent so far counts
-            async with self._db.statements() as conn:
+            async with (
+                self._db.statements() as conn,
+                _place_given_back_if_refused(conn, team_id, context.calls_per_minute),
+            ):
                 spent = summarize(await job_store.list_calls(conn, jid))
                 credits.ensure_can_spend(team_id, team.rates, spent, team.balance, context.job_reserved)
                 await self._take_job_limits(conn, jid, team_id, context, worst_usd)
                 if pending:
                     started = await job_store.start_job(conn, jid, team_id)
         if not started:  # finished meanwhile: say how
-            async with self._db.statements() as read:
+            async with (
+                self._db.statements() as read,
+                _place_given_back_if_refused(read, team_id, context.calls_per_minute),
+            ):
                 ensure_open(await job_store.get_job(read, jid, team_id))
         # A job started just now has its last activity set to now.
         activity_at = time.perf_counter() - (0.0 if pending else context.job_idle_seconds)

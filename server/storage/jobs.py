@@ -251,6 +251,18 @@ async def take_call_place(conn: StatementConnection, team_id: str, calls_per_min
     return None if row.taken else float(row.backlog or 0.0)
 
 
+# A call refused after it took its place gives it back: the team's next place moves one
+# interval earlier, as if the call had never come (GCRA treats any next place in the past
+# as now).
+_GIVE_BACK_CALL_PLACE = Statement(
+    "UPDATE team_call_rates SET tat = tat - make_interval(secs => :interval) WHERE team_id = :team_id"
+)
+
+
+async def give_back_call_place(conn: StatementConnection, team_id: str, calls_per_minute: int) -> None:
+    await conn.run(_GIVE_BACK_CALL_PLACE, {"team_id": team_id, "interval": 60 / calls_per_minute})
+
+
 # A limited team's call takes its place in its job's row of job_limits, in one statement
 # under that row's lock, so concurrent calls in one job can neither begin more calls than
 # the limit nor reserve more dollars than the job has left: one more call, and its

@@ -111,3 +111,43 @@ async def test_the_limit_is_changed_and_removed_at_once_and_bad_values_change_no
     await expect_error(
         admin.GetTeam(admin_pb.GetTeamRequest(team_id="t-bad"), metadata=ADMIN), grpc.StatusCode.NOT_FOUND, "NOT_FOUND"
     )
+
+
+async def test_calls_refused_for_any_other_reason_take_no_place(app, admin, jobs):
+    """A limit of 2 calls a minute: refusals before and after the place is taken (an alias
+    the team may not use, an unknown or finished job, a missing max_tokens, the job's call
+    and cost limits, a consumption budget spent) leave both places to the calls that go."""
+    team = await create_team(admin, calls_per_minute=2, max_calls_per_job=1, max_cost_usd_per_job="0.001")
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="limited"), metadata=team.auth)
+
+    def bounded(job_id: str, **params):
+        return jobs.LLMCall(
+            pb.LLMCallRequest(job_id=job_id, messages=[user("hi")], max_tokens=params.pop("max_tokens", 10), **params),
+            metadata=team.auth,
+        )
+
+    await expect_error(bounded(job.job_id, model="NotOurs"), grpc.StatusCode.PERMISSION_DENIED, "MODEL_NOT_ALLOWED")
+    unknown = "8c5f3c1e-0000-4000-8000-000000000000"
+    await expect_error(bounded(unknown), grpc.StatusCode.NOT_FOUND, "NOT_FOUND")
+    await expect_error(call(jobs, team, job.job_id), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST")
+    await expect_error(
+        bounded(job.job_id, max_tokens=1000), grpc.StatusCode.FAILED_PRECONDITION, "JOB_COST_LIMIT_REACHED"
+    )
+    await bounded(job.job_id)  # the first place
+    await expect_error(bounded(job.job_id), grpc.StatusCode.FAILED_PRECONDITION, "JOB_CALL_LIMIT_REACHED")
+    await jobs.CompleteJob(pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED), metadata=team.auth)
+    await expect_error(bounded(job.job_id), grpc.StatusCode.FAILED_PRECONDITION, "JOB_NOT_OPEN")
+    other = await jobs.CreateJob(pb.CreateJobRequest(job_type="limited"), metadata=team.auth)
+    await bounded(other.job_id)  # the second place
+    third = await jobs.CreateJob(pb.CreateJobRequest(job_type="limited"), metadata=team.auth)
+    await expect_error(bounded(third.job_id), grpc.StatusCode.RESOURCE_EXHAUSTED, "TEAM_RATE_LIMITED")
+
+
+async def test_a_consumption_job_out_of_credits_gives_its_place_back(app, admin, jobs):
+    team = await create_team(
+        admin, credits=1, calls_per_minute=2, budget_mode="CONSUMPTION_TOKENS", tokens_per_credit=1
+    )
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="limited"), metadata=team.auth)
+    await call(jobs, team, job.job_id)  # consumes more than the one credit it can pay
+    await expect_error(call(jobs, team, job.job_id), grpc.StatusCode.RESOURCE_EXHAUSTED, "INSUFFICIENT_CREDITS")
+    assert [round(ahead) for (ahead,) in await rate_rows(app, team.team_id)] == [30]  # one place taken, not two
