@@ -57,11 +57,17 @@ def answer_from(body: dict[str, Any]) -> Answer:
     """The answer in a non-streaming `chat.completion`."""
     choices = body.get("choices") or [{}]
     message = choices[0].get("message") or {}
+    content, tool_calls = message.get("content") or "", tuple(message.get("tool_calls") or ())
+    usage = usage_from(body.get("usage"))
+    if usage is not None and not usage.total_tokens and (content or tool_calls):
+        # An answer takes tokens: zeros mean the provider reported none and LiteLLM filled
+        # its usage in with zeros. Unknown, so counted with the tokenizer, not recorded free.
+        usage = None
     return Answer(
-        content=message.get("content") or "",
+        content=content,
         finish_reason=choices[0].get("finish_reason") or "",
-        tool_calls=tuple(message.get("tool_calls") or ()),
-        usage=usage_from(body.get("usage")),
+        tool_calls=tool_calls,
+        usage=usage,
         reported_cost_usd=cost_from(body.get("usage")),
     )
 

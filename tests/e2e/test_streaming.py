@@ -202,3 +202,20 @@ def test_a_two_minute_stream_is_not_cut(api, team):
         _, events = content_arrivals(response)
     assert events[-1]["done"] is True and "error" not in events[-1]
     assert len("".join(e["content"] for e in events).split()) == 120
+
+
+def test_a_plain_call_without_usage_is_counted_and_priced_not_recorded_free(stack, api, team):
+    """The provider sends no `usage`; LiteLLM passes the answer on with zeros. The call is
+    counted with the tokenizer (marked estimated) and priced from LiteLLM's model info."""
+    job = requests.post(f"{api}/jobs/create", json={"job_type": "t"}, headers=team.headers, timeout=10).json()
+    answer = requests.post(
+        f"{api}/jobs/{job['job_id']}/llm-call",
+        json={"messages": [{"role": "user", "content": "count me [fake tokens=20 usage=none]"}]},
+        headers=team.headers,
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["metadata"]["tokens_used"] >= 20 and answer.json()["metadata"]["cost_usd"] > 0
+    status, prompt, completion, estimated, cost, source, _, _ = call_row(stack, job["job_id"])
+    assert (status, estimated, source) == ("succeeded", True, "price_table")
+    assert prompt > 0 and completion >= 20 and cost > 0

@@ -349,3 +349,17 @@ def test_answer_from_a_plain_completion():
         }
     )
     assert (answer.content, answer.finish_reason, answer.usage.total_tokens) == ("hi", "stop", 3)
+
+
+@pytest.mark.parametrize(
+    ("message", "usage", "known"),
+    [
+        ({"content": "hi"}, {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, False),
+        ({"content": None, "tool_calls": [{"id": "c"}]}, {"prompt_tokens": 0, "completion_tokens": 0}, False),
+        ({"content": ""}, {"prompt_tokens": 0, "completion_tokens": 0}, True),  # nothing written: zero is true
+        ({"content": "hi"}, {"prompt_tokens": 3, "completion_tokens": 1}, True),
+    ],
+)
+def test_zero_usage_for_an_answer_is_no_usage(message, usage, known):
+    answer = answer_from({"choices": [{"message": message, "finish_reason": "stop"}], "usage": usage})
+    assert (answer.usage is not None) is known
