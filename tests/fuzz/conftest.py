@@ -54,7 +54,9 @@ def database_digest(hostile_stack: Stack) -> Callable[[], dict[str, str]]:
 
     The usage rollup (usage_deltas folded into usage_daily and usage_totals by the server)
     is left out: it only restates jobs and llm_calls, which are in the digest, and its
-    rows move between the two tables on the server's own schedule."""
+    rows move between the two tables on the server's own schedule. So is a key's
+    `last_used_at`: authenticating a request records it (at most once per cache period),
+    whatever the request then does."""
     assert hostile_stack.postgres is not None
     url = hostile_stack.postgres.url
 
@@ -70,7 +72,8 @@ def database_digest(hostile_stack: Stack) -> Callable[[], dict[str, str]]:
             ]
             return {
                 table: conn.execute(
-                    f"SELECT count(*) || ':' || md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM \"{table}\" t"
+                    "SELECT count(*) || ':' || md5(coalesce(string_agg(r::text, ',' ORDER BY r::text), '')) "
+                    f"FROM (SELECT to_jsonb(t) - 'last_used_at' AS r FROM \"{table}\" t) AS rows"
                 ).fetchone()[0]
                 for table in tables
             }
