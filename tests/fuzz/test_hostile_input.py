@@ -288,6 +288,7 @@ def test_json_nested_50_to_98_levels_is_400_not_a_decoder_error(api, tenant, dep
 # the gateway drops them (gateway/envoy.template.yaml, the Lua filter), the call succeeds.
 UNFIT_REST_HEADERS = {
     "name-invalid-for-grpc": {"X+Y": "1"},
+    "name-with-underscore": {"X_Y": "1"},
     "bin-not-base64": {"x-bin": "!!"},
     "bin-impossible-length": {"x-bin": "QUJDR"},
     "grpc-timeout": {"grpc-timeout": "1n"},
@@ -300,6 +301,13 @@ def test_headers_unfit_for_grpc_are_dropped_from_rest_requests(api, tenant, case
     response = post(api, "/jobs/create", {"job_type": "t"}, {**tenant.headers, **UNFIT_REST_HEADERS[case]})
     assert response.status_code == 200, response.text
     assert response.json()["job_id"]
+
+
+def test_an_underscored_twin_of_the_admin_header_is_not_read(api):
+    refused = post(
+        api, "/organizations/create", {"organization_id": unique("o"), "name": "n"}, {"X_Admin_Key": ADMIN_KEY}
+    )
+    assert refused.status_code == 401 and reasons(refused.json()) == ["ADMIN_KEY_REQUIRED"]
 
 
 @pytest.mark.parametrize("header", [{"x-trace-bin": "AAEC"}, {"x-note": "caf\u00e9".encode().decode("latin-1")}])
