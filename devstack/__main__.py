@@ -21,9 +21,9 @@ from devstack.stack import ROOT, Ports, Stack, StackConfig
 BANNER = """
 SaaS LiteLLM dev stack is up.
 
-  REST/SSE API   {api}/api          (Envoy; Swagger UI at {api}/docs once built)
+  REST/SSE API   {api}/api          (Envoy; Swagger UI at {api}/docs, ReDoc at {api}/redoc)
   metrics        {api}/metrics      (Prometheus, all server processes; see README "Operations")
-  gRPC           127.0.0.1:{grpc}   (try: grpcurl -plaintext 127.0.0.1:{grpc} list)
+  gRPC           127.0.0.1:{grpc}   (try: .venv/bin/grpcurl -plaintext 127.0.0.1:{grpc} list)
   LiteLLM proxy  {litellm}           (models fake-gpt, fake-gpt-backup; fake-free and fake-unpriced show pricing)
   fake provider  {fake}           (steer with [fake key=value] in the last user message)
   admin dashboard {dashboard}     (sign in with the admin key below)
@@ -32,14 +32,15 @@ SaaS LiteLLM dev stack is up.
 Admin key (send as X-Admin-Key):
   {admin_key}
 
-Quick Start (see ../shared/seed/integration-overview.md):
+Quick Start (see docs/integration-overview.md):
   export ADMIN_KEY='{admin_key}'
   curl -s -X POST {api}/api/organizations/create -H "X-Admin-Key: $ADMIN_KEY" \\
        -d '{{"organization_id": "org_acme", "name": "ACME Corporation"}}'
   curl -s -X POST {api}/api/model-access-groups/create -H "X-Admin-Key: $ADMIN_KEY" \\
        -d '{{"group_name": "gpt-models", "description": "GPT models"}}'
   curl -s -X POST {api}/api/models/create -H "X-Admin-Key: $ADMIN_KEY" \\
-       -d '{{"model_alias": "ChatAgent", "actual_model": "fake-gpt", "access_groups": ["gpt-models"]}}'
+       -d '{{"model_alias": "ChatAgent", "actual_model": "fake-gpt", "fallback_models": ["fake-gpt-backup"],
+            "access_groups": ["gpt-models"]}}'
   curl -s -X POST {api}/api/teams/create -H "X-Admin-Key: $ADMIN_KEY" \\
        -d '{{"organization_id": "org_acme", "team_id": "acme-corp", "team_alias": "ACME Corp Team",
             "access_groups": ["gpt-models"], "credits_allocated": 1000}}'

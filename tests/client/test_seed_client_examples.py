@@ -1,4 +1,4 @@
-"""The seed document's "Client Libraries" examples (../shared/seed/integration-overview.md)
+"""The seed document's "Client Libraries" examples (docs/integration-overview.md)
 run against the real stack. The code blocks are copied verbatim; the only changes are the
 ones a reader makes: the real base URL, team and virtual key, and the structured-output
 snippet placed inside the client block (it uses `client` and a `job_id`)."""

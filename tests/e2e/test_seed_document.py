@@ -1,6 +1,7 @@
-"""The user-facing documentation (../shared/seed/integration-overview.md) works as written.
+"""The user-facing documentation (docs/integration-overview.md) works as written.
 
-The code blocks below are copied verbatim from the seed document. The only changes a
+The code blocks below are copied verbatim from the seed document (the test below checks
+they still are). The only changes a
 reader makes are the ones the document asks for: the real base URL and virtual key, the
 admin key header on admin requests (ours are never open), and the one step that registers
 the model alias the team's access group grants (POST /api/models/create).
@@ -16,7 +17,7 @@ import subprocess
 import psycopg
 import requests
 
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, ROOT
 
 QUICK_START_STEP_1 = """
 # Create organization
@@ -217,3 +218,11 @@ def test_quick_start_and_patterns_work_as_written(stack):
         ("succeeded", False, True, True, True, "ChatAgent", "fake-gpt"),
         ("succeeded", True, True, True, True, "ChatAgent", "fake-gpt"),
     ]
+
+
+def test_the_blocks_here_are_the_documents_own():
+    from tests.client.test_seed_client_examples import STRUCTURED_OUTPUTS, TYPED_CLIENT
+
+    document = (ROOT / "docs" / "integration-overview.md").read_text()
+    for block in (QUICK_START_STEP_1, QUICK_START_STEP_2, PATTERN_A, PATTERN_B, TYPED_CLIENT, STRUCTURED_OUTPUTS):
+        assert block.strip("\n") in document
