@@ -212,7 +212,7 @@ class CallUseCases:
         if output_tokens is None:
             raise invalid_argument(
                 "max_tokens",
-                f"is required: team '{team_id}' limits the provider cost of a job (max_cost_usd_per_job), so "
+                f"is required: team '{team_id}' limits what a job's calls may cost (max_cost_usd_per_job), so "
                 "each call must bound its output with max_tokens or max_completion_tokens",
             )
         prices = [await self._prices.price(model) for model in route.models]
@@ -222,7 +222,7 @@ class CallUseCases:
     async def _take_job_limits(
         conn: StatementConnection, jid: uuid.UUID, team_id: str, context: CallContext, worst_usd: Decimal | None
     ) -> None:
-        """A team that caps calls or provider cost per job: count the call in its job and
+        """A team that caps the calls or the cost of a job: count the call in its job and
         reserve its worst-case cost, or refuse it (one more statement, for such teams only)."""
         if not (context.max_calls_per_job or context.max_cost_usd_per_job):
             return
