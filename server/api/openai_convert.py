@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.domain import validation
-from server.domain.chat import RESERVED_KEYS, ChatRequest, build_request
+from server.domain.chat import ChatRequest, build_request, is_reserved
 from server.domain.completion import Delta, Usage
 from server.domain.errors import DomainError, invalid_argument
 from server.services.calls import CallResult
@@ -34,9 +34,6 @@ _HANDLED = frozenset(
     {"model", "messages", "stream", "stream_options", "n", "metadata", "tools", "stop", "tool_choice"}
     | set(_NUMBERS + _INTEGERS + _BOOLEANS + _STRINGS + _OBJECTS)
 )
-# The gateway's own parameters (chat.RESERVED_KEYS) this format does not read itself:
-# refused under their own names, before they would reach extra_body.
-_GATEWAY_OWNED = tuple(sorted(RESERVED_KEYS - _HANDLED))
 
 
 @dataclass(frozen=True)
@@ -57,8 +54,8 @@ def parse_request(body: bytes, *, purpose: str = "") -> CompletionRequest:
         raise invalid_argument("body", "must be a JSON object (an OpenAI chat completion request)") from None
     if not isinstance(document, dict):
         raise invalid_argument("body", "must be a JSON object (an OpenAI chat completion request)")
-    for name in _GATEWAY_OWNED:
-        if name in document:
+    for name in document:  # the gateway's own parameters (chat.is_reserved) this format does not read
+        if name not in _HANDLED and is_reserved(name):
             raise invalid_argument(name, "is set by the gateway, not by the client")
     known = {name: value for name, value in document.items() if name in _HANDLED and value is not None}
     n = known.get("n", 1)

@@ -15,13 +15,18 @@ from typing import Any
 
 from server.domain import validation
 from server.domain.errors import invalid_argument
+from server.domain.litellm_params import LITELLM_PARAMS
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 MAX_MESSAGES = 2048
 
 # Parameters the gateway owns: a client cannot set them through `extra_body`. `base_url`
 # and `api_version` too: LiteLLM reads `base_url` as `api_base`, which would send the
-# call, with the operator's provider key, wherever the client says.
+# call, with the operator's provider key, wherever the client says. And every key LiteLLM
+# reads as its own setting rather than the provider's (LITELLM_PARAMS: credentials,
+# routing, per-request prices, mock responses, callbacks...), plus the SDK-style
+# `extra_body`/`extra_headers`/`extra_query`, which LiteLLM merges over the request (a
+# nested `max_tokens` would escape a cost limit's bound), and `timeout`.
 RESERVED_KEYS = frozenset(
     {
         "model",
@@ -35,8 +40,20 @@ RESERVED_KEYS = frozenset(
         "base_url",
         "api_version",
         "metadata",
+        "extra_body",
+        "extra_headers",
+        "extra_query",
+        "timeout",
     }
+    | LITELLM_PARAMS
 )
+_RESERVED_PREFIXES = ("litellm_", "mock_", "_")
+
+
+def is_reserved(key: str) -> bool:
+    """Whether `key` is the gateway's or LiteLLM's own, not a provider parameter."""
+    return key in RESERVED_KEYS or key.startswith(_RESERVED_PREFIXES)
+
 
 # (name, low, high) for numeric parameters whose range every provider shares.
 _RANGES: tuple[tuple[str, float, float], ...] = (
@@ -112,7 +129,7 @@ def build_request(
     _check_messages(messages)
     _check_params(params)
     for key in extra_body:
-        if key in RESERVED_KEYS or key in params:
+        if is_reserved(key) or key in params:
             raise invalid_argument(f"extra_body.{key}", "cannot be set through extra_body")
     validation.label("purpose", purpose, max_length=200)
     return ChatRequest(

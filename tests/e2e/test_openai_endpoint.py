@@ -176,6 +176,9 @@ def test_tool_calls_come_back_in_openai_shape_plain_and_streamed(stack, team):
         ({"stream": "yes"}, {}, "stream"),
         ({"fallbacks": ["gpt-4"]}, {}, "fallbacks"),
         ({"api_base": "http://evil"}, {}, "api_base"),
+        ({"extra_body": {"max_tokens": 100000}}, {}, "extra_body"),  # LiteLLM would merge it over max_tokens
+        ({"mock_response": "free"}, {}, "mock_response"),  # LiteLLM's own settings
+        ({"input_cost_per_token": 0}, {}, "input_cost_per_token"),
         ({"messages": "hi"}, {}, "messages"),
         ({"messages": [{"role": "robot", "content": "x"}]}, {}, "messages[0].role"),
         ({"metadata": ["x"]}, {}, "metadata"),

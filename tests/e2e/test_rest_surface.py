@@ -75,6 +75,14 @@ def test_complete_accepts_status_in_any_case(api, team):
         ('{"messages": [', None),
         ("{}", "messages"),
         ('{"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}', "max_tokens"),
+        (
+            '{"messages": [{"role": "user", "content": "x"}], "extra_body": {"extra_body": {"max_tokens": 9}}}',
+            "extra_body.extra_body",
+        ),
+        (
+            '{"messages": [{"role": "user", "content": "x"}], "extra_body": {"mock_response": "hi"}}',
+            "extra_body.mock_response",
+        ),
     ],
 )
 def test_bad_input_is_a_4xx_naming_the_field(api, team, body, field):
