@@ -180,6 +180,21 @@ class CallEstimate:
         return None if self.job_cost_remaining_usd is None else self.max_cost_usd <= self.job_cost_remaining_usd
 
 
+def ensure_priced(team_id: str, alias: str, prices: Iterable[tuple[Decimal, Decimal] | None]) -> None:
+    """A team that limits the cost of a job may use only models with a known price: its
+    limit could not bound a call on another. The error names the alias, never the model
+    (tenants see aliases only)."""
+    if any(price is None for price in prices):
+        raise DomainError(
+            Kind.FAILED_PRECONDITION,
+            Reason.MODEL_UNPRICED,
+            f"model '{alias}' may be served by a model with no known price, so team '{team_id}''s limit on the "
+            "cost of a job (max_cost_usd_per_job) could not bound the call: the operator must price it "
+            "(input_cost_per_token and output_cost_per_token in its LiteLLM model_info)",
+            metadata={"model_alias": alias},
+        )
+
+
 def estimate_call(
     model_alias: str,
     input_bound: int,

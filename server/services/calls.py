@@ -216,6 +216,7 @@ class CallUseCases:
                 "each call must bound its output with max_tokens or max_completion_tokens",
             )
         prices = [await self._prices.price(model) for model in route.models]
+        credits.ensure_priced(team_id, route.alias, prices)
         return credits.worst_case_cost(chat.input_token_bound(request), output_tokens, prices, rates)
 
     @staticmethod
@@ -258,12 +259,15 @@ class CallUseCases:
         output_tokens = chat.output_token_bound(request)
         if output_tokens is None:
             raise invalid_argument("max_tokens", "is required: the estimate bounds the call's output by it")
+        prices = [await self._prices.price(model) for model in route.models]
+        if limit:  # as LLMCall would refuse it
+            credits.ensure_priced(team_id, route.alias, prices)
         return credits.estimate_call(
             route.alias,
             chat.input_token_bound(request),
             self._tokens.count_messages(request.messages),
             output_tokens,
-            [await self._prices.price(model) for model in route.models],
+            prices,
             context.team.rates,
             None if used is None else max(Decimal(0), limit - used.spent_usd - used.reserved_usd),
         )

@@ -27,16 +27,24 @@ class PriceCatalog:
         self._clock = clock
         self._prices: dict[str, tuple[Decimal, Decimal]] = {}
         self._next_load = float("-inf")
+        self._next_missing_load = float("-inf")
         self._lock = asyncio.Lock()
         self._warned: set[str] = set()
 
     async def price(self, model: str) -> tuple[Decimal, Decimal] | None:
-        """The model's per-token (input, output) USD price, or None when unknown."""
-        if self._clock() >= self._next_load:
+        """The model's per-token (input, output) USD price, or None when unknown. A model
+        missing from the known prices has them read again, at most every RETRY_SECONDS:
+        one added to LiteLLM since (LiteLLM would cost its calls) is priced within that."""
+        if self._due(model):
             async with self._lock:
-                if self._clock() >= self._next_load:
+                if self._due(model):
+                    self._next_missing_load = self._clock() + RETRY_SECONDS
                     await self.prices_now()
         return self._prices.get(model)
+
+    def _due(self, model: str) -> bool:
+        now = self._clock()
+        return now >= self._next_load or (model not in self._prices and now >= self._next_missing_load)
 
     async def prices_now(self) -> dict[str, tuple[Decimal, Decimal]] | None:
         """Every known price, asked of LiteLLM now; None if it could not be asked. A failed

@@ -53,3 +53,24 @@ async def test_an_upstream_without_model_info_prices_nothing(fake_url):
         client = LiteLLMClient(http, base_url=fake_url + "/nowhere", api_key="")
         assert await client.model_prices() == {}
         assert await PriceCatalog(client).prices_now() == {}
+
+
+async def test_a_model_missing_from_the_prices_has_them_read_again_at_most_every_retry_period(fake_url):
+    reads = []
+
+    class Counting(LiteLLMClient):
+        async def model_prices(self):
+            reads.append(1)
+            return await super().model_prices()
+
+    now = [0.0]
+    async with http_client() as http:
+        catalog = PriceCatalog(Counting(http, base_url=fake_url, api_key=""), clock=lambda: now[0])
+        assert await catalog.price("fake-gpt") == FAKE_GPT and len(reads) == 1
+        assert await catalog.price("added-later") is None and len(reads) == 1  # just read: not again yet
+        now[0] += RETRY_SECONDS
+        assert await catalog.price("fake-gpt") == FAKE_GPT and len(reads) == 1  # known ones never ask
+        assert await catalog.price("added-later") is None and len(reads) == 2  # missing: read again
+        assert await catalog.price("added-later") is None and len(reads) == 2  # at most every period
+        now[0] += RETRY_SECONDS
+        assert await catalog.price("added-later") is None and len(reads) == 3

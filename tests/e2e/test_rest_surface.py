@@ -291,3 +291,22 @@ def test_an_estimate_through_envoy_and_litellm_bounds_the_call_and_spends_nothin
     assert 0 < made.json()["metadata"]["cost_usd"] <= float(figures["max_cost_usd"])
     missing = post(api, "/jobs/estimate-call", {**body, "max_tokens": None}, team.headers)
     assert missing.status_code == 400 and "max_tokens" in missing.json()["message"]
+
+
+def test_a_team_limiting_the_cost_of_a_job_cannot_use_a_model_without_a_price(api):
+    """fake-unpriced has no price in LiteLLM's model info: a cost limit could not bound its
+    calls, so an alias that may fall back to it is refused, naming the alias only."""
+    team = rest_team(api, models=("fake-gpt", "fake-unpriced"))
+    patched = requests.patch(
+        f"{api}/teams/{team.team_id}", json={"max_cost_usd_per_job": "1"}, headers=ADMIN_HEADERS, timeout=10
+    )
+    assert patched.status_code == 200, patched.text
+    job = post(api, "/jobs/create", {"job_type": "t"}, team.headers).json()
+    body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}
+    refused = post(api, f"/jobs/{job['job_id']}/llm-call", body, team.headers)
+    assert refused.status_code == 400 and reason(refused.json()) == "MODEL_UNPRICED"
+    assert team.alias in refused.json()["message"] and "fake-unpriced" not in refused.text
+    estimate = post(api, "/jobs/estimate-call", body, team.headers)
+    assert estimate.status_code == 400 and reason(estimate.json()) == "MODEL_UNPRICED"
+    costs = requests.get(f"{api}/jobs/{job['job_id']}", headers=team.headers, timeout=10).json()["costs"]
+    assert costs["total_calls"] == 0

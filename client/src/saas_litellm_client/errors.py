@@ -270,6 +270,11 @@ class JobCostLimitReachedError(FailedPreconditionError):
         return self._usd("call_worst_case_usd")
 
 
+class ModelUnpricedError(FailedPreconditionError):
+    """The team limits the cost of a job, and the model may be served by a model with no
+    known price (MODEL_UNPRICED): the operator must price it; until then use another model."""
+
+
 class JobAlreadyFinishedError(FailedPreconditionError):
     """The job was already completed with the other status (JOB_ALREADY_FINISHED)."""
 
@@ -342,6 +347,7 @@ BY_REASON: dict[str, type[APIError]] = {
     "JOB_NOT_OPEN": JobNotOpenError,
     "JOB_CALL_LIMIT_REACHED": JobCallLimitReachedError,
     "JOB_COST_LIMIT_REACHED": JobCostLimitReachedError,
+    "MODEL_UNPRICED": ModelUnpricedError,
     "JOB_ALREADY_FINISHED": JobAlreadyFinishedError,
     "INSUFFICIENT_CREDITS": InsufficientCreditsError,
     "UPSTREAM_RATE_LIMITED": RateLimitedError,
