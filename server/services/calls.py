@@ -432,8 +432,12 @@ class _CallInProgress:
         if answer is None and status is not CallStatus.CANCELLED:
             return Usage()
         tokens = self.owner._tokens
-        completion = "" if answer is None else answer.content
-        return Usage(tokens.count_messages(self.request.messages), tokens.count_text(completion), estimated=True)
+        prompt = tokens.count_messages(self.request.messages) + tokens.count_json(self.request.params.get("tools"))
+        written = 0 if answer is None else tokens.count_text(answer.content) + tokens.count_tool_calls(answer.tool_calls)
+        bound = chat.output_token_bound(self.request)
+        if bound is not None:  # the provider stopped there: a count past it is the tokenizer's, not the provider's
+            written = min(written, bound)
+        return Usage(prompt, written, estimated=True)
 
     async def _cost(self, usage: Usage, answer: Answer | None) -> tuple[Decimal, CostSource]:
         """Provider cost: as LiteLLM reported it, else computed from the model's price

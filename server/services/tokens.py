@@ -7,6 +7,7 @@ estimates for non-OpenAI models and are recorded with `tokens_estimated = true`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -42,13 +43,22 @@ class TokenCounter:
     def count_text(self, text: str) -> int:
         return len(self._encoding.encode(text, disallowed_special=())) if text else 0
 
+    def count_json(self, value: Any) -> int:
+        """Tokens of a JSON value as written out (tool definitions, a call's arguments)."""
+        return self.count_text(json.dumps(value, ensure_ascii=False)) if value else 0
+
+    def count_tool_calls(self, calls: Iterable[dict[str, Any]]) -> int:
+        total = 0
+        for call in calls:
+            function = call.get("function") or {}
+            total += self.count_text(function.get("name") or "") + self.count_text(function.get("arguments") or "")
+        return total
+
     def count_messages(self, messages: Iterable[dict[str, Any]]) -> int:
         total = _PER_REPLY
         for message in messages:
             total += _PER_MESSAGE + self.count_text(_text_of(message.get("content")))
-            for call in message.get("tool_calls") or ():
-                function = call.get("function") or {}
-                total += self.count_text(function.get("name", "")) + self.count_text(function.get("arguments", ""))
+            total += self.count_tool_calls(message.get("tool_calls") or ())
         return total
 
 

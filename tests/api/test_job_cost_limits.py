@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import grpc
+from google.protobuf import struct_pb2
 from sqlalchemy import text
 
 from saaslitellm.v1 import admin_service_pb2 as admin_pb
@@ -178,3 +179,46 @@ async def test_the_limit_counts_what_calls_cost_the_team_with_its_markup(app, ad
     )
     worst = Decimal(dict(error_info(refused).metadata)["call_worst_case_usd"])
     assert 2 * 250 * OUTPUT_PRICE < worst < 2 * (250 * OUTPUT_PRICE + 200 * INPUT_PRICE)
+
+
+async def test_a_count_made_for_a_provider_that_reported_none_stays_within_the_bound(app, admin, jobs):
+    """The fake provider echoes 200 emoji (about 400 tokens by OpenAI's tokenizer) and
+    reports no usage: the count the server makes is capped at max_tokens, which the
+    provider was told to stop at, so the job stays within its limit."""
+    team = await create_team(admin, max_cost_usd_per_job="0.001")
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="agent"), metadata=team.auth)
+    made = await call(jobs, team, job.job_id, "[fake echo=1 usage=none] " + "\U0001f600" * 200, max_tokens=1)
+    assert made.metadata.tokens_used > 1  # the prompt, counted
+    spent, reserved = await job_limits(app, job.job_id)
+    assert reserved == 0 and spent == await recorded_cost(app, job.job_id) <= Decimal("0.001")
+    async with app.db.transaction() as conn:
+        completion, estimated = (
+            await conn.execute(
+                text("SELECT completion_tokens, tokens_estimated FROM llm_calls WHERE job_id = CAST(:j AS uuid)"),
+                {"j": job.job_id},
+            )
+        ).one()
+    assert (completion, estimated) == (1, True)
+
+
+async def test_a_tool_call_the_provider_reported_no_usage_for_counts_its_arguments(app, admin, jobs):
+    team = await create_team(admin)
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="agent"), metadata=team.auth)
+    tool = struct_pb2.Struct()
+    tool.update(
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    )
+    made = await jobs.LLMCall(
+        pb.LLMCallRequest(
+            job_id=job.job_id, messages=[user("weather [fake usage=none tool=get_weather]")], tools=[tool]
+        ),
+        metadata=team.auth,
+    )
+    assert made.response.tool_calls and made.metadata.completion_tokens > 0
+    assert made.metadata.prompt_tokens > 10  # the tool's definition is input too
