@@ -3,7 +3,8 @@
 
 import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { ApiError, type Page } from "./api";
+import { ApiError, type FieldViolation, type Page } from "./api";
+import { int } from "./format";
 
 // ---------------------------------------------------------------- async data
 
@@ -43,6 +44,7 @@ export function ErrorBox({ error }: { error: unknown }) {
         <div class="error-meta">
           {error.reason && <code class="reason">{error.reason}</code>}
           {error.status > 0 && <span> HTTP {error.status}</span>}
+          {error instanceof InputError && <span>Nothing was sent.</span>}
         </div>
         {error.fields.length > 0 && (
           <ul>
@@ -134,8 +136,15 @@ export function Form(props: {
   useEffect(() => () => void (mounted.current = false), []);
   const submit = async (event: Event) => {
     event.preventDefault();
-    setRunning(true);
     setError(null);
+    // The browser's checks (required, min, max, whole numbers) first, shown here naming
+    // each field: nothing is sent while a field is wrong.
+    const invalid = invalidFields(event.currentTarget as HTMLFormElement);
+    if (invalid) {
+      setError(invalid);
+      return;
+    }
+    setRunning(true);
     try {
       await props.onSubmit();
     } catch (caught) {
@@ -145,7 +154,7 @@ export function Form(props: {
     }
   };
   return (
-    <form class="form" onSubmit={submit} aria-label={props.label}>
+    <form class="form" onSubmit={submit} aria-label={props.label} noValidate>
       {props.children}
       <ErrorBox error={error} />
       <div class="form-actions">
@@ -156,6 +165,46 @@ export function Form(props: {
       </div>
     </form>
   );
+}
+
+/** An error found before anything was sent: the request never left the browser. */
+export class InputError extends ApiError {
+  constructor(message: string, fields: FieldViolation[]) {
+    super(0, message, "", fields);
+  }
+}
+
+function labelOf(element: HTMLInputElement): string {
+  const label = element.closest(".field")?.querySelector(".field-label")?.textContent;
+  return label || element.getAttribute("aria-label") || element.name;
+}
+
+function describeInvalid(element: HTMLInputElement): string {
+  const v = element.validity;
+  const bound = (attribute: string) => int(element.getAttribute(attribute));
+  if (v.valueMissing) return element.dataset.empty ? `required (${element.dataset.empty})` : "required";
+  if (v.badInput) return "not a number";
+  if (v.rangeOverflow) return `at most ${bound("max")}`;
+  if (v.rangeUnderflow) return `at least ${bound("min")}`;
+  if (v.stepMismatch) return "must be a whole number";
+  return element.validationMessage;
+}
+
+/** The form's fields the browser finds wrong (empty required, out of range, not a whole
+ * number...), as one error naming each; null when all are right. */
+export function invalidFields(form: HTMLFormElement): InputError | null {
+  const fields: FieldViolation[] = [];
+  let first: HTMLInputElement | null = null;
+  for (const element of Array.from(form.elements) as HTMLInputElement[]) {
+    if (!element.willValidate || element.validity.valid) continue;
+    first ??= element;
+    fields.push({ field: labelOf(element), description: describeInvalid(element) });
+  }
+  if (!first) return null;
+  first.focus();
+  const message =
+    fields.length === 1 ? `${fields[0].field}: ${fields[0].description}` : `${fields.length} fields need a correction`;
+  return new InputError(message, fields);
 }
 
 /** A labelled control; `group` for a set of checkboxes (which carry their own labels). */
@@ -193,12 +242,22 @@ interface InputProps {
   placeholder?: string;
   inputMode?: "decimal" | "numeric" | "text";
   "aria-label"?: string;
+  title?: string;
+  /** What to enter instead of nothing, said when a required field is left empty. */
+  emptyHint?: string;
 }
 
-export function Input({ value, onValue, ...rest }: InputProps) {
+export function Input({ value, onValue, emptyHint, ...rest }: InputProps) {
   // Preact's input types discriminate on `type`; these props are valid for each type used.
   const attributes = rest as Record<string, unknown>;
-  return <input {...attributes} value={value} onInput={(e) => onValue((e.currentTarget as HTMLInputElement).value)} />;
+  return (
+    <input
+      {...attributes}
+      data-empty={emptyHint}
+      value={value}
+      onInput={(e) => onValue((e.currentTarget as HTMLInputElement).value)}
+    />
+  );
 }
 
 export function Select(props: {
@@ -482,6 +541,7 @@ export function ListView<T>(props: {
         </div>
       )}
       <ErrorBox error={state.error} />
+      <div class="table-wrap">
       <table class="table">
         <thead>
           <tr>
@@ -516,6 +576,7 @@ export function ListView<T>(props: {
           )}
         </tbody>
       </table>
+      </div>
       {state.loading && !scan && <Loading what={props.what} />}
       <div class="pager">
         <button type="button" class="btn plain" disabled={index === 0} onClick={() => setIndex(index - 1)}>

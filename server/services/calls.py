@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 import uuid
@@ -56,6 +57,7 @@ from server.storage.jobs import CallContext
 from server.upstream.litellm import LiteLLMClient, UpstreamStream
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 _NO_JOB = uuid.UUID(int=0)  # a job id no job has: the context of a call in no job
 
 
@@ -115,18 +117,30 @@ class _Prepared:
     reserved_usd: Decimal | None = None  # the worst-case cost reserved in the job (cost-limited teams)
 
 
-@contextlib.asynccontextmanager
-async def _place_given_back_if_refused(
-    conn: StatementConnection, team_id: str, calls_per_minute: int
-) -> AsyncIterator[None]:
-    """A call refused inside this block gives back the place it took of the team's calls a
-    minute (a team with such a limit), so its refusal changes nothing."""
+@dataclass
+class _Admission:
+    """What a call took before going upstream, to give back if it never goes."""
+
+    job_id: uuid.UUID
+    team_id: str
+    context: CallContext
+    worst_usd: Decimal | None  # reserved in the job (a team that limits the cost of a job)
+    placed: bool = False  # took a place of the team's calls a minute
+    in_job_limits: bool = False  # took a place and its worst case in the job's limits
+
+    @property
+    def takes_places(self) -> bool:
+        context = self.context
+        return bool(context.calls_per_minute or context.max_calls_per_job or context.max_cost_usd_per_job)
+
+
+async def _outcome(admitting: Awaitable[None]) -> DomainError | None:
+    """A refusal as a value, so a task that ends in one is not logged as a failure."""
     try:
-        yield
-    except DomainError:
-        if calls_per_minute:
-            await job_store.give_back_call_place(conn, team_id, calls_per_minute)
-        raise
+        await admitting
+    except DomainError as refusal:
+        return refusal
+    return None
 
 
 class CallUseCases:
@@ -154,12 +168,8 @@ class CallUseCases:
     async def _prepare(self, principal: TeamPrincipal, job_id: str, request: ChatRequest) -> _Prepared:
         """Check the team may work, resolve the alias, check the job is open (and mark it
         in progress on its first call). One query on the common path: a second call in a
-        job of a job-based team reads everything it needs in a single round trip.
-
-        A call refused here changes nothing: what can be checked from the context is
-        checked before the call takes a place of the team's calls a minute, and a place
-        taken by a call refused afterwards (a per-job limit, a consumption budget, a job
-        finished meanwhile) is given back."""
+        job of a job-based team without limits reads everything it needs in a single
+        round trip. Anything else the call takes (`_admit`), a refusal gives back."""
         jid = validation.job_id(job_id)
         team_id = principal.team_id
         async with self._db.statements() as conn:
@@ -171,34 +181,69 @@ class CallUseCases:
                 raise not_found("job", str(jid))
             ensure_status_open(jid, context.job_status)
             worst_usd = await self._worst_case_cost(team_id, context.max_cost_usd_per_job, route, request, team.rates)
-            if context.calls_per_minute:  # one more statement, for limited teams only
-                backlog = await job_store.take_call_place(conn, team_id, context.calls_per_minute)
-                credits.ensure_admitted(team_id, context.calls_per_minute, backlog)
+            admission = _Admission(jid, team_id, context, worst_usd)
             pending = context.job_status is JobStatus.PENDING
-            job_based = team.rates.mode is BudgetMode.JOB_BASED
-            async with _place_given_back_if_refused(conn, team_id, context.calls_per_minute):
-                if job_based:
-                    await self._take_job_limits(conn, jid, team_id, context, worst_usd)
-                started = not pending or (job_based and await job_store.start_job(conn, jid, team_id))
-        if not job_based:  # token and dollar budgets: what the job spent so far counts
-            async with (
-                self._db.statements() as conn,
-                _place_given_back_if_refused(conn, team_id, context.calls_per_minute),
-            ):
-                spent = summarize(await job_store.list_calls(conn, jid))
-                credits.ensure_can_spend(team_id, team.rates, spent, team.balance, context.job_reserved)
-                await self._take_job_limits(conn, jid, team_id, context, worst_usd)
-                if pending:
-                    started = await job_store.start_job(conn, jid, team_id)
-        if not started:  # finished meanwhile: say how
-            async with (
-                self._db.statements() as read,
-                _place_given_back_if_refused(read, team_id, context.calls_per_minute),
-            ):
-                ensure_open(await job_store.get_job(read, jid, team_id))
+            plain = team.rates.mode is BudgetMode.JOB_BASED and not admission.takes_places
+            if plain and pending and not await job_store.start_job(conn, jid, team_id):
+                ensure_open(await job_store.get_job(conn, jid, team_id))  # finished meanwhile: say how
+        if not plain:
+            await (self._admit_to_the_end(admission) if admission.takes_places else self._admit(admission))
         # A job started just now has its last activity set to now.
         activity_at = time.perf_counter() - (0.0 if pending else context.job_idle_seconds)
         return _Prepared(jid, route, team.rates, activity_at, worst_usd)
+
+    async def _admit(self, admission: _Admission) -> None:
+        """What a call takes beyond its context read, in one more connection: a place of
+        the team's calls a minute, a consumption budget's check, a place and a reservation
+        under its job's limits; then the job is started. A refusal gives back what was
+        taken, so it changes nothing."""
+        jid, team_id, context = admission.job_id, admission.team_id, admission.context
+        team = context.team
+        try:
+            async with self._db.statements() as conn:
+                if context.calls_per_minute:
+                    backlog = await job_store.take_call_place(conn, team_id, context.calls_per_minute)
+                    credits.ensure_admitted(team_id, context.calls_per_minute, backlog)
+                    admission.placed = True
+                if team.rates.mode is not BudgetMode.JOB_BASED:  # what the job consumed so far counts
+                    spent = summarize(await job_store.list_calls(conn, jid))
+                    credits.ensure_can_spend(team_id, team.rates, spent, team.balance, context.job_reserved)
+                await self._take_job_limits(conn, admission)
+                if context.job_status is JobStatus.PENDING and not await job_store.start_job(conn, jid, team_id):
+                    ensure_open(await job_store.get_job(conn, jid, team_id))  # finished meanwhile: say how
+        except Exception:
+            await self._give_back(admission)
+            raise
+
+    async def _admit_to_the_end(self, admission: _Admission) -> None:
+        """`_admit` in a task of its own, which runs to its end even if the caller is
+        cancelled meanwhile (a client gone, a deadline passed): what it took is then
+        given back, so a call that never goes upstream holds no place and no reservation."""
+        admitting = self._background.spawn(_outcome(self._admit(admission)))
+        try:
+            refusal = await asyncio.shield(admitting)
+        except asyncio.CancelledError:
+            self._background.spawn(self._give_back_once_admitted(admitting, admission))
+            raise
+        if refusal is not None:
+            raise refusal
+
+    async def _give_back_once_admitted(self, admitting: asyncio.Task, admission: _Admission) -> None:
+        if await admitting is None:  # admitted, for a caller who is gone (a refusal gave back already)
+            await self._give_back(admission)
+
+    async def _give_back(self, admission: _Admission) -> None:
+        """Give back what the call took (best effort: a database that is down is logged)."""
+        if not (admission.placed or admission.in_job_limits):
+            return
+        try:
+            async with self._db.statements() as conn:
+                if admission.in_job_limits:
+                    await job_store.release_job_limits(conn, admission.job_id, admission.worst_usd or Decimal(0))
+                if admission.placed:
+                    await job_store.give_back_call_place(conn, admission.team_id, admission.context.calls_per_minute)
+        except Exception:
+            log.exception("could not give back what a refused call took in job %s", admission.job_id)
 
     async def _worst_case_cost(
         self, team_id: str, limit: Decimal, route: Route, request: ChatRequest, rates: Rates
@@ -220,11 +265,10 @@ class CallUseCases:
         return credits.worst_case_cost(chat.input_token_bound(request), output_tokens, prices, rates)
 
     @staticmethod
-    async def _take_job_limits(
-        conn: StatementConnection, jid: uuid.UUID, team_id: str, context: CallContext, worst_usd: Decimal | None
-    ) -> None:
+    async def _take_job_limits(conn: StatementConnection, admission: _Admission) -> None:
         """A team that caps the calls or the cost of a job: count the call in its job and
         reserve its worst-case cost, or refuse it (one more statement, for such teams only)."""
+        jid, team_id, context, worst_usd = admission.job_id, admission.team_id, admission.context, admission.worst_usd
         if not (context.max_calls_per_job or context.max_cost_usd_per_job):
             return
         refused = await job_store.take_job_limits(
@@ -235,6 +279,7 @@ class CallUseCases:
             worst_usd=worst_usd or Decimal(0),
         )
         if refused is None:
+            admission.in_job_limits = True
             return
         if context.max_calls_per_job and refused.calls >= context.max_calls_per_job:
             raise call_limit_reached(jid, team_id, context.max_calls_per_job)
@@ -433,7 +478,9 @@ class _CallInProgress:
             return Usage()
         tokens = self.owner._tokens
         prompt = tokens.count_messages(self.request.messages) + tokens.count_json(self.request.params.get("tools"))
-        written = 0 if answer is None else tokens.count_text(answer.content) + tokens.count_tool_calls(answer.tool_calls)
+        written = (
+            0 if answer is None else tokens.count_text(answer.content) + tokens.count_tool_calls(answer.tool_calls)
+        )
         bound = chat.output_token_bound(self.request)
         if bound is not None:  # the provider stopped there: a count past it is the tokenizer's, not the provider's
             written = min(written, bound)

@@ -266,13 +266,21 @@ async def give_back_call_place(conn: StatementConnection, team_id: str, calls_pe
 # A limited team's call takes its place in its job's row of job_limits, in one statement
 # under that row's lock, so concurrent calls in one job can neither begin more calls than
 # the limit nor reserve more dollars than the job has left: one more call, and its
-# worst-case cost reserved. A first call inserts the row only if its worst case fits the
-# limit at all.
+# worst-case cost reserved. A job's first limited call creates the row from what the job
+# recorded before (calls made, and what they cost) while the team had no limit, and only
+# if the call fits; the scan of those calls is skipped once the row exists.
 _TAKE_JOB_LIMITS = Statement(
     """
-    INSERT INTO job_limits AS l (job_id, calls, cost_reserved_usd)
-    SELECT :job_id, 1, :worst_usd
-     WHERE CAST(:max_cost AS numeric) = 0 OR CAST(:worst_usd AS numeric) <= :max_cost
+    WITH earlier AS (
+        SELECT count(*) AS calls, coalesce(sum(c.billed_cost_usd), 0) AS spent
+          FROM llm_calls c
+         WHERE c.job_id = :job_id AND NOT EXISTS (SELECT FROM job_limits WHERE job_id = :job_id)
+    )
+    INSERT INTO job_limits AS l (job_id, calls, cost_reserved_usd, cost_spent_usd)
+    SELECT :job_id, earlier.calls + 1, :worst_usd, earlier.spent
+      FROM earlier
+     WHERE (:max_calls = 0 OR earlier.calls < :max_calls)
+       AND (CAST(:max_cost AS numeric) = 0 OR earlier.spent + :worst_usd <= :max_cost)
     ON CONFLICT (job_id) DO UPDATE
        SET calls = l.calls + 1, cost_reserved_usd = l.cost_reserved_usd + :worst_usd
      WHERE (:max_calls = 0 OR l.calls < :max_calls)
@@ -280,9 +288,34 @@ _TAKE_JOB_LIMITS = Statement(
     RETURNING l.job_id
     """
 )
+# A call admitted but never made (refused later in its admission, or its caller gone)
+# gives back its place and its reservation.
+_RELEASE_JOB_LIMITS = Statement(
+    """
+    UPDATE job_limits SET calls = calls - 1, cost_reserved_usd = cost_reserved_usd - :worst_usd
+     WHERE job_id = :job_id
+    """
+)
+
+
+async def release_job_limits(conn: StatementConnection, job_id: uuid.UUID, worst_usd: Decimal) -> None:
+    await conn.run(_RELEASE_JOB_LIMITS, {"job_id": job_id, "worst_usd": worst_usd})
+
+
 # The row as a refused call left it, read in a statement of its own: the refusing
 # statement's snapshot may predate the concurrent call whose row version refused it.
-_JOB_LIMITS = Statement("SELECT calls, cost_spent_usd, cost_reserved_usd FROM job_limits WHERE job_id = :job_id")
+# Without a row yet, what the job recorded before the team had a limit, as the first
+# limited call would count it.
+_JOB_LIMITS = Statement(
+    """
+    SELECT coalesce(l.calls, earlier.calls) AS calls,
+           coalesce(l.cost_spent_usd, earlier.spent) AS cost_spent_usd,
+           coalesce(l.cost_reserved_usd, 0) AS cost_reserved_usd
+      FROM (SELECT count(*) AS calls, coalesce(sum(billed_cost_usd), 0) AS spent
+              FROM llm_calls WHERE job_id = :job_id) AS earlier
+      LEFT JOIN job_limits l ON l.job_id = :job_id
+    """
+)
 
 
 @dataclass(frozen=True)
@@ -306,10 +339,8 @@ async def take_job_limits(
 
 
 async def job_limits(conn: StatementConnection, job_id: uuid.UUID) -> JobLimitsState:
-    """The job's row of job_limits; zeros when it has none (no call counted yet)."""
+    """The job's row of job_limits; without one, what its recorded calls made and cost."""
     row = await conn.first(_JOB_LIMITS, {"job_id": job_id})
-    if row is None:
-        return JobLimitsState()
     return JobLimitsState(row.calls, Decimal(row.cost_spent_usd), Decimal(row.cost_reserved_usd))
 
 
