@@ -243,6 +243,17 @@ export interface CreditTransaction {
   created_at: string;
 }
 
+export interface RefundJobResponse {
+  transaction: CreditTransaction;
+  balance: CreditBalance;
+}
+
+export interface CreditChangeResponse {
+  team_id: string;
+  transaction: CreditTransaction;
+  balance: CreditBalance;
+}
+
 export interface CallSummary {
   call_id: string;
   purpose: string;
@@ -275,6 +286,11 @@ export interface Job {
     avg_latency_ms: number;
     credit_applied: boolean;
     credits_charged: number;
+    credits_remaining?: number;
+    // Credits a consumption-mode job used beyond what the team could pay; recorded, not charged.
+    credits_shortfall?: number;
+    // Not (yet) in the API's JobCosts: the refund is then read from the team's ledger.
+    credits_refunded?: number;
   };
   calls: CallSummary[];
 }

@@ -116,10 +116,27 @@ export function StackedBars(props: {
   );
 }
 
-/** Lines per day (values may be negative, e.g. a margin). */
-export function Lines(props: { title: string; labels: string[]; series: Series[]; format: (v: number) => string }) {
+/** Lines per day (values may be negative, e.g. a margin). All zero: no axis (a $0 to $1
+ * scale would suggest figures that are not there), the `empty` text instead. */
+export function Lines(props: {
+  title: string;
+  labels: string[];
+  series: Series[];
+  format: (v: number) => string;
+  empty?: string;
+}) {
   const { labels, series, format } = props;
   const all = series.flatMap((s) => s.values);
+  if (all.every((v) => v === 0)) {
+    return (
+      <figure class="chart" aria-label={props.title}>
+        <figcaption>{props.title}</figcaption>
+        <p class="muted chart-empty" data-testid="chart-empty">
+          {props.empty ?? "Nothing in this range."}
+        </p>
+      </figure>
+    );
+  }
   const max = niceMax(Math.max(0, ...all));
   const lowest = Math.min(0, ...all);
   const min = lowest < 0 ? -niceMax(-lowest) : 0;

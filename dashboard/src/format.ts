@@ -66,3 +66,29 @@ export function newIdempotencyKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return "dash-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/** A timestamp as the value of a datetime-local input (local time, to the minute). */
+export function localInput(value?: string | null): string {
+  if (!value) return "";
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return "";
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
+    `T${pad(date.getHours())}:${pad(date.getMinutes())}`
+  );
+}
+
+/** A datetime-local input's value as an RFC 3339 timestamp; undefined when empty. */
+export function fromLocalInput(local: string): string | undefined {
+  return local ? new Date(local).toISOString() : undefined;
+}
+
+// The server's limits (server/domain/credits.py, tenancy.py), as input min/max attributes:
+// a value out of range is refused in the browser, naming the field, before it can reach
+// the gateway's int32 conversion.
+export const MAX_CREDITS = "1000000000";
+export const MAX_CALLS_PER_MINUTE = "1000000";
+export const MAX_CALLS_PER_JOB = "1000000";
+export const MAX_TOKENS_PER_CREDIT = "1000000000";
+export const MAX_GRACE_HOURS = "720";

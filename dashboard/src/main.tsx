@@ -108,6 +108,9 @@ function App() {
   const [signedIn, setSignedIn] = useState(Boolean(currentKey()));
   const [notice, setNotice] = useState("");
   const route = useRoute();
+  // Narrow screens: the sections are a menu under the top bar, closed on each navigation.
+  const [menuOpen, setMenuOpen] = useState(false);
+  useEffect(() => setMenuOpen(false), [route.join("/")]);
   useEffect(
     () =>
       setUnauthorizedHandler((message) => {
@@ -137,23 +140,36 @@ function App() {
   return (
     <div class="shell">
       <BusyBar />
-      <aside class="sidebar">
+      <aside class={`sidebar ${menuOpen ? "open" : ""}`}>
         <div class="sidebar-inner">
-          <div class="brand">SaaS LiteLLM</div>
-          <nav aria-label="Sections">
-            {NAV.map(([path, label]) => (
-              <a
-                key={path}
-                href={`#/${path}`}
-                class={section === path || (section === "" && path === "organizations") ? "active" : ""}
-              >
-                {label}
-              </a>
-            ))}
-          </nav>
-          <button type="button" class="btn plain signout" onClick={signOut}>
-            Sign out
-          </button>
+          <div class="sidebar-top">
+            <div class="brand">SaaS LiteLLM</div>
+            <button
+              type="button"
+              class="btn plain menu-toggle"
+              aria-expanded={menuOpen}
+              aria-controls="sections-menu"
+              onClick={() => setMenuOpen(!menuOpen)}
+            >
+              {menuOpen ? "Close menu" : "Menu"}
+            </button>
+          </div>
+          <div class="sidebar-menu" id="sections-menu">
+            <nav aria-label="Sections">
+              {NAV.map(([path, label]) => (
+                <a
+                  key={path}
+                  href={`#/${path}`}
+                  class={section === path || (section === "" && path === "organizations") ? "active" : ""}
+                >
+                  {label}
+                </a>
+              ))}
+            </nav>
+            <button type="button" class="btn plain signout" onClick={signOut}>
+              Sign out
+            </button>
+          </div>
         </div>
       </aside>
       <main class="content">

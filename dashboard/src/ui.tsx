@@ -542,40 +542,40 @@ export function ListView<T>(props: {
       )}
       <ErrorBox error={state.error} />
       <div class="table-wrap">
-      <table class="table">
-        <thead>
-          <tr>
-            {props.columns.map((c) => (
-              <th key={c.title} class={c.class}>
-                {c.title}
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {items.map((item) => (
-            <tr
-              key={props.rowKey(item)}
-              class={props.onRow ? "clickable" : ""}
-              onClick={props.onRow ? () => props.onRow!(item) : undefined}
-            >
+        <table class="table">
+          <thead>
+            <tr>
               {props.columns.map((c) => (
-                <td key={c.title} class={c.class}>
-                  {c.render(item)}
-                </td>
+                <th key={c.title} class={c.class}>
+                  {c.title}
+                </th>
               ))}
             </tr>
-          ))}
-          {!state.loading && items.length === 0 && (!scan || scan.done) && (
-            <tr>
-              <td colSpan={props.columns.length} class="empty">
-                No {props.what}
-                {query ? " match the search" : " yet"}.
-              </td>
-            </tr>
-          )}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {items.map((item) => (
+              <tr
+                key={props.rowKey(item)}
+                class={props.onRow ? "clickable" : ""}
+                onClick={props.onRow ? () => props.onRow!(item) : undefined}
+              >
+                {props.columns.map((c) => (
+                  <td key={c.title} class={c.class}>
+                    {c.render(item)}
+                  </td>
+                ))}
+              </tr>
+            ))}
+            {!state.loading && items.length === 0 && (!scan || scan.done) && (
+              <tr>
+                <td colSpan={props.columns.length} class="empty">
+                  No {props.what}
+                  {query ? " match the search" : " yet"}.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
       </div>
       {state.loading && !scan && <Loading what={props.what} />}
       <div class="pager">

@@ -65,7 +65,9 @@ def snapshot(value: Any) -> Any:
         return value.value
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, Decimal | uuid.UUID):
+    if isinstance(value, Decimal):  # plain notation: a stored 0.0000000000 is "0", not "0E-10"
+        return format(value.normalize(), "f")
+    if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, dict):
         return {str(k): snapshot(v) for k, v in value.items()}

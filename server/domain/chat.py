@@ -64,6 +64,7 @@ _RANGES: tuple[tuple[str, float, float], ...] = (
     ("max_tokens", 1, 10_000_000),
     ("max_completion_tokens", 1, 10_000_000),
     ("top_logprobs", 0, 20),
+    ("n", 1, 128),
 )
 
 
@@ -131,6 +132,7 @@ def build_request(
     for key in extra_body:
         if is_reserved(key) or key in params:
             raise invalid_argument(f"extra_body.{key}", "cannot be set through extra_body")
+    _check_ranges(extra_body, where="extra_body.")  # bounds hold there too (n, max_tokens...)
     validation.label("purpose", purpose, max_length=200)
     return ChatRequest(
         model=model or None,
@@ -174,10 +176,22 @@ def _check_parts(where: str, parts: list[Any]) -> None:
 
 
 def _check_params(params: dict[str, Any]) -> None:
+    _check_ranges(params)
+    _check_shapes(params)
+
+
+def _check_ranges(params: dict[str, Any], where: str = "") -> None:
     for name, low, high in _RANGES:
         value = params.get(name)
-        if value is not None and not low <= value <= high:
-            raise invalid_argument(name, f"must be between {low:g} and {high:g}")
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise invalid_argument(where + name, "must be a number")
+        if not low <= value <= high:
+            raise invalid_argument(where + name, f"must be between {low:g} and {high:g}")
+
+
+def _check_shapes(params: dict[str, Any]) -> None:
     stop = params.get("stop")
     if stop is not None:
         stops = [stop] if isinstance(stop, str) else stop

@@ -4,10 +4,11 @@ key rotates."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from server.domain import validation
@@ -301,16 +302,19 @@ def _low_credit_threshold(value: int) -> int:
     return value
 
 
+_PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
 def decimal_string(field_name: str, value: str, *, places: int) -> Decimal:
-    """A decimal number sent as a string (exact), with at most `places` decimals."""
-    try:
-        number = Decimal(value.strip())
-    except ArithmeticError:
-        raise invalid_argument(field_name, 'must be a decimal number such as "12.5"') from None
-    if not number.is_finite():
-        raise invalid_argument(field_name, "must be a finite decimal number")
-    exponent = number.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -places:
+    """A non-negative decimal number sent as a string (exact) in plain ASCII notation, such
+    as "12.5", with at most `places` significant decimals ("0.50" has one). Exponents,
+    signs, digit separators and non-ASCII digits are refused: a string that Python's
+    Decimal reads differently than a person would is not money."""
+    text = value.strip()
+    if not _PLAIN_DECIMAL.fullmatch(text):
+        raise invalid_argument(field_name, 'must be a non-negative decimal number such as "12.5"')
+    number = Decimal(text)
+    if number != number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN):
         raise invalid_argument(field_name, f"must have at most {places} decimals")
     return number
 

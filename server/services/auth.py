@@ -263,10 +263,17 @@ class Authenticator:
         came from, for the audit log."""
         presented = metadata.get("x-admin-key") or bearer_token(metadata) or ""
         if not hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self._admin_digest):
+            if metadata.get("x-admin-key"):
+                why = "the admin key sent in X-Admin-Key is not valid"
+            elif presented:
+                why = "the key sent is not the admin key (a team's virtual key cannot call it)"
+            else:
+                why = "no admin key was sent"
             raise DomainError(
                 Kind.UNAUTHENTICATED,
                 Reason.ADMIN_KEY_REQUIRED,
-                "this is an admin API: send the admin key as 'X-Admin-Key: ...' or 'Authorization: Bearer ...'",
+                f"this is an admin API and {why}: send the admin key as 'X-Admin-Key: ...' or "
+                "'Authorization: Bearer ...'",
             )
         forwarded = metadata.get("x-forwarded-for", "").split(",")[0].strip()
         return Actor(

@@ -93,6 +93,7 @@ def _team(row: Any, aliases: list[str]) -> Team:
             tokens_per_credit=row.tokens_per_credit,
             credits_per_dollar=Decimal(row.credits_per_dollar),
             markup_percent=Decimal(row.markup_percent),
+            overdraft_limit=row.credits_overdraft_limit,
         ),
         default_model=row.default_model,
         metadata=row.metadata,

@@ -99,3 +99,15 @@ async def test_the_log_pages_newest_first_and_rejects_unknown_filters(admin):
     )
     recent = await admin.ListAuditEntries(pb.ListAuditEntriesRequest(page_size=5), metadata=ADMIN)
     assert len(recent.entries) == 5
+
+
+async def test_a_team_snapshot_agrees_with_itself_and_shows_money_plainly(admin):
+    team = (await new_team(admin, await new_org(admin))).team_id
+    await admin.UpdateTeam(
+        pb.UpdateTeamRequest(team_id=team, credits_overdraft_limit=5, max_cost_usd_per_job="0.50"), metadata=ADMIN
+    )
+    update = (await entries(admin, "team", team))[0]
+    after = json_format.MessageToDict(update.after)
+    assert after["rates"]["overdraft_limit"] == after["credits_overdraft_limit"] == 5
+    assert after["max_cost_usd_per_job"] == "0.5"
+    assert json_format.MessageToDict(update.before)["max_cost_usd_per_job"] == "0"  # not "0E-10"

@@ -224,3 +224,16 @@ async def test_error_messages_never_echo_a_secret(admin, jobs):
     secrets = (team.virtual_key, key.virtual_key, ADMIN_KEY)
     for error in errors:
         assert not any(s in error.details() or s in str(error.trailing_metadata()) for s in secrets)
+
+
+async def test_an_admin_refusal_says_whether_the_key_was_missing_wrong_or_a_team_key(admin):
+    async def message(metadata) -> str:
+        return (
+            await fails(
+                admin.ListTeams(pb.ListTeamsRequest(), metadata=metadata), UNAUTHENTICATED, "ADMIN_KEY_REQUIRED"
+            )
+        ).details()
+
+    assert "no admin key was sent" in await message(())
+    assert "X-Admin-Key is not valid" in await message((("x-admin-key", "sk-admin-wrong-0123456789"),))
+    assert "virtual key cannot call it" in await message(bearer("sk-some-team-key-0123456789"))

@@ -153,7 +153,7 @@ async def test_the_limit_can_be_changed_removed_and_is_checked(admin, jobs):
     await admin.UpdateTeam(admin_pb.UpdateTeamRequest(team_id=team.team_id, max_cost_usd_per_job="0"), metadata=ADMIN)
     await call(jobs, team, job.job_id, "hi", max_tokens=100)
 
-    for value in ("-1", "abc", "0.00000000001", "10000000000", ""):
+    for value in ("-1", "abc", "0.00000000001", "10000000000", "", "1_000", "+5", "5.", "-0", "1e-3", "\uff11"):
         bad = await expect_error(
             admin.UpdateTeam(
                 admin_pb.UpdateTeamRequest(team_id=team.team_id, max_cost_usd_per_job=value), metadata=ADMIN

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.domain import credits
-from server.domain.chat import ChatRequest, input_token_bound, output_token_bound
+from server.domain.chat import ChatRequest, build_request, input_token_bound, output_token_bound
+from server.domain.errors import DomainError
 from server.services.tokens import TokenCounter
 
 TOKENS = TokenCounter()
@@ -105,3 +106,26 @@ def test_an_estimate_converts_the_worst_case_to_credits_by_budget_mode():
         credits.estimate_call("A", 100, 30, 1000, price, credits.Rates(), Decimal("0.002")).fits_job_cost_limit is False
     )
     assert job_based.fits_job_cost_limit is None
+
+
+@pytest.mark.parametrize(
+    ("extra_body", "field"),
+    [
+        ({"n": 1e9}, "extra_body.n"),
+        ({"n": 0}, "extra_body.n"),
+        ({"max_completion_tokens": 1e30}, "extra_body.max_completion_tokens"),
+        ({"max_tokens": "many"}, "extra_body.max_tokens"),
+        ({"temperature": True}, "extra_body.temperature"),
+    ],
+)
+def test_numbers_sent_through_extra_body_are_held_to_the_same_bounds(extra_body, field):
+    with pytest.raises(DomainError) as refused:
+        build_request(
+            model="",
+            messages=[{"role": "user", "content": "hi"}],
+            params={},
+            extra_body=extra_body,
+            purpose="",
+            call_metadata={},
+        )
+    assert refused.value.metadata["field"] == field

@@ -92,7 +92,14 @@ function AliasEditor(props: { alias: ModelAlias | null; groups: string[]; onClos
   const models = catalog.data?.models ?? [];
   const unpriced = new Set(catalog.data?.unpriced_models ?? []);
   const primary = actual || models[0] || "";
-  const routeUnpriced = [primary, ...fallbacks.filter((f) => f !== primary)].filter((m) => unpriced.has(m));
+  // The primary model is never its own fallback: choosing it unticks it there, so the
+  // order shown is exactly what is saved.
+  const fallbackModels = fallbacks.filter((f) => f !== primary);
+  const choosePrimary = (model: string) => {
+    setActual(model);
+    setFallbacks((chosen) => chosen.filter((f) => f !== model));
+  };
+  const routeUnpriced = [primary, ...fallbackModels].filter((m) => unpriced.has(m));
   return (
     <Modal title={a ? `Alias ${a.model_alias}` : "New model alias"} onClose={props.onClose} wide>
       <ErrorBox error={catalog.error} />
@@ -108,7 +115,7 @@ function AliasEditor(props: { alias: ModelAlias | null; groups: string[]; onClos
           )
         }
         onSubmit={async () => {
-          const route = { actual_model: primary, fallback_models: fallbacks.filter((f) => f !== primary) };
+          const route = { actual_model: primary, fallback_models: fallbackModels };
           if (a) {
             await patch(`/models/${enc(a.model_alias)}`, { ...route, display_name: displayName, description });
             await put(`/models/${enc(a.model_alias)}/access-groups`, { access_groups: groups });
@@ -134,7 +141,7 @@ function AliasEditor(props: { alias: ModelAlias | null; groups: string[]; onClos
             <Select
               name="actual_model"
               value={primary}
-              onValue={setActual}
+              onValue={choosePrimary}
               label="LiteLLM model"
               options={models.map((m): [string, string] => [m, unpriced.has(m) ? `${m} (no price)` : m])}
             />
@@ -150,11 +157,15 @@ function AliasEditor(props: { alias: ModelAlias | null; groups: string[]; onClos
           <Choices
             name="fallback_models"
             options={models.filter((m) => m !== primary)}
-            chosen={fallbacks}
+            chosen={fallbackModels}
             onChange={setFallbacks}
           />
         </Field>
-        {fallbacks.length > 0 && <p class="muted">Order: {[primary, ...fallbacks].join(" → ")}</p>}
+        {fallbackModels.length > 0 && (
+          <p class="muted" data-testid="route-order">
+            Order: {[primary, ...fallbackModels].join(" → ")}
+          </p>
+        )}
         {routeUnpriced.length > 0 && (
           <p class="warning" role="status">
             LiteLLM has no price for {routeUnpriced.join(", ")}: calls served by it are recorded at $0, so margins

@@ -1,7 +1,7 @@
 // A team: balance and ledger, credits, settings, status, access groups, keys, recent
 // jobs with their calls and costs, usage, audit trail.
 
-import { useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 import {
   del,
   enc,
@@ -12,14 +12,31 @@ import {
   post,
   put,
   type CreditBalance,
+  type CreditChangeResponse,
   type CreditTransaction,
   type Job,
+  type Page,
+  type RefundJobResponse,
   type ModelAccessGroup,
   type Team,
   type TeamKey,
   type TeamStatus,
 } from "../api";
-import { ago, int, newIdempotencyKey, titleCase, usd, when } from "../format";
+import {
+  MAX_CALLS_PER_JOB,
+  MAX_CALLS_PER_MINUTE,
+  MAX_CREDITS,
+  MAX_GRACE_HOURS,
+  MAX_TOKENS_PER_CREDIT,
+  ago,
+  fromLocalInput,
+  int,
+  localInput,
+  newIdempotencyKey,
+  titleCase,
+  usd,
+  when,
+} from "../format";
 import { navigate } from "../router";
 import {
   ActionButton,
@@ -30,6 +47,7 @@ import {
   Field,
   Form,
   Input,
+  InputError,
   ListView,
   Loading,
   Modal,
@@ -186,7 +204,7 @@ function Overview(props: { team: Team; archived: boolean; version: number; onCha
         <dd>{team.max_calls_per_job ? int(team.max_calls_per_job) : <span class="muted">no limit</span>}</dd>
         <dt>Cost per job</dt>
         <dd>
-          {Number(team.max_cost_usd_per_job) ? `$${team.max_cost_usd_per_job}` : <span class="muted">no limit</span>}
+          {Number(team.max_cost_usd_per_job) ? usd(team.max_cost_usd_per_job) : <span class="muted">no limit</span>}
         </dd>
         <dt>Low-credit alert</dt>
         <dd>
@@ -248,7 +266,7 @@ function AddCredits({ team, onChanged }: { team: Team; onChanged: () => void }) 
         }}
       >
         <Field label="Credits">
-          <Input name="credits" type="number" min="1" value={credits} onValue={setCredits} required />
+          <Input name="credits" type="number" min="1" max={MAX_CREDITS} value={credits} onValue={setCredits} required />
         </Field>
         <Field label="Reason (shown in the ledger)">
           <Input name="reason" value={reason} onValue={setReason} placeholder="e.g. invoice 2024-117" />
@@ -267,6 +285,7 @@ function AdjustCredits({ team, onChanged }: { team: Team; onChanged: () => void 
   const [credits, setCredits] = useState("");
   const [reason, setReason] = useState("");
   const [idempotencyKey, setIdempotencyKey] = useState(newIdempotencyKey);
+  const [done, setDone] = useState("");
   return (
     <section class="panel">
       <h3>Correct the balance</h3>
@@ -275,10 +294,15 @@ function AdjustCredits({ team, onChanged }: { team: Team; onChanged: () => void 
         submit="Apply adjustment"
         busy="Applying…"
         onSubmit={async () => {
-          await post(
+          setDone("");
+          const response = await post<CreditChangeResponse>(
             `/credits/teams/${enc(team.team_id)}/adjust`,
             { credits: Number(credits), reason: reason.trim() },
             idempotencyKey,
+          );
+          setDone(
+            `Adjusted by ${signed(response.transaction.amount)} credits; ` +
+              `${int(response.balance.credits_remaining)} remaining, ${int(response.balance.credits_available)} available.`,
           );
           setCredits("");
           setReason("");
@@ -287,35 +311,134 @@ function AdjustCredits({ team, onChanged }: { team: Team; onChanged: () => void 
         }}
       >
         <Field label="Credits (negative removes)">
-          <Input name="adjust_credits" type="number" value={credits} onValue={setCredits} required />
+          <Input
+            name="adjust_credits"
+            type="number"
+            min={`-${MAX_CREDITS}`}
+            max={MAX_CREDITS}
+            value={credits}
+            onValue={setCredits}
+            required
+          />
         </Field>
         <Field label="Reason (required)">
           <Input name="adjust_reason" value={reason} onValue={setReason} required />
         </Field>
       </Form>
+      {done && (
+        <div class="notice" role="status">
+          {done}
+        </div>
+      )}
     </section>
   );
 }
 
 // ---------------------------------------------------------------- jobs
 
+/** A job's refund: from the job (costs.credits_refunded) or from its REFUND ledger entry. */
+interface Refund {
+  credits: number;
+  created_at?: string;
+  reason?: string;
+}
+
+type JobRow = Job & { refund: Refund | null };
+
+const REFUND_SCAN_PAGES = 20; // ledger entries read at most, 500 a page, to find refunds
+
+/**
+ * The refunds of a team's jobs, by job id, read from its ledger: the job view has no
+ * refund field. The ledger is newest first and a job's refund is written after the job
+ * was created, so reading stops at the first entry older than the oldest job asked
+ * about; what was read is kept for the next page of jobs.
+ */
+class RefundIndex {
+  private refunds = new Map<string, Refund>();
+  private token = "";
+  private oldest = Infinity; // time of the oldest entry read so far
+  private done = false;
+  private pages = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private teamId: string) {}
+
+  /** The refunds of jobs created at or after `since` (ms). */
+  covering(since: number): Promise<Map<string, Refund>> {
+    const next = this.queue.then(() => this.read(since));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async read(since: number): Promise<Map<string, Refund>> {
+    while (!this.done && this.oldest >= since && this.pages < REFUND_SCAN_PAGES) {
+      const page = await listPage<CreditTransaction>(
+        `/credits/teams/${enc(this.teamId)}/transactions`,
+        "transactions",
+        { page_size: 500, page_token: this.token },
+      );
+      this.pages += 1;
+      for (const t of page.items) {
+        if (t.kind === "REFUND" && t.job_id && !this.refunds.has(t.job_id)) {
+          this.refunds.set(t.job_id, { credits: t.amount, created_at: t.created_at, reason: t.reason });
+        }
+      }
+      const last = page.items[page.items.length - 1];
+      if (last) this.oldest = Math.min(this.oldest, Date.parse(last.created_at));
+      this.token = page.next;
+      this.done = !page.next;
+    }
+    return this.refunds;
+  }
+}
+
+function refundable(job: Job): boolean {
+  return job.status === "COMPLETED" && job.costs.credits_charged > 0;
+}
+
+async function withRefunds(index: RefundIndex, page: Page<Job>): Promise<Page<JobRow>> {
+  // Jobs the API says nothing about: charged, without costs.credits_refunded.
+  const unknown = page.items.filter((j) => refundable(j) && j.costs.credits_refunded === undefined);
+  const refunds = unknown.length
+    ? await index.covering(Math.min(...unknown.map((j) => Date.parse(j.created_at))) - 1000)
+    : new Map<string, Refund>();
+  return {
+    next: page.next,
+    items: page.items.map((j) => ({
+      ...j,
+      refund: j.costs.credits_refunded ? { credits: j.costs.credits_refunded } : (refunds.get(j.job_id) ?? null),
+    })),
+  };
+}
+
 function JobsList(props: { team: Team; version: number; onChanged: () => void }) {
   const [status, setStatus] = useState("");
-  const [open, setOpen] = useState<Job | null>(null);
-  const [refunding, setRefunding] = useState<Job | null>(null);
+  const [open, setOpen] = useState<JobRow | null>(null);
+  const [refunding, setRefunding] = useState<JobRow | null>(null);
   const [refunded, setRefunded] = useState(0);
+  const [done, setDone] = useState<{ text: string; repeat: boolean } | null>(null);
+  // Read anew whenever a job may have been refunded since.
+  const refunds = useMemo(() => new RefundIndex(props.team.team_id), [props.team.team_id, props.version, refunded]);
   return (
     <div>
-      <ListView<Job>
+      {done && (
+        <div class={done.repeat ? "warning" : "notice"} role="status">
+          {done.text}
+        </div>
+      )}
+      <ListView<JobRow>
         what="jobs"
         deps={[props.team.team_id, status, refunded]}
         version={props.version}
-        fetchPage={(token, size) =>
-          listPage(`/teams/${enc(props.team.team_id)}/jobs`, "jobs", {
-            page_size: Math.min(size, 100),
-            page_token: token,
-            status,
-          })
+        fetchPage={async (token, size) =>
+          withRefunds(
+            refunds,
+            await listPage<Job>(`/teams/${enc(props.team.team_id)}/jobs`, "jobs", {
+              page_size: Math.min(size, 100),
+              page_token: token,
+              status,
+            }),
+          )
         }
         columns={[
           { title: "Created", render: (j) => when(j.created_at) },
@@ -324,11 +447,22 @@ function JobsList(props: { team: Team; version: number; onChanged: () => void })
           { title: "Calls", class: "num", render: (j) => int(j.costs.total_calls) },
           { title: "Tokens", class: "num", render: (j) => int(j.costs.total_tokens) },
           { title: "Cost (billed)", class: "num", render: (j) => usd(j.costs.total_cost_usd) },
-          { title: "Credits", class: "num", render: (j) => int(j.costs.credits_charged) },
+          {
+            title: "Credits",
+            class: "num",
+            render: (j) =>
+              j.refund ? (
+                <span title={`${int(j.refund.credits)} credit(s) refunded ${when(j.refund.created_at)}`}>
+                  <span class="refunded">{int(j.costs.credits_charged)}</span> <Badge value="REFUNDED" />
+                </span>
+              ) : (
+                int(j.costs.credits_charged)
+              ),
+          },
           { title: "Job ID", render: (j) => <code class="small">{j.job_id.slice(0, 8)}</code> },
         ]}
         rowKey={(j) => j.job_id}
-        searchText={(j) => `${j.job_id} ${j.job_type} ${j.user_id} ${j.status}`}
+        searchText={(j) => `${j.job_id} ${j.job_type} ${j.user_id} ${j.status} ${j.refund ? "refunded" : ""}`}
         onRow={(j) => setOpen(j)}
         toolbar={
           <Select
@@ -353,37 +487,74 @@ function JobsList(props: { team: Team; version: number; onChanged: () => void })
           onClose={() => setOpen(null)}
           onRefund={(job) => {
             setOpen(null);
+            setDone(null);
             setRefunding(job);
           }}
         />
       )}
       {refunding && (
-        <Confirm
-          title="Refund this job?"
-          action={`Refund ${refunding.costs.credits_charged} credit(s)`}
-          busy="Refunding…"
+        <RefundJob
+          team={props.team}
+          job={refunding}
           onClose={() => setRefunding(null)}
-          onConfirm={async () => {
-            await post(`/credits/teams/${enc(props.team.team_id)}/jobs/${enc(refunding.job_id)}/refund`, {
-              reason: "refund from the admin dashboard",
-            });
+          onRefunded={(text, repeat) => {
             setRefunding(null);
+            setDone({ text, repeat });
             setRefunded((n) => n + 1);
             props.onChanged();
           }}
-        >
-          <p>
-            Gives back the {refunding.costs.credits_charged} credit(s) job <code>{refunding.job_id}</code> was charged.
-            A job is refunded at most once.
-          </p>
-        </Confirm>
+        />
       )}
     </div>
   );
 }
 
-function JobDetail(props: { job: Job; onClose: () => void; onRefund: (job: Job) => void }) {
+function RefundJob(props: {
+  team: Team;
+  job: JobRow;
+  onClose: () => void;
+  onRefunded: (text: string, repeat: boolean) => void;
+}) {
   const j = props.job;
+  const [reason, setReason] = useState(`refund of job ${j.job_type} (admin dashboard)`);
+  const charged = j.costs.credits_charged;
+  return (
+    <Confirm
+      title="Refund this job?"
+      action={`Refund ${int(charged)} credit(s)`}
+      busy="Refunding…"
+      onClose={props.onClose}
+      onConfirm={async () => {
+        const asked = Date.now();
+        const response = await post<RefundJobResponse>(
+          `/credits/teams/${enc(props.team.team_id)}/jobs/${enc(j.job_id)}/refund`,
+          { reason: reason.trim() },
+        );
+        const t = response.transaction;
+        const available = `${int(response.balance.credits_available)} available`;
+        // A job is refunded once: a repeat returns the first refund, written before we asked.
+        const repeat = Date.parse(t.created_at) < asked - 60_000;
+        props.onRefunded(
+          repeat
+            ? `Job ${j.job_id} had already been refunded ${when(t.created_at)} ("${t.reason}"): nothing more was given back; ${available}.`
+            : `Refunded ${int(t.amount)} credit(s) for job ${j.job_id}; ${available}.`,
+          repeat,
+        );
+      }}
+    >
+      <p>
+        Gives back the {int(charged)} credit(s) job <code>{j.job_id}</code> was charged. A job is refunded at most once.
+      </p>
+      <Field label="Reason (shown in the ledger)">
+        <Input name="refund_reason" value={reason} onValue={setReason} required autoFocus />
+      </Field>
+    </Confirm>
+  );
+}
+
+function JobDetail(props: { job: JobRow; onClose: () => void; onRefund: (job: JobRow) => void }) {
+  const j = props.job;
+  const shortfall = j.costs.credits_shortfall ?? 0;
   return (
     <Modal title="Job" onClose={props.onClose} wide>
       <div data-testid="job-detail">
@@ -412,49 +583,72 @@ function JobDetail(props: { job: Job; onClose: () => void; onRefund: (job: Job) 
           <dt>Cost (billed)</dt>
           <dd>{usd(j.costs.total_cost_usd)}</dd>
           <dt>Credits charged</dt>
-          <dd>{j.costs.credits_charged}</dd>
+          <dd data-testid="job-credits">
+            {j.refund ? <span class="refunded">{int(j.costs.credits_charged)}</span> : int(j.costs.credits_charged)}
+          </dd>
+          {j.refund && (
+            <>
+              <dt>Refunded</dt>
+              <dd data-testid="job-refund">
+                <Badge value="REFUNDED" /> {int(j.refund.credits)} credit(s) given back
+                {j.refund.created_at && <> {when(j.refund.created_at)}</>}
+                {j.refund.reason && <span class="muted"> ({j.refund.reason})</span>}
+              </dd>
+            </>
+          )}
+          {shortfall !== 0 && (
+            <>
+              <dt>Credits shortfall</dt>
+              <dd data-testid="job-shortfall">
+                {int(shortfall)} credit(s) used beyond what the team could pay (its balance plus its overdraft limit):
+                recorded, not charged
+              </dd>
+            </>
+          )}
         </dl>
-        <table class="table">
-          <thead>
-            <tr>
-              <th>Time</th>
-              <th>Model</th>
-              <th>Status</th>
-              <th class="num">Prompt</th>
-              <th class="num">Completion</th>
-              <th class="num">Latency</th>
-              <th class="num">Cost</th>
-              <th>Error</th>
-            </tr>
-          </thead>
-          <tbody>
-            {j.calls.map((c) => (
-              <tr key={c.call_id}>
-                <td>{when(c.created_at)}</td>
-                <td>
-                  {c.model}
-                  {c.streamed && <span class="muted"> (streamed)</span>}
-                </td>
-                <td>
-                  <Badge value={c.status} />
-                </td>
-                <td class="num">{int(c.usage?.prompt_tokens)}</td>
-                <td class="num">{int(c.usage?.completion_tokens)}</td>
-                <td class="num">{int(c.latency_ms)} ms</td>
-                <td class="num">{usd(c.cost_usd)}</td>
-                <td>{c.error}</td>
-              </tr>
-            ))}
-            {j.calls.length === 0 && (
+        <div class="table-wrap">
+          <table class="table">
+            <thead>
               <tr>
-                <td colSpan={8} class="empty">
-                  No calls yet.
-                </td>
+                <th>Time</th>
+                <th>Model</th>
+                <th>Status</th>
+                <th class="num">Prompt</th>
+                <th class="num">Completion</th>
+                <th class="num">Latency</th>
+                <th class="num">Cost</th>
+                <th>Error</th>
               </tr>
-            )}
-          </tbody>
-        </table>
-        {j.status === "COMPLETED" && j.costs.credits_charged > 0 && (
+            </thead>
+            <tbody>
+              {j.calls.map((c) => (
+                <tr key={c.call_id}>
+                  <td>{when(c.created_at)}</td>
+                  <td>
+                    {c.model}
+                    {c.streamed && <span class="muted"> (streamed)</span>}
+                  </td>
+                  <td>
+                    <Badge value={c.status} />
+                  </td>
+                  <td class="num">{int(c.usage?.prompt_tokens)}</td>
+                  <td class="num">{int(c.usage?.completion_tokens)}</td>
+                  <td class="num">{int(c.latency_ms)} ms</td>
+                  <td class="num">{usd(c.cost_usd)}</td>
+                  <td>{c.error}</td>
+                </tr>
+              ))}
+              {j.calls.length === 0 && (
+                <tr>
+                  <td colSpan={8} class="empty">
+                    No calls yet.
+                  </td>
+                </tr>
+              )}
+            </tbody>
+          </table>
+        </div>
+        {refundable(j) && !j.refund && (
           <div class="form-actions">
             <button type="button" class="btn danger" onClick={() => props.onRefund(j)}>
               Refund…
@@ -585,10 +779,6 @@ function Keys({ team, archived }: { team: Team; archived: boolean }) {
   );
 }
 
-function toTimestamp(local: string): string | undefined {
-  return local ? new Date(local).toISOString() : undefined;
-}
-
 function CreateKey(props: { team: Team; onClose: () => void; onCreated: (name: string, secret: string) => void }) {
   const [name, setName] = useState("");
   const [expires, setExpires] = useState("");
@@ -601,7 +791,7 @@ function CreateKey(props: { team: Team; onClose: () => void; onCreated: (name: s
         onSubmit={async () => {
           const response = await post<{ virtual_key: string; key: TeamKey }>(
             `/teams/${enc(props.team.team_id)}/keys/create`,
-            { name: name.trim(), expires_at: toTimestamp(expires) },
+            { name: name.trim(), expires_at: fromLocalInput(expires) },
           );
           props.onCreated(response.key.name, response.virtual_key);
         }}
@@ -618,26 +808,67 @@ function CreateKey(props: { team: Team; onClose: () => void; onCreated: (name: s
 }
 
 function RotateKey(props: { team: Team; teamKey: TeamKey; onClose: () => void; onRotated: (secret: string) => void }) {
+  const old = props.teamKey;
   const [grace, setGrace] = useState("24");
+  // The new key expires when the old one would have (empty: never), unless changed here.
+  const oldExpiry = localInput(old.expires_at);
+  const [expires, setExpires] = useState(oldExpiry);
+  const endsNow = grace.trim() !== "" && Number(grace) === 0;
   return (
-    <Modal title={`Rotate ${props.teamKey.key_prefix}…`} onClose={props.onClose}>
+    <Modal title={`Rotate ${old.key_prefix}…`} onClose={props.onClose}>
       <Form
         label="Rotate key"
         submit="Rotate key"
         busy="Rotating…"
         onSubmit={async () => {
+          if (grace.trim() === "") {
+            // Never 0 by omission: only an explicit 0 ends the old key now.
+            throw new InputError("Grace period (hours): required (enter 0 to end the old key now)", []);
+          }
           const response = await post<{ virtual_key: string }>(
-            `/teams/${enc(props.team.team_id)}/keys/${enc(props.teamKey.key_id)}/rotate`,
-            { grace_period_seconds: Math.round(Number(grace) * 3600) },
+            `/teams/${enc(props.team.team_id)}/keys/${enc(old.key_id)}/rotate`,
+            {
+              grace_period_seconds: Math.round(Number(grace) * 3600),
+              // Unchanged: the old expiry to the second (the field shows minutes).
+              expires_at: expires === oldExpiry ? old.expires_at || undefined : fromLocalInput(expires),
+            },
           );
           props.onRotated(response.virtual_key);
         }}
       >
         <p>
-          Issues a new key named "{props.teamKey.name}". The old key keeps working for the grace period, then expires.
+          Issues a new key named "{old.name}". The old key keeps working for the grace period (never past its own
+          expiry), then expires.
         </p>
-        <Field label="Grace period (hours; 0 ends the old key now, at most 720)">
-          <Input name="grace_hours" type="number" min="0" max="720" step="any" value={grace} onValue={setGrace} />
+        <Field
+          label="Grace period (hours)"
+          hint={
+            endsNow ? (
+              <strong class="danger-text" data-testid="grace-now">
+                0: the old key stops working as soon as the new one is issued.
+              </strong>
+            ) : (
+              "How long the old key keeps working, 0 to 720 hours (30 days). 0 ends it at once."
+            )
+          }
+        >
+          <Input
+            name="grace_hours"
+            type="number"
+            min="0"
+            max={MAX_GRACE_HOURS}
+            step="any"
+            value={grace}
+            onValue={setGrace}
+            required
+            emptyHint="enter 0 to end the old key now"
+          />
+        </Field>
+        <Field
+          label="New key expires"
+          hint={old.expires_at ? `The old key's expiry, ${when(old.expires_at)}; empty: never.` : "Empty: never, as the old key."}
+        >
+          <Input name="expires_at" type="datetime-local" value={expires} onValue={setExpires} />
         </Field>
       </Form>
     </Modal>
@@ -680,24 +911,123 @@ function signed(value: number): string {
 
 // ---------------------------------------------------------------- settings
 
+/** The settings form's values, as the inputs hold them. */
+interface SettingsValues {
+  team_alias: string;
+  budget_mode: string;
+  markup_percent: string;
+  tokens_per_credit: string;
+  credits_per_dollar: string;
+  credits_overdraft_limit: string;
+  calls_per_minute: string;
+  max_calls_per_job: string;
+  max_cost_usd_per_job: string;
+  low_credit_threshold: string;
+  default_model: string;
+  metadata: string;
+}
+
+type SettingName = keyof SettingsValues;
+
+const SETTING_LABELS: Record<SettingName, string> = {
+  team_alias: "Display name",
+  budget_mode: "Budget mode",
+  markup_percent: "Markup (%)",
+  tokens_per_credit: "Tokens per credit",
+  credits_per_dollar: "Credits per billed dollar",
+  credits_overdraft_limit: "Overdraft limit (credits)",
+  calls_per_minute: "LLM calls a minute",
+  max_calls_per_job: "LLM calls per job",
+  max_cost_usd_per_job: "Cost per job (USD)",
+  low_credit_threshold: "Low-credit alert at (credits)",
+  default_model: "Default model",
+  metadata: "Metadata",
+};
+
+// Sent as JSON numbers (int32 in the API); the others as strings (exact decimals, text).
+const NUMERIC_SETTINGS = new Set<SettingName>([
+  "tokens_per_credit",
+  "credits_overdraft_limit",
+  "calls_per_minute",
+  "max_calls_per_job",
+  "low_credit_threshold",
+]);
+
+function settingsOf(team: Team): SettingsValues {
+  return {
+    team_alias: team.team_alias,
+    budget_mode: team.budget_mode,
+    markup_percent: team.markup_percent,
+    tokens_per_credit: String(team.tokens_per_credit),
+    credits_per_dollar: team.credits_per_dollar,
+    credits_overdraft_limit: String(team.credits_overdraft_limit),
+    calls_per_minute: String(team.calls_per_minute),
+    max_calls_per_job: String(team.max_calls_per_job),
+    max_cost_usd_per_job: team.max_cost_usd_per_job,
+    low_credit_threshold: String(team.low_credit_threshold),
+    default_model: team.default_model,
+    metadata: team.metadata ? JSON.stringify(team.metadata, null, 2) : "",
+  };
+}
+
+/**
+ * A form over values loaded from the server that sends only what the operator changed:
+ * `loaded` is what the form was filled with. When the server's values change (a reload
+ * after a save, a change made elsewhere), fields the operator has not touched take the
+ * new values and edited ones keep the edit.
+ */
+function useEdits<T extends object>(fresh: T, same: (a: T[keyof T], b: T[keyof T]) => boolean) {
+  const [state, setState] = useState(() => ({ values: fresh, loaded: fresh }));
+  const freshKey = JSON.stringify(fresh);
+  useEffect(() => {
+    setState(({ values, loaded }) => {
+      const rebased = { ...fresh };
+      for (const name of Object.keys(fresh) as Array<keyof T>) {
+        if (!same(values[name], loaded[name])) rebased[name] = values[name];
+      }
+      return { values: rebased, loaded: fresh };
+    });
+  }, [freshKey]);
+  const set =
+    <K extends keyof T>(name: K) =>
+    (value: T[K]) =>
+      setState((s) => ({ ...s, values: { ...s.values, [name]: value } }));
+  const changed = (name: keyof T) => !same(state.values[name], state.loaded[name]);
+  return { values: state.values, set, changed };
+}
+
+const sameText = (a: unknown, b: unknown) => String(a).trim() === String(b).trim();
+const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));
+
 function Settings({ team, archived, onChanged }: { team: Team; archived: boolean; onChanged: () => void }) {
-  const [alias, setAlias] = useState(team.team_alias);
-  const [mode, setMode] = useState<string>(team.budget_mode);
-  const [tokensPerCredit, setTokensPerCredit] = useState(String(team.tokens_per_credit));
-  const [creditsPerDollar, setCreditsPerDollar] = useState(team.credits_per_dollar);
-  const [markup, setMarkup] = useState(team.markup_percent);
-  const [overdraft, setOverdraft] = useState(String(team.credits_overdraft_limit));
-  const [callsPerMinute, setCallsPerMinute] = useState(String(team.calls_per_minute));
-  const [lowCredits, setLowCredits] = useState(String(team.low_credit_threshold));
-  const [callsPerJob, setCallsPerJob] = useState(String(team.max_calls_per_job));
-  const [costPerJob, setCostPerJob] = useState(team.max_cost_usd_per_job);
-  const [defaultModel, setDefaultModel] = useState(team.default_model);
-  const [metadata, setMetadata] = useState(team.metadata ? JSON.stringify(team.metadata, null, 2) : "");
-  const [groups, setGroups] = useState(team.access_groups);
+  const form = useEdits<SettingsValues>(settingsOf(team), sameText);
+  const v = form.values;
+  const groups = useEdits<{ access_groups: string[] }>({ access_groups: team.access_groups }, (a, b) =>
+    sameSet(a, b),
+  );
   const [saved, setSaved] = useState("");
+  const [groupsSaved, setGroupsSaved] = useState("");
   const [deleting, setDeleting] = useState(false);
   const allGroups = useAsync(() => listAll<ModelAccessGroup>("/model-access-groups", "model_access_groups"), []);
   if (archived) return <p class="muted">An archived team cannot be changed.</p>;
+  const mode = v.budget_mode;
+  // The fields shown for the chosen budget mode; a hidden one is never sent.
+  const shown = (name: SettingName) =>
+    (name !== "tokens_per_credit" || mode === "CONSUMPTION_TOKENS") &&
+    (name !== "credits_per_dollar" || mode === "CONSUMPTION_USD");
+  const count = (name: SettingName, min: string, max: string, emptyHint: string) => (
+    <Input
+      name={name}
+      type="number"
+      min={min}
+      max={max}
+      step="1"
+      value={v[name]}
+      onValue={form.set(name)}
+      required
+      emptyHint={emptyHint}
+    />
+  );
   return (
     <div class="grid2">
       <section class="panel">
@@ -707,69 +1037,100 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
           submit="Save settings"
           onSubmit={async () => {
             setSaved("");
-            await patch(`/teams/${enc(team.team_id)}`, {
-              team_alias: alias.trim(),
-              budget_mode: mode,
-              tokens_per_credit: Number(tokensPerCredit),
-              credits_per_dollar: creditsPerDollar.trim(),
-              markup_percent: markup.trim(),
-              credits_overdraft_limit: Number(overdraft),
-              calls_per_minute: Number(callsPerMinute),
-              low_credit_threshold: Number(lowCredits),
-              max_calls_per_job: Number(callsPerJob),
-              max_cost_usd_per_job: costPerJob.trim(),
-              default_model: defaultModel,
-              metadata: parseObject(metadata, "metadata"),
-            });
-            setSaved("Settings saved.");
+            const changes: Record<string, unknown> = {};
+            for (const name of Object.keys(SETTING_LABELS) as SettingName[]) {
+              if (!shown(name) || !form.changed(name)) continue;
+              const value = v[name];
+              changes[name] =
+                name === "metadata"
+                  ? parseObject(value, "metadata")
+                  : NUMERIC_SETTINGS.has(name)
+                    ? Number(value)
+                    : name === "default_model" || name === "budget_mode"
+                      ? value
+                      : value.trim();
+            }
+            const names = Object.keys(changes) as SettingName[];
+            if (names.length === 0) {
+              setSaved("Nothing to save: no setting was changed.");
+              return;
+            }
+            await patch(`/teams/${enc(team.team_id)}`, changes);
+            setSaved(`Settings saved. Changed: ${names.map((name) => SETTING_LABELS[name]).join(", ")}.`);
             onChanged();
           }}
         >
           <Field label="Display name">
-            <Input name="team_alias" value={alias} onValue={setAlias} />
+            <Input name="team_alias" value={v.team_alias} onValue={form.set("team_alias")} />
           </Field>
           <Field label="Budget mode">
-            <Select name="budget_mode" value={mode} onValue={setMode} label="Budget mode" options={BUDGET_MODES} />
+            <Select
+              name="budget_mode"
+              value={mode}
+              onValue={form.set("budget_mode")}
+              label="Budget mode"
+              options={BUDGET_MODES}
+            />
           </Field>
           <Field label="Markup (%)" hint="billed cost = provider cost × (1 + markup / 100); up to 4 decimals">
-            <Input name="markup_percent" value={markup} onValue={setMarkup} inputMode="decimal" />
+            <Input
+              name="markup_percent"
+              value={v.markup_percent}
+              onValue={form.set("markup_percent")}
+              inputMode="decimal"
+              required
+              emptyHint="enter 0 for no markup"
+            />
           </Field>
           {mode === "CONSUMPTION_TOKENS" && (
             <Field label="Tokens per credit">
-              <Input name="tokens_per_credit" type="number" min="1" value={tokensPerCredit} onValue={setTokensPerCredit} />
+              {count("tokens_per_credit", "1", MAX_TOKENS_PER_CREDIT, "at least 1")}
             </Field>
           )}
           {mode === "CONSUMPTION_USD" && (
             <Field label="Credits per billed dollar">
-              <Input name="credits_per_dollar" value={creditsPerDollar} onValue={setCreditsPerDollar} inputMode="decimal" />
+              <Input
+                name="credits_per_dollar"
+                value={v.credits_per_dollar}
+                onValue={form.set("credits_per_dollar")}
+                inputMode="decimal"
+                required
+              />
             </Field>
           )}
-          <Field label="Overdraft limit (credits)">
-            <Input name="credits_overdraft_limit" type="number" min="0" value={overdraft} onValue={setOverdraft} />
+          <Field label="Overdraft limit (credits)" hint="how far below zero a consumption job may take credits; 0: none">
+            {count("credits_overdraft_limit", "0", MAX_CREDITS, "enter 0 for no overdraft")}
           </Field>
           <Field label="LLM calls a minute" hint="over all keys and server processes; 0: no limit">
-            <Input name="calls_per_minute" type="number" min="0" value={callsPerMinute} onValue={setCallsPerMinute} />
+            {count("calls_per_minute", "0", MAX_CALLS_PER_MINUTE, "enter 0 for no limit")}
           </Field>
           <Field label="LLM calls per job" hint="a job costs the same however many calls it makes; 0: no limit">
-            <Input name="max_calls_per_job" type="number" min="0" value={callsPerJob} onValue={setCallsPerJob} />
+            {count("max_calls_per_job", "0", MAX_CALLS_PER_JOB, "enter 0 for no limit")}
           </Field>
           <Field
             label="Cost per job (USD)"
             hint="most a job's calls may cost the team, markup included; calls must then set max_tokens; 0: no limit"
           >
-            <Input name="max_cost_usd_per_job" value={costPerJob} onValue={setCostPerJob} />
+            <Input
+              name="max_cost_usd_per_job"
+              value={v.max_cost_usd_per_job}
+              onValue={form.set("max_cost_usd_per_job")}
+              inputMode="decimal"
+              required
+              emptyHint="enter 0 for no limit"
+            />
           </Field>
           <Field
             label="Low-credit alert at (credits)"
             hint="webhook team.credits_low when remaining credits fall to this; 0: no alert"
           >
-            <Input name="low_credit_threshold" type="number" min="0" value={lowCredits} onValue={setLowCredits} />
+            {count("low_credit_threshold", "0", MAX_CREDITS, "enter 0 for no alert")}
           </Field>
           <Field label="Default model">
             <Select
               name="default_model"
-              value={defaultModel}
-              onValue={setDefaultModel}
+              value={v.default_model}
+              onValue={form.set("default_model")}
               label="Default model"
               options={[["", "None"], ...team.allowed_model_aliases.map((a): [string, string] => [a, a])]}
             />
@@ -778,8 +1139,8 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
             <textarea
               name="metadata"
               rows={4}
-              value={metadata}
-              onInput={(e) => setMetadata((e.currentTarget as HTMLTextAreaElement).value)}
+              value={v.metadata}
+              onInput={(e) => form.set("metadata")((e.currentTarget as HTMLTextAreaElement).value)}
             />
           </Field>
         </Form>
@@ -796,18 +1157,29 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
           label="Access groups"
           submit="Save access groups"
           onSubmit={async () => {
-            await put(`/teams/${enc(team.team_id)}/access-groups`, { access_groups: groups });
+            setGroupsSaved("");
+            if (!groups.changed("access_groups")) {
+              setGroupsSaved("Nothing to save: the access groups were not changed.");
+              return;
+            }
+            await put(`/teams/${enc(team.team_id)}/access-groups`, { access_groups: groups.values.access_groups });
+            setGroupsSaved("Access groups saved.");
             onChanged();
           }}
         >
           <Choices
             name="team_access_groups"
             options={(allGroups.data ?? []).map((g) => g.group_name)}
-            chosen={groups}
-            onChange={setGroups}
+            chosen={groups.values.access_groups}
+            onChange={groups.set("access_groups")}
           />
           <p class="muted">Calls to aliases the team no longer reaches are refused from the next call on.</p>
         </Form>
+        {groupsSaved && (
+          <div class="notice" role="status">
+            {groupsSaved}
+          </div>
+        )}
         <h3>Delete</h3>
         <p class="muted">
           A team without jobs or ledger entries is deleted; one with history is archived: its keys are revoked at once

@@ -13,7 +13,7 @@ import {
   type Organization,
   type Team,
 } from "../api";
-import { int } from "../format";
+import { MAX_CREDITS, int, titleCase } from "../format";
 import { navigate } from "../router";
 import { Badge, Choices, ErrorBox, Field, Form, Input, ListView, Modal, SecretReveal, Select, useAsync } from "../ui";
 
@@ -22,6 +22,11 @@ export const BUDGET_MODES: Array<[BudgetMode, string]> = [
   ["CONSUMPTION_TOKENS", "Tokens: credits from tokens used"],
   ["CONSUMPTION_USD", "USD: credits from billed cost"],
 ];
+
+/** A budget mode in a word, as BUDGET_MODES names it (for lists). */
+export function budgetLabel(mode: BudgetMode): string {
+  return BUDGET_MODES.find(([m]) => m === mode)?.[1].split(":")[0] ?? titleCase(mode);
+}
 
 export function TeamsPage() {
   return (
@@ -56,7 +61,7 @@ export function TeamsList(props: { organizationId?: string; canCreate: boolean }
           { title: "Status", render: (t) => <Badge value={t.status} /> },
           { title: "Available", class: "num", render: (t) => int(t.credits_available) },
           { title: "Allocated", class: "num", render: (t) => int(t.credits_allocated) },
-          { title: "Budget", render: (t) => t.budget_mode.replace("CONSUMPTION_", "").toLowerCase() },
+          { title: "Budget", render: (t) => budgetLabel(t.budget_mode) },
         ]}
         rowKey={(t) => t.team_id}
         searchText={(t) => `${t.team_id} ${t.team_alias} ${t.organization_id}`}
@@ -174,7 +179,14 @@ function CreateTeam(props: { organizationId: string; onClose: () => void }) {
             <Input name="team_alias" value={alias} onValue={setAlias} />
           </Field>
           <Field label="Initial credits">
-            <Input name="credits_allocated" type="number" min="0" value={credits} onValue={setCredits} />
+            <Input
+              name="credits_allocated"
+              type="number"
+              min="0"
+              max={MAX_CREDITS}
+              value={credits}
+              onValue={setCredits}
+            />
           </Field>
           <Field label="Budget mode">
             <Select name="budget_mode" value={mode} onValue={setMode} label="Budget mode" options={BUDGET_MODES} />

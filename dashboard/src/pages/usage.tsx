@@ -148,6 +148,7 @@ export function UsageView({ report, showTeams }: { report: UsageReport; showTeam
           title="Provider cost and billed cost per day (USD)"
           labels={labels}
           format={usdShort}
+          empty="No costs in this range."
           series={[
             { name: "provider cost", color: "#dc2626", values: col((u) => n(u.provider_cost_usd)) },
             { name: "billed", color: "#16a34a", values: col((u) => n(u.billed_cost_usd)) },
@@ -157,6 +158,7 @@ export function UsageView({ report, showTeams }: { report: UsageReport; showTeam
           title="Margin per day (USD)"
           labels={labels}
           format={usdShort}
+          empty={n(report.totals.billed_cost_usd) ? "No margin in this range (no markup)." : "No costs in this range."}
           series={[{ name: "margin", color: "#d97706", values: col((u) => n(u.margin_usd)) }]}
         />
         <StackedBars
@@ -171,7 +173,7 @@ export function UsageView({ report, showTeams }: { report: UsageReport; showTeam
             title="Calls per day, by job type"
             labels={labels}
             format={count}
-          counts
+            counts
             series={typeSeries((u) => n(u.calls))}
           />
         )}
@@ -180,6 +182,7 @@ export function UsageView({ report, showTeams }: { report: UsageReport; showTeam
             title="Provider cost per day, by job type (USD)"
             labels={labels}
             format={usdShort}
+            empty="No costs in this range."
             series={typeSeries((u) => n(u.provider_cost_usd))}
           />
         )}
@@ -212,34 +215,36 @@ function BreakdownTable(props: { title: string; rows: { name: string; usage: Usa
   return (
     <section>
       <h3>{props.title}</h3>
-      <table class="table">
-        <thead>
-          <tr>
-            <th>{props.title.replace("By ", "")}</th>
-            <th class="num">Jobs</th>
-            <th class="num">Calls</th>
-            <th class="num">Tokens</th>
-            <th class="num">Provider cost</th>
-            <th class="num">Billed</th>
-            <th class="num">Margin</th>
-            <th class="num">Credits</th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.rows.map((r) => (
-            <tr key={r.name}>
-              <td>{r.href ? <a href={r.href}>{r.name}</a> : r.name}</td>
-              <td class="num">{int(r.usage.jobs)}</td>
-              <td class="num">{int(r.usage.calls)}</td>
-              <td class="num">{int(r.usage.total_tokens)}</td>
-              <td class="num">{usd(r.usage.provider_cost_usd)}</td>
-              <td class="num">{usd(r.usage.billed_cost_usd)}</td>
-              <td class="num">{usd(r.usage.margin_usd)}</td>
-              <td class="num">{int(r.usage.credits_charged)}</td>
+      <div class="table-wrap">
+        <table class="table">
+          <thead>
+            <tr>
+              <th>{props.title.replace("By ", "")}</th>
+              <th class="num">Jobs</th>
+              <th class="num">Calls</th>
+              <th class="num">Tokens</th>
+              <th class="num">Provider cost</th>
+              <th class="num">Billed</th>
+              <th class="num">Margin</th>
+              <th class="num">Credits</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {props.rows.map((r) => (
+              <tr key={r.name}>
+                <td>{r.href ? <a href={r.href}>{r.name}</a> : r.name}</td>
+                <td class="num">{int(r.usage.jobs)}</td>
+                <td class="num">{int(r.usage.calls)}</td>
+                <td class="num">{int(r.usage.total_tokens)}</td>
+                <td class="num">{usd(r.usage.provider_cost_usd)}</td>
+                <td class="num">{usd(r.usage.billed_cost_usd)}</td>
+                <td class="num">{usd(r.usage.margin_usd)}</td>
+                <td class="num">{int(r.usage.credits_charged)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </section>
   );
 }

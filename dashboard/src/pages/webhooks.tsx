@@ -66,10 +66,17 @@ export function WebhooksPage() {
         columns={[
           {
             title: "URL",
+            class: "cell-wide",
             render: (e) => (
               <>
-                <a href={`#/webhooks/${enc(e.endpoint_id)}`}>{e.url}</a>
-                {e.description && <div class="muted small">{e.description}</div>}
+                <a href={`#/webhooks/${enc(e.endpoint_id)}`} class="wrap-anywhere" title={e.url}>
+                  {e.url}
+                </a>
+                {e.description && (
+                  <span class="muted small clip" title={e.description}>
+                    {e.description}
+                  </span>
+                )}
               </>
             ),
           },
@@ -305,7 +312,7 @@ export function WebhookPage({ id }: { id: string }) {
           <code>{e.secret_prefix}…</code>
         </dd>
         <dt>Description</dt>
-        <dd>{e.description || <span class="muted">none</span>}</dd>
+        <dd class="wrap-anywhere">{e.description || <span class="muted">none</span>}</dd>
         <dt>Deliveries</dt>
         <dd>
           {int(e.pending_deliveries)} pending, {int(e.failed_deliveries)} failed
@@ -377,7 +384,7 @@ function LastAnswer({ delivery }: { delivery: WebhookDelivery }) {
   return (
     <>
       {d.last_status_code ? `HTTP ${d.last_status_code}` : <span class="muted">no answer</span>}
-      {d.last_error && <div class="muted small">{d.last_error}</div>}
+      {d.last_error && <div class="muted small wrap-anywhere">{d.last_error}</div>}
     </>
   );
 }
