@@ -229,8 +229,11 @@ class CallUseCases:
             raise refusal
 
     async def _give_back_once_admitted(self, admitting: asyncio.Task, admission: _Admission) -> None:
-        if await admitting is None:  # admitted, for a caller who is gone (a refusal gave back already)
-            await self._give_back(admission)
+        """For a caller who is gone: once admitted, give back. A refusal or a failure of
+        the admission gave back already (and a failure is logged by its own task)."""
+        with contextlib.suppress(Exception):
+            if await admitting is None:
+                await self._give_back(admission)
 
     async def _give_back(self, admission: _Admission) -> None:
         """Give back what the call took (best effort: a database that is down is logged)."""
