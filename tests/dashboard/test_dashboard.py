@@ -5,6 +5,7 @@ a job made through the REST API appear with its calls and costs, manage keys, si
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -430,3 +431,334 @@ def test_low_credit_alert_and_webhook_endpoints(page: Page, stack: Stack) -> Non
     expect(page.get_by_test_id("search-status")).to_have_text(re.compile(r"^0 match\(es\) among"))
     expect(page.get_by_role("row", name=url)).to_have_count(0)
     assert url not in requests.get(f"{api}/webhooks?page_size=1000", headers=ADMIN).text
+
+
+# ---------------------------------------------------------------- operator-experience fixes
+
+
+def make_team(api: str, **settings) -> tuple[str, str]:
+    """A team of its own organization, with an alias on fake-gpt as its default model;
+    `settings` are UpdateTeam fields. Returns the team id and its first key."""
+    org, group, alias, team = unique("org"), unique("grp"), unique("Agent"), unique("team")
+    for path, body in (
+        ("/organizations/create", {"organization_id": org, "name": "Org"}),
+        ("/model-access-groups/create", {"group_name": group}),
+        ("/models/create", {"model_alias": alias, "actual_model": "fake-gpt", "access_groups": [group]}),
+    ):
+        response = requests.post(f"{api}{path}", headers=ADMIN, json=body)
+        assert response.status_code == 200, response.text
+    created = requests.post(
+        f"{api}/teams/create",
+        headers=ADMIN,
+        json={
+            "organization_id": org,
+            "team_id": team,
+            "access_groups": [group],
+            "credits_allocated": 10,
+            "default_model": alias,
+            "budget_mode": settings.pop("budget_mode", "JOB_BASED"),
+        },
+    )
+    assert created.status_code == 200, created.text
+    if settings:
+        updated = requests.patch(f"{api}/teams/{team}", headers=ADMIN, json=settings)
+        assert updated.status_code == 200, updated.text
+    return team, created.json()["virtual_key"]
+
+
+def api_requests(page: Page, method: str) -> list:
+    """The API requests of `method` the page sends from now on (Playwright Request objects)."""
+    sent: list = []
+    page.on("request", lambda r: r.method == method and "/api/" in r.url and sent.append(r))
+    return sent
+
+
+def test_rotating_a_key_needs_an_explicit_grace_period_and_keeps_the_expiry(page: Page, stack: Stack) -> None:
+    api = f"{stack.api_url}/api"
+    team, _ = make_team(api)
+    expiry = datetime.now(UTC).replace(microsecond=0) + timedelta(days=20, minutes=7, seconds=13)
+    made = requests.post(
+        f"{api}/teams/{team}/keys/create",
+        headers=ADMIN,
+        json={"name": "expiring", "expires_at": expiry.isoformat().replace("+00:00", "Z")},
+    )
+    assert made.status_code == 200, made.text
+    old_id = made.json()["key"]["key_id"]
+    sign_in(page)
+    page.goto(f"/#/teams/{team}/keys")
+    rotations = api_requests(page, "POST")
+
+    page.get_by_role("row", name=re.compile("expiring")).get_by_role("button", name="Rotate…").click()
+    rotate = dialog(page, re.compile("Rotate"))
+    expires = rotate.get_by_label("New key expires")
+    expect(expires).not_to_have_value("")  # prefilled with the old key's expiry
+
+    # An empty grace period is an error, never "end the old key now".
+    rotate.get_by_label("Grace period (hours)").fill("")
+    rotate.get_by_role("button", name="Rotate key").click()
+    expect(rotate.get_by_role("alert")).to_contain_text(
+        "Grace period (hours): required (enter 0 to end the old key now)"
+    )
+    assert rotations == []
+    keys = requests.get(f"{api}/teams/{team}/keys", headers=ADMIN).json()["keys"]
+    assert [k["state"] for k in keys if k["key_id"] == old_id] == ["ACTIVE"] and len(keys) == 2
+
+    # 0 says what it does, next to the field.
+    rotate.get_by_label("Grace period (hours)").fill("0")
+    expect(rotate.get_by_test_id("grace-now")).to_contain_text("the old key stops working as soon as")
+    rotate.get_by_label("Grace period (hours)").fill("2")
+    shot(page, "20-rotate-key")
+    rotate.get_by_role("button", name="Rotate key").click()
+    reveal = dialog(page, 'Rotated key "expiring"')
+    reveal.get_by_role("checkbox").check()
+    reveal.get_by_role("button", name="Done").click()
+
+    keys = requests.get(f"{api}/teams/{team}/keys", headers=ADMIN).json()["keys"]
+    new = [k for k in keys if k["name"] == "expiring" and k["key_id"] != old_id]
+    assert len(new) == 1, keys
+    assert datetime.fromisoformat(new[0]["expires_at"]) == expiry  # the expiry carried over, to the second
+    old = next(k for k in keys if k["key_id"] == old_id)
+    grace_end = datetime.fromisoformat(old["expires_at"]) - datetime.now(UTC)
+    assert timedelta(hours=1, minutes=50) < grace_end <= timedelta(hours=2)
+    expires_cell = page.get_by_role("row", name=re.compile(re.escape(new[0]["key_prefix"]))).get_by_role("cell").nth(4)
+    expect(expires_cell).not_to_have_text("never")
+
+
+def test_settings_send_only_changes_and_refuse_empty_or_out_of_range_numbers(page: Page, stack: Stack) -> None:
+    api = f"{stack.api_url}/api"
+    team, _ = make_team(api)
+    sign_in(page)
+    page.goto(f"/#/teams/{team}/settings")
+    settings = page.get_by_role("form", name="Team settings")
+    expect(settings.get_by_label("Markup (%)")).to_have_value("0")
+    patches = api_requests(page, "PATCH")
+
+    # Changed elsewhere while the form is open: saving another field must not revert it.
+    assert requests.patch(f"{api}/teams/{team}", headers=ADMIN, json={"max_calls_per_job": 7}).status_code == 200
+    settings.get_by_label("Markup (%)").fill("10")
+    settings.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text("Settings saved.")).to_contain_text("Markup (%)")
+    assert [p.post_data_json for p in patches] == [{"markup_percent": "10"}]
+    saved = requests.get(f"{api}/teams/{team}", headers=ADMIN).json()
+    assert (saved["markup_percent"], saved["max_calls_per_job"]) == ("10", 7)
+    expect(settings.get_by_label("LLM calls per job")).to_have_value("7")  # the form took the new value
+
+    # Nothing changed: nothing is sent, and the form says so.
+    settings.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text("Nothing to save: no setting was changed.")).to_be_visible()
+    assert len(patches) == 1
+
+    # An emptied number is an error naming the field, never 0 (no limit).
+    settings.get_by_label("LLM calls per job").fill("")
+    settings.get_by_role("button", name="Save settings").click()
+    alert = settings.get_by_role("alert")
+    expect(alert).to_contain_text("LLM calls per job: required (enter 0 for no limit)")
+    expect(alert).to_contain_text("Nothing was sent.")
+    settings.get_by_label("LLM calls per job").fill("7")
+    settings.get_by_label("Low-credit alert at (credits)").fill("")
+    settings.get_by_label("Overdraft limit (credits)").fill("")
+    settings.get_by_role("button", name="Save settings").click()
+    expect(alert).to_contain_text("Low-credit alert at (credits): required (enter 0 for no alert)")
+    expect(alert).to_contain_text("Overdraft limit (credits): required (enter 0 for no overdraft)")
+    settings.get_by_label("Low-credit alert at (credits)").fill("0")
+    settings.get_by_label("Overdraft limit (credits)").fill("0")
+
+    # Out of the server's range: refused in the browser, naming the field and the limit.
+    settings.get_by_label("LLM calls a minute").fill("1e20")
+    settings.get_by_role("button", name="Save settings").click()
+    expect(alert).to_contain_text("LLM calls a minute: at most 1,000,000")
+    expect(alert).not_to_contain_text("TYPE_INT32")
+    settings.get_by_label("LLM calls a minute").fill("12.5")
+    settings.get_by_role("button", name="Save settings").click()
+    expect(alert).to_contain_text("LLM calls a minute: must be a whole number")
+    settings.get_by_label("LLM calls a minute").fill("0")
+    settings.get_by_label("Overdraft limit (credits)").fill("2000000000")
+    settings.get_by_role("button", name="Save settings").click()
+    expect(alert).to_contain_text("Overdraft limit (credits): at most 1,000,000,000")
+    shot(page, "21-settings-refused")
+    assert len(patches) == 1
+    saved = requests.get(f"{api}/teams/{team}", headers=ADMIN).json()
+    assert (saved["max_calls_per_job"], saved["calls_per_minute"], saved["credits_overdraft_limit"]) == (7, 0, 0)
+
+    # The access groups too: unchanged, nothing is sent.
+    puts = api_requests(page, "PUT")
+    groups = page.get_by_role("form", name="Access groups")
+    groups.get_by_role("button", name="Save access groups").click()
+    expect(page.get_by_text("Nothing to save: the access groups were not changed.")).to_be_visible()
+    assert puts == []
+
+    # Credits out of range, on the overview.
+    page.get_by_role("link", name="Overview").click()
+    credits = page.get_by_role("form", name="Add credits")
+    credits.get_by_label("Credits").fill("1e20")
+    credits.get_by_role("button", name="Add credits").click()
+    expect(credits.get_by_role("alert")).to_contain_text("Credits: at most 1,000,000,000")
+    assert requests.get(f"{api}/credits/teams/{team}/balance", headers=ADMIN).json()["credits_allocated"] == 10
+
+
+def test_a_refunded_job_shows_its_refund_and_its_shortfall(page: Page, stack: Stack) -> None:
+    api = f"{stack.api_url}/api"
+    # 1 token a credit and 10 credits: a 44-token job is charged 10, 34 short.
+    team, key = make_team(api, budget_mode="CONSUMPTION_TOKENS", tokens_per_credit=1)
+    auth = {"Authorization": f"Bearer {key}"}
+    job_id = requests.post(f"{api}/jobs/create", headers=auth, json={"job_type": "big_job"}).json()["job_id"]
+    call = requests.post(
+        f"{api}/jobs/{job_id}/llm-call",
+        headers=auth,
+        json={"messages": [{"role": "user", "content": "x [fake tokens=40]"}]},
+    )
+    assert call.status_code == 200, call.text
+    costs = requests.post(f"{api}/jobs/{job_id}/complete", headers=auth, json={"status": "completed"}).json()["costs"]
+    assert (costs["credits_charged"], costs["credits_shortfall"]) == (10, 34)
+    sign_in(page)
+    page.goto(f"/#/teams/{team}/jobs")
+
+    row = page.get_by_role("row", name=re.compile("big_job"))
+    expect(row).not_to_contain_text("refunded")
+    row.click()
+    detail = page.get_by_test_id("job-detail")
+    expect(detail.get_by_test_id("job-shortfall")).to_contain_text("34 credit(s) used beyond what the team could pay")
+    detail.get_by_role("button", name="Refund…").click()
+    confirm = dialog(page, "Refund this job?")
+    reason = confirm.get_by_label("Reason (shown in the ledger)")
+    expect(reason).not_to_have_value("")  # prefilled
+    reason.fill("")
+    confirm.get_by_role("button", name="Refund 10 credit(s)").click()
+    expect(confirm.get_by_role("alert")).to_contain_text("required")
+    reason.fill("customer complaint #12")
+    confirm.get_by_role("button", name="Refund 10 credit(s)").click()
+    expect(page.get_by_role("status").filter(has_text="Refunded 10 credit(s)")).to_be_visible()
+
+    expect(row).to_contain_text("refunded")
+    row.click()
+    expect(detail.get_by_test_id("job-refund")).to_contain_text("customer complaint #12")
+    expect(detail.get_by_role("button", name="Refund…")).to_have_count(0)
+    shot(page, "22-refunded-job")
+    page.get_by_role("button", name="Close").click()
+    ledger = requests.get(f"{api}/credits/teams/{team}/transactions", headers=ADMIN).json()["transactions"]
+    assert [(t["amount"], t["reason"]) for t in ledger if t["kind"] == "REFUND"] == [(10, "customer complaint #12")]
+
+    # Still shown so after a reload: read back from the ledger.
+    page.reload()
+    expect(row).to_contain_text("refunded")
+    row.click()
+    expect(detail.get_by_role("button", name="Refund…")).to_have_count(0)
+
+
+def test_the_alias_route_never_repeats_its_primary_model(page: Page, stack: Stack) -> None:
+    alias = unique("Route")
+    sign_in(page)
+    page.get_by_role("link", name="Model aliases").click()
+    page.get_by_role("button", name="New alias").click()
+    form = dialog(page, "New model alias")
+    form.get_by_label("Alias", exact=True).fill(alias)
+    model = form.get_by_label("LiteLLM model")
+    model.select_option("fake-gpt")
+    form.get_by_role("checkbox", name="fake-gpt-backup").check()
+    form.get_by_role("checkbox", name="fake-free").check()
+    model.select_option("fake-gpt-backup")  # a chosen fallback becomes the primary
+    order = form.get_by_text(re.compile("^Order:"))
+    expect(order).to_have_text("Order: fake-gpt-backup → fake-free")
+    model.select_option("fake-gpt")
+    expect(form.get_by_role("checkbox", name="fake-gpt-backup")).not_to_be_checked()
+    expect(order).to_have_text("Order: fake-gpt → fake-free")
+    form.get_by_role("button", name="Create alias").click()
+    expect(form).to_have_count(0)
+    saved = requests.get(f"{stack.api_url}/api/models/{alias}", headers=ADMIN).json()
+    assert (saved["actual_model"], saved["fallback_models"]) == ("fake-gpt", ["fake-free"])
+
+
+def test_the_dashboard_fits_a_phone(page: Page, stack: Stack) -> None:
+    api = f"{stack.api_url}/api"
+    team, key = make_team(api)
+    auth = {"Authorization": f"Bearer {key}"}
+    job_id = requests.post(f"{api}/jobs/create", headers=auth, json={"job_type": "phone_job"}).json()["job_id"]
+    requests.post(f"{api}/jobs/{job_id}/llm-call", headers=auth, json={"messages": [{"role": "user", "content": "hi"}]})
+    requests.post(f"{api}/jobs/{job_id}/complete", headers=auth, json={"status": "completed"})
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page)
+    width = "() => document.documentElement.scrollWidth"
+
+    # The sections are a menu behind a button, closed again once one is chosen.
+    teams_link = page.get_by_role("navigation", name="Sections").get_by_role("link", name="Teams")
+    expect(teams_link).to_be_hidden()
+    page.get_by_role("button", name="Menu").click()
+    teams_link.click()
+    expect(page.get_by_role("heading", name="Teams")).to_be_visible()
+    expect(teams_link).to_be_hidden()
+    assert page.evaluate(width) <= 390
+
+    # Every figure of the team's overview is on the screen; wide tables scroll in place.
+    page.goto(f"/#/teams/{team}")
+    expect(page.get_by_test_id("balance-available")).to_have_text("9")
+    for locator in (page.get_by_test_id("balance-open-jobs"), page.locator("dt", has_text="Default model")):
+        box = locator.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+    assert page.evaluate(width) <= 390
+    shot(page, "23-phone-team")
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    page.get_by_role("row", name=re.compile("phone_job")).click()
+    modal = page.get_by_role("dialog", name="Job")
+    expect(modal.get_by_test_id("job-detail")).to_contain_text(job_id)
+    box = modal.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+    assert page.evaluate(width) <= 390
+    shot(page, "24-phone-job")
+
+
+def test_long_webhook_urls_and_descriptions_stay_in_the_page(page: Page, stack: Stack) -> None:
+    api = f"{stack.api_url}/api"
+    url = f"https://hooks.example.com/{unique('long')}/" + "x" * 300
+    description = "D" * 400
+    created = requests.post(
+        f"{api}/webhooks/create",
+        headers=ADMIN,
+        json={"url": url, "event_types": ["job.failed"], "description": description},
+    )
+    assert created.status_code == 200, created.text
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page)
+    page.get_by_role("link", name="Webhooks").click()
+    page.get_by_label("Search endpoints").fill(url)
+    row = page.get_by_role("row", name=re.compile("hooks.example.com"))
+    expect(row).to_have_count(1)
+    expect(row.get_by_title(description)).to_be_visible()  # the full text on hover
+    expect(row.get_by_role("link", name=url)).to_have_attribute("title", url)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 1280
+    row_box = row.bounding_box()
+    assert row_box and row_box["x"] + row_box["width"] <= 1280 and row_box["height"] < 200, row_box
+    shot(page, "25-long-webhook")
+
+    # Its creation is in the audit log, under its own resource type.
+    page.get_by_role("link", name="Audit log").click()
+    page.get_by_label("Resource type").select_option("webhook_endpoint")
+    page.get_by_label("Resource id").fill(created.json()["endpoint"]["endpoint_id"])
+    expect(page.get_by_role("row", name=re.compile("webhook_endpoint"))).to_have_count(1)
+
+
+def test_overview_money_adjustment_confirmation_and_labels(page: Page, stack: Stack) -> None:
+    api = f"{stack.api_url}/api"
+    team, _ = make_team(api, max_cost_usd_per_job="1234.5")
+    sign_in(page)
+    page.goto(f"/#/teams/{team}")
+    cost = page.locator("dt", has_text="Cost per job").locator("xpath=following-sibling::dd[1]")
+    expect(cost).to_have_text("$1,234.50")
+
+    adjust = page.get_by_role("form", name="Adjust credits")
+    adjust.get_by_label("Credits (negative removes)").fill("-2")
+    adjust.get_by_label("Reason (required)").fill("duplicate top-up")
+    adjust.get_by_role("button", name="Apply adjustment").click()
+    expect(page.get_by_role("status").filter(has_text="Adjusted by -2 credits")).to_contain_text(
+        "8 remaining, 8 available"
+    )
+    expect(page.get_by_test_id("balance-available")).to_have_text("8")
+
+    # No costs yet: the money charts say so rather than draw an empty $0-$1 scale.
+    page.get_by_role("link", name="Usage", exact=True).nth(1).click()
+    margin = page.get_by_role("figure", name="Margin per day (USD)")
+    expect(margin).to_contain_text("No costs in this range.")
+    expect(margin.get_by_role("img")).to_have_count(0)
+
+    page.get_by_role("link", name="Teams", exact=True).click()
+    page.get_by_label("Search teams").fill(team)
+    expect(page.get_by_role("row", name=re.compile(team))).to_contain_text("Job-based")

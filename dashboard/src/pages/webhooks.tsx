@@ -69,7 +69,7 @@ export function WebhooksPage() {
             class: "cell-wide",
             render: (e) => (
               <>
-                <a href={`#/webhooks/${enc(e.endpoint_id)}`} class="wrap-anywhere" title={e.url}>
+                <a href={`#/webhooks/${enc(e.endpoint_id)}`} class="wrap-anywhere clamp3" title={e.url}>
                   {e.url}
                 </a>
                 {e.description && (
