@@ -200,6 +200,7 @@ def job_costs(view: JobView) -> job_pb2.JobCosts:
         credit_applied=job.credits_charged > 0,
         credits_charged=job.credits_charged,
         credits_shortfall=job.credits_shortfall,
+        credits_refunded=job.credits_refunded,
     )
     if job.credits_remaining_after is not None:
         result.credits_remaining = job.credits_remaining_after

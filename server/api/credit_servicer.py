@@ -65,5 +65,7 @@ class CreditServicer(credit_service_pb2_grpc.CreditServiceServicer):
         actor = self._auth.admin(metadata(context), context.peer())
         change = await self._credits.refund(actor, request.team_id, request.job_id, request.reason)
         return pb.RefundJobResponse(
-            transaction=convert.credit_transaction(change.entry), balance=convert.credit_balance(change.balance)
+            transaction=convert.credit_transaction(change.entry),
+            balance=convert.credit_balance(change.balance),
+            already_refunded=change.repeated,
         )

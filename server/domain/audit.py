@@ -19,7 +19,8 @@ TEAM = "team"
 GROUP = "model_access_group"
 ALIAS = "model_alias"
 KEY = "team_key"
-RESOURCE_TYPES = (ORGANIZATION, TEAM, GROUP, ALIAS, KEY)
+WEBHOOK_ENDPOINT = "webhook_endpoint"
+RESOURCE_TYPES = (ORGANIZATION, TEAM, GROUP, ALIAS, KEY, WEBHOOK_ENDPOINT)
 
 
 @dataclass(frozen=True)

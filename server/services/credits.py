@@ -41,6 +41,7 @@ class LedgerPage:
 class CreditChange:
     entry: LedgerEntry
     balance: BalanceView
+    repeated: bool = False  # an earlier change returned again; nothing changed now
 
 
 class _Repeat(Exception):
@@ -126,7 +127,7 @@ class CreditUseCases:
         async with self._db.transaction() as conn:
             job = await job_store.get_job(conn, jid, team_id, for_update=True)
             if (first := await ledger.find_for_job(conn, jid, "refund")) is not None:
-                return CreditChange(first, await _view(conn, team_id))
+                return CreditChange(first, await _view(conn, team_id), repeated=True)
             if job.status is not JobStatus.COMPLETED or job.credits_charged <= 0:
                 raise DomainError(
                     Kind.FAILED_PRECONDITION,

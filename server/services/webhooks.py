@@ -33,7 +33,7 @@ from server.storage.webhooks import Delivery, DueDelivery, Endpoint
 
 log = logging.getLogger(__name__)
 
-RESOURCE = "webhook_endpoint"
+RESOURCE = audit.WEBHOOK_ENDPOINT
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 

@@ -155,6 +155,9 @@ async def test_refund_gives_back_a_charge_once(credits, jobs, team):
     first, second = await asyncio.gather(*(credits.RefundJob(request, metadata=ADMIN) for _ in range(2)))
     assert first.transaction == second.transaction and first.transaction.amount == 1
     assert first.balance.credits_remaining == 100
+    assert sorted([first.already_refunded, second.already_refunded]) == [False, True]  # one did it
+    refunded = await jobs.GetJob(pb.GetJobRequest(job_id=done.job_id), metadata=team.auth)
+    assert (refunded.costs.credits_charged, refunded.costs.credits_refunded) == (1, 1)
     failed = await run_job(jobs, team, status=job_pb2.Job.FAILED)
     error = await expect_error(
         credits.RefundJob(cpb.RefundJobRequest(team_id=team.team_id, job_id=failed.job_id), metadata=ADMIN),

@@ -490,8 +490,6 @@ def test_rotating_a_key_needs_an_explicit_grace_period_and_keeps_the_expiry(page
 
     page.get_by_role("row", name=re.compile("expiring")).get_by_role("button", name="Rotate…").click()
     rotate = dialog(page, re.compile("Rotate"))
-    expires = rotate.get_by_label("New key expires")
-    expect(expires).not_to_have_value("")  # prefilled with the old key's expiry
 
     # An empty grace period is an error, never "end the old key now".
     rotate.get_by_label("Grace period (hours)").fill("")
@@ -502,6 +500,8 @@ def test_rotating_a_key_needs_an_explicit_grace_period_and_keeps_the_expiry(page
     assert rotations == []
     keys = requests.get(f"{api}/teams/{team}/keys", headers=ADMIN).json()["keys"]
     assert [k["state"] for k in keys if k["key_id"] == old_id] == ["ACTIVE"] and len(keys) == 2
+
+    expect(rotate.get_by_label("New key expires")).not_to_have_value("")  # prefilled with the old key's expiry
 
     # 0 says what it does, next to the field.
     rotate.get_by_label("Grace period (hours)").fill("0")
@@ -759,6 +759,6 @@ def test_overview_money_adjustment_confirmation_and_labels(page: Page, stack: St
     expect(margin).to_contain_text("No costs in this range.")
     expect(margin.get_by_role("img")).to_have_count(0)
 
-    page.get_by_role("link", name="Teams", exact=True).click()
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Teams").click()
     page.get_by_label("Search teams").fill(team)
     expect(page.get_by_role("row", name=re.compile(team))).to_contain_text("Job-based")

@@ -252,6 +252,13 @@ def test_endpoints_are_checked_listed_without_secrets_and_deleted(stack, api, re
         audit = conn.execute("SELECT after FROM admin_audit_log WHERE resource_id = %s", (endpoint_id,)).fetchone()[0]
     assert secret.encode() not in bytes(sealed) and base64.b64decode(secret[6:]) not in bytes(sealed)
     assert secret not in json.dumps(audit) and audit["url"] == receiver.url
+    trail = requests.get(
+        f"{api}/audit-log",
+        params={"resource_type": "webhook_endpoint", "resource_id": endpoint_id},
+        headers=ADMIN_HEADERS,
+        timeout=10,
+    )
+    assert [e["action"] for e in trail.json()["entries"]] == ["create"] and secret not in trail.text
 
     run_job(api, team, "failed")
     assert len(deliveries(api, endpoint_id)) == 1

@@ -16,6 +16,8 @@ const TYPES: Array<[string, string]> = [
   ["webhook_endpoint", "Webhook endpoints"],
 ];
 
+const UNFILTERABLE = new Set<string>(); // types this server refused as a filter: not asked again
+
 /**
  * One page of the audit log for a resource type (and id). A server that does not know the
  * type as a filter (INVALID_REQUEST naming resource_type) is read unfiltered and the
@@ -24,13 +26,17 @@ const TYPES: Array<[string, string]> = [
  */
 async function auditPage(type: string, id: string, token: string, size: number): Promise<Page<AuditEntry>> {
   const filtered = (query: Query) => listPage<AuditEntry>("/audit-log", "entries", query);
-  if (!token.includes("|")) {
+  if (!token.includes("|") && !UNFILTERABLE.has(type)) {
     try {
       return await filtered({ page_size: size, page_token: token, resource_type: type, resource_id: id });
     } catch (error) {
       const unknownType =
-        type && error instanceof ApiError && error.status === 400 && error.fields.some((f) => f.field === "resource_type");
+        type &&
+        error instanceof ApiError &&
+        error.status === 400 &&
+        error.fields.some((f) => f.field === "resource_type");
       if (!unknownType) throw error;
+      UNFILTERABLE.add(type);
     }
   }
   const [start, skipped] = token.includes("|") ? token.split("|") : ["", "0"];

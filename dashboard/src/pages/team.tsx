@@ -300,9 +300,10 @@ function AdjustCredits({ team, onChanged }: { team: Team; onChanged: () => void 
             { credits: Number(credits), reason: reason.trim() },
             idempotencyKey,
           );
+          const balance = response.balance;
           setDone(
             `Adjusted by ${signed(response.transaction.amount)} credits; ` +
-              `${int(response.balance.credits_remaining)} remaining, ${int(response.balance.credits_available)} available.`,
+              `${int(balance.credits_remaining)} remaining, ${int(balance.credits_available)} available.`,
           );
           setCredits("");
           setReason("");
@@ -536,7 +537,8 @@ function RefundJob(props: {
         const repeat = Date.parse(t.created_at) < asked - 60_000;
         props.onRefunded(
           repeat
-            ? `Job ${j.job_id} had already been refunded ${when(t.created_at)} ("${t.reason}"): nothing more was given back; ${available}.`
+            ? `Job ${j.job_id} had already been refunded ${when(t.created_at)} ("${t.reason}"): ` +
+                `nothing more was given back; ${available}.`
             : `Refunded ${int(t.amount)} credit(s) for job ${j.job_id}; ${available}.`,
           repeat,
         );
@@ -866,7 +868,9 @@ function RotateKey(props: { team: Team; teamKey: TeamKey; onClose: () => void; o
         </Field>
         <Field
           label="New key expires"
-          hint={old.expires_at ? `The old key's expiry, ${when(old.expires_at)}; empty: never.` : "Empty: never, as the old key."}
+          hint={
+            old.expires_at ? `The old key's expiry, ${when(old.expires_at)}; empty: never.` : "Empty: never, as the old key."
+          }
         >
           <Input name="expires_at" type="datetime-local" value={expires} onValue={setExpires} />
         </Field>
@@ -1008,6 +1012,13 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
   const [saved, setSaved] = useState("");
   const [groupsSaved, setGroupsSaved] = useState("");
   const [deleting, setDeleting] = useState(false);
+  // An edit makes the last "saved" notice stale.
+  const edit =
+    <K extends SettingName>(name: K) =>
+    (value: SettingsValues[K]) => {
+      setSaved("");
+      form.set(name)(value);
+    };
   const allGroups = useAsync(() => listAll<ModelAccessGroup>("/model-access-groups", "model_access_groups"), []);
   if (archived) return <p class="muted">An archived team cannot be changed.</p>;
   const mode = v.budget_mode;
@@ -1023,7 +1034,7 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
       max={max}
       step="1"
       value={v[name]}
-      onValue={form.set(name)}
+      onValue={edit(name)}
       required
       emptyHint={emptyHint}
     />
@@ -1041,6 +1052,10 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
             for (const name of Object.keys(SETTING_LABELS) as SettingName[]) {
               if (!shown(name) || !form.changed(name)) continue;
               const value = v[name];
+              if (NUMERIC_SETTINGS.has(name) && value.trim() === "") {
+                // Never 0 (no limit) by omission; the form's own check says so first.
+                throw new InputError(`${SETTING_LABELS[name]}: required (enter 0 for no limit)`, []);
+              }
               changes[name] =
                 name === "metadata"
                   ? parseObject(value, "metadata")
@@ -1061,13 +1076,13 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
           }}
         >
           <Field label="Display name">
-            <Input name="team_alias" value={v.team_alias} onValue={form.set("team_alias")} />
+            <Input name="team_alias" value={v.team_alias} onValue={edit("team_alias")} />
           </Field>
           <Field label="Budget mode">
             <Select
               name="budget_mode"
               value={mode}
-              onValue={form.set("budget_mode")}
+              onValue={edit("budget_mode")}
               label="Budget mode"
               options={BUDGET_MODES}
             />
@@ -1076,7 +1091,7 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
             <Input
               name="markup_percent"
               value={v.markup_percent}
-              onValue={form.set("markup_percent")}
+              onValue={edit("markup_percent")}
               inputMode="decimal"
               required
               emptyHint="enter 0 for no markup"
@@ -1092,13 +1107,16 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
               <Input
                 name="credits_per_dollar"
                 value={v.credits_per_dollar}
-                onValue={form.set("credits_per_dollar")}
+                onValue={edit("credits_per_dollar")}
                 inputMode="decimal"
                 required
               />
             </Field>
           )}
-          <Field label="Overdraft limit (credits)" hint="how far below zero a consumption job may take credits; 0: none">
+          <Field
+            label="Overdraft limit (credits)"
+            hint="how far below zero a consumption job may take credits; 0: none"
+          >
             {count("credits_overdraft_limit", "0", MAX_CREDITS, "enter 0 for no overdraft")}
           </Field>
           <Field label="LLM calls a minute" hint="over all keys and server processes; 0: no limit">
@@ -1114,7 +1132,7 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
             <Input
               name="max_cost_usd_per_job"
               value={v.max_cost_usd_per_job}
-              onValue={form.set("max_cost_usd_per_job")}
+              onValue={edit("max_cost_usd_per_job")}
               inputMode="decimal"
               required
               emptyHint="enter 0 for no limit"
@@ -1130,7 +1148,7 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
             <Select
               name="default_model"
               value={v.default_model}
-              onValue={form.set("default_model")}
+              onValue={edit("default_model")}
               label="Default model"
               options={[["", "None"], ...team.allowed_model_aliases.map((a): [string, string] => [a, a])]}
             />
@@ -1140,7 +1158,7 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
               name="metadata"
               rows={4}
               value={v.metadata}
-              onInput={(e) => form.set("metadata")((e.currentTarget as HTMLTextAreaElement).value)}
+              onInput={(e) => edit("metadata")((e.currentTarget as HTMLTextAreaElement).value)}
             />
           </Field>
         </Form>
@@ -1171,7 +1189,10 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
             name="team_access_groups"
             options={(allGroups.data ?? []).map((g) => g.group_name)}
             chosen={groups.values.access_groups}
-            onChange={groups.set("access_groups")}
+            onChange={(chosen) => {
+              setGroupsSaved("");
+              groups.set("access_groups")(chosen);
+            }}
           />
           <p class="muted">Calls to aliases the team no longer reaches are refused from the next call on.</p>
         </Form>

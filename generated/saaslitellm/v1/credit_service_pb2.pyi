@@ -168,9 +168,11 @@ class RefundJobRequest(_message.Message):
     def __init__(self, team_id: _Optional[str] = ..., job_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class RefundJobResponse(_message.Message):
-    __slots__ = ("transaction", "balance")
+    __slots__ = ("transaction", "balance", "already_refunded")
     TRANSACTION_FIELD_NUMBER: _ClassVar[int]
     BALANCE_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_REFUNDED_FIELD_NUMBER: _ClassVar[int]
     transaction: CreditTransaction
     balance: CreditBalance
-    def __init__(self, transaction: _Optional[_Union[CreditTransaction, _Mapping]] = ..., balance: _Optional[_Union[CreditBalance, _Mapping]] = ...) -> None: ...
+    already_refunded: bool
+    def __init__(self, transaction: _Optional[_Union[CreditTransaction, _Mapping]] = ..., balance: _Optional[_Union[CreditBalance, _Mapping]] = ..., already_refunded: _Optional[bool] = ...) -> None: ...

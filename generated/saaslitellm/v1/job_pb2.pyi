@@ -56,7 +56,7 @@ class Job(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., team_id: _Optional[str] = ..., job_type: _Optional[str] = ..., user_id: _Optional[str] = ..., status: _Optional[_Union[Job.Status, str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error_message: _Optional[str] = ..., costs: _Optional[_Union[JobCosts, _Mapping]] = ..., calls: _Optional[_Iterable[_Union[CallSummary, _Mapping]]] = ...) -> None: ...
 
 class JobCosts(_message.Message):
-    __slots__ = ("total_calls", "successful_calls", "failed_calls", "total_tokens", "total_cost_usd", "avg_latency_ms", "credit_applied", "credits_remaining", "credits_charged", "prompt_tokens", "completion_tokens", "credits_shortfall")
+    __slots__ = ("total_calls", "successful_calls", "failed_calls", "total_tokens", "total_cost_usd", "avg_latency_ms", "credit_applied", "credits_remaining", "credits_charged", "prompt_tokens", "completion_tokens", "credits_shortfall", "credits_refunded")
     TOTAL_CALLS_FIELD_NUMBER: _ClassVar[int]
     SUCCESSFUL_CALLS_FIELD_NUMBER: _ClassVar[int]
     FAILED_CALLS_FIELD_NUMBER: _ClassVar[int]
@@ -69,6 +69,7 @@ class JobCosts(_message.Message):
     PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CREDITS_SHORTFALL_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_REFUNDED_FIELD_NUMBER: _ClassVar[int]
     total_calls: int
     successful_calls: int
     failed_calls: int
@@ -81,7 +82,8 @@ class JobCosts(_message.Message):
     prompt_tokens: int
     completion_tokens: int
     credits_shortfall: int
-    def __init__(self, total_calls: _Optional[int] = ..., successful_calls: _Optional[int] = ..., failed_calls: _Optional[int] = ..., total_tokens: _Optional[int] = ..., total_cost_usd: _Optional[float] = ..., avg_latency_ms: _Optional[int] = ..., credit_applied: _Optional[bool] = ..., credits_remaining: _Optional[int] = ..., credits_charged: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., credits_shortfall: _Optional[int] = ...) -> None: ...
+    credits_refunded: int
+    def __init__(self, total_calls: _Optional[int] = ..., successful_calls: _Optional[int] = ..., failed_calls: _Optional[int] = ..., total_tokens: _Optional[int] = ..., total_cost_usd: _Optional[float] = ..., avg_latency_ms: _Optional[int] = ..., credit_applied: _Optional[bool] = ..., credits_remaining: _Optional[int] = ..., credits_charged: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., credits_shortfall: _Optional[int] = ..., credits_refunded: _Optional[int] = ...) -> None: ...
 
 class CallSummary(_message.Message):
     __slots__ = ("call_id", "purpose", "model", "status", "tokens", "latency_ms", "cost_usd", "error", "usage", "streamed", "created_at")
