@@ -246,6 +246,8 @@ export interface CreditTransaction {
 export interface RefundJobResponse {
   transaction: CreditTransaction;
   balance: CreditBalance;
+  // The job had been refunded before: `transaction` is that earlier refund, nothing changed.
+  already_refunded: boolean;
 }
 
 export interface CreditChangeResponse {
@@ -289,8 +291,8 @@ export interface Job {
     credits_remaining?: number;
     // Credits a consumption-mode job used beyond what the team could pay; recorded, not charged.
     credits_shortfall?: number;
-    // Not (yet) in the API's JobCosts: the refund is then read from the team's ledger.
-    credits_refunded?: number;
+    // Credits given back by a refund of the job; 0 when not refunded.
+    credits_refunded: number;
   };
   calls: CallSummary[];
 }

@@ -609,7 +609,7 @@ def test_a_refunded_job_shows_its_refund_and_its_shortfall(page: Page, stack: St
     )
     assert call.status_code == 200, call.text
     costs = requests.post(f"{api}/jobs/{job_id}/complete", headers=auth, json={"status": "completed"}).json()["costs"]
-    assert (costs["credits_charged"], costs["credits_shortfall"]) == (10, 34)
+    assert (costs["credits_charged"], costs["credits_shortfall"], costs["credits_refunded"]) == (10, 34, 0)
     sign_in(page)
     page.goto(f"/#/teams/{team}/jobs")
 
@@ -637,11 +637,72 @@ def test_a_refunded_job_shows_its_refund_and_its_shortfall(page: Page, stack: St
     page.get_by_role("button", name="Close").click()
     ledger = requests.get(f"{api}/credits/teams/{team}/transactions", headers=ADMIN).json()["transactions"]
     assert [(t["amount"], t["reason"]) for t in ledger if t["kind"] == "REFUND"] == [(10, "customer complaint #12")]
+    jobs = requests.get(f"{api}/teams/{team}/jobs", headers=ADMIN).json()["jobs"]
+    assert [j["costs"]["credits_refunded"] for j in jobs if j["job_id"] == job_id] == [10]
 
-    # Still shown so after a reload: read back from the ledger.
+    # Still shown so after a reload: the job says it was refunded. The list never reads the
+    # ledger; the detail reads its newest page for the refund's date and reason.
+    sent = api_requests(page, "GET")
     page.reload()
     expect(row).to_contain_text("refunded")
+    assert [r.url for r in sent if "/transactions" in r.url] == []
     row.click()
+    expect(detail.get_by_test_id("job-refund")).to_contain_text("10 credit(s) given back")
+    expect(detail.get_by_test_id("job-refund")).to_contain_text("customer complaint #12")
+    expect(detail.get_by_role("button", name="Refund…")).to_have_count(0)
+    ledger_reads = [r.url for r in sent if "/transactions" in r.url]
+    assert len(ledger_reads) == 1 and "page_size=100" in ledger_reads[0], ledger_reads
+
+
+def test_a_second_refund_is_reported_as_already_refunded(page: Page, stack: Stack) -> None:
+    api = f"{stack.api_url}/api"
+    team, key = make_team(api)
+    auth = {"Authorization": f"Bearer {key}"}
+    job_id = requests.post(f"{api}/jobs/create", headers=auth, json={"job_type": "twice_job"}).json()["job_id"]
+    call = requests.post(
+        f"{api}/jobs/{job_id}/llm-call", headers=auth, json={"messages": [{"role": "user", "content": "hi"}]}
+    )
+    assert call.status_code == 200, call.text
+    costs = requests.post(f"{api}/jobs/{job_id}/complete", headers=auth, json={"status": "completed"}).json()["costs"]
+    assert (costs["credits_charged"], costs["credits_refunded"]) == (1, 0)
+    sign_in(page)
+    page.goto(f"/#/teams/{team}/jobs")
+    row = page.get_by_role("row", name=re.compile("twice_job"))
+    expect(row).not_to_contain_text("refunded")
+    row.click()
+    detail = page.get_by_test_id("job-detail")
+    expect(detail.get_by_role("button", name="Refund…")).to_be_visible()
+
+    # Refunded meanwhile elsewhere: the dashboard's refund returns that one and says so.
+    refund = f"{api}/credits/teams/{team}/jobs/{job_id}/refund"
+    first = requests.post(refund, headers=ADMIN, json={"reason": "refunded elsewhere"})
+    assert first.status_code == 200 and first.json()["already_refunded"] is False, first.text
+    detail.get_by_role("button", name="Refund…").click()
+    dialog(page, "Refund this job?").get_by_role("button", name="Refund 1 credit(s)").click()
+    notice = page.get_by_role("status").filter(has_text="had already been refunded")
+    expect(notice).to_contain_text('("refunded elsewhere"): nothing more was given back; 10 available.')
+    expect(notice).to_have_class("warning")
+    expect(row).to_contain_text("refunded")
+    ledger = requests.get(f"{api}/credits/teams/{team}/transactions", headers=ADMIN).json()["transactions"]
+    assert [t["reason"] for t in ledger if t["kind"] == "REFUND"] == ["refunded elsewhere"]
+    again = requests.post(refund, headers=ADMIN, json={"reason": "again"}).json()
+    assert (again["already_refunded"], again["transaction"]["reason"]) == (True, "refunded elsewhere")
+
+    row.click()
+    expect(detail.get_by_test_id("job-refund")).to_contain_text("refunded elsewhere")
+    page.get_by_role("button", name="Close").click()
+
+    # Out of the ledger's newest 100 entries, the refund is shown without its date and reason.
+    for n in range(100):
+        adjusted = requests.post(
+            f"{api}/credits/teams/{team}/adjust", headers=ADMIN, json={"credits": 1, "reason": f"top-up {n}"}
+        )
+        assert adjusted.status_code == 200, adjusted.text
+    row.click()
+    shown = detail.get_by_test_id("job-refund")
+    expect(shown).to_have_attribute("aria-busy", "false")
+    expect(shown).to_contain_text("1 credit(s) given back")
+    expect(shown).not_to_contain_text("refunded elsewhere")
     expect(detail.get_by_role("button", name="Refund…")).to_have_count(0)
 
 

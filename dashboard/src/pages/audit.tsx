@@ -2,7 +2,7 @@
 
 import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
-import { ApiError, listPage, type AuditEntry, type Page, type Query } from "../api";
+import { listPage, type AuditEntry } from "../api";
 import { when } from "../format";
 import { Input, JsonView, ListView, Modal, Select } from "../ui";
 
@@ -15,50 +15,6 @@ const TYPES: Array<[string, string]> = [
   ["model_alias", "Model aliases"],
   ["webhook_endpoint", "Webhook endpoints"],
 ];
-
-const UNFILTERABLE = new Set<string>(); // types this server refused as a filter: not asked again
-
-/**
- * One page of the audit log for a resource type (and id). A server that does not know the
- * type as a filter (INVALID_REQUEST naming resource_type) is read unfiltered and the
- * entries picked here; the page token is then "<server token>|<entries of that server
- * page already shown>".
- */
-async function auditPage(type: string, id: string, token: string, size: number): Promise<Page<AuditEntry>> {
-  const filtered = (query: Query) => listPage<AuditEntry>("/audit-log", "entries", query);
-  if (!token.includes("|") && !UNFILTERABLE.has(type)) {
-    try {
-      return await filtered({ page_size: size, page_token: token, resource_type: type, resource_id: id });
-    } catch (error) {
-      const unknownType =
-        type &&
-        error instanceof ApiError &&
-        error.status === 400 &&
-        error.fields.some((f) => f.field === "resource_type");
-      if (!unknownType) throw error;
-      UNFILTERABLE.add(type);
-    }
-  }
-  const [start, skipped] = token.includes("|") ? token.split("|") : ["", "0"];
-  const matches = (e: AuditEntry) => e.resource_type === type && (!id || e.resource_id === id);
-  const items: AuditEntry[] = [];
-  let serverToken = start;
-  let skip = Number(skipped) || 0;
-  for (;;) {
-    const page = await filtered({ page_size: 1000, page_token: serverToken });
-    const found = page.items.filter(matches).slice(skip);
-    const room = size - items.length;
-    if (found.length > room) {
-      items.push(...found.slice(0, room));
-      return { items, next: `${serverToken}|${skip + room}` };
-    }
-    items.push(...found);
-    if (!page.next) return { items, next: "" };
-    serverToken = page.next;
-    skip = 0;
-    if (items.length === size) return { items, next: `${serverToken}|0` };
-  }
-}
 
 export function AuditPage() {
   const [type, setType] = useState("");
@@ -81,7 +37,14 @@ export function AuditList(props: { resourceType: string; resourceId: string; chi
       <ListView<AuditEntry>
         what="audit entries"
         deps={[props.resourceType, props.resourceId]}
-        fetchPage={(token, size) => auditPage(props.resourceType, props.resourceId, token, size)}
+        fetchPage={(token, size) =>
+          listPage<AuditEntry>("/audit-log", "entries", {
+            page_size: size,
+            page_token: token,
+            resource_type: props.resourceType,
+            resource_id: props.resourceId,
+          })
+        }
         columns={[
           { title: "When", render: (e) => when(e.created_at) },
           { title: "Action", render: (e) => <code>{e.action}</code> },

@@ -1,7 +1,7 @@
 // A team: balance and ledger, credits, settings, status, access groups, keys, recent
 // jobs with their calls and costs, usage, audit trail.
 
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import {
   del,
   enc,
@@ -15,7 +15,6 @@ import {
   type CreditChangeResponse,
   type CreditTransaction,
   type Job,
-  type Page,
   type RefundJobResponse,
   type ModelAccessGroup,
   type Team,
@@ -337,89 +336,19 @@ function AdjustCredits({ team, onChanged }: { team: Team; onChanged: () => void 
 
 // ---------------------------------------------------------------- jobs
 
-/** A job's refund: from the job (costs.credits_refunded) or from its REFUND ledger entry. */
-interface Refund {
-  credits: number;
-  created_at?: string;
-  reason?: string;
-}
-
-type JobRow = Job & { refund: Refund | null };
-
-const REFUND_SCAN_PAGES = 20; // ledger entries read at most, 500 a page, to find refunds
-
-/**
- * The refunds of a team's jobs, by job id, read from its ledger: the job view has no
- * refund field. The ledger is newest first and a job's refund is written after the job
- * was created, so reading stops at the first entry older than the oldest job asked
- * about; what was read is kept for the next page of jobs.
- */
-class RefundIndex {
-  private refunds = new Map<string, Refund>();
-  private token = "";
-  private oldest = Infinity; // time of the oldest entry read so far
-  private done = false;
-  private pages = 0;
-  private queue: Promise<unknown> = Promise.resolve();
-
-  constructor(private teamId: string) {}
-
-  /** The refunds of jobs created at or after `since` (ms). */
-  covering(since: number): Promise<Map<string, Refund>> {
-    const next = this.queue.then(() => this.read(since));
-    this.queue = next.catch(() => undefined);
-    return next;
-  }
-
-  private async read(since: number): Promise<Map<string, Refund>> {
-    while (!this.done && this.oldest >= since && this.pages < REFUND_SCAN_PAGES) {
-      const page = await listPage<CreditTransaction>(
-        `/credits/teams/${enc(this.teamId)}/transactions`,
-        "transactions",
-        { page_size: 500, page_token: this.token },
-      );
-      this.pages += 1;
-      for (const t of page.items) {
-        if (t.kind === "REFUND" && t.job_id && !this.refunds.has(t.job_id)) {
-          this.refunds.set(t.job_id, { credits: t.amount, created_at: t.created_at, reason: t.reason });
-        }
-      }
-      const last = page.items[page.items.length - 1];
-      if (last) this.oldest = Math.min(this.oldest, Date.parse(last.created_at));
-      this.token = page.next;
-      this.done = !page.next;
-    }
-    return this.refunds;
-  }
-}
-
 function refundable(job: Job): boolean {
   return job.status === "COMPLETED" && job.costs.credits_charged > 0;
 }
 
-async function withRefunds(index: RefundIndex, page: Page<Job>): Promise<Page<JobRow>> {
-  // Jobs the API says nothing about: charged, without costs.credits_refunded.
-  const unknown = page.items.filter((j) => refundable(j) && j.costs.credits_refunded === undefined);
-  const refunds = unknown.length
-    ? await index.covering(Math.min(...unknown.map((j) => Date.parse(j.created_at))) - 1000)
-    : new Map<string, Refund>();
-  return {
-    next: page.next,
-    items: page.items.map((j) => ({
-      ...j,
-      refund: j.costs.credits_refunded ? { credits: j.costs.credits_refunded } : (refunds.get(j.job_id) ?? null),
-    })),
-  };
+function isRefunded(job: Job): boolean {
+  return job.costs.credits_refunded > 0;
 }
 
 function JobsList(props: { team: Team; version: number; onChanged: () => void }) {
   const [status, setStatus] = useState("");
-  const [open, setOpen] = useState<JobRow | null>(null);
-  const [refunding, setRefunding] = useState<JobRow | null>(null);
-  const [refunded, setRefunded] = useState(0);
+  const [open, setOpen] = useState<Job | null>(null);
+  const [refunding, setRefunding] = useState<Job | null>(null);
   const [done, setDone] = useState<{ text: string; repeat: boolean } | null>(null);
-  // Read anew whenever a job may have been refunded since.
-  const refunds = useMemo(() => new RefundIndex(props.team.team_id), [props.team.team_id, props.version, refunded]);
   return (
     <div>
       {done && (
@@ -427,19 +356,16 @@ function JobsList(props: { team: Team; version: number; onChanged: () => void })
           {done.text}
         </div>
       )}
-      <ListView<JobRow>
+      <ListView<Job>
         what="jobs"
-        deps={[props.team.team_id, status, refunded]}
+        deps={[props.team.team_id, status]}
         version={props.version}
-        fetchPage={async (token, size) =>
-          withRefunds(
-            refunds,
-            await listPage<Job>(`/teams/${enc(props.team.team_id)}/jobs`, "jobs", {
-              page_size: Math.min(size, 100),
-              page_token: token,
-              status,
-            }),
-          )
+        fetchPage={(token, size) =>
+          listPage<Job>(`/teams/${enc(props.team.team_id)}/jobs`, "jobs", {
+            page_size: Math.min(size, 100),
+            page_token: token,
+            status,
+          })
         }
         columns={[
           { title: "Created", render: (j) => when(j.created_at) },
@@ -452,8 +378,8 @@ function JobsList(props: { team: Team; version: number; onChanged: () => void })
             title: "Credits",
             class: "num",
             render: (j) =>
-              j.refund ? (
-                <span title={`${int(j.refund.credits)} credit(s) refunded ${when(j.refund.created_at)}`}>
+              isRefunded(j) ? (
+                <span title={`${int(j.costs.credits_refunded)} credit(s) refunded`}>
                   <span class="refunded">{int(j.costs.credits_charged)}</span> <Badge value="REFUNDED" />
                 </span>
               ) : (
@@ -463,7 +389,7 @@ function JobsList(props: { team: Team; version: number; onChanged: () => void })
           { title: "Job ID", render: (j) => <code class="small">{j.job_id.slice(0, 8)}</code> },
         ]}
         rowKey={(j) => j.job_id}
-        searchText={(j) => `${j.job_id} ${j.job_type} ${j.user_id} ${j.status} ${j.refund ? "refunded" : ""}`}
+        searchText={(j) => `${j.job_id} ${j.job_type} ${j.user_id} ${j.status} ${isRefunded(j) ? "refunded" : ""}`}
         onRow={(j) => setOpen(j)}
         toolbar={
           <Select
@@ -484,6 +410,7 @@ function JobsList(props: { team: Team; version: number; onChanged: () => void })
       <p class="muted">Click a job to see its calls.</p>
       {open && (
         <JobDetail
+          team={props.team}
           job={open}
           onClose={() => setOpen(null)}
           onRefund={(job) => {
@@ -501,7 +428,6 @@ function JobsList(props: { team: Team; version: number; onChanged: () => void })
           onRefunded={(text, repeat) => {
             setRefunding(null);
             setDone({ text, repeat });
-            setRefunded((n) => n + 1);
             props.onChanged();
           }}
         />
@@ -512,7 +438,7 @@ function JobsList(props: { team: Team; version: number; onChanged: () => void })
 
 function RefundJob(props: {
   team: Team;
-  job: JobRow;
+  job: Job;
   onClose: () => void;
   onRefunded: (text: string, repeat: boolean) => void;
 }) {
@@ -526,21 +452,19 @@ function RefundJob(props: {
       busy="Refunding…"
       onClose={props.onClose}
       onConfirm={async () => {
-        const asked = Date.now();
         const response = await post<RefundJobResponse>(
           `/credits/teams/${enc(props.team.team_id)}/jobs/${enc(j.job_id)}/refund`,
           { reason: reason.trim() },
         );
         const t = response.transaction;
         const available = `${int(response.balance.credits_available)} available`;
-        // A job is refunded once: a repeat returns the first refund, written before we asked.
-        const repeat = Date.parse(t.created_at) < asked - 60_000;
+        // A job is refunded once: a repeat returns the first refund and changes nothing.
         props.onRefunded(
-          repeat
+          response.already_refunded
             ? `Job ${j.job_id} had already been refunded ${when(t.created_at)} ("${t.reason}"): ` +
                 `nothing more was given back; ${available}.`
             : `Refunded ${int(t.amount)} credit(s) for job ${j.job_id}; ${available}.`,
-          repeat,
+          response.already_refunded,
         );
       }}
     >
@@ -554,8 +478,9 @@ function RefundJob(props: {
   );
 }
 
-function JobDetail(props: { job: JobRow; onClose: () => void; onRefund: (job: JobRow) => void }) {
+function JobDetail(props: { team: Team; job: Job; onClose: () => void; onRefund: (job: Job) => void }) {
   const j = props.job;
+  const refunded = isRefunded(j);
   const shortfall = j.costs.credits_shortfall ?? 0;
   return (
     <Modal title="Job" onClose={props.onClose} wide>
@@ -586,16 +511,12 @@ function JobDetail(props: { job: JobRow; onClose: () => void; onRefund: (job: Jo
           <dd>{usd(j.costs.total_cost_usd)}</dd>
           <dt>Credits charged</dt>
           <dd data-testid="job-credits">
-            {j.refund ? <span class="refunded">{int(j.costs.credits_charged)}</span> : int(j.costs.credits_charged)}
+            {refunded ? <span class="refunded">{int(j.costs.credits_charged)}</span> : int(j.costs.credits_charged)}
           </dd>
-          {j.refund && (
+          {refunded && (
             <>
               <dt>Refunded</dt>
-              <dd data-testid="job-refund">
-                <Badge value="REFUNDED" /> {int(j.refund.credits)} credit(s) given back
-                {j.refund.created_at && <> {when(j.refund.created_at)}</>}
-                {j.refund.reason && <span class="muted"> ({j.refund.reason})</span>}
-              </dd>
+              <JobRefund team={props.team} job={j} />
             </>
           )}
           {shortfall !== 0 && (
@@ -650,7 +571,7 @@ function JobDetail(props: { job: JobRow; onClose: () => void; onRefund: (job: Jo
             </tbody>
           </table>
         </div>
-        {refundable(j) && !j.refund && (
+        {refundable(j) && !refunded && (
           <div class="form-actions">
             <button type="button" class="btn danger" onClick={() => props.onRefund(j)}>
               Refund…
@@ -659,6 +580,26 @@ function JobDetail(props: { job: JobRow; onClose: () => void; onRefund: (job: Jo
         )}
       </div>
     </Modal>
+  );
+}
+
+/**
+ * A refunded job's refund, with its date and reason from its REFUND ledger entry when that
+ * is in the newest page of the team's ledger (read only when the detail is opened).
+ */
+function JobRefund({ team, job }: { team: Team; job: Job }) {
+  const entry = useAsync(async () => {
+    const path = `/credits/teams/${enc(team.team_id)}/transactions`;
+    const page = await listPage<CreditTransaction>(path, "transactions", { page_size: 100 });
+    return page.items.find((t) => t.kind === "REFUND" && t.job_id === job.job_id) ?? null;
+  }, [team.team_id, job.job_id]);
+  const t = entry.data;
+  return (
+    <dd data-testid="job-refund" aria-busy={entry.loading}>
+      <Badge value="REFUNDED" /> {int(job.costs.credits_refunded)} credit(s) given back
+      {t && <> {when(t.created_at)}</>}
+      {t?.reason && <span class="muted"> ({t.reason})</span>}
+    </dd>
   );
 }
 
