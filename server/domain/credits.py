@@ -79,10 +79,12 @@ def consumed(rates: Rates, costs: JobCosts) -> Decimal:
 
 
 def charge(rates: Rates, costs: JobCosts) -> int:
-    """Credits a job completed as `completed` costs, in whole credits rounded up, at least 1."""
+    """Credits a job completed as `completed` costs, in whole credits rounded up, at least 1
+    and at most MAX_CREDITS (more than any team can hold: a rate like 10^13 credits per
+    dollar must not make a settlement overflow what the ledger stores)."""
     if rates.mode is BudgetMode.JOB_BASED:
         return 1
-    return max(1, math.ceil(consumed(rates, costs)))
+    return min(MAX_CREDITS, max(1, math.ceil(consumed(rates, costs))))
 
 
 def payable(rates: Rates, balance: Balance, held: int) -> int:

@@ -389,6 +389,8 @@ class AdminUseCases:
             org = await catalog.get_organization(conn, organization_id, lock="share")
             tenancy.ensure_organization_writable(org)
             await catalog.ensure_groups_exist(conn, groups)
+            if default_model:
+                await _hold_alias(conn, default_model)
             await team_store.insert_team(
                 conn,
                 team_id=team_id,
@@ -454,6 +456,7 @@ class AdminUseCases:
             if changes.credits_overdraft_limit is not None:
                 tenancy.ensure_overdraft_covers(before, changes.credits_overdraft_limit)
             if changes.default_model:
+                await _hold_alias(conn, changes.default_model)
                 tenancy.ensure_default_reachable(
                     changes.default_model, await team_store.reachable_aliases(conn, team_id)
                 )
@@ -595,6 +598,18 @@ def _key_position(position: tuple[Any, ...] | None) -> tuple[datetime, uuid.UUID
         return datetime.fromisoformat(position[0]), uuid.UUID(position[1])
     except ValueError:
         raise invalid_argument("page_token", "is not a token this API issued") from None
+
+
+async def _hold_alias(conn: Connection, model_alias: str) -> None:
+    """Lock the alias a team is about to name as its default until the transaction ends, so
+    a concurrent deletion waits instead of making the write fail; an unknown alias is a bad
+    `default_model`, not a 500 from the foreign key."""
+    try:
+        await catalog.lock_alias(conn, model_alias)
+    except DomainError as error:
+        if error.kind is not Kind.NOT_FOUND:
+            raise
+        raise invalid_argument("default_model", f"'{model_alias}' is not a model alias") from None
 
 
 async def _audit(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-from server.domain import audit, validation
+from server.domain import audit, tenancy, validation
 from server.domain.audit import Actor
 from server.domain.credits import MAX_CREDITS, Balance, Rates
 from server.domain.errors import DomainError, Kind, Reason, invalid_argument
@@ -14,6 +14,7 @@ from server.storage import audit as audit_store
 from server.storage import credits as credit_store
 from server.storage import jobs as job_store
 from server.storage import ledger
+from server.storage import teams as team_store
 from server.storage.database import Connection, Database
 from server.storage.ledger import LedgerEntry
 
@@ -91,9 +92,11 @@ class CreditUseCases:
             async with self._db.transaction() as conn:
                 if idempotency_key and (first := await ledger.find_by_idempotency_key(conn, team_id, idempotency_key)):
                     raise _Repeat(first)
-                await credit_store.team_state(conn, team_id)  # NOT_FOUND for unknown teams
+                # NOT_FOUND for unknown teams; an archived team's credits are history
+                tenancy.ensure_team_writable(await team_store.get_team(conn, team_id))
                 balance = await credit_store.change_allocation(conn, team_id, amount, MAX_CREDITS)
                 if balance is None:
+                    await team_store.get_team(conn, team_id)  # NOT_FOUND if it was deleted meanwhile
                     raise _refused(team_id, amount)
                 entry = await ledger.append(
                     conn,
@@ -126,6 +129,7 @@ class CreditUseCases:
         validation.label("reason", reason, max_length=500)
         async with self._db.transaction() as conn:
             job = await job_store.get_job(conn, jid, team_id, for_update=True)
+            tenancy.ensure_team_writable(await team_store.get_team(conn, team_id))
             if (first := await ledger.find_for_job(conn, jid, "refund")) is not None:
                 return CreditChange(first, await _view(conn, team_id), repeated=True)
             if job.status is not JobStatus.COMPLETED or job.credits_charged <= 0:

@@ -244,3 +244,18 @@ async def test_create_team_accepts_rates(admin):
     keys = await admin.ListTeamKeys(pb.ListTeamKeysRequest(team_id=team.team_id), metadata=ADMIN)
     assert [k.name for k in keys.keys] == ["prod"] and keys.keys[0].key_id == team.key_id
     await fails(new_team(admin, org, tokens_per_credit=0), INVALID, "INVALID_REQUEST", "tokens_per_credit")
+
+
+async def test_an_unknown_default_model_is_a_bad_field_not_a_500(admin):
+    org = await new_org(admin)
+    refused = await fails(
+        admin.CreateTeam(
+            pb.CreateTeamRequest(organization_id=org, team_id="t-unknown-default", default_model="does-not-exist"),
+            metadata=ADMIN,
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_REQUEST",
+    )
+    assert refused.details().startswith("default_model:")
+    listed = await admin.ListTeams(pb.ListTeamsRequest(organization_id=org), metadata=ADMIN)
+    assert list(listed.teams) == []

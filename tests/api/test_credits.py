@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from devstack.postgres import Postgres
+from saaslitellm.v1 import admin_service_pb2 as admin_pb
 from saaslitellm.v1 import credit_service_pb2 as cpb
 from saaslitellm.v1 import credit_service_pb2_grpc, job_pb2
 from saaslitellm.v1 import job_service_pb2 as pb
@@ -419,8 +420,6 @@ async def test_expiry_waits_the_activity_resolution_beyond_the_ttl(app, jobs, te
 
 
 async def test_credit_changes_are_audited(admin, credits, jobs, team):
-    from saaslitellm.v1 import admin_service_pb2 as admin_pb
-
     await credits.AddCredits(cpb.AddCreditsRequest(team_id=team.team_id, credits=7, reason="invoice 7"), metadata=ADMIN)
     done = await run_job(jobs, team, "hi")
     await credits.RefundJob(cpb.RefundJobRequest(team_id=team.team_id, job_id=done.job_id), metadata=ADMIN)
@@ -432,3 +431,28 @@ async def test_credit_changes_are_audited(admin, credits, jobs, team):
     top_up = log.entries[1]
     assert top_up.actor == "admin" and top_up.after["amount"] == 7 and top_up.after["reason"] == "invoice 7"
     assert top_up.after["credits_remaining"] - top_up.before["credits_remaining"] == 7
+
+
+async def test_an_absurd_rate_caps_the_charge_instead_of_failing_the_settlement(admin, jobs):
+    """99,999,999,999,999 credits per dollar make a $0.00004 call worth billions of credits,
+    more than the ledger's integers hold: the completion still settles, charging what the
+    team can pay and recording the rest (capped) as shortfall."""
+    team = await create_team(admin, credits=10, budget_mode="CONSUMPTION_USD", credits_per_dollar="99999999999999")
+    done = await run_job(jobs, team, "hi [fake tokens=20]")
+    assert done.status == job_pb2.Job.COMPLETED
+    assert done.costs.credits_charged == 10 and 0 < done.costs.credits_shortfall < 2**31
+
+
+async def test_an_archived_teams_credits_are_history(admin, credits, jobs):
+    team = await create_team(admin)
+    done = await run_job(jobs, team, "hi")
+    archived = await admin.DeleteTeam(admin_pb.DeleteTeamRequest(team_id=team.team_id), metadata=ADMIN)
+    assert archived.outcome == admin_pb.DeleteTeamResponse.ARCHIVED
+    for change in (
+        credits.AddCredits(cpb.AddCreditsRequest(team_id=team.team_id, credits=5), metadata=ADMIN),
+        credits.AdjustCredits(cpb.AdjustCreditsRequest(team_id=team.team_id, credits=-1, reason="x"), metadata=ADMIN),
+        credits.RefundJob(cpb.RefundJobRequest(team_id=team.team_id, job_id=done.job_id), metadata=ADMIN),
+    ):
+        await expect_error(change, grpc.StatusCode.FAILED_PRECONDITION, "TEAM_ARCHIVED")
+    balance = await credits.GetCreditBalance(cpb.GetCreditBalanceRequest(team_id=team.team_id), metadata=ADMIN)
+    assert balance.credits_remaining == 99
