@@ -275,7 +275,9 @@ class Authenticator:
                 f"this is an admin API and {why}: send the admin key as 'X-Admin-Key: ...' or "
                 "'Authorization: Bearer ...'",
             )
-        forwarded = metadata.get("x-forwarded-for", "").split(",")[0].strip()
+        # The last entry is the address the gateway saw (Envoy's use_remote_address); the
+        # earlier ones are whatever the client wrote.
+        forwarded = metadata.get("x-forwarded-for", "").split(",")[-1].strip()
         return Actor(
             name=ADMIN_ACTOR, request_id=metadata.get("x-request-id", "")[:200], peer=(forwarded or peer)[:200]
         )

@@ -270,3 +270,18 @@ def test_a_teams_call_limit_over_rest_is_a_429_with_its_reason_and_delay(api):
     assert costs["costs"]["total_calls"] == 2  # the refused call left nothing
     bad = call(api, "PATCH", f"/teams/{team.team_id}", {"calls_per_minute": -1}, ADMIN_HEADERS)
     assert bad.status_code == 400 and "calls_per_minute" in bad.json()["message"]
+
+
+def test_the_audit_peer_is_the_address_the_gateway_saw_not_one_the_client_wrote(api):
+    org = unique("org")
+    created = requests.post(
+        f"{api}/organizations/create",
+        json={"organization_id": org, "name": "Forged"},
+        headers={**ADMIN_HEADERS, "X-Forwarded-For": "6.6.6.6"},
+        timeout=10,
+    )
+    assert created.status_code == 200, created.text
+    entry = call(api, "GET", "/audit-log", headers=ADMIN_HEADERS, resource_type="organization", resource_id=org)
+    peer = entry.json()["entries"][0]["peer"]
+    # Envoy records a loopback client as its host's own address (192.0.2.2 on these machines).
+    assert peer and "6.6.6.6" not in peer, peer
