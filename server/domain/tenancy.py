@@ -376,6 +376,18 @@ def ensure_no_live_teams(organization_id: str, live_teams: int) -> None:
         )
 
 
+def ensure_no_webhook_endpoints(organization_id: str, endpoints: int) -> None:
+    """Deleting an organization would delete the webhook endpoints scoped to it, unseen."""
+    if endpoints:
+        raise DomainError(
+            Kind.FAILED_PRECONDITION,
+            AdminReason.RESOURCE_IN_USE,
+            f"organization '{organization_id}' has {endpoints} webhook endpoint(s); delete them first "
+            "(DELETE /api/webhooks/{endpoint_id})",
+            metadata={"organization_id": organization_id, "webhook_endpoints": str(endpoints)},
+        )
+
+
 def ensure_unused(what: str, name: str, users: list[str], how: str, force: bool) -> None:
     """Refuse to delete something teams depend on, unless forced."""
     if users and not force:

@@ -29,6 +29,7 @@ from server.storage import audit as audit_store
 from server.storage import catalog, ledger
 from server.storage import keys as key_store
 from server.storage import teams as team_store
+from server.storage import webhooks as webhook_store
 from server.storage.catalog import Change
 from server.storage.database import Connection, Database
 
@@ -118,6 +119,9 @@ class AdminUseCases:
                 after = await catalog.archive_organization(conn, organization_id)
                 await _audit(conn, actor, "archive", audit.ORGANIZATION, organization_id, before, after)
                 return ARCHIVED
+            tenancy.ensure_no_webhook_endpoints(
+                organization_id, await webhook_store.count_organization_endpoints(conn, organization_id)
+            )
             await catalog.delete_organization(conn, organization_id)
             await _audit(conn, actor, "delete", audit.ORGANIZATION, organization_id, before, None)
             return DELETED

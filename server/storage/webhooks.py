@@ -19,6 +19,13 @@ from server.domain.errors import not_found
 from server.storage.database import Connection
 from server.storage.tables import webhook_deliveries, webhook_endpoints
 
+
+async def count_organization_endpoints(conn: Connection, organization_id: str) -> int:
+    """Webhook endpoints scoped to the organization (deleting it would delete them)."""
+    query = select(func.count()).where(webhook_endpoints.c.organization_id == organization_id)
+    return (await conn.execute(query)).scalar_one()
+
+
 TEST_EVENT = "webhook.test"
 
 

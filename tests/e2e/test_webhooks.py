@@ -19,6 +19,7 @@ import psycopg
 import pytest
 import requests
 
+from tests.conftest import unique
 from tests.e2e.conftest import ADMIN_HEADERS, RestTeam, admin_post, rest_team
 
 
@@ -310,3 +311,24 @@ def test_a_test_event_checks_a_receiver(api, receiver):
         f"{api}/webhooks/3f2b1c9e-8a41-4d2b-9a7e-0c5d6e7f8a9b/test", json={}, headers=ADMIN_HEADERS, timeout=10
     )
     assert unknown.status_code == 404
+
+
+def test_an_organization_with_webhook_endpoints_is_not_deleted_under_them(api, receiver):
+    org = unique("org")
+    admin_post(api, "/organizations/create", {"organization_id": org, "name": "Hooked"})
+    created = requests.post(
+        f"{api}/webhooks/create",
+        json={"url": receiver.url, "event_types": ["job.failed"], "organization_id": org},
+        headers=ADMIN_HEADERS,
+        timeout=10,
+    )
+    assert created.status_code == 200, created.text
+    endpoint_id = created.json()["endpoint"]["endpoint_id"]
+    refused = requests.delete(f"{api}/organizations/{org}", headers=ADMIN_HEADERS, timeout=10)
+    assert refused.status_code == 400 and "webhook endpoint" in refused.json()["message"], refused.text
+    assert (
+        requests.get(f"{api}/webhooks/{endpoint_id}/deliveries", headers=ADMIN_HEADERS, timeout=10).status_code == 200
+    )
+    requests.delete(f"{api}/webhooks/{endpoint_id}", headers=ADMIN_HEADERS, timeout=10)
+    deleted = requests.delete(f"{api}/organizations/{org}", headers=ADMIN_HEADERS, timeout=10)
+    assert deleted.status_code == 200 and deleted.json()["outcome"] == "DELETED"

@@ -293,7 +293,8 @@ class AdminServiceServicer:
         """Deletes an organization that never had a team. One whose teams are all archived is
         archived instead (outcome ARCHIVED): it keeps its teams' history and takes no new
         teams. FAILED_PRECONDITION `ORGANIZATION_HAS_TEAMS` while it has a team that is not
-        archived (delete those first). NOT_FOUND.
+        archived (delete those first), `RESOURCE_IN_USE` when deleting it would delete webhook
+        endpoints scoped to it (delete those first). NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
