@@ -54,6 +54,10 @@ def parse_request(body: bytes, *, purpose: str = "") -> CompletionRequest:
         raise invalid_argument("body", "must be a JSON object (an OpenAI chat completion request)") from None
     if not isinstance(document, dict):
         raise invalid_argument("body", "must be a JSON object (an OpenAI chat completion request)")
+    try:  # JSON may escape a lone UTF-16 surrogate ("\\ud800"), which no UTF-8 text can hold
+        json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise invalid_argument("body", "contains an unpaired UTF-16 surrogate escape: not valid Unicode text") from None
     for name in document:  # the gateway's own parameters (chat.is_reserved) this format does not read
         if name not in _HANDLED and is_reserved(name):
             raise invalid_argument(name, "is set by the gateway, not by the client")
@@ -217,7 +221,9 @@ class ChunkHeader:
         }
 
     def first(self) -> dict[str, Any]:
-        return self.chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+        # No content yet: an answer that turns out to be a tool call has none (null, as
+        # OpenAI sends it), and a text answer's deltas bring it.
+        return self.chunk([{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}])
 
     def delta(self, delta: Delta) -> dict[str, Any]:
         body: dict[str, Any] = {}

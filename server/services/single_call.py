@@ -93,6 +93,9 @@ class SingleCallUseCases:
         except asyncio.CancelledError:
             await self._settle(principal, job, JobStatus.FAILED, "the client went away before the answer")
             raise
+        except Exception:  # a fault of ours: the job must not stay open holding its credit
+            await self._settle(principal, job, JobStatus.FAILED, "internal error")
+            raise
         return SingleCallResult(await self._settle(principal, job, JobStatus.COMPLETED), result)
 
     async def stream(
@@ -115,6 +118,11 @@ class SingleCallUseCases:
             settled = True
             await self._settle(principal, job, JobStatus.FAILED, error.message)
             raise _with_job(error, job) from None
+        except Exception:  # a fault of ours: the job must not stay open holding its credit
+            if not settled:
+                settled = True
+                await self._settle(principal, job, JobStatus.FAILED, "internal error")
+            raise
         except (asyncio.CancelledError, GeneratorExit):
             if not settled:
                 # The client went away: it consumed what was produced, so the job is charged

@@ -165,6 +165,11 @@ def test_tool_calls_come_back_in_openai_shape_plain_and_streamed(stack, team):
     fragments = [f for chunk in streamed if chunk.choices for f in chunk.choices[0].delta.tool_calls or ()]
     assert fragments[0].id and fragments[0].function.name == "get_weather"
     assert set(json.loads("".join(f.function.arguments or "" for f in fragments))) == {"city", "days"}
+    with client.chat.completions.stream(
+        model=team.alias, messages=messages, tools=[WEATHER_TOOL], tool_choice="required"
+    ) as helper:  # the SDK's own accumulation: no content appears for a tool call
+        assert not [event for event in helper if event.type == "content.delta"]
+        assert helper.get_final_completion().choices[0].message.content is None
 
 
 @pytest.mark.parametrize(
@@ -314,3 +319,21 @@ def test_an_agent_loop_stops_before_the_teams_cost_per_job(stack, api, team):
     costs = job(api, team, created.json()["job_id"])["costs"]
     assert costs["total_calls"] == 3
     assert float(refusal["metadata"]["spent_usd"]) == pytest.approx(costs["total_cost_usd"])
+
+
+def test_an_unpaired_surrogate_is_a_400_before_any_job(stack, api):
+    """JSON can escape half of a UTF-16 pair (JavaScript's JSON.stringify writes one for a
+    cut emoji); no UTF-8 text holds it. Refused before a job is created or a credit held."""
+    team = rest_team(api, credits=3)
+    body = '{"model": "ALIAS", "messages": [{"role": "user", "content": "hi \\ud800 there"}]}'.replace(
+        "ALIAS", team.alias
+    )
+    for stream in ("false", "true"):
+        refused = requests.post(
+            f"{stack.api_url}/v1/chat/completions",
+            data=body[:-1] + f', "stream": {stream}}}',
+            headers={**team.headers, "Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert refused.status_code == 400 and "surrogate" in refused.json()["message"], refused.text
+    assert jobs_of(stack, team) == 0 and balance(api, team)["credits_available"] == 3

@@ -129,7 +129,7 @@ def test_a_completion_has_openai_shape_and_tool_calls_null_the_content():
 
 def test_chunks_repeat_the_header_and_carry_the_delta():
     header = wire.ChunkHeader("chatcmpl-x", 7, "ChatAgent")
-    assert header.first()["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert header.first()["choices"][0]["delta"] == {"role": "assistant"}  # no content yet: a tool call has none
     fragment = {"index": 0, "id": "c", "function": {"arguments": "{"}}
     chunk = header.delta(Delta(content="a", tool_calls=(fragment,), finish_reason="stop"))
     assert chunk["choices"] == [
