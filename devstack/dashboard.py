@@ -134,8 +134,9 @@ def create_app(api_url: str, dist: Path = DIST) -> web.Application:
 
     async def proxy(request: web.Request) -> web.StreamResponse:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-        # This server is the edge: the audit log records the browser's address, never one
-        # a client claims in its own X-Forwarded-For.
+        # A client's own X-Forwarded-For is never passed on. Envoy, the API's edge, appends
+        # the address it saw (this server's), which is the peer the audit log records: an
+        # address a client wrote is not trusted, this one included.
         headers = {k: v for k, v in headers.items() if k.lower() not in ("x-forwarded-for", "x-real-ip")}
         headers["X-Forwarded-For"] = request.remote or ""
         body = await request.read()
