@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from google.protobuf.message import Message
@@ -154,20 +153,15 @@ def team(value: Team) -> tenancy_pb2.Team:
         created_at=timestamp(value.created_at),
         updated_at=timestamp(value.updated_at),
         tokens_per_credit=value.rates.tokens_per_credit,
-        credits_per_dollar=_decimal(value.rates.credits_per_dollar),
-        markup_percent=_decimal(value.rates.markup_percent),
+        credits_per_dollar=money(value.rates.credits_per_dollar),
+        markup_percent=money(value.rates.markup_percent),
         credits_overdraft_limit=value.credits_overdraft_limit,
         archived_at=timestamp(value.archived_at),
         calls_per_minute=value.calls_per_minute,
         low_credit_threshold=value.low_credit_threshold,
         max_calls_per_job=value.max_calls_per_job,
-        max_cost_usd_per_job=_decimal(value.max_cost_usd_per_job),
+        max_cost_usd_per_job=money(value.max_cost_usd_per_job),
     )
-
-
-def _decimal(value: Decimal) -> str:
-    """A decimal without trailing zeros or exponent: 10.000000 -> "10", 12.50 -> "12.5"."""
-    return format(value.normalize(), "f")
 
 
 def create_team_response(created: CreatedTeam) -> admin_service_pb2.CreateTeamResponse:

@@ -15,6 +15,7 @@ from server.domain.analytics import UsageFigures, UsageReport
 from server.domain.chat import MAX_MESSAGES, ChatRequest, build_request
 from server.domain.completion import Delta, Usage
 from server.domain.credits import CallEstimate
+from server.domain.decimals import plain
 from server.domain.errors import invalid_argument
 from server.domain.jobs import CallRecord, CallStatus, JobStatus, JobView
 from server.services.calls import CallResult, StreamFinished, StreamStarted
@@ -72,8 +73,8 @@ def usd(value: Decimal) -> float:
 
 
 def money(value: Decimal) -> str:
-    """Exact USD as a decimal string (usage reports)."""
-    return format(value.normalize(), "f") if value else "0"
+    """Exact USD as a decimal string (usage reports, estimates)."""
+    return plain(value)
 
 
 # ---------------------------------------------------------------- chat requests

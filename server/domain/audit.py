@@ -14,6 +14,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from server.domain.decimals import plain
+
 ORGANIZATION = "organization"
 TEAM = "team"
 GROUP = "model_access_group"
@@ -66,8 +68,8 @@ def snapshot(value: Any) -> Any:
         return value.value
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, Decimal):  # plain notation: a stored 0.0000000000 is "0", not "0E-10"
-        return format(value.normalize(), "f")
+    if isinstance(value, Decimal):  # a stored 0.0000000000 is "0", not "0E-10"
+        return plain(value)
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, dict):

@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from server.domain.decimals import plain
 from server.domain.errors import DomainError, Kind, Reason, invalid_argument
 
 
@@ -177,18 +178,18 @@ def cost_limit_reached(
 ) -> DomainError:
     """A cost-limited team's job cannot fit this call's worst case beside what it has
     spent and what its calls in flight reserved."""
-    allowed = f"the ${_usd(limit)} team '{team_id}' allows a job"
+    allowed = f"the ${plain(limit)} team '{team_id}' allows a job"
     if needed > limit:
-        message = f"this call could cost up to ${_usd(needed)}, more than {allowed}: ask for fewer tokens (max_tokens)"
+        message = f"this call could cost up to ${plain(needed)}, more than {allowed}: ask for fewer tokens (max_tokens)"
     elif spent + needed > limit:
         message = (
-            f"job {job_id} has spent ${_usd(spent)} of {allowed}; this call could cost up to ${_usd(needed)}: "
+            f"job {job_id} has spent ${plain(spent)} of {allowed}; this call could cost up to ${plain(needed)}: "
             "complete the job and make further calls in a new one, or ask for fewer tokens (max_tokens)"
         )
     else:
         message = (
-            f"job {job_id} has spent ${_usd(spent)} and its calls in flight reserved ${_usd(reserved)} of {allowed}; "
-            f"this call could cost up to ${_usd(needed)}: retry when they have finished, or ask for fewer tokens"
+            f"job {job_id} has spent ${plain(spent)} and its calls in flight reserved ${plain(reserved)} of {allowed}; "
+            f"this call could cost up to ${plain(needed)}: retry when they have finished, or ask for fewer tokens"
         )
     return DomainError(
         Kind.FAILED_PRECONDITION,
@@ -196,17 +197,12 @@ def cost_limit_reached(
         message,
         metadata={
             "job_id": str(job_id),
-            "max_cost_usd_per_job": _usd(limit),
-            "spent_usd": _usd(spent),
-            "reserved_usd": _usd(reserved),
-            "call_worst_case_usd": _usd(needed),
+            "max_cost_usd_per_job": plain(limit),
+            "spent_usd": plain(spent),
+            "reserved_usd": plain(reserved),
+            "call_worst_case_usd": plain(needed),
         },
     )
-
-
-def _usd(amount: Decimal) -> str:
-    """Dollars as a plain decimal without trailing zeros: 0.0100000000 -> "0.01"."""
-    return format(amount.normalize(), "f")
 
 
 def requested_final_status(value: str) -> JobStatus:
