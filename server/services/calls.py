@@ -256,16 +256,29 @@ class CallUseCases:
         prices are cached (a read of LiteLLM's model info at most every few minutes)."""
         if not limit:
             return None
+        output_tokens, prices = await self._output_bound_and_prices(
+            team_id,
+            route,
+            request,
+            cost_limited=True,
+            why=f"team '{team_id}' limits what a job's calls may cost (max_cost_usd_per_job), so each call must "
+            "bound its output with max_tokens or max_completion_tokens",
+        )
+        return credits.worst_case_cost(chat.input_token_bound(request), output_tokens, prices, rates)
+
+    async def _output_bound_and_prices(
+        self, team_id: str, route: Route, request: ChatRequest, *, cost_limited: bool, why: str
+    ) -> tuple[int, list[tuple[Decimal, Decimal] | None]]:
+        """What a worst case is priced from, for a call's reservation and its estimate
+        alike: the call's output bound (`max_tokens` is required, `why`) and the prices of
+        its route's models, which a team limiting the cost of a job must all know."""
         output_tokens = chat.output_token_bound(request)
         if output_tokens is None:
-            raise invalid_argument(
-                "max_tokens",
-                f"is required: team '{team_id}' limits what a job's calls may cost (max_cost_usd_per_job), so "
-                "each call must bound its output with max_tokens or max_completion_tokens",
-            )
+            raise invalid_argument("max_tokens", f"is required: {why}")
         prices = [await self._prices.price(model) for model in route.models]
-        credits.ensure_priced(team_id, route.alias, prices)
-        return credits.worst_case_cost(chat.input_token_bound(request), output_tokens, prices, rates)
+        if cost_limited:
+            credits.ensure_priced(team_id, route.alias, prices)
+        return output_tokens, prices
 
     @staticmethod
     async def _take_job_limits(conn: StatementConnection, admission: _Admission) -> None:
@@ -304,12 +317,9 @@ class CallUseCases:
                 raise not_found("job", job_id)
             limit = context.max_cost_usd_per_job
             used = await job_store.job_limits(conn, jid) if job_id and limit else None
-        output_tokens = chat.output_token_bound(request)
-        if output_tokens is None:
-            raise invalid_argument("max_tokens", "is required: the estimate bounds the call's output by it")
-        prices = [await self._prices.price(model) for model in route.models]
-        if limit:  # as LLMCall would refuse it
-            credits.ensure_priced(team_id, route.alias, prices)
+        output_tokens, prices = await self._output_bound_and_prices(
+            team_id, route, request, cost_limited=bool(limit), why="the estimate bounds the call's output by it"
+        )
         return credits.estimate_call(
             route.alias,
             chat.input_token_bound(request),
