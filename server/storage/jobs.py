@@ -305,14 +305,15 @@ async def release_job_limits(conn: StatementConnection, job_id: uuid.UUID, worst
 # The row as a refused call left it, read in a statement of its own: the refusing
 # statement's snapshot may predate the concurrent call whose row version refused it.
 # Without a row yet, what the job recorded before the team had a limit, as the first
-# limited call would count it.
+# limited call would count it (its calls are scanned only then, as in _TAKE_JOB_LIMITS).
 _JOB_LIMITS = Statement(
     """
     SELECT coalesce(l.calls, earlier.calls) AS calls,
            coalesce(l.cost_spent_usd, earlier.spent) AS cost_spent_usd,
            coalesce(l.cost_reserved_usd, 0) AS cost_reserved_usd
       FROM (SELECT count(*) AS calls, coalesce(sum(billed_cost_usd), 0) AS spent
-              FROM llm_calls WHERE job_id = :job_id) AS earlier
+              FROM llm_calls
+             WHERE job_id = :job_id AND NOT EXISTS (SELECT FROM job_limits WHERE job_id = :job_id)) AS earlier
       LEFT JOIN job_limits l ON l.job_id = :job_id
     """
 )
