@@ -980,6 +980,9 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
       emptyHint={emptyHint}
     />
   );
+  const decimal = (name: SettingName, emptyHint?: string) => (
+    <Input name={name} value={v[name]} onValue={edit(name)} inputMode="decimal" required emptyHint={emptyHint} />
+  );
   return (
     <div class="grid2">
       <section class="panel">
@@ -1029,14 +1032,7 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
             />
           </Field>
           <Field label="Markup (%)" hint="billed cost = provider cost × (1 + markup / 100); up to 4 decimals">
-            <Input
-              name="markup_percent"
-              value={v.markup_percent}
-              onValue={edit("markup_percent")}
-              inputMode="decimal"
-              required
-              emptyHint="enter 0 for no markup"
-            />
+            {decimal("markup_percent", "enter 0 for no markup")}
           </Field>
           {mode === "CONSUMPTION_TOKENS" && (
             <Field label="Tokens per credit">
@@ -1045,13 +1041,7 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
           )}
           {mode === "CONSUMPTION_USD" && (
             <Field label="Credits per billed dollar">
-              <Input
-                name="credits_per_dollar"
-                value={v.credits_per_dollar}
-                onValue={edit("credits_per_dollar")}
-                inputMode="decimal"
-                required
-              />
+              {decimal("credits_per_dollar")}
             </Field>
           )}
           <Field
@@ -1070,14 +1060,7 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
             label="Cost per job (USD)"
             hint="most a job's calls may cost the team, markup included; calls must then set max_tokens; 0: no limit"
           >
-            <Input
-              name="max_cost_usd_per_job"
-              value={v.max_cost_usd_per_job}
-              onValue={edit("max_cost_usd_per_job")}
-              inputMode="decimal"
-              required
-              emptyHint="enter 0 for no limit"
-            />
+            {decimal("max_cost_usd_per_job", "enter 0 for no limit")}
           </Field>
           <Field
             label="Low-credit alert at (credits)"
