@@ -10,6 +10,7 @@ else is INTERNAL with a generic message: exception text never reaches a client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,7 +22,7 @@ from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from server.domain.errors import DomainError, Kind, Reason
+from server.domain.errors import INTERNAL_ERROR, DomainError, Kind, Reason
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,6 @@ CODES: dict[Kind, int] = {
     Kind.DEADLINE_EXCEEDED: code_pb2.DEADLINE_EXCEEDED,
     Kind.INTERNAL: code_pb2.INTERNAL,
 }
-
-INTERNAL_ERROR = DomainError(Kind.INTERNAL, Reason.INTERNAL, "internal error; the operator has been notified")
 
 
 def _pack(message: Any) -> any_pb2.Any:
@@ -195,13 +194,21 @@ def _unary(behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[...
     return wrapped
 
 
-def _stream(behavior: Callable[..., AsyncIterator[Any]], method: str) -> Callable[..., AsyncIterator[Any]]:
-    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+def _stream(behavior: Callable[..., AsyncIterator[Any]], method: str) -> Callable[..., Awaitable[None]]:
+    """A server stream as a coroutine that writes each response itself, rather than an
+    async generator gRPC iterates: a client gone while a write waits on flow control then
+    cancels this coroutine in that write, and the handler's generators are closed here,
+    innermost first (each layer closes the one it iterates), before the RPC ends. Left to
+    the garbage collector, they would be closed outermost first and late, so a single-call
+    job could be settled before its cancelled call was recorded."""
+
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> None:
         try:
             if request is UNDECODABLE:
                 raise _malformed()
-            async for response in behavior(request, context):
-                yield response
+            async with contextlib.aclosing(behavior(request, context)) as responses:
+                async for response in responses:
+                    await context.write(response)
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
         except Exception as error:

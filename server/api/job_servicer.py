@@ -5,6 +5,7 @@ Errors are mapped by server.api.errors.ErrorInterceptor; nothing here catches th
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 import grpc
@@ -116,8 +117,9 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         events = self._calls.stream(
             principal, request.job_id, convert.chat_request(request), time_remaining=context.time_remaining()
         )
-        async for event in events:
-            yield convert.stream_event(event)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield convert.stream_event(event)
 
     async def EstimateCall(
         self, request: job_service_pb2.EstimateCallRequest, context: grpc.aio.ServicerContext
@@ -163,8 +165,9 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             convert.chat_request(request),
             time_remaining=context.time_remaining(),
         )
-        async for event in events:
-            yield convert.create_and_call_event(event)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield convert.create_and_call_event(event)
 
 
 def _job_spec(request, headers: dict[str, str]) -> JobSpec:

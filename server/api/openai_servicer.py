@@ -9,6 +9,7 @@ clients expect as an `error` event.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -71,8 +72,9 @@ class OpenAIServicer(openai_service_pb2_grpc.OpenAIServiceServicer):
             if spec is None
             else self._single.stream(principal, spec, parsed.chat, time_remaining=remaining)
         )
-        async for data in self._stream(events, parsed, context):
-            yield httpbody_pb2.HttpBody(content_type=wire.EVENT_STREAM, data=data)
+        async with contextlib.aclosing(events), contextlib.aclosing(self._stream(events, parsed, context)) as chunks:
+            async for data in chunks:
+                yield httpbody_pb2.HttpBody(content_type=wire.EVENT_STREAM, data=data)
 
     async def _stream(self, events, parsed: wire.CompletionRequest, context) -> AsyncIterator[bytes]:
         header: wire.ChunkHeader | None = None

@@ -84,6 +84,10 @@ class DomainError(Exception):
         return f"{self.reason}: {self.message}"
 
 
+# What a client sees of a fault of ours: no detail (it is logged for the operator).
+INTERNAL_ERROR = DomainError(Kind.INTERNAL, Reason.INTERNAL, "internal error; the operator has been notified")
+
+
 def invalid_argument(field_name: str, description: str) -> DomainError:
     """A single bad field; the message names the field."""
     return DomainError(

@@ -14,6 +14,7 @@ every log record of the request and on the RPC span.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -92,7 +93,7 @@ def _outcome(error: BaseException | None, rpc_context: grpc.aio.ServicerContext)
         return "OK", ""
     if isinstance(error, DomainError):
         return _KIND_CODES[error.kind], error.reason
-    if isinstance(error, asyncio.CancelledError):
+    if isinstance(error, asyncio.CancelledError | GeneratorExit):  # GeneratorExit: closed by the caller, gone
         return "CANCELLED", ""
     if isinstance(error, grpc.aio.AbortError):
         code = rpc_context.code()
@@ -197,10 +198,11 @@ def _stream(behavior: Callable[..., AsyncIterator[Any]], method: _Method) -> Cal
         try:
             if call.echo:
                 await rpc_context.send_initial_metadata((("x-request-id", call.ctx.request_id),))
-            async for response in behavior(request, rpc_context):
-                if not call.ctx.job_id:
-                    call.saw(response)
-                yield response
+            async with contextlib.aclosing(behavior(request, rpc_context)) as responses:
+                async for response in responses:
+                    if not call.ctx.job_id:
+                        call.saw(response)
+                    yield response
         except BaseException as raised:
             error = raised
             raise

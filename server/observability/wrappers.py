@@ -59,8 +59,9 @@ class _ObservedStream:
 
     async def chunks(self) -> AsyncIterator[dict]:
         try:
-            async for chunk in self._inner.chunks():
-                yield chunk
+            async with contextlib.aclosing(self._inner.chunks()) as chunks:
+                async for chunk in chunks:
+                    yield chunk
         except DomainError as error:
             self.failure_counted = True
             _failed(self._model, error)

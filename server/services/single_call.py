@@ -7,6 +7,7 @@ single-call job reserves, records and charges exactly like any other job.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -104,16 +105,19 @@ class SingleCallUseCases:
         job = await self._create(principal, spec)
         produced = False
         settled = False
+        events = self._calls.stream(principal, str(job.job_id), request, time_remaining=time_remaining)
         try:
-            async for event in self._calls.stream(principal, str(job.job_id), request, time_remaining=time_remaining):
-                if isinstance(event, StreamFinished):
-                    status = JobStatus.FAILED if event.error else JobStatus.COMPLETED
-                    view = await self._settle(principal, job, status, event.error.message if event.error else "")
-                    settled = True
-                    yield SingleCallFinished(event, view)
-                    return
-                produced = produced or (isinstance(event, Delta) and bool(event.content or event.tool_calls))
-                yield event
+            # Closed before the job is settled below, so a call cut short is recorded first.
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    if isinstance(event, StreamFinished):
+                        status = JobStatus.FAILED if event.error else JobStatus.COMPLETED
+                        view = await self._settle(principal, job, status, event.error.message if event.error else "")
+                        settled = True
+                        yield SingleCallFinished(event, view)
+                        return
+                    produced = produced or (isinstance(event, Delta) and bool(event.content or event.tool_calls))
+                    yield event
         except DomainError as error:  # before the first event: an ordinary error
             settled = True
             await self._settle(principal, job, JobStatus.FAILED, error.message)

@@ -64,22 +64,23 @@ class UpstreamStream:
         """
         lines = _lines(self._response.content)
         try:
-            while True:
-                # The idle timeout is ours, per chunk: the socket read timeout also covers
-                # the wait for the stream to start, which may rightly take longer.
-                async with asyncio.timeout(self._idle_timeout):
-                    line = await anext(lines, None)
-                if line is None:
-                    break
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    return
-                chunk = json.loads(data)
-                if "error" in chunk:  # LiteLLM's report of a provider failure mid-stream
-                    raise _interrupted(f"the model provider's stream for '{self._route.alias}' failed midway")
-                yield chunk
+            async with contextlib.aclosing(lines):
+                while True:
+                    # The idle timeout is ours, per chunk: the socket read timeout also covers
+                    # the wait for the stream to start, which may rightly take longer.
+                    async with asyncio.timeout(self._idle_timeout):
+                        line = await anext(lines, None)
+                    if line is None:
+                        break
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        return
+                    chunk = json.loads(data)
+                    if "error" in chunk:  # LiteLLM's report of a provider failure mid-stream
+                        raise _interrupted(f"the model provider's stream for '{self._route.alias}' failed midway")
+                    yield chunk
         except TimeoutError as error:
             raise DomainError(
                 Kind.DEADLINE_EXCEEDED,
