@@ -429,11 +429,12 @@ class CallUseCases:
                 call.served_model = upstream.served_model
                 yield StreamStarted(call.call_id, prepared.job_id, prepared.route.alias)
                 try:
-                    async for chunk in upstream.chunks():
-                        delta = accumulator.feed(chunk)
-                        if not delta.is_empty:
-                            call.mark_first_token()
-                            yield delta
+                    async with contextlib.aclosing(upstream.chunks()) as chunks:
+                        async for chunk in chunks:
+                            delta = accumulator.feed(chunk)
+                            if not delta.is_empty:
+                                call.mark_first_token()
+                                yield delta
                 except DomainError as error:
                     record = await call.save(CallStatus.FAILED, answer=accumulator.answer(), error=error, partial=True)
                     yield call.finished(record, error)
