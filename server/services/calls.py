@@ -34,7 +34,7 @@ from server.domain import chat, credits, models, validation
 from server.domain.chat import ChatRequest
 from server.domain.completion import Answer, Delta, StreamAccumulator, Usage, answer_from
 from server.domain.credits import BudgetMode, CostSource, Rates
-from server.domain.errors import DomainError, invalid_argument, not_found
+from server.domain.errors import INTERNAL_ERROR, DomainError, invalid_argument, not_found
 from server.domain.jobs import (
     CallRecord,
     CallStatus,
@@ -380,8 +380,15 @@ class CallUseCases:
         except asyncio.CancelledError:
             await call.save(CallStatus.CANCELLED)
             raise
+        except Exception:
+            await call.save_after_fault()
+            raise
         call.served_model = reply.served_model
-        answer = answer_from(reply.body)
+        try:
+            answer = answer_from(reply.body)
+        except Exception:
+            await call.save_after_fault()
+            raise
         if reply.cost_usd is not None:
             answer = Answer(answer.content, answer.finish_reason, answer.tool_calls, answer.usage, reply.cost_usd)
         record = await call.save(CallStatus.SUCCEEDED, answer=answer)
@@ -444,6 +451,10 @@ class CallUseCases:
         except (asyncio.CancelledError, GeneratorExit):
             if not call.saved:
                 await call.save(CallStatus.CANCELLED, answer=accumulator.answer(), partial=True)
+            raise
+        except Exception:
+            if not call.saved:
+                await call.save_after_fault(accumulator.answer())
             raise
 
 
@@ -522,6 +533,15 @@ class _CallInProgress:
         """Record the call in its own task, so a cancelled request still records it."""
         self.saved = True
         return await self.owner._background.run_to_completion(self._save(status, answer, error, partial))
+
+    async def save_after_fault(self, answer: Answer | None = None) -> None:
+        """Record a call cut short by a fault of ours (a bug, not a refusal) as failed,
+        with what it received, so its reservation is settled; best effort, as the fault is
+        raised anyway and reported as INTERNAL."""
+        try:
+            await self.save(CallStatus.FAILED, answer=answer, error=INTERNAL_ERROR, partial=answer is not None)
+        except Exception:
+            log.exception("could not record call %s after a fault", self.call_id)
 
     async def _save(self, status: CallStatus, answer: Answer | None, error: DomainError | None, partial: bool):
         usage = self._usage(status, answer)
