@@ -59,6 +59,7 @@ from server.upstream.litellm import LiteLLMClient, UpstreamStream
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 _NO_JOB = uuid.UUID(int=0)  # a job id no job has: the context of a call in no job
+_MIN_ATTEMPT_SECONDS = 0.1  # the least time an upstream attempt is given
 
 
 class ContentPolicy:
@@ -341,6 +342,8 @@ class CallUseCases:
         last: DomainError | None = None
         for model in call.prepared.route.models:
             for retry in range(self._policy.retries + 1):
+                if last is not None and deadline is not None and self._timeout(deadline) <= _MIN_ATTEMPT_SECONDS:
+                    raise last  # the caller's deadline is spent: another attempt could not answer in time
                 call.tried(model)
                 try:
                     return await attempt(model, self._timeout(deadline))
@@ -357,10 +360,11 @@ class CallUseCases:
         raise last
 
     def _timeout(self, deadline: float | None) -> float:
-        """The upstream deadline: ours, or the caller's gRPC deadline if that is sooner."""
+        """The upstream deadline: ours, or the caller's gRPC deadline if that is sooner
+        (less a margin to record the call; a first attempt gets at least _MIN_ATTEMPT_SECONDS)."""
         if deadline is None:
             return self._policy.timeout_seconds
-        return max(0.1, min(self._policy.timeout_seconds, deadline - time.monotonic() - 0.05))
+        return max(_MIN_ATTEMPT_SECONDS, min(self._policy.timeout_seconds, deadline - time.monotonic() - 0.05))
 
     async def call(
         self, principal: TeamPrincipal, job_id: str, request: ChatRequest, *, time_remaining: float | None = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import grpc
+import pytest
 from sqlalchemy import text
 
 from saaslitellm.v1 import job_pb2, job_service_pb2_grpc
@@ -114,6 +115,31 @@ async def test_the_callers_deadline_bounds_the_upstream_call(app, jobs, team):
         await _tick()
     row = await only_call(app, job_id)
     assert row.status in ("failed", "cancelled")
+
+
+async def test_a_deadline_spent_on_the_primary_sends_nothing_to_the_fallback(app, jobs, team, fake_url):
+    # The primary takes all of the caller's 0.6 s; an attempt on the fallback could not
+    # answer in time, so it is not made (it would load the provider for nothing).
+    job_id = await new_job(jobs, team)
+    await clear_fake_requests(fake_url)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await jobs.LLMCall(
+            pb.LLMCallRequest(job_id=job_id, messages=[user("slow [fake delay_ms=5000]")]),
+            metadata=team.auth,
+            timeout=0.6,
+        )
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    for _ in range(300):  # the server records the call in its own task
+        async with app.db.transaction() as conn:
+            count = (
+                await conn.execute(text("SELECT count(*) FROM llm_calls WHERE job_id = :j"), {"j": job_id})
+            ).scalar()
+        if count:
+            break
+        await _tick()
+    row = await only_call(app, job_id)
+    assert list(row.attempted_models) == ["fake-gpt"]
+    assert [r["model"] for r in await fake_requests(fake_url)] == ["fake-gpt"]
 
 
 async def test_the_server_timeout_is_upstream_timeout(database_url, fake_url):
