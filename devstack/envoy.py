@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 from urllib.parse import urlsplit
+
+from google.protobuf import descriptor_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "gateway" / "envoy.template.yaml"
@@ -20,6 +23,12 @@ DESCRIPTOR = ROOT / "gateway" / "descriptor.pb"
 DOCS_ROOT = ROOT / "gateway"
 # The REST surface (generated from the protos' HTTP annotations by scripts/generate.py).
 OPENAPI = ROOT / "gateway" / "openapi.json"
+# The Lua that rewrites the transcoder's refusals into the server's error shape; inlined
+# into the Lua filter after the template's own code.
+LOCAL_REPLIES_LUA = ROOT / "gateway" / "local_replies.lua"
+# Marks Envoy's own 400s (its value: Envoy's response code details) for that Lua, which
+# removes it before the reply leaves.
+LOCAL_REPLY_HEADER = "x-gateway-local-reply"
 
 # Static routes of the API documentation: path -> (file under docs_root, content type).
 # Assets are served as files so the pages work offline (gateway/docs/README.md). Pages and
@@ -39,7 +48,9 @@ DOCS_REDIRECTS = {"/docs/": "/docs", "/redoc/": "/redoc"}
 # the body gRPC errors have after transcoding: {"code": <gRPC code>, "message", "details"}.
 # HTTP status -> (gRPC code, our message or None to keep Envoy's). Envoy's own messages are
 # kept where they help the client (a JSON parse error names the field); where they are
-# Envoy internals ("upstream connect error..."), ours replaces them.
+# Envoy internals ("upstream connect error..."), ours replaces them. A 400 carries the
+# server's ErrorInfo (INVALID_REQUEST), and the Lua filter (gateway/local_replies.lua)
+# turns the transcoder's ones into "field: description" with a BadRequest naming the field.
 LOCAL_REPLY_CODES: dict[int, tuple[int, str | None]] = {
     400: (3, None),
     401: (16, "unauthenticated"),
@@ -94,9 +105,56 @@ def _mappers() -> str:
             f"{indent}    json_format:",
             f"{indent}      code: {code}",
             f'{indent}      message: "%LOCAL_REPLY_BODY%"',
-            f"{indent}      details: []",
+        ]
+        if status != 400:
+            lines.append(f"{indent}      details: []")
+            continue
+        lines += [
+            f"{indent}      details:",
+            f'{indent}        - "@type": type.googleapis.com/google.rpc.ErrorInfo',
+            f"{indent}          reason: INVALID_REQUEST",
+            f"{indent}          domain: saaslitellm",
+            f"{indent}          metadata: {{}}",
+            f"{indent}  headers_to_add:",
+            f'{indent}    - header: {{ key: {LOCAL_REPLY_HEADER}, value: "%RESPONSE_CODE_DETAILS%" }}',
         ]
     return "\n".join(lines)
+
+
+def _enum_values(descriptor: Path) -> dict[str, str]:
+    """Each of the API's enums (full name) -> its value names but the zero one, by number."""
+    files = descriptor_pb2.FileDescriptorSet.FromString(descriptor.read_bytes()).file
+    found: dict[str, str] = {}
+
+    def walk(
+        prefix: str,
+        messages: Iterable[descriptor_pb2.DescriptorProto],
+        enums: Iterable[descriptor_pb2.EnumDescriptorProto],
+    ) -> None:
+        for enum in enums:
+            values = sorted((v for v in enum.value if v.number != 0), key=lambda v: v.number)
+            found[f"{prefix}.{enum.name}"] = ", ".join(v.name for v in values)
+        for message in messages:
+            walk(f"{prefix}.{message.name}", message.nested_type, message.enum_type)
+
+    for file in files:
+        if file.package.startswith("saaslitellm."):
+            walk(file.package, file.message_type, file.enum_type)
+    return dict(sorted(found.items()))
+
+
+def _lua_local_replies(descriptor: Path) -> str:
+    """gateway/local_replies.lua after the two names it reads, indented for the template."""
+    indent = " " * 26
+    table = [f"  [{json.dumps(name)}] = {json.dumps(values)}," for name, values in _enum_values(descriptor).items()]
+    source = [
+        f"local LOCAL_REPLY_HEADER = {json.dumps(LOCAL_REPLY_HEADER)}",
+        "local ENUM_VALUES = {",
+        *table,
+        "}",
+        *LOCAL_REPLIES_LUA.read_text().splitlines(),
+    ]
+    return "\n".join(f"{indent}{line}" if line else "" for line in source)
 
 
 def _endpoints(backends: tuple[tuple[str, int], ...]) -> str:
@@ -227,6 +285,7 @@ def render(config: EnvoyConfig) -> str:
         IDLE_TIMEOUT=config.idle_timeout,
         HEALTH_INTERVAL=config.health_interval,
         LOCAL_REPLY_MAPPERS=_mappers(),
+        LUA_LOCAL_REPLIES=_lua_local_replies(DESCRIPTOR),
         DOCS_ROUTES=_docs_routes(config.docs_root),
         METHOD_ROUTES=_method_routes(OPENAPI),
         GRPC_ENDPOINTS=_endpoints(config.grpc_backends),

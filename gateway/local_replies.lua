@@ -1,0 +1,191 @@
+-- The transcoder's refusals in the server's own error shape.
+--
+-- When Envoy's gRPC-JSON transcoder refuses a request body or query (malformed JSON, a
+-- string where an integer goes, an unknown enum name...), its 400 never reaches the server.
+-- local_reply_config (devstack/envoy.py) already gives it {"code": 3, "message", "details":
+-- [ErrorInfo INVALID_REQUEST]} and marks it with the header LOCAL_REPLY_HEADER, whose value
+-- is Envoy's response code details. This filter sits before the transcoder, so it sees that
+-- reply on its way out: it reads the transcoder's message and rewrites the body as the
+-- server's INVALID_ARGUMENT errors are (server/api/errors.py, server/domain/errors.py
+-- invalid_argument): "field: description", ErrorInfo metadata {"field"} and a BadRequest
+-- field violation, whenever the message names the field. A message it does not recognise
+-- keeps the body local_reply_config gave it. devstack/envoy.py defines two names above this
+-- file: LOCAL_REPLY_HEADER, and ENUM_VALUES (each enum's full name -> its value names), from
+-- the descriptor set.
+
+local ESCAPES = { b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
+-- What a value of each type the transcoder names must look like, as a JSON client sees it.
+local SCALARS = {
+  TYPE_INT32 = "a 32-bit integer",
+  TYPE_SINT32 = "a 32-bit integer",
+  TYPE_SFIXED32 = "a 32-bit integer",
+  TYPE_UINT32 = "a non-negative 32-bit integer",
+  TYPE_FIXED32 = "a non-negative 32-bit integer",
+  TYPE_INT64 = "a 64-bit integer",
+  TYPE_SINT64 = "a 64-bit integer",
+  TYPE_SFIXED64 = "a 64-bit integer",
+  TYPE_UINT64 = "a non-negative 64-bit integer",
+  TYPE_FIXED64 = "a non-negative 64-bit integer",
+  TYPE_DOUBLE = "a number",
+  TYPE_FLOAT = "a number",
+  TYPE_BOOL = "true or false",
+  TYPE_STRING = "a string",
+  TYPE_BYTES = "base64-encoded bytes",
+}
+local WELL_KNOWN = {
+  ["google.protobuf.Struct"] = "a JSON object",
+  ["google.protobuf.ListValue"] = "a JSON array",
+  ["google.protobuf.Timestamp"] = 'an RFC 3339 timestamp such as "2026-01-31T00:00:00Z"',
+  ["google.protobuf.Duration"] = 'a duration such as "1.5s"',
+  ["google.protobuf.FieldMask"] = "a comma-separated list of field names",
+  ["google.protobuf.DoubleValue"] = "a number",
+  ["google.protobuf.FloatValue"] = "a number",
+  ["google.protobuf.Int32Value"] = "a 32-bit integer",
+  ["google.protobuf.UInt32Value"] = "a non-negative 32-bit integer",
+  ["google.protobuf.Int64Value"] = "a 64-bit integer",
+  ["google.protobuf.UInt64Value"] = "a non-negative 64-bit integer",
+  ["google.protobuf.BoolValue"] = "true or false",
+  ["google.protobuf.StringValue"] = "a string",
+  ["google.protobuf.BytesValue"] = "base64-encoded bytes",
+}
+local EXCERPT_BYTES = 40
+
+local function utf8_char(code)
+  if code < 0x80 then return string.char(code) end
+  if code < 0x800 then return string.char(0xC0 + math.floor(code / 0x40), 0x80 + code % 0x40) end
+  if code < 0x10000 then
+    return string.char(0xE0 + math.floor(code / 0x1000), 0x80 + math.floor(code / 0x40) % 0x40, 0x80 + code % 0x40)
+  end
+  return string.char(0xF0 + math.floor(code / 0x40000), 0x80 + math.floor(code / 0x1000) % 0x40,
+    0x80 + math.floor(code / 0x40) % 0x40, 0x80 + code % 0x40)
+end
+
+-- The text of a JSON string literal's inside (escapes resolved; a lone surrogate is U+FFFD).
+local function json_unescape(s)
+  local out, i = {}, 1
+  while true do
+    local j = string.find(s, "\\", i, true)
+    if j == nil then
+      out[#out + 1] = string.sub(s, i)
+      return table.concat(out)
+    end
+    out[#out + 1] = string.sub(s, i, j - 1)
+    local c = string.sub(s, j + 1, j + 1)
+    if c == "u" then
+      local code = tonumber(string.sub(s, j + 2, j + 5), 16) or 0xFFFD
+      i = j + 6
+      if code >= 0xD800 and code < 0xDC00 and string.sub(s, i, i + 1) == "\\u" then
+        local low = tonumber(string.sub(s, i + 2, i + 5), 16)
+        if low ~= nil and low >= 0xDC00 and low < 0xE000 then
+          code = 0x10000 + (code - 0xD800) * 0x400 + (low - 0xDC00)
+          i = i + 6
+        end
+      end
+      if code >= 0xD800 and code < 0xE000 then code = 0xFFFD end
+      out[#out + 1] = utf8_char(code)
+    else
+      out[#out + 1] = ESCAPES[c] or c
+      i = j + 2
+    end
+  end
+end
+
+local QUOTED = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\t"] = "\\t" }
+
+local function json_string(s)
+  local escaped = string.gsub(s, '[%c"\\]', function(c) return QUOTED[c] or string.format("\\u%04x", string.byte(c)) end)
+  return '"' .. escaped .. '"'
+end
+
+local function is_continuation(s, at)
+  local byte = string.byte(s, at)
+  return byte ~= nil and byte >= 0x80 and byte < 0xC0
+end
+
+-- At most EXCERPT_BYTES of `s` from byte `from`, never cutting a UTF-8 character.
+local function excerpt(s, from)
+  while is_continuation(s, from) do from = from + 1 end
+  local to = from + EXCERPT_BYTES - 1
+  if to >= #s then return string.sub(s, from) end
+  while to > from and is_continuation(s, to + 1) do to = to - 1 end
+  return string.sub(s, from, to) .. "..."
+end
+
+local function expected(type_name)
+  if SCALARS[type_name] then return SCALARS[type_name] end
+  local full = string.gsub(type_name, "^type%.googleapis%.com/", "")
+  if WELL_KNOWN[full] then return WELL_KNOWN[full] end
+  if ENUM_VALUES[full] then return "one of " .. ENUM_VALUES[full] end
+  return "a JSON object (" .. string.gsub(full, "^saaslitellm%.v1%.", "") .. ")"
+end
+
+-- The transcoder's message -> our message, and the field and its description when the
+-- message names a field (nil, nil otherwise). nil when the message is not one we know.
+local function explain(message)
+  local path, rest = string.match(message, "^([%w_%.%[%]]*): (.*)$")
+  if path ~= nil then
+    local value, type_name = string.match(rest, "^invalid value (.*) for type (%S+)$")
+    if value ~= nil and string.find(value, "^Starting an object on a scalar field") then
+      -- `{"job_type": {...}}`: the path is the enclosing object's, the type is the field.
+      local field = path == "" and type_name or path .. "." .. type_name
+      return nil, field, "must be a single value, not a JSON object"
+    end
+    if value ~= nil then
+      if string.sub(value, 1, 7) == "Field '" then
+        -- Timestamps and durations: the value is the parser's own sentence, not the value.
+        return nil, path, "invalid value: expected " .. expected(type_name)
+      end
+      return nil, path, "invalid value " .. excerpt(value, 1) .. ": expected " .. expected(type_name)
+    end
+    if rest == "Proto field is not repeating, cannot start list." then
+      -- The path is the enclosing object's (empty at the top level): the field is unknown.
+      if path == "" then return "the request body has a JSON array where a single value belongs" end
+      return nil, path, "has a JSON array where a single value belongs"
+    end
+    if path == "" and rest == "Root element must be a message." then
+      return "the request body must be a JSON object"
+    end
+    if path ~= "" then return nil, path, rest end
+    return nil
+  end
+  local unknown = string.match(message, '^Could not find field "([^"]+)" in the type ')
+  if unknown ~= nil then return nil, unknown, "is not a query parameter of this method" end
+  local bound = string.match(message, "^The binding value .* of the field (%S+) is conflicting with the value ")
+  if bound ~= nil then return nil, bound, "must not differ from its value in the URL path" end
+  -- A JSON syntax error: "<what>.\n<an excerpt of the body>\n<spaces>^" (caret under the spot).
+  local what, context, caret = string.match(message, "^([^\n]*)\n(.-)\n( *)%^$")
+  if what == nil then return nil end
+  what = string.gsub(what, "%.$", "")
+  local near = excerpt(context, #caret + 1)
+  if near ~= "" and what ~= "Encountered non UTF-8 code points" then
+    return "the request body is not valid JSON: " .. what .. ", near: " .. near
+  end
+  return "the request body is not valid JSON: " .. what
+end
+
+local function error_body(message, field, description)
+  local info = '{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"INVALID_REQUEST",'
+    .. '"domain":"saaslitellm","metadata":{'
+  if field == nil then
+    return '{"code":3,"message":' .. json_string(message) .. ',"details":[' .. info .. "}}]}"
+  end
+  return '{"code":3,"message":' .. json_string(field .. ": " .. description) .. ',"details":[' .. info
+    .. '"field":' .. json_string(field) .. "}},"
+    .. '{"@type":"type.googleapis.com/google.rpc.BadRequest","field_violations":[{"field":'
+    .. json_string(field) .. ',"description":' .. json_string(description) .. ',"reason":""}]}]}'
+end
+
+function envoy_on_response(handle)
+  local headers = handle:headers()
+  local details = headers:get(LOCAL_REPLY_HEADER)
+  if details == nil then return end
+  headers:remove(LOCAL_REPLY_HEADER)
+  -- grpc_json_transcode_failure{...}, or early_grpc_json_transcode_failure{...} for a query.
+  if string.find(details, "grpc_json_transcode_failure", 1, true) == nil then return end
+  local body = handle:body()
+  local escaped = string.match(body:getBytes(0, body:length()), '"message":"(.*)"}%s*$')
+  if escaped == nil then return end
+  local message, field, description = explain(json_unescape(escaped))
+  if message == nil and field == nil then return end
+  body:setBytes(error_body(message, field, description))
+end
