@@ -120,7 +120,7 @@ class APIError(SaasLiteLLMError):
 
     - `code`: the gRPC status code (e.g. 8 for RESOURCE_EXHAUSTED);
     - `reason`: `ErrorInfo.reason` (e.g. `INSUFFICIENT_CREDITS`), empty when the error has none
-      (for example Envoy rejecting malformed JSON);
+      (for example the gateway's 404 for an unknown path);
     - `message`: the server's message, written for a person;
     - `metadata`: `ErrorInfo.metadata` (e.g. `credits_available`);
     - `field_violations`: from `BadRequest`; `retry_after`: seconds, from `RetryInfo` or `Retry-After`;
