@@ -3,6 +3,15 @@
 A token carries the sort key of the last item returned and a fingerprint of the filters
 it was issued for; reusing it with other filters is INVALID_ARGUMENT. Tokens are opaque
 to clients but not secret: a forged one can only move the cursor.
+
+A cursor pages a list completely only if entries become visible in the list's order:
+an entry that commits after a reader paged past its place is never shown to that reader.
+So a list sorted newest first must sort by a key taken in commit order, not one merely
+taken before commit (a sequence value or now() at INSERT): the audit log's audit_id and a
+team's jobs' creation_seq are taken under a lock held until commit (server/storage/audit.py
+`append`, server/storage/jobs.py `list_team_jobs`). Lists sorted by a name or id the caller
+chose page in that name's order; an entry created behind the cursor is simply not in the
+part left to read.
 """
 
 from __future__ import annotations

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-
 from server.domain import pagination, validation
 from server.domain.errors import invalid_argument
 from server.domain.jobs import JobStatus, JobView
@@ -30,20 +27,14 @@ class AdminJobUseCases:
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         filters = {"team_id": team_id, "status": status.value if status else "", "job_type": job_type}
         request = pagination.page_request(size, page_token, filters)
-        position = pagination.after(request, str, str)
-        before = None if position is None else _position(position)
+        position = pagination.after(request, int)  # a job's creation_seq (job_store.list_team_jobs)
+        before = None if position is None else position[0]
         async with self._db.transaction() as conn:
             await team_store.get_team(conn, team_id)  # NOT_FOUND for an unknown team
             found = await job_store.list_team_jobs(
                 conn, team_id, status=status, job_type=job_type, before=before, limit=request.size + 1
             )
-            calls = await job_store.list_calls_of_jobs(conn, [job.job_id for job in found[: request.size]])
-        views = [JobView(job, calls.get(job.job_id, ())) for job in found]
-        return pagination.page(views, request, lambda view: (view.job.created_at.isoformat(), str(view.job.job_id)))
-
-
-def _position(position: tuple[str, ...]) -> tuple[datetime, uuid.UUID]:
-    try:
-        return datetime.fromisoformat(position[0]), uuid.UUID(position[1])
-    except ValueError:
-        raise invalid_argument("page_token", "is not a token this API issued") from None
+            calls = await job_store.list_calls_of_jobs(conn, [job.job_id for _, job in found[: request.size]])
+        views = [JobView(job, calls.get(job.job_id, ())) for _, job in found]
+        positions = {job.job_id: seq for seq, job in found}
+        return pagination.page(views, request, lambda view: (positions[view.job.job_id],))

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, select, tuple_, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from server.domain.credits import Rates
@@ -25,6 +24,7 @@ _OPEN = [s.value for s in OPEN_STATUSES]
 def _job(row: Any) -> Job:
     """From a SQLAlchemy row or a StatementConnection's named tuple."""
     values = row._asdict() if hasattr(row, "_asdict") else dict(row._mapping)
+    values.pop("creation_seq", None)  # the team list's order (list_team_jobs), not part of a Job
     values["status"] = JobStatus(values["status"])
     return Job(**values)
 
@@ -596,20 +596,40 @@ async def list_team_jobs(
     *,
     status: JobStatus | None,
     job_type: str,
-    before: tuple[datetime, uuid.UUID] | None,
+    before: int | None,
     limit: int,
-) -> list[Job]:
-    """A team's jobs, newest first (created_at, then job_id, descending), after the
-    `before` position of a previous page. Served by the (team_id, created_at) index."""
+) -> list[tuple[int, Job]]:
+    """A team's jobs, newest first, each with its position (creation_seq): those before
+    the `before` position of a previous page. Served by the (team_id, creation_seq) index.
+
+    The order is the order the jobs' creations committed, so paging never skips one: a job
+    takes its creation_seq when it is inserted, and every way of creating a job inserts it
+    only after reserving its credit, an UPDATE of the team's row whose lock it holds until
+    it commits (migration 0011). A reader therefore sees a team's jobs as a prefix of that
+    order: a job committed after a page was read comes before every job that page showed,
+    never among or after them. Nothing is hidden for the sake of this (a committed job is
+    listed at once), and creating a job pays only the nextval.
+
+    Paging by created_at could not promise that: it is the creating transaction's start,
+    before the team's lock was taken, so a job could commit after a reader had paged past
+    its place. A visibility horizon (listing only jobs older than the oldest transaction
+    in flight, pg_snapshot_xmin) would have worked too, but it would hide every new job
+    while any writing transaction on the server, in any database, was still open.
+
+    Bounds: a pass shows the jobs committed before its first page, not those created
+    while it pages (they come first, for the next pass). Two jobs created at once appear
+    in the order they took the team's lock, so their created_at may be out of order by the
+    time one waited. `status` is read as it is when each page is read: a job whose status
+    changes during the pass may be left out or shown, like any filter on what changes."""
     query = select(jobs).where(jobs.c.team_id == team_id)
     if status is not None:
         query = query.where(jobs.c.status == status.value)
     if job_type:
         query = query.where(jobs.c.job_type == job_type)
     if before is not None:
-        query = query.where(tuple_(jobs.c.created_at, jobs.c.job_id) < tuple_(*before))
-    query = query.order_by(jobs.c.created_at.desc(), jobs.c.job_id.desc()).limit(limit)
-    return [_job(row) for row in await conn.execute(query)]
+        query = query.where(jobs.c.creation_seq < before)
+    query = query.order_by(jobs.c.creation_seq.desc()).limit(limit)
+    return [(row.creation_seq, _job(row)) for row in await conn.execute(query)]
 
 
 async def list_calls_of_jobs(conn: Connection, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[CallRecord, ...]]:

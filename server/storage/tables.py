@@ -170,9 +170,11 @@ jobs = Table(
     Column("credits_refunded", Integer, nullable=False, server_default="0"),
     # Creation or the latest call: open jobs idle longer than SAAS_JOB_TTL_SECONDS expire.
     Column("last_activity_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+    # The team's job list order: taken under the team's row lock, so in commit order (0011).
+    Column("creation_seq", BigInteger, Identity(always=True), nullable=False),
     CheckConstraint("status IN ('pending', 'in_progress', 'completed', 'failed', 'expired')", name="status"),
     UniqueConstraint("team_id", "idempotency_key"),
-    Index(None, "team_id", "created_at"),
+    Index(None, "team_id", "creation_seq"),
     Index(
         "ix_jobs_open_last_activity_at",
         "last_activity_at",
