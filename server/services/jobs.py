@@ -72,8 +72,11 @@ class JobUseCases:
         user_id: str,
         metadata: dict[str, Any],
         idempotency_key: str,
+        retry_failed: bool = False,
     ) -> tuple[Job, bool]:
-        """Like create; the flag says whether the job is new (False: an idempotent retry)."""
+        """Like create; the flag says whether the job is new (False: an idempotent retry).
+        With `retry_failed` (a single-call request), a key whose job failed or expired, free,
+        makes a new job under the same key: the request is tried again."""
         check_team(principal, team_id)
         validation.label("job_type", job_type, required=True)
         validation.label("user_id", user_id, max_length=200)
@@ -82,7 +85,9 @@ class JobUseCases:
             async with self._db.transaction() as conn:
                 existing = await job_store.find_by_idempotency_key(conn, principal.team_id, idempotency_key)
             if existing is not None:
-                return _same_request(existing, job_type), False
+                _same_request(existing, job_type)
+                if not (retry_failed and existing.status in (JobStatus.FAILED, JobStatus.EXPIRED)):
+                    return existing, False
         try:
             return await self._reserve_and_insert(principal, job_type, user_id, metadata, idempotency_key or None), True
         except _IdempotentRace:

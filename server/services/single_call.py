@@ -56,8 +56,9 @@ class SingleCallUseCases:
         self._background = background
 
     async def _create(self, principal: TeamPrincipal, spec: JobSpec) -> Job:
-        """A new job. A retry with a used idempotency key is refused, naming the job that
-        request created: making the call again would pay for it twice."""
+        """A new job. A retry with an idempotency key whose job is open or charged is
+        refused, naming that job: making the call again would pay for it twice. A key whose
+        job failed (free) is tried again, in a new job under the same key."""
         job, is_new = await self._jobs.create_or_replay(
             principal,
             team_id=spec.team_id,
@@ -65,6 +66,7 @@ class SingleCallUseCases:
             user_id=spec.user_id,
             metadata=spec.metadata,
             idempotency_key=spec.idempotency_key,
+            retry_failed=True,
         )
         if not is_new:
             raise DomainError(

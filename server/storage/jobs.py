@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from server.domain.credits import Rates
@@ -27,6 +27,14 @@ def _job(row: Any) -> Job:
     values.pop("creation_seq", None)  # the team list's order (list_team_jobs), not part of a Job
     values["status"] = JobStatus(values["status"])
     return Job(**values)
+
+
+# An idempotency key is unique among the jobs that did not end free, failed or expired
+# (0012). The index's predicate is written out, not bound: ON CONFLICT finds a partial
+# unique index only from literal values (a prepared statement's generic plan could not
+# prove that bound values imply its predicate).
+_FREE_ENDS = (JobStatus.FAILED.value, JobStatus.EXPIRED.value)
+_KEY_HOLDERS = text("status NOT IN ('failed', 'expired')")
 
 
 async def insert_job(
@@ -54,7 +62,7 @@ async def insert_job(
                 credits_reserved=credits_reserved,
                 idempotency_key=idempotency_key,
             )
-            .on_conflict_do_nothing(index_elements=[jobs.c.team_id, jobs.c.idempotency_key])
+            .on_conflict_do_nothing(index_elements=[jobs.c.team_id, jobs.c.idempotency_key], index_where=_KEY_HOLDERS)
             .returning(*jobs.c)
         )
     ).first()
@@ -62,8 +70,15 @@ async def insert_job(
 
 
 async def find_by_idempotency_key(conn: Connection, team_id: str, key: str) -> Job | None:
+    """The job the key names: the one that is open or charged, else the latest that failed
+    or expired (a single-call request may be retried over those, each try a job)."""
     row = (
-        await conn.execute(select(jobs).where(and_(jobs.c.team_id == team_id, jobs.c.idempotency_key == key)))
+        await conn.execute(
+            select(jobs)
+            .where(and_(jobs.c.team_id == team_id, jobs.c.idempotency_key == key))
+            .order_by(jobs.c.status.in_(_FREE_ENDS), jobs.c.creation_seq.desc())
+            .limit(1)
+        )
     ).first()
     return None if row is None else _job(row)
 

@@ -4,7 +4,8 @@ tests/integration/test_migrations.py checks that the two agree.
 Money-like invariants live in the database, so no code path can break them:
 - a team's credits never go below its overdraft limit (CHECK on teams);
 - a job is reserved, charged and released at most once (unique (job_id, kind) on the ledger);
-- a retried create with the same idempotency key finds the first job (unique on jobs).
+- a retried create with the same idempotency key finds the first job (unique on jobs, among
+  those not failed or expired).
 """
 
 from __future__ import annotations
@@ -173,7 +174,16 @@ jobs = Table(
     # The team's job list order: taken under the team's row lock, so in commit order (0011).
     Column("creation_seq", BigInteger, Identity(always=True), nullable=False),
     CheckConstraint("status IN ('pending', 'in_progress', 'completed', 'failed', 'expired')", name="status"),
-    UniqueConstraint("team_id", "idempotency_key"),
+    # One job per key among those that are not failed or expired (free): a single-call
+    # request whose job failed may be retried under its key (migration 0012).
+    Index(
+        "uq_jobs_team_id_idempotency_key",
+        "team_id",
+        "idempotency_key",
+        unique=True,
+        postgresql_where=text("status NOT IN ('failed', 'expired')"),
+    ),
+    Index(None, "team_id", "idempotency_key", postgresql_where=text("idempotency_key IS NOT NULL")),
     Index(None, "team_id", "creation_seq"),
     Index(
         "ix_jobs_open_last_activity_at",

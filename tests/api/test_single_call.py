@@ -8,6 +8,7 @@ import grpc
 
 from saaslitellm.v1 import job_pb2
 from saaslitellm.v1 import job_service_pb2 as pb
+from tests.api.conftest import create_team
 from tests.api.test_credits import credits  # noqa: F401 (fixture)
 from tests.api.test_job_flow import error_info, expect_error, team_row, user
 
@@ -102,3 +103,51 @@ async def test_create_and_call_is_idempotent(app, jobs, team):
     )
     assert error_info(error).metadata["job_id"] == first.job_id
     assert tuple(await team_row(app, team.team_id)) == (100, 1, 0)  # one job, one call, one charge
+
+
+async def test_a_create_and_call_whose_job_failed_is_tried_again_under_its_key(app, jobs, team):
+    # The first try fails (free); the retry under the same key runs, in a new job, and is
+    # charged once; a third request with the key is then refused, naming the charged job.
+    failing = pb.CreateAndCallRequest(job_type="t", messages=[user("x [fake status=503]")], idempotency_key="retry-me")
+    error = await expect_error(
+        jobs.CreateAndCall(failing, metadata=team.auth), grpc.StatusCode.UNAVAILABLE, "UPSTREAM_UNAVAILABLE"
+    )
+    failed_job = error_info(error).metadata["job_id"]
+    retry = pb.CreateAndCallRequest(job_type="t", messages=[user("hi")], idempotency_key="retry-me")
+    second = await jobs.CreateAndCall(retry, metadata=team.auth)
+    assert second.status == job_pb2.Job.COMPLETED and second.job_id != failed_job
+    error = await expect_error(
+        jobs.CreateAndCall(retry, metadata=team.auth), grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ALREADY_PROCESSED"
+    )
+    assert error_info(error).metadata["job_id"] == second.job_id
+    assert tuple(await team_row(app, team.team_id)) == (100, 1, 0)
+    # CreateJob with the key returns the key's charged job, as before.
+    again = await jobs.CreateJob(pb.CreateJobRequest(job_type="t", idempotency_key="retry-me"), metadata=team.auth)
+    assert again.job_id == second.job_id
+
+
+async def test_keyed_creates_keep_working_once_their_statement_is_prepared(admin, jobs):
+    # psycopg prepares a statement after a few executions on a connection, and PostgreSQL
+    # may then plan it generically: the insert's ON CONFLICT must still find the partial
+    # unique index of idempotency keys.
+    team = await create_team(admin, credits=200)
+    for n in range(120):
+        request = pb.CreateJobRequest(job_type="t", idempotency_key=f"prepared-{n}")
+        assert (await jobs.CreateJob(request, metadata=team.auth)).job_id
+
+
+async def test_concurrent_retries_over_a_failed_job_make_one_new_job(app, jobs, team):
+    failing = pb.CreateAndCallRequest(job_type="t", messages=[user("x [fake status=503]")], idempotency_key="race")
+    await expect_error(
+        jobs.CreateAndCall(failing, metadata=team.auth), grpc.StatusCode.UNAVAILABLE, "UPSTREAM_UNAVAILABLE"
+    )
+    retry = pb.CreateAndCallRequest(job_type="t", messages=[user("hi")], idempotency_key="race")
+    outcomes = await asyncio.gather(
+        *(jobs.CreateAndCall(retry, metadata=team.auth) for _ in range(8)), return_exceptions=True
+    )
+    succeeded = [o for o in outcomes if not isinstance(o, Exception)]
+    refused = [o for o in outcomes if isinstance(o, grpc.aio.AioRpcError)]
+    assert len(succeeded) == 1 and len(refused) == 7
+    assert {error_info(e).reason for e in refused} == {"REQUEST_ALREADY_PROCESSED"}
+    assert {error_info(e).metadata["job_id"] for e in refused} == {succeeded[0].job_id}
+    assert tuple(await team_row(app, team.team_id)) == (100, 1, 0)

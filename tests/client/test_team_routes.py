@@ -36,7 +36,6 @@ from saas_litellm_client import (
     UsageSummary,
     ValidationError,
 )
-from saas_litellm_client.retry import Repeat, RetryPolicy, retry_delay
 from tests.client.conftest import FAST_RETRIES, marker
 from tests.e2e.conftest import ADMIN_HEADERS
 
@@ -119,23 +118,16 @@ async def test_a_create_and_call_with_an_idempotency_key_runs_once(client, stack
     assert again.value.metadata["job_id"] == first.job_id and again.value.metadata["status"] == "completed"
     assert len(fake.bodies(word)) == 1 and balance(stack, team) == 99
 
-    # The server saw the key: a transient failure is not retried (the retry could only be refused).
-    word = marker()
+    # A transient failure is retried under the key: each try is a job, failed and free.
+    word, key = marker(), f"order-{uuid.uuid4().hex}"
     with pytest.raises(UpstreamUnavailableError):
-        await client.create_and_call("keyed", say(word, "status=503"), idempotency_key=f"order-{uuid.uuid4().hex}")
-    assert len(fake.bodies(word)) == 1 and balance(stack, team) == 99
-
-
-def test_a_keyed_create_and_call_is_repeated_only_when_it_never_left():
-    policy = RetryPolicy(max_attempts=3, initial_delay=0.2, jitter=False)
-    never_left = APIConnectionError("refused", request_sent=False)
-    broke = APIConnectionError("reset", request_sent=True)
-    refused = UpstreamUnavailableError("down", code=14, reason="UPSTREAM_UNAVAILABLE")
-    limited = RateLimitedError("slow down", code=8, reason="UPSTREAM_RATE_LIMITED", retry_after=0.0)
-    assert retry_delay(never_left, attempt=1, policy=policy, repeat=Repeat.UNSENT) == 0.2
-    assert retry_delay(never_left, attempt=3, policy=policy, repeat=Repeat.UNSENT) is None
-    for error in (broke, refused, limited):
-        assert retry_delay(error, attempt=1, policy=policy, repeat=Repeat.UNSENT) is None
+        await client.create_and_call("keyed", say(word, "status=503"), idempotency_key=key)
+    assert len(fake.bodies(word)) == 3 and balance(stack, team) == 99  # FAST_RETRIES: 3 attempts
+    # Once one succeeds, the key's request is done: charged once, then refused.
+    done = await client.create_and_call("keyed", say(marker()), idempotency_key=key)
+    with pytest.raises(RequestAlreadyProcessedError) as again:
+        await client.create_and_call("keyed", say(marker()), idempotency_key=key)
+    assert again.value.metadata["job_id"] == done.job_id and balance(stack, team) == 98
 
 
 async def test_a_keyed_create_and_call_that_never_left_is_retried():

@@ -382,10 +382,11 @@ class SaasLiteLLMClient:
         `status` and `costs` with `credits_remaining`. `metadata` is the job's (sent as
         `job_metadata`); `options` are `llm_call`'s. When the call fails the job is failed
         (not charged) and the call's typed error is raised, `metadata["job_id"]` naming the job.
-        Without `idempotency_key`, transient failures are retried as `llm_call`'s (each
-        attempt is a new job; a failed one costs nothing). With one, the request is sent
-        once: the server refuses another with the same key (`RequestAlreadyProcessedError`,
-        naming the job the first one created); only a request that never left is repeated.
+        Transient failures are retried as `llm_call`'s; each attempt is a new job, and a
+        failed one costs nothing. With `idempotency_key`, any request may be repeated, even
+        one whose answer was lost: the server runs a request again only if the key's last
+        job failed, and refuses it otherwise (`RequestAlreadyProcessedError`, naming the
+        job the key's request created), so the request is charged at most once.
         """
         return await self._request(
             "POST",
@@ -393,7 +394,7 @@ class SaasLiteLLMClient:
             CreateAndCallResponse,
             json=self._single_call_body(job_type, messages, user_id, metadata, options),
             headers={"Idempotency-Key": idempotency_key} if idempotency_key else None,
-            repeat=Repeat.UNSENT if idempotency_key else Repeat.AFTER_REFUSAL,
+            repeat=Repeat.IDEMPOTENT if idempotency_key else Repeat.AFTER_REFUSAL,
         )
 
     def create_and_call_stream(
@@ -416,7 +417,7 @@ class SaasLiteLLMClient:
         """
         body = self._single_call_body(job_type, messages, user_id, metadata, options)
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        repeat = Repeat.UNSENT if idempotency_key else Repeat.AFTER_REFUSAL
+        repeat = Repeat.IDEMPOTENT if idempotency_key else Repeat.AFTER_REFUSAL
         return LLMStream(
             lambda: self._open_stream("/jobs/create-and-call-stream", body, headers=headers, repeat=repeat),
             CreateAndCallChunk,

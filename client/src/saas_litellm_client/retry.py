@@ -25,13 +25,11 @@ class Repeat(enum.Enum):
 
     NEVER = "never"
     """A create without an idempotency key: a repeat could create a second job."""
-    UNSENT = "unsent"
-    """A create-and-call with an idempotency key: repeat only a request that never left
-    (once the server saw the key, it refuses another request with it)."""
     AFTER_REFUSAL = "after_refusal"
     """An LLM call: repeat when the server answered with a transient error, or the request never left."""
     IDEMPOTENT = "idempotent"
-    """GET, complete, create with an idempotency key: repeat after any transient failure."""
+    """GET, complete, a create or create-and-call with an idempotency key: repeat after any
+    transient failure."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +81,6 @@ def retry_delay(
     `attempt` is the number of attempts made so far (1 after the first failure).
     """
     if attempt >= policy.max_attempts or repeat is Repeat.NEVER or not is_transient(error):
-        return None
-    if repeat is Repeat.UNSENT and not (isinstance(error, APIConnectionError) and not error.request_sent):
         return None
     if isinstance(error, APIConnectionError) and error.request_sent and repeat is not Repeat.IDEMPOTENT:
         return None
