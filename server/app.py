@@ -163,6 +163,13 @@ class Application:
         self.expiry = Periodic(
             "expiring abandoned jobs", self._expire_abandoned_jobs, settings.expiry_interval_seconds, jitter=0.2
         )
+        # A job with a call running in this process is kept from expiring under it.
+        self.keep_open = Periodic(
+            "keeping jobs with running calls open",
+            self.calls.keep_running_jobs_open,
+            self.calls.activity_resolution,
+            wait_first=True,
+        )
 
     async def start(self) -> int:
         """Bind, check the database, start serving; returns the bound port."""
@@ -184,6 +191,7 @@ class Application:
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.expiry.start()
+        self.keep_open.start()
         loop = type(asyncio.get_running_loop()).__module__.split(".")[0]  # "uvloop" or "asyncio"
         log.info("serving gRPC on %s:%d (event loop: %s)", self.settings.grpc_host, self.port, loop)
         return self.port
@@ -204,6 +212,7 @@ class Application:
             await asyncio.sleep(drain)
         await self.server.stop(grace)
         await self.background.drain(timeout=max(grace, 1.0))
+        await self.keep_open.stop()
         await self.retention.stop()
         await self.webhooks.stop()
         if self.metrics is not None:

@@ -25,7 +25,8 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
@@ -164,7 +165,36 @@ class CallUseCases:
         self._prices = prices
         self._policy = policy
         self._content_policy = content_policy
+        self._job_ttl = job_ttl_seconds
         self._activity_resolution = activity_resolution_seconds(job_ttl_seconds)
+        self._running: Counter[uuid.UUID] = Counter()  # this process's calls in flight, by job
+
+    @property
+    def activity_resolution(self) -> float:
+        """How often keep_running_jobs_open should run."""
+        return self._activity_resolution
+
+    @contextlib.contextmanager
+    def _in_flight(self, job_id: uuid.UUID) -> Iterator[None]:
+        """Count a call as running in its job while it runs (keep_running_jobs_open)."""
+        self._running[job_id] += 1
+        try:
+            yield
+        finally:
+            self._running[job_id] -= 1
+            if not self._running[job_id]:
+                del self._running[job_id]
+
+    async def keep_running_jobs_open(self) -> int:
+        """Refresh the last activity of the jobs this process has calls running in, where
+        it lags by more than the resolution. Run every resolution (server/app.py), so a call
+        longer than the TTL holds its job open and the job is not expired under it; a
+        process that dies stops doing so, and its jobs expire as abandoned. Returns how
+        many jobs it refreshed."""
+        if not self._running:
+            return 0
+        async with self._db.statements() as conn:
+            return await job_store.touch_jobs(conn, list(self._running), idle_seconds=self._activity_resolution)
 
     async def _prepare(self, principal: TeamPrincipal, job_id: str, request: ChatRequest) -> _Prepared:
         """Check the team may work, resolve the alias, check the job is open (and mark it
@@ -189,8 +219,15 @@ class CallUseCases:
                 ensure_open(await job_store.get_job(conn, jid, team_id))  # finished meanwhile: say how
         if not plain:
             await (self._admit_to_the_end(admission) if admission.takes_places else self._admit(admission))
-        # A job started just now has its last activity set to now.
-        activity_at = time.perf_counter() - (0.0 if pending else context.job_idle_seconds)
+        idle = 0.0 if pending else context.job_idle_seconds  # a job started just now was touched
+        if idle > self._job_ttl / 2:
+            # Idle long enough to expire before the next round of keep_running_jobs_open:
+            # touched now, so it cannot expire under the call (rare: one more statement).
+            async with self._db.statements() as conn:
+                if not await job_store.touch_jobs(conn, [jid], idle_seconds=0):
+                    ensure_open(await job_store.get_job(conn, jid, team_id))  # expired meanwhile: say so
+            idle = 0.0
+        activity_at = time.perf_counter() - idle
         return _Prepared(jid, route, team.rates, activity_at, worst_usd)
 
     async def _admit(self, admission: _Admission) -> None:
@@ -371,6 +408,12 @@ class CallUseCases:
     ) -> CallResult:
         deadline = None if time_remaining is None else time.monotonic() + time_remaining
         prepared = await self._prepare(principal, job_id, request)
+        with self._in_flight(prepared.job_id):
+            return await self._call(principal, prepared, request, deadline)
+
+    async def _call(
+        self, principal: TeamPrincipal, prepared: _Prepared, request: ChatRequest, deadline: float | None
+    ) -> CallResult:
         call = _CallInProgress(self, principal, prepared, request, streamed=False)
 
         async def attempt(model: str, timeout: float):
@@ -417,6 +460,14 @@ class CallUseCases:
         """
         deadline = None if time_remaining is None else time.monotonic() + time_remaining
         prepared = await self._prepare(principal, job_id, request)
+        with self._in_flight(prepared.job_id):
+            async with contextlib.aclosing(self._stream(principal, prepared, request, deadline)) as events:
+                async for event in events:
+                    yield event
+
+    async def _stream(
+        self, principal: TeamPrincipal, prepared: _Prepared, request: ChatRequest, deadline: float | None
+    ) -> AsyncIterator[StreamEvent]:
         call = _CallInProgress(self, principal, prepared, request, streamed=True)
         accumulator = StreamAccumulator()
         try:

@@ -155,6 +155,22 @@ async def abandoned(conn: Connection, idle_seconds: float, limit: int) -> list[J
     return [_job(row) for row in rows]
 
 
+_TOUCH_JOBS = Statement(
+    """
+    UPDATE jobs SET last_activity_at = now()
+     WHERE job_id = ANY(:job_ids) AND status IN ('pending', 'in_progress')
+       AND last_activity_at < now() - make_interval(secs => :idle_seconds)
+    RETURNING job_id
+    """
+)
+
+
+async def touch_jobs(conn: StatementConnection, job_ids: list[uuid.UUID], *, idle_seconds: float) -> int:
+    """Set to now the last activity of those of the open jobs whose last activity is
+    older than `idle_seconds`; returns how many it set."""
+    return len(await conn.all(_TOUCH_JOBS, {"job_ids": job_ids, "idle_seconds": idle_seconds}))
+
+
 async def list_calls(conn: Connection | StatementConnection, job_id: uuid.UUID) -> tuple[CallRecord, ...]:
     statements = await as_statements(conn)
     return tuple(_call(row) for row in await statements.all(_LIST_CALLS, {"job_id": job_id}))
