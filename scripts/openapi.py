@@ -207,7 +207,9 @@ REQUEST_EXAMPLES = {
 
 ERROR_SCHEMA = "google.rpc.Status"
 ERROR_DESCRIPTION = (
-    "An error. Envoy's own errors (bad JSON, unknown path, body too large) have the same shape, with empty `details`."
+    "An error. Envoy's own errors have the same shape: a body or query it cannot read (bad JSON, a wrong type) "
+    "is 400 INVALID_REQUEST with an `ErrorInfo`, and a `BadRequest` naming the field where it can tell; an "
+    "unknown path or a body too large has empty `details`."
 )
 ERROR_FIELDS = {
     "code": "The gRPC status code; the HTTP status follows it: 3 INVALID_ARGUMENT and 9 FAILED_PRECONDITION "
