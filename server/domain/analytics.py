@@ -55,6 +55,7 @@ class UsageFigures:
     jobs_failed: int = 0
     jobs_expired: int = 0
     credits_charged: int = 0
+    credits_refunded: int = 0  # of those charged, given back by refunds (CreditService.RefundJob)
     calls: int = 0
     calls_failed: int = 0
     prompt_tokens: int = 0

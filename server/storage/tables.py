@@ -304,6 +304,7 @@ def _usage_measures() -> list[Column]:
         "jobs_failed",
         "jobs_expired",
         "credits_charged",
+        "credits_refunded",  # migration 0013
         "calls",
         "calls_failed",
         "prompt_tokens",
@@ -475,3 +476,10 @@ job_limits = Table(
     Column("cost_reserved_usd", Numeric(24, 10), nullable=False, server_default="0"),
     Column("cost_spent_usd", Numeric(24, 10), nullable=False, server_default="0"),
 )
+
+
+# ----------------------------------------------------------------------------------------
+# The balance cap (migration 0013): a team holds at most MAX_CREDITS (server/domain/credits.py)
+# credits; its lifetime totals are unbounded. The server refuses what would exceed it
+# (server/storage/credits.py); this makes it hold on every path.
+teams.append_constraint(CheckConstraint("credits_allocated - credits_used <= 1000000000", name="balance_cap"))
