@@ -85,10 +85,20 @@ def after(request: PageRequest, *types: type) -> tuple[Any, ...] | None:
     return position
 
 
-def page(rows: list[T], request: PageRequest, sort_key) -> Page[T]:
-    """`rows` were fetched with a limit of request.size + 1: one more means another page."""
+def page(rows: list[T], request: PageRequest, sort_key, *, weigh=None, budget: int = 0) -> Page[T]:
+    """`rows` were fetched with a limit of request.size + 1: one more means another page.
+    With `weigh` (an item's approximate size in bytes), a page also ends before its items
+    would weigh more than `budget` (it keeps at least one), so a page of large items still
+    fits in a response."""
     items = rows[: request.size]
-    if len(rows) <= request.size:
+    if weigh is not None:
+        total = 0
+        for index, item in enumerate(items):
+            total += weigh(item)
+            if total > budget and index:
+                items = items[:index]
+                break
+    if len(rows) <= len(items):
         return Page(items=tuple(items), next_page_token="")
     token = json.dumps({"a": list(sort_key(items[-1])), "f": request.fingerprint}, default=str)
     return Page(items=tuple(items), next_page_token=base64.urlsafe_b64encode(token.encode()).decode().rstrip("="))

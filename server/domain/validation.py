@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -11,6 +12,11 @@ _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,127}$")
 MAX_LABEL_LENGTH = 100
 MAX_TEXT_LENGTH = 1000
+# Free-form JSON a client stores (metadata): each document, and all of a job's metadata
+# after merges (job_store.MAX_JOB_METADATA_BYTES).
+MAX_JSON_DEPTH = 32  # a job in a list is 33 deep through the gateway: deeper fails to encode
+MAX_JSON_BYTES = 64 * 1024
+MAX_JOB_METADATA_BYTES = 256 * 1024
 
 
 def identifier(field_name: str, value: str) -> str:
@@ -95,19 +101,48 @@ def alias_name(field_name: str, value: str) -> str:
 
 
 def json_document(field_name: str, value: object) -> object:
-    """A client's free-form JSON (metadata...) that will be stored: PostgreSQL's jsonb
-    cannot hold the NUL character, so it is refused here, before anything is spent."""
-    stack: list[tuple[str, object]] = [(field_name, value)]
+    """A client's free-form JSON (metadata...) that will be stored, refused here before
+    anything is spent if it could not be stored or read back: PostgreSQL's jsonb cannot
+    hold the NUL character; nesting deeper than MAX_JSON_DEPTH could not be sent back
+    through the gateway inside the messages that carry it (a job in a list); over
+    MAX_JSON_BYTES (written as compact JSON) it would weigh on every read of its owner."""
+    stack: list[tuple[str, object, int]] = [(field_name, value, 0)]
     while stack:
-        where, item = stack.pop()
+        where, item, depth = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
                 raise invalid_argument(where, "must not contain the NUL character (\\u0000)")
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                if "\x00" in key:
-                    raise invalid_argument(where, "must not contain the NUL character (\\u0000) in a key")
-                stack.append((f"{where}.{key}", child))
-        elif isinstance(item, list):
-            stack.extend((f"{where}[{index}]", child) for index, child in enumerate(item))
+        elif isinstance(item, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                raise invalid_argument(
+                    field_name, f"nests objects and arrays {depth + 1} deep at {where}; at most {MAX_JSON_DEPTH}"
+                )
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if "\x00" in key:
+                        raise invalid_argument(where, "must not contain the NUL character (\\u0000) in a key")
+                    stack.append((f"{where}.{key}", child, depth + 1))
+            else:
+                stack.extend((f"{where}[{index}]", child, depth + 1) for index, child in enumerate(item))
+    size = json_size(value)
+    if size > MAX_JSON_BYTES:
+        raise invalid_argument(field_name, f"is {size} bytes as JSON; at most {MAX_JSON_BYTES}")
     return value
+
+
+def merged_metadata(field_name: str, metadata: dict, patch: dict) -> dict:
+    """`metadata` with `patch`'s keys set, if it stays within MAX_JOB_METADATA_BYTES."""
+    merged = {**metadata, **patch}
+    size = json_size(merged)
+    if patch and size > MAX_JOB_METADATA_BYTES:
+        raise invalid_argument(
+            field_name,
+            f"would make the job's metadata {size} bytes as JSON; at most {MAX_JOB_METADATA_BYTES}: "
+            "remove keys by setting fewer or smaller ones",
+        )
+    return merged
+
+
+def json_size(value: object) -> int:
+    """Bytes of `value` written as compact UTF-8 JSON: how the JSON limits are counted."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())

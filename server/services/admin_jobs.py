@@ -12,6 +12,10 @@ from server.storage.database import Database
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100  # each job carries its calls
+# A page ends before its jobs would weigh more than this (a response may be 8 MiB at most,
+# SAAS_MAX_MESSAGE_BYTES): a page of jobs with large metadata or many calls still fits.
+PAGE_BYTES = 2 * 1024 * 1024
+_CALL_BYTES = 600  # a call's summary in a response, generously
 
 
 class AdminJobUseCases:
@@ -37,4 +41,11 @@ class AdminJobUseCases:
             calls = await job_store.list_calls_of_jobs(conn, [job.job_id for _, job in found[: request.size]])
         views = [JobView(job, calls.get(job.job_id, ())) for _, job in found]
         positions = {job.job_id: seq for seq, job in found}
-        return pagination.page(views, request, lambda view: (positions[view.job.job_id],))
+        return pagination.page(
+            views, request, lambda view: (positions[view.job.job_id],), weigh=_weight, budget=PAGE_BYTES
+        )
+
+
+def _weight(view: JobView) -> int:
+    """About what a job weighs in a response: its metadata and its calls' summaries."""
+    return 500 + validation.json_size(view.job.metadata) + _CALL_BYTES * len(view.calls)

@@ -211,6 +211,9 @@ class CallUseCases:
             if context.job_status is None:
                 raise not_found("job", str(jid))
             ensure_status_open(jid, context.job_status)
+            if request.call_metadata:  # merged into the job's when the call succeeds: must fit
+                job = await job_store.get_job(conn, jid, team_id)
+                validation.merged_metadata("call_metadata", job.metadata, request.call_metadata)
             worst_usd = await self._worst_case_cost(team_id, context.max_cost_usd_per_job, route, request, team.rates)
             admission = _Admission(jid, team_id, context, worst_usd)
             pending = context.job_status is JobStatus.PENDING

@@ -162,10 +162,10 @@ class JobUseCases:
         return JobView(job, calls)
 
     async def merge_metadata(self, principal: TeamPrincipal, job_id: str, patch: dict[str, Any]) -> JobView:
-        """Shallow-merge `patch` into the job's metadata, in any status; one statement, so
-        concurrent merges of different keys all land."""
+        """Shallow-merge `patch` into the job's metadata, in any status, under the job's row
+        lock, so concurrent merges of different keys all land."""
         jid = validation.job_id(job_id)
-        async with self._db.statements() as conn:
+        async with self._db.statements(transaction=True) as conn:
             job = await job_store.merge_metadata(conn, jid, principal.team_id, patch)
             calls = await job_store.list_calls(conn, jid)
         return JobView(job, calls)
@@ -193,6 +193,7 @@ class JobUseCases:
                 )
                 if is_repeat_completion(job, requested):
                     return JobView(job, calls)
+                validation.merged_metadata("metadata", job.metadata, metadata)
                 settlement = credits.settle(
                     team.rates,
                     summarize(calls),

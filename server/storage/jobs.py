@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from server.domain import validation
 from server.domain.credits import Rates
 from server.domain.errors import not_found
 from server.domain.jobs import OPEN_STATUSES, CallRecord, CallStatus, Job, JobStatus
@@ -101,9 +102,9 @@ async def get_job(
     return _job(row)
 
 
-_MERGE_METADATA = Statement(
+_SET_METADATA = Statement(
     f"""
-    UPDATE jobs SET metadata = metadata || CAST(:patch AS jsonb)
+    UPDATE jobs SET metadata = CAST(:metadata AS jsonb)
      WHERE job_id = :job_id AND team_id = :team_id
     RETURNING {_JOB_COLUMNS}
     """
@@ -111,10 +112,13 @@ _MERGE_METADATA = Statement(
 
 
 async def merge_metadata(conn: StatementConnection, job_id: uuid.UUID, team_id: str, patch: dict[str, Any]) -> Job:
-    """The job with `patch`'s keys set in its metadata; NOT_FOUND as get_job."""
-    row = await conn.first(_MERGE_METADATA, {"job_id": job_id, "team_id": team_id, "patch": json.dumps(patch)})
-    if row is None:
-        raise not_found("job", str(job_id))
+    """The job with `patch`'s keys set in its metadata, if that stays within
+    MAX_JOB_METADATA_BYTES (else INVALID_ARGUMENT, and nothing changes); NOT_FOUND as
+    get_job. In a transaction: the job's row is locked while the merge is measured, so
+    concurrent merges of different keys all land."""
+    job = await get_job(conn, job_id, team_id, for_update=True)
+    merged = validation.merged_metadata("metadata", job.metadata, patch)
+    row = await conn.first(_SET_METADATA, {"job_id": job_id, "team_id": team_id, "metadata": json.dumps(merged)})
     return _job(row)
 
 
