@@ -8,7 +8,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from saaslitellm.v1 import admin_service_pb2, analytics_pb2, audit_pb2, tenancy_pb2
-from server.api.convert import dict_to_struct, money, stored_struct, timestamp, usage_counts
+from server.api.convert import dict_to_struct, lifetime_credits, money, stored_struct, timestamp, usage_counts
 from server.domain.analytics import UsageFigures, UsageReport
 from server.domain.audit import AuditEntry
 from server.domain.credits import BudgetMode, TeamStatus
@@ -145,8 +145,8 @@ def team(value: Team) -> tenancy_pb2.Team:
         allowed_model_aliases=list(value.allowed_model_aliases),
         default_model=value.default_model or "",
         metadata=dict_to_struct(value.metadata),
-        credits_allocated=balance.allocated,
-        credits_used=balance.used,
+        credits_allocated=lifetime_credits(balance.allocated),
+        credits_used=lifetime_credits(balance.used),
         credits_reserved=balance.reserved,
         credits_remaining=balance.remaining,
         credits_available=balance.available,

@@ -339,12 +339,22 @@ _LEDGER_KIND = {
 }
 
 
+INT32_MAX = 2**31 - 1
+
+
+def lifetime_credits(value: int) -> int:
+    """A lifetime total (credits allocated or used) in the API's 32-bit fields: exact up
+    to 2,147,483,647, that number beyond (the totals are unbounded; what a team holds and
+    every change are at most MAX_CREDITS, so the other credit fields never saturate)."""
+    return min(value, INT32_MAX)
+
+
 def credit_balance(view: BalanceView) -> credit_service_pb2.CreditBalance:
     balance, rates = view.balance, view.rates
     return credit_service_pb2.CreditBalance(
         team_id=view.team_id,
-        credits_allocated=balance.allocated,
-        credits_used=balance.used,
+        credits_allocated=lifetime_credits(balance.allocated),
+        credits_used=lifetime_credits(balance.used),
         credits_reserved=balance.reserved,
         credits_remaining=balance.remaining,
         credits_available=balance.available,

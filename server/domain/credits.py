@@ -9,11 +9,19 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
 from server.domain.completion import Usage
-from server.domain.errors import DomainError, Kind, Reason
+from server.domain.errors import DomainError, Kind, Reason, invalid_argument
 from server.domain.jobs import JobCosts
 
 USD_QUANTUM = Decimal("0.0000000001")  # costs are stored with 10 decimal places
+# The most credits a team may hold (credits_remaining = allocated - used) and one change
+# may move (an initial allocation, a top-up or adjustment, a job's charge). Lifetime
+# totals (allocated, used) are unbounded: a team is topped up as long as it holds less.
+# Every figure the API reports in 32 bits stays in range: what a team holds, between
+# -MAX_CREDITS (overdraft) and MAX_CREDITS, and what it reserves, at most 2 x MAX_CREDITS.
+# A CHECK on teams (migration 0013) holds it on every path.
 MAX_CREDITS = 1_000_000_000
+# Reason of a refund refused because the team would then hold more than MAX_CREDITS.
+CREDIT_CAP_EXCEEDED = "CREDIT_CAP_EXCEEDED"
 
 
 class BudgetMode(enum.StrEnum):
@@ -80,8 +88,8 @@ def consumed(rates: Rates, costs: JobCosts) -> Decimal:
 
 def charge(rates: Rates, costs: JobCosts) -> int:
     """Credits a job completed as `completed` costs, in whole credits rounded up, at least 1
-    and at most MAX_CREDITS (more than any team can hold: a rate like 10^13 credits per
-    dollar must not make a settlement overflow what the ledger stores)."""
+    and at most MAX_CREDITS (as much as any team can hold: a rate like 10^13 credits per
+    dollar must not make a settlement overflow what a job's row stores)."""
     if rates.mode is BudgetMode.JOB_BASED:
         return 1
     return min(MAX_CREDITS, max(1, math.ceil(consumed(rates, costs))))
@@ -287,5 +295,38 @@ def insufficient_credits(team_id: str, balance: Balance, needed: int) -> DomainE
             "credits_remaining": str(balance.remaining),
             "credits_reserved": str(balance.reserved),
             "credits_needed": str(needed),
+        },
+    )
+
+
+def over_cap(team_id: str, balance: Balance, adding: int) -> DomainError:
+    """A top-up or adjustment refused because the team would hold more than MAX_CREDITS:
+    INVALID_ARGUMENT naming `credits`, with how many it may add now."""
+    room = max(0, MAX_CREDITS - balance.remaining)
+    error = invalid_argument(
+        "credits",
+        f"team '{team_id}' holds {balance.remaining} credits; adding {adding} would take it over the "
+        f"{MAX_CREDITS} credits a team may hold (at most {room} can be added now)",
+    )
+    error.metadata.update(
+        {"team_id": team_id, "credits_remaining": str(balance.remaining), "max_credits": str(MAX_CREDITS)}
+    )
+    return error
+
+
+def refund_over_cap(team_id: str, job_id: str, balance: Balance, credits: int) -> DomainError:
+    """A refund refused because the team would hold more than MAX_CREDITS: FAILED_PRECONDITION
+    (`CREDIT_CAP_EXCEEDED`); removing credits first (a negative adjustment) makes room."""
+    return DomainError(
+        Kind.FAILED_PRECONDITION,
+        CREDIT_CAP_EXCEEDED,
+        f"team '{team_id}' holds {balance.remaining} credits; refunding the {credits} job {job_id} was charged "
+        f"would take it over the {MAX_CREDITS} credits a team may hold. Remove credits first (AdjustCredits).",
+        metadata={
+            "team_id": team_id,
+            "job_id": job_id,
+            "credits_remaining": str(balance.remaining),
+            "credits_refunded": str(credits),
+            "max_credits": str(MAX_CREDITS),
         },
     )

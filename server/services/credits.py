@@ -6,6 +6,7 @@ import base64
 from dataclasses import dataclass
 
 from server.domain import audit, tenancy, validation
+from server.domain import credits as credit_rules
 from server.domain.audit import Actor
 from server.domain.credits import MAX_CREDITS, Balance, Rates
 from server.domain.errors import DomainError, Kind, Reason, invalid_argument
@@ -96,8 +97,8 @@ class CreditUseCases:
                 tenancy.ensure_team_writable(await team_store.get_team(conn, team_id))
                 balance = await credit_store.change_allocation(conn, team_id, amount, MAX_CREDITS)
                 if balance is None:
-                    await team_store.get_team(conn, team_id)  # NOT_FOUND if it was deleted meanwhile
-                    raise _refused(team_id, amount)
+                    # NOT_FOUND if it was deleted meanwhile
+                    raise _refused(team_id, amount, (await credit_store.team_state(conn, team_id)).balance)
                 entry = await ledger.append(
                     conn,
                     team_id=team_id,
@@ -139,7 +140,10 @@ class CreditUseCases:
                     f"job {jid} is {job.status.value} and was charged {job.credits_charged} credits; nothing to refund",
                     metadata={"job_id": str(jid)},
                 )
-            balance = await credit_store.refund(conn, team_id, job.credits_charged)
+            balance = await credit_store.refund(conn, team_id, job.credits_charged, MAX_CREDITS)
+            if balance is None:
+                state = await credit_store.team_state(conn, team_id)
+                raise credit_rules.refund_over_cap(team_id, str(jid), state.balance, job.credits_charged)
             entry = await ledger.append(
                 conn,
                 team_id=team_id,
@@ -175,9 +179,9 @@ async def _view(conn: Connection, team_id: str) -> BalanceView:
     return BalanceView(team_id, team.balance, team.rates, await credit_store.open_jobs(conn, team_id))
 
 
-def _refused(team_id: str, amount: int) -> DomainError:
+def _refused(team_id: str, amount: int, balance: Balance) -> DomainError:
     if amount > 0:
-        return invalid_argument("credits", f"the team's allocation would exceed {MAX_CREDITS}")
+        return credit_rules.over_cap(team_id, balance, amount)
     return DomainError(
         Kind.FAILED_PRECONDITION,
         Reason.INSUFFICIENT_CREDITS,

@@ -89,19 +89,23 @@ def team_state_of(row: Any) -> TeamState:
 
 
 async def change_allocation(conn: Connection, team_id: str, delta: int, maximum: int) -> Balance | None:
-    """Add `delta` (may be negative) to the allocation unless that would exceed `maximum`
-    or leave less than open jobs hold plus the overdraft. None: refused, nothing changed."""
+    """Add `delta` (may be negative) to the allocation unless that would leave the team
+    holding more than `maximum` credits (credits_remaining: allocated - used, whatever the
+    lifetime totals; only an increase is held to it, so a team above it can always be
+    brought down) or less than open jobs hold plus the overdraft. None: refused, nothing
+    changed. One conditional UPDATE: under the row lock, concurrent changes each see the
+    others' result, so together they cannot pass `maximum` either."""
+    conditions = [
+        teams.c.team_id == team_id,
+        teams.c.credits_allocated + delta - teams.c.credits_used - teams.c.credits_reserved
+        >= -teams.c.credits_overdraft_limit,
+    ]
+    if delta > 0:
+        conditions.append(teams.c.credits_allocated + delta - teams.c.credits_used <= maximum)
     row = (
         await conn.execute(
             update(teams)
-            .where(
-                and_(
-                    teams.c.team_id == team_id,
-                    teams.c.credits_allocated + delta <= maximum,
-                    teams.c.credits_allocated + delta - teams.c.credits_used - teams.c.credits_reserved
-                    >= -teams.c.credits_overdraft_limit,
-                )
-            )
+            .where(and_(*conditions))
             .values(credits_allocated=teams.c.credits_allocated + delta, updated_at=func.now())
             .returning(*_BALANCE)
         )
@@ -109,17 +113,23 @@ async def change_allocation(conn: Connection, team_id: str, delta: int, maximum:
     return None if row is None else balance_of(row)
 
 
-async def refund(conn: Connection, team_id: str, credits: int) -> Balance:
-    """Give back `credits` a job was charged."""
+async def refund(conn: Connection, team_id: str, credits: int, maximum: int) -> Balance | None:
+    """Give back `credits` a job was charged, unless the team would then hold more than
+    `maximum` credits. None: refused, nothing changed."""
     row = (
         await conn.execute(
             update(teams)
-            .where(teams.c.team_id == team_id)
+            .where(
+                and_(
+                    teams.c.team_id == team_id,
+                    teams.c.credits_allocated - teams.c.credits_used + credits <= maximum,
+                )
+            )
             .values(credits_used=teams.c.credits_used - credits, updated_at=func.now())
             .returning(*_BALANCE)
         )
-    ).one()
-    return balance_of(row)
+    ).first()
+    return None if row is None else balance_of(row)
 
 
 async def open_jobs(conn: Connection, team_id: str) -> int:

@@ -93,9 +93,12 @@ class CreditServiceServicer:
 
     def AddCredits(self, request, context):
         """Adds credits to a team (a top-up). Admin only. With an idempotency key (field, or
-        header `Idempotency-Key`), a retry returns the first result and adds once.
-        Errors: NOT_FOUND (team), INVALID_ARGUMENT (credits not positive, or the total
-        would exceed 1,000,000,000), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED` with other values).
+        header `Idempotency-Key`), a retry returns the first result and adds once. A team may
+        hold at most 1,000,000,000 credits (credits_remaining); what it was ever allocated is
+        not limited, so a team is topped up as long as it holds less.
+        Errors: NOT_FOUND (team), INVALID_ARGUMENT (`credits` not between 1 and
+        1,000,000,000, or the team would then hold more than 1,000,000,000 credits; nothing
+        changes), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED` with other values).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -104,7 +107,8 @@ class CreditServiceServicer:
     def AdjustCredits(self, request, context):
         """Corrects a team's balance up or down, with a required reason. Admin only. A
         negative adjustment cannot take the balance below what open jobs hold plus the
-        overdraft limit (FAILED_PRECONDITION, `INSUFFICIENT_CREDITS`).
+        overdraft limit (FAILED_PRECONDITION, `INSUFFICIENT_CREDITS`); a positive one cannot
+        make the team hold more than 1,000,000,000 credits (INVALID_ARGUMENT, as AddCredits).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -112,8 +116,11 @@ class CreditServiceServicer:
 
     def RefundJob(self, request, context):
         """Gives back what a completed job was charged. Admin only; at most once per job
-        (a repeat returns the first refund). Errors: NOT_FOUND (job of that team),
-        FAILED_PRECONDITION (`JOB_NOT_CHARGED`: the job is not completed or charged nothing).
+        (a repeat returns the first refund). Usage reports show it as the job's
+        `credits_refunded`. Errors: NOT_FOUND (job of that team), FAILED_PRECONDITION
+        (`JOB_NOT_CHARGED`: the job is not completed or charged nothing;
+        `CREDIT_CAP_EXCEEDED`: the team would then hold more than 1,000,000,000 credits:
+        remove credits first with AdjustCredits).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
