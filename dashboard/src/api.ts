@@ -312,8 +312,11 @@ export interface UsageFigures {
   provider_cost_usd: string;
   billed_cost_usd: string;
   margin_usd: string;
+  // Every charge, refunded or not; credits_refunded is what refunds gave back of it.
   credits_charged: string;
+  // Provider cost per credit charged and not refunded.
   provider_cost_usd_per_credit: string;
+  credits_refunded: string;
 }
 
 export interface UsageReport {

@@ -445,6 +445,7 @@ USAGE_COUNTS = (
     "completion_tokens",
     "total_tokens",
     "credits_charged",
+    "credits_refunded",
 )
 
 

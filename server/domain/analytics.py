@@ -72,10 +72,18 @@ class UsageFigures:
         return self.billed_cost_usd - self.provider_cost_usd
 
     @property
+    def credits_kept(self) -> int:
+        """Credits charged and not refunded: what the teams paid (the ledger's charges less
+        its refunds)."""
+        return self.credits_charged - self.credits_refunded
+
+    @property
     def provider_cost_usd_per_credit(self) -> Decimal | None:
-        if not self.credits_charged:
+        """Provider spend per credit paid: a refunded job's calls still cost the provider
+        but earn nothing, so they weigh on the credits kept."""
+        if self.credits_kept <= 0:
             return None
-        return (self.provider_cost_usd / self.credits_charged).quantize(COST_QUANTUM)
+        return (self.provider_cost_usd / self.credits_kept).quantize(COST_QUANTUM)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ day and job type, so a report reads O(teams x days x job types) rows, whatever t
 volume: a team's through the primary key (team_id, day, job_type), an organization's
 through (organization_id, day) (the team's organization is copied in; teams never move).
 
-How it stays exact: statement-level triggers on jobs and llm_calls (migration 0002)
+How it stays exact: statement-level triggers on jobs and llm_calls (migration 0003)
 append each change, aggregated per statement, to usage_deltas in the writer's own
 transaction (an append: concurrent writers never wait on each other or deadlock on a
-shared row). `compact()` moves the deltas into usage_daily in one transaction, and
+shared row). A refund is such a change: it sets its job's credits_refunded, once, under
+the job's row lock, and the trigger counts it in credits_refunded (migration 0013). `compact()` moves the deltas into usage_daily in one transaction, and
 reports add the few deltas not yet compacted, so a committed job or call is counted at
 once and exactly once.
 """

@@ -275,6 +275,9 @@ class BilledUsage(_Model):
     total_tokens: int = 0
     billed_cost_usd: Decimal = Decimal(0)
     credits_charged: int = 0
+    """Credits charged for completed jobs, refunded or not."""
+    credits_refunded: int = 0
+    """Of `credits_charged`, what refunds gave back: the team paid the difference."""
 
 
 class DailyBilledUsage(_Model):

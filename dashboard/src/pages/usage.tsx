@@ -75,6 +75,7 @@ function Totals({ totals }: { totals: UsageFigures }) {
     ["Billed", usd(totals.billed_cost_usd)],
     ["Margin", usd(totals.margin_usd)],
     ["Credits charged", int(totals.credits_charged)],
+    ["Credits refunded", int(totals.credits_refunded)],
     ["Provider cost / credit", totals.provider_cost_usd_per_credit ? usd(totals.provider_cost_usd_per_credit) : "—"],
   ];
   return (
@@ -227,6 +228,7 @@ function BreakdownTable(props: { title: string; rows: { name: string; usage: Usa
               <th class="num">Billed</th>
               <th class="num">Margin</th>
               <th class="num">Credits</th>
+              <th class="num">Refunded</th>
             </tr>
           </thead>
           <tbody>
@@ -240,6 +242,7 @@ function BreakdownTable(props: { title: string; rows: { name: string; usage: Usa
                 <td class="num">{usd(r.usage.billed_cost_usd)}</td>
                 <td class="num">{usd(r.usage.margin_usd)}</td>
                 <td class="num">{int(r.usage.credits_charged)}</td>
+                <td class="num">{int(r.usage.credits_refunded)}</td>
               </tr>
             ))}
           </tbody>

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esaaslitellm/v1/analytics.proto\x12\x0esaaslitellm.v1\"\x83\x03\n\x0cUsageFigures\x12\x0c\n\x04jobs\x18\x01 \x01(\x03\x12\x14\n\x0cjobs_pending\x18\x02 \x01(\x03\x12\x18\n\x10jobs_in_progress\x18\x03 \x01(\x03\x12\x16\n\x0ejobs_completed\x18\x04 \x01(\x03\x12\x13\n\x0bjobs_failed\x18\x05 \x01(\x03\x12\x14\n\x0cjobs_expired\x18\x06 \x01(\x03\x12\r\n\x05\x63\x61lls\x18\x07 \x01(\x03\x12\x14\n\x0c\x63\x61lls_failed\x18\x08 \x01(\x03\x12\x15\n\rprompt_tokens\x18\t \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\n \x01(\x03\x12\x14\n\x0ctotal_tokens\x18\x0b \x01(\x03\x12\x19\n\x11provider_cost_usd\x18\x0c \x01(\t\x12\x17\n\x0f\x62illed_cost_usd\x18\r \x01(\t\x12\x12\n\nmargin_usd\x18\x0e \x01(\t\x12\x17\n\x0f\x63redits_charged\x18\x0f \x01(\x03\x12$\n\x1cprovider_cost_usd_per_credit\x18\x10 \x01(\t\"G\n\nDailyUsage\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12+\n\x05usage\x18\x02 \x01(\x0b\x32\x1c.saaslitellm.v1.UsageFigures\"M\n\x0cJobTypeUsage\x12\x10\n\x08job_type\x18\x01 \x01(\t\x12+\n\x05usage\x18\x02 \x01(\x0b\x32\x1c.saaslitellm.v1.UsageFigures\"`\n\x11\x44\x61ilyJobTypeUsage\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x10\n\x08job_type\x18\x02 \x01(\t\x12+\n\x05usage\x18\x03 \x01(\x0b\x32\x1c.saaslitellm.v1.UsageFigures\"I\n\tTeamUsage\x12\x0f\n\x07team_id\x18\x01 \x01(\t\x12+\n\x05usage\x18\x02 \x01(\x0b\x32\x1c.saaslitellm.v1.UsageFigures\"\xa2\x02\n\x0bUsageReport\x12\x12\n\nstart_date\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x02 \x01(\t\x12,\n\x06totals\x18\x03 \x01(\x0b\x32\x1c.saaslitellm.v1.UsageFigures\x12(\n\x04\x64\x61ys\x18\x04 \x03(\x0b\x32\x1a.saaslitellm.v1.DailyUsage\x12/\n\tjob_types\x18\x05 \x03(\x0b\x32\x1c.saaslitellm.v1.JobTypeUsage\x12:\n\x0f\x64\x61ily_job_types\x18\x06 \x03(\x0b\x32!.saaslitellm.v1.DailyJobTypeUsage\x12(\n\x05teams\x18\x07 \x03(\x0b\x32\x19.saaslitellm.v1.TeamUsageb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esaaslitellm/v1/analytics.proto\x12\x0esaaslitellm.v1\"\x9d\x03\n\x0cUsageFigures\x12\x0c\n\x04jobs\x18\x01 \x01(\x03\x12\x14\n\x0cjobs_pending\x18\x02 \x01(\x03\x12\x18\n\x10jobs_in_progress\x18\x03 \x01(\x03\x12\x16\n\x0ejobs_completed\x18\x04 \x01(\x03\x12\x13\n\x0bjobs_failed\x18\x05 \x01(\x03\x12\x14\n\x0cjobs_expired\x18\x06 \x01(\x03\x12\r\n\x05\x63\x61lls\x18\x07 \x01(\x03\x12\x14\n\x0c\x63\x61lls_failed\x18\x08 \x01(\x03\x12\x15\n\rprompt_tokens\x18\t \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\n \x01(\x03\x12\x14\n\x0ctotal_tokens\x18\x0b \x01(\x03\x12\x19\n\x11provider_cost_usd\x18\x0c \x01(\t\x12\x17\n\x0f\x62illed_cost_usd\x18\r \x01(\t\x12\x12\n\nmargin_usd\x18\x0e \x01(\t\x12\x17\n\x0f\x63redits_charged\x18\x0f \x01(\x03\x12$\n\x1cprovider_cost_usd_per_credit\x18\x10 \x01(\t\x12\x18\n\x10\x63redits_refunded\x18\x11 \x01(\x03\"G\n\nDailyUsage\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12+\n\x05usage\x18\x02 \x01(\x0b\x32\x1c.saaslitellm.v1.UsageFigures\"M\n\x0cJobTypeUsage\x12\x10\n\x08job_type\x18\x01 \x01(\t\x12+\n\x05usage\x18\x02 \x01(\x0b\x32\x1c.saaslitellm.v1.UsageFigures\"`\n\x11\x44\x61ilyJobTypeUsage\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x10\n\x08job_type\x18\x02 \x01(\t\x12+\n\x05usage\x18\x03 \x01(\x0b\x32\x1c.saaslitellm.v1.UsageFigures\"I\n\tTeamUsage\x12\x0f\n\x07team_id\x18\x01 \x01(\t\x12+\n\x05usage\x18\x02 \x01(\x0b\x32\x1c.saaslitellm.v1.UsageFigures\"\xa2\x02\n\x0bUsageReport\x12\x12\n\nstart_date\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x02 \x01(\t\x12,\n\x06totals\x18\x03 \x01(\x0b\x32\x1c.saaslitellm.v1.UsageFigures\x12(\n\x04\x64\x61ys\x18\x04 \x03(\x0b\x32\x1a.saaslitellm.v1.DailyUsage\x12/\n\tjob_types\x18\x05 \x03(\x0b\x32\x1c.saaslitellm.v1.JobTypeUsage\x12:\n\x0f\x64\x61ily_job_types\x18\x06 \x03(\x0b\x32!.saaslitellm.v1.DailyJobTypeUsage\x12(\n\x05teams\x18\x07 \x03(\x0b\x32\x19.saaslitellm.v1.TeamUsageb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,15 +32,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'saaslitellm.v1.analytics_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_USAGEFIGURES']._serialized_start=51
-  _globals['_USAGEFIGURES']._serialized_end=438
-  _globals['_DAILYUSAGE']._serialized_start=440
-  _globals['_DAILYUSAGE']._serialized_end=511
-  _globals['_JOBTYPEUSAGE']._serialized_start=513
-  _globals['_JOBTYPEUSAGE']._serialized_end=590
-  _globals['_DAILYJOBTYPEUSAGE']._serialized_start=592
-  _globals['_DAILYJOBTYPEUSAGE']._serialized_end=688
-  _globals['_TEAMUSAGE']._serialized_start=690
-  _globals['_TEAMUSAGE']._serialized_end=763
-  _globals['_USAGEREPORT']._serialized_start=766
-  _globals['_USAGEREPORT']._serialized_end=1056
+  _globals['_USAGEFIGURES']._serialized_end=464
+  _globals['_DAILYUSAGE']._serialized_start=466
+  _globals['_DAILYUSAGE']._serialized_end=537
+  _globals['_JOBTYPEUSAGE']._serialized_start=539
+  _globals['_JOBTYPEUSAGE']._serialized_end=616
+  _globals['_DAILYJOBTYPEUSAGE']._serialized_start=618
+  _globals['_DAILYJOBTYPEUSAGE']._serialized_end=714
+  _globals['_TEAMUSAGE']._serialized_start=716
+  _globals['_TEAMUSAGE']._serialized_end=789
+  _globals['_USAGEREPORT']._serialized_start=792
+  _globals['_USAGEREPORT']._serialized_end=1082
 # @@protoc_insertion_point(module_scope)

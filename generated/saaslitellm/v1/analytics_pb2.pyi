@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class UsageFigures(_message.Message):
-    __slots__ = ("jobs", "jobs_pending", "jobs_in_progress", "jobs_completed", "jobs_failed", "jobs_expired", "calls", "calls_failed", "prompt_tokens", "completion_tokens", "total_tokens", "provider_cost_usd", "billed_cost_usd", "margin_usd", "credits_charged", "provider_cost_usd_per_credit")
+    __slots__ = ("jobs", "jobs_pending", "jobs_in_progress", "jobs_completed", "jobs_failed", "jobs_expired", "calls", "calls_failed", "prompt_tokens", "completion_tokens", "total_tokens", "provider_cost_usd", "billed_cost_usd", "margin_usd", "credits_charged", "provider_cost_usd_per_credit", "credits_refunded")
     JOBS_FIELD_NUMBER: _ClassVar[int]
     JOBS_PENDING_FIELD_NUMBER: _ClassVar[int]
     JOBS_IN_PROGRESS_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,7 @@ class UsageFigures(_message.Message):
     MARGIN_USD_FIELD_NUMBER: _ClassVar[int]
     CREDITS_CHARGED_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_COST_USD_PER_CREDIT_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_REFUNDED_FIELD_NUMBER: _ClassVar[int]
     jobs: int
     jobs_pending: int
     jobs_in_progress: int
@@ -40,7 +41,8 @@ class UsageFigures(_message.Message):
     margin_usd: str
     credits_charged: int
     provider_cost_usd_per_credit: str
-    def __init__(self, jobs: _Optional[int] = ..., jobs_pending: _Optional[int] = ..., jobs_in_progress: _Optional[int] = ..., jobs_completed: _Optional[int] = ..., jobs_failed: _Optional[int] = ..., jobs_expired: _Optional[int] = ..., calls: _Optional[int] = ..., calls_failed: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., provider_cost_usd: _Optional[str] = ..., billed_cost_usd: _Optional[str] = ..., margin_usd: _Optional[str] = ..., credits_charged: _Optional[int] = ..., provider_cost_usd_per_credit: _Optional[str] = ...) -> None: ...
+    credits_refunded: int
+    def __init__(self, jobs: _Optional[int] = ..., jobs_pending: _Optional[int] = ..., jobs_in_progress: _Optional[int] = ..., jobs_completed: _Optional[int] = ..., jobs_failed: _Optional[int] = ..., jobs_expired: _Optional[int] = ..., calls: _Optional[int] = ..., calls_failed: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., provider_cost_usd: _Optional[str] = ..., billed_cost_usd: _Optional[str] = ..., margin_usd: _Optional[str] = ..., credits_charged: _Optional[int] = ..., provider_cost_usd_per_credit: _Optional[str] = ..., credits_refunded: _Optional[int] = ...) -> None: ...
 
 class DailyUsage(_message.Message):
     __slots__ = ("date", "usage")

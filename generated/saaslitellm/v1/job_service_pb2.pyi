@@ -76,7 +76,7 @@ class GetUsageRequest(_message.Message):
     def __init__(self, start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., job_type: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class BilledUsage(_message.Message):
-    __slots__ = ("jobs", "jobs_pending", "jobs_in_progress", "jobs_completed", "jobs_failed", "jobs_expired", "calls", "calls_failed", "prompt_tokens", "completion_tokens", "total_tokens", "billed_cost_usd", "credits_charged")
+    __slots__ = ("jobs", "jobs_pending", "jobs_in_progress", "jobs_completed", "jobs_failed", "jobs_expired", "calls", "calls_failed", "prompt_tokens", "completion_tokens", "total_tokens", "billed_cost_usd", "credits_charged", "credits_refunded")
     JOBS_FIELD_NUMBER: _ClassVar[int]
     JOBS_PENDING_FIELD_NUMBER: _ClassVar[int]
     JOBS_IN_PROGRESS_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +90,7 @@ class BilledUsage(_message.Message):
     TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
     BILLED_COST_USD_FIELD_NUMBER: _ClassVar[int]
     CREDITS_CHARGED_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_REFUNDED_FIELD_NUMBER: _ClassVar[int]
     jobs: int
     jobs_pending: int
     jobs_in_progress: int
@@ -103,7 +104,8 @@ class BilledUsage(_message.Message):
     total_tokens: int
     billed_cost_usd: str
     credits_charged: int
-    def __init__(self, jobs: _Optional[int] = ..., jobs_pending: _Optional[int] = ..., jobs_in_progress: _Optional[int] = ..., jobs_completed: _Optional[int] = ..., jobs_failed: _Optional[int] = ..., jobs_expired: _Optional[int] = ..., calls: _Optional[int] = ..., calls_failed: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., billed_cost_usd: _Optional[str] = ..., credits_charged: _Optional[int] = ...) -> None: ...
+    credits_refunded: int
+    def __init__(self, jobs: _Optional[int] = ..., jobs_pending: _Optional[int] = ..., jobs_in_progress: _Optional[int] = ..., jobs_completed: _Optional[int] = ..., jobs_failed: _Optional[int] = ..., jobs_expired: _Optional[int] = ..., calls: _Optional[int] = ..., calls_failed: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., billed_cost_usd: _Optional[str] = ..., credits_charged: _Optional[int] = ..., credits_refunded: _Optional[int] = ...) -> None: ...
 
 class DailyBilledUsage(_message.Message):
     __slots__ = ("date", "usage")

@@ -147,9 +147,10 @@ class JobServiceServicer:
 
     def GetUsage(self, request, context):
         """The key's team's usage over a date range, by UTC day and by job type: jobs by status,
-        calls, tokens, what the team was billed and the credits charged. Never the providers'
-        costs or the operator's margin (those are in AdminService.GetTeamUsage). Exact at
-        once, and as cheap for a billion calls as for ten (it reads the usage rollup).
+        calls, tokens, what the team was billed, the credits charged and those refunded.
+        Never the providers' costs or the operator's margin (those are in
+        AdminService.GetTeamUsage). Exact at once, and as cheap for a billion calls as for
+        ten (it reads the usage rollup).
         Errors: INVALID_ARGUMENT naming the field (a date, a range over 366 days, the limit).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
