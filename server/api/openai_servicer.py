@@ -19,9 +19,11 @@ from google.api import httpbody_pb2
 from saaslitellm.v1 import openai_service_pb2, openai_service_pb2_grpc
 from server.api import openai_convert as wire
 from server.api.common import metadata
+from server.api.errors import as_domain_error
 from server.domain import validation
 from server.domain.completion import Delta
 from server.domain.errors import invalid_argument, not_found
+from server.observability import context as request_context
 from server.services.auth import Authenticator
 from server.services.calls import CallUseCases, StreamFinished, StreamStarted
 from server.services.single_call import JobSpec, SingleCallFinished, SingleCallUseCases
@@ -63,7 +65,9 @@ class OpenAIServicer(openai_service_pb2_grpc.OpenAIServiceServicer):
             else:
                 result = (await self._single.call(principal, spec, parsed.chat, time_remaining=remaining)).call
             await context.send_initial_metadata(
-                ((JOB_ID_HEADER, str(result.job_id)), (CALL_ID_HEADER, str(result.call_id)))
+                request_context.initial_metadata(
+                    ((JOB_ID_HEADER, str(result.job_id)), (CALL_ID_HEADER, str(result.call_id)))
+                )
             )
             yield httpbody_pb2.HttpBody(content_type=wire.JSON, data=wire.encode(wire.completion(result, _now())))
             return
@@ -77,27 +81,36 @@ class OpenAIServicer(openai_service_pb2_grpc.OpenAIServiceServicer):
                 yield httpbody_pb2.HttpBody(content_type=wire.EVENT_STREAM, data=data)
 
     async def _stream(self, events, parsed: wire.CompletionRequest, context) -> AsyncIterator[bytes]:
+        """The SSE events of a stream. An error once it began (the call's, or settling a
+        single-call job's) is its last event, as OpenAI streams one; before, an RPC error."""
         header: wire.ChunkHeader | None = None
-        async for item in events:
-            if isinstance(item, StreamStarted):
-                await context.send_initial_metadata(
-                    ((JOB_ID_HEADER, str(item.job_id)), (CALL_ID_HEADER, str(item.call_id)))
-                )
-                header = wire.ChunkHeader(wire.completion_id(item.call_id), _now(), item.model_alias)
-                yield wire.event(header.first())
-                continue
-            assert header is not None, "a stream starts with StreamStarted"
-            if isinstance(item, Delta):
-                if not item.is_empty:
-                    yield wire.event(header.delta(item))
-                continue
-            finished: StreamFinished = item.call if isinstance(item, SingleCallFinished) else item
-            if finished.error is not None:
-                yield wire.event(wire.stream_error(finished.error))
-                return
-            if parsed.include_usage:
-                yield wire.event(header.usage(finished.usage))
-            yield wire.DONE
+        try:
+            async for item in events:
+                if isinstance(item, StreamStarted):
+                    await context.send_initial_metadata(
+                        request_context.initial_metadata(
+                            ((JOB_ID_HEADER, str(item.job_id)), (CALL_ID_HEADER, str(item.call_id)))
+                        )
+                    )
+                    header = wire.ChunkHeader(wire.completion_id(item.call_id), _now(), item.model_alias)
+                    yield wire.event(header.first())
+                    continue
+                assert header is not None, "a stream starts with StreamStarted"
+                if isinstance(item, Delta):
+                    if not item.is_empty:
+                        yield wire.event(header.delta(item))
+                    continue
+                finished: StreamFinished = item.call if isinstance(item, SingleCallFinished) else item
+                if finished.error is not None:
+                    yield wire.event(wire.stream_error(finished.error))
+                    return
+                if parsed.include_usage:
+                    yield wire.event(header.usage(finished.usage))
+                yield wire.DONE
+        except Exception as error:
+            if header is None:
+                raise
+            yield wire.event(wire.stream_error(as_domain_error(error, "OpenAIService/CreateChatCompletion")))
 
     async def ListOpenAIModels(
         self, request: openai_service_pb2.ListOpenAIModelsRequest, context: grpc.aio.ServicerContext

@@ -19,6 +19,16 @@ class RequestContext:
     job_id: str = ""
     model: str = ""  # the alias the caller used
     upstream_model: str = ""  # the last LiteLLM model tried
+    # The id was made by the server (the caller sent none) and is still to be sent back as
+    # initial metadata, which an RPC sends once: with the handler's own, if it sends some.
+    id_unsent: bool = False
+
+    def initial_metadata(self, pairs: tuple[tuple[str, str], ...] = ()) -> tuple[tuple[str, str], ...]:
+        """`pairs` for the RPC's initial metadata, with the request id if still unsent."""
+        if not self.id_unsent:
+            return pairs
+        self.id_unsent = False
+        return (*pairs, ("x-request-id", self.request_id))
 
 
 current: ContextVar[RequestContext | None] = ContextVar("saaslitellm_request", default=None)
@@ -26,3 +36,10 @@ current: ContextVar[RequestContext | None] = ContextVar("saaslitellm_request", d
 
 def get() -> RequestContext | None:
     return current.get()
+
+
+def initial_metadata(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """What a handler that sends initial metadata of its own sends: `pairs`, and the
+    request id the server made if it is still unsent (outside an RPC: `pairs`)."""
+    request = current.get()
+    return pairs if request is None else request.initial_metadata(pairs)

@@ -104,7 +104,7 @@ def _outcome(error: BaseException | None, rpc_context: grpc.aio.ServicerContext)
 class _Call:
     """The bookkeeping of one RPC, from start to end."""
 
-    __slots__ = ("ctx", "echo", "method", "span", "started", "token", "trace_token")
+    __slots__ = ("ctx", "method", "span", "started", "token", "trace_token")
 
     def __init__(self, method: _Method, request: Any, rpc_context: grpc.aio.ServicerContext) -> None:
         self.started = time.perf_counter()
@@ -112,8 +112,9 @@ class _Call:
         metadata = {k: v for k, v in (rpc_context.invocation_metadata() or ()) if isinstance(v, str)}
         request_id = metadata.get("x-request-id", "")[:200]
         # Echo the id only when we made it: Envoy echoes its own to every client (REST
-        # and gRPC), and a caller that sent one knows it. Saves a write per request.
-        self.echo = not request_id and method.logged
+        # and gRPC), and a caller that sent one knows it. Saves a write per request. It
+        # goes with the first initial metadata sent (`send_id`, or the handler's own).
+        echo = not request_id and method.logged
         request_id = request_id or uuid.uuid4().hex
         self.ctx = context.RequestContext(
             request_id=request_id,
@@ -121,6 +122,7 @@ class _Call:
             team_id=getattr(request, "team_id", ""),
             job_id=getattr(request, "job_id", ""),
             model=getattr(request, "model", ""),
+            id_unsent=echo,
         )
         self.token = context.current.set(self.ctx)
         method.metrics.started.inc()
@@ -136,6 +138,18 @@ class _Call:
                     "saaslitellm.request_id": request_id,
                 },
             )
+
+    async def send_id(self, rpc_context: grpc.aio.ServicerContext, *, failing: bool = False) -> None:
+        """Send the request id we made, if the handler did not send it with its own
+        initial metadata. When the RPC is failing, it may be past sending anything."""
+        if not self.ctx.id_unsent:
+            return
+        metadata = self.ctx.initial_metadata()
+        if not failing:
+            await rpc_context.send_initial_metadata(metadata)
+            return
+        with contextlib.suppress(Exception):
+            await rpc_context.send_initial_metadata(metadata)
 
     def saw(self, response: Any) -> None:
         if not self.ctx.job_id:
@@ -175,13 +189,13 @@ def _unary(behavior: Callable[..., Awaitable[Any]], method: _Method) -> Callable
         call = _Call(method, request, rpc_context)
         error: BaseException | None = None
         try:
-            if call.echo:
-                await rpc_context.send_initial_metadata((("x-request-id", call.ctx.request_id),))
             response = await behavior(request, rpc_context)
             call.saw(response)
+            await call.send_id(rpc_context)
             return response
         except BaseException as raised:
             error = raised
+            await call.send_id(rpc_context, failing=True)
             raise
         finally:
             call.end(error, rpc_context, streamed=False)
@@ -196,15 +210,15 @@ def _stream(behavior: Callable[..., AsyncIterator[Any]], method: _Method) -> Cal
         open_streams.inc()
         error: BaseException | None = None
         try:
-            if call.echo:
-                await rpc_context.send_initial_metadata((("x-request-id", call.ctx.request_id),))
             async with contextlib.aclosing(behavior(request, rpc_context)) as responses:
                 async for response in responses:
                     if not call.ctx.job_id:
                         call.saw(response)
+                    await call.send_id(rpc_context)
                     yield response
         except BaseException as raised:
             error = raised
+            await call.send_id(rpc_context, failing=True)
             raise
         finally:
             open_streams.dec()
