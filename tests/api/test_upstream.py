@@ -37,6 +37,20 @@ async def only_call(app, job_id: str):
     return await recorded(app, str(call_id))
 
 
+async def recorded_once_done(app, job_id: str):
+    """The job's only call, once the server has recorded it: after a caller's deadline the
+    server records the call in its own task, so this polls for its effect."""
+    for _ in range(300):
+        async with app.db.transaction() as conn:
+            count = (
+                await conn.execute(text("SELECT count(*) FROM llm_calls WHERE job_id = :j"), {"j": job_id})
+            ).scalar()
+        if count:
+            break
+        await _tick()
+    return await only_call(app, job_id)
+
+
 async def new_job(jobs, team) -> str:
     return (await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)).job_id
 
@@ -105,15 +119,7 @@ async def test_the_callers_deadline_bounds_the_upstream_call(app, jobs, team):
     except grpc.aio.AioRpcError as error:
         assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert time.monotonic() - started < 2.5
-    for _ in range(300):  # the server records the call in its own task
-        async with app.db.transaction() as conn:
-            count = (
-                await conn.execute(text("SELECT count(*) FROM llm_calls WHERE job_id = :j"), {"j": job_id})
-            ).scalar()
-        if count:
-            break
-        await _tick()
-    row = await only_call(app, job_id)
+    row = await recorded_once_done(app, job_id)
     assert row.status in ("failed", "cancelled")
 
 
@@ -129,15 +135,7 @@ async def test_a_deadline_spent_on_the_primary_sends_nothing_to_the_fallback(app
             timeout=0.6,
         )
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    for _ in range(300):  # the server records the call in its own task
-        async with app.db.transaction() as conn:
-            count = (
-                await conn.execute(text("SELECT count(*) FROM llm_calls WHERE job_id = :j"), {"j": job_id})
-            ).scalar()
-        if count:
-            break
-        await _tick()
-    row = await only_call(app, job_id)
+    row = await recorded_once_done(app, job_id)
     assert list(row.attempted_models) == ["fake-gpt"]
     assert [r["model"] for r in await fake_requests(fake_url)] == ["fake-gpt"]
 
