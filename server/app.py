@@ -214,7 +214,7 @@ class Application:
         await self.background.drain(timeout=max(grace, 1.0))
         await self.keep_open.stop()
         await self.retention.stop()
-        await self.webhooks.stop()
+        await self.webhooks.stop(grace=min(grace, WebhookSender.TIMEOUT_SECONDS))
         if self.metrics is not None:
             self.metrics.stop()
         await self.rollup.stop()

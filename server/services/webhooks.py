@@ -12,10 +12,13 @@ after sending and before recording, gets the same event again, with the same
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import random
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 
 import aiohttp
@@ -119,12 +122,22 @@ async def _audit(conn, actor: Actor, action: str, endpoint: Endpoint, before, af
 
 
 class WebhookSender:
-    """Delivers due events every `interval_seconds` in every process (0: never), a batch
-    at a time, each batch's requests concurrently."""
+    """Delivers due events in every process (none when `interval_seconds` is 0).
 
-    BATCH = 20
+    Each delivery is a task of its own, recorded the moment its answer (or failure) is
+    known: at most `concurrency` at once per process, of which at most `per_endpoint` to
+    one endpoint, so a slow or unreachable receiver holds its own slots and never those
+    of the others. Free slots are filled from the outbox every `interval_seconds`, and at
+    once when a delivery ends while more were due than there was room for. A delivery
+    is claimed only when a slot is free for it, so its lease (LEASE_SECONDS) covers its
+    send (TIMEOUT_SECONDS at most) and its record; a process that dies meanwhile leaves
+    it to be sent again when the lease ends, with the same `webhook-id`."""
+
+    CONCURRENCY = 32
+    PER_ENDPOINT = 4
     TIMEOUT_SECONDS = 10.0
-    LEASE_SECONDS = 60.0  # longer than a batch can take: TIMEOUT_SECONDS per request
+    LEASE_SECONDS = 60.0
+    RECORDERS = 4  # transactions recording outcomes at once: the API needs the pool too
 
     def __init__(
         self,
@@ -134,27 +147,51 @@ class WebhookSender:
         *,
         key_warning_seconds: float = 7 * 86_400,
         key_check_interval_seconds: float = 60.0,
+        concurrency: int = CONCURRENCY,
+        per_endpoint: int = PER_ENDPOINT,
     ) -> None:
         self._db = db
         self._box = box
+        self._interval = interval_seconds if box is not None else 0  # no secrets key: no endpoints to tell
+        self._concurrency = concurrency
+        self._per_endpoint = per_endpoint
         self._session: aiohttp.ClientSession | None = None
+        self._in_flight: dict[asyncio.Task[None], uuid.UUID] = {}  # delivery task -> its endpoint
+        self._recording = asyncio.Semaphore(self.RECORDERS)
+        self._wake = asyncio.Event()
+        # What the last claim left due: when a delivery ends to one of these endpoints
+        # (or to any, when it filled every slot), claim again at once.
+        self._refill_any = False
+        self._refill_endpoints: set[uuid.UUID] = set()
+        self._loop: asyncio.Task[None] | None = None
         self._key_warning_seconds = key_warning_seconds
-        on = box is not None  # without a secrets key there are no endpoints to tell
-        self._periodic = Periodic("delivering webhooks", self.deliver_due, interval_seconds if on else 0, jitter=0.2)
         self._key_check = Periodic(
             "warning of expiring keys",
             self.warn_expiring_keys,
-            key_check_interval_seconds if on and key_warning_seconds > 0 else 0,
+            key_check_interval_seconds if box is not None and key_warning_seconds > 0 else 0,
             jitter=0.2,
         )
 
     def start(self) -> None:
-        self._periodic.start()
+        if self._interval > 0:
+            self._loop = asyncio.get_running_loop().create_task(self._run(), name="delivering webhooks")
         self._key_check.start()
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = TIMEOUT_SECONDS) -> None:
+        """Claims no more; deliveries in flight get `grace` seconds to end and be recorded,
+        then are cancelled (unrecorded: sent again, same id, when their lease ends)."""
         await self._key_check.stop()
-        await self._periodic.stop()
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=grace)
+        for task in list(self._in_flight):
+            task.cancel()
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight))
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -164,37 +201,80 @@ class WebhookSender:
         async with self._db.transaction() as conn:
             return await store.warn_expiring_keys(conn, self._key_warning_seconds)
 
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.deliver_due()
+            except Exception:
+                log.warning("delivering webhooks failed; retrying in %.0f s", self._interval, exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval * random.uniform(0.8, 1.2))
+
     async def deliver_due(self) -> bool:
-        """One batch; True when it was full (more may be due)."""
+        """Claims as many due deliveries as there are free slots and starts each; True when
+        it filled them all (more may be due)."""
+        room = self._concurrency - len(self._in_flight)
+        if room <= 0:
+            return True
+        busy = Counter(self._in_flight.values())
         async with self._db.transaction() as conn:
-            due = await store.claim_due(conn, self.BATCH, self.LEASE_SECONDS)
-        if not due:
-            return False
+            due = await store.claim_due(conn, room, self.LEASE_SECONDS, per_endpoint=self._per_endpoint, busy=busy)
+        busy.update(delivery.endpoint_id for delivery in due)
+        self._refill_any = len(due) == room
+        self._refill_endpoints = {endpoint for endpoint, count in busy.items() if count >= self._per_endpoint}
+        for delivery in due:
+            task = asyncio.get_running_loop().create_task(self._deliver(delivery), name="delivering a webhook")
+            self._in_flight[task] = delivery.endpoint_id
+            task.add_done_callback(self._ended)
+        return self._refill_any
+
+    async def wait_idle(self) -> None:
+        """Until no delivery is in flight (each one ended is recorded)."""
+        while self._in_flight:
+            await asyncio.wait(set(self._in_flight))
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        endpoint = self._in_flight.pop(task)
+        if self._refill_any or endpoint in self._refill_endpoints:
+            self._wake.set()
+
+    async def _deliver(self, delivery: DueDelivery) -> None:
+        """Send one delivery, then record the attempt at once."""
+        try:
+            status_code, error = await self._send(delivery)
+            retry_in = None if not error else webhooks.retry_delay_seconds(delivery.attempts + 1)
+            async with self._recording, self._db.transaction() as conn:
+                await store.record_attempt(
+                    conn, delivery.delivery_id, status_code=status_code, error=error, retry_in=retry_in
+                )
+        except Exception:
+            log.warning(
+                "webhook delivery %s: its attempt was not recorded; it is sent again when its lease ends",
+                delivery.delivery_id,
+                exc_info=True,
+            )
+            return
+        if error and retry_in is None:
+            log.warning(
+                "webhook delivery %s to endpoint %s failed for good after %d attempts: %s",
+                delivery.delivery_id,
+                delivery.endpoint_id,
+                delivery.attempts + 1,
+                error,
+            )
+
+    def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.TIMEOUT_SECONDS),
                 headers={"user-agent": "saaslitellm-webhooks"},
             )
-        outcomes = await asyncio.gather(*(self._send(delivery) for delivery in due))
-        async with self._db.transaction() as conn:
-            for delivery, (status_code, error) in zip(due, outcomes, strict=True):
-                retry_in = None if not error else webhooks.retry_delay_seconds(delivery.attempts + 1)
-                await store.record_attempt(
-                    conn, delivery.delivery_id, status_code=status_code, error=error, retry_in=retry_in
-                )
-                if error and retry_in is None:
-                    log.warning(
-                        "webhook delivery %s to endpoint %s failed for good after %d attempts: %s",
-                        delivery.delivery_id,
-                        delivery.endpoint_id,
-                        delivery.attempts + 1,
-                        error,
-                    )
-        return len(due) == self.BATCH
+        return self._session
 
     async def _send(self, delivery: DueDelivery) -> tuple[int | None, str]:
         """(HTTP status, error); the error is empty when the receiver took it (2xx)."""
-        assert self._box is not None and self._session is not None
+        assert self._box is not None
         try:
             secret = self._box.open(delivery.endpoint_id, delivery.secret_ciphertext)
         except webhooks.SecretUnreadable:
@@ -209,7 +289,7 @@ class WebhookSender:
             "webhook-signature": webhooks.sign(secret, message_id, timestamp, body),
         }
         try:
-            async with self._session.post(delivery.url, data=body, headers=headers, allow_redirects=False) as reply:
+            async with self._client().post(delivery.url, data=body, headers=headers, allow_redirects=False) as reply:
                 if 200 <= reply.status < 300:
                     return reply.status, ""
                 return reply.status, f"the receiver answered HTTP {reply.status}"

@@ -448,7 +448,15 @@ webhook_deliveries = Table(
     Column("delivered_at", TIMESTAMP(timezone=True)),
     UniqueConstraint("endpoint_id", "event_id"),
     CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
-    Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    # An endpoint's pending deliveries, earliest due first: the sender claims per endpoint
+    # (migration 0014).
+    Index(
+        "ix_webhook_deliveries_pending",
+        "endpoint_id",
+        "next_attempt_at",
+        "delivery_id",
+        postgresql_where=text("status = 'pending'"),
+    ),
     Index(None, "endpoint_id", "delivery_id"),
 )
 

@@ -3,17 +3,19 @@
 Deliveries are inserted by triggers, never here; the sender claims due ones with
 FOR UPDATE SKIP LOCKED, so server processes share the work and a delivery is never sent
 by two at once. A claim pushes `next_attempt_at` forward by a lease: a process that dies
-mid-send leaves the delivery to be retried when the lease ends.
+mid-send leaves the delivery to be retried when the lease ends. Claims are made per
+endpoint (a cap each), so one endpoint's backlog never holds back another's deliveries.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 
 from server.domain.errors import not_found
 from server.storage.database import Connection
@@ -171,28 +173,69 @@ async def list_deliveries(
     return [Delivery(**row._mapping) for row in await conn.execute(query)]
 
 
-async def claim_due(conn: Connection, limit: int, lease_seconds: float) -> list[DueDelivery]:
-    """Due deliveries no other process holds, leased to this one."""
-    d = webhook_deliveries.c
-    due = (
-        select(d.delivery_id)
-        .where(and_(d.status == "pending", d.next_attempt_at <= func.now()))
-        .order_by(d.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
+# Claims due deliveries: per endpoint, its earliest due ones up to the room it has (the
+# sender's cap per endpoint minus what this process has in flight to it), then the
+# earliest of those over all endpoints up to `limit`; each is leased (next_attempt_at
+# moved past the lease) so that no other process claims it until the lease ends. Each
+# endpoint's rows are found through ix_webhook_deliveries_pending (endpoint_id,
+# next_attempt_at) WHERE pending, so an endpoint with a large backlog costs the others
+# nothing; rows another process holds are skipped (SKIP LOCKED), never waited for.
+_CLAIM_DUE = text(
+    """
+    WITH room AS (
+        SELECT e.endpoint_id, :per_endpoint - coalesce(busy.deliveries, 0) AS room
+          FROM webhook_endpoints e
+          LEFT JOIN unnest(CAST(:busy_ids AS uuid[]), CAST(:busy_counts AS integer[]))
+               AS busy(endpoint_id, deliveries) ON busy.endpoint_id = e.endpoint_id
+         WHERE :per_endpoint - coalesce(busy.deliveries, 0) > 0
+    ), due AS (
+        SELECT d.delivery_id
+          FROM room r
+         CROSS JOIN LATERAL (
+                SELECT w.delivery_id, w.next_attempt_at
+                  FROM webhook_deliveries w
+                 WHERE w.endpoint_id = r.endpoint_id AND w.status = 'pending' AND w.next_attempt_at <= now()
+                 ORDER BY w.next_attempt_at, w.delivery_id
+                 LIMIT r.room
+                   FOR UPDATE SKIP LOCKED
+               ) d
+         ORDER BY d.next_attempt_at, d.delivery_id
+         LIMIT :limit
+    ), claimed AS (
+        UPDATE webhook_deliveries w
+           SET next_attempt_at = now() + make_interval(secs => :lease)
+          FROM due
+         WHERE w.delivery_id = due.delivery_id
+        RETURNING w.delivery_id, w.endpoint_id, w.event_id, w.payload, w.attempts
     )
-    claimed = (
-        update(webhook_deliveries)
-        .where(d.delivery_id.in_(due))
-        .values(next_attempt_at=func.now() + text("make_interval(secs => :lease)").bindparams(lease=lease_seconds))
-        .returning(d.delivery_id, d.endpoint_id, d.event_id, d.payload, d.attempts)
-        .cte("claimed")
-    )
+    SELECT c.delivery_id, c.endpoint_id, c.event_id, c.payload, c.attempts, e.url, e.secret_ciphertext
+      FROM claimed c JOIN webhook_endpoints e ON e.endpoint_id = c.endpoint_id
+     ORDER BY c.delivery_id
+    """
+)
+
+
+async def claim_due(
+    conn: Connection,
+    limit: int,
+    lease_seconds: float,
+    *,
+    per_endpoint: int | None = None,
+    busy: Mapping[uuid.UUID, int] | None = None,
+) -> list[DueDelivery]:
+    """Up to `limit` due deliveries no other process holds, leased to this one: at most
+    `per_endpoint` (default: `limit`) minus `busy[endpoint]` (what the caller has in
+    flight to it) per endpoint, the earliest due first."""
+    busy = busy or {}
     rows = await conn.execute(
-        select(claimed, webhook_endpoints.c.url, webhook_endpoints.c.secret_ciphertext).join(
-            webhook_endpoints, webhook_endpoints.c.endpoint_id == claimed.c.endpoint_id
-        )
+        _CLAIM_DUE,
+        {
+            "limit": limit,
+            "lease": lease_seconds,
+            "per_endpoint": limit if per_endpoint is None else per_endpoint,
+            "busy_ids": list(busy),
+            "busy_counts": list(busy.values()),
+        },
     )
     return [DueDelivery(**row._mapping) for row in rows]
 

@@ -106,8 +106,9 @@ async def test_a_secret_the_key_does_not_open_fails_the_attempt_not_the_sender(d
     endpoint_id = await endpoint_with_event(db, webhooks.SecretBox("another key, " + "x" * 32))
     sender = WebhookSender(db, BOX, interval_seconds=0)
     try:
-        while await sender.deliver_due():  # every due delivery of this database, in batches
-            pass
+        while await sender.deliver_due():  # every due delivery of this database, as room frees
+            await sender.wait_idle()
+        await sender.wait_idle()
     finally:
         await sender.stop()
     (delivery,) = await deliveries(db, endpoint_id)

@@ -1,0 +1,215 @@
+"""The webhook sender against real PostgreSQL and a real HTTP receiver in this process:
+one endpoint that does not answer never holds up another's deliveries or retries, each
+delivery is recorded as soon as it ends, several senders (processes) never send one
+twice, a stop leaves unfinished deliveries to their lease."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+from sqlalchemy import text
+
+from devstack.postgres import Postgres
+from server.domain import webhooks
+from server.services.webhooks import WebhookSender
+from server.storage import migrate
+from server.storage import webhooks as store
+from server.storage.database import Database
+
+BOX = webhooks.SecretBox("k" * 32)
+
+
+@pytest.fixture(scope="module")
+async def db(pg: Postgres) -> AsyncIterator[Database]:
+    name = f"saas_delivery_{uuid.uuid4().hex[:10]}"
+    url = pg.create_database(name)
+    migrate.upgrade(url)
+    database = Database(url)
+    yield database
+    await database.close()
+    pg.drop_database(name)
+
+
+@dataclass
+class Receiver:
+    """Records each POST by path. `/held/...` answers only once `release` is set;
+    `/fail/...` answers 500; `/redirect/...` 302 to `/ok/redirected`; the rest 204."""
+
+    url: str = ""
+    received: dict[str, list[str]] = field(default_factory=dict)  # path -> webhook-ids
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    held_now: int = 0
+    held_most: int = 0
+
+    def ids(self, path: str) -> list[str]:
+        return self.received.get(path, [])
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    state = Receiver()
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        state.received.setdefault(request.path, []).append(request.headers["webhook-id"])
+        kind = request.path.split("/")[1]
+        if kind == "held":
+            state.held_now += 1
+            state.held_most = max(state.held_most, state.held_now)
+            try:
+                await state.release.wait()
+            finally:
+                state.held_now -= 1
+        if kind == "fail":
+            return web.Response(status=500)
+        if kind == "redirect":
+            raise web.HTTPFound("/ok/redirected")
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    state.url = f"http://127.0.0.1:{port}"
+    yield state
+    state.release.set()
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def endpoints(db: Database) -> AsyncIterator[Callable[..., Awaitable[uuid.UUID]]]:
+    """Makes an endpoint with `events` due deliveries; deletes them all afterwards."""
+    made: list[uuid.UUID] = []
+
+    async def make(url: str, events: int) -> uuid.UUID:
+        endpoint_id = uuid.uuid4()
+        made.append(endpoint_id)
+        async with db.transaction() as conn:
+            await store.insert_endpoint(
+                conn,
+                endpoint_id,
+                {
+                    "url": url,
+                    "event_types": ["job.failed"],
+                    "organization_id": None,
+                    "secret_ciphertext": BOX.seal(endpoint_id, webhooks.new_secret()),
+                    "secret_prefix": "whsec_test",
+                },
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, payload) "
+                    "SELECT :e, gen_random_uuid(), 'job.failed', jsonb_build_object('n', n) "
+                    "FROM generate_series(1, :count) n"
+                ),
+                {"e": endpoint_id, "count": events},
+            )
+        return endpoint_id
+
+    yield make
+    async with db.transaction() as conn:
+        await conn.execute(text("DELETE FROM webhook_endpoints WHERE endpoint_id = ANY(:ids)"), {"ids": made})
+
+
+async def deliveries(db: Database, endpoint_id: uuid.UUID) -> list[store.Delivery]:
+    async with db.transaction() as conn:
+        return await store.list_deliveries(conn, endpoint_id, None, None, 1000)
+
+
+async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 5.0) -> None:
+    """Waits for `check` to hold (polling), failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        outcome = check()
+        if not isinstance(outcome, bool):
+            outcome = await outcome
+        if outcome:
+            return
+        assert time.monotonic() < deadline, "timed out waiting for the condition"
+        await asyncio.sleep(0.02)
+
+
+async def statuses(db: Database, endpoint_id: uuid.UUID) -> Counter:
+    return Counter((d.status, d.attempts) for d in await deliveries(db, endpoint_id))
+
+
+# ------------------------------------------------------------------- head-of-line blocking
+
+
+async def test_a_receiver_that_does_not_answer_holds_up_no_other_endpoint(db, receiver, endpoints):
+    held = await endpoints(f"{receiver.url}/held/a", 10)  # due first: the old batch took them first
+    healthy = await endpoints(f"{receiver.url}/ok/b", 40)
+    failing = await endpoints(f"{receiver.url}/fail/c", 1)
+    sender = WebhookSender(db, BOX, 0.05, concurrency=6, per_endpoint=4)
+    sender.start()
+    try:
+        # Every one of the healthy endpoint's deliveries arrives, and is recorded delivered,
+        # while the held endpoint's first four wait for an answer...
+        await eventually(lambda: len(receiver.ids("/ok/b")) == 40)
+        await eventually(lambda: _all(db, healthy, ("delivered", 1), 40))
+        # ...and the failing endpoint's attempt is recorded at once, its retry 5 s away.
+        await eventually(lambda: _all(db, failing, ("pending", 1), 1))
+        (failed,) = await deliveries(db, failing)
+        assert failed.last_status_code == 500 and "500" in failed.last_error
+        # The held endpoint took at most its own share of the slots, never the others'.
+        assert receiver.held_now == 4 and receiver.held_most == 4
+        assert sorted(Counter(receiver.ids("/ok/b")).values()) == [1] * 40  # each once
+        assert (await statuses(db, held)) == Counter({("pending", 0): 10})
+
+        receiver.release.set()  # the held receiver answers: its backlog drains too
+        await eventually(lambda: _all(db, held, ("delivered", 1), 10))
+        assert len(set(receiver.ids("/held/a"))) == 10
+    finally:
+        receiver.release.set()
+        await sender.stop()
+
+
+async def _all(db: Database, endpoint_id: uuid.UUID, state: tuple[str, int], count: int) -> bool:
+    return (await statuses(db, endpoint_id)) == Counter({state: count})
+
+
+async def test_two_senders_share_the_outbox_and_send_each_delivery_once(db, receiver, endpoints):
+    endpoint_ids = [await endpoints(f"{receiver.url}/ok/{n}", 30) for n in range(3)]
+    senders = [WebhookSender(db, BOX, 0.02, concurrency=5) for _ in range(2)]
+    for sender in senders:
+        sender.start()
+    try:
+        for n, endpoint_id in enumerate(endpoint_ids):
+            await eventually(lambda endpoint_id=endpoint_id: _all(db, endpoint_id, ("delivered", 1), 30))
+            ids = receiver.ids(f"/ok/{n}")
+            assert len(ids) == len(set(ids)) == 30, Counter(ids).most_common(3)
+    finally:
+        for sender in senders:
+            await sender.stop()
+
+
+async def test_a_stop_leaves_an_unanswered_delivery_to_its_lease(db, receiver, endpoints):
+    held = await endpoints(f"{receiver.url}/held/stop", 1)
+    sender = WebhookSender(db, BOX, 0.05)
+    sender.start()
+    await eventually(lambda: receiver.held_now == 1)
+    started = time.monotonic()
+    await sender.stop(grace=0.1)
+    assert time.monotonic() - started < 5  # not the 10 s request timeout
+    (delivery,) = await deliveries(db, held)
+    assert (delivery.status, delivery.attempts) == ("pending", 0)  # unrecorded: sent again later
+    async with db.transaction() as conn:
+        leased = (
+            await conn.execute(
+                text(
+                    "SELECT next_attempt_at > now() + interval '50 seconds' FROM webhook_deliveries WHERE endpoint_id = :e"
+                ),
+                {"e": held},
+            )
+        ).scalar_one()
+    assert leased  # claimed by no other process until its lease ends
