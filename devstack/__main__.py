@@ -60,6 +60,8 @@ def main() -> int:
         config.admin_key = os.environ["SAAS_ADMIN_KEY"]
     if os.environ.get("SAAS_SECRETS_KEY"):
         config.secrets_key = os.environ["SAAS_SECRETS_KEY"]
+    if os.environ.get("SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS"):  # `=false`: refuse local receivers, as deployed
+        config.server_env["SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS"] = os.environ["SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS"]
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -268,6 +268,9 @@ class Stack:
             "SAAS_METRICS_PORT": "off" if metrics_port is None else str(metrics_port),
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
             "SAAS_SHUTDOWN_DRAIN_SECONDS": str(self.drain_seconds),
+            # make dev's and the tests' webhook receivers are on this machine, which a
+            # deployment refuses (README "Webhooks"); `server_env` may set it back to false.
+            "SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
             "PYTHONUNBUFFERED": "1",
         }
         if self.config.otlp_traces_endpoint:

@@ -142,12 +142,17 @@ class Application:
         credit_service_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(auth, self.credits), self.server)
         box = SecretBox(settings.secrets_key) if settings.secrets_key else None
         webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(
-            WebhookServicer(auth, WebhookUseCases(self.db, box)), self.server
+            WebhookServicer(
+                auth,
+                WebhookUseCases(self.db, box, allow_private_targets=settings.webhook_allow_private_targets),
+            ),
+            self.server,
         )
         self.webhooks = WebhookSender(
             self.db,
             box,
             settings.webhook_interval_seconds,
+            allow_private_targets=settings.webhook_allow_private_targets,
             key_warning_seconds=settings.key_expiry_warning_days * 86_400,
             key_check_interval_seconds=settings.key_expiry_check_interval_seconds,
         )

@@ -67,6 +67,10 @@ class Settings:
     # process. How often each process looks for webhook deliveries due (0: never).
     secrets_key: str = field(default="", repr=False)
     webhook_interval_seconds: float = 1.0
+    # Webhooks to loopback, link-local (cloud metadata), private and other non-public
+    # addresses are refused unless this is set (make dev and the tests set it: their
+    # receivers are on this machine).
+    webhook_allow_private_targets: bool = False
     # Webhook team_key.expiring this long before a key expires (0: never), looked for
     # every key_expiry_check_interval_seconds.
     key_expiry_warning_days: float = 7.0
@@ -109,6 +113,9 @@ class Settings:
         event_loop = env.get("SAAS_EVENT_LOOP", cls.event_loop).strip().lower() or cls.event_loop
         if event_loop not in ("uvloop", "asyncio"):
             raise SettingsError("SAAS_EVENT_LOOP must be uvloop or asyncio")
+        raw_private_targets = env.get("SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS", "").strip().lower()
+        if raw_private_targets not in ("", "true", "false", "1", "0", "yes", "no"):
+            raise SettingsError("SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS must be true or false")
         metrics_port: int | None = None
         raw_metrics_port = env.get("SAAS_METRICS_PORT", "9464").strip().lower()
         if raw_metrics_port not in ("", "off"):
@@ -121,6 +128,7 @@ class Settings:
             admin_key=admin_key,
             secrets_key=secrets_key,
             webhook_interval_seconds=number("SAAS_WEBHOOK_INTERVAL_SECONDS", cls.webhook_interval_seconds, float),
+            webhook_allow_private_targets=raw_private_targets in ("true", "1", "yes"),
             key_expiry_warning_days=number("SAAS_KEY_EXPIRY_WARNING_DAYS", cls.key_expiry_warning_days, float),
             key_expiry_check_interval_seconds=number(
                 "SAAS_KEY_EXPIRY_CHECK_INTERVAL_SECONDS", cls.key_expiry_check_interval_seconds, float

@@ -16,12 +16,15 @@ import contextlib
 import json
 import logging
 import random
+import socket
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
+from yarl import URL
 
 from server.domain import audit, pagination, validation, webhooks
 from server.domain.audit import Actor
@@ -47,14 +50,17 @@ class CreatedEndpoint:
 
 
 class WebhookUseCases:
-    def __init__(self, db: Database, box: webhooks.SecretBox | None) -> None:
+    def __init__(self, db: Database, box: webhooks.SecretBox | None, *, allow_private_targets: bool = False) -> None:
         self._db = db
         self._box = box
+        self._allow_private_targets = allow_private_targets
 
     async def create(
         self, actor: Actor, url: str, event_types: list[str], organization_id: str, description: str
     ) -> CreatedEndpoint:
-        spec = webhooks.endpoint_spec(url, event_types, organization_id, description)
+        spec = webhooks.endpoint_spec(
+            url, event_types, organization_id, description, allow_private_targets=self._allow_private_targets
+        )
         if self._box is None:
             raise webhooks.not_configured()
         endpoint_id = uuid.uuid4()
@@ -131,7 +137,12 @@ class WebhookSender:
     once when a delivery ends while more were due than there was room for. A delivery
     is claimed only when a slot is free for it, so its lease (LEASE_SECONDS) covers its
     send (TIMEOUT_SECONDS at most) and its record; a process that dies meanwhile leaves
-    it to be sent again when the lease ends, with the same `webhook-id`."""
+    it to be sent again when the lease ends, with the same `webhook-id`.
+
+    Unless `allow_private_targets`, a host that is not public is refused before any
+    request (server/domain/webhooks.py), and so is every address a name resolves to, at
+    connection time: the address checked is the address connected to, so DNS rebinding
+    does not get around it. Redirects are never followed."""
 
     CONCURRENCY = 32
     PER_ENDPOINT = 4
@@ -145,17 +156,22 @@ class WebhookSender:
         box: webhooks.SecretBox | None,
         interval_seconds: float,
         *,
+        allow_private_targets: bool = False,
         key_warning_seconds: float = 7 * 86_400,
         key_check_interval_seconds: float = 60.0,
         concurrency: int = CONCURRENCY,
         per_endpoint: int = PER_ENDPOINT,
+        resolver: AbstractResolver | None = None,
     ) -> None:
         self._db = db
         self._box = box
+        self._allow_private_targets = allow_private_targets
         self._interval = interval_seconds if box is not None else 0  # no secrets key: no endpoints to tell
         self._concurrency = concurrency
         self._per_endpoint = per_endpoint
+        self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
+        self._session_resolver: AbstractResolver | None = None
         self._in_flight: dict[asyncio.Task[None], uuid.UUID] = {}  # delivery task -> its endpoint
         self._recording = asyncio.Semaphore(self.RECORDERS)
         self._wake = asyncio.Event()
@@ -195,6 +211,9 @@ class WebhookSender:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._session_resolver is not None:  # given to the connector, which leaves closing it to us
+            await self._session_resolver.close()
+            self._session_resolver = None
 
     async def warn_expiring_keys(self) -> int:
         """Writes `team_key.expiring` for keys expiring soon, once per key."""
@@ -266,7 +285,12 @@ class WebhookSender:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
+            resolver = self._resolver or aiohttp.DefaultResolver()
+            if not self._allow_private_targets:
+                resolver = PublicAddressesOnly(resolver)
+            self._session_resolver = resolver
             self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(resolver=resolver),
                 timeout=aiohttp.ClientTimeout(total=self.TIMEOUT_SECONDS),
                 headers={"user-agent": "saaslitellm-webhooks"},
             )
@@ -279,6 +303,10 @@ class WebhookSender:
             secret = self._box.open(delivery.endpoint_id, delivery.secret_ciphertext)
         except webhooks.SecretUnreadable:
             return None, "the signing secret does not open with this SAAS_SECRETS_KEY; recreate the endpoint"
+        if not self._allow_private_targets:
+            refusal = _url_refusal(delivery.url)
+            if refusal:
+                return None, f"not sent: the URL's host is {refusal}; {webhooks.PRIVATE_TARGETS_HINT}"
         body = json.dumps(delivery.payload, separators=(",", ":")).encode()
         message_id = str(delivery.event_id)
         timestamp = int(time.time())
@@ -295,5 +323,48 @@ class WebhookSender:
                 return reply.status, f"the receiver answered HTTP {reply.status}"
         except TimeoutError:
             return None, f"no answer within {self.TIMEOUT_SECONDS:g} s"
+        except aiohttp.ClientConnectorError as error:
+            if isinstance(error.os_error, TargetRefused):
+                return None, f"not sent: {error.os_error}; {webhooks.PRIVATE_TARGETS_HINT}"
+            return None, f"{type(error).__name__}: could not reach the receiver"
         except aiohttp.ClientError as error:
             return None, f"{type(error).__name__}: could not reach the receiver"
+
+
+def _url_refusal(url: str) -> str | None:
+    """Why the host the HTTP client would connect to (as it parses the URL) is refused."""
+    try:
+        host = URL(url).raw_host
+    except ValueError:
+        return "not one the HTTP client can parse"
+    return webhooks.host_refusal(host or "")
+
+
+class TargetRefused(OSError):
+    """A name that resolves to no public address."""
+
+
+class PublicAddressesOnly(AbstractResolver):
+    """Resolves with `inner`, keeping only public addresses (webhooks.address_refusal):
+    the HTTP client connects only to what is returned, so what is checked is what is
+    connected to. A name left with none fails the connection with TargetRefused."""
+
+    def __init__(self, inner: AbstractResolver) -> None:
+        self._inner = inner
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list:
+        resolved = await self._inner.resolve(host, port, family)
+        public = [entry for entry in resolved if webhooks.address_refusal(entry["host"]) is None]
+        if not public:
+            kinds = sorted({_without_address(webhooks.address_refusal(entry["host"]) or "") for entry in resolved})
+            raise TargetRefused(f"{host} resolves only to {' and '.join(kinds) or 'no address'}")
+        return public
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def _without_address(refusal: str) -> str:
+    """`a loopback address (127.0.0.1)` -> `a loopback address`: what a name resolves to
+    stays out of the deliveries list."""
+    return refusal.split(" (", 1)[0]

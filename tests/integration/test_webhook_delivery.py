@@ -1,11 +1,14 @@
 """The webhook sender against real PostgreSQL and a real HTTP receiver in this process:
 one endpoint that does not answer never holds up another's deliveries or retries, each
 delivery is recorded as soon as it ends, several senders (processes) never send one
-twice, a stop leaves unfinished deliveries to their lease."""
+twice, a stop leaves unfinished deliveries to their lease; and deliveries never go to a
+host that is not public unless allowed, whatever a name resolves to when it is sent
+(DNS rebinding), nor follow a redirect."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
 from collections import Counter
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 from sqlalchemy import text
 
 from devstack.postgres import Postgres
@@ -150,7 +154,7 @@ async def test_a_receiver_that_does_not_answer_holds_up_no_other_endpoint(db, re
     held = await endpoints(f"{receiver.url}/held/a", 10)  # due first: the old batch took them first
     healthy = await endpoints(f"{receiver.url}/ok/b", 40)
     failing = await endpoints(f"{receiver.url}/fail/c", 1)
-    sender = WebhookSender(db, BOX, 0.05, concurrency=6, per_endpoint=4)
+    sender = WebhookSender(db, BOX, 0.05, allow_private_targets=True, concurrency=6, per_endpoint=4)
     sender.start()
     try:
         # Every one of the healthy endpoint's deliveries arrives, and is recorded delivered,
@@ -180,7 +184,7 @@ async def _all(db: Database, endpoint_id: uuid.UUID, state: tuple[str, int], cou
 
 async def test_two_senders_share_the_outbox_and_send_each_delivery_once(db, receiver, endpoints):
     endpoint_ids = [await endpoints(f"{receiver.url}/ok/{n}", 30) for n in range(3)]
-    senders = [WebhookSender(db, BOX, 0.02, concurrency=5) for _ in range(2)]
+    senders = [WebhookSender(db, BOX, 0.02, allow_private_targets=True, concurrency=5) for _ in range(2)]
     for sender in senders:
         sender.start()
     try:
@@ -195,7 +199,7 @@ async def test_two_senders_share_the_outbox_and_send_each_delivery_once(db, rece
 
 async def test_a_stop_leaves_an_unanswered_delivery_to_its_lease(db, receiver, endpoints):
     held = await endpoints(f"{receiver.url}/held/stop", 1)
-    sender = WebhookSender(db, BOX, 0.05)
+    sender = WebhookSender(db, BOX, 0.05, allow_private_targets=True)
     sender.start()
     await eventually(lambda: receiver.held_now == 1)
     started = time.monotonic()
@@ -213,3 +217,108 @@ async def test_a_stop_leaves_an_unanswered_delivery_to_its_lease(db, receiver, e
             )
         ).scalar_one()
     assert leased  # claimed by no other process until its lease ends
+
+
+# ------------------------------------------------------------------------------- targets
+
+
+class FakeDNS(AbstractResolver):
+    """Answers for the names it is given, as a DNS server an attacker controls would."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.answers = answers
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list:
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address,
+                port=port,
+                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for address in self.answers[host]
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+async def send_all(sender: WebhookSender) -> None:
+    while await sender.deliver_due():
+        await sender.wait_idle()
+    await sender.wait_idle()
+
+
+async def test_a_name_that_resolves_to_loopback_when_sent_is_not_sent_to(db, receiver, endpoints):
+    # A public-looking name, accepted at creation, that resolves to this machine when the
+    # delivery connects (DNS rebinding); a receiver listens there.
+    port = receiver.url.rsplit(":", 1)[1]
+    rebound = await endpoints(f"http://hooks.rebind.example:{port}/ok/rebound", 1)
+    mixed = await endpoints(f"http://mixed.rebind.example:{port}/ok/mixed", 1)
+    dns = FakeDNS({"hooks.rebind.example": ["127.0.0.1"], "mixed.rebind.example": ["10.0.0.7", "::1"]})
+    webhooks.endpoint_spec(f"http://hooks.rebind.example:{port}/ok/rebound", ["job.failed"], "", "")  # accepted
+    sender = WebhookSender(db, BOX, 0, resolver=dns)
+    try:
+        await send_all(sender)
+    finally:
+        await sender.stop()
+    assert receiver.received == {}
+    (refused,) = await deliveries(db, rebound)
+    assert (refused.status, refused.attempts, refused.last_status_code) == ("pending", 1, None)
+    assert refused.last_error.startswith("not sent: hooks.rebind.example resolves only to a loopback address")
+    assert "127.0.0.1" not in refused.last_error  # what a name resolves to is not shown
+    assert "SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS" in refused.last_error
+    (both,) = await deliveries(db, mixed)
+    assert "resolves only to a loopback address and a private address" in both.last_error
+
+    # The same name and answer are delivered to when private targets are allowed: the
+    # refusal above is the check's, not a failure to connect.
+    async with db.transaction() as conn:
+        await conn.execute(
+            text("UPDATE webhook_deliveries SET next_attempt_at = now() WHERE endpoint_id = :e"), {"e": rebound}
+        )
+    allowing = WebhookSender(db, BOX, 0, allow_private_targets=True, resolver=dns)
+    try:
+        await send_all(allowing)
+    finally:
+        await allowing.stop()
+    assert len(receiver.ids("/ok/rebound")) == 1
+    (delivered,) = await deliveries(db, rebound)
+    assert (delivered.status, delivered.attempts) == ("delivered", 2)
+
+
+@pytest.mark.parametrize(
+    ("host", "kind"),
+    [
+        ("127.0.0.1", "a loopback address"),
+        ("[::ffff:127.0.0.1]", "a loopback address"),
+        ("127.1", "a loopback address"),
+        ("localhost", "a local host name"),
+    ],
+)
+async def test_an_endpoint_stored_with_a_private_host_is_not_sent_to(db, receiver, endpoints, host, kind):
+    # As an endpoint created while SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS was true is.
+    port = receiver.url.rsplit(":", 1)[1]
+    endpoint_id = await endpoints(f"http://{host}:{port}/ok/private", 1)
+    sender = WebhookSender(db, BOX, 0)
+    try:
+        await send_all(sender)
+    finally:
+        await sender.stop()
+    assert receiver.received == {}
+    (refused,) = await deliveries(db, endpoint_id)
+    assert refused.last_error.startswith(f"not sent: the URL's host is {kind}"), refused.last_error
+
+
+async def test_a_redirect_is_not_followed(db, receiver, endpoints):
+    endpoint_id = await endpoints(f"{receiver.url}/redirect/x", 1)
+    sender = WebhookSender(db, BOX, 0, allow_private_targets=True)
+    try:
+        await send_all(sender)
+    finally:
+        await sender.stop()
+    assert list(receiver.received) == ["/redirect/x"]  # never /ok/redirected
+    (answered,) = await deliveries(db, endpoint_id)
+    assert (answered.status, answered.last_status_code) == ("pending", 302)
