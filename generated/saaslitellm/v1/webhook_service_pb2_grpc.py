@@ -110,8 +110,10 @@ class WebhookServiceServicer:
 
     def CreateWebhookEndpoint(self, request, context):
         """Creates an endpoint and returns its signing secret, shown only this once. Errors:
-        INVALID_ARGUMENT naming the field (a URL that is not absolute http(s), an unknown
-        event type), NOT_FOUND (organization), FAILED_PRECONDITION (`WEBHOOKS_NOT_CONFIGURED`).
+        INVALID_ARGUMENT naming the field (a URL that is not absolute http(s), a URL whose
+        host is loopback, link-local, private or otherwise not public unless the server
+        allows it (SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS), an unknown event type), NOT_FOUND
+        (organization), FAILED_PRECONDITION (`WEBHOOKS_NOT_CONFIGURED`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
