@@ -15,7 +15,7 @@ observes histograms, through label children looked up once per RPC method):
   `saaslitellm_db_transaction_duration_seconds`, `saaslitellm_db_unavailable_total`.
 
 Fleet-wide, read from PostgreSQL when scraped (UsageCollector; one row, see migration
-0004): jobs by status, jobs created, credits charged, calls, tokens, provider and billed
+0004): jobs by status, jobs created, credits charged and refunded, calls, tokens, provider and billed
 cost. Every process reports the same figures: aggregate them with max(), not sum().
 
 Several processes on one host (make dev, the tests) share PROMETHEUS_MULTIPROC_DIR
@@ -170,8 +170,13 @@ class UsageCollector:
         yield CounterMetricFamily("saaslitellm_jobs_created", "Jobs created (fleet-wide).", value=int(totals["jobs"]))
         yield CounterMetricFamily(
             "saaslitellm_credits_charged",
-            "Credits charged for jobs (fleet-wide).",
+            "Credits charged for jobs (fleet-wide), refunded or not.",
             value=int(totals["credits_charged"]),
+        )
+        yield CounterMetricFamily(
+            "saaslitellm_credits_refunded",
+            "Credits of charged jobs refunded to teams (fleet-wide).",
+            value=int(totals["credits_refunded"]),
         )
         calls = CounterMetricFamily(
             "saaslitellm_llm_calls_recorded",

@@ -91,6 +91,8 @@ def test_metrics_count_rpcs_upstream_calls_streams_pool_and_usage(stack, api):
     assert refused.status_code == 401
     done = post(api, f"/jobs/{job['job_id']}/complete", {"status": "completed"}, team.headers).json()
     assert done["status"] == "COMPLETED"
+    refund = post(api, f"/credits/teams/{team.team_id}/jobs/{job['job_id']}/refund", {}, ADMIN_HEADERS)
+    assert refund.status_code == 200, refund.text
     after = scrape(stack)
 
     def delta(name: str, **labels: str) -> float:
@@ -121,6 +123,7 @@ def test_metrics_count_rpcs_upstream_calls_streams_pool_and_usage(stack, api):
     assert delta("saaslitellm_jobs_created_total") == 1
     assert delta("saaslitellm_jobs", status="completed") == 1
     assert delta("saaslitellm_credits_charged_total") == 1
+    assert delta("saaslitellm_credits_refunded_total") == 1
     assert delta("saaslitellm_llm_calls_recorded_total", outcome="succeeded") == 3
     costs = [Decimal(str(reply["metadata"]["cost_usd"])), Decimal(str(fallback["metadata"]["cost_usd"]))]
     costs.append(Decimal(str(events[-1]["cost_usd"])))
