@@ -78,6 +78,36 @@ class SingleCallUseCases:
             )
         return job
 
+    async def _create_to_the_end(self, principal: TeamPrincipal, spec: JobSpec) -> Job:
+        """`_create` in a task of its own, which runs to its end even if the caller is
+        cancelled meanwhile (a client gone, a deadline passed during the insert): the job
+        it made is then failed at once, releasing its credit and freeing its idempotency
+        key, instead of staying pending until it expires."""
+        creating = self._background.spawn(self._created_or_refused(principal, spec))
+        try:
+            created = await asyncio.shield(creating)
+        except asyncio.CancelledError:
+            self._background.spawn(self._fail_once_created(principal, creating))
+            raise
+        if isinstance(created, DomainError):
+            raise created
+        return created
+
+    async def _created_or_refused(self, principal: TeamPrincipal, spec: JobSpec) -> Job | DomainError:
+        """A refusal as a value, so the task that ends in one is not logged as a failure."""
+        try:
+            return await self._create(principal, spec)
+        except DomainError as refusal:
+            return refusal
+
+    async def _fail_once_created(self, principal: TeamPrincipal, creating: asyncio.Task) -> None:
+        try:
+            created = await creating
+        except Exception:  # logged by its own task
+            return
+        if isinstance(created, Job):
+            await self._settle(principal, created, JobStatus.FAILED, "the client went away before the call")
+
     async def _settle(self, principal: TeamPrincipal, job: Job, status: JobStatus, error: str = "") -> JobView:
         """Complete the job in its own task: a client that went away must not leave it open."""
         return await self._background.run_to_completion(
@@ -87,7 +117,7 @@ class SingleCallUseCases:
     async def call(
         self, principal: TeamPrincipal, spec: JobSpec, request: ChatRequest, *, time_remaining: float | None = None
     ) -> SingleCallResult:
-        job = await self._create(principal, spec)
+        job = await self._create_to_the_end(principal, spec)
         try:
             result = await self._calls.call(principal, str(job.job_id), request, time_remaining=time_remaining)
         except DomainError as error:
@@ -104,7 +134,7 @@ class SingleCallUseCases:
     async def stream(
         self, principal: TeamPrincipal, spec: JobSpec, request: ChatRequest, *, time_remaining: float | None = None
     ) -> AsyncIterator[SingleCallEvent]:
-        job = await self._create(principal, spec)
+        job = await self._create_to_the_end(principal, spec)
         produced = False
         settled = False
         events = self._calls.stream(principal, str(job.job_id), request, time_remaining=time_remaining)
@@ -114,15 +144,16 @@ class SingleCallUseCases:
                 async for event in events:
                     if isinstance(event, StreamFinished):
                         status = JobStatus.FAILED if event.error else JobStatus.COMPLETED
+                        settled = True  # from here on by this settlement, which runs to its end
                         view = await self._settle(principal, job, status, event.error.message if event.error else "")
-                        settled = True
                         yield SingleCallFinished(event, view)
                         return
                     produced = produced or (isinstance(event, Delta) and bool(event.content or event.tool_calls))
                     yield event
         except DomainError as error:  # before the first event: an ordinary error
-            settled = True
-            await self._settle(principal, job, JobStatus.FAILED, error.message)
+            if not settled:
+                settled = True
+                await self._settle(principal, job, JobStatus.FAILED, error.message)
             raise _with_job(error, job) from None
         except Exception:  # a fault of ours: the job must not stay open holding its credit
             if not settled:

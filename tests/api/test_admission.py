@@ -20,6 +20,7 @@ from saaslitellm.v1 import job_service_pb2 as pb
 from server.domain.chat import build_request
 from server.domain.errors import DomainError
 from server.services.auth import TeamPrincipal
+from server.services.single_call import JobSpec, SingleCallUseCases
 from server.storage import jobs as job_store
 from tests.api.conftest import ADMIN, create_team
 from tests.api.test_job_flow import expect_error, user
@@ -127,3 +128,63 @@ async def test_a_limit_set_on_an_open_job_counts_what_it_already_did(app, admin,
         grpc.StatusCode.FAILED_PRECONDITION,
         "JOB_COST_LIMIT_REACHED",
     )
+
+
+async def test_a_single_call_abandoned_while_its_job_is_created_fails_the_job(app, admin, jobs, monkeypatch):
+    # The client goes away after the job's insert but before it hears of it: the job must
+    # not stay pending holding a credit and its idempotency key until it expires.
+    entered, release = asyncio.Event(), asyncio.Event()
+    create_or_replay = app.jobs.create_or_replay
+
+    async def held(*args, **kwargs):
+        created = await create_or_replay(*args, **kwargs)
+        entered.set()
+        await release.wait()
+        return created
+
+    monkeypatch.setattr(app.jobs, "create_or_replay", held)
+    team = await create_team(admin)
+    single = SingleCallUseCases(app.jobs, app.calls, app.background)
+    spec = JobSpec(team_id="", job_type="t", user_id="", metadata={}, idempotency_key="abandoned")
+    for run in (single.call(principal(team), spec, request()), _first(single.stream(principal(team), spec, request()))):
+        calling = asyncio.create_task(run)
+        await entered.wait()  # the job is inserted and its credit reserved
+        calling.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await calling
+        release.set()
+        await app.background.drain(timeout=10)
+        entered.clear()
+        release.clear()
+        async with app.db.transaction() as conn:
+            statuses = (
+                (
+                    await conn.execute(
+                        text("SELECT status FROM jobs WHERE team_id = :t AND idempotency_key = 'abandoned'"),
+                        {"t": team.team_id},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert set(statuses) == {"failed"}  # each try failed at once (the key free for the next)
+        credits = await jobs_credits(app, team.team_id)
+        assert credits == (100, 0, 0)  # allocated, used, reserved: nothing held
+    assert len(statuses) == 2
+
+
+async def _first(events):
+    async for event in events:
+        return event
+
+
+async def jobs_credits(app, team_id: str) -> tuple[int, int, int]:
+    async with app.db.transaction() as conn:
+        return tuple(
+            (
+                await conn.execute(
+                    text("SELECT credits_allocated, credits_used, credits_reserved FROM teams WHERE team_id = :t"),
+                    {"t": team_id},
+                )
+            ).one()
+        )
