@@ -14,7 +14,7 @@ MAX_LABEL_LENGTH = 100
 MAX_TEXT_LENGTH = 1000
 # Free-form JSON a client stores (metadata): each document, and all of a job's metadata
 # after merges (job_store.MAX_JOB_METADATA_BYTES).
-MAX_JSON_DEPTH = 32  # a job in a list is 33 deep through the gateway: deeper fails to encode
+MAX_JSON_DEPTH = 30  # an audit entry holding it through the gateway breaks at 32: deeper fails to encode
 MAX_JSON_BYTES = 64 * 1024
 MAX_JOB_METADATA_BYTES = 256 * 1024
 
@@ -144,5 +144,6 @@ def merged_metadata(field_name: str, metadata: dict, patch: dict) -> dict:
 
 
 def json_size(value: object) -> int:
-    """Bytes of `value` written as compact UTF-8 JSON: how the JSON limits are counted."""
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    """Bytes of `value` as UTF-8 JSON written as PostgreSQL writes jsonb back (`, ` and
+    `: ` between items): how the JSON limits are counted, here and in SQL alike."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")).encode())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,6 +19,8 @@ from server.domain.jobs import OPEN_STATUSES, CallRecord, CallStatus, Job, JobSt
 from server.storage.credits import LOCK_TEAM_STATE, TEAM_STATE, TeamState, team_state_of
 from server.storage.database import Connection, Statement, StatementConnection, as_statements
 from server.storage.tables import jobs, llm_calls
+
+log = logging.getLogger(__name__)
 
 _OPEN = [s.value for s in OPEN_STATUSES]
 
@@ -398,10 +401,18 @@ _INSERT_CALL_SQL = """
             :latency_ms, :first_token_ms, :finish_reason, :error_reason, :error_message,
             :content)
 """
+# The call's metadata is merged only if the job's then stays within its limit: checked
+# before the call too, but calls running at once could together pass it.
 _TOUCH_JOB_SQL = """
     UPDATE jobs
-       SET last_activity_at = now(), metadata = metadata || CAST(:metadata_patch AS jsonb)
+       SET last_activity_at = now(),
+           metadata = CASE WHEN CAST(:metadata_patch AS jsonb) = '{}'::jsonb THEN metadata
+                           WHEN octet_length(CAST(metadata || CAST(:metadata_patch AS jsonb) AS text))
+                                <= :max_metadata_bytes
+                           THEN metadata || CAST(:metadata_patch AS jsonb)
+                           ELSE metadata END
      WHERE job_id = (SELECT job_id FROM inserted)
+    RETURNING metadata @> CAST(:metadata_patch AS jsonb) AS merged
 """
 # A cost-limited team's call moves its reservation to what it cost the team.
 _SETTLE_COST_SQL = """
@@ -435,7 +446,8 @@ async def record_call(
     database work (seen in profiles of the hot path)."""
     touching = bool(metadata_patch or touch_job)
     settling = reserved_usd is not None
-    await conn.run(
+    run = conn.first if touching else conn.run
+    touched = await run(
         _RECORD_CALL[touching, settling],
         {
             "call_id": call.call_id,
@@ -460,9 +472,17 @@ async def record_call(
             "error_message": _storable(call.error_message),
             "content": None if call.content is None else _storable(call.content),
             "metadata_patch": json.dumps(metadata_patch or {}),
+            "max_metadata_bytes": validation.MAX_JOB_METADATA_BYTES,
             "reserved_usd": reserved_usd,
         },
     )
+    if touched is not None and not touched.merged:
+        log.warning(
+            "call %s: its call_metadata was not merged into job %s, whose metadata would pass %d bytes",
+            call.call_id,
+            call.job_id,
+            validation.MAX_JOB_METADATA_BYTES,
+        )
 
 
 _RECORD_CALL = {

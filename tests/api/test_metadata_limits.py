@@ -1,18 +1,20 @@
 """Free-form JSON a client stores is bounded so that whatever is stored can be read back:
-each document at most 32 levels deep and 64 KiB (compact JSON), a job's metadata at most
+each document at most 32 levels deep and 64 KiB (as PostgreSQL writes JSON back), a job's metadata at most
 256 KiB after merges (UpdateJobMetadata, CompleteJob, a call's call_metadata), and a page
 of the job list ends before its jobs would outweigh a response. A refusal names the field
 and changes nothing. Through Envoy: tests/e2e/test_metadata_limits.py."""
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 
 from saaslitellm.v1 import admin_job_service_pb2 as admin_jobs_pb
 from saaslitellm.v1 import admin_job_service_pb2_grpc, job_pb2
 from saaslitellm.v1 import job_service_pb2 as pb
-from server.domain.validation import MAX_JOB_METADATA_BYTES, MAX_JSON_BYTES, MAX_JSON_DEPTH
+from server.domain.validation import MAX_JOB_METADATA_BYTES, MAX_JSON_BYTES, MAX_JSON_DEPTH, json_size
 from tests.api.conftest import ADMIN
 from tests.api.test_job_flow import error_info, expect_error, user
 
@@ -126,3 +128,28 @@ async def test_a_page_of_heavy_jobs_ends_early_and_the_next_page_goes_on(channel
     assert len(pages) > 1 and all(page.ByteSize() < 4 * 1024 * 1024 for page in pages)
     listed = [job.job_id for page in pages for job in page.jobs]
     assert listed == [job.job_id for job in reversed(heavy)]
+
+
+async def test_calls_at_once_cannot_merge_their_metadata_past_the_jobs_limit(app, jobs, team):
+    # Each call's call_metadata fits when it starts; together they would not. The calls
+    # are all made and recorded; the merges stop at the limit.
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+    chunk = MAX_JSON_BYTES - 1024
+    calls = [
+        jobs.LLMCall(
+            pb.LLMCallRequest(
+                job_id=job.job_id,
+                messages=[user("x [fake delay_ms=300]")],
+                call_metadata=struct(blob(f"call{n}", chunk)),
+            ),
+            metadata=team.auth,
+        )
+        for n in range(10)
+    ]
+    answers = await asyncio.gather(*calls)
+    assert all(answer.response.content for answer in answers)
+    fetched = await jobs.GetJob(pb.GetJobRequest(job_id=job.job_id), metadata=team.auth)
+    assert len(fetched.calls) == 10
+    merged = json_format.MessageToDict(fetched.metadata)
+    assert 1 <= len(merged) <= MAX_JOB_METADATA_BYTES // chunk
+    assert json_size(merged) <= MAX_JOB_METADATA_BYTES

@@ -1,5 +1,5 @@
 """Through Envoy: metadata as deep as the limit allows is stored and read back by every
-route that carries it (a job alone, the team's job list, a completion, a single-call job), and one level deeper is
+route that carries it (a job alone, the team's job list, a completion, a single-call job, the audit log), and one level deeper is
 refused as invalid input. The limits themselves: tests/api/test_metadata_limits.py."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import requests
 
 from server.domain.validation import MAX_JSON_DEPTH
+from tests.conftest import unique
 from tests.e2e.conftest import ADMIN_HEADERS
 
 
@@ -48,6 +49,18 @@ def test_the_deepest_metadata_allowed_reads_back_through_every_route(api, team):
         timeout=10,
     )
     assert single.status_code == 200, single.text
+
+    # An organization's metadata also shows in the audit log, one level deeper.
+    organization = unique("org")
+    created_org = requests.post(
+        f"{api}/organizations/create",
+        json={"organization_id": organization, "name": "Deep", "metadata": nested(MAX_JSON_DEPTH)},
+        headers=ADMIN_HEADERS,
+        timeout=10,
+    )
+    assert created_org.status_code == 200, created_org.text
+    audit = requests.get(f"{api}/audit-log?page_size=5", headers=ADMIN_HEADERS, timeout=10)
+    assert audit.status_code == 200, audit.text
 
     deeper = requests.post(
         f"{api}/jobs/create",

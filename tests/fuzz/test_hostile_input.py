@@ -133,7 +133,8 @@ def test_deeply_nested_json_is_refused(api, tenant, open_job, database_digest, d
 
 
 def test_moderately_nested_json_is_stored_intact(api, tenant):
-    metadata = {"a": json.loads(deep(30)), "b": {"c": {"d": {"e": [1, "two", None, True]}}}}
+    # As deep as metadata may nest (MAX_JSON_DEPTH, 30 levels with the outer object).
+    metadata = {"a": json.loads(deep(29)), "b": {"c": {"d": {"e": [1, "two", None, True]}}}}
     created = post(api, "/jobs/create", {"job_type": "nested", "metadata": metadata}, tenant.headers)
     assert created.status_code == 200, created.text
     job = requests.get(f"{api}/jobs/{created.json()['job_id']}", headers=tenant.headers, timeout=10).json()
