@@ -138,9 +138,10 @@ local function explain(message)
       return nil, path, "invalid value " .. excerpt(value, 1) .. ": expected " .. expected(type_name)
     end
     if rest == "Proto field is not repeating, cannot start list." then
-      -- The path is the enclosing object's (empty at the top level): the field is unknown.
+      -- The path is the enclosing object's (empty at the top level): the field is unknown,
+      -- so none is named (a client would point at the wrong one); the message says where.
       if path == "" then return "the request body has a JSON array where a single value belongs" end
-      return nil, path, "has a JSON array where a single value belongs"
+      return "a field of " .. path .. " has a JSON array where a single value belongs"
     end
     if path == "" and rest == "Root element must be a message." then
       return "the request body must be a JSON object"
