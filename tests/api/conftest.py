@@ -18,6 +18,7 @@ from saaslitellm.v1 import admin_service_pb2 as admin_pb
 from saaslitellm.v1 import admin_service_pb2_grpc, job_service_pb2_grpc
 from server.app import Application
 from server.settings import Settings
+from server.storage import migrate
 from tests.conftest import ADMIN_KEY, unique
 
 ADMIN = (("x-admin-key", ADMIN_KEY),)
@@ -158,6 +159,21 @@ async def extra_app(
             yield application, channel
     finally:
         await application.stop(grace=1)
+
+
+@contextlib.asynccontextmanager
+async def private_app(pg, fake_url: str, name: str, **settings) -> AsyncIterator[tuple[Application, grpc.aio.Channel]]:
+    """A server over a fresh database of its own, dropped afterwards: for settings whose
+    effects would reach other tests' data in the shared one (a short job TTL expires
+    everyone's jobs)."""
+    database = f"saas_{name}_{uuid.uuid4().hex[:8]}"
+    url = pg.create_database(database)
+    try:
+        migrate.upgrade(url)
+        async with extra_app(url, fake_url, **settings) as running:
+            yield running
+    finally:
+        pg.drop_database(database)
 
 
 async def fake_requests(fake_url: str) -> list[dict]:

@@ -14,17 +14,14 @@ from sqlalchemy import text
 
 from devstack.postgres import Postgres
 from saaslitellm.v1 import admin_service_pb2 as admin_pb
+from saaslitellm.v1 import admin_service_pb2_grpc, credit_service_pb2_grpc, job_pb2, job_service_pb2_grpc
 from saaslitellm.v1 import credit_service_pb2 as cpb
-from saaslitellm.v1 import credit_service_pb2_grpc, job_pb2
 from saaslitellm.v1 import job_service_pb2 as pb
 from server.app import Application
 from server.domain.jobs import JobStatus
-from server.settings import Settings
 from server.storage import jobs as job_store
-from server.storage import migrate
-from tests.api.conftest import ADMIN, create_team, extra_app, ledger_mismatches
+from tests.api.conftest import ADMIN, create_team, extra_app, ledger_mismatches, private_app
 from tests.api.test_job_flow import expect_error, user
-from tests.conftest import ADMIN_KEY
 
 Kind = cpb.CreditTransaction
 
@@ -288,55 +285,34 @@ async def ledger_entries(app: Application, job_id: str) -> list[tuple[str, int, 
 
 
 async def test_abandoned_jobs_expire_and_release_their_credits(pg: Postgres, fake_url):
-    name = f"saas_expiry_{uuid.uuid4().hex[:8]}"
-    url = pg.create_database(name)
-    try:
-        migrate.upgrade(url)
-        settings = Settings(
-            database_url=url,
-            admin_key=ADMIN_KEY,
-            litellm_base_url=fake_url,
-            grpc_port=0,
-            job_ttl_seconds=0.3,
-            expiry_interval_seconds=0.05,
-            migrate_on_start=False,
+    async with private_app(pg, fake_url, "expiry", job_ttl_seconds=0.3, expiry_interval_seconds=0.05) as served:
+        application, channel = served
+        team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel), credits=2)
+        jobs = job_service_pb2_grpc.JobServiceStub(channel)
+        job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+        for _ in range(400):  # expiry runs in the server; poll for its effect
+            fetched = await jobs.GetJob(pb.GetJobRequest(job_id=job.job_id), metadata=team.auth)
+            if fetched.status == job_pb2.Job.EXPIRED:
+                break
+            await asyncio.sleep(0.01)
+        assert fetched.status == job_pb2.Job.EXPIRED and "expired" in fetched.error_message
+        await expect_error(
+            jobs.LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[user("x")]), metadata=team.auth),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "JOB_NOT_OPEN",
         )
-        application = Application(settings)
-        await application.start()
-        try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
-                from saaslitellm.v1 import admin_service_pb2_grpc, job_service_pb2_grpc
-
-                team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel), credits=2)
-                jobs = job_service_pb2_grpc.JobServiceStub(channel)
-                job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
-                for _ in range(400):  # expiry runs in the server; poll for its effect
-                    fetched = await jobs.GetJob(pb.GetJobRequest(job_id=job.job_id), metadata=team.auth)
-                    if fetched.status == job_pb2.Job.EXPIRED:
-                        break
-                    await asyncio.sleep(0.01)
-                assert fetched.status == job_pb2.Job.EXPIRED and "expired" in fetched.error_message
-                await expect_error(
-                    jobs.LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[user("x")]), metadata=team.auth),
-                    grpc.StatusCode.FAILED_PRECONDITION,
-                    "JOB_NOT_OPEN",
-                )
-                await expect_error(
-                    jobs.CompleteJob(
-                        pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED), metadata=team.auth
-                    ),
-                    grpc.StatusCode.FAILED_PRECONDITION,
-                    "JOB_ALREADY_FINISHED",
-                )
-                balance = await credit_service_pb2_grpc.CreditServiceStub(channel).GetCreditBalance(
-                    cpb.GetCreditBalanceRequest(team_id=team.team_id), metadata=team.auth
-                )
-                assert (balance.credits_reserved, balance.credits_remaining) == (0, 2)
-                assert await ledger_mismatches(application) == []
-        finally:
-            await application.stop(grace=1)
-    finally:
-        pg.drop_database(name)
+        await expect_error(
+            jobs.CompleteJob(
+                pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED), metadata=team.auth
+            ),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "JOB_ALREADY_FINISHED",
+        )
+        balance = await credit_service_pb2_grpc.CreditServiceStub(channel).GetCreditBalance(
+            cpb.GetCreditBalanceRequest(team_id=team.team_id), metadata=team.auth
+        )
+        assert (balance.credits_reserved, balance.credits_remaining) == (0, 2)
+        assert await ledger_mismatches(application) == []
 
 
 async def _activity(app: Application, job_id: str) -> tuple:

@@ -5,52 +5,22 @@ here is 0.3 s, and expiry in the shared database would expire other tests' jobs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import uuid
-from collections.abc import AsyncIterator
 
-import grpc
 import pytest
 
 from saaslitellm.v1 import admin_service_pb2_grpc, job_pb2, job_service_pb2_grpc
 from saaslitellm.v1 import job_service_pb2 as pb
-from server.app import Application
-from server.settings import Settings
-from server.storage import migrate
-from tests.api.conftest import create_team, ledger_mismatches
+from tests.api.conftest import create_team, ledger_mismatches, private_app
 from tests.api.test_job_flow import user
-from tests.conftest import ADMIN_KEY
 
 TTL = 0.3
 LONG_CALL = "[fake delay_ms=1200]"  # four TTLs
 LONG_STREAM = "[fake tokens=12 chunks=12 delay_ms=100]"
 
 
-@contextlib.asynccontextmanager
-async def _server(pg, fake_url: str) -> AsyncIterator[tuple[Application, grpc.aio.Channel]]:
-    url = pg.create_database(f"saas_expiry_calls_{uuid.uuid4().hex[:8]}")
-    migrate.upgrade(url)
-    settings = Settings(
-        database_url=url,
-        admin_key=ADMIN_KEY,
-        litellm_base_url=fake_url,
-        grpc_port=0,
-        job_ttl_seconds=TTL,
-        expiry_interval_seconds=0.05,
-        migrate_on_start=False,
-    )
-    application = Application(settings)
-    await application.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
-            yield application, channel
-    finally:
-        await application.stop(grace=1)
-
-
 @pytest.fixture(scope="module")
 async def served(pg, fake_url):
-    async with _server(pg, fake_url) as running:
+    async with private_app(pg, fake_url, "expiry_calls", job_ttl_seconds=TTL, expiry_interval_seconds=0.05) as running:
         yield running
 
 

@@ -12,31 +12,18 @@ import pytest
 from saaslitellm.v1 import admin_service_pb2 as admin_pb
 from saaslitellm.v1 import admin_service_pb2_grpc, webhook_service_pb2_grpc
 from saaslitellm.v1 import webhook_service_pb2 as pb
-from server.app import Application
-from server.settings import Settings
 from tests.api.admin_support import fails
-from tests.api.conftest import ADMIN
-from tests.conftest import ADMIN_KEY
+from tests.api.conftest import ADMIN, extra_app
 
 
 @pytest.fixture(scope="module")
 async def hooks(database_url: str, fake_url: str) -> AsyncIterator[webhook_service_pb2_grpc.WebhookServiceStub]:
-    settings = Settings(
-        database_url=database_url,
-        admin_key=ADMIN_KEY,
-        litellm_base_url=fake_url,
-        grpc_port=0,
-        migrate_on_start=False,
-        secrets_key="s" * 32,
-        webhook_interval_seconds=0,  # nothing is sent: this is about what is accepted
-        metrics_port=None,
-    )
-    assert settings.webhook_allow_private_targets is False  # the default
-    application = Application(settings)
-    await application.start()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
+    # Nothing is sent: this is about what is accepted.
+    async with extra_app(
+        database_url, fake_url, secrets_key="s" * 32, webhook_interval_seconds=0, metrics_port=None
+    ) as (application, channel):
+        assert application.settings.webhook_allow_private_targets is False  # the default
         yield webhook_service_pb2_grpc.WebhookServiceStub(channel)
-    await application.stop(grace=1)
 
 
 @pytest.mark.parametrize(
