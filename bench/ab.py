@@ -9,7 +9,8 @@ PostgreSQL; stack A's server runs from a git worktree of `--baseline` (when give
 tree's virtualenv: a commit that needs packages this one dropped stops at start-up, and its
 log says which.
 Measured: latency at concurrency 1 (REST and gRPC, the two stacks in turn) and throughput
-of LLM calls (or with `--flow` of whole jobs: create, call, complete) at `--concurrency`
+of LLM calls (or with `--flow` of whole jobs: create, call, complete; with `--stream` of
+streamed calls, with their time to first content) at `--concurrency`
 (windows alternated A, B, A, B...), with the server's and PostgreSQL's CPU per operation
 read from /proc. It prints each figure for A and B and the ratio B/A. Much quicker than `make bench` (about a minute) and meant for deciding whether a
 change to the server's hot path helps; `make bench` remains the report of record.
@@ -30,11 +31,14 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.load import Window, interleaved, throughput
+from bench.load import Samples, Summary, Window, interleaved, throughput
 from bench.procs import Monitor, own_pid
-from bench.targets import Grpc, Rest, create_tenant
+from bench.targets import Grpc, Rest, create_tenant, stream_prompt
 from devstack import postgres
 from devstack.stack import ROOT, Ports, Stack, StackConfig
+
+STREAM_CHUNKS = 8
+STREAM_PROMPT = stream_prompt(STREAM_CHUNKS, 0)
 
 
 class TreeStack(Stack):
@@ -126,18 +130,25 @@ async def _measure(
     for side in sides:
         rest_job = await side.rest.create_job(client)
         grpc_job = await side.grpc.create_job()
-        paths[f"{side.name} REST"] = lambda s=side, j=rest_job: s.rest.call(client, j)
-        paths[f"{side.name} gRPC"] = lambda s=side, j=grpc_job: s.grpc.call(j)
+        if args.stream:
+            paths[f"{side.name} REST"] = lambda s=side, j=rest_job: s.rest.stream(client, j, STREAM_PROMPT)
+            paths[f"{side.name} gRPC"] = lambda s=side, j=grpc_job: s.grpc.stream(j, STREAM_PROMPT)
+        else:
+            paths[f"{side.name} REST"] = lambda s=side, j=rest_job: s.rest.call(client, j)
+            paths[f"{side.name} gRPC"] = lambda s=side, j=grpc_job: s.grpc.call(j)
     print(f"latency at concurrency 1: {args.rounds} rounds of {len(paths)} paths in turn")
     samples = await interleaved(paths, rounds=args.rounds, warmup_rounds=max(5, args.rounds // 10))
     failed = sum(s.errors for s in samples.values())
 
-    unit = "jobs" if args.flow else "calls"
+    unit = "jobs" if args.flow else "streams" if args.stream else "calls"
     windows: dict[str, Window] = {side.name: Window(side.name, args.concurrency) for side in sides}
     for repeat in range(args.repeats):
         for side in sides:
             if args.flow:  # whole jobs: create, call, complete
                 operation = lambda _i, s=side: s.grpc.flow()  # noqa: E731
+            elif args.stream:  # streamed calls in open jobs, one per worker
+                jobs = [await side.grpc.create_job() for _ in range(args.concurrency)]
+                operation = lambda i, s=side, jobs=jobs: s.grpc.stream(jobs[i], STREAM_PROMPT)  # noqa: E731
             else:  # calls in open jobs, one per worker
                 jobs = [await side.grpc.create_job() for _ in range(args.concurrency)]
                 operation = lambda i, s=side, jobs=jobs: s.grpc.call(jobs[i])  # noqa: E731
@@ -155,6 +166,10 @@ async def _measure(
 
     rows = []
     for kind in ("REST", "gRPC"):
+        if args.stream:  # when the first content arrived (the whole stream is below)
+            a, b = (_first_content(samples[f"{side} {kind}"]) for side in "AB")
+            rows.append((f"c=1 {kind} 1st content p50 ms", a.p50_ms, b.p50_ms))
+            rows.append((f"c=1 {kind} 1st content p99 ms", a.p99_ms, b.p99_ms))
         a, b = samples[f"A {kind}"].summary, samples[f"B {kind}"].summary
         rows.append((f"c=1 {kind} p50 ms", a.p50_ms, b.p50_ms))
         rows.append((f"c=1 {kind} p99 ms", a.p99_ms, b.p99_ms))
@@ -172,6 +187,10 @@ async def _measure(
         )
         return 2
     return 0
+
+
+def _first_content(samples: Samples) -> Summary:
+    return Summary.of([timing.content[0] for timing in samples.results if timing.content])
 
 
 def _served_by(stack: Stack) -> str:
@@ -197,6 +216,11 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight for throughput (default 32)")
     parser.add_argument(
         "--flow", action="store_true", help="throughput of whole jobs (create, call, complete) instead of calls"
+    )
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help=f"streamed calls instead of plain ones ({STREAM_CHUNKS} chunks, no delay): also time to first content",
     )
     parser.add_argument("--window", type=float, default=3.0, help="seconds per throughput window (default 3)")
     parser.add_argument("--repeats", type=int, default=3, help="throughput windows per side (default 3)")

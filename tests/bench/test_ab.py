@@ -14,7 +14,7 @@ from devstack.postgres import Postgres
 from devstack.stack import ROOT
 
 
-@pytest.mark.parametrize(("option", "unit"), [((), "calls"), (("--flow",), "jobs")])
+@pytest.mark.parametrize(("option", "unit"), [((), "calls"), (("--flow",), "jobs"), (("--stream",), "streams")])
 def test_ab_probe_compares_the_standard_event_loop_with_uvloop(pg: Postgres, option: tuple[str, ...], unit: str):
     command = [sys.executable, "-m", "bench.ab", "--database-url", pg.admin_url, "--env-a", "SAAS_EVENT_LOOP=asyncio"]
     command += ["--rounds", "5", "--repeats", "1", "--window", "0.3", "--concurrency", "4", *option]
@@ -26,3 +26,5 @@ def test_ab_probe_compares_the_standard_event_loop_with_uvloop(pg: Postgres, opt
     assert row, done.stdout
     assert float(row.group(1)) > 0 and float(row.group(2)) > 0
     assert re.search(rf"CPU ms/{unit[:-1]}: server\s+[\d.]+\s+[\d.]+", done.stdout)
+    if unit == "streams":
+        assert re.search(r"c=1 REST 1st content p50 ms\s+[\d.]+\s+[\d.]+", done.stdout)
