@@ -53,11 +53,12 @@ def _columns(table) -> str:
 _ARCHIVE_CALLS = text(
     f"""
     WITH doomed AS (
-        SELECT call_id FROM llm_calls
-        WHERE created_at < :cutoff
-        ORDER BY created_at
+        SELECT c.call_id FROM llm_calls c JOIN jobs j ON j.job_id = c.job_id
+        WHERE c.created_at < :cutoff
+          AND j.status IN ('completed', 'failed', 'expired')
+        ORDER BY c.created_at
         LIMIT :batch
-        FOR UPDATE SKIP LOCKED
+        FOR UPDATE OF c SKIP LOCKED
     ), moved AS (
         DELETE FROM llm_calls c USING doomed d WHERE c.call_id = d.call_id RETURNING c.*
     ), archived AS (
@@ -89,7 +90,8 @@ _ARCHIVE_LEDGER = text(
 
 
 async def archive_calls(conn: Connection, cutoff: datetime, batch: int) -> int:
-    """Move up to `batch` call records created before `cutoff` to llm_calls_archive."""
+    """Move up to `batch` call records created before `cutoff` to llm_calls_archive, of
+    finished jobs only: an open job is settled from its calls, so they stay until then."""
     return (await conn.execute(_ARCHIVE_CALLS, {"cutoff": cutoff, "batch": batch})).scalar_one()
 
 

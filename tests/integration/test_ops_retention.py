@@ -1,6 +1,6 @@
-"""Usage tables at scale: retention moves old call records and job-flow ledger entries to
-the archive tables (each row in exactly one place, reports unchanged, money guarantees
-kept), and the fleet-wide usage totals behind /metrics stay equal to the rollup."""
+"""Usage tables at scale: retention moves old call records and job-flow ledger entries of
+finished jobs to the archive tables (each row in exactly one place, reports unchanged,
+money guarantees kept: an open job keeps the calls it will be settled from), and the fleet-wide usage totals behind /metrics stay equal to the rollup."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from server.storage.analytics import MEASURES
 from server.storage.database import Database
 
 OLD_CALLS = 12_000  # more than two batches, so concurrent runs share the work
+OPEN_JOB_CALLS = 3
 
 SEED = [
     "INSERT INTO organizations (organization_id, name) VALUES ('org-r', 'R')",
@@ -37,6 +38,11 @@ SEED = [
     """INSERT INTO llm_calls (call_id, job_id, team_id, status, model_alias, created_at)
        SELECT gen_random_uuid(), '00000000-0000-4000-8000-000000000003', 'team-r', 'succeeded', 'A', now()
        FROM generate_series(1, 5)""",
+    # Old calls of the job still open: it will be settled from them, so they stay.
+    f"""INSERT INTO llm_calls (call_id, job_id, team_id, status, model_alias, prompt_tokens, created_at)
+        SELECT gen_random_uuid(), '00000000-0000-4000-8000-000000000002', 'team-r', 'succeeded', 'A', 500,
+               now() - interval '60 days'
+        FROM generate_series(1, {OPEN_JOB_CALLS})""",
     """INSERT INTO credit_ledger (team_id, job_id, kind, amount, reserved_delta, remaining_after, reserved_after,
                                   actor, idempotency_key, created_at)
        VALUES ('team-r', NULL, 'allocation', 100, 0, 100, 0, 'admin', NULL, now() - interval '90 days'),
@@ -78,7 +84,7 @@ async def test_usage_totals_equal_the_rollup_before_and_after_compaction(db):
     rollup = f"SELECT {', '.join(f'coalesce(sum({m}), 0)' for m in MEASURES)} FROM usage_daily"
     pending = rollup.replace("usage_daily", "usage_deltas")
     raw = await totals(db)
-    assert raw["jobs"] == 3 and raw["jobs_completed"] == 2 and raw["calls"] == OLD_CALLS + 5
+    assert raw["jobs"] == 3 and raw["jobs_completed"] == 2 and raw["calls"] == OLD_CALLS + OPEN_JOB_CALLS + 5
     compactor = RollupCompactor(db, interval_seconds=0)
     assert await compactor.compact() > 0
     assert await totals(db) == raw
@@ -115,7 +121,9 @@ async def test_retention_archives_old_rows_once_keeping_reports_and_money_histor
 
     live = await rows(db, "SELECT * FROM llm_calls ORDER BY call_id")
     archived = await rows(db, "SELECT * FROM llm_calls_archive ORDER BY call_id")
-    assert len(live) == 5 and len(archived) == OLD_CALLS
+    assert len(live) == 5 + OPEN_JOB_CALLS and len(archived) == OLD_CALLS
+    open_job = "SELECT count(*) FROM llm_calls WHERE job_id = '00000000-0000-4000-8000-000000000002'"
+    assert await rows(db, open_job) == [(OPEN_JOB_CALLS,)]  # old, but their job is still open
     assert sorted(live + archived) == sorted(calls_before)  # each row in exactly one table, unchanged
     cutoff = datetime.now(UTC).timestamp() - 30 * 86_400
     assert all(row[-1].timestamp() < cutoff for row in archived)
