@@ -75,14 +75,17 @@ def as_domain_error(error: BaseException, method: str) -> DomainError:
     return INTERNAL_ERROR
 
 
-# Errors whose HTTP status (409, 429) clients retry by themselves, but which no retry in
-# seconds can fix: an idempotency key already used, a team without credits.
+# Errors whose HTTP status (409, 429, 504) clients retry by themselves, but which no retry
+# in seconds can fix (an idempotency key already used, a team without credits), or whose
+# retry would pay again for work the provider may have done (a timed-out call, which our
+# own client does not retry either).
 NOT_RETRYABLE = frozenset(
     {
         Reason.INSUFFICIENT_CREDITS,
         Reason.REQUEST_ALREADY_PROCESSED,
         Reason.IDEMPOTENCY_KEY_REUSED,
         Reason.ALREADY_EXISTS,
+        Reason.UPSTREAM_TIMEOUT,
     }
 )
 
