@@ -279,6 +279,17 @@ def test_compose_server_environment_is_what_the_server_reads():
     assert settings.grpc_port == DEV.grpc and settings.litellm_base_url == f"http://litellm:{DEV.litellm}"
 
 
+def test_compose_stop_grace_leaves_room_for_the_drain_and_the_shutdown_grace():
+    # Docker kills a container 10 s after SIGTERM unless told otherwise; the server needs
+    # its drain and its grace to finish and record the calls in flight.
+    service = compose()["services"]["server"]
+    env = {name: compose_value(value) for name, value in service["environment"].items()}
+    settings, _ = settings_from(env)
+    period = re.fullmatch(r"(\d+)s", service["stop_grace_period"])
+    assert period, service.get("stop_grace_period")
+    assert int(period.group(1)) >= settings.shutdown_drain_seconds + settings.shutdown_grace_seconds + 10
+
+
 def test_compose_ports_match_the_dev_stack():
     services = compose()["services"]
     published = {name: [str(p).rsplit(":", 1)[-1] for p in s.get("ports", [])] for name, s in services.items()}
