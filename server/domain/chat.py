@@ -101,14 +101,11 @@ def input_token_bound(request: ChatRequest) -> int:
 
 def output_token_bound(request: ChatRequest) -> int | None:
     """The most tokens the request lets the model write (`max_tokens` or
-    `max_completion_tokens`, times `n` choices); None when it sets no bound. Numbers sent
-    through `extra_body` arrive as floats."""
+    `max_completion_tokens`; a call has one choice); None when it sets no bound. Numbers
+    sent through `extra_body` arrive as floats."""
     limits = [_number(request.params.get(name)) for name in ("max_tokens", "max_completion_tokens")]
     bound = max((limit for limit in limits if limit is not None and limit > 0), default=None)
-    if bound is None:
-        return None
-    choices = _number(request.params.get("n"))
-    return math.ceil(bound) * (math.ceil(choices) if choices is not None and choices > 1 else 1)
+    return None if bound is None else math.ceil(bound)
 
 
 def _number(value: Any) -> float | None:
@@ -189,6 +186,8 @@ def _check_ranges(params: dict[str, Any], where: str = "") -> None:
             raise invalid_argument(where + name, "must be a number")
         if not low <= value <= high:
             raise invalid_argument(where + name, f"must be between {low:g} and {high:g}")
+    if params.get("n") not in (None, 1):  # the provider would write (and bill) every choice
+        raise invalid_argument(where + "n", "must be 1: a call returns one choice")
 
 
 def _check_shapes(params: dict[str, Any]) -> None:

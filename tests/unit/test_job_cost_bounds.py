@@ -52,8 +52,7 @@ def test_the_input_bound_counts_tools_and_other_input_parameters():
         ({"max_tokens": 100}, 100),
         ({"max_completion_tokens": 300}, 300),
         ({"max_tokens": 100, "max_completion_tokens": 300}, 300),
-        ({"max_tokens": 100, "n": 3}, 300),
-        ({"max_tokens": 100.0, "n": 2.0}, 200),  # numbers through extra_body are floats
+        ({"max_tokens": 100.0}, 100),  # numbers through extra_body are floats
         ({"max_tokens": True}, None),
         ({"max_tokens": "100"}, None),
     ],
@@ -113,6 +112,7 @@ def test_an_estimate_converts_the_worst_case_to_credits_by_budget_mode():
     [
         ({"n": 1e9}, "extra_body.n"),
         ({"n": 0}, "extra_body.n"),
+        ({"n": 2}, "extra_body.n"),  # one choice per call: more would be billed and dropped
         ({"max_completion_tokens": 1e30}, "extra_body.max_completion_tokens"),
         ({"max_tokens": "many"}, "extra_body.max_tokens"),
         ({"temperature": True}, "extra_body.temperature"),
