@@ -174,6 +174,18 @@ Content precedence: tool call > JSON ``response_format`` > ``echo=1`` >
   else ``max_tokens``) cuts the content after that many words with
   finish_reason ``length``.  Neither applies to tool calls.  ``n`` and
   sampling parameters are accepted and ignored (see /_fake/requests).
+* ``logprobs: true`` (``top_logprobs``: an integer 0..20, which needs
+  ``logprobs: true``; else 400 naming the parameter) gives the choice
+  OpenAI's ``logprobs: {"content": [...], "refusal": null}``: one entry per
+  token of the content (a word with the whitespace before it; trailing
+  whitespace rides on the last, so the tokens concatenate to the content),
+  each ``{"token", "logprob": -0.1, "bytes": <UTF-8 of token>,
+  "top_logprobs": [...]}`` with ``top_logprobs`` entries (none by default):
+  the token itself at -0.1, then words of the ``tokens`` vocabulary (not the
+  token's word, with its leading whitespace) at -1.0, -2.0, ...  Streaming:
+  each content chunk carries the logprobs of its own tokens; the role,
+  finish and usage chunks ``null``.  Tool-call replies and requests without
+  ``logprobs`` get ``"logprobs": null``.
 
 Non-streaming responses are ``chat.completion`` objects (id
 ``chatcmpl-fake<counter>``, ``created``, the request's ``model``, one

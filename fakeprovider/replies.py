@@ -31,8 +31,10 @@ __all__ = [
     "default_reply_text",
     "generated_text",
     "invalid_json_text",
+    "logprobs_for",
     "mismatching_value",
     "prompt_tokens",
+    "requested_logprobs",
     "split_chunks",
     "truncate_words",
     "value_for_schema",
@@ -806,6 +808,9 @@ class Reply:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
+    # ``top_logprobs`` when the request asked for ``logprobs`` (0 without
+    # ``top_logprobs``), else None: no logprobs.
+    top_logprobs: int | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -818,6 +823,13 @@ class Reply:
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
         }
+
+    def logprobs(self, text: str | None) -> dict[str, Any] | None:
+        """The choice's ``logprobs`` for ``text`` (the content or one streamed piece of
+        it), or None when not asked for or for a tool call."""
+        if self.top_logprobs is None or self.tool_call is not None or text is None:
+            return None
+        return {"content": logprobs_for(text, self.top_logprobs), "refusal": None}
 
     def stream_pieces(self, chunks: int | None) -> list[str]:
         """Content (or tool-call arguments) split for streaming.
@@ -839,6 +851,7 @@ def build_reply(body: Mapping[str, Any], directive: Directive, user_text: str) -
     """
     messages = body.get("messages") or []
     prompt = prompt_tokens(messages)
+    top_logprobs = requested_logprobs(body)
 
     tool = _select_tool(body, directive)
     if tool is not None:
@@ -849,6 +862,7 @@ def build_reply(body: Mapping[str, Any], directive: Directive, user_text: str) -
             finish_reason=directive.finish or "tool_calls",
             prompt_tokens=prompt,
             completion_tokens=max(1, count_words(call.arguments)),
+            top_logprobs=top_logprobs,
         )
 
     content = _json_content(body.get("response_format"), directive, user_text)
@@ -875,6 +889,7 @@ def build_reply(body: Mapping[str, Any], directive: Directive, user_text: str) -
         finish_reason=directive.finish or finish,
         prompt_tokens=prompt,
         completion_tokens=count_words(content),
+        top_logprobs=top_logprobs,
     )
 
 
@@ -980,3 +995,51 @@ def _max_tokens(body: Mapping[str, Any]) -> int | None:
             raise InvalidRequestError(f"'{key}' must be a non-negative integer", key)
         return value
     return None
+
+
+# ---------------------------------------------------------------------------
+# Log probabilities
+# ---------------------------------------------------------------------------
+
+# The logprob of every token of a reply, and of the i-th alternative in top_logprobs.
+TOKEN_LOGPROB = -0.1
+MAX_TOP_LOGPROBS = 20
+
+
+def requested_logprobs(body: Mapping[str, Any]) -> int | None:
+    """``top_logprobs`` (0 when absent) if ``logprobs`` is true, else None.
+
+    As OpenAI: ``logprobs`` must be a boolean and ``top_logprobs`` an integer in
+    0..20 that needs ``logprobs: true``; anything else is an InvalidRequestError.
+    """
+    logprobs, top = body.get("logprobs"), body.get("top_logprobs")
+    if logprobs is not None and not isinstance(logprobs, bool):
+        raise InvalidRequestError("'logprobs' must be a boolean", "logprobs")
+    if top is not None:
+        if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= MAX_TOP_LOGPROBS:
+            raise InvalidRequestError(f"'top_logprobs' must be an integer in 0..{MAX_TOP_LOGPROBS}", "top_logprobs")
+        if logprobs is not True:
+            raise InvalidRequestError("'top_logprobs' requires 'logprobs' to be true", "top_logprobs")
+    return (top or 0) if logprobs is True else None
+
+
+def _token_logprob(token: str, logprob: float) -> dict[str, Any]:
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode("utf-8"))}
+
+
+def logprobs_for(text: str, top: int) -> list[dict[str, Any]]:
+    """OpenAI's ``logprobs.content`` for ``text``: one entry per token (a word with
+    the whitespace before it, trailing whitespace on the last, so the tokens
+    concatenate to ``text``), each with logprob TOKEN_LOGPROB and ``top`` entries in
+    ``top_logprobs``: the token itself, then vocabulary words (other than the token's
+    word, with its leading whitespace) at logprobs -1, -2, ..."""
+    entries = []
+    for token in split_chunks(text, len(text)):
+        word = token.strip()
+        space = token[: len(token) - len(token.lstrip())]
+        alternatives = [_token_logprob(token, TOKEN_LOGPROB)][:top]
+        others = (space + candidate for candidate in VOCABULARY if candidate != word)
+        for rank, alternative in zip(range(1, top), others, strict=False):
+            alternatives.append(_token_logprob(alternative, -float(rank)))
+        entries.append({**_token_logprob(token, TOKEN_LOGPROB), "top_logprobs": alternatives})
+    return entries

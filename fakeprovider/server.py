@@ -150,7 +150,7 @@ def _completion_body(completion_id: str, created: int, model: str, reply: Reply,
             {
                 "index": 0,
                 "message": message,
-                "logprobs": None,
+                "logprobs": reply.logprobs(reply.content),
                 "finish_reason": reply.finish_reason,
             }
         ],
@@ -174,9 +174,14 @@ class _ChunkEncoder:
             f'"created":{created},"model":{_dumps(model)},"choices":'
         ).encode()
 
-    def delta(self, delta: Mapping[str, Any], finish_reason: str | None = None) -> bytes:
-        """An event with one choice carrying ``delta``."""
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+    def delta(
+        self,
+        delta: Mapping[str, Any],
+        finish_reason: str | None = None,
+        logprobs: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        """An event with one choice carrying ``delta`` (and its ``logprobs``)."""
+        choice = {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
         return self._prefix + f"[{_dumps(choice)}]}}\n\n".encode()
 
     def usage(self, usage: Mapping[str, int]) -> bytes:
@@ -396,7 +401,8 @@ async def _stream(
                 break
             await _sleep_ms(directive.first_delay if sent == 0 else directive.delay_ms)
             if tool_call is None:
-                await response.write(encoder.delta({"content": pieces[sent]}))
+                piece = pieces[sent]
+                await response.write(encoder.delta({"content": piece}, logprobs=reply.logprobs(piece)))
                 continue
             if sent == 0:
                 header = {
