@@ -230,6 +230,26 @@ async def test_a_jobs_costs_match_the_calls_made(client):
         await client.get_job_costs(str(uuid.uuid4()))
 
 
+async def test_a_refunded_jobs_costs_carry_credits_refunded_as_a_typed_field(client, stack, team):
+    job = await client.create_job("refunded")
+    await client.llm_call(job.job_id, say("first"))
+    settled = await client.complete_job(job.job_id, "completed")
+    assert settled.costs.credits_refunded == 0 and "credits_refunded" not in (settled.costs.model_extra or {})
+
+    refund = httpx.post(
+        f"{stack.api_url}/api/credits/teams/{team.team_id}/jobs/{job.job_id}/refund",
+        json={"reason": "client test"},
+        headers=ADMIN_HEADERS,
+        timeout=10,
+    )
+    assert refund.status_code == 200, refund.text
+
+    costs = (await client.get_job_costs(job.job_id)).costs
+    assert type(costs.credits_refunded) is int and costs.credits_refunded == 1 == costs.credits_charged
+    assert "credits_refunded" not in (costs.model_extra or {})  # a declared field, not an extra one
+    assert (await client.get_job(job.job_id)).costs.credits_refunded == 1
+
+
 # ---------------------------------------------------------------- usage
 
 

@@ -136,6 +136,8 @@ class JobCosts(_Model):
     """The team's remaining credits right after the job was settled; None while it is open."""
     credits_shortfall: int = 0
     """Credits a consumption-mode job used beyond what the team could pay; recorded, not charged."""
+    credits_refunded: int = 0
+    """Credits a refund of the job (an operator's `RefundJob`) gave back to the team; 0 when it was not refunded."""
 
 
 class CallSummary(_Model):
