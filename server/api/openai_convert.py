@@ -184,22 +184,36 @@ def _tool_calls(calls: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
 
 
 def completion(result: CallResult, created: int) -> dict[str, Any]:
-    """A `chat.completion` object for a finished call."""
+    """A `chat.completion` object for a finished call, with the provider's `logprobs`,
+    `refusal`, `system_fingerprint` and usage details when it sent them."""
     answer = result.answer
     message: dict[str, Any] = {"role": "assistant", "content": answer.content}
     if answer.tool_calls:
         message["tool_calls"] = _tool_calls(answer.tool_calls)
         message["content"] = answer.content or None
-    return {
+    if answer.refusal is not None:
+        message["refusal"] = answer.refusal
+        message["content"] = answer.content or None
+    body = {
         "id": completion_id(result.call_id),
         "object": "chat.completion",
         "created": created,
         "model": result.model_alias,
         "choices": [
-            {"index": 0, "message": message, "finish_reason": answer.finish_reason or "stop", "logprobs": None}
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": answer.finish_reason or "stop",
+                "logprobs": answer.logprobs,
+            }
         ],
         "usage": usage(result.usage),
     }
+    if answer.system_fingerprint is not None:
+        body["system_fingerprint"] = answer.system_fingerprint
+    if answer.usage_details is not None and not result.usage.estimated:
+        body["usage"].update(answer.usage_details)
+    return body
 
 
 @dataclass(frozen=True)
@@ -231,7 +245,14 @@ class ChunkHeader:
             body["content"] = delta.content
         if delta.tool_calls:
             body["tool_calls"] = [_tool_call_fragment(fragment) for fragment in delta.tool_calls]
-        return self.chunk([{"index": 0, "delta": body, "finish_reason": delta.finish_reason or None}])
+        if delta.refusal:
+            body["refusal"] = delta.refusal
+        choice: dict[str, Any] = {"index": 0, "delta": body, "finish_reason": delta.finish_reason or None}
+        if delta.logprobs is not None:
+            choice["logprobs"] = delta.logprobs
+        if delta.system_fingerprint is not None:
+            return self.chunk([choice], system_fingerprint=delta.system_fingerprint)
+        return self.chunk([choice])
 
     def usage(self, value: Usage) -> dict[str, Any]:
         """The extra last chunk of `stream_options.include_usage`: no choices, the usage."""

@@ -31,6 +31,17 @@ class Answer:
     tool_calls: tuple[dict[str, Any], ...] = ()
     usage: Usage | None = None
     reported_cost_usd: Decimal | None = None
+    # What the provider sent that the job API does not read, kept for OpenAI's format
+    # (/v1): the choice's `logprobs`, the message's `refusal`, the completion's
+    # `system_fingerprint` and the usage's `*_tokens_details`. None when not sent.
+    logprobs: dict[str, Any] | None = None
+    refusal: str | None = None
+    system_fingerprint: str | None = None
+    usage_details: dict[str, Any] | None = None
+
+
+# The usage fields OpenAI details the token counts in, passed through to /v1 as sent.
+USAGE_DETAILS = ("prompt_tokens_details", "completion_tokens_details")
 
 
 def usage_from(raw: Any) -> Usage | None:
@@ -58,31 +69,52 @@ def answer_from(body: dict[str, Any]) -> Answer:
     choices = body.get("choices") or [{}]
     message = choices[0].get("message") or {}
     content, tool_calls = message.get("content") or "", tuple(message.get("tool_calls") or ())
-    usage = usage_from(body.get("usage"))
+    raw_usage = body.get("usage")
+    usage = usage_from(raw_usage)
     if usage is not None and not usage.total_tokens and (content or tool_calls):
         # An answer takes tokens: zeros mean the provider reported none and LiteLLM filled
         # its usage in with zeros. Unknown, so counted with the tokenizer, not recorded free.
         usage = None
+    details = None
+    if usage is not None:
+        details = {name: raw_usage[name] for name in USAGE_DETAILS if raw_usage.get(name)} or None
     return Answer(
         content=content,
         finish_reason=choices[0].get("finish_reason") or "",
         tool_calls=tool_calls,
         usage=usage,
-        reported_cost_usd=cost_from(body.get("usage")),
+        reported_cost_usd=cost_from(raw_usage),
+        logprobs=_object(choices[0].get("logprobs")),
+        refusal=_text(message.get("refusal")),
+        system_fingerprint=_text(body.get("system_fingerprint")),
+        usage_details=details,
     )
+
+
+def _object(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True)
 class Delta:
-    """What one streamed chunk adds: text, tool-call fragments, maybe the finish reason."""
+    """What one streamed chunk adds: text, tool-call fragments, maybe the finish reason;
+    and, for OpenAI's format (/v1), the chunk's `logprobs`, `refusal` text and
+    `system_fingerprint` when the provider sent them."""
 
     content: str = ""
     tool_calls: tuple[dict[str, Any], ...] = ()
     finish_reason: str = ""
+    logprobs: dict[str, Any] | None = None
+    refusal: str = ""
+    system_fingerprint: str | None = None
 
     @property
     def is_empty(self) -> bool:
-        return not (self.content or self.tool_calls or self.finish_reason)
+        return not (self.content or self.tool_calls or self.finish_reason or self.logprobs or self.refusal)
 
 
 @dataclass
@@ -99,7 +131,7 @@ class StreamAccumulator:
         if chunk.get("usage"):
             self.usage = usage_from(chunk["usage"]) or self.usage
             self.reported_cost_usd = cost_from(chunk["usage"]) or self.reported_cost_usd
-        content, fragments, finish = "", [], ""
+        content, fragments, finish, logprobs, refusal = "", [], "", None, ""
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
             if delta.get("content"):
@@ -109,11 +141,22 @@ class StreamAccumulator:
                 self._merge_tool_call(fragment)
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
+            if choice.get("logprobs"):
+                logprobs = _object(choice["logprobs"])
+            if delta.get("refusal"):
+                refusal += _text(delta["refusal"]) or ""
         if content:
             self.parts.append(content)
         if finish:
             self.finish_reason = finish
-        return Delta(content=content, tool_calls=tuple(fragments), finish_reason=finish)
+        return Delta(
+            content=content,
+            tool_calls=tuple(fragments),
+            finish_reason=finish,
+            logprobs=logprobs,
+            refusal=refusal,
+            system_fingerprint=chunk.get("system_fingerprint") or None,
+        )
 
     def _merge_tool_call(self, fragment: dict[str, Any]) -> None:
         index = int(fragment.get("index") or 0)

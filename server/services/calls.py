@@ -27,7 +27,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TypeVar
 
@@ -440,7 +440,7 @@ class CallUseCases:
             await call.save_after_fault()
             raise
         if reply.cost_usd is not None:
-            answer = Answer(answer.content, answer.finish_reason, answer.tool_calls, answer.usage, reply.cost_usd)
+            answer = replace(answer, reported_cost_usd=reply.cost_usd)
         record = await call.save(CallStatus.SUCCEEDED, answer=answer)
         return CallResult(
             call_id=record.call_id,
