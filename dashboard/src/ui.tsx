@@ -38,6 +38,8 @@ export function useAsync<T>(load: () => Promise<T>, deps: unknown[]): Async<T> {
 export function ErrorBox({ error }: { error: unknown }) {
   if (!error) return null;
   if (error instanceof ApiError) {
+    // A single bad field's message is already "field: description": not listed twice.
+    const fields = error.fields.filter((f) => `${f.field}: ${f.description}` !== error.message);
     return (
       <div class="error" role="alert">
         <strong>{error.message}</strong>
@@ -46,9 +48,9 @@ export function ErrorBox({ error }: { error: unknown }) {
           {error.status > 0 && <span> HTTP {error.status}</span>}
           {error instanceof InputError && <span>Nothing was sent.</span>}
         </div>
-        {error.fields.length > 0 && (
+        {fields.length > 0 && (
           <ul>
-            {error.fields.map((f) => (
+            {fields.map((f) => (
               <li key={f.field}>
                 <code>{f.field}</code>: {f.description}
               </li>

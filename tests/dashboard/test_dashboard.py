@@ -365,6 +365,7 @@ def test_low_credit_alert_and_webhook_endpoints(page: Page, stack: Stack) -> Non
     form.get_by_role("button", name="Create endpoint").click()
     expect(form.get_by_role("alert")).to_contain_text("url:")
     expect(form.get_by_role("alert")).to_contain_text("HTTP 400")
+    expect(form.get_by_role("alert").locator("li")).to_have_count(0)  # its one field is the message: not twice
     form.get_by_label("URL").fill(url)
     form.get_by_label("Organization").select_option(org)
     form.get_by_label("Description").fill("on-call pager")
