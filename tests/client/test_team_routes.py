@@ -236,12 +236,12 @@ async def test_a_refunded_jobs_costs_carry_credits_refunded_as_a_typed_field(cli
     settled = await client.complete_job(job.job_id, "completed")
     assert settled.costs.credits_refunded == 0 and "credits_refunded" not in (settled.costs.model_extra or {})
 
-    refund = httpx.post(
-        f"{stack.api_url}/api/credits/teams/{team.team_id}/jobs/{job.job_id}/refund",
-        json={"reason": "client test"},
-        headers=ADMIN_HEADERS,
-        timeout=10,
-    )
+    async with httpx.AsyncClient(timeout=10) as admin:
+        refund = await admin.post(
+            f"{stack.api_url}/api/credits/teams/{team.team_id}/jobs/{job.job_id}/refund",
+            json={"reason": "client test"},
+            headers=ADMIN_HEADERS,
+        )
     assert refund.status_code == 200, refund.text
 
     costs = (await client.get_job_costs(job.job_id)).costs
