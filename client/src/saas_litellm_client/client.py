@@ -55,6 +55,10 @@ DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 MAX_ERROR_MESSAGE = 1000
 """The server's limit for a failed job's `error_message`."""
 
+CUT_CALL_RECORD_TIMEOUT = 10.0
+"""How long closing a stream cut before its final event waits, at most, for the server to
+record the call (it does once it sees the client gone: normally within milliseconds)."""
+
 
 def api_root(base_url: str) -> str:
     """`http://host:8003` or `http://host:8003/api` -> `http://host:8003/api`."""
@@ -131,6 +135,7 @@ class SaasLiteLLMClient:
         }
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=timeout)
+        self._open_streams: set[LLMStream[Any]] = set()  # streams whose response is open
 
     def __repr__(self) -> str:
         return f"SaasLiteLLMClient(base_url={self.base_url!r}, team_id={self.team_id!r})"
@@ -144,9 +149,14 @@ class SaasLiteLLMClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Closes the connections (unless the `http_client` was given)."""
-        if self._owns_http:
-            await self._http.aclose()
+        """Releases the streams still open (one left with `break`, say), then closes the
+        connections (unless the `http_client` was given)."""
+        try:
+            for stream in list(self._open_streams):
+                await stream._release()
+        finally:
+            if self._owns_http:
+                await self._http.aclose()
 
     # ------------------------------------------------------------ jobs
 
@@ -243,7 +253,10 @@ class SaasLiteLLMClient:
         On leaving the block normally the job is completed `completed`; when the block
         raises, it is completed `failed` (with the exception as `error_message`, so no
         credit is charged) and the exception propagates. A job completed inside the block
-        (`await job.complete(...)`) is left as it is.
+        (`await job.complete(...)`) is left as it is. Either way, the streams the block
+        opened and left (a `break` out of `async for`) are closed first, and the job is
+        completed only once the server has recorded their calls, so that it is settled
+        with them (see `LLMStream.aclose`).
         """
         return self._job(job_type, user_id=user_id, metadata=metadata, idempotency_key=idempotency_key)
 
@@ -253,12 +266,14 @@ class SaasLiteLLMClient:
         try:
             yield session
         except BaseException as error:
-            if not session.completed:
-                try:
+            try:
+                await session.close_streams()
+                if not session.completed:
                     await session.complete("failed", error_message=describe_exception(error))
-                except Exception as completion_error:  # the original error matters more
-                    error.add_note(f"completing job {session.job_id} as failed failed too: {completion_error}")
+            except Exception as completion_error:  # the original error matters more
+                error.add_note(f"completing job {session.job_id} as failed failed too: {completion_error}")
             raise
+        await session.close_streams()
         if not session.completed:
             await session.complete("completed")
 
@@ -294,7 +309,43 @@ class SaasLiteLLMClient:
         """
         body = call_body(messages, options)
         path = f"/jobs/{_segment(job_id)}/llm-call-stream"
-        return LLMStream(lambda: self._open_stream(path, body), StreamChunk)
+        return LLMStream(
+            lambda: self._open_stream(path, body),
+            StreamChunk,
+            settle=lambda call_id: self._cut_call_recorded(job_id, call_id),
+            open_streams=self._open_streams,
+        )
+
+    async def _cut_call_recorded(self, job_id: str, call_id: str) -> None:
+        """Waits until the server has recorded a streamed call the client cut, so that a
+        completion of the job that follows is settled with it (a call recorded after its
+        job's completion is not charged, and the completion does not wait for it).
+
+        The server records such a call as soon as it sees the client gone: this polls the
+        job's calls, briefly, and gives up (with a warning) after `CUT_CALL_RECORD_TIMEOUT`
+        or on an error, since closing a stream should not fail.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CUT_CALL_RECORD_TIMEOUT
+        delay = 0.01
+        while True:
+            try:
+                costs = await self.get_job_costs(job_id)
+            except SaasLiteLLMError as error:
+                log.warning("could not check that job %s recorded its cut call %s: %s", job_id, call_id, error)
+                return
+            if any(call.call_id == call_id for call in costs.calls):
+                return
+            if loop.time() + delay > deadline:
+                log.warning(
+                    "job %s has not recorded its cut call %s after %.0fs; going on without it",
+                    job_id,
+                    call_id,
+                    CUT_CALL_RECORD_TIMEOUT,
+                )
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
     async def structured_call(
         self,
@@ -421,6 +472,7 @@ class SaasLiteLLMClient:
         return LLMStream(
             lambda: self._open_stream("/jobs/create-and-call-stream", body, headers=headers, repeat=repeat),
             CreateAndCallChunk,
+            open_streams=self._open_streams,
         )
 
     def _single_call_body(
@@ -614,6 +666,7 @@ class JobSession:
         self.client = client
         self.job = job
         self._result: CompleteJobResponse | None = None
+        self._streams: list[LLMStream[StreamChunk]] = []  # opened here and not known closed
 
     @property
     def job_id(self) -> str:
@@ -642,8 +695,18 @@ class JobSession:
         return await self.client.llm_call(self.job_id, messages, **options)
 
     def llm_call_stream(self, messages: Sequence[Message], **options: Unpack[CallOptions]) -> LLMStream[StreamChunk]:
-        """`SaasLiteLLMClient.llm_call_stream` in this job."""
-        return self.client.llm_call_stream(self.job_id, messages, **options)
+        """`SaasLiteLLMClient.llm_call_stream` in this job; closed when the job is completed, at the latest."""
+        stream = self.client.llm_call_stream(self.job_id, messages, **options)
+        self._streams = [s for s in self._streams if not s.closed]
+        self._streams.append(stream)
+        return stream
+
+    async def close_streams(self) -> None:
+        """Closes the streams of this session still open (`LLMStream.aclose`): each waits
+        until the server has recorded a call it cut. Done before every completion."""
+        streams, self._streams = self._streams, []
+        for stream in streams:
+            await stream.aclose()
 
     async def structured_call(
         self,
@@ -671,7 +734,9 @@ class JobSession:
         metadata: Mapping[str, Any] | None = None,
         error_message: str | None = None,
     ) -> CompleteJobResponse:
-        """Completes the job now; leaving the `async with` block then leaves it as it is."""
+        """Completes the job now, after closing its streams still open (`close_streams`);
+        leaving the `async with` block then leaves it as it is."""
+        await self.close_streams()
         self._result = await self.client.complete_job(
             self.job_id, status, metadata=metadata, error_message=error_message
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
 import httpx_sse
@@ -97,18 +97,31 @@ class LLMStream(Generic[C]):
     `aclose()`) when you may stop iterating early, so the connection is released at once.
     Chunks are `StreamChunk`s (`LLMStream[StreamChunk]`), or `CreateAndCallChunk`s for
     `create_and_call_stream`.
+
+    `settle(call_id)`, when given, is awaited by `aclose()` for a call cut before its final
+    event: it waits until the server has recorded the call (it does so once it sees the
+    client gone), so that whatever the caller does next, such as completing the job, comes
+    after. `open_streams` is a set the stream is in while its response is open, so that
+    its owner can release it when it closes.
     """
 
     def __init__(
         self,
         open_response: Callable[[], Awaitable[httpx.Response]],
         chunk_model: type[C] = StreamChunk,  # type: ignore[assignment]
+        *,
+        settle: Callable[[str], Awaitable[None]] | None = None,
+        open_streams: set[LLMStream[Any]] | None = None,
     ) -> None:
         self._open = open_response
         self._response: httpx.Response | None = None
         self._iterator: AsyncGenerator[httpx_sse.ServerSentEvent, None] | None = None
         self._decoder = StreamDecoder(chunk_model)
         self._closed = False
+        self._started = False  # the server accepted the call: its response is (or was) open
+        self._settle = settle
+        self._settled = False
+        self._open_streams = open_streams
 
     @property
     def text(self) -> str:
@@ -137,49 +150,81 @@ class LLMStream(Generic[C]):
     def cost_usd(self) -> float | None:
         return self.final.cost_usd if self.final else None
 
+    @property
+    def closed(self) -> bool:
+        """True once the stream is released and, for a call cut before its final event,
+        `aclose()` has waited for the server to record it (or there was nothing to wait for)."""
+        return self._closed and not self._unsettled
+
+    @property
+    def _unsettled(self) -> bool:
+        """A call the server accepted and this stream left before its final event, not yet waited for."""
+        return self._settle is not None and self._started and self.final is None and not self._settled
+
     def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> C:
         while True:
             if self._closed or self._decoder.final is not None:
-                await self.aclose()
+                await self._release()
                 raise StopAsyncIteration
             if self._iterator is None:
                 self._response = await self._open()
+                self._started = True
+                if self._open_streams is not None:
+                    self._open_streams.add(self)
                 self._iterator = httpx_sse.EventSource(self._response).aiter_sse()
             try:
                 event = await anext(self._iterator)
                 chunk = self._decoder.feed(event.data)
             except StopAsyncIteration:
-                await self.aclose()
+                await self._release()
                 self._decoder.finish()
                 raise
             except httpx_sse.SSEError as error:
-                await self.aclose()
+                await self._release()
                 raise StreamCutError(str(error), content=self.text, call_id=self.call_id) from error
             except httpx.HTTPError as error:
-                await self.aclose()
+                await self._release()
                 raise StreamCutError(
                     f"the stream broke ({type(error).__name__}) before its final event; treat the call as failed",
                     content=self.text,
                     call_id=self.call_id,
                 ) from error
             except BaseException:
-                await self.aclose()
+                await self._release()
                 raise
             if chunk is not None:
                 return chunk
 
     async def aclose(self) -> None:
-        """Stops reading and releases the connection. Idempotent."""
+        """Stops reading and releases the connection. Idempotent.
+
+        For a call of a job left before its final event (a `break`, a cut stream), it then
+        waits until the server has recorded the call (as cancelled, with what it had
+        produced), so that completing the job next settles it with this call.
+        """
+        await self._release()
+        settle = self._settle
+        if settle is not None and self._unsettled:
+            self._settled = True
+            if self.call_id is not None:  # else no event came: there is no call to find
+                await settle(self.call_id)
+
+    async def _release(self) -> None:
+        """Stops reading and releases the connection: the server then sees the client gone."""
         self._closed = True
         iterator, self._iterator = self._iterator, None
-        if iterator is not None:
-            await iterator.aclose()
-        response, self._response = self._response, None
-        if response is not None:
-            await response.aclose()
+        try:
+            if iterator is not None:
+                await iterator.aclose()
+        finally:
+            response, self._response = self._response, None
+            if self._open_streams is not None:
+                self._open_streams.discard(self)
+            if response is not None:
+                await response.aclose()
 
     async def __aenter__(self) -> Self:
         return self

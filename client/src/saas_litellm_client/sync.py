@@ -93,7 +93,7 @@ class SyncSaasLiteLLMClient:
         self.close()
 
     def close(self) -> None:
-        """Closes the connections and the private event loop. Idempotent."""
+        """Releases the streams still open, closes the connections and the private event loop. Idempotent."""
         if self._loop.is_closed():
             return
         try:
@@ -324,6 +324,7 @@ class SyncLLMStream(Generic[C]):
             raise StopIteration from None
 
     def close(self) -> None:
+        """See `LLMStream.aclose`. A stream left open is closed by its job block, else by its client."""
         self._client._run(self.aio.aclose())
 
     def __enter__(self) -> Self:
@@ -384,6 +385,10 @@ class SyncJobSession:
 
     def refresh(self) -> Job:
         return self._client._run(self.aio.refresh())
+
+    def close_streams(self) -> None:
+        """See `JobSession.close_streams`."""
+        self._client._run(self.aio.close_streams())
 
     def complete(
         self,
