@@ -260,11 +260,12 @@ class ChunkHeader:
 
 
 def _tool_call_fragment(fragment: dict[str, Any]) -> dict[str, Any]:
+    """A streamed tool call's fragment as OpenAI sends it: `id` and `type` on its first
+    fragment only (LiteLLM repeats `type` on every one)."""
     shaped: dict[str, Any] = {"index": int(fragment.get("index") or 0)}
     if fragment.get("id"):
         shaped["id"] = fragment["id"]
-    if fragment.get("type"):
-        shaped["type"] = fragment["type"]
+        shaped["type"] = fragment.get("type") or "function"
     function = fragment.get("function") or {}
     shaped["function"] = {key: function[key] for key in ("name", "arguments") if function.get(key)}
     return shaped

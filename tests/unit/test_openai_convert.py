@@ -132,13 +132,12 @@ def test_chunks_repeat_the_header_and_carry_the_delta():
     assert header.first()["choices"][0]["delta"] == {"role": "assistant"}  # no content yet: a tool call has none
     fragment = {"index": 0, "id": "c", "function": {"arguments": "{"}}
     chunk = header.delta(Delta(content="a", tool_calls=(fragment,), finish_reason="stop"))
-    assert chunk["choices"] == [
-        {
-            "index": 0,
-            "delta": {"content": "a", "tool_calls": [{"index": 0, "id": "c", "function": {"arguments": "{"}}]},
-            "finish_reason": "stop",
-        }
-    ]
+    first = {"index": 0, "id": "c", "type": "function", "function": {"arguments": "{"}}
+    assert chunk["choices"] == [{"index": 0, "delta": {"content": "a", "tool_calls": [first]}, "finish_reason": "stop"}]
+    # Later fragments carry neither id nor type, as OpenAI's (LiteLLM repeats the type).
+    later = {"index": 0, "type": "function", "function": {"arguments": "}"}}
+    chunk = header.delta(Delta(tool_calls=(later,)))
+    assert chunk["choices"][0]["delta"]["tool_calls"] == [{"index": 0, "function": {"arguments": "}"}}]
     last = header.usage(Usage(1, 2))
     assert (last["choices"], last["usage"]["total_tokens"], last["id"]) == ([], 3, "chatcmpl-x")
     assert wire.event({"a": 1}) == b'data: {"a":1}\n\n'
