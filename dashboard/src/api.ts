@@ -279,6 +279,7 @@ export interface Job {
   created_at: string;
   completed_at?: string;
   error_message: string;
+  metadata?: Json | null;
   costs: {
     total_calls: number;
     successful_calls: number;

@@ -123,7 +123,12 @@ def test_operator_sets_up_a_team_adds_credits_and_sees_its_job(page: Page, stack
     # The team works through the REST API with its key: one job, two calls.
     api = f"{stack.api_url}/api"
     auth = {"Authorization": f"Bearer {key}"}
-    job = requests.post(f"{api}/jobs/create", headers=auth, json={"job_type": "document_analysis"}, timeout=30)
+    job = requests.post(
+        f"{api}/jobs/create",
+        headers=auth,
+        json={"job_type": "document_analysis", "user_id": "user-42", "metadata": {"document": "contract.pdf"}},
+        timeout=30,
+    )
     assert job.status_code == 200, job.text
     job_id = job.json()["job_id"]
     for text in ("Analyze this [fake tokens=12]", "And this [fake tokens=5]"):
@@ -146,6 +151,8 @@ def test_operator_sets_up_a_team_adds_credits_and_sees_its_job(page: Page, stack
     expect(calls).to_have_count(2)
     expect(calls.first).to_contain_text("succeeded")
     expect(detail).to_contain_text("$0.0000")  # fake-gpt costs $1/M prompt + $2/M completion tokens
+    expect(detail).to_contain_text("user-42")
+    expect(detail.get_by_test_id("job-metadata")).to_contain_text('"document": "contract.pdf"')
     shot(page, "05-job-calls-and-costs")
     page.get_by_role("button", name="Close").click()
 

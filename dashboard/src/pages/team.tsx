@@ -492,6 +492,12 @@ function JobDetail(props: { team: Team; job: Job; onClose: () => void; onRefund:
           </dd>
           <dt>Type</dt>
           <dd>{j.job_type}</dd>
+          {j.user_id && (
+            <>
+              <dt>User</dt>
+              <dd>{j.user_id}</dd>
+            </>
+          )}
           <dt>Status</dt>
           <dd>
             <Badge value={j.status} /> {j.error_message && <span class="muted">{j.error_message}</span>}
@@ -517,6 +523,14 @@ function JobDetail(props: { team: Team; job: Job; onClose: () => void; onRefund:
             <>
               <dt>Refunded</dt>
               <JobRefund team={props.team} job={j} />
+            </>
+          )}
+          {j.metadata && Object.keys(j.metadata).length > 0 && (
+            <>
+              <dt>Metadata</dt>
+              <dd>
+                <pre data-testid="job-metadata">{JSON.stringify(j.metadata, null, 2)}</pre>
+              </dd>
             </>
           )}
           {shortfall !== 0 && (
