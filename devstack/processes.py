@@ -9,6 +9,7 @@ never a sleep.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,11 +24,39 @@ class StartupError(RuntimeError):
     """A component did not become ready; the message says which and where its log is."""
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port free on 127.0.0.1 right now, for a child to listen on later.
+
+    Taken below the kernel's ephemeral range, never from it: a port the OS picks (bind to
+    0) is an ephemeral one, which any outgoing connection made meanwhile may take before
+    the child binds it (a test stack's Envoy failed so, "Address already in use", while
+    other stacks of the session were busy). A port is handed out once per process."""
+    low, high = _listen_range()
+    for _ in range(200):
+        port = random.randint(low, high)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free TCP port found in {low}-{high} on 127.0.0.1")
+
+
+def _listen_range() -> tuple[int, int]:
+    """Ports for our listeners: from 20000 up to the start of the ephemeral range (Linux
+    reads it from /proc; elsewhere IANA's 49152)."""
+    try:
+        first_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        first_ephemeral = 49152
+    return 20000, max(20000 + 1000, first_ephemeral - 1)
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
