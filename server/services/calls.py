@@ -424,19 +424,15 @@ class CallUseCases:
 
         try:
             reply = await self._with_fallbacks(call, deadline, attempt)
+            call.served_model = reply.served_model
+            answer = answer_from(reply.body)
         except DomainError as error:
             await call.save(CallStatus.FAILED, error=error)
             raise
         except asyncio.CancelledError:
             await call.save(CallStatus.CANCELLED)
             raise
-        except Exception:
-            await call.save_after_fault()
-            raise
-        call.served_model = reply.served_model
-        try:
-            answer = answer_from(reply.body)
-        except Exception:
+        except Exception:  # a fault of ours, also in reading the answer
             await call.save_after_fault()
             raise
         if reply.cost_usd is not None:
