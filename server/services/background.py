@@ -15,9 +15,13 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from server.domain.errors import DomainError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Background:
@@ -39,9 +43,47 @@ class Background:
         """Await `coro` in its own task; a cancellation of the caller does not stop it."""
         return await asyncio.shield(self.spawn(coro))
 
+    async def run_to_the_end(
+        self, work: Coroutine[Any, Any, T], *, if_abandoned: Callable[[T], Awaitable[object]]
+    ) -> T:
+        """Await `work` in its own task, which runs to its end even if the caller is
+        cancelled meanwhile; then `if_abandoned(result)` undoes what it did for a caller
+        who is gone (gives back a place, fails a job just made). A refusal (DomainError)
+        reaches the caller and is not logged as a failure of the task."""
+        task = self.spawn(_refusal_as_value(work))
+        try:
+            outcome = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self.spawn(_undo_once_done(task, if_abandoned))
+            raise
+        if isinstance(outcome, _Refused):
+            raise outcome.error
+        return outcome
+
     async def drain(self, timeout: float) -> None:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
+
+
+@dataclass(frozen=True)
+class _Refused:
+    error: DomainError
+
+
+async def _refusal_as_value(work: Coroutine[Any, Any, T]) -> T | _Refused:
+    try:
+        return await work
+    except DomainError as refusal:
+        return _Refused(refusal)
+
+
+async def _undo_once_done(task: asyncio.Task, if_abandoned: Callable[[Any], Awaitable[object]]) -> None:
+    try:
+        outcome = await task
+    except Exception:  # a failure is logged by its own task
+        return
+    if not isinstance(outcome, _Refused):  # a refusal took nothing
+        await if_abandoned(outcome)
 
 
 class Periodic:

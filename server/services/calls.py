@@ -136,15 +136,6 @@ class _Admission:
         return bool(context.calls_per_minute or context.max_calls_per_job or context.max_cost_usd_per_job)
 
 
-async def _outcome(admitting: Awaitable[None]) -> DomainError | None:
-    """A refusal as a value, so a task that ends in one is not logged as a failure."""
-    try:
-        await admitting
-    except DomainError as refusal:
-        return refusal
-    return None
-
-
 class CallUseCases:
     def __init__(
         self,
@@ -257,24 +248,10 @@ class CallUseCases:
             raise
 
     async def _admit_to_the_end(self, admission: _Admission) -> None:
-        """`_admit` in a task of its own, which runs to its end even if the caller is
-        cancelled meanwhile (a client gone, a deadline passed): what it took is then
-        given back, so a call that never goes upstream holds no place and no reservation."""
-        admitting = self._background.spawn(_outcome(self._admit(admission)))
-        try:
-            refusal = await asyncio.shield(admitting)
-        except asyncio.CancelledError:
-            self._background.spawn(self._give_back_once_admitted(admitting, admission))
-            raise
-        if refusal is not None:
-            raise refusal
-
-    async def _give_back_once_admitted(self, admitting: asyncio.Task, admission: _Admission) -> None:
-        """For a caller who is gone: once admitted, give back. A refusal or a failure of
-        the admission gave back already (and a failure is logged by its own task)."""
-        with contextlib.suppress(Exception):
-            if await admitting is None:
-                await self._give_back(admission)
+        """`_admit` run to its end even if the caller is cancelled meanwhile (a client
+        gone, a deadline passed): what it took is then given back, so a call that never
+        goes upstream holds no place and no reservation."""
+        await self._background.run_to_the_end(self._admit(admission), if_abandoned=lambda _: self._give_back(admission))
 
     async def _give_back(self, admission: _Admission) -> None:
         """Give back what the call took (best effort: a database that is down is logged)."""

@@ -79,34 +79,16 @@ class SingleCallUseCases:
         return job
 
     async def _create_to_the_end(self, principal: TeamPrincipal, spec: JobSpec) -> Job:
-        """`_create` in a task of its own, which runs to its end even if the caller is
-        cancelled meanwhile (a client gone, a deadline passed during the insert): the job
-        it made is then failed at once, releasing its credit and freeing its idempotency
-        key, instead of staying pending until it expires."""
-        creating = self._background.spawn(self._created_or_refused(principal, spec))
-        try:
-            created = await asyncio.shield(creating)
-        except asyncio.CancelledError:
-            self._background.spawn(self._fail_once_created(principal, creating))
-            raise
-        if isinstance(created, DomainError):
-            raise created
-        return created
-
-    async def _created_or_refused(self, principal: TeamPrincipal, spec: JobSpec) -> Job | DomainError:
-        """A refusal as a value, so the task that ends in one is not logged as a failure."""
-        try:
-            return await self._create(principal, spec)
-        except DomainError as refusal:
-            return refusal
-
-    async def _fail_once_created(self, principal: TeamPrincipal, creating: asyncio.Task) -> None:
-        try:
-            created = await creating
-        except Exception:  # logged by its own task
-            return
-        if isinstance(created, Job):
-            await self._settle(principal, created, JobStatus.FAILED, "the client went away before the call")
+        """`_create` run to its end even if the caller is cancelled meanwhile (a client
+        gone, a deadline passed during the insert): the job it made is then failed at once,
+        releasing its credit and freeing its idempotency key, instead of staying pending
+        until it expires."""
+        return await self._background.run_to_the_end(
+            self._create(principal, spec),
+            if_abandoned=lambda job: self._settle(
+                principal, job, JobStatus.FAILED, "the client went away before the call"
+            ),
+        )
 
     async def _settle(self, principal: TeamPrincipal, job: Job, status: JobStatus, error: str = "") -> JobView:
         """Complete the job in its own task: a client that went away must not leave it open."""
