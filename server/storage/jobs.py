@@ -38,7 +38,7 @@ def _job(row: Any) -> Job:
 # unique index only from literal values (a prepared statement's generic plan could not
 # prove that bound values imply its predicate).
 _FREE_ENDS = (JobStatus.FAILED.value, JobStatus.EXPIRED.value)
-_KEY_HOLDERS = text("status NOT IN ('failed', 'expired')")
+_KEY_HOLDERS = text(f"status NOT IN ({', '.join(repr(status) for status in _FREE_ENDS)})")
 
 
 async def insert_job(
@@ -307,13 +307,15 @@ async def give_back_call_place(conn: StatementConnection, team_id: str, calls_pe
 # worst-case cost reserved. A job's first limited call creates the row from what the job
 # recorded before (calls made, and what they cost) while the team had no limit, and only
 # if the call fits; the scan of those calls is skipped once the row exists.
+# What a job recorded before its row of job_limits existed: scanned only while it does not.
+_EARLIER_CALLS = """
+    SELECT count(*) AS calls, coalesce(sum(billed_cost_usd), 0) AS spent
+      FROM llm_calls
+     WHERE job_id = :job_id AND NOT EXISTS (SELECT FROM job_limits WHERE job_id = :job_id)
+"""
 _TAKE_JOB_LIMITS = Statement(
-    """
-    WITH earlier AS (
-        SELECT count(*) AS calls, coalesce(sum(c.billed_cost_usd), 0) AS spent
-          FROM llm_calls c
-         WHERE c.job_id = :job_id AND NOT EXISTS (SELECT FROM job_limits WHERE job_id = :job_id)
-    )
+    f"""
+    WITH earlier AS ({_EARLIER_CALLS})
     INSERT INTO job_limits AS l (job_id, calls, cost_reserved_usd, cost_spent_usd)
     SELECT :job_id, earlier.calls + 1, :worst_usd, earlier.spent
       FROM earlier
@@ -345,13 +347,11 @@ async def release_job_limits(conn: StatementConnection, job_id: uuid.UUID, worst
 # Without a row yet, what the job recorded before the team had a limit, as the first
 # limited call would count it (its calls are scanned only then, as in _TAKE_JOB_LIMITS).
 _JOB_LIMITS = Statement(
-    """
+    f"""
     SELECT coalesce(l.calls, earlier.calls) AS calls,
            coalesce(l.cost_spent_usd, earlier.spent) AS cost_spent_usd,
            coalesce(l.cost_reserved_usd, 0) AS cost_reserved_usd
-      FROM (SELECT count(*) AS calls, coalesce(sum(billed_cost_usd), 0) AS spent
-              FROM llm_calls
-             WHERE job_id = :job_id AND NOT EXISTS (SELECT FROM job_limits WHERE job_id = :job_id)) AS earlier
+      FROM ({_EARLIER_CALLS}) AS earlier
       LEFT JOIN job_limits l ON l.job_id = :job_id
     """
 )
