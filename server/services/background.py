@@ -90,7 +90,7 @@ class Periodic:
     """Runs `work()` every `interval` seconds in a background task until `stop()` (not at
     all when `interval` is 0). A failure is logged and retried next round: the database
     may be down. When `work()` returns True (not merely something truthy) there is more to
-    do and it runs again at once.
+    do and it runs again at once; `wake()` cuts the wait before the next round short.
     `jitter` spreads the rounds of several processes (0.2: each wait is 80-120% of the
     interval); `wait_first` waits one interval before the first round."""
 
@@ -108,6 +108,7 @@ class Periodic:
         self._interval = interval
         self._jitter = jitter
         self._wait_first = wait_first
+        self._woken = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -121,10 +122,16 @@ class Periodic:
                 await self._task
             self._task = None
 
+    def wake(self) -> None:
+        """Run the next round now rather than after the interval (a round already
+        running is followed by another at once)."""
+        self._woken.set()
+
     async def _run(self) -> None:
         if self._wait_first:
             await self._wait()
         while True:
+            self._woken.clear()
             try:
                 again = await self._work()
             except Exception:
@@ -134,4 +141,7 @@ class Periodic:
                 await self._wait()
 
     async def _wait(self) -> None:
-        await asyncio.sleep(self._interval * random.uniform(1 - self._jitter, 1 + self._jitter))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                self._woken.wait(), self._interval * random.uniform(1 - self._jitter, 1 + self._jitter)
+            )

@@ -12,10 +12,8 @@ after sending and before recording, gets the same event again, with the same
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import random
 import socket
 import time
 import uuid
@@ -174,12 +172,11 @@ class WebhookSender:
         self._session_resolver: AbstractResolver | None = None
         self._in_flight: dict[asyncio.Task[None], uuid.UUID] = {}  # delivery task -> its endpoint
         self._recording = asyncio.Semaphore(self.RECORDERS)
-        self._wake = asyncio.Event()
         # What the last claim left due: when a delivery ends to one of these endpoints
         # (or to any, when it filled every slot), claim again at once.
         self._refill_any = False
         self._refill_endpoints: set[uuid.UUID] = set()
-        self._loop: asyncio.Task[None] | None = None
+        self._claims = Periodic("delivering webhooks", self._claim, self._interval, jitter=0.2)
         self._key_warning_seconds = key_warning_seconds
         self._key_check = Periodic(
             "warning of expiring keys",
@@ -189,19 +186,14 @@ class WebhookSender:
         )
 
     def start(self) -> None:
-        if self._interval > 0:
-            self._loop = asyncio.get_running_loop().create_task(self._run(), name="delivering webhooks")
+        self._claims.start()
         self._key_check.start()
 
     async def stop(self, grace: float = TIMEOUT_SECONDS) -> None:
         """Claims no more; deliveries in flight get `grace` seconds to end and be recorded,
         then are cancelled (unrecorded: sent again, same id, when their lease ends)."""
         await self._key_check.stop()
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
+        await self._claims.stop()
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=grace)
         for task in list(self._in_flight):
@@ -220,15 +212,10 @@ class WebhookSender:
         async with self._db.transaction() as conn:
             return await store.warn_expiring_keys(conn, self._key_warning_seconds)
 
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.deliver_due()
-            except Exception:
-                log.warning("delivering webhooks failed; retrying in %.0f s", self._interval, exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval * random.uniform(0.8, 1.2))
+    async def _claim(self) -> None:
+        """A round of `_claims`: a full round is followed by the next when a delivery ends
+        (`_ended` wakes it), not at once."""
+        await self.deliver_due()
 
     async def deliver_due(self) -> bool:
         """Claims as many due deliveries as there are free slots and starts each; True when
@@ -256,7 +243,7 @@ class WebhookSender:
     def _ended(self, task: asyncio.Task[None]) -> None:
         endpoint = self._in_flight.pop(task)
         if self._refill_any or endpoint in self._refill_endpoints:
-            self._wake.set()
+            self._claims.wake()
 
     async def _deliver(self, delivery: DueDelivery) -> None:
         """Send one delivery, then record the attempt at once."""

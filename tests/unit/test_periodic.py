@@ -1,5 +1,6 @@
 """The server's housekeeping loop (expiry, usage rollup, retention): failures are retried,
-a round that says there is more runs again at once, an interval of 0 means never."""
+a round that says there is more runs again at once, wake() cuts the wait short, an
+interval of 0 means never."""
 
 from __future__ import annotations
 
@@ -54,3 +55,17 @@ async def test_only_true_means_more_to_do():
     await asyncio.sleep(0.05)
     await periodic.stop()
     assert rounds == 1
+
+
+async def test_wake_runs_the_next_round_without_waiting_the_interval():
+    rounds = asyncio.Queue()
+
+    async def work() -> None:
+        await rounds.put(None)
+
+    periodic = Periodic("test", work, 3600)  # an hour: only wake() can bring a second round
+    periodic.start()
+    await asyncio.wait_for(rounds.get(), 5)
+    periodic.wake()
+    await asyncio.wait_for(rounds.get(), 5)
+    await periodic.stop()
