@@ -13,38 +13,19 @@ import pytest
 
 from saas_litellm_client import CallStatus, JobStatus, SaasLiteLLMClient, SyncSaasLiteLLMClient
 from tests.client.conftest import FAST_RETRIES
-from tests.conftest import unique
-from tests.e2e.conftest import RestTeam, admin_post
+from tests.e2e.conftest import RestTeam, rest_team
 
 TOKENS_PER_CREDIT = 10
 LONG = [{"role": "user", "content": "tell me a long story [fake tokens=400 chunks=40 delay_ms=100]"}]
 """A streamed reply of 400 words in 40 chunks, 100 ms apart: still running when the test leaves it."""
 
 
-def consumption_team(api: str) -> RestTeam:
-    """A team billed by tokens (1 credit per 10), 1000 credits, one alias on `fake-gpt`."""
-    org, group, alias, team = unique("org"), unique("grp"), unique("Agent"), unique("team")
-    admin_post(api, "/organizations/create", {"organization_id": org, "name": "Org"})
-    admin_post(api, "/model-access-groups/create", {"group_name": group})
-    admin_post(api, "/models/create", {"model_alias": alias, "actual_model": "fake-gpt", "access_groups": [group]})
-    created = admin_post(
-        api,
-        "/teams/create",
-        {
-            "organization_id": org,
-            "team_id": team,
-            "access_groups": [group],
-            "credits_allocated": 1000,
-            "budget_mode": "CONSUMPTION_TOKENS",
-            "tokens_per_credit": TOKENS_PER_CREDIT,
-        },
-    )
-    return RestTeam(team_id=team, alias=alias, group=group, key=created["virtual_key"])
-
-
 @pytest.fixture
 def billed_team(api: str) -> RestTeam:
-    return consumption_team(api)
+    """A team billed by tokens (1 credit per 10), 1000 credits, one alias on `fake-gpt`."""
+    return rest_team(
+        api, credits=1000, models=("fake-gpt",), budget_mode="CONSUMPTION_TOKENS", tokens_per_credit=TOKENS_PER_CREDIT
+    )
 
 
 @pytest.fixture

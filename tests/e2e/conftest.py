@@ -31,7 +31,11 @@ def admin_post(api: str, path: str, body: dict) -> dict:
     return response.json()
 
 
-def rest_team(api: str, *, credits: int = 100, models: tuple[str, ...] = ("fake-gpt", "fake-gpt-backup")) -> RestTeam:
+def rest_team(
+    api: str, *, credits: int = 100, models: tuple[str, ...] = ("fake-gpt", "fake-gpt-backup"), **team_fields
+) -> RestTeam:
+    """A new organization, access group, alias on `models` and team; `team_fields` go to
+    the team's creation (budget_mode, limits...)."""
     org, group, alias, team = unique("org"), unique("grp"), unique("Agent"), unique("team")
     admin_post(api, "/organizations/create", {"organization_id": org, "name": "Org"})
     admin_post(api, "/model-access-groups/create", {"group_name": group})
@@ -48,7 +52,13 @@ def rest_team(api: str, *, credits: int = 100, models: tuple[str, ...] = ("fake-
     created = admin_post(
         api,
         "/teams/create",
-        {"organization_id": org, "team_id": team, "access_groups": [group], "credits_allocated": credits},
+        {
+            "organization_id": org,
+            "team_id": team,
+            "access_groups": [group],
+            "credits_allocated": credits,
+            **team_fields,
+        },
     )
     return RestTeam(team_id=team, alias=alias, group=group, key=created["virtual_key"])
 
