@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from devstack import postgres
 from devstack.postgres import Postgres
 from devstack.stack import Ports, Stack, StackConfig
 from server.storage import migrate
+from server.storage.database import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_KEY = "test-admin-key-" + "0123456789abcdef"
@@ -56,6 +57,24 @@ def own_stack(pg: Postgres, tmp_path_factory: pytest.TempPathFactory, name: str,
             yield running
     finally:
         pg.drop_database(database)
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(pg: Postgres, name: str, **options: Any) -> AsyncIterator[Database]:
+    """A fresh database of the tests' own, migrated, dropped afterwards: for data the
+    session's shared database must not see (its invariants, or housekeeping that would
+    touch other tests' rows)."""
+    database_name = f"saas_{name}_{uuid.uuid4().hex[:10]}"
+    url = pg.create_database(database_name)
+    database = None
+    try:
+        migrate.upgrade(url)
+        database = Database(url, **options)
+        yield database
+    finally:
+        if database is not None:
+            await database.close()
+        pg.drop_database(database_name)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ money guarantees kept: an open job keeps the calls it will be settled from), and
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -15,9 +14,10 @@ from sqlalchemy import text
 from devstack.postgres import Postgres
 from server.services.analytics import RollupCompactor
 from server.services.retention import Retention
-from server.storage import migrate, operations
+from server.storage import operations
 from server.storage.analytics import MEASURES
 from server.storage.database import Database
+from tests.conftest import migrated_database
 
 OLD_CALLS = 12_000  # more than two batches, so concurrent runs share the work
 OPEN_JOB_CALLS = 3
@@ -58,16 +58,11 @@ SEED = [
 
 @pytest.fixture(scope="module")
 async def db(pg: Postgres) -> AsyncIterator[Database]:
-    name = f"saas_retention_{uuid.uuid4().hex[:10]}"
-    url = pg.create_database(name)
-    migrate.upgrade(url)
-    database = Database(url)
-    async with database.transaction() as conn:
-        for statement in SEED:
-            await conn.execute(text(statement))
-    yield database
-    await database.close()
-    pg.drop_database(name)
+    async with migrated_database(pg, "retention") as database:
+        async with database.transaction() as conn:
+            for statement in SEED:
+                await conn.execute(text(statement))
+        yield database
 
 
 async def rows(db: Database, sql: str) -> list[tuple]:

@@ -23,22 +23,17 @@ from sqlalchemy import text
 from devstack.postgres import Postgres
 from server.domain import webhooks
 from server.services.webhooks import WebhookSender
-from server.storage import migrate
 from server.storage import webhooks as store
 from server.storage.database import Database
+from tests.conftest import migrated_database
 
 BOX = webhooks.SecretBox("k" * 32)
 
 
 @pytest.fixture(scope="module")
 async def db(pg: Postgres) -> AsyncIterator[Database]:
-    name = f"saas_delivery_{uuid.uuid4().hex[:10]}"
-    url = pg.create_database(name)
-    migrate.upgrade(url)
-    database = Database(url)
-    yield database
-    await database.close()
-    pg.drop_database(name)
+    async with migrated_database(pg, "delivery") as database:
+        yield database
 
 
 @dataclass

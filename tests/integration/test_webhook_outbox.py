@@ -14,9 +14,9 @@ from sqlalchemy import text
 from devstack.postgres import Postgres
 from server.domain import webhooks
 from server.services.webhooks import WebhookSender
-from server.storage import migrate
 from server.storage import webhooks as store
 from server.storage.database import Database
+from tests.conftest import migrated_database
 
 BOX = webhooks.SecretBox("k" * 32)
 
@@ -25,13 +25,8 @@ BOX = webhooks.SecretBox("k" * 32)
 async def db(pg: Postgres) -> AsyncIterator[Database]:
     """A database of its own: the teams here are written without a ledger, which the
     session's shared database checks balances against."""
-    name = f"saas_outbox_{uuid.uuid4().hex[:10]}"
-    url = pg.create_database(name)
-    migrate.upgrade(url)
-    database = Database(url)
-    yield database
-    await database.close()
-    pg.drop_database(name)
+    async with migrated_database(pg, "outbox") as database:
+        yield database
 
 
 async def endpoint_with_event(db: Database, box: webhooks.SecretBox = BOX) -> uuid.UUID:
