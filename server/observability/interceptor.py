@@ -214,7 +214,8 @@ def _stream(behavior: Callable[..., AsyncIterator[Any]], method: _Method) -> Cal
                 async for response in responses:
                     if not call.ctx.job_id:
                         call.saw(response)
-                    await call.send_id(rpc_context)
+                    if call.ctx.id_unsent:  # the first response only, and only when we made the id
+                        await call.send_id(rpc_context)
                     yield response
         except BaseException as raised:
             error = raised
