@@ -20,6 +20,8 @@ USD_QUANTUM = Decimal("0.0000000001")  # costs are stored with 10 decimal places
 # -MAX_CREDITS (overdraft) and MAX_CREDITS, and what it reserves, at most 2 x MAX_CREDITS.
 # A CHECK on teams (migration 0013) holds it on every path.
 MAX_CREDITS = 1_000_000_000
+# Reason of a refund refused because the team would then hold more than MAX_CREDITS.
+CREDIT_CAP_EXCEEDED = "CREDIT_CAP_EXCEEDED"
 
 
 class BudgetMode(enum.StrEnum):
@@ -317,7 +319,7 @@ def refund_over_cap(team_id: str, job_id: str, balance: Balance, credits: int) -
     (`CREDIT_CAP_EXCEEDED`); removing credits first (a negative adjustment) makes room."""
     return DomainError(
         Kind.FAILED_PRECONDITION,
-        Reason.CREDIT_CAP_EXCEEDED,
+        CREDIT_CAP_EXCEEDED,
         f"team '{team_id}' holds {balance.remaining} credits; refunding the {credits} job {job_id} was charged "
         f"would take it over the {MAX_CREDITS} credits a team may hold. Remove credits first (AdjustCredits).",
         metadata={

@@ -136,7 +136,7 @@ class CreditUseCases:
             if job.status is not JobStatus.COMPLETED or job.credits_charged <= 0:
                 raise DomainError(
                     Kind.FAILED_PRECONDITION,
-                    Reason.JOB_NOT_CHARGED,
+                    "JOB_NOT_CHARGED",
                     f"job {jid} is {job.status.value} and was charged {job.credits_charged} credits; nothing to refund",
                     metadata={"job_id": str(jid)},
                 )
