@@ -112,6 +112,18 @@ def settle(rates: Rates, costs: JobCosts, balance: Balance, held: int, *, comple
     return Settlement(charged=charged, shortfall=due - charged)
 
 
+def settle_late(rates: Rates, costs: JobCosts, balance: Balance, settled: int) -> Settlement:
+    """What a completed job owes once calls recorded after its settlement count: its charge
+    over all its calls, less what was `settled` (charged and shortfall), capped at what the
+    team can pay (it holds nothing for the job any more); the rest is shortfall. Nothing
+    under a job-based budget, where a job costs one credit however many calls it made."""
+    extra = charge(rates, costs) - settled if rates.mode is not BudgetMode.JOB_BASED else 0
+    if extra <= 0:
+        return Settlement(charged=0)
+    charged = max(0, min(extra, payable(rates, balance, 0)))
+    return Settlement(charged=charged, shortfall=extra - charged)
+
+
 def ensure_can_spend(team_id: str, rates: Rates, costs: JobCosts, balance: Balance, held: int) -> None:
     """Consumption modes: a job may not start another call once what it has consumed
     reaches what the team can pay. Job-based jobs paid in advance: always fine."""

@@ -50,6 +50,7 @@ from server.domain.jobs import (
 from server.domain.models import Route
 from server.services.auth import TeamPrincipal
 from server.services.background import Background
+from server.services.jobs import charge_late_calls
 from server.services.prices import PriceCatalog
 from server.services.tokens import TokenCounter
 from server.storage import jobs as job_store
@@ -609,14 +610,18 @@ class _CallInProgress:
         # The job's recorded last activity is refreshed only when it would otherwise lag
         # the end of this call by more than the resolution.
         lag = time.perf_counter() - self.prepared.job_activity_at
+        consumption = self.prepared.rates.mode is not BudgetMode.JOB_BASED
         async with self.owner._db.statements() as conn:
-            await job_store.record_call(
+            job_status = await job_store.record_call(
                 conn,
                 record,
                 patch,
                 touch_job=lag > self.owner._activity_resolution,
                 reserved_usd=self.prepared.reserved_usd,
+                watch_job=consumption,
             )
+        if consumption and job_status is JobStatus.COMPLETED:  # settled without this call
+            await charge_late_calls(self.owner._db, record.job_id, record.team_id, self.principal.actor)
         return record
 
     def finished(self, record: CallRecord, error: DomainError | None = None) -> StreamFinished:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from server.domain import credits, validation
@@ -243,6 +244,31 @@ class JobUseCases:
                     reason=f"job {job.job_type} expired after {idle_seconds:g} s without activity",
                 )
         return len(stale)
+
+
+async def charge_late_calls(db: Database, job_id: uuid.UUID, team_id: str, actor: str) -> int:
+    """Charge a completed job for calls recorded after its settlement (they ran on after
+    the job was completed), under a token- or dollar-based budget: what its charge over
+    all its calls adds to what was settled, capped at what the team can pay; the rest
+    counts as shortfall. The job's row and then the team's are locked, as a settlement
+    locks them, so late calls of one job recorded at once charge it once between them.
+    A refunded job is not charged again. Returns the credits charged."""
+    async with db.statements(transaction=True) as conn:
+        job, calls, team = await job_store.read_for_settlement(conn, job_id, team_id, lock_team=True)
+        if job.status is not JobStatus.COMPLETED or job.credits_refunded:
+            return 0
+        late = credits.settle_late(
+            team.rates, summarize(calls), team.balance, job.credits_charged + job.credits_shortfall
+        )
+        if not (late.charged or late.shortfall):
+            return 0
+        reason = f"job {job.job_type}: calls recorded after it was completed"
+        if late.shortfall:
+            reason += f"; {late.shortfall} credits due beyond balance and overdraft not charged"
+        await job_store.charge_late(
+            conn, job, charge=late.charged, shortfall=late.shortfall, actor=actor, reason=reason
+        )
+        return late.charged
 
 
 def _settlement_reason(job: Job, requested: JobStatus, settlement: credits.Settlement) -> str:

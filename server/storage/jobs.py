@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import uuid
@@ -402,7 +403,8 @@ _INSERT_CALL_SQL = """
             :content)
 """
 # The call's metadata is merged only if the job's then stays within its limit: checked
-# before the call too, but calls running at once could together pass it.
+# before the call too, but calls running at once could together pass it. The job's status
+# is returned as the update finds it, after any settlement holding the job's lock.
 _TOUCH_JOB_SQL = """
     UPDATE jobs
        SET last_activity_at = now(),
@@ -412,8 +414,13 @@ _TOUCH_JOB_SQL = """
                            THEN metadata || CAST(:metadata_patch AS jsonb)
                            ELSE metadata END
      WHERE job_id = (SELECT job_id FROM inserted)
-    RETURNING metadata @> CAST(:metadata_patch AS jsonb) AS merged
+    RETURNING metadata @> CAST(:metadata_patch AS jsonb) AS merged, status
 """
+# The job's status, read under a lock that waits for a settlement holding the job's row
+# (FOR UPDATE) to commit and then sees its outcome; and that a settlement waits for in
+# turn, so it reads the call once this statement commits. Either the settlement counts
+# the call, or this statement sees the job settled without it.
+_WATCH_JOB_SQL = "SELECT true AS merged, status FROM jobs WHERE job_id = :job_id FOR KEY SHARE"
 # A cost-limited team's call moves its reservation to what it cost the team.
 _SETTLE_COST_SQL = """
     UPDATE job_limits
@@ -421,12 +428,19 @@ _SETTLE_COST_SQL = """
            cost_spent_usd = cost_spent_usd + :billed_cost_usd
      WHERE job_id = (SELECT job_id FROM inserted)
 """
-_INSERT_CALL = Statement(_INSERT_CALL_SQL)
-_INSERT_CALL_TOUCHING_JOB = Statement(f"WITH inserted AS ({_INSERT_CALL_SQL} RETURNING job_id) {_TOUCH_JOB_SQL}")
-_INSERT_CALL_SETTLING_COST = Statement(f"WITH inserted AS ({_INSERT_CALL_SQL} RETURNING job_id) {_SETTLE_COST_SQL}")
-_INSERT_CALL_TOUCHING_JOB_SETTLING_COST = Statement(
-    f"WITH inserted AS ({_INSERT_CALL_SQL} RETURNING job_id), settled AS ({_SETTLE_COST_SQL}) {_TOUCH_JOB_SQL}"
-)
+
+
+def _record_call_statement(touching: bool, settling: bool, watching: bool) -> Statement:
+    if not (touching or settling or watching):
+        return Statement(_INSERT_CALL_SQL)
+    ctes = [f"inserted AS ({_INSERT_CALL_SQL} RETURNING job_id)"]
+    if settling and (touching or watching):
+        ctes.append(f"settled AS ({_SETTLE_COST_SQL})")
+    main = _TOUCH_JOB_SQL if touching else _WATCH_JOB_SQL if watching else _SETTLE_COST_SQL
+    return Statement(f"WITH {', '.join(ctes)} {main}")
+
+
+_RECORD_CALL = {flags: _record_call_statement(*flags) for flags in itertools.product((False, True), repeat=3)}
 
 
 async def record_call(
@@ -436,19 +450,25 @@ async def record_call(
     *,
     touch_job: bool,
     reserved_usd: Decimal | None = None,
-) -> None:
+    watch_job: bool = False,
+) -> JobStatus | None:
     """Insert the call, and in the same statement, when there is a metadata patch or
     `touch_job`, merge the patch into its job and set the job's last activity to now;
     with `reserved_usd` (a cost-limited team's call), move the call's reservation in its
     job's row of job_limits to what it actually cost the team (billed).
 
+    Returns the job's status, with `watch_job` or when it touched the job: `completed`
+    means the job was settled without this call (it ran on after its job was completed),
+    which a consumption budget then charges (services/jobs.py, charge_late_calls).
+    Otherwise None.
+
     A prepared statement: building a Core insert/update per call cost more CPU than the
     database work (seen in profiles of the hot path)."""
     touching = bool(metadata_patch or touch_job)
     settling = reserved_usd is not None
-    run = conn.first if touching else conn.run
-    touched = await run(
-        _RECORD_CALL[touching, settling],
+    run = conn.first if touching or watch_job else conn.run
+    job = await run(
+        _RECORD_CALL[touching, settling, watch_job],
         {
             "call_id": call.call_id,
             "job_id": call.job_id,
@@ -476,21 +496,16 @@ async def record_call(
             "reserved_usd": reserved_usd,
         },
     )
-    if touched is not None and not touched.merged:
+    if job is None:
+        return None
+    if not job.merged:
         log.warning(
             "call %s: its call_metadata was not merged into job %s, whose metadata would pass %d bytes",
             call.call_id,
             call.job_id,
             validation.MAX_JOB_METADATA_BYTES,
         )
-
-
-_RECORD_CALL = {
-    (False, False): _INSERT_CALL,
-    (True, False): _INSERT_CALL_TOUCHING_JOB,
-    (False, True): _INSERT_CALL_SETTLING_COST,
-    (True, True): _INSERT_CALL_TOUCHING_JOB_SETTLING_COST,
-}
+    return JobStatus(job.status)
 
 
 _CREATE_RESERVING = Statement(
@@ -643,6 +658,51 @@ async def settle_job(
     if decided_on is None:  # the team row is gone: cannot happen while the job references it
         raise RuntimeError(f"settling job {job.job_id} wrote nothing")
     return None
+
+
+_CHARGE_LATE = Statement(
+    """
+    WITH team AS (
+        UPDATE teams
+           SET credits_used = credits_used + :charge, updated_at = now()
+         WHERE team_id = :team_id
+        RETURNING credits_allocated, credits_used, credits_reserved
+    ), entry AS (
+        INSERT INTO credit_ledger (team_id, job_id, kind, amount, reserved_delta, remaining_after,
+                                   reserved_after, reason, actor)
+        SELECT :team_id, :job_id, 'late_charge', -CAST(:charge AS bigint), 0,
+               t.credits_allocated - t.credits_used, t.credits_reserved, :reason, :actor
+          FROM team t
+        RETURNING entry_id
+    ), job AS (
+        UPDATE jobs
+           SET credits_charged = credits_charged + :charge, credits_shortfall = credits_shortfall + :shortfall
+         WHERE job_id = :job_id AND EXISTS (SELECT FROM team)
+        RETURNING *
+    )
+    SELECT job.* FROM job, entry
+    """
+)
+
+
+async def charge_late(
+    conn: StatementConnection, job: Job, *, charge: int, shortfall: int, actor: str, reason: str
+) -> Job:
+    """Charge a locked, completed job `charge` more credits (its team's row locked too),
+    and count `shortfall` more as due beyond the balance, with a `late_charge` ledger
+    entry, in one statement that commits the block's transaction."""
+    params = {
+        "team_id": job.team_id,
+        "job_id": job.job_id,
+        "charge": charge,
+        "shortfall": shortfall,
+        "actor": actor,
+        "reason": reason,
+    }
+    (rows,) = await conn.batch((_CHARGE_LATE, params), commit=True)
+    if not rows:  # the team row is gone: cannot happen while the job references it
+        raise RuntimeError(f"charging job {job.job_id} late wrote nothing")
+    return _job(rows[0])
 
 
 async def list_team_jobs(

@@ -73,7 +73,7 @@ _ARCHIVE_LEDGER = text(
     WITH doomed AS (
         SELECT l.entry_id FROM credit_ledger l JOIN jobs j ON j.job_id = l.job_id
         WHERE l.created_at < :cutoff
-          AND l.kind IN ('reservation', 'charge', 'release')
+          AND l.kind IN ('reservation', 'charge', 'release', 'late_charge')
           AND j.status IN ('completed', 'failed', 'expired')
         ORDER BY l.created_at
         LIMIT :batch

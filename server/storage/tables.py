@@ -244,7 +244,7 @@ credit_ledger = Table(
     Column("idempotency_key", Text),
     Column("created_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint(
-        "kind IN ('allocation', 'top_up', 'reservation', 'charge', 'release', 'adjustment', 'refund')",
+        "kind IN ('allocation', 'top_up', 'reservation', 'charge', 'release', 'adjustment', 'refund', 'late_charge')",
         name="kind",
     ),
     Index(None, "team_id", "entry_id"),

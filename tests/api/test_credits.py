@@ -217,6 +217,71 @@ async def test_consumption_beyond_balance_is_capped_by_the_overdraft_and_recorde
     assert (done.costs.credits_charged, done.costs.credits_shortfall, done.costs.credits_remaining) == (5, 6, -2)
 
 
+async def test_a_stream_still_running_when_its_job_completes_is_charged_when_it_is_recorded(app, credits, jobs, admin):
+    """A raw client completes its job while a stream of it still runs, then reads on. The
+    settlement cannot count the stream's call; the call is charged when it is recorded,
+    as far as the balance goes (the rest is the job's shortfall), in a late_charge entry."""
+    team = await create_team(admin, credits=12)
+    await set_billing(app, team.team_id, budget_mode="consumption_tokens", tokens_per_credit=1)
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+    await jobs.LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[user("a [fake tokens=5]")]), metadata=team.auth)
+    # The second chunk comes 500 ms after the first: the job completes in between.
+    stream = jobs.LLMCallStream(
+        pb.LLMCallStreamRequest(
+            job_id=job.job_id, messages=[user("b [fake tokens=10 chunks=2 first_delay_ms=0 delay_ms=500]")]
+        ),
+        metadata=team.auth,
+    )
+    events = stream.__aiter__()
+    while not (await events.__anext__()).content:
+        pass
+    done = await jobs.CompleteJob(
+        pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED), metadata=team.auth
+    )
+    assert done.costs.total_calls == 1, "the job must complete while its stream runs"
+    assert (done.costs.credits_charged, done.costs.credits_remaining) == (9, 3)  # 4 prompt + 5 completion tokens
+    last = [event async for event in events][-1]
+    assert last.done and not last.HasField("error")  # the stream ran to its end
+
+    costs = (await jobs.GetJobCosts(pb.GetJobCostsRequest(job_id=job.job_id), metadata=team.auth)).costs
+    due = costs.prompt_tokens + costs.completion_tokens
+    assert costs.total_calls == 2 and due > 12
+    # The team could pay 3 more of what the stream added: the rest is the job's shortfall.
+    assert (costs.credits_charged, costs.credits_shortfall) == (12, due - 12)
+    page = await credits.ListCreditTransactions(
+        cpb.ListCreditTransactionsRequest(team_id=team.team_id, page_size=1), metadata=team.auth
+    )
+    (late,) = page.transactions
+    assert (late.kind, late.job_id, late.amount, late.remaining_after) == (Kind.LATE_CHARGE, job.job_id, -3, 0)
+    assert "recorded after it was completed" in late.reason and f"{due - 12} credits due beyond" in late.reason
+    assert page.balance.credits_remaining == 0
+    assert await ledger_mismatches(app) == []
+
+
+async def test_a_call_ending_after_its_job_failed_or_in_a_job_based_budget_is_not_charged(app, jobs, admin):
+    """Only a completed job under a consumption budget is charged for a late call: a failed
+    job costs nothing, and a job-based one costs one credit however many calls it made."""
+    for budget, status, charged in (
+        ("consumption_tokens", job_pb2.Job.FAILED, 0),
+        ("job_based", job_pb2.Job.COMPLETED, 1),
+    ):
+        team = await create_team(admin, credits=50)
+        await set_billing(app, team.team_id, budget_mode=budget, tokens_per_credit=1)
+        job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+        stream = jobs.LLMCallStream(
+            pb.LLMCallStreamRequest(job_id=job.job_id, messages=[user("b [fake tokens=10 chunks=2 delay_ms=300]")]),
+            metadata=team.auth,
+        )
+        events = stream.__aiter__()
+        while not (await events.__anext__()).content:
+            pass
+        await jobs.CompleteJob(pb.CompleteJobRequest(job_id=job.job_id, status=status), metadata=team.auth)
+        assert [event async for event in events][-1].done
+        costs = (await jobs.GetJobCosts(pb.GetJobCostsRequest(job_id=job.job_id), metadata=team.auth)).costs
+        assert costs.total_calls == 1 and (costs.credits_charged, costs.credits_shortfall) == (charged, 0), budget
+        assert costs.credits_remaining == 50 - charged
+
+
 async def test_a_rate_change_between_deciding_and_settling_is_charged_at_the_new_rate(app, jobs, admin, monkeypatch):
     """Completion decides the charge without the team's lock; the settling statement
     applies it only if the team's rates still hold. Here the operator changes them at the

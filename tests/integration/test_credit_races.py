@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -176,6 +177,57 @@ async def test_consumption_jobs_settling_at_once_charge_exactly_what_the_team_ca
         assert sum(c.credits_charged for c in settled.values()) == 35
         remaining, ledger_amount, reserved, ledger_reserved, _ = invariants(two_servers.postgres.url, team_id)
         assert (remaining, ledger_amount, reserved, ledger_reserved) == (-5, -5, 0, 0)
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
+async def test_calls_ending_after_their_job_completed_are_charged_exactly_over_two_processes(two_servers):
+    """40 jobs under a token budget (1 token a credit), each with a call in flight while
+    the other process completes it at a random moment: before the call starts (it is
+    refused), while it runs, or after it was recorded. However each race falls, a completed
+    job is charged exactly what all its recorded calls consumed, a call recorded after the
+    settlement being charged then (a late_charge entry), and the ledger equals the balance."""
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two_servers.grpc_ports]
+    rng = random.Random(8)
+    try:
+        team_id, auth = await make_team(channels[0], credits=10_000)
+        admin = admin_service_pb2_grpc.AdminServiceStub(channels[0])
+        await admin.UpdateTeam(
+            admin_pb.UpdateTeamRequest(
+                team_id=team_id, budget_mode=tenancy_pb2.Team.CONSUMPTION_TOKENS, tokens_per_credit=1
+            ),
+            metadata=ADMIN,
+        )
+        stubs = [job_service_pb2_grpc.JobServiceStub(c) for c in channels]
+        message = chat_pb2.ChatMessage(
+            role="user", content=struct_pb2.Value(string_value="a [fake tokens=5 delay_ms=30]")
+        )
+
+        async def race(i: int) -> None:
+            job = await stubs[i % 2].CreateJob(pb.CreateJobRequest(job_type="t"), metadata=auth)
+
+            async def complete_at_random() -> None:
+                await asyncio.sleep(rng.uniform(0, 0.05))  # jitter: where the completion lands in the call
+                request = pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED)
+                await stubs[(i + 1) % 2].CompleteJob(request, metadata=auth)
+
+            call = stubs[i % 2].LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[message]), metadata=auth)
+            outcome, _ = await asyncio.gather(call, complete_at_random(), return_exceptions=True)
+            if isinstance(outcome, grpc.aio.AioRpcError):  # the job completed before the call started
+                assert outcome.code() == grpc.StatusCode.FAILED_PRECONDITION, outcome.details()
+            costs = (await stubs[0].GetJobCosts(pb.GetJobCostsRequest(job_id=job.job_id), metadata=auth)).costs
+            consumed = costs.prompt_tokens + costs.completion_tokens
+            assert (costs.credits_charged, costs.credits_shortfall) == (max(1, consumed), 0), job.job_id
+
+        await asyncio.gather(*(race(i) for i in range(40)))
+        remaining, ledger_amount, reserved, ledger_reserved, _ = invariants(two_servers.postgres.url, team_id)
+        assert (remaining, reserved) == (ledger_amount, ledger_reserved) and reserved == 0
+        with psycopg.connect(two_servers.postgres.url) as conn:
+            (late,) = conn.execute(
+                "SELECT count(*) FROM credit_ledger WHERE team_id = %s AND kind = 'late_charge'", (team_id,)
+            ).fetchone()
+        assert late > 0, "no call ended after its job completed: the race was not run"
     finally:
         for channel in channels:
             await channel.close()

@@ -142,6 +142,18 @@ def test_consumption_usd_rounds_up():
     assert credits.charge(rates, summarize([call(cost="0.25")])) == 3
 
 
+def test_a_late_call_charges_what_it_adds_to_the_jobs_charge_as_far_as_the_team_can_pay():
+    rates = Rates(mode=BudgetMode.CONSUMPTION_TOKENS, tokens_per_credit=1000, overdraft_limit=2)
+    calls = summarize([call(prompt=1500, completion=0), call(prompt=2000, completion=1)])  # 4 credits due
+    rich, poor = Balance(allocated=100, used=0, reserved=0), Balance(allocated=10, used=9, reserved=0)
+    assert credits.settle_late(rates, calls, rich, settled=2) == credits.Settlement(charged=2)
+    assert credits.settle_late(rates, calls, rich, settled=4) == credits.Settlement(charged=0)  # nothing added
+    assert credits.settle_late(rates, calls, rich, settled=5) == credits.Settlement(charged=0)  # never a credit back
+    # 1 left and 2 of overdraft: 3 of the 4 due; the rest is shortfall.
+    assert credits.settle_late(rates, calls, poor, settled=0) == credits.Settlement(charged=3, shortfall=1)
+    assert credits.settle_late(Rates(), calls, rich, settled=1) == credits.Settlement(charged=0)  # job-based
+
+
 def test_markup_applies_to_billed_cost():
     assert credits.billed_cost(Decimal("0.000017"), Rates(markup_percent=Decimal(50))) == Decimal("0.0000255")
 

@@ -59,6 +59,7 @@ class CreditTransaction(_message.Message):
         RELEASE: _ClassVar[CreditTransaction.Kind]
         ADJUSTMENT: _ClassVar[CreditTransaction.Kind]
         REFUND: _ClassVar[CreditTransaction.Kind]
+        LATE_CHARGE: _ClassVar[CreditTransaction.Kind]
     KIND_UNSPECIFIED: CreditTransaction.Kind
     ALLOCATION: CreditTransaction.Kind
     TOP_UP: CreditTransaction.Kind
@@ -67,6 +68,7 @@ class CreditTransaction(_message.Message):
     RELEASE: CreditTransaction.Kind
     ADJUSTMENT: CreditTransaction.Kind
     REFUND: CreditTransaction.Kind
+    LATE_CHARGE: CreditTransaction.Kind
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
