@@ -34,6 +34,22 @@ class WebhookServicer(webhook_service_pb2_grpc.WebhookServiceServicer):
             endpoints=[_endpoint(e) for e in page.items], next_page_token=page.next_page_token
         )
 
+    async def UpdateWebhookEndpoint(self, request: pb.UpdateWebhookEndpointRequest, context: Context):
+        actor = self._auth.admin(metadata(context), peer=context.peer() or "")
+        endpoint = await self._webhooks.update(
+            actor,
+            request.endpoint_id,
+            url=request.url if request.HasField("url") else None,
+            description=request.description if request.HasField("description") else None,
+            event_types=list(request.event_types),
+            paused=request.paused if request.HasField("paused") else None,
+        )
+        return _endpoint(endpoint)
+
+    async def RetryWebhookDeliveries(self, request: pb.RetryWebhookDeliveriesRequest, context: Context):
+        actor = self._auth.admin(metadata(context), peer=context.peer() or "")
+        return pb.RetryWebhookDeliveriesResponse(retried=await self._webhooks.retry_failed(actor, request.endpoint_id))
+
     async def DeleteWebhookEndpoint(self, request: pb.DeleteWebhookEndpointRequest, context: Context):
         actor = self._auth.admin(metadata(context), peer=context.peer() or "")
         await self._webhooks.delete(actor, request.endpoint_id)
@@ -64,6 +80,9 @@ def _endpoint(value: Endpoint) -> pb.WebhookEndpoint:
         created_at=timestamp(value.created_at),
         pending_deliveries=value.pending_deliveries,
         failed_deliveries=value.failed_deliveries,
+        paused=value.paused_at is not None,
+        paused_at=timestamp(value.paused_at),
+        paused_reason=value.pause_reason,
     )
 
 

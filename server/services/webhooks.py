@@ -19,6 +19,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 
 RESOURCE = audit.WEBHOOK_ENDPOINT
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
+PAUSED_BY_OPERATOR = "paused by the operator"
+# Who paused an endpoint the sender found dead, in the audit log.
+SENDER = Actor(name="system:webhooks")
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,49 @@ class WebhookUseCases:
             rows = await store.list_endpoints(conn, after, page.size + 1)
         return pagination.page(rows, page, lambda endpoint: (str(endpoint.endpoint_id),))
 
+    async def update(
+        self,
+        actor: Actor,
+        endpoint_id: str,
+        *,
+        url: str | None = None,
+        description: str | None = None,
+        event_types: list[str] | None = None,
+        paused: bool | None = None,
+    ) -> Endpoint:
+        """Change what is given (None and an empty `event_types`: kept), checked as at
+        creation; pausing holds the endpoint's deliveries, resuming sends them again."""
+        key = validation.uuid_field("endpoint_id", endpoint_id)
+        async with self._db.transaction() as conn:
+            before = await store.get_endpoint(conn, key)
+            values = {}
+            if url is not None or description is not None or event_types:
+                spec = webhooks.endpoint_spec(
+                    before.url if url is None else url,
+                    list(event_types or before.event_types),
+                    before.organization_id or "",
+                    before.description if description is None else description,
+                    allow_private_targets=self._allow_private_targets,
+                )
+                values = {"url": spec.url, "description": spec.description, "event_types": list(spec.event_types)}
+                await store.update_endpoint(conn, key, values)
+            if paused is True:
+                await store.pause(conn, key, PAUSED_BY_OPERATOR)
+            elif paused is False and before.paused_at is not None:
+                await store.resume(conn, key, WebhookSender.LEASE_SECONDS)
+            after = await store.get_endpoint(conn, key)
+            await _audit(conn, actor, "update", after, _audited(before), _audited(after))
+        return after
+
+    async def retry_failed(self, actor: Actor, endpoint_id: str) -> int:
+        """The endpoint's failed deliveries back to pending, due now: one more attempt each."""
+        key = validation.uuid_field("endpoint_id", endpoint_id)
+        async with self._db.transaction() as conn:
+            endpoint = await store.get_endpoint(conn, key)
+            retried = await store.retry_failed(conn, key)
+            await _audit(conn, actor, "retry_failed", endpoint, None, {"retried": retried})
+        return retried
+
     async def delete(self, actor: Actor, endpoint_id: str) -> None:
         """Deletes the endpoint and its deliveries, pending ones included."""
         key = validation.uuid_field("endpoint_id", endpoint_id)
@@ -123,6 +170,17 @@ class WebhookUseCases:
 
 async def _audit(conn, actor: Actor, action: str, endpoint: Endpoint, before, after) -> None:
     await audit_store.append(conn, audit.record(actor, action, RESOURCE, str(endpoint.endpoint_id), before, after))
+
+
+def _audited(endpoint: Endpoint) -> dict:
+    """What an update may change, as the audit log shows it."""
+    return {
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "event_types": list(endpoint.event_types),
+        "paused": endpoint.paused_at is not None,
+        "paused_reason": endpoint.pause_reason,
+    }
 
 
 class WebhookSender:
@@ -252,7 +310,12 @@ class WebhookSender:
             retry_in = None if not error else webhooks.retry_delay_seconds(delivery.attempts + 1)
             async with self._recording, self._db.transaction() as conn:
                 await store.record_attempt(
-                    conn, delivery.delivery_id, status_code=status_code, error=error, retry_in=retry_in
+                    conn,
+                    delivery.delivery_id,
+                    status_code=status_code,
+                    error=error,
+                    retry_in=retry_in,
+                    endpoint_id=delivery.endpoint_id,
                 )
         except Exception:
             log.warning(
@@ -269,6 +332,23 @@ class WebhookSender:
                 delivery.attempts + 1,
                 error,
             )
+            await self._pause_if_dead(delivery, error)
+
+    async def _pause_if_dead(self, delivery: DueDelivery, error: str) -> None:
+        """A delivery failed for good: pause its endpoint when nothing was delivered to it
+        since the delivery's event, so a dead receiver is not tried for every event."""
+        reason = (
+            f"paused by the sender: every attempt since {delivery.created_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC failed "
+            f"(last: {error}); fix the receiver, then resume it (paused: false) and retry its failed deliveries"
+        )[:500]
+        try:
+            async with self._recording, self._db.transaction() as conn:
+                if await store.pause_if_dead(conn, delivery.endpoint_id, delivery.created_at, reason):
+                    endpoint = await store.get_endpoint(conn, delivery.endpoint_id)
+                    await _audit(conn, SENDER, "pause", endpoint, None, _audited(endpoint))
+                    log.warning("webhook endpoint %s paused: %s", delivery.endpoint_id, reason)
+        except Exception:
+            log.warning("webhook endpoint %s: could not pause it", delivery.endpoint_id, exc_info=True)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:

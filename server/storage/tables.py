@@ -423,6 +423,12 @@ webhook_endpoints = Table(
     Column("secret_ciphertext", LargeBinary, nullable=False),
     Column("secret_prefix", Text, nullable=False),
     *_timestamps(),
+    # Set while its deliveries are held (migration 0016): by the operator, or by the
+    # sender when a delivery failed for good with nothing delivered to it since.
+    Column("paused_at", TIMESTAMP(timezone=True)),
+    Column("pause_reason", Text, nullable=False, server_default=""),
+    # Within a minute of the last successful attempt (written when a minute old or more).
+    Column("last_delivered_at", TIMESTAMP(timezone=True)),
     CheckConstraint("cardinality(event_types) >= 1", name="has_events"),
 )
 

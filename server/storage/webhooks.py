@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text, update
@@ -42,6 +42,8 @@ class Endpoint:
     created_at: datetime
     pending_deliveries: int = 0
     failed_deliveries: int = 0
+    paused_at: datetime | None = None
+    pause_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class DueDelivery:
     attempts: int
     url: str
     secret_ciphertext: bytes
+    created_at: datetime
 
 
 def _deliveries_in(status: str):
@@ -95,6 +98,8 @@ def _endpoints():
         e.organization_id,
         e.secret_prefix,
         e.created_at,
+        e.paused_at,
+        e.pause_reason,
         _deliveries_in("pending"),
         _deliveries_in("failed"),
     )
@@ -111,6 +116,8 @@ def _endpoint(row: Any) -> Endpoint:
         created_at=row.created_at,
         pending_deliveries=row.pending,
         failed_deliveries=row.failed,
+        paused_at=row.paused_at,
+        pause_reason=row.pause_reason,
     )
 
 
@@ -130,6 +137,72 @@ async def list_endpoints(conn: Connection, after_id: uuid.UUID | None, limit: in
     if after_id is not None:
         query = query.where(webhook_endpoints.c.endpoint_id > after_id)
     return [_endpoint(row) for row in await conn.execute(query)]
+
+
+async def update_endpoint(conn: Connection, endpoint_id: uuid.UUID, values: dict[str, Any]) -> None:
+    await conn.execute(
+        update(webhook_endpoints)
+        .where(webhook_endpoints.c.endpoint_id == endpoint_id)
+        .values(updated_at=func.now(), **values)
+    )
+
+
+async def pause(conn: Connection, endpoint_id: uuid.UUID, reason: str) -> None:
+    """Hold the endpoint's deliveries (kept as it was when already paused)."""
+    e = webhook_endpoints.c
+    await conn.execute(
+        update(webhook_endpoints)
+        .where(e.endpoint_id == endpoint_id, e.paused_at.is_(None))
+        .values(paused_at=func.now(), pause_reason=reason, updated_at=func.now())
+    )
+
+
+async def resume(conn: Connection, endpoint_id: uuid.UUID, lease_seconds: float) -> None:
+    """Send the endpoint's deliveries again: those waiting on a retry's backoff are due at
+    once. Those due within a lease are left alone: a delivery in flight (claimed before
+    the pause) has its lease there, and must not be claimed a second time meanwhile."""
+    e, d = webhook_endpoints.c, webhook_deliveries.c
+    await conn.execute(
+        update(webhook_endpoints)
+        .where(e.endpoint_id == endpoint_id)
+        .values(paused_at=None, pause_reason="", updated_at=func.now())
+    )
+    await conn.execute(
+        update(webhook_deliveries)
+        .where(
+            d.endpoint_id == endpoint_id,
+            d.status == "pending",
+            d.next_attempt_at > func.now() + text("make_interval(secs => :lease)").bindparams(lease=lease_seconds),
+        )
+        .values(next_attempt_at=func.now())
+    )
+
+
+async def retry_failed(conn: Connection, endpoint_id: uuid.UUID) -> int:
+    """Put the endpoint's failed deliveries back to pending, due now; how many."""
+    d = webhook_deliveries.c
+    result = await conn.execute(
+        update(webhook_deliveries)
+        .where(d.endpoint_id == endpoint_id, d.status == "failed")
+        .values(status="pending", next_attempt_at=func.now())
+    )
+    return result.rowcount
+
+
+async def pause_if_dead(conn: Connection, endpoint_id: uuid.UUID, since: datetime, reason: str) -> bool:
+    """Pause the endpoint unless something was delivered to it since `since` (within the
+    minute `last_delivered_at` is kept to); True when this paused it."""
+    e = webhook_endpoints.c
+    result = await conn.execute(
+        update(webhook_endpoints)
+        .where(
+            e.endpoint_id == endpoint_id,
+            e.paused_at.is_(None),
+            e.last_delivered_at.is_(None) | (e.last_delivered_at < since - timedelta(seconds=60)),
+        )
+        .values(paused_at=func.now(), pause_reason=reason, updated_at=func.now())
+    )
+    return result.rowcount == 1
 
 
 async def delete_endpoint(conn: Connection, endpoint_id: uuid.UUID) -> None:
@@ -187,7 +260,7 @@ _CLAIM_DUE = text(
           FROM webhook_endpoints e
           LEFT JOIN unnest(CAST(:busy_ids AS uuid[]), CAST(:busy_counts AS integer[]))
                AS busy(endpoint_id, deliveries) ON busy.endpoint_id = e.endpoint_id
-         WHERE :per_endpoint - coalesce(busy.deliveries, 0) > 0
+         WHERE :per_endpoint - coalesce(busy.deliveries, 0) > 0 AND e.paused_at IS NULL
     ), due AS (
         SELECT d.delivery_id
           FROM room r
@@ -206,9 +279,10 @@ _CLAIM_DUE = text(
            SET next_attempt_at = now() + make_interval(secs => :lease)
           FROM due
          WHERE w.delivery_id = due.delivery_id
-        RETURNING w.delivery_id, w.endpoint_id, w.event_id, w.payload, w.attempts
+        RETURNING w.delivery_id, w.endpoint_id, w.event_id, w.payload, w.attempts, w.created_at
     )
-    SELECT c.delivery_id, c.endpoint_id, c.event_id, c.payload, c.attempts, e.url, e.secret_ciphertext
+    SELECT c.delivery_id, c.endpoint_id, c.event_id, c.payload, c.attempts, e.url, e.secret_ciphertext,
+           c.created_at
       FROM claimed c JOIN webhook_endpoints e ON e.endpoint_id = c.endpoint_id
      ORDER BY c.delivery_id
     """
@@ -269,9 +343,27 @@ async def warn_expiring_keys(conn: Connection, within_seconds: float) -> int:
 
 
 async def record_attempt(
-    conn: Connection, delivery_id: int, *, status_code: int | None, error: str, retry_in: float | None
+    conn: Connection,
+    delivery_id: int,
+    *,
+    status_code: int | None,
+    error: str,
+    retry_in: float | None,
+    endpoint_id: uuid.UUID | None = None,
 ) -> None:
-    """One attempt's outcome: delivered (no error), retried after `retry_in`, or failed."""
+    """One attempt's outcome: delivered (no error), retried after `retry_in`, or failed.
+    A delivery to `endpoint_id` also sets its `last_delivered_at` when that is a minute
+    old or more."""
+    if not error and endpoint_id is not None:
+        e = webhook_endpoints.c
+        await conn.execute(
+            update(webhook_endpoints)
+            .where(
+                e.endpoint_id == endpoint_id,
+                e.last_delivered_at.is_(None) | (e.last_delivered_at < func.now() - text("interval '60 seconds'")),
+            )
+            .values(last_delivered_at=func.now())
+        )
     d = webhook_deliveries.c
     delivered = not error
     status = "delivered" if delivered else ("pending" if retry_in is not None else "failed")

@@ -11,6 +11,7 @@ import http.server
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -267,6 +268,70 @@ def test_endpoints_are_checked_listed_without_secrets_and_deleted(stack, api, re
     assert gone.status_code == 200
     missing = requests.get(f"{api}/webhooks/{endpoint_id}/deliveries", headers=ADMIN_HEADERS, timeout=10)
     assert missing.status_code == 404
+
+
+def test_an_endpoint_is_changed_paused_resumed_and_its_failed_deliveries_retried(stack, api, receiver):
+    team = rest_team(api)
+    created = endpoint_for(api, team, receiver.url, "job.failed")
+    endpoint_id, secret = created["endpoint"]["endpoint_id"], created["secret"]
+
+    def patch(body: dict, headers: dict = ADMIN_HEADERS) -> requests.Response:
+        return requests.patch(f"{api}/webhooks/{endpoint_id}", json=body, headers=headers, timeout=10)
+
+    for body, field_name in [
+        ({"url": "ftp://example.com"}, "url"),
+        ({"event_types": ["job.done"]}, "event_types[0]"),
+        ({"description": "x" * 5000}, "description"),
+    ]:
+        refused = patch(body)
+        assert refused.status_code == 400 and refused.json()["message"].startswith(f"{field_name}:"), refused.text
+    assert patch({"paused": True}, team.headers).status_code == 401
+    unknown = requests.patch(f"{api}/webhooks/{uuid.uuid4()}", json={"paused": True}, headers=ADMIN_HEADERS, timeout=10)
+    assert unknown.status_code == 404
+
+    paused = patch({"paused": True, "description": "billing"})
+    assert paused.status_code == 200, paused.text
+    body = paused.json()
+    assert (body["paused"], body["paused_reason"], body["description"]) == (True, "paused by the operator", "billing")
+    assert body["url"] == receiver.url and body["event_types"] == ["job.failed"] and body["paused_at"]
+
+    run_job(api, team, "failed")  # held while paused: sent once resumed
+    resumed = patch({"paused": False, "event_types": ["job.failed", "job.completed"]})
+    assert resumed.json()["paused"] is False and "paused_at" not in resumed.json()
+    (held,) = receiver.wait_for(1)
+    verify(secret, held)  # the same secret as before the changes
+    assert held.event["type"] == "job.failed"
+
+    # A delivery that fails for good (held, made its 11th, then its 12th refused) goes
+    # again when asked.
+    assert patch({"paused": True}).status_code == 200
+    run_job(api, team, "completed")
+    with psycopg.connect(stack.postgres.url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE webhook_deliveries SET attempts = 11 WHERE endpoint_id = %s AND status = 'pending'", (endpoint_id,)
+        )
+    receiver.statuses = [500]
+    assert patch({"paused": False}).status_code == 200
+    receiver.wait_for(2)
+    deadline = time.monotonic() + 10
+    while "failed" not in [d["status"] for d in deliveries(api, endpoint_id)]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    retried = requests.post(f"{api}/webhooks/{endpoint_id}/retry", json={}, headers=ADMIN_HEADERS, timeout=10)
+    assert retried.status_code == 200 and retried.json() == {"retried": 1}, retried.text
+    again = receiver.wait_for(3)[2]
+    assert again.event["type"] == "job.completed"
+    trail = requests.get(
+        f"{api}/audit-log",
+        params={"resource_type": "webhook_endpoint", "resource_id": endpoint_id},
+        headers=ADMIN_HEADERS,
+        timeout=10,
+    )
+    actions = [e["action"] for e in trail.json()["entries"]]
+    assert actions == ["retry_failed", "update", "update", "update", "update", "create"]
+    # It delivered a minute ago: the delivery failing for good did not pause it.
+    listed = requests.get(f"{api}/webhooks?page_size=1000", headers=ADMIN_HEADERS, timeout=10).json()["endpoints"]
+    assert [e["paused"] for e in listed if e["endpoint_id"] == endpoint_id] == [False]
 
 
 def test_a_key_expiring_soon_is_warned_of_once(stack, api, receiver):

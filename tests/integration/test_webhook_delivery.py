@@ -22,12 +22,14 @@ from sqlalchemy import text
 
 from devstack.postgres import Postgres
 from server.domain import webhooks
-from server.services.webhooks import WebhookSender
+from server.domain.audit import Actor
+from server.services.webhooks import WebhookSender, WebhookUseCases
 from server.storage import webhooks as store
 from server.storage.database import Database
 from tests.conftest import migrated_database
 
 BOX = webhooks.SecretBox("k" * 32)
+ADMIN_ACTOR = Actor(name="admin")
 
 
 @pytest.fixture(scope="module")
@@ -317,3 +319,91 @@ async def test_a_redirect_is_not_followed(db, receiver, endpoints):
     assert list(receiver.received) == ["/redirect/x"]  # never /ok/redirected
     (answered,) = await deliveries(db, endpoint_id)
     assert (answered.status, answered.last_status_code) == ("pending", 302)
+
+
+# ------------------------------------------------------------------- dead endpoints, paused
+
+
+async def _set(db: Database, endpoint_id: uuid.UUID, assignments: str) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            text(f"UPDATE webhook_deliveries SET {assignments} WHERE endpoint_id = :e"), {"e": endpoint_id}
+        )
+
+
+async def _endpoint(db: Database, endpoint_id: uuid.UUID) -> store.Endpoint:
+    async with db.transaction() as conn:
+        return await store.get_endpoint(conn, endpoint_id)
+
+
+async def test_a_dead_endpoint_is_paused_held_and_sent_again_once_resumed(db, receiver, endpoints):
+    """A delivery failing for good (its 12th attempt) with nothing delivered to its
+    endpoint meanwhile pauses the endpoint: its deliveries are held, new events included,
+    until the operator resumes it; then those waiting on a long backoff go at once, and
+    the failed one goes again when asked."""
+    endpoint_id = await endpoints(f"{receiver.url}/fail/dead", 1)
+    await _set(db, endpoint_id, "attempts = 11, created_at = now() - interval '7 hours'")
+    sender = WebhookSender(db, BOX, 0, allow_private_targets=True)
+    admin = WebhookUseCases(db, BOX, allow_private_targets=True)
+    try:
+        await send_all(sender)
+        (failed,) = await deliveries(db, endpoint_id)
+        assert (failed.status, failed.attempts) == ("failed", 12)
+        paused = await _endpoint(db, endpoint_id)
+        assert paused.paused_at is not None and paused.pause_reason.startswith("paused by the sender: every attempt")
+        assert "HTTP 500" in paused.pause_reason
+        async with db.transaction() as conn:
+            trail = (
+                await conn.execute(
+                    text("SELECT actor, action FROM admin_audit_log WHERE resource_id = :e"), {"e": str(endpoint_id)}
+                )
+            ).all()
+        assert [tuple(row) for row in trail] == [("system:webhooks", "pause")]
+
+        # Held: a new event, due now, and one due in an hour (a late retry's backoff).
+        async with db.transaction() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, payload, next_attempt_at) "
+                    "VALUES (:e, gen_random_uuid(), 'job.failed', '{}', now()), "
+                    "(:e, gen_random_uuid(), 'job.failed', '{}', now() + interval '1 hour')"
+                ),
+                {"e": endpoint_id},
+            )
+        sent_before = len(receiver.ids("/fail/dead"))
+        await send_all(sender)
+        assert len(receiver.ids("/fail/dead")) == sent_before  # nothing claimed while paused
+
+        # The operator points it at a working receiver and resumes it: both go at once.
+        await admin.update(ADMIN_ACTOR, str(endpoint_id), url=f"{receiver.url}/ok/revived", paused=False)
+        await send_all(sender)
+        assert len(receiver.ids("/ok/revived")) == 2
+        assert (await statuses(db, endpoint_id)) == Counter({("delivered", 1): 2, ("failed", 12): 1})
+        # ...and retries the failed delivery: one more attempt, delivered.
+        assert await admin.retry_failed(ADMIN_ACTOR, str(endpoint_id)) == 1
+        await send_all(sender)
+        assert (await statuses(db, endpoint_id)) == Counter({("delivered", 1): 2, ("delivered", 13): 1})
+        assert (await _endpoint(db, endpoint_id)).paused_at is None
+    finally:
+        await sender.stop()
+
+
+async def test_a_delivery_failing_for_good_does_not_pause_an_endpoint_that_took_one_since(db, receiver, endpoints):
+    endpoint_id = await endpoints(f"{receiver.url}/ok/alive", 1)
+    sender = WebhookSender(db, BOX, 0, allow_private_targets=True)
+    try:
+        await send_all(sender)  # delivered now: the endpoint is alive
+        async with db.transaction() as conn:
+            await store.update_endpoint(conn, endpoint_id, {"url": f"{receiver.url}/fail/alive"})
+            await conn.execute(
+                text(
+                    "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, payload, attempts, created_at) "
+                    "VALUES (:e, gen_random_uuid(), 'job.failed', '{}', 11, now() - interval '7 hours')"
+                ),
+                {"e": endpoint_id},
+            )
+        await send_all(sender)
+        assert (await statuses(db, endpoint_id)) == Counter({("delivered", 1): 1, ("failed", 12): 1})
+        assert (await _endpoint(db, endpoint_id)).paused_at is None
+    finally:
+        await sender.stop()

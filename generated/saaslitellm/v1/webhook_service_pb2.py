@@ -28,13 +28,17 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$saaslitellm/v1/webhook_service.proto\x12\x0esaaslitellm.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\x01\n\x0fWebhookEndpoint\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x13\n\x0b\x65vent_types\x18\x04 \x03(\t\x12\x17\n\x0forganization_id\x18\x05 \x01(\t\x12\x15\n\rsecret_prefix\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12pending_deliveries\x18\x08 \x01(\x05\x12\x19\n\x11\x66\x61iled_deliveries\x18\t \x01(\x05\"z\n\x1c\x43reateWebhookEndpointRequest\x12\x11\n\x03url\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x65vent_types\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\x12\x17\n\x0forganization_id\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"b\n\x1d\x43reateWebhookEndpointResponse\x12\x31\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32\x1f.saaslitellm.v1.WebhookEndpoint\x12\x0e\n\x06secret\x18\x02 \x01(\t\"D\n\x1bListWebhookEndpointsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"k\n\x1cListWebhookEndpointsResponse\x12\x32\n\tendpoints\x18\x01 \x03(\x0b\x32\x1f.saaslitellm.v1.WebhookEndpoint\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"9\n\x1c\x44\x65leteWebhookEndpointRequest\x12\x19\n\x0b\x65ndpoint_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"4\n\x1d\x44\x65leteWebhookEndpointResponse\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\"3\n\x16SendTestWebhookRequest\x12\x19\n\x0b\x65ndpoint_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"p\n\x1cListWebhookDeliveriesRequest\x12\x19\n\x0b\x65ndpoint_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\xdd\x02\n\x0fWebhookDelivery\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12(\n\x07payload\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\x05\x12\x33\n\x0fnext_attempt_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10last_status_code\x18\x08 \x01(\x05\x12\x12\n\nlast_error\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x64\x65livered_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"m\n\x1dListWebhookDeliveriesResponse\x12\x33\n\ndeliveries\x18\x01 \x03(\x0b\x32\x1f.saaslitellm.v1.WebhookDelivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x80\x06\n\x0eWebhookService\x12\x95\x01\n\x15\x43reateWebhookEndpoint\x12,.saaslitellm.v1.CreateWebhookEndpointRequest\x1a-.saaslitellm.v1.CreateWebhookEndpointResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/api/webhooks/create:\x01*\x12\x88\x01\n\x14ListWebhookEndpoints\x12+.saaslitellm.v1.ListWebhookEndpointsRequest\x1a,.saaslitellm.v1.ListWebhookEndpointsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/api/webhooks\x12\x99\x01\n\x15\x44\x65leteWebhookEndpoint\x12,.saaslitellm.v1.DeleteWebhookEndpointRequest\x1a-.saaslitellm.v1.DeleteWebhookEndpointResponse\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/api/webhooks/{endpoint_id}\x12\x87\x01\n\x0fSendTestWebhook\x12&.saaslitellm.v1.SendTestWebhookRequest\x1a\x1f.saaslitellm.v1.WebhookDelivery\"+\x82\xd3\xe4\x93\x02%\" /api/webhooks/{endpoint_id}/test:\x01*\x12\xa4\x01\n\x15ListWebhookDeliveries\x12,.saaslitellm.v1.ListWebhookDeliveriesRequest\x1a-.saaslitellm.v1.ListWebhookDeliveriesResponse\".\x82\xd3\xe4\x93\x02(\x12&/api/webhooks/{endpoint_id}/deliveriesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$saaslitellm/v1/webhook_service.proto\x12\x0esaaslitellm.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x02\n\x0fWebhookEndpoint\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x13\n\x0b\x65vent_types\x18\x04 \x03(\t\x12\x17\n\x0forganization_id\x18\x05 \x01(\t\x12\x15\n\rsecret_prefix\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12pending_deliveries\x18\x08 \x01(\x05\x12\x19\n\x11\x66\x61iled_deliveries\x18\t \x01(\x05\x12\x0e\n\x06paused\x18\n \x01(\x08\x12-\n\tpaused_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rpaused_reason\x18\x0c \x01(\t\"\xb2\x01\n\x1cUpdateWebhookEndpointRequest\x12\x19\n\x0b\x65ndpoint_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x03url\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x13\n\x0b\x65vent_types\x18\x04 \x03(\t\x12\x13\n\x06paused\x18\x05 \x01(\x08H\x02\x88\x01\x01\x42\x06\n\x04_urlB\x0e\n\x0c_descriptionB\t\n\x07_paused\":\n\x1dRetryWebhookDeliveriesRequest\x12\x19\n\x0b\x65ndpoint_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"1\n\x1eRetryWebhookDeliveriesResponse\x12\x0f\n\x07retried\x18\x01 \x01(\x05\"z\n\x1c\x43reateWebhookEndpointRequest\x12\x11\n\x03url\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x65vent_types\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\x12\x17\n\x0forganization_id\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"b\n\x1d\x43reateWebhookEndpointResponse\x12\x31\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32\x1f.saaslitellm.v1.WebhookEndpoint\x12\x0e\n\x06secret\x18\x02 \x01(\t\"D\n\x1bListWebhookEndpointsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"k\n\x1cListWebhookEndpointsResponse\x12\x32\n\tendpoints\x18\x01 \x03(\x0b\x32\x1f.saaslitellm.v1.WebhookEndpoint\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"9\n\x1c\x44\x65leteWebhookEndpointRequest\x12\x19\n\x0b\x65ndpoint_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"4\n\x1d\x44\x65leteWebhookEndpointResponse\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\"3\n\x16SendTestWebhookRequest\x12\x19\n\x0b\x65ndpoint_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"p\n\x1cListWebhookDeliveriesRequest\x12\x19\n\x0b\x65ndpoint_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\xdd\x02\n\x0fWebhookDelivery\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12(\n\x07payload\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\x05\x12\x33\n\x0fnext_attempt_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10last_status_code\x18\x08 \x01(\x05\x12\x12\n\nlast_error\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x64\x65livered_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"m\n\x1dListWebhookDeliveriesResponse\x12\x33\n\ndeliveries\x18\x01 \x03(\x0b\x32\x1f.saaslitellm.v1.WebhookDelivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xb9\x08\n\x0eWebhookService\x12\x95\x01\n\x15\x43reateWebhookEndpoint\x12,.saaslitellm.v1.CreateWebhookEndpointRequest\x1a-.saaslitellm.v1.CreateWebhookEndpointResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/api/webhooks/create:\x01*\x12\x88\x01\n\x14ListWebhookEndpoints\x12+.saaslitellm.v1.ListWebhookEndpointsRequest\x1a,.saaslitellm.v1.ListWebhookEndpointsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/api/webhooks\x12\x8e\x01\n\x15UpdateWebhookEndpoint\x12,.saaslitellm.v1.UpdateWebhookEndpointRequest\x1a\x1f.saaslitellm.v1.WebhookEndpoint\"&\x82\xd3\xe4\x93\x02 2\x1b/api/webhooks/{endpoint_id}:\x01*\x12\xa5\x01\n\x16RetryWebhookDeliveries\x12-.saaslitellm.v1.RetryWebhookDeliveriesRequest\x1a..saaslitellm.v1.RetryWebhookDeliveriesResponse\",\x82\xd3\xe4\x93\x02&\"!/api/webhooks/{endpoint_id}/retry:\x01*\x12\x99\x01\n\x15\x44\x65leteWebhookEndpoint\x12,.saaslitellm.v1.DeleteWebhookEndpointRequest\x1a-.saaslitellm.v1.DeleteWebhookEndpointResponse\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/api/webhooks/{endpoint_id}\x12\x87\x01\n\x0fSendTestWebhook\x12&.saaslitellm.v1.SendTestWebhookRequest\x1a\x1f.saaslitellm.v1.WebhookDelivery\"+\x82\xd3\xe4\x93\x02%\" /api/webhooks/{endpoint_id}/test:\x01*\x12\xa4\x01\n\x15ListWebhookDeliveries\x12,.saaslitellm.v1.ListWebhookDeliveriesRequest\x1a-.saaslitellm.v1.ListWebhookDeliveriesResponse\".\x82\xd3\xe4\x93\x02(\x12&/api/webhooks/{endpoint_id}/deliveriesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'saaslitellm.v1.webhook_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_UPDATEWEBHOOKENDPOINTREQUEST'].fields_by_name['endpoint_id']._loaded_options = None
+  _globals['_UPDATEWEBHOOKENDPOINTREQUEST'].fields_by_name['endpoint_id']._serialized_options = b'\342A\001\002'
+  _globals['_RETRYWEBHOOKDELIVERIESREQUEST'].fields_by_name['endpoint_id']._loaded_options = None
+  _globals['_RETRYWEBHOOKDELIVERIESREQUEST'].fields_by_name['endpoint_id']._serialized_options = b'\342A\001\002'
   _globals['_CREATEWEBHOOKENDPOINTREQUEST'].fields_by_name['url']._loaded_options = None
   _globals['_CREATEWEBHOOKENDPOINTREQUEST'].fields_by_name['url']._serialized_options = b'\342A\001\002'
   _globals['_CREATEWEBHOOKENDPOINTREQUEST'].fields_by_name['event_types']._loaded_options = None
@@ -49,6 +53,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WEBHOOKSERVICE'].methods_by_name['CreateWebhookEndpoint']._serialized_options = b'\202\323\344\223\002\031\"\024/api/webhooks/create:\001*'
   _globals['_WEBHOOKSERVICE'].methods_by_name['ListWebhookEndpoints']._loaded_options = None
   _globals['_WEBHOOKSERVICE'].methods_by_name['ListWebhookEndpoints']._serialized_options = b'\202\323\344\223\002\017\022\r/api/webhooks'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['UpdateWebhookEndpoint']._loaded_options = None
+  _globals['_WEBHOOKSERVICE'].methods_by_name['UpdateWebhookEndpoint']._serialized_options = b'\202\323\344\223\002 2\033/api/webhooks/{endpoint_id}:\001*'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['RetryWebhookDeliveries']._loaded_options = None
+  _globals['_WEBHOOKSERVICE'].methods_by_name['RetryWebhookDeliveries']._serialized_options = b'\202\323\344\223\002&\"!/api/webhooks/{endpoint_id}/retry:\001*'
   _globals['_WEBHOOKSERVICE'].methods_by_name['DeleteWebhookEndpoint']._loaded_options = None
   _globals['_WEBHOOKSERVICE'].methods_by_name['DeleteWebhookEndpoint']._serialized_options = b'\202\323\344\223\002\035*\033/api/webhooks/{endpoint_id}'
   _globals['_WEBHOOKSERVICE'].methods_by_name['SendTestWebhook']._loaded_options = None
@@ -56,27 +64,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WEBHOOKSERVICE'].methods_by_name['ListWebhookDeliveries']._loaded_options = None
   _globals['_WEBHOOKSERVICE'].methods_by_name['ListWebhookDeliveries']._serialized_options = b'\202\323\344\223\002(\022&/api/webhooks/{endpoint_id}/deliveries'
   _globals['_WEBHOOKENDPOINT']._serialized_start=183
-  _globals['_WEBHOOKENDPOINT']._serialized_end=427
-  _globals['_CREATEWEBHOOKENDPOINTREQUEST']._serialized_start=429
-  _globals['_CREATEWEBHOOKENDPOINTREQUEST']._serialized_end=551
-  _globals['_CREATEWEBHOOKENDPOINTRESPONSE']._serialized_start=553
-  _globals['_CREATEWEBHOOKENDPOINTRESPONSE']._serialized_end=651
-  _globals['_LISTWEBHOOKENDPOINTSREQUEST']._serialized_start=653
-  _globals['_LISTWEBHOOKENDPOINTSREQUEST']._serialized_end=721
-  _globals['_LISTWEBHOOKENDPOINTSRESPONSE']._serialized_start=723
-  _globals['_LISTWEBHOOKENDPOINTSRESPONSE']._serialized_end=830
-  _globals['_DELETEWEBHOOKENDPOINTREQUEST']._serialized_start=832
-  _globals['_DELETEWEBHOOKENDPOINTREQUEST']._serialized_end=889
-  _globals['_DELETEWEBHOOKENDPOINTRESPONSE']._serialized_start=891
-  _globals['_DELETEWEBHOOKENDPOINTRESPONSE']._serialized_end=943
-  _globals['_SENDTESTWEBHOOKREQUEST']._serialized_start=945
-  _globals['_SENDTESTWEBHOOKREQUEST']._serialized_end=996
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=998
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=1110
-  _globals['_WEBHOOKDELIVERY']._serialized_start=1113
-  _globals['_WEBHOOKDELIVERY']._serialized_end=1462
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=1464
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=1573
-  _globals['_WEBHOOKSERVICE']._serialized_start=1576
-  _globals['_WEBHOOKSERVICE']._serialized_end=2344
+  _globals['_WEBHOOKENDPOINT']._serialized_end=513
+  _globals['_UPDATEWEBHOOKENDPOINTREQUEST']._serialized_start=516
+  _globals['_UPDATEWEBHOOKENDPOINTREQUEST']._serialized_end=694
+  _globals['_RETRYWEBHOOKDELIVERIESREQUEST']._serialized_start=696
+  _globals['_RETRYWEBHOOKDELIVERIESREQUEST']._serialized_end=754
+  _globals['_RETRYWEBHOOKDELIVERIESRESPONSE']._serialized_start=756
+  _globals['_RETRYWEBHOOKDELIVERIESRESPONSE']._serialized_end=805
+  _globals['_CREATEWEBHOOKENDPOINTREQUEST']._serialized_start=807
+  _globals['_CREATEWEBHOOKENDPOINTREQUEST']._serialized_end=929
+  _globals['_CREATEWEBHOOKENDPOINTRESPONSE']._serialized_start=931
+  _globals['_CREATEWEBHOOKENDPOINTRESPONSE']._serialized_end=1029
+  _globals['_LISTWEBHOOKENDPOINTSREQUEST']._serialized_start=1031
+  _globals['_LISTWEBHOOKENDPOINTSREQUEST']._serialized_end=1099
+  _globals['_LISTWEBHOOKENDPOINTSRESPONSE']._serialized_start=1101
+  _globals['_LISTWEBHOOKENDPOINTSRESPONSE']._serialized_end=1208
+  _globals['_DELETEWEBHOOKENDPOINTREQUEST']._serialized_start=1210
+  _globals['_DELETEWEBHOOKENDPOINTREQUEST']._serialized_end=1267
+  _globals['_DELETEWEBHOOKENDPOINTRESPONSE']._serialized_start=1269
+  _globals['_DELETEWEBHOOKENDPOINTRESPONSE']._serialized_end=1321
+  _globals['_SENDTESTWEBHOOKREQUEST']._serialized_start=1323
+  _globals['_SENDTESTWEBHOOKREQUEST']._serialized_end=1374
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=1376
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=1488
+  _globals['_WEBHOOKDELIVERY']._serialized_start=1491
+  _globals['_WEBHOOKDELIVERY']._serialized_end=1840
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=1842
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=1951
+  _globals['_WEBHOOKSERVICE']._serialized_start=1954
+  _globals['_WEBHOOKSERVICE']._serialized_end=3035
 # @@protoc_insertion_point(module_scope)

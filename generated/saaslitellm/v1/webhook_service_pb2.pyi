@@ -13,7 +13,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WebhookEndpoint(_message.Message):
-    __slots__ = ("endpoint_id", "url", "description", "event_types", "organization_id", "secret_prefix", "created_at", "pending_deliveries", "failed_deliveries")
+    __slots__ = ("endpoint_id", "url", "description", "event_types", "organization_id", "secret_prefix", "created_at", "pending_deliveries", "failed_deliveries", "paused", "paused_at", "paused_reason")
     ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,9 @@ class WebhookEndpoint(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     PENDING_DELIVERIES_FIELD_NUMBER: _ClassVar[int]
     FAILED_DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_AT_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_REASON_FIELD_NUMBER: _ClassVar[int]
     endpoint_id: str
     url: str
     description: str
@@ -32,7 +35,36 @@ class WebhookEndpoint(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     pending_deliveries: int
     failed_deliveries: int
-    def __init__(self, endpoint_id: _Optional[str] = ..., url: _Optional[str] = ..., description: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., organization_id: _Optional[str] = ..., secret_prefix: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pending_deliveries: _Optional[int] = ..., failed_deliveries: _Optional[int] = ...) -> None: ...
+    paused: bool
+    paused_at: _timestamp_pb2.Timestamp
+    paused_reason: str
+    def __init__(self, endpoint_id: _Optional[str] = ..., url: _Optional[str] = ..., description: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., organization_id: _Optional[str] = ..., secret_prefix: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pending_deliveries: _Optional[int] = ..., failed_deliveries: _Optional[int] = ..., paused: _Optional[bool] = ..., paused_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., paused_reason: _Optional[str] = ...) -> None: ...
+
+class UpdateWebhookEndpointRequest(_message.Message):
+    __slots__ = ("endpoint_id", "url", "description", "event_types", "paused")
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    endpoint_id: str
+    url: str
+    description: str
+    event_types: _containers.RepeatedScalarFieldContainer[str]
+    paused: bool
+    def __init__(self, endpoint_id: _Optional[str] = ..., url: _Optional[str] = ..., description: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., paused: _Optional[bool] = ...) -> None: ...
+
+class RetryWebhookDeliveriesRequest(_message.Message):
+    __slots__ = ("endpoint_id",)
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    endpoint_id: str
+    def __init__(self, endpoint_id: _Optional[str] = ...) -> None: ...
+
+class RetryWebhookDeliveriesResponse(_message.Message):
+    __slots__ = ("retried",)
+    RETRIED_FIELD_NUMBER: _ClassVar[int]
+    retried: int
+    def __init__(self, retried: _Optional[int] = ...) -> None: ...
 
 class CreateWebhookEndpointRequest(_message.Message):
     __slots__ = ("url", "event_types", "organization_id", "description")

@@ -66,6 +66,16 @@ class WebhookServiceStub:
                 request_serializer=saaslitellm_dot_v1_dot_webhook__service__pb2.ListWebhookEndpointsRequest.SerializeToString,
                 response_deserializer=saaslitellm_dot_v1_dot_webhook__service__pb2.ListWebhookEndpointsResponse.FromString,
                 _registered_method=True)
+        self.UpdateWebhookEndpoint = channel.unary_unary(
+                '/saaslitellm.v1.WebhookService/UpdateWebhookEndpoint',
+                request_serializer=saaslitellm_dot_v1_dot_webhook__service__pb2.UpdateWebhookEndpointRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_webhook__service__pb2.WebhookEndpoint.FromString,
+                _registered_method=True)
+        self.RetryWebhookDeliveries = channel.unary_unary(
+                '/saaslitellm.v1.WebhookService/RetryWebhookDeliveries',
+                request_serializer=saaslitellm_dot_v1_dot_webhook__service__pb2.RetryWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_webhook__service__pb2.RetryWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
         self.DeleteWebhookEndpoint = channel.unary_unary(
                 '/saaslitellm.v1.WebhookService/DeleteWebhookEndpoint',
                 request_serializer=saaslitellm_dot_v1_dot_webhook__service__pb2.DeleteWebhookEndpointRequest.SerializeToString,
@@ -126,6 +136,28 @@ class WebhookServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateWebhookEndpoint(self, request, context):
+        """Changes an endpoint: only the fields set (PATCH); its secret and deliveries stay.
+        `paused: true` holds its deliveries: events are still written for it, and none is
+        sent until `paused: false`, when those waiting on a retry's backoff go at once. The
+        sender pauses an endpoint on its own when a delivery failed for good (about 7 hours
+        of retries) and nothing was delivered to it meanwhile: `paused_reason` says so.
+        Errors as CreateWebhookEndpoint's for `url` and `event_types`; NOT_FOUND when
+        unknown. Audited (`update`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryWebhookDeliveries(self, request, context):
+        """Sends an endpoint's failed deliveries again: each goes back to pending, due now, for
+        one more attempt (a failure marks it failed again). For after a receiver is fixed.
+        Returns how many; NOT_FOUND when the endpoint is unknown. Audited (`retry_failed`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DeleteWebhookEndpoint(self, request, context):
         """Deletes an endpoint and its deliveries, pending ones included. NOT_FOUND when unknown.
         """
@@ -162,6 +194,16 @@ def add_WebhookServiceServicer_to_server(servicer, server):
                     servicer.ListWebhookEndpoints,
                     request_deserializer=saaslitellm_dot_v1_dot_webhook__service__pb2.ListWebhookEndpointsRequest.FromString,
                     response_serializer=saaslitellm_dot_v1_dot_webhook__service__pb2.ListWebhookEndpointsResponse.SerializeToString,
+            ),
+            'UpdateWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWebhookEndpoint,
+                    request_deserializer=saaslitellm_dot_v1_dot_webhook__service__pb2.UpdateWebhookEndpointRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_webhook__service__pb2.WebhookEndpoint.SerializeToString,
+            ),
+            'RetryWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryWebhookDeliveries,
+                    request_deserializer=saaslitellm_dot_v1_dot_webhook__service__pb2.RetryWebhookDeliveriesRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_webhook__service__pb2.RetryWebhookDeliveriesResponse.SerializeToString,
             ),
             'DeleteWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteWebhookEndpoint,
@@ -255,6 +297,60 @@ class WebhookService:
             '/saaslitellm.v1.WebhookService/ListWebhookEndpoints',
             saaslitellm_dot_v1_dot_webhook__service__pb2.ListWebhookEndpointsRequest.SerializeToString,
             saaslitellm_dot_v1_dot_webhook__service__pb2.ListWebhookEndpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.WebhookService/UpdateWebhookEndpoint',
+            saaslitellm_dot_v1_dot_webhook__service__pb2.UpdateWebhookEndpointRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_webhook__service__pb2.WebhookEndpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.WebhookService/RetryWebhookDeliveries',
+            saaslitellm_dot_v1_dot_webhook__service__pb2.RetryWebhookDeliveriesRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_webhook__service__pb2.RetryWebhookDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
