@@ -35,7 +35,7 @@ from server.domain import chat, credits, models, validation
 from server.domain.chat import ChatRequest
 from server.domain.completion import Answer, Delta, StreamAccumulator, Usage, answer_from
 from server.domain.credits import BudgetMode, CostSource, Rates
-from server.domain.errors import INTERNAL_ERROR, DomainError, invalid_argument, not_found
+from server.domain.errors import INTERNAL_ERROR, DomainError, Reason, invalid_argument, not_found
 from server.domain.jobs import (
     CallRecord,
     CallStatus,
@@ -525,13 +525,16 @@ class _CallInProgress:
     def _elapsed_ms(self) -> int:
         return round((time.perf_counter() - self.started) * 1000)
 
-    def _usage(self, status: CallStatus, answer: Answer | None) -> Usage:
+    def _usage(self, status: CallStatus, answer: Answer | None, error: DomainError | None) -> Usage:
         """Reported usage; counted with the tokenizer when the provider sent none for a
-        request it did process (an answer or part of one, or a call cut by the client);
-        zero for a request the provider refused."""
+        request it did process, or may have: an answer or part of one, a call cut by the
+        client, a call that timed out waiting for the provider (it had the prompt, and
+        providers bill a prompt read before the caller gave up); zero for a request the
+        provider refused."""
         if answer is not None and answer.usage is not None:
             return answer.usage
-        if answer is None and status is not CallStatus.CANCELLED:
+        timed_out = error is not None and error.reason == Reason.UPSTREAM_TIMEOUT
+        if answer is None and status is not CallStatus.CANCELLED and not timed_out:
             return Usage()
         tokens = self.owner._tokens
         prompt = tokens.count_messages(self.request.messages) + tokens.count_json(self.request.params.get("tools"))
@@ -576,7 +579,7 @@ class _CallInProgress:
             log.exception("could not record call %s after a fault", self.call_id)
 
     async def _save(self, status: CallStatus, answer: Answer | None, error: DomainError | None, partial: bool):
-        usage = self._usage(status, answer)
+        usage = self._usage(status, answer, error)
         provider_cost, source = await self._cost(usage, answer)
         policy = self.owner._content_policy
         keep_content = answer is not None and (

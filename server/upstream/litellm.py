@@ -362,7 +362,7 @@ def _timeout(route: Route, timeout: float) -> DomainError:
     return DomainError(
         Kind.DEADLINE_EXCEEDED,
         Reason.UPSTREAM_TIMEOUT,
-        f"the model provider for '{route.alias}' did not answer within {timeout:g} s",
+        f"the model provider for '{route.alias}' did not answer within {timeout:.3g} s",
         metadata={"model": route.alias},
     )
 

@@ -22,7 +22,7 @@ async def recorded(app, call_id: str):
             await conn.execute(
                 text(
                     "SELECT status, served_model, attempted_models, error_reason, prompt_tokens, completion_tokens, "
-                    "tokens_estimated, content FROM llm_calls WHERE call_id = :c"
+                    "tokens_estimated, content, provider_cost_usd, cost_source FROM llm_calls WHERE call_id = :c"
                 ),
                 {"c": call_id},
             )
@@ -154,8 +154,13 @@ async def test_the_server_timeout_is_upstream_timeout(database_url, fake_url):
         )
         # The provider may have done the work: SDKs that retry 5xx (OpenAI's) are told not to.
         assert ("x-should-retry", "false") in tuple(error.trailing_metadata())
+        assert "within 0.5 s" in error.details()
         row = await only_call(app, job_id)
         assert (row.status, row.error_reason) == ("failed", "UPSTREAM_TIMEOUT")
+        # The provider had the prompt when the server gave up: it is counted (estimated),
+        # and priced, as providers bill a prompt read before the caller left.
+        assert row.tokens_estimated and row.prompt_tokens > 0 and row.completion_tokens == 0
+        assert row.provider_cost_usd > 0 and row.cost_source == "price_table"
 
 
 async def test_a_stream_falls_back_before_its_first_byte(app, jobs, team, fake_url):
