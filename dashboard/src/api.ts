@@ -361,6 +361,23 @@ export interface WebhookEndpoint {
   created_at: string;
   pending_deliveries: number;
   failed_deliveries: number;
+  // Its deliveries are held (events still recorded, none sent) until resumed.
+  paused?: boolean;
+  paused_at?: string; // unset when not paused
+  // "paused by the operator", or the sender's own reason when it paused a dead endpoint.
+  paused_reason?: string;
+}
+
+/** PATCH /webhooks/{id}: only the fields given change; an empty event_types keeps them. */
+export interface UpdateWebhookEndpointRequest {
+  url?: string;
+  description?: string;
+  event_types?: string[];
+  paused?: boolean;
+}
+
+export interface RetryWebhookDeliveriesResponse {
+  retried: number; // failed deliveries put back to pending
 }
 
 export interface CreateWebhookEndpointResponse {

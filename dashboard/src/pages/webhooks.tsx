@@ -8,15 +8,19 @@ import {
   enc,
   listAll,
   listPage,
+  patch,
   post,
   type CreateWebhookEndpointResponse,
   type Organization,
+  type RetryWebhookDeliveriesResponse,
+  type UpdateWebhookEndpointRequest,
   type WebhookDelivery,
   type WebhookEndpoint,
 } from "../api";
 import { int, when } from "../format";
 import { navigate } from "../router";
 import {
+  ActionButton,
   Badge,
   Choices,
   Confirm,
@@ -24,6 +28,7 @@ import {
   Field,
   Form,
   Input,
+  InputError,
   JsonView,
   ListView,
   Loading,
@@ -56,7 +61,9 @@ export function WebhooksPage() {
         the Standard Webhooks specification says (headers <code>webhook-id</code>, <code>webhook-timestamp</code>,{" "}
         <code>webhook-signature</code>; any of its libraries verifies them with the endpoint's secret). A 2xx answer
         delivers it; anything else is retried with backoff for about 7 hours, then the delivery is marked failed.
-        Delivery is at least once: deduplicate on <code>webhook-id</code>.
+        Delivery is at least once: deduplicate on <code>webhook-id</code>. A paused endpoint's events are kept and
+        none is sent until it is resumed; the sender pauses an endpoint itself when a delivery failed for good and
+        nothing reached it meanwhile. Once a receiver is fixed, retry its failed deliveries from the endpoint's page.
       </p>
       <ListView<WebhookEndpoint>
         what="endpoints"
@@ -80,6 +87,7 @@ export function WebhooksPage() {
               </>
             ),
           },
+          { title: "State", render: (e) => <PausedState endpoint={e} /> },
           { title: "Events", render: (e) => <EventTypes types={e.event_types} /> },
           { title: "Organization", render: (e) => <OrganizationOf endpoint={e} /> },
           { title: "Secret", render: (e) => <code>{e.secret_prefix}…</code> },
@@ -105,7 +113,8 @@ export function WebhooksPage() {
         rowKey={(e) => e.endpoint_id}
         onRow={(e) => navigate(`/webhooks/${enc(e.endpoint_id)}`)}
         searchText={(e) =>
-          `${e.url} ${e.description} ${e.event_types.join(" ")} ${e.organization_id} ${e.secret_prefix}`
+          `${e.url} ${e.description} ${e.event_types.join(" ")} ${e.organization_id} ${e.secret_prefix} ` +
+          (e.paused ? `paused ${e.paused_reason ?? ""}` : "active")
         }
         toolbar={
           <button type="button" class="btn plain" onClick={refresh}>
@@ -157,6 +166,21 @@ export function WebhooksPage() {
 
 function EventTypes({ types }: { types: string[] }) {
   return <>{types.join(", ")}</>;
+}
+
+/** Active, or paused with why (cut to a line; the whole reason on hover). */
+function PausedState({ endpoint }: { endpoint: WebhookEndpoint }) {
+  if (!endpoint.paused) return <Badge value="ACTIVE" />;
+  return (
+    <>
+      <Badge value="PAUSED" />
+      {endpoint.paused_reason && (
+        <span class="muted small clip" title={endpoint.paused_reason}>
+          {endpoint.paused_reason}
+        </span>
+      )}
+    </>
+  );
 }
 
 function OrganizationOf({ endpoint }: { endpoint: WebhookEndpoint }) {
@@ -234,6 +258,55 @@ function DeleteEndpoint(props: { endpoint: WebhookEndpoint; onClose: () => void;
   );
 }
 
+function EditEndpoint(props: { endpoint: WebhookEndpoint; onClose: () => void; onSaved: () => void }) {
+  const e = props.endpoint;
+  const [url, setUrl] = useState(e.url);
+  const [events, setEvents] = useState<string[]>(e.event_types);
+  const [description, setDescription] = useState(e.description);
+  return (
+    <Modal title="Edit webhook endpoint" onClose={props.onClose}>
+      <Form
+        label="Edit webhook endpoint"
+        submit="Save changes"
+        busy="Saving…"
+        extra={
+          <button type="button" class="btn plain" onClick={props.onClose}>
+            Cancel
+          </button>
+        }
+        onSubmit={async () => {
+          // The API keeps the event types when given none: say so rather than save nothing.
+          if (events.length === 0) {
+            const fields = [{ field: "Events", description: "choose at least one" }];
+            throw new InputError("Events: choose at least one", fields);
+          }
+          const body: UpdateWebhookEndpointRequest = {
+            url: url.trim(),
+            event_types: events,
+            description: description.trim(),
+          };
+          await patch<WebhookEndpoint>(`/webhooks/${enc(e.endpoint_id)}`, body);
+          props.onSaved();
+        }}
+      >
+        <Field label="URL" hint="where events are POSTed: an absolute http:// or https:// URL">
+          <Input name="url" value={url} onValue={setUrl} required autoFocus />
+        </Field>
+        <Field label="Events" group>
+          <Choices name="event_types" options={[...WEBHOOK_EVENT_TYPES]} chosen={events} onChange={setEvents} />
+        </Field>
+        <Field label="Description (optional)">
+          <Input name="description" value={description} onValue={setDescription} />
+        </Field>
+        <p class="muted small">
+          The signing secret, the organization and the deliveries stay as they are. To change the organization, create
+          a new endpoint.
+        </p>
+      </Form>
+    </Modal>
+  );
+}
+
 // ---------------------------------------------------------------- one endpoint: its deliveries
 
 export function WebhookPage({ id }: { id: string }) {
@@ -248,6 +321,9 @@ export function WebhookPage({ id }: { id: string }) {
   const [deleting, setDeleting] = useState(false);
   const [version, setVersion] = useState(0);
   const [testing, setTesting] = useState<{ sent?: string; error?: unknown }>({});
+  const [editing, setEditing] = useState(false);
+  // The last pause, resume or retry: what it did, or its error.
+  const [acted, setActed] = useState<{ done?: string; error?: unknown }>({});
   if (endpoint.loading && !endpoint.data) return <Loading what="endpoint" />;
   if (!endpoint.data) {
     return (
@@ -267,9 +343,53 @@ export function WebhookPage({ id }: { id: string }) {
       </p>
       <div class="page-head">
         <h1>
-          {e.url} <small class="muted">{e.endpoint_id}</small>
+          {e.url} <small class="muted">{e.endpoint_id}</small> {e.paused && <Badge value="PAUSED" />}
         </h1>
         <div class="actions">
+          <ActionButton
+            busy={e.paused ? "Resuming…" : "Pausing…"}
+            onError={(error) => setActed({ error })}
+            title={
+              e.paused
+                ? "Send its deliveries again; those waiting on a retry's backoff go at once"
+                : "Hold its deliveries: events are still recorded, none is sent until resumed"
+            }
+            onClick={async () => {
+              setActed({});
+              const paused = !e.paused;
+              await patch<WebhookEndpoint>(`/webhooks/${enc(id)}`, { paused } satisfies UpdateWebhookEndpointRequest);
+              setActed({ done: paused ? "Endpoint paused: its deliveries are held." : "Endpoint resumed." });
+              endpoint.reload();
+              setVersion((v) => v + 1);
+            }}
+          >
+            {e.paused ? "Resume" : "Pause"}
+          </ActionButton>
+          {e.failed_deliveries > 0 && (
+            <ActionButton
+              busy="Retrying…"
+              onError={(error) => setActed({ error })}
+              title="Put the failed deliveries back to pending, due now, for one more attempt each"
+              onClick={async () => {
+                setActed({});
+                const { retried } = await post<RetryWebhookDeliveriesResponse>(`/webhooks/${enc(id)}/retry`, {});
+                setActed({
+                  done:
+                    retried > 0
+                      ? `${int(retried)} failed deliver${retried === 1 ? "y" : "ies"} retried: pending again, due now` +
+                        (e.paused ? " (held until the endpoint is resumed)." : ".")
+                      : "No failed delivery was left to retry.",
+                });
+                endpoint.reload();
+                setVersion((v) => v + 1);
+              }}
+            >
+              Retry failed ({int(e.failed_deliveries)})
+            </ActionButton>
+          )}
+          <button type="button" class="btn" onClick={() => setEditing(true)}>
+            Edit…
+          </button>
           <button
             type="button"
             class="btn"
@@ -298,6 +418,19 @@ export function WebhookPage({ id }: { id: string }) {
         </p>
       )}
       {testing.error !== undefined && <ErrorBox error={testing.error} />}
+      {acted.done && (
+        <div class="notice" role="status">
+          {acted.done}
+        </div>
+      )}
+      {acted.error !== undefined && <ErrorBox error={acted.error} />}
+      {e.paused && (
+        <div class="warning" data-testid="paused-reason">
+          <strong>Paused{e.paused_at && ` since ${when(e.paused_at)}`}:</strong>{" "}
+          <span class="wrap-anywhere">{e.paused_reason || "no reason recorded"}</span>. Its events are still recorded;
+          none is sent until it is resumed.
+        </div>
+      )}
       <dl class="facts">
         <dt>Events</dt>
         <dd>
@@ -336,7 +469,14 @@ export function WebhookPage({ id }: { id: string }) {
           { title: "Last answer", render: (d) => <LastAnswer delivery={d} /> },
           {
             title: "Next attempt",
-            render: (d) => (d.status === "pending" ? when(d.next_attempt_at) : <span class="muted">—</span>),
+            render: (d) =>
+              d.status !== "pending" ? (
+                <span class="muted">—</span>
+              ) : e.paused ? (
+                <span class="muted">held while paused</span>
+              ) : (
+                when(d.next_attempt_at)
+              ),
           },
           { title: "Delivered", render: (d) => when(d.delivered_at) },
         ]}
@@ -373,6 +513,17 @@ export function WebhookPage({ id }: { id: string }) {
       {open && <DeliveryDetail delivery={open} onClose={() => setOpen(null)} />}
       {deleting && (
         <DeleteEndpoint endpoint={e} onClose={() => setDeleting(false)} onDeleted={() => navigate("/webhooks")} />
+      )}
+      {editing && (
+        <EditEndpoint
+          endpoint={e}
+          onClose={() => setEditing(false)}
+          onSaved={() => {
+            setEditing(false);
+            setActed({ done: "Endpoint saved." });
+            endpoint.reload();
+          }}
+        />
       )}
     </div>
   );
