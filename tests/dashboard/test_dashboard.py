@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 import requests
 from playwright.sync_api import Page, expect
@@ -803,6 +804,120 @@ def test_long_webhook_urls_and_descriptions_stay_in_the_page(page: Page, stack: 
     page.get_by_label("Resource type").select_option("webhook_endpoint")
     page.get_by_label("Resource id").fill(created.json()["endpoint"]["endpoint_id"])
     expect(page.get_by_role("row", name=re.compile("webhook_endpoint"))).to_have_count(1)
+
+
+def test_webhook_endpoint_is_paused_retried_resumed_and_edited(page: Page, stack: Stack) -> None:
+    api = f"{stack.api_url}/api"
+    url = f"http://127.0.0.1:9/hooks/{unique('hook')}"  # nothing listens
+    created = requests.post(
+        f"{api}/webhooks/create",
+        headers=ADMIN,
+        json={"url": url, "event_types": ["job.failed"], "description": "pager"},
+    )
+    assert created.status_code == 200, created.text
+    endpoint_id = created.json()["endpoint"]["endpoint_id"]
+
+    def endpoint() -> dict:
+        listed = requests.get(f"{api}/webhooks?page_size=1000", headers=ADMIN).json()["endpoints"]
+        (found,) = [e for e in listed if e["endpoint_id"] == endpoint_id]
+        return found
+
+    sign_in(page)
+    page.goto(f"/#/webhooks/{endpoint_id}")
+    heading = page.get_by_role("heading", name=url)
+    expect(heading).to_be_visible()
+    expect(heading.locator(".badge")).to_have_count(0)
+    expect(page.get_by_role("button", name=re.compile("Retry failed"))).to_have_count(0)  # none failed
+
+    # Paused: the badge and the reason, here and in the list; the API says so too.
+    page.get_by_role("button", name="Pause", exact=True).click()
+    expect(page.get_by_role("status").filter(has_text="Endpoint paused")).to_be_visible()
+    expect(heading.locator(".badge")).to_have_text("paused")
+    expect(page.get_by_test_id("paused-reason")).to_contain_text("paused by the operator")
+    expect(page.get_by_role("button", name="Resume")).to_be_visible()
+    paused = endpoint()
+    assert (paused["paused"], paused["paused_reason"]) == (True, "paused by the operator"), paused
+    assert paused["paused_at"], paused
+    shot(page, "26-webhook-paused")
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Webhooks").click()
+    page.get_by_label("Search endpoints").fill(url)
+    row = page.get_by_role("row", name=url)
+    expect(row.locator(".badge")).to_have_text("paused")
+    expect(row).to_contain_text("paused by the operator")
+    shot(page, "27-webhooks-paused-listed")
+    row.get_by_role("link", name=url).click()
+
+    # An event while paused is held; made failed, it is retried (still held: paused).
+    page.get_by_role("button", name="Send test event").click()
+    delivery = page.get_by_role("row", name=re.compile("webhook.test"))
+    expect(delivery).to_contain_text("held while paused")
+    with psycopg.connect(stack.postgres.url, autocommit=True) as conn:
+        failed = conn.execute(
+            "UPDATE webhook_deliveries SET status = 'failed', last_status_code = 500, last_error = 'HTTP 500' "
+            "WHERE endpoint_id = %s",
+            (endpoint_id,),
+        ).rowcount
+    assert failed == 1
+    page.get_by_role("button", name="Refresh").click()
+    expect(delivery.locator(".badge")).to_have_text("failed")
+    page.get_by_role("button", name="Retry failed (1)").click()
+    expect(page.get_by_role("status").filter(has_text="retried")).to_have_text(
+        "1 failed delivery retried: pending again, due now (held until the endpoint is resumed)."
+    )
+    expect(delivery.locator(".badge")).to_have_text("pending")
+    expect(page.get_by_role("button", name=re.compile("Retry failed"))).to_have_count(0)
+    shot(page, "28-webhook-retried")
+    listed = requests.get(f"{api}/webhooks/{endpoint_id}/deliveries", headers=ADMIN).json()["deliveries"]
+    assert [(d["event_type"], d["status"]) for d in listed] == [("webhook.test", "pending")]
+    assert endpoint()["failed_deliveries"] == 0
+
+    # Resumed: no badge, no reason, and the API agrees.
+    page.get_by_role("button", name="Resume").click()
+    expect(page.get_by_role("status").filter(has_text="Endpoint resumed.")).to_be_visible()
+    expect(heading.locator(".badge")).to_have_count(0)
+    expect(page.get_by_test_id("paused-reason")).to_have_count(0)
+    expect(page.get_by_role("button", name="Pause", exact=True)).to_be_visible()
+    resumed = endpoint()
+    assert resumed["paused"] is False and "paused_at" not in resumed and not resumed.get("paused_reason"), resumed
+
+    # Edited: no event type is refused before sending; a bad URL by the server, naming the
+    # field, and nothing changes; a good one is saved.
+    page.get_by_role("button", name="Edit…").click()
+    form = dialog(page, "Edit webhook endpoint")
+    expect(form.get_by_label("URL")).to_have_value(url)
+    expect(form.get_by_label("Description")).to_have_value("pager")
+    form.get_by_role("checkbox", name="job.failed").uncheck()
+    form.get_by_role("button", name="Save changes").click()
+    alert = form.get_by_role("alert")
+    expect(alert).to_contain_text("Events: choose at least one")
+    expect(alert).to_contain_text("Nothing was sent.")
+    form.get_by_role("checkbox", name="job.failed").check()
+    form.get_by_label("URL").fill("ftp://example.com/hooks")
+    form.get_by_role("button", name="Save changes").click()
+    expect(alert).to_contain_text("url:")
+    expect(alert).to_contain_text("HTTP 400")
+    assert endpoint()["url"] == url
+    new_url = f"{url}/v2"
+    form.get_by_label("URL").fill(new_url)
+    form.get_by_label("Description").fill("billing pager")
+    form.get_by_role("checkbox", name="job.completed").check()
+    form.get_by_role("button", name="Save changes").click()
+    expect(form).to_have_count(0)
+    expect(page.get_by_role("status").filter(has_text="Endpoint saved.")).to_be_visible()
+    expect(page.get_by_role("heading", name=new_url)).to_be_visible()
+    edited = endpoint()
+    assert (edited["url"], edited["description"], sorted(edited["event_types"])) == (
+        new_url,
+        "billing pager",
+        ["job.completed", "job.failed"],
+    ), edited
+
+    trail = requests.get(
+        f"{api}/audit-log",
+        params={"resource_type": "webhook_endpoint", "resource_id": endpoint_id},
+        headers=ADMIN,
+    ).json()["entries"]
+    assert [e["action"] for e in trail] == ["update", "update", "retry_failed", "send_test", "update", "create"]
 
 
 def test_overview_money_adjustment_confirmation_and_labels(page: Page, stack: Stack) -> None:
