@@ -61,6 +61,10 @@ from server.upstream.transport import http_client
 
 log = logging.getLogger(__name__)
 
+# At shutdown, how long the handlers of calls cancelled after the grace get to record
+# them and settle their jobs (normally milliseconds: a statement or two each).
+HANDLER_CLEANUP_SECONDS = 5.0
+
 SERVICE_NAMES = (
     job_service_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
     admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
@@ -118,8 +122,9 @@ class Application:
         )
         self.metrics: metrics.MetricsEndpoint | None = None
         self.health = health.aio.HealthServicer()
+        self._errors = ErrorInterceptor()  # outermost: it also counts the handlers running
         self.server = grpc.aio.server(
-            interceptors=[ErrorInterceptor(), ObservabilityInterceptor()],
+            interceptors=[self._errors, ObservabilityInterceptor()],
             options=[
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
                 ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -216,6 +221,14 @@ class Application:
             log.info("health is NOT_SERVING; draining for %.1f s before refusing new calls", drain)
             await asyncio.sleep(drain)
         await self.server.stop(grace)
+        # The calls still running were cancelled: their handlers record them and settle
+        # their single-call jobs (in tasks of their own that `drain` waits for) before the
+        # database and the HTTP client close.
+        left = await self._errors.handlers.wait_idle(HANDLER_CLEANUP_SECONDS)
+        if left:
+            log.warning(
+                "%d cancelled call(s) still cleaning up after %.0f s; stopping anyway", left, HANDLER_CLEANUP_SECONDS
+            )
         await self.background.drain(timeout=max(grace, 1.0))
         await self.keep_open.stop()
         await self.retention.stop()

@@ -113,14 +113,43 @@ async def _abort(context: grpc.aio.ServicerContext, error: BaseException, method
     await context.abort_with_status(status)
 
 
+class Handlers:
+    """The RPC handlers running in this process. A shutdown waits for them: grpc.aio's
+    `server.stop(grace)` cancels the calls still running after the grace and returns
+    before their handlers have run their own cancellation (record a cut call, settle its
+    single-call job), which needs the database and the HTTP client still open."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.running += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.running -= 1
+        if not self.running:
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> int:
+        """Until no handler runs, or `timeout` seconds; returns how many still run."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        return self.running
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps every handler so that errors leave as rich statuses, never as tracebacks.
+    """Wraps every handler so that errors leave as rich statuses, never as tracebacks, and
+    counts the handlers running (`handlers`).
 
     The wrapped handler of each method is built once and reused: the registered handlers
     never change, and building wrappers per request showed in profiles."""
 
     def __init__(self) -> None:
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+        self.handlers = Handlers()
 
     async def intercept_service(
         self,
@@ -133,20 +162,20 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             handler = await continuation(handler_call_details)
             if handler is None:
                 return handler
-            wrapped = self._wrapped[method] = _wrap(handler, method)
+            wrapped = self._wrapped[method] = _wrap(handler, method, self.handlers)
         return wrapped
 
 
-def _wrap(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+def _wrap(handler: grpc.RpcMethodHandler, method: str, handlers: Handlers) -> grpc.RpcMethodHandler:
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(
-            _unary(handler.unary_unary, method),
+            _unary(handler.unary_unary, method, handlers),
             request_deserializer=_lenient(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(
-            _stream(handler.unary_stream, method),
+            _stream(handler.unary_stream, method, handlers),
             request_deserializer=_lenient(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
@@ -183,8 +212,9 @@ def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], A
     return deserialize
 
 
-def _unary(behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[..., Awaitable[Any]]:
+def _unary(behavior: Callable[..., Awaitable[Any]], method: str, handlers: Handlers) -> Callable[..., Awaitable[Any]]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        handlers.enter()
         try:
             if request is UNDECODABLE:
                 raise _malformed()
@@ -193,11 +223,15 @@ def _unary(behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[...
             raise
         except Exception as error:
             await _abort(context, error, method)
+        finally:
+            handlers.leave()
 
     return wrapped
 
 
-def _stream(behavior: Callable[..., AsyncIterator[Any]], method: str) -> Callable[..., Awaitable[None]]:
+def _stream(
+    behavior: Callable[..., AsyncIterator[Any]], method: str, handlers: Handlers
+) -> Callable[..., Awaitable[None]]:
     """A server stream as a coroutine that writes each response itself, rather than an
     async generator gRPC iterates: a client gone while a write waits on flow control then
     cancels this coroutine in that write, and the handler's generators are closed here,
@@ -206,6 +240,7 @@ def _stream(behavior: Callable[..., AsyncIterator[Any]], method: str) -> Callabl
     job could be settled before its cancelled call was recorded."""
 
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> None:
+        handlers.enter()
         try:
             if request is UNDECODABLE:
                 raise _malformed()
@@ -216,5 +251,7 @@ def _stream(behavior: Callable[..., AsyncIterator[Any]], method: str) -> Callabl
             raise
         except Exception as error:
             await _abort(context, error, method)
+        finally:
+            handlers.leave()
 
     return wrapped

@@ -1,0 +1,100 @@
+"""A shutdown that cuts calls still running after its grace: grpc.aio cancels them, and
+the server must let their handlers record them, and settle a single-call job, before it
+closes the database and the HTTP client. The server here is the real Application; the
+clients are real gRPC clients; the calls wait on the fake provider."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import grpc
+import psycopg
+
+from saaslitellm.v1 import admin_service_pb2_grpc, job_service_pb2_grpc
+from saaslitellm.v1 import job_service_pb2 as pb
+from server.app import Application
+from server.settings import Settings
+from tests.api.conftest import create_team, fake_requests
+from tests.api.test_job_flow import user
+from tests.conftest import ADMIN_KEY
+
+
+async def _until_sent(fake_url: str, *markers: str) -> None:
+    """Until the fake provider has every request whose prompt holds one of `markers`."""
+    for _ in range(500):
+        prompts = [str(r["body"].get("messages")) for r in await fake_requests(fake_url)]
+        if all(any(marker in prompt for prompt in prompts) for marker in markers):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the fake provider never got {markers}")
+
+
+async def _first_content(events) -> str:
+    job_id = ""
+    async for event in events:
+        job_id = job_id or event.job_id
+        if event.content:
+            return job_id
+    raise AssertionError("the stream ended before any content")
+
+
+async def test_calls_cut_by_a_shutdown_are_recorded_and_their_jobs_settled_before_it_ends(database_url, fake_url):
+    app = Application(
+        Settings(
+            database_url=database_url,
+            admin_key=ADMIN_KEY,
+            litellm_base_url=fake_url,
+            grpc_port=0,
+            upstream_timeout_seconds=60,
+            migrate_on_start=False,
+        )
+    )
+    await app.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
+    try:
+        team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel))
+        jobs = job_service_pb2_grpc.JobServiceStub(channel)
+        job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+        plain_marker, slow = f"plain-{uuid.uuid4().hex}", "[fake tokens=40 chunks=40 delay_ms=500]"
+        plain = asyncio.ensure_future(
+            jobs.LLMCall(
+                pb.LLMCallRequest(job_id=job.job_id, messages=[user(f"{plain_marker} [fake delay_ms=30000]")]),
+                metadata=team.auth,
+            )
+        )
+        stream = jobs.LLMCallStream(
+            pb.LLMCallStreamRequest(job_id=job.job_id, messages=[user(f"s {slow}")]), metadata=team.auth
+        )
+        single = jobs.CreateAndCallStream(
+            pb.CreateAndCallStreamRequest(job_type="t", messages=[user(f"c {slow}")]), metadata=team.auth
+        )
+        await _first_content(stream)
+        single_job = await _first_content(single)
+        await _until_sent(fake_url, plain_marker)
+
+        await app.stop(grace=0.2)  # all three still running: cancelled after the grace
+
+        (cut,) = await asyncio.gather(plain, return_exceptions=True)
+        assert isinstance(cut, grpc.aio.AioRpcError) and cut.code() == grpc.StatusCode.UNAVAILABLE, cut
+    finally:
+        await channel.close()
+    with psycopg.connect(database_url) as conn:
+        calls = conn.execute(
+            "SELECT job_id::text, status FROM llm_calls WHERE job_id IN (%s, %s) ORDER BY created_at",
+            (job.job_id, single_job),
+        ).fetchall()
+        settled = conn.execute(
+            "SELECT status, credits_charged FROM jobs WHERE job_id = %s", (single_job,)
+        ).fetchone()
+        remaining, ledger, reserved, ledger_reserved = conn.execute(
+            "SELECT t.credits_allocated - t.credits_used, (SELECT sum(amount) FROM credit_ledger WHERE team_id = t.team_id),"
+            " t.credits_reserved, (SELECT sum(reserved_delta) FROM credit_ledger WHERE team_id = t.team_id)"
+            " FROM teams t WHERE t.team_id = %s",
+            (team.team_id,),
+        ).fetchone()
+    # Each cut call is recorded, cancelled (the plain one too, which never answered)...
+    assert sorted(calls) == sorted([(job.job_id, "cancelled")] * 2 + [(single_job, "cancelled")])
+    # ...and the single-call job is settled: content had reached its client, so charged.
+    assert settled == ("completed", 1)
+    assert (remaining, reserved) == (ledger, ledger_reserved) == (99, 1)  # the open job still holds its credit
