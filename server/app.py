@@ -47,6 +47,7 @@ from server.services.background import Background, Periodic
 from server.services.calls import CallUseCases, UpstreamPolicy
 from server.services.credits import CreditUseCases
 from server.services.jobs import JobUseCases
+from server.services.prices import RETRY_SECONDS
 from server.services.retention import Retention
 from server.services.single_call import SingleCallUseCases
 from server.services.team_models import TeamModels
@@ -94,7 +95,10 @@ class Application:
             self.key_cache.set_live,
         )
         auth = ObservedAuthenticator(self.db, settings.admin_key, self.key_cache)
-        prices = ObservedPriceCatalog(upstream)  # shared: a fresh read for the admin serves calls too
+        # Shared: a fresh read for the admin serves calls too. Read from start-up on, so a
+        # call cut by LiteLLM's death is still priced (PriceCatalog.keep_fresh).
+        self.prices = prices = ObservedPriceCatalog(upstream)
+        self.price_refresh = Periodic("reading model prices", prices.keep_fresh, RETRY_SECONDS, jitter=0.2)
         self.jobs = JobUseCases(self.db)
         self.calls = CallUseCases(
             self.db,
@@ -202,6 +206,7 @@ class Application:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.expiry.start()
         self.keep_open.start()
+        self.price_refresh.start()
         loop = type(asyncio.get_running_loop()).__module__.split(".")[0]  # "uvloop" or "asyncio"
         log.info("serving gRPC on %s:%d (event loop: %s)", self.settings.grpc_host, self.port, loop)
         return self.port
@@ -231,6 +236,7 @@ class Application:
             )
         await self.background.drain(timeout=max(grace, 1.0))
         await self.keep_open.stop()
+        await self.price_refresh.stop()
         await self.retention.stop()
         await self.webhooks.stop(grace=min(grace, WebhookSender.TIMEOUT_SECONDS))
         if self.metrics is not None:

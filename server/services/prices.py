@@ -30,6 +30,7 @@ class PriceCatalog:
         self._next_missing_load = float("-inf")
         self._lock = asyncio.Lock()
         self._warned: set[str] = set()
+        self._loaded = False
 
     async def price(self, model: str) -> tuple[Decimal, Decimal] | None:
         """The model's per-token (input, output) USD price, or None when unknown. A model
@@ -41,6 +42,21 @@ class PriceCatalog:
                     self._next_missing_load = self._clock() + RETRY_SECONDS
                     await self.prices_now()
         return self._prices.get(model)
+
+    @property
+    def loaded(self) -> bool:
+        """The prices were read at least once."""
+        return self._loaded
+
+    async def keep_fresh(self) -> None:
+        """A round of the server's own refresh, every RETRY_SECONDS from start-up: read the
+        prices when due. So a process knows them before its first call needs them, and
+        still knows them when LiteLLM goes away: a stream cut by LiteLLM's death is then
+        costed from its model's price, not recorded at $0 because a first read failed."""
+        if self._clock() >= self._next_load:
+            async with self._lock:
+                if self._clock() >= self._next_load:
+                    await self.prices_now()
 
     def _due(self, model: str) -> bool:
         now = self._clock()
@@ -60,12 +76,20 @@ class PriceCatalog:
             )
             return None
         self._prices = prices
+        self._loaded = True
         self._next_load = self._clock() + REFRESH_SECONDS
         return prices
 
     def unpriced(self, model: str) -> None:
         """A call that used tokens on `model` was recorded at $0: no price is known for it.
         Said once per model and process, with what to do; counted by the observed catalog."""
+        if not self._loaded:  # LiteLLM never answered: its price may well be known there
+            log.warning(
+                "a call on model '%s' is recorded at $0: LiteLLM reported no cost and its model info could not "
+                "be read since this process started; check that LiteLLM is reachable",
+                model,
+            )
+            return
         if model not in self._warned:
             self._warned.add(model)
             log.warning(

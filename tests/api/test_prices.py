@@ -3,13 +3,24 @@ LiteLLM proxy does): a refresh that fails keeps the prices known, and is retried
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from decimal import Decimal
 
+import grpc
+from sqlalchemy import text
+
 from fakeprovider.server import base_url, serve
+from saaslitellm.v1 import admin_service_pb2_grpc, job_service_pb2_grpc
+from saaslitellm.v1 import job_service_pb2 as pb
+from server.app import Application
 from server.services.prices import REFRESH_SECONDS, RETRY_SECONDS, PriceCatalog
+from server.settings import Settings
 from server.upstream.litellm import LiteLLMClient
 from server.upstream.transport import http_client
+from tests.api.conftest import create_team
+from tests.api.test_job_flow import user
+from tests.conftest import ADMIN_KEY
 
 FAKE_GPT = (Decimal("0.000001"), Decimal("0.000002"))
 
@@ -74,3 +85,52 @@ async def test_a_model_missing_from_the_prices_has_them_read_again_at_most_every
         assert await catalog.price("added-later") is None and len(reads) == 2  # at most every period
         now[0] += RETRY_SECONDS
         assert await catalog.price("added-later") is None and len(reads) == 3
+
+
+async def test_a_stream_cut_by_the_proxys_death_is_priced_from_prices_read_at_start_up(database_url):
+    """A process reads the prices from start-up on, not only when a call first needs one:
+    a stream cut because LiteLLM died is costed from its model's price, which LiteLLM,
+    gone, could no longer be asked for."""
+    proxy = await serve("127.0.0.1", 0, shutdown_timeout=0.05)
+    app = Application(
+        Settings(
+            database_url=database_url,
+            admin_key=ADMIN_KEY,
+            litellm_base_url=base_url(proxy),
+            grpc_port=0,
+            upstream_timeout_seconds=10,
+            migrate_on_start=False,
+        )
+    )
+    await app.start()
+    try:
+        for _ in range(500):  # the first round of the refresh runs at start-up
+            if app.prices.loaded:
+                break
+            await asyncio.sleep(0.01)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel), models=("fake-gpt",))
+            jobs = job_service_pb2_grpc.JobServiceStub(channel)
+            job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+            stream = jobs.LLMCallStream(
+                pb.LLMCallStreamRequest(
+                    job_id=job.job_id, messages=[user("x [fake tokens=40 chunks=40 delay_ms=200 usage=none]")]
+                ),
+                metadata=team.auth,
+            )
+            events = stream.__aiter__()
+            while not (await events.__anext__()).content:
+                pass
+            await proxy.cleanup()  # LiteLLM dies mid-stream
+            last = [event async for event in events][-1]
+            assert last.done and last.error.code == grpc.StatusCode.UNAVAILABLE.value[0], last.error
+        async with app.db.transaction() as conn:
+            row = (
+                await conn.execute(
+                    text("SELECT tokens_estimated, provider_cost_usd, cost_source FROM llm_calls WHERE job_id = :j"),
+                    {"j": job.job_id},
+                )
+            ).one()
+        assert row.tokens_estimated and row.provider_cost_usd > 0 and row.cost_source == "price_table"
+    finally:
+        await app.stop(grace=1)

@@ -84,9 +84,7 @@ async def test_calls_cut_by_a_shutdown_are_recorded_and_their_jobs_settled_befor
             "SELECT job_id::text, status FROM llm_calls WHERE job_id IN (%s, %s) ORDER BY created_at",
             (job.job_id, single_job),
         ).fetchall()
-        settled = conn.execute(
-            "SELECT status, credits_charged FROM jobs WHERE job_id = %s", (single_job,)
-        ).fetchone()
+        settled = conn.execute("SELECT status, credits_charged FROM jobs WHERE job_id = %s", (single_job,)).fetchone()
         remaining, ledger, reserved, ledger_reserved = conn.execute(
             "SELECT t.credits_allocated - t.credits_used, (SELECT sum(amount) FROM credit_ledger WHERE team_id = t.team_id),"
             " t.credits_reserved, (SELECT sum(reserved_delta) FROM credit_ledger WHERE team_id = t.team_id)"
