@@ -119,6 +119,17 @@ class JobCosts:
         return self.prompt_tokens + self.completion_tokens
 
 
+# Why a provider refuses a call without doing any work: rate limited, or unavailable.
+PROVIDER_REFUSALS = (Reason.UPSTREAM_RATE_LIMITED, Reason.UPSTREAM_UNAVAILABLE)
+
+
+def refused_by_provider(call: CallRecord) -> bool:
+    """A failed call the provider refused without doing any work (no tokens): it does not
+    count toward its job's call limit, so a client's retries of a provider's 429 or 503
+    (the typed client's own included) do not use up the job's calls."""
+    return call.status is CallStatus.FAILED and not call.total_tokens and call.error_reason in PROVIDER_REFUSALS
+
+
 def summarize(calls: Iterable[CallRecord]) -> JobCosts:
     calls = list(calls)
     succeeded = sum(1 for c in calls if c.status is CallStatus.SUCCEEDED)

@@ -118,6 +118,7 @@ class _Prepared:
     rates: Rates
     job_activity_at: float  # the job's recorded last activity, on time.perf_counter()'s clock
     reserved_usd: Decimal | None = None  # the worst-case cost reserved in the job (cost-limited teams)
+    in_job_limits: bool = False  # took a place in the job's limits (teams limiting calls or cost per job)
 
 
 @dataclass
@@ -223,7 +224,7 @@ class CallUseCases:
                     ensure_open(await job_store.get_job(conn, jid, team_id))  # expired meanwhile: say so
             idle = 0.0
         activity_at = time.perf_counter() - idle
-        return _Prepared(jid, route, team.rates, activity_at, worst_usd)
+        return _Prepared(jid, route, team.rates, activity_at, worst_usd, admission.in_job_limits)
 
     async def _admit(self, admission: _Admission) -> None:
         """What a call takes beyond its context read, in one more connection: a place of
@@ -622,6 +623,7 @@ class _CallInProgress:
                 touch_job=lag > self.owner._activity_resolution,
                 reserved_usd=self.prepared.reserved_usd,
                 watch_job=consumption,
+                in_job_limits=self.prepared.in_job_limits,
             )
         if consumption and job_status is JobStatus.COMPLETED:  # settled without this call
             await charge_late_calls(self.owner._db, record.job_id, record.team_id, self.principal.actor)

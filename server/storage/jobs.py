@@ -16,7 +16,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from server.domain import validation
 from server.domain.credits import Rates
 from server.domain.errors import not_found
-from server.domain.jobs import OPEN_STATUSES, CallRecord, CallStatus, Job, JobStatus
+from server.domain.jobs import (
+    OPEN_STATUSES,
+    PROVIDER_REFUSALS,
+    CallRecord,
+    CallStatus,
+    Job,
+    JobStatus,
+    refused_by_provider,
+)
 from server.storage.credits import LOCK_TEAM_STATE, TEAM_STATE, TeamState, team_state_of
 from server.storage.database import Connection, Statement, StatementConnection, as_statements
 from server.storage.tables import jobs, llm_calls
@@ -309,8 +317,11 @@ async def give_back_call_place(conn: StatementConnection, team_id: str, calls_pe
 # recorded before (calls made, and what they cost) while the team had no limit, and only
 # if the call fits; the scan of those calls is skipped once the row exists.
 # What a job recorded before its row of job_limits existed: scanned only while it does not.
-_EARLIER_CALLS = """
-    SELECT count(*) AS calls, coalesce(sum(billed_cost_usd), 0) AS spent
+_EARLIER_CALLS = f"""
+    SELECT count(*) FILTER (WHERE NOT (status = 'failed' AND prompt_tokens + completion_tokens = 0
+                                       AND error_reason IN ({", ".join(f"'{r}'" for r in PROVIDER_REFUSALS)})))
+               AS calls,
+           coalesce(sum(billed_cost_usd), 0) AS spent
       FROM llm_calls
      WHERE job_id = :job_id AND NOT EXISTS (SELECT FROM job_limits WHERE job_id = :job_id)
 """
@@ -421,11 +432,13 @@ _TOUCH_JOB_SQL = """
 # turn, so it reads the call once this statement commits. Either the settlement counts
 # the call, or this statement sees the job settled without it.
 _WATCH_JOB_SQL = "SELECT true AS merged, status FROM jobs WHERE job_id = :job_id FOR KEY SHARE"
-# A cost-limited team's call moves its reservation to what it cost the team.
+# A call that took a place in its job's limits moves its reservation to what it cost the
+# team, and gives its place back if the provider refused it (domain.jobs.refused_by_provider).
 _SETTLE_COST_SQL = """
     UPDATE job_limits
        SET cost_reserved_usd = cost_reserved_usd - :reserved_usd,
-           cost_spent_usd = cost_spent_usd + :billed_cost_usd
+           cost_spent_usd = cost_spent_usd + :billed_cost_usd,
+           calls = calls - :places_back
      WHERE job_id = (SELECT job_id FROM inserted)
 """
 
@@ -451,11 +464,13 @@ async def record_call(
     touch_job: bool,
     reserved_usd: Decimal | None = None,
     watch_job: bool = False,
+    in_job_limits: bool = False,
 ) -> JobStatus | None:
     """Insert the call, and in the same statement, when there is a metadata patch or
     `touch_job`, merge the patch into its job and set the job's last activity to now;
     with `reserved_usd` (a cost-limited team's call), move the call's reservation in its
-    job's row of job_limits to what it actually cost the team (billed).
+    job's row of job_limits to what it actually cost the team (billed); `in_job_limits`
+    (the call took a place there): give the place back if the provider refused the call.
 
     Returns the job's status, with `watch_job` or when it touched the job: `completed`
     means the job was settled without this call (it ran on after its job was completed),
@@ -465,7 +480,8 @@ async def record_call(
     A prepared statement: building a Core insert/update per call cost more CPU than the
     database work (seen in profiles of the hot path)."""
     touching = bool(metadata_patch or touch_job)
-    settling = reserved_usd is not None
+    place_back = in_job_limits and refused_by_provider(call)
+    settling = reserved_usd is not None or place_back
     run = conn.first if touching or watch_job else conn.run
     job = await run(
         _RECORD_CALL[touching, settling, watch_job],
@@ -493,7 +509,8 @@ async def record_call(
             "content": None if call.content is None else _storable(call.content),
             "metadata_patch": json.dumps(metadata_patch or {}),
             "max_metadata_bytes": validation.MAX_JOB_METADATA_BYTES,
-            "reserved_usd": reserved_usd,
+            "reserved_usd": reserved_usd or Decimal(0),
+            "places_back": int(place_back),
         },
     )
     if job is None:

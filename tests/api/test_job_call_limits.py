@@ -84,3 +84,45 @@ async def test_the_limit_can_be_raised_removed_and_is_checked(admin, jobs):
             "INVALID_REQUEST",
         )
         assert bad.details().startswith("max_calls_per_job:")
+
+
+async def test_calls_the_provider_refused_without_work_give_their_place_back(app, admin, jobs, fake_url):
+    """A provider's 429 or 503 (no tokens) does not use up the job's calls: retrying it,
+    as clients do (the typed client by itself), leaves the job its limit. A failed call
+    the provider worked on still counts. A limit set on a job already open counts its
+    calls the same way."""
+    team = await create_team(admin, max_calls_per_job=2)
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="agent"), metadata=team.auth)
+    marker = f"marker-{job.job_id}"
+    for directive, code, reason in (
+        ("[fake status=503]", grpc.StatusCode.UNAVAILABLE, "UPSTREAM_UNAVAILABLE"),
+        ("[fake status=429]", grpc.StatusCode.RESOURCE_EXHAUSTED, "UPSTREAM_RATE_LIMITED"),
+        ("[fake status=503]", grpc.StatusCode.UNAVAILABLE, "UPSTREAM_UNAVAILABLE"),
+    ):
+        await expect_error(call(jobs, team, job.job_id, f"{marker} {directive}"), code, reason)
+    # A stream cut after some content: the provider worked, so it counts.
+    stream = jobs.LLMCallStream(
+        pb.LLMCallStreamRequest(job_id=job.job_id, messages=[user(f"{marker} [fake tokens=10 chunks=5 drop_after=2]")]),
+        metadata=team.auth,
+    )
+    assert [event async for event in stream][-1].error.code == grpc.StatusCode.UNAVAILABLE.value[0]
+    await call(jobs, team, job.job_id, marker)
+    await expect_error(
+        call(jobs, team, job.job_id, marker), grpc.StatusCode.FAILED_PRECONDITION, "JOB_CALL_LIMIT_REACHED"
+    )
+    assert await recorded_calls(app, job.job_id) == 5  # every call is recorded all the same
+
+    unlimited = await create_team(admin)
+    open_job = await jobs.CreateJob(pb.CreateJobRequest(job_type="agent"), metadata=unlimited.auth)
+    for _ in range(2):
+        await expect_error(
+            call(jobs, unlimited, open_job.job_id, "[fake status=503]"),
+            grpc.StatusCode.UNAVAILABLE,
+            "UPSTREAM_UNAVAILABLE",
+        )
+    await call(jobs, unlimited, open_job.job_id)
+    await admin.UpdateTeam(admin_pb.UpdateTeamRequest(team_id=unlimited.team_id, max_calls_per_job=2), metadata=ADMIN)
+    await call(jobs, unlimited, open_job.job_id)  # the open job made 1 call that counts: one more
+    await expect_error(
+        call(jobs, unlimited, open_job.job_id), grpc.StatusCode.FAILED_PRECONDITION, "JOB_CALL_LIMIT_REACHED"
+    )
