@@ -176,6 +176,17 @@ async def private_app(pg, fake_url: str, name: str, **settings) -> AsyncIterator
         pg.drop_database(database)
 
 
+async def past_first_content(stream) -> tuple[AsyncIterator, str]:
+    """Read a streamed call up to its first event with content (the call is then running,
+    the provider's answer under way); the rest of its events, and its job's id."""
+    events, job_id = stream.__aiter__(), ""
+    while True:
+        event = await events.__anext__()
+        job_id = job_id or event.job_id
+        if event.content:
+            return events, job_id
+
+
 async def fake_requests(fake_url: str) -> list[dict]:
     async with httpx.AsyncClient() as client:
         return (await client.get(f"{fake_url}/_fake/requests")).json()["requests"]

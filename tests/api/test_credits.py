@@ -20,7 +20,7 @@ from saaslitellm.v1 import job_service_pb2 as pb
 from server.app import Application
 from server.domain.jobs import JobStatus
 from server.storage import jobs as job_store
-from tests.api.conftest import ADMIN, create_team, extra_app, ledger_mismatches, private_app
+from tests.api.conftest import ADMIN, create_team, extra_app, ledger_mismatches, past_first_content, private_app
 from tests.api.test_job_flow import expect_error, user
 
 Kind = cpb.CreditTransaction
@@ -232,9 +232,7 @@ async def test_a_stream_still_running_when_its_job_completes_is_charged_when_it_
         ),
         metadata=team.auth,
     )
-    events = stream.__aiter__()
-    while not (await events.__anext__()).content:
-        pass
+    events, _ = await past_first_content(stream)
     done = await jobs.CompleteJob(
         pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED), metadata=team.auth
     )
@@ -272,9 +270,7 @@ async def test_a_call_ending_after_its_job_failed_or_in_a_job_based_budget_is_no
             pb.LLMCallStreamRequest(job_id=job.job_id, messages=[user("b [fake tokens=10 chunks=2 delay_ms=300]")]),
             metadata=team.auth,
         )
-        events = stream.__aiter__()
-        while not (await events.__anext__()).content:
-            pass
+        events, _ = await past_first_content(stream)
         await jobs.CompleteJob(pb.CompleteJobRequest(job_id=job.job_id, status=status), metadata=team.auth)
         assert [event async for event in events][-1].done
         costs = (await jobs.GetJobCosts(pb.GetJobCostsRequest(job_id=job.job_id), metadata=team.auth)).costs

@@ -18,7 +18,7 @@ from server.services.prices import REFRESH_SECONDS, RETRY_SECONDS, PriceCatalog
 from server.settings import Settings
 from server.upstream.litellm import LiteLLMClient
 from server.upstream.transport import http_client
-from tests.api.conftest import create_team
+from tests.api.conftest import create_team, past_first_content
 from tests.api.test_job_flow import user
 from tests.conftest import ADMIN_KEY
 
@@ -118,9 +118,7 @@ async def test_a_stream_cut_by_the_proxys_death_is_priced_from_prices_read_at_st
                 ),
                 metadata=team.auth,
             )
-            events = stream.__aiter__()
-            while not (await events.__anext__()).content:
-                pass
+            events, _ = await past_first_content(stream)
             await proxy.cleanup()  # LiteLLM dies mid-stream
             last = [event async for event in events][-1]
             assert last.done and last.error.code == grpc.StatusCode.UNAVAILABLE.value[0], last.error

@@ -15,7 +15,7 @@ from saaslitellm.v1 import admin_service_pb2_grpc, job_service_pb2_grpc
 from saaslitellm.v1 import job_service_pb2 as pb
 from server.app import Application
 from server.settings import Settings
-from tests.api.conftest import create_team, fake_requests
+from tests.api.conftest import create_team, fake_requests, past_first_content
 from tests.api.test_job_flow import user
 from tests.conftest import ADMIN_KEY
 
@@ -28,15 +28,6 @@ async def _until_sent(fake_url: str, *markers: str) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"the fake provider never got {markers}")
-
-
-async def _first_content(events) -> str:
-    job_id = ""
-    async for event in events:
-        job_id = job_id or event.job_id
-        if event.content:
-            return job_id
-    raise AssertionError("the stream ended before any content")
 
 
 async def test_calls_cut_by_a_shutdown_are_recorded_and_their_jobs_settled_before_it_ends(database_url, fake_url):
@@ -69,8 +60,8 @@ async def test_calls_cut_by_a_shutdown_are_recorded_and_their_jobs_settled_befor
         single = jobs.CreateAndCallStream(
             pb.CreateAndCallStreamRequest(job_type="t", messages=[user(f"c {slow}")]), metadata=team.auth
         )
-        await _first_content(stream)
-        single_job = await _first_content(single)
+        await past_first_content(stream)
+        _, single_job = await past_first_content(single)
         await _until_sent(fake_url, plain_marker)
 
         await app.stop(grace=0.2)  # all three still running: cancelled after the grace
