@@ -30,6 +30,17 @@ OPEN_STATUSES = (JobStatus.PENDING, JobStatus.IN_PROGRESS)
 FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED)
 
 
+def single_call_abandon_seconds(ttl_seconds: float) -> float:
+    """How long a single-call job may stay open without activity before it is taken for
+    abandoned and expired: five activity resolutions (5 minutes with the default TTL), at
+    least 5 s, at most the TTL. Its one call runs within one request, and the process
+    running it refreshes the job's activity every resolution
+    (CallUseCases.keep_running_jobs_open), so it lags by two resolutions at most: a job
+    idle for five has no process running its call (one died, or lost the database), and
+    expiring it releases its credit and its idempotency key for the client's retry."""
+    return min(ttl_seconds, max(5.0, 5 * activity_resolution_seconds(ttl_seconds)))
+
+
 def activity_resolution_seconds(ttl_seconds: float) -> float:
     """How far a job's recorded last activity may lag the end of its latest call: 1% of
     the expiry TTL, at most a minute. A call's record refreshes it only when it would lag
@@ -67,6 +78,7 @@ class Job:
     credits_refunded: int = 0
     idempotency_key: str | None = None
     last_activity_at: datetime | None = None
+    single_call: bool = False  # made by a single-call request (CreateAndCall)
 
 
 @dataclass(frozen=True)

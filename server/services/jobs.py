@@ -14,6 +14,7 @@ from server.domain.jobs import (
     activity_resolution_seconds,
     is_repeat_completion,
     requested_final_status,
+    single_call_abandon_seconds,
     summarize,
 )
 from server.services.auth import TeamPrincipal
@@ -73,11 +74,12 @@ class JobUseCases:
         user_id: str,
         metadata: dict[str, Any],
         idempotency_key: str,
-        retry_failed: bool = False,
+        single_call: bool = False,
     ) -> tuple[Job, bool]:
         """Like create; the flag says whether the job is new (False: an idempotent retry).
-        With `retry_failed` (a single-call request), a key whose job failed or expired, free,
-        makes a new job under the same key: the request is tried again."""
+        With `single_call` (a single-call request's job), a key whose job failed or expired,
+        free, makes a new job under the same key: the request is tried again; and the job is
+        marked, so that it expires soon if its request is abandoned (expire_abandoned)."""
         check_team(principal, team_id)
         validation.label("job_type", job_type, required=True)
         validation.label("user_id", user_id, max_length=200)
@@ -87,10 +89,13 @@ class JobUseCases:
                 existing = await job_store.find_by_idempotency_key(conn, principal.team_id, idempotency_key)
             if existing is not None:
                 _same_request(existing, job_type)
-                if not (retry_failed and existing.status in (JobStatus.FAILED, JobStatus.EXPIRED)):
+                if not (single_call and existing.status in (JobStatus.FAILED, JobStatus.EXPIRED)):
                     return existing, False
         try:
-            return await self._reserve_and_insert(principal, job_type, user_id, metadata, idempotency_key or None), True
+            job = await self._reserve_and_insert(
+                principal, job_type, user_id, metadata, idempotency_key or None, single_call
+            )
+            return job, True
         except _IdempotentRace:
             async with self._db.transaction() as conn:
                 existing = await job_store.find_by_idempotency_key(conn, principal.team_id, idempotency_key)
@@ -104,6 +109,7 @@ class JobUseCases:
         user_id: str,
         metadata: dict[str, Any],
         idempotency_key: str | None,
+        single_call: bool,
     ) -> Job:
         team_id = principal.team_id
         needed = credits.reservation(credits.Rates())
@@ -118,6 +124,7 @@ class JobUseCases:
                     credits=needed,
                     actor=principal.actor,
                     reason=f"job {job_type} created",
+                    single_call=single_call,
                 )
             if job is None:  # refused: say why
                 async with self._db.statements() as conn:
@@ -139,6 +146,7 @@ class JobUseCases:
                 metadata=metadata,
                 credits_reserved=needed,
                 idempotency_key=idempotency_key,
+                single_call=single_call,
             )
             if job is None:
                 raise _IdempotentRace()  # rolls the reservation back
@@ -222,28 +230,44 @@ class JobUseCases:
         raise RuntimeError(f"settling job {jid} under the team's lock wrote nothing")
 
     async def expire_abandoned(self, idle_seconds: float, batch: int = 100) -> int:
-        """Expire open jobs idle longer than `idle_seconds` and release their reservations.
+        """Expire open jobs idle longer than `idle_seconds`, and single-call jobs abandoned
+        (single_call_abandon_seconds), and release their reservations.
 
         Run periodically by the server itself (see server/app.py); safe in several
         processes at once (rows are locked with SKIP LOCKED). Returns how many expired.
         """
+        abandon = single_call_abandon_seconds(idle_seconds)
         async with self._db.transaction() as conn:
             # A call refreshes its job's last activity only once it lags by the resolution:
             # waiting that much longer means no job expires before `idle_seconds`.
             stale = await job_store.abandoned(conn, idle_seconds + activity_resolution_seconds(idle_seconds), batch)
             for job in stale:
-                await job_store.settle_job(
-                    conn,
-                    job,
-                    status=JobStatus.EXPIRED,
-                    charge=0,
-                    shortfall=0,
-                    error_message=f"expired after {idle_seconds:g} s without activity; its reservation was released",
-                    metadata_patch={},
-                    actor="system:expiry",
-                    reason=f"job {job.job_type} expired after {idle_seconds:g} s without activity",
-                )
+                await self._expire(conn, job, f"expired after {idle_seconds:g} s without activity")
+            if len(stale) < batch:
+                singles = await job_store.abandoned(conn, abandon, batch - len(stale), single_call=True)
+                for job in singles:
+                    await self._expire(
+                        conn,
+                        job,
+                        f"expired: no server process ran its call for {abandon:g} s (one failed, or lost the "
+                        "database); its idempotency key is free again",
+                    )
+                stale += singles
         return len(stale)
+
+    @staticmethod
+    async def _expire(conn, job: Job, why: str) -> None:
+        await job_store.settle_job(
+            conn,
+            job,
+            status=JobStatus.EXPIRED,
+            charge=0,
+            shortfall=0,
+            error_message=f"{why}; its reservation was released",
+            metadata_patch={},
+            actor="system:expiry",
+            reason=f"job {job.job_type} {why}",
+        )
 
 
 async def charge_late_calls(db: Database, job_id: uuid.UUID, team_id: str, actor: str) -> int:

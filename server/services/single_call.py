@@ -66,7 +66,7 @@ class SingleCallUseCases:
             user_id=spec.user_id,
             metadata=spec.metadata,
             idempotency_key=spec.idempotency_key,
-            retry_failed=True,
+            single_call=True,
         )
         if not is_new:
             raise DomainError(

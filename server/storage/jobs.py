@@ -59,6 +59,7 @@ async def insert_job(
     metadata: dict[str, Any],
     credits_reserved: int,
     idempotency_key: str | None,
+    single_call: bool = False,
 ) -> Job | None:
     """Insert a new pending job. None when the team already has a job with this
     idempotency key (the caller rolls back and returns that job instead)."""
@@ -74,6 +75,7 @@ async def insert_job(
                 metadata=metadata,
                 credits_reserved=credits_reserved,
                 idempotency_key=idempotency_key,
+                single_call=single_call,
             )
             .on_conflict_do_nothing(index_elements=[jobs.c.team_id, jobs.c.idempotency_key], index_where=_KEY_HOLDERS)
             .returning(*jobs.c)
@@ -153,17 +155,19 @@ async def mark_refunded(conn: Connection, job_id: uuid.UUID, credits: int) -> No
     await conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(credits_refunded=credits))
 
 
-async def abandoned(conn: Connection, idle_seconds: float, limit: int) -> list[Job]:
-    """Open jobs idle for longer than `idle_seconds`, locked; jobs another process is
-    already expiring are skipped, so several server processes can run the reaper."""
+async def abandoned(conn: Connection, idle_seconds: float, limit: int, *, single_call: bool = False) -> list[Job]:
+    """Open jobs idle for longer than `idle_seconds` (with `single_call`: single-call jobs
+    only), locked; jobs another process is already expiring are skipped, so several server
+    processes can run the reaper."""
+    conditions = [
+        jobs.c.status.in_(_OPEN),
+        jobs.c.last_activity_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, idle_seconds),
+    ]
+    if single_call:
+        conditions.append(jobs.c.single_call)
     rows = await conn.execute(
         select(jobs)
-        .where(
-            and_(
-                jobs.c.status.in_(_OPEN),
-                jobs.c.last_activity_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, idle_seconds),
-            )
-        )
+        .where(and_(*conditions))
         .order_by(jobs.c.last_activity_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -534,8 +538,9 @@ _CREATE_RESERVING = Statement(
            AND credits_allocated - credits_used - credits_reserved >= :credits
         RETURNING credits_allocated, credits_used, credits_reserved
     ), job AS (
-        INSERT INTO jobs (job_id, team_id, job_type, user_id, status, metadata, credits_reserved)
-        SELECT :job_id, :team_id, :job_type, :user_id, 'pending', CAST(:metadata AS jsonb), :credits FROM reserved
+        INSERT INTO jobs (job_id, team_id, job_type, user_id, status, metadata, credits_reserved, single_call)
+        SELECT :job_id, :team_id, :job_type, :user_id, 'pending', CAST(:metadata AS jsonb), :credits, :single_call
+          FROM reserved
         RETURNING *
     ), entry AS (
         INSERT INTO credit_ledger (team_id, job_id, kind, amount, reserved_delta, remaining_after,
@@ -560,6 +565,7 @@ async def create_reserving(
     credits: int,
     actor: str,
     reason: str,
+    single_call: bool = False,
 ) -> Job | None:
     """Reserve `credits`, insert the pending job and its ledger entry, in one statement.
 
@@ -578,6 +584,7 @@ async def create_reserving(
             "credits": credits,
             "actor": actor,
             "reason": reason,
+            "single_call": single_call,
         },
     )
     return None if row is None else _job(row)

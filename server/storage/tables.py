@@ -173,6 +173,8 @@ jobs = Table(
     Column("last_activity_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
     # The team's job list order: taken under the team's row lock, so in commit order (0011).
     Column("creation_seq", BigInteger, Identity(always=True), nullable=False),
+    # Made by a single-call request (CreateAndCall): abandoned sooner than the TTL (0017).
+    Column("single_call", Boolean, nullable=False, server_default="false"),
     CheckConstraint("status IN ('pending', 'in_progress', 'completed', 'failed', 'expired')", name="status"),
     # One job per key among those that are not failed or expired (free): a single-call
     # request whose job failed may be retried under its key (migration 0012).
@@ -189,6 +191,11 @@ jobs = Table(
         "ix_jobs_open_last_activity_at",
         "last_activity_at",
         postgresql_where=text("status IN ('pending', 'in_progress')"),
+    ),
+    Index(
+        "ix_jobs_open_single_call_last_activity_at",
+        "last_activity_at",
+        postgresql_where=text("single_call AND status IN ('pending', 'in_progress')"),
     ),
 )
 

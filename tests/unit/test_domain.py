@@ -22,6 +22,7 @@ from server.domain.jobs import (
     ensure_open,
     is_repeat_completion,
     requested_final_status,
+    single_call_abandon_seconds,
     summarize,
 )
 
@@ -152,6 +153,14 @@ def test_a_late_call_charges_what_it_adds_to_the_jobs_charge_as_far_as_the_team_
     # 1 left and 2 of overdraft: 3 of the 4 due; the rest is shortfall.
     assert credits.settle_late(rates, calls, poor, settled=0) == credits.Settlement(charged=3, shortfall=1)
     assert credits.settle_late(Rates(), calls, rich, settled=1) == credits.Settlement(charged=0)  # job-based
+
+
+def test_a_single_call_job_is_abandoned_after_five_resolutions_within_bounds():
+    assert single_call_abandon_seconds(86_400) == 300  # resolution capped at a minute
+    assert single_call_abandon_seconds(100) == 5  # 5 x 1 s
+    assert single_call_abandon_seconds(200) == 10
+    assert single_call_abandon_seconds(50) == 5  # never below 5 s...
+    assert single_call_abandon_seconds(2) == 2  # ...nor past the TTL
 
 
 def test_markup_applies_to_billed_cost():
