@@ -255,24 +255,62 @@ def _timeouts(timeout: float, idle_timeout: float | None = None) -> aiohttp.Clie
 async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[str]:
     """The body's lines as they arrive. aiohttp's own line iterator refuses lines over
     128 KiB, and one SSE event may be longer; a line over _MAX_LINE raises ValueError (the
-    stream is then reported broken) rather than growing without bound."""
-    parts: list[bytes] = []
-    size = 0
-    async for data in content.iter_any():
-        start = 0
+    stream is then reported broken) rather than growing without bound.
+
+    When the connection breaks, aiohttp's reader raises the error before the bytes that
+    arrived ahead of it (StreamReader.readany checks for an error first), so a reader a
+    little behind lost the provider's last chunks: they are read from its buffer, and
+    their lines given, before the error is raised."""
+    pending = _Lines()
+    try:
+        async for data in content.iter_any():
+            for line in pending.feed(data):
+                yield line
+    except aiohttp.ClientError:
+        for line in pending.feed(_received_before_the_error(content)):
+            yield line
+        raise
+    if pending.rest:
+        yield pending.rest.rstrip(b"\r").decode()
+
+
+class _Lines:
+    """Splits bytes into lines, however they were cut (a long line's parts are joined
+    once, when it ends); `rest`: the unfinished last line."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    def feed(self, data: bytes) -> list[str]:
+        lines, start = [], 0
         while (end := data.find(b"\n", start)) != -1:
-            parts.append(data[start:end])
-            yield b"".join(parts).rstrip(b"\r").decode()
-            parts.clear()
-            size = 0
+            self._parts.append(data[start:end])
+            lines.append(b"".join(self._parts).rstrip(b"\r").decode())
+            self._parts.clear()
+            self._size = 0
             start = end + 1
         if start < len(data):
-            parts.append(data[start:])
-            size += len(data) - start
-            if size > _MAX_LINE:
+            self._parts.append(data[start:])
+            self._size += len(data) - start
+            if self._size > _MAX_LINE:
                 raise ValueError(f"a line of the upstream's stream is longer than {_MAX_LINE} bytes")
-    if parts:
-        yield b"".join(parts).rstrip(b"\r").decode()
+        return lines
+
+    @property
+    def rest(self) -> bytes:
+        return b"".join(self._parts)
+
+
+def _received_before_the_error(content: aiohttp.StreamReader) -> bytes:
+    """The bytes aiohttp holds for a reader whose connection then broke (pinned aiohttp
+    3.14: StreamReader keeps them in `_buffer`, unread once it has an error)."""
+    buffered = getattr(content, "_buffer", None)
+    if not buffered:
+        return b""
+    data = b"".join(buffered)
+    buffered.clear()
+    return data
 
 
 def _decimal(value: str | None) -> Decimal | None:
