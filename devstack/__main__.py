@@ -22,7 +22,7 @@ BANNER = """
 SaaS LiteLLM dev stack is up.
 
   REST/SSE API   {api}/api          (Envoy; Swagger UI at {api}/docs, ReDoc at {api}/redoc)
-  metrics        {api}/metrics      (Prometheus, all server processes; see README "Operations")
+  metrics        {api}/metrics      (Prometheus, all server processes, with the admin key; see README "Operations")
   gRPC           127.0.0.1:{grpc}   (try: .venv/bin/grpcurl -plaintext 127.0.0.1:{grpc} list)
   LiteLLM proxy  {litellm}           (models fake-gpt, fake-gpt-backup; fake-free and fake-unpriced show pricing)
   fake provider  {fake}           (steer with [fake key=value] in the last user message)

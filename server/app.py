@@ -94,7 +94,7 @@ class Application:
             {KEY_CHANGES_CHANNEL: self.key_changes.on_change, KEY_ACKS_CHANNEL: self.key_changes.on_ack},
             self.key_cache.set_live,
         )
-        auth = ObservedAuthenticator(self.db, settings.admin_key, self.key_cache)
+        self._auth = auth = ObservedAuthenticator(self.db, settings.admin_key, self.key_cache)
         # Shared: a fresh read for the admin serves calls too. Read from start-up on, so a
         # call cut by LiteLLM's death is still priced (PriceCatalog.keep_fresh).
         self.prices = prices = ObservedPriceCatalog(upstream)
@@ -198,7 +198,11 @@ class Application:
         if self.settings.metrics_port is not None:
             usage = metrics.UsageCollector(self._usage_totals, asyncio.get_running_loop())
             self.metrics = metrics.MetricsEndpoint(
-                self.settings.metrics_host, self.settings.metrics_port, self.settings.metrics_multiprocess_dir, usage
+                self.settings.metrics_host,
+                self.settings.metrics_port,
+                self.settings.metrics_multiprocess_dir,
+                usage,
+                is_admin=self._auth.is_admin,
             )
             self.metrics.start()
         await self.server.start()

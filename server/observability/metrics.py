@@ -27,12 +27,17 @@ process per container (Kubernetes), leave it unset and scrape each pod's endpoin
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import socket
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from decimal import Decimal
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 log = logging.getLogger(__name__)
@@ -216,14 +221,39 @@ class _Forward:
         yield from REGISTRY.collect()
 
 
-class MetricsEndpoint:
-    """`GET /metrics` (any path, in fact) on host:port, in a daemon thread."""
+# Envoy sets it (replacing any a client sent) on the requests it routes to /metrics.
+GATEWAY_HEADER = "x-saaslitellm-gateway"
+_GATEWAY_REFUSAL = json.dumps(
+    {
+        "code": 16,
+        "message": "GET /metrics through the gateway needs the admin key: send it as 'X-Admin-Key: ...' or "
+        "'Authorization: Bearer ...' (a Prometheus scrape config sets it with `authorization`)",
+        "details": [],
+    }
+).encode()
 
-    def __init__(self, host: str, port: int, multiprocess_dir: str = "", usage: UsageCollector | None = None) -> None:
+
+class MetricsEndpoint:
+    """`GET /metrics` (any path, in fact) on host:port, in a daemon thread.
+
+    With `is_admin`, a request that came through the gateway (GATEWAY_HEADER) must carry
+    the admin key: the gateway is public, and the metrics hold the fleet's business
+    figures (costs, credits, jobs). A scrape of the port itself, inside the deployment,
+    needs none."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        multiprocess_dir: str = "",
+        usage: UsageCollector | None = None,
+        is_admin: Callable[[Mapping[str, str]], bool] | None = None,
+    ) -> None:
         self._host = host
         self._port = port
         self._multiprocess_dir = multiprocess_dir
         self._usage = usage
+        self._is_admin = is_admin
         self._server = None
         self.port = 0
 
@@ -235,7 +265,16 @@ class MetricsEndpoint:
             registry.register(_Forward())
         if self._usage is not None:
             registry.register(self._usage)
-        self._server, _ = start_http_server(self._port, self._host, registry)
+        app = make_wsgi_app(registry)
+        if self._is_admin is not None:
+            app = _admin_through_the_gateway(app, self._is_admin)
+
+        class Server(ThreadingMixIn, WSGIServer):
+            daemon_threads = True
+            address_family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+
+        self._server = make_server(self._host, self._port, app, Server, handler_class=_Quiet)
+        threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True).start()
         self.port = self._server.server_port
         log.info("serving Prometheus metrics on http://%s:%d/metrics", self._host, self.port)
         return self.port
@@ -248,3 +287,23 @@ class MetricsEndpoint:
         if self._multiprocess_dir:
             # Drops this process's live gauges (streams, pool) from the shared view.
             multiprocess.mark_process_dead(os.getpid(), self._multiprocess_dir)
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # scrapes are not logged
+        pass
+
+
+def _admin_through_the_gateway(app, is_admin: Callable[[Mapping[str, str]], bool]):
+    def gated(environ, start_response):
+        if environ.get("HTTP_X_SAASLITELLM_GATEWAY"):
+            headers = {
+                "x-admin-key": environ.get("HTTP_X_ADMIN_KEY", ""),
+                "authorization": environ.get("HTTP_AUTHORIZATION", ""),
+            }
+            if not is_admin({name: value for name, value in headers.items() if value}):
+                start_response("401 Unauthorized", [("Content-Type", "application/json")])
+                return [_GATEWAY_REFUSAL]
+        return app(environ, start_response)
+
+    return gated

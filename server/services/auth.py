@@ -258,6 +258,14 @@ class Authenticator:
             )
         return TeamPrincipal(team_id=owner.team_id, key_id=owner.key_id, key_prefix=owner.key_prefix)
 
+    def is_admin(self, metadata: Mapping[str, str]) -> bool:
+        """Whether the request carries the admin key (as `admin` takes it)."""
+        try:
+            self.admin(metadata)
+        except DomainError:
+            return False
+        return True
+
     def admin(self, metadata: Mapping[str, str], peer: str = "") -> Actor:
         """The operator, or UNAUTHENTICATED. The returned actor says where the request
         came from, for the audit log."""

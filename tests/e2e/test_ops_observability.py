@@ -21,7 +21,7 @@ ISSUED_KEYS: list[str] = []
 
 def scrape(stack) -> dict[tuple[str, frozenset], float]:
     """Every sample of GET /metrics through Envoy: (name, labels) -> value."""
-    response = requests.get(f"{stack.api_url}/metrics", timeout=10)
+    response = requests.get(f"{stack.api_url}/metrics", headers=ADMIN_HEADERS, timeout=10)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     samples = {}
@@ -129,6 +129,20 @@ def test_metrics_count_rpcs_upstream_calls_streams_pool_and_usage(stack, api):
     costs.append(Decimal(str(events[-1]["cost_usd"])))
     assert abs(Decimal(str(delta("saaslitellm_provider_cost_usd_total"))) - sum(costs)) < Decimal("1e-9")
     assert delta("saaslitellm_llm_tokens_total", kind="completion") > 0
+
+
+def test_the_gateways_metrics_need_the_admin_key_and_a_process_port_does_not(stack, api):
+    """The gateway is public; the metrics hold the fleet's costs and credits. A scrape of a
+    process's own port, inside the deployment, needs no key."""
+    team = rest_team(api)
+    for headers in ({}, team.headers, {"X-Admin-Key": "sk-admin-wrong"}, {"X-Saaslitellm-Gateway": ""}):
+        refused = requests.get(f"{stack.api_url}/metrics", headers=headers, timeout=10)
+        assert refused.status_code == 401, (headers, refused.text)
+        assert "admin key" in refused.json()["message"] and "saaslitellm_" not in refused.text
+    bearer = requests.get(f"{stack.api_url}/metrics", headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10)
+    assert bearer.status_code == 200 and "saaslitellm_credits_charged_total" in bearer.text
+    direct = requests.get(f"http://127.0.0.1:{stack.metrics_ports[0]}/metrics", timeout=10)
+    assert direct.status_code == 200 and "saaslitellm_credits_charged_total" in direct.text
 
 
 def test_calls_on_a_model_without_a_price_are_recorded_at_zero_and_reported(stack, api):
