@@ -54,10 +54,11 @@ def uuid_field(field_name: str, value: str) -> uuid.UUID:
 
 
 def label(field_name: str, value: str, *, required: bool = False, max_length: int = MAX_LABEL_LENGTH) -> str:
-    """A short free-text label (job_type, purpose...): printable, bounded length."""
-    if not value:
+    """A short free-text label (job_type, purpose...): printable, bounded length; one that
+    is required must not be blank either."""
+    if not value or (required and not value.strip()):
         if required:
-            raise invalid_argument(field_name, "is required")
+            raise invalid_argument(field_name, "is required" if not value else "must not be blank")
         return value
     if len(value) > max_length:
         raise invalid_argument(field_name, f"must be at most {max_length} characters")

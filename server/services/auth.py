@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from server.domain import keys
+from server.domain import keys, validation
 from server.domain.audit import Actor
 from server.domain.errors import DomainError, Kind, Reason
 from server.storage import keys as key_store
@@ -300,6 +300,7 @@ class Authenticator:
                 raise  # a wrong admin key is an error, not a reason to try it as a team key
         principal = await self.team(metadata)
         if principal.team_id != team_id:
+            validation.identifier("team_id", team_id)  # an error does not echo whatever was sent
             raise DomainError(
                 Kind.PERMISSION_DENIED,
                 Reason.TEAM_MISMATCH,

@@ -98,7 +98,8 @@ class CreditUseCases:
                 balance = await credit_store.change_allocation(conn, team_id, amount, MAX_CREDITS)
                 if balance is None:
                     # NOT_FOUND if it was deleted meanwhile
-                    raise _refused(team_id, amount, (await credit_store.team_state(conn, team_id)).balance)
+                    state = await credit_store.team_state(conn, team_id)
+                    raise _refused(team_id, amount, state.balance, state.rates.overdraft_limit)
                 entry = await ledger.append(
                     conn,
                     team_id=team_id,
@@ -179,21 +180,25 @@ async def _view(conn: Connection, team_id: str) -> BalanceView:
     return BalanceView(team_id, team.balance, team.rates, await credit_store.open_jobs(conn, team_id))
 
 
-def _refused(team_id: str, amount: int, balance: Balance) -> DomainError:
+def _refused(team_id: str, amount: int, balance: Balance, overdraft_limit: int) -> DomainError:
     if amount > 0:
         return credit_rules.over_cap(team_id, balance, amount)
+    removable = max(0, balance.available + overdraft_limit)
     return DomainError(
         Kind.FAILED_PRECONDITION,
         Reason.INSUFFICIENT_CREDITS,
-        f"removing {-amount} credits would leave team '{team_id}' less than its open jobs hold plus its overdraft",
-        metadata={"team_id": team_id},
+        f"removing {-amount} credits would take team '{team_id}' below what it must keep: it has "
+        f"{balance.remaining} remaining, its open jobs hold {balance.reserved} and its overdraft allows "
+        f"{overdraft_limit}, so at most {removable} can be removed now",
+        metadata={"team_id": team_id, "credits_removable": str(removable)},
     )
 
 
 def _page_size(value: int) -> int:
-    if value < 0 or value > MAX_PAGE_SIZE:
-        raise invalid_argument("page_size", f"must be between 1 and {MAX_PAGE_SIZE}")
-    return value or DEFAULT_PAGE_SIZE
+    """As every list here (Google's AIP-158): 0 is the default, more than the most is the most."""
+    if value < 0:
+        raise invalid_argument("page_size", "must not be negative")
+    return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
 def _encode_token(entry_id: int) -> str:

@@ -29,8 +29,10 @@ class _IdempotentRace(Exception):
 
 
 def check_team(principal: TeamPrincipal, team_id: str) -> None:
-    """A team_id in a request body must be the key's own team."""
+    """A team_id in a request body must be the key's own team (and a team id at all: an
+    error does not echo whatever was sent)."""
     if team_id and team_id != principal.team_id:
+        validation.identifier("team_id", team_id)
         raise DomainError(
             Kind.PERMISSION_DENIED,
             Reason.TEAM_MISMATCH,

@@ -21,7 +21,7 @@ from server.app import Application
 from server.domain.jobs import JobStatus
 from server.storage import jobs as job_store
 from tests.api.conftest import ADMIN, create_team, extra_app, ledger_mismatches, past_first_content, private_app
-from tests.api.test_job_flow import expect_error, user
+from tests.api.test_job_flow import error_info, expect_error, user
 
 Kind = cpb.CreditTransaction
 
@@ -107,11 +107,14 @@ async def test_adjustments_need_a_reason_and_cannot_take_what_open_jobs_hold(cre
         grpc.StatusCode.INVALID_ARGUMENT,
         "INVALID_REQUEST",
     )
-    await expect_error(
+    refused = await expect_error(
         credits.AdjustCredits(cpb.AdjustCreditsRequest(team_id=team.team_id, credits=-2, reason="x"), metadata=ADMIN),
         grpc.StatusCode.FAILED_PRECONDITION,
         "INSUFFICIENT_CREDITS",
     )
+    # It says what the team holds and how much can be removed.
+    assert "3 remaining, its open jobs hold 2 and its overdraft allows 0, so at most 1" in refused.details()
+    assert error_info(refused).metadata["credits_removable"] == "1"
     done = await credits.AdjustCredits(
         cpb.AdjustCreditsRequest(team_id=team.team_id, credits=-1, reason="goodwill reversal"), metadata=ADMIN
     )
@@ -141,6 +144,22 @@ async def test_transactions_page_newest_first(credits, jobs, team):
     await expect_error(
         credits.ListCreditTransactions(
             cpb.ListCreditTransactionsRequest(team_id=team.team_id, page_token="garbage"), metadata=team.auth
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_REQUEST",
+    )
+
+
+async def test_a_page_size_past_the_most_is_the_most_as_in_every_list(credits, team):
+    for n in range(3):
+        await credits.AddCredits(cpb.AddCreditsRequest(team_id=team.team_id, credits=n + 1), metadata=ADMIN)
+    page = await credits.ListCreditTransactions(
+        cpb.ListCreditTransactionsRequest(team_id=team.team_id, page_size=100_000), metadata=team.auth
+    )
+    assert len(page.transactions) == 4 and not page.next_page_token  # the allocation and 3 top-ups
+    await expect_error(
+        credits.ListCreditTransactions(
+            cpb.ListCreditTransactionsRequest(team_id=team.team_id, page_size=-1), metadata=team.auth
         ),
         grpc.StatusCode.INVALID_ARGUMENT,
         "INVALID_REQUEST",

@@ -374,6 +374,19 @@ async def test_authentication(jobs, team):
         grpc.StatusCode.PERMISSION_DENIED,
         "TEAM_MISMATCH",
     )
+    # Not a team id at all: refused naming the field, without echoing what was sent.
+    junk = await expect_error(
+        jobs.CreateJob(pb.CreateJobRequest(job_type="t", team_id="x" * 5000), metadata=team.auth),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_REQUEST",
+    )
+    assert junk.details().startswith("team_id:") and len(junk.details()) < 200
+    blank = await expect_error(
+        jobs.CreateJob(pb.CreateJobRequest(job_type="   "), metadata=team.auth),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_REQUEST",
+    )
+    assert blank.details() == "job_type: must not be blank"
 
 
 async def test_another_teams_job_is_not_found(admin, jobs, team):

@@ -37,9 +37,10 @@ class AdminServiceStub:
 
     Every change is recorded in the audit log (ListAuditEntries) in the same transaction.
 
-    Lists are paginated: `page_size` (default 50, at most 1000) and `page_token` (the
-    `next_page_token` of the previous page; empty on the last page). A page token only
-    works with the same filters it was issued for.
+    Lists are paginated: `page_size` (default 50, at most 1000; more is taken as the most,
+    as in every list of this API) and `page_token` (the `next_page_token` of the previous
+    page; empty on the last page). A page token only works with the same filters it was
+    issued for.
 
     Deletion rule: jobs, calls and ledger entries are never deleted. A team or an
     organization with history is archived instead (kept, read-only, hidden from lists
@@ -250,9 +251,10 @@ class AdminServiceServicer:
 
     Every change is recorded in the audit log (ListAuditEntries) in the same transaction.
 
-    Lists are paginated: `page_size` (default 50, at most 1000) and `page_token` (the
-    `next_page_token` of the previous page; empty on the last page). A page token only
-    works with the same filters it was issued for.
+    Lists are paginated: `page_size` (default 50, at most 1000; more is taken as the most,
+    as in every list of this API) and `page_token` (the `next_page_token` of the previous
+    page; empty on the last page). A page token only works with the same filters it was
+    issued for.
 
     Deletion rule: jobs, calls and ledger entries are never deleted. A team or an
     organization with history is archived instead (kept, read-only, hidden from lists
@@ -781,9 +783,10 @@ class AdminService:
 
     Every change is recorded in the audit log (ListAuditEntries) in the same transaction.
 
-    Lists are paginated: `page_size` (default 50, at most 1000) and `page_token` (the
-    `next_page_token` of the previous page; empty on the last page). A page token only
-    works with the same filters it was issued for.
+    Lists are paginated: `page_size` (default 50, at most 1000; more is taken as the most,
+    as in every list of this API) and `page_token` (the `next_page_token` of the previous
+    page; empty on the last page). A page token only works with the same filters it was
+    issued for.
 
     Deletion rule: jobs, calls and ledger entries are never deleted. A team or an
     organization with history is archived instead (kept, read-only, hidden from lists
