@@ -137,7 +137,7 @@ class Application:
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ],
         )
-        single = SingleCallUseCases(self.jobs, self.calls, self.background)
+        self.single_call = single = SingleCallUseCases(self.jobs, self.calls, self.background)
         team_models = TeamModels(self.db)
         job_service_pb2_grpc.add_JobServiceServicer_to_server(
             JobServicer(auth, self.jobs, self.calls, single, team_models, self.analytics), self.server
@@ -224,6 +224,7 @@ class Application:
         balancers stop sending calls here; then stop taking new calls, let in-flight
         calls and streams finish (up to `grace` seconds), and close."""
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        self.single_call.server_stopping = True
         await self.expiry.stop()
         await self.health.enter_graceful_shutdown()
         if drain > 0:

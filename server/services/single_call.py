@@ -22,6 +22,8 @@ from server.services.background import Background
 from server.services.calls import CallResult, CallUseCases, StreamFinished, StreamStarted
 from server.services.jobs import JobUseCases
 
+SHUTDOWN_CUT = "the server shut down before the answer was complete; retry the request"
+
 
 @dataclass(frozen=True)
 class JobSpec:
@@ -54,6 +56,9 @@ class SingleCallUseCases:
         self._jobs = jobs
         self._calls = calls
         self._background = background
+        # Set when the server begins to shut down: a stream it cuts then was not left by its
+        # client, who is told UNAVAILABLE and retries (Application.stop).
+        self.server_stopping = False
 
     async def _create(self, principal: TeamPrincipal, spec: JobSpec) -> Job:
         """A new job. A retry with an idempotency key whose job is open or charged is
@@ -144,10 +149,15 @@ class SingleCallUseCases:
             raise
         except (asyncio.CancelledError, GeneratorExit):
             if not settled:
-                # The client went away: it consumed what was produced, so the job is charged
-                # if there was any; a job that produced nothing is failed.
-                status = JobStatus.COMPLETED if produced else JobStatus.FAILED
-                await self._settle(principal, job, status, "" if produced else "the client went away")
+                if self.server_stopping:
+                    # Cut by the server's shutdown: the client gets UNAVAILABLE, no final
+                    # event, and retries; so the job is free, and its key too.
+                    await self._settle(principal, job, JobStatus.FAILED, SHUTDOWN_CUT)
+                else:
+                    # The client went away: it consumed what was produced, so the job is
+                    # charged if there was any; a job that produced nothing is failed.
+                    status = JobStatus.COMPLETED if produced else JobStatus.FAILED
+                    await self._settle(principal, job, status, "" if produced else "the client went away")
             raise
 
 

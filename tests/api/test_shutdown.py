@@ -14,6 +14,7 @@ import psycopg
 from saaslitellm.v1 import admin_service_pb2_grpc, job_service_pb2_grpc
 from saaslitellm.v1 import job_service_pb2 as pb
 from server.app import Application
+from server.services.single_call import SHUTDOWN_CUT
 from server.settings import Settings
 from tests.api.conftest import create_team, fake_requests, past_first_content
 from tests.api.test_job_flow import user
@@ -75,7 +76,9 @@ async def test_calls_cut_by_a_shutdown_are_recorded_and_their_jobs_settled_befor
             "SELECT job_id::text, status FROM llm_calls WHERE job_id IN (%s, %s) ORDER BY created_at",
             (job.job_id, single_job),
         ).fetchall()
-        settled = conn.execute("SELECT status, credits_charged FROM jobs WHERE job_id = %s", (single_job,)).fetchone()
+        settled = conn.execute(
+            "SELECT status, credits_charged, error_message FROM jobs WHERE job_id = %s", (single_job,)
+        ).fetchone()
         remaining, ledger, reserved, ledger_reserved = conn.execute(
             "SELECT t.credits_allocated - t.credits_used, (SELECT sum(amount) FROM credit_ledger WHERE team_id = t.team_id),"
             " t.credits_reserved, (SELECT sum(reserved_delta) FROM credit_ledger WHERE team_id = t.team_id)"
@@ -84,6 +87,7 @@ async def test_calls_cut_by_a_shutdown_are_recorded_and_their_jobs_settled_befor
         ).fetchone()
     # Each cut call is recorded, cancelled (the plain one too, which never answered)...
     assert sorted(calls) == sorted([(job.job_id, "cancelled")] * 2 + [(single_job, "cancelled")])
-    # ...and the single-call job is settled: content had reached its client, so charged.
-    assert settled == ("completed", 1)
-    assert (remaining, reserved) == (ledger, ledger_reserved) == (99, 1)  # the open job still holds its credit
+    # ...and the single-call job is settled: failed, free, as its client was told to retry
+    # (UNAVAILABLE, no final event), though content had reached it.
+    assert settled == ("failed", 0, SHUTDOWN_CUT)
+    assert (remaining, reserved) == (ledger, ledger_reserved) == (100, 1)  # the open job still holds its credit
