@@ -349,6 +349,7 @@ export const WEBHOOK_EVENT_TYPES = [
   "job.completed",
   "job.failed",
   "job.expired",
+  "job.late_charge",
 ] as const;
 
 export interface WebhookEndpoint {

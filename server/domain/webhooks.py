@@ -40,7 +40,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from server.domain import validation
 from server.domain.errors import DomainError, Kind, invalid_argument
 
-EVENT_TYPES = ("team.credits_low", "team_key.expiring", "job.completed", "job.failed", "job.expired")
+EVENT_TYPES = (
+    "team.credits_low",
+    "team_key.expiring",
+    "job.completed",
+    "job.failed",
+    "job.expired",
+    "job.late_charge",
+)
 SECRET_PREFIX = "whsec_"
 MAX_URL_LENGTH = 2048
 MAX_ATTEMPTS = 12

@@ -684,13 +684,16 @@ async def settle_job(
     return None
 
 
+# The `job.late_charge` webhook event is written in the same statement (webhook_enqueue,
+# migration 0006; nothing when no endpoint wants it), so an operator billing its own
+# customers from `job.completed` learns what the job cost beyond it.
 _CHARGE_LATE = Statement(
     """
     WITH team AS (
         UPDATE teams
            SET credits_used = credits_used + :charge, updated_at = now()
          WHERE team_id = :team_id
-        RETURNING credits_allocated, credits_used, credits_reserved
+        RETURNING organization_id, credits_allocated, credits_used, credits_reserved
     ), entry AS (
         INSERT INTO credit_ledger (team_id, job_id, kind, amount, reserved_delta, remaining_after,
                                    reserved_after, reason, actor)
@@ -703,8 +706,20 @@ _CHARGE_LATE = Statement(
            SET credits_charged = credits_charged + :charge, credits_shortfall = credits_shortfall + :shortfall
          WHERE job_id = :job_id AND EXISTS (SELECT FROM team)
         RETURNING *
+    ), event AS (
+        SELECT webhook_enqueue('job.late_charge', team.organization_id, jsonb_build_object(
+                   'job_id', job.job_id,
+                   'team_id', job.team_id,
+                   'organization_id', team.organization_id,
+                   'job_type', job.job_type,
+                   'status', upper(job.status),
+                   'late_credits_charged', CAST(:charge AS bigint),
+                   'late_credits_shortfall', CAST(:shortfall AS bigint),
+                   'credits_charged', job.credits_charged,
+                   'credits_shortfall', job.credits_shortfall))
+          FROM job, team
     )
-    SELECT job.* FROM job, entry
+    SELECT job.* FROM job, entry, (SELECT count(*) FROM event) AS enqueued
     """
 )
 

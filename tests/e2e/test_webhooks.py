@@ -334,6 +334,40 @@ def test_an_endpoint_is_changed_paused_resumed_and_its_failed_deliveries_retried
     assert [e["paused"] for e in listed if e["endpoint_id"] == endpoint_id] == [False]
 
 
+def test_a_call_recorded_after_its_job_completed_is_reported_as_a_late_charge(api, receiver):
+    """Under a token budget, a stream outlives its job's completion: job.completed carries
+    the charge without it, and job.late_charge what it added, so an operator billing
+    from the events bills the whole job."""
+    team = rest_team(api, budget_mode="CONSUMPTION_TOKENS", tokens_per_credit=1)
+    endpoint_for(api, team, receiver.url, "job.completed", "job.late_charge")
+    job_id = requests.post(f"{api}/jobs/create", json={"job_type": "late"}, headers=team.headers, timeout=10).json()[
+        "job_id"
+    ]
+    with requests.post(
+        f"{api}/jobs/{job_id}/llm-call-stream",
+        json={"messages": [{"role": "user", "content": "x [fake tokens=10 chunks=2 first_delay_ms=0 delay_ms=600]"}]},
+        headers=team.headers,
+        stream=True,
+        timeout=30,
+    ) as stream:
+        lines = stream.iter_lines()
+        while b'"content":""' in (line := next(lines)) or not line.startswith(b"data: "):
+            pass  # until the first content: the call is running
+        done = requests.post(
+            f"{api}/jobs/{job_id}/complete", json={"status": "completed"}, headers=team.headers, timeout=10
+        ).json()
+        assert done["costs"]["total_calls"] == 0 and done["costs"]["credits_charged"] == 1
+        rest = [json.loads(line[6:]) for line in lines if line.startswith(b"data: ")]
+    assert rest[-1]["done"] and not rest[-1].get("error")
+    completed, late = (received.event for received in receiver.wait_for(2))
+    assert completed["type"] == "job.completed" and completed["data"]["credits_charged"] == 1
+    job = requests.get(f"{api}/jobs/{job_id}", headers=team.headers, timeout=10).json()
+    tokens = job["costs"]["prompt_tokens"] + job["costs"]["completion_tokens"]
+    assert late["type"] == "job.late_charge" and late["data"]["job_id"] == job_id
+    assert (late["data"]["late_credits_charged"], late["data"]["credits_charged"]) == (tokens - 1, tokens)
+    assert job["costs"]["credits_charged"] == tokens
+
+
 def test_a_key_expiring_soon_is_warned_of_once(stack, api, receiver):
     team = rest_team(api)
     created = endpoint_for(api, team, receiver.url, "team_key.expiring")

@@ -34,7 +34,10 @@ class WebhookServiceStub:
     - `team_key.expiring`: a team key (not revoked, not retired by a rotation) expires
     within SAAS_KEY_EXPIRY_WARNING_DAYS (default 7); once per key;
     - `job.completed`, `job.failed` and `job.expired`: an open job was completed (with the
-    credits it was charged, e.g. to bill your own customer), failed, or expired unused.
+    credits it was charged, e.g. to bill your own customer), failed, or expired unused;
+    - `job.late_charge`: a completed job was charged more for a call recorded after it was
+    completed (token- or dollar-based budgets): `late_credits_charged` (and
+    `late_credits_shortfall`), and the job's new totals.
 
     Each event is written in the transaction of the change it reports, so it exists
     exactly when the change committed, and is then POSTed to every endpoint that wants it
@@ -102,7 +105,10 @@ class WebhookServiceServicer:
     - `team_key.expiring`: a team key (not revoked, not retired by a rotation) expires
     within SAAS_KEY_EXPIRY_WARNING_DAYS (default 7); once per key;
     - `job.completed`, `job.failed` and `job.expired`: an open job was completed (with the
-    credits it was charged, e.g. to bill your own customer), failed, or expired unused.
+    credits it was charged, e.g. to bill your own customer), failed, or expired unused;
+    - `job.late_charge`: a completed job was charged more for a call recorded after it was
+    completed (token- or dollar-based budgets): `late_credits_charged` (and
+    `late_credits_shortfall`), and the job's new totals.
 
     Each event is written in the transaction of the change it reports, so it exists
     exactly when the change committed, and is then POSTed to every endpoint that wants it
@@ -237,7 +243,10 @@ class WebhookService:
     - `team_key.expiring`: a team key (not revoked, not retired by a rotation) expires
     within SAAS_KEY_EXPIRY_WARNING_DAYS (default 7); once per key;
     - `job.completed`, `job.failed` and `job.expired`: an open job was completed (with the
-    credits it was charged, e.g. to bill your own customer), failed, or expired unused.
+    credits it was charged, e.g. to bill your own customer), failed, or expired unused;
+    - `job.late_charge`: a completed job was charged more for a call recorded after it was
+    completed (token- or dollar-based budgets): `late_credits_charged` (and
+    `late_credits_shortfall`), and the job's new totals.
 
     Each event is written in the transaction of the change it reports, so it exists
     exactly when the change committed, and is then POSTed to every endpoint that wants it
