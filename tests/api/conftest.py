@@ -31,17 +31,23 @@ async def fake_url() -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-@pytest.fixture(scope="session")
-async def app(database_url: str, fake_url: str) -> AsyncIterator[Application]:
-    settings = Settings(
+def server_settings(database_url: str, upstream_url: str, **overrides) -> Settings:
+    """A server of the tests: on a free port, with the tests' admin key, over a migrated
+    database, `upstream_url` as its LiteLLM (the fake provider, mostly)."""
+    values = dict(
         database_url=database_url,
         admin_key=ADMIN_KEY,
-        litellm_base_url=fake_url,
+        litellm_base_url=upstream_url,
         grpc_port=0,
         upstream_timeout_seconds=10,
         migrate_on_start=False,
     )
-    application = Application(settings)
+    return Settings(**{**values, **overrides})
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: str, fake_url: str) -> AsyncIterator[Application]:
+    application = Application(server_settings(database_url, fake_url))
     await application.start()
     yield application
     await application.stop(grace=1)
@@ -143,16 +149,7 @@ async def extra_app(
     database_url: str, fake_url: str, **settings
 ) -> AsyncIterator[tuple[Application, grpc.aio.Channel]]:
     """Another server on the same database with different settings (retries, timeouts...)."""
-    values = dict(
-        database_url=database_url,
-        admin_key=ADMIN_KEY,
-        litellm_base_url=fake_url,
-        grpc_port=0,
-        upstream_timeout_seconds=10,
-        migrate_on_start=False,
-    )
-    values.update(settings)
-    application = Application(Settings(**values))
+    application = Application(server_settings(database_url, fake_url, **settings))
     await application.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:

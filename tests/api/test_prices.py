@@ -15,12 +15,10 @@ from saaslitellm.v1 import admin_service_pb2_grpc, job_service_pb2_grpc
 from saaslitellm.v1 import job_service_pb2 as pb
 from server.app import Application
 from server.services.prices import REFRESH_SECONDS, RETRY_SECONDS, PriceCatalog
-from server.settings import Settings
 from server.upstream.litellm import LiteLLMClient
 from server.upstream.transport import http_client
-from tests.api.conftest import create_team, past_first_content
+from tests.api.conftest import create_team, past_first_content, server_settings
 from tests.api.test_job_flow import user
-from tests.conftest import ADMIN_KEY
 
 FAKE_GPT = (Decimal("0.000001"), Decimal("0.000002"))
 
@@ -92,16 +90,7 @@ async def test_a_stream_cut_by_the_proxys_death_is_priced_from_prices_read_at_st
     a stream cut because LiteLLM died is costed from its model's price, which LiteLLM,
     gone, could no longer be asked for."""
     proxy = await serve("127.0.0.1", 0, shutdown_timeout=0.05)
-    app = Application(
-        Settings(
-            database_url=database_url,
-            admin_key=ADMIN_KEY,
-            litellm_base_url=base_url(proxy),
-            grpc_port=0,
-            upstream_timeout_seconds=10,
-            migrate_on_start=False,
-        )
-    )
+    app = Application(server_settings(database_url, base_url(proxy)))
     await app.start()
     try:
         for _ in range(500):  # the first round of the refresh runs at start-up

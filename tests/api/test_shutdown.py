@@ -15,10 +15,8 @@ from saaslitellm.v1 import admin_service_pb2_grpc, job_service_pb2_grpc
 from saaslitellm.v1 import job_service_pb2 as pb
 from server.app import Application
 from server.services.single_call import SHUTDOWN_CUT
-from server.settings import Settings
-from tests.api.conftest import create_team, fake_requests, past_first_content
+from tests.api.conftest import create_team, fake_requests, past_first_content, server_settings
 from tests.api.test_job_flow import user
-from tests.conftest import ADMIN_KEY
 
 
 async def _until_sent(fake_url: str, *markers: str) -> None:
@@ -32,16 +30,7 @@ async def _until_sent(fake_url: str, *markers: str) -> None:
 
 
 async def test_calls_cut_by_a_shutdown_are_recorded_and_their_jobs_settled_before_it_ends(database_url, fake_url):
-    app = Application(
-        Settings(
-            database_url=database_url,
-            admin_key=ADMIN_KEY,
-            litellm_base_url=fake_url,
-            grpc_port=0,
-            upstream_timeout_seconds=60,
-            migrate_on_start=False,
-        )
-    )
+    app = Application(server_settings(database_url, fake_url, upstream_timeout_seconds=60))
     await app.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
     try:

@@ -5,12 +5,28 @@ even to a reader that was behind when it broke, and then the break is raised."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from aiohttp import web
 
 from server.upstream.litellm import _lines
+
+
+@contextlib.asynccontextmanager
+async def serving(handler) -> AsyncIterator[str]:
+    """A real HTTP server on a free port answering POST / with `handler`; its URL."""
+    app = web.Application()
+    app.router.add_post("/", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/"
+    finally:
+        await runner.cleanup()
 
 
 async def test_lines_that_arrived_before_the_connection_broke_are_not_lost():
@@ -26,28 +42,18 @@ async def test_lines_that_arrived_before_the_connection_broke_are_not_lost():
         broken.set()
         return reply
 
-    app = web.Application()
-    app.router.add_post("/", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        async with aiohttp.ClientSession() as session, session.post(f"http://127.0.0.1:{port}/") as response:
-            lines = _lines(response.content)
-            received = [await anext(lines)]
-            first_read.set()
-            await broken.wait()  # the reader is behind: the rest and the break are both in
-            for _ in range(1000):  # ...once aiohttp has seen the connection close
-                if response.content.exception() is not None:
-                    break
-                await asyncio.sleep(0.005)
-            with pytest.raises(aiohttp.ClientPayloadError):
-                async for line in lines:
-                    received.append(line)
-    finally:
-        await runner.cleanup()
+    async with serving(handler) as url, aiohttp.ClientSession() as session, session.post(url) as response:
+        lines = _lines(response.content)
+        received = [await anext(lines)]
+        first_read.set()
+        await broken.wait()  # the reader is behind: the rest and the break are both in
+        for _ in range(1000):  # ...once aiohttp has seen the connection close
+            if response.content.exception() is not None:
+                break
+            await asyncio.sleep(0.005)
+        with pytest.raises(aiohttp.ClientPayloadError):
+            async for line in lines:
+                received.append(line)
     assert [line for line in received if line] == ['data: {"n": 1}', 'data: {"n": 2}', 'data: {"n": 3}']
 
 
@@ -60,16 +66,6 @@ async def test_a_long_line_in_many_parts_is_one_line():
         await reply.write(b"\r\nend")
         return reply
 
-    app = web.Application()
-    app.router.add_post("/", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            async with session.post(f"http://127.0.0.1:{runner.addresses[0][1]}/") as response:
-                received = [line async for line in _lines(response.content)]
-    finally:
-        await runner.cleanup()
+    async with serving(handler) as url, aiohttp.ClientSession() as session, session.post(url) as response:
+        received = [line async for line in _lines(response.content)]
     assert received == ["x" * 500_000, "end"]
