@@ -53,10 +53,15 @@ def uuid_field(field_name: str, value: str) -> uuid.UUID:
         raise invalid_argument(field_name, "must be a UUID such as 3f2b1c9e-8a41-4d2b-9a7e-0c5d6e7f8a9b") from None
 
 
+# What str.strip() removes (Unicode's White_Space), and the letters and symbols that show
+# nothing yet are printable: Hangul fillers, the braille blank.
+_BLANK = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "\u115f\u1160\u2800\u3164\uffa0"
+
+
 def label(field_name: str, value: str, *, required: bool = False, max_length: int = MAX_LABEL_LENGTH) -> str:
     """A short free-text label (job_type, purpose...): printable, bounded length; one that
-    is required must not be blank either."""
-    if not value or (required and not value.strip()):
+    is required must not be blank either (spaces, or letters that show nothing)."""
+    if not value or (required and not value.strip(_BLANK)):
         if required:
             raise invalid_argument(field_name, "is required" if not value else "must not be blank")
         return value

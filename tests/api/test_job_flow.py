@@ -381,12 +381,13 @@ async def test_authentication(jobs, team):
         "INVALID_REQUEST",
     )
     assert junk.details().startswith("team_id:") and len(junk.details()) < 200
-    blank = await expect_error(
-        jobs.CreateJob(pb.CreateJobRequest(job_type="   "), metadata=team.auth),
-        grpc.StatusCode.INVALID_ARGUMENT,
-        "INVALID_REQUEST",
-    )
-    assert blank.details() == "job_type: must not be blank"
+    for looks_blank in ("   ", "\u00a0\u3000", "\u2800", "\u3164"):  # spaces, and letters that show nothing
+        blank = await expect_error(
+            jobs.CreateJob(pb.CreateJobRequest(job_type=looks_blank), metadata=team.auth),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_REQUEST",
+        )
+        assert blank.details() == "job_type: must not be blank"
 
 
 async def test_another_teams_job_is_not_found(admin, jobs, team):
