@@ -201,6 +201,36 @@ def test_fallback_through_litellm_is_recorded(stack, api, team):
     assert (served, attempted) == ("fake-gpt-backup", ["fake-gpt", "fake-gpt-backup"])
 
 
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"router_settings_override": {"fallbacks": [{"*": ["fake-unpriced"]}]}},
+        {"content_policy_fallbacks": [{"*": ["fake-free"]}]},
+        {"context_window_fallbacks": [{"*": ["fake-free"]}]},
+        {"user_config": {"model_list": []}},
+    ],
+)
+def test_a_call_cannot_choose_its_own_fallbacks_or_routing(stack, api, team, setting):
+    """LiteLLM would read these as its own and serve the call from any model it has,
+    outside the alias's route and the team's access groups: refused before it is sent."""
+    job = post(api, "/jobs/create", {"job_type": "t"}, team.headers).json()
+    (name,) = setting
+    for path, body in (
+        (
+            f"/jobs/{job['job_id']}/llm-call",
+            {"messages": [{"role": "user", "content": "hi [fake fail=primary]"}], "extra_body": setting},
+        ),
+        ("/v1/chat/completions", {"model": team.alias, "messages": [{"role": "user", "content": "hi"}], **setting}),
+    ):
+        url = api.removesuffix("/api") + path if path.startswith("/v1") else api + path
+        refused = requests.post(url, json=body, headers={**team.headers, "x-job-id": job["job_id"]}, timeout=30)
+        assert refused.status_code == 400, refused.text
+        assert name in refused.text
+    with psycopg.connect(stack.postgres.url) as conn:
+        (calls,) = conn.execute("SELECT count(*) FROM llm_calls WHERE job_id = %s", (job["job_id"],)).fetchone()
+    assert calls == 0
+
+
 def test_native_grpc_passes_through_envoy_too(stack, team):
     with grpc.insecure_channel(f"127.0.0.1:{stack.config.ports.envoy}") as channel:
         job = job_service_pb2_grpc.JobServiceStub(channel).CreateJob(

@@ -26,7 +26,26 @@ def test_the_list_is_the_pinned_litellms_own():
 
 @pytest.mark.parametrize(
     "key",
-    ["extra_body", "extra_headers", "mock_response", "input_cost_per_token", "custom_llm_provider", "litellm_x", "_y"],
+    [
+        "extra_body",
+        "extra_headers",
+        "mock_response",
+        "input_cost_per_token",
+        "custom_llm_provider",
+        "litellm_x",
+        "_y",
+        # Read by LiteLLM's Router and proxy: fallbacks to any model the proxy serves, a
+        # deployment or routing of the caller's choosing, guardrails off (bug hunt E).
+        "router_settings_override",
+        "content_policy_fallbacks",
+        "context_window_fallbacks",
+        "specific_deployment",
+        "model_id",
+        "user_config",
+        "tags",
+        "disable_global_guardrails",
+        "guardrails",
+    ],
 )
 def test_extra_body_cannot_carry_gateway_or_litellm_settings(key):
     with pytest.raises(DomainError) as refused:
@@ -41,7 +60,17 @@ def test_extra_body_cannot_carry_gateway_or_litellm_settings(key):
     assert refused.value.metadata["field"] == f"extra_body.{key}"
 
 
-@pytest.mark.parametrize("key", ["extra_body", "mock_response", "output_cost_per_token", "litellm_metadata"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "extra_body",
+        "mock_response",
+        "output_cost_per_token",
+        "litellm_metadata",
+        "router_settings_override",
+        "user_config",
+    ],
+)
 def test_the_openai_entry_point_refuses_them_by_name(key):
     with pytest.raises(DomainError) as refused:
         parse_request(f'{{"messages": [{{"role": "user", "content": "hi"}}], "{key}": 1}}'.encode())
@@ -53,8 +82,16 @@ def test_provider_parameters_still_pass():
         model="",
         messages=[{"role": "user", "content": "hi"}],
         params={},
-        extra_body={"prediction": {"type": "content", "content": "x"}, "service_tier": "flex"},
+        extra_body={
+            "prediction": {"type": "content", "content": "x"},
+            "service_tier": "flex",
+            "thinking": {"type": "enabled"},
+        },
         purpose="",
         call_metadata={},
     )
-    assert request.params == {"prediction": {"type": "content", "content": "x"}, "service_tier": "flex"}
+    assert request.params == {
+        "prediction": {"type": "content", "content": "x"},
+        "service_tier": "flex",
+        "thinking": {"type": "enabled"},  # Anthropic's, which LiteLLM also reads: a provider's
+    }
