@@ -259,6 +259,9 @@ def llm_call_response(result: CallResult) -> job_service_pb2.LLMCallResponse:
             finish_reason=answer.finish_reason,
             role="assistant",
             tool_calls=_tool_calls(answer.tool_calls),
+            refusal=answer.refusal or "",
+            logprobs=None if answer.logprobs is None else dict_to_struct(answer.logprobs),
+            system_fingerprint=answer.system_fingerprint or "",
         ),
         metadata=chat_pb2.CallMetadata(
             tokens_used=result.usage.total_tokens,
@@ -307,6 +310,10 @@ def stream_event(
             choice.delta.content = event.content
         if event.finish_reason:
             choice.finish_reason = event.finish_reason
+        if event.refusal:
+            choice.delta.refusal = event.refusal
+        if event.logprobs is not None:
+            choice.logprobs.CopyFrom(dict_to_struct(event.logprobs))
         return response_type(content=event.content, choices=[choice])
     response = response_type(
         done=True,

@@ -491,3 +491,33 @@ def struct(values: dict) -> struct_pb2.Struct:
     message = struct_pb2.Struct()
     message.update(values)
     return message
+
+
+async def test_a_call_asking_for_logprobs_gets_the_providers_in_answers_and_events(jobs, team):
+    """The request took `logprobs` and `top_logprobs`; the answer and each streamed event
+    carry what the provider sent (the fake: one entry per word, two alternatives each)."""
+    from fakeprovider.replies import logprobs_for
+
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+    plain = await jobs.LLMCall(
+        pb.LLMCallRequest(job_id=job.job_id, messages=[user("x [fake tokens=4]")], logprobs=True, top_logprobs=2),
+        metadata=team.auth,
+    )
+    answer = json_format.MessageToDict(plain.response.logprobs)
+    assert answer["content"] == logprobs_for(plain.response.content, 2) and len(answer["content"]) == 4
+    events = [
+        e
+        async for e in jobs.LLMCallStream(
+            pb.LLMCallStreamRequest(
+                job_id=job.job_id, messages=[user("x [fake tokens=4 chunks=2]")], logprobs=True, top_logprobs=2
+            ),
+            metadata=team.auth,
+        )
+    ]
+    with_text = [e for e in events if e.content]
+    assert len(with_text) == 2
+    for event in with_text:
+        streamed = json_format.MessageToDict(event.choices[0].logprobs)
+        assert streamed["content"] == logprobs_for(event.content, 2)
+    without = await jobs.LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[user("x")]), metadata=team.auth)
+    assert not without.response.HasField("logprobs")

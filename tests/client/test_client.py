@@ -9,6 +9,7 @@ from datetime import datetime
 import httpx
 import pytest
 
+from fakeprovider.replies import logprobs_for
 from saas_litellm_client import (
     AuthenticationError,
     CompleteJobResponse,
@@ -132,6 +133,16 @@ async def test_openai_parameters_reach_the_provider_and_unknown_ones_travel_in_e
         "n": 1,
     }
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
+
+
+async def test_logprobs_asked_for_come_back_typed_through_envoy_and_litellm(client):
+    job = await client.create_job("logprobs")
+    result = await client.llm_call(
+        job.job_id, [{"role": "user", "content": "x [fake tokens=3]"}], logprobs=True, top_logprobs=2
+    )
+    assert result.response.logprobs["content"] == logprobs_for(result.response.content, 2)
+    plain = await client.llm_call(job.job_id, [{"role": "user", "content": "x"}])
+    assert plain.response.logprobs is None and plain.response.refusal == ""
 
 
 async def test_creates_carry_a_fresh_idempotency_key_unless_one_is_given(stack, team):

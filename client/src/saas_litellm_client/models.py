@@ -89,6 +89,12 @@ class ChatResponse(_Model):
     finish_reason: str = ""
     role: str = "assistant"
     tool_calls: list[ToolCall] = Field(default_factory=list)
+    refusal: str = ""
+    """Why the model declined to answer, when it did; empty otherwise."""
+    logprobs: dict[str, Any] | None = None
+    """The answer's tokens' log probabilities as the provider sent them, when the call asked
+    for them (`logprobs=True`, `top_logprobs=`): `{"content": [{"token", "logprob", ...}]}`."""
+    system_fingerprint: str = ""
 
 
 class CallMetadata(_Model):
@@ -361,6 +367,7 @@ class StreamDelta(_Model):
     role: str | None = None
     content: str | None = None
     tool_calls: list[ToolCallDelta] = Field(default_factory=list)
+    refusal: str | None = None
 
 
 class StreamChoice(_Model):
@@ -369,6 +376,8 @@ class StreamChoice(_Model):
     index: int = 0
     delta: StreamDelta = Field(default_factory=StreamDelta)
     finish_reason: str | None = None
+    logprobs: dict[str, Any] | None = None
+    """This event's tokens' log probabilities, when the call asked for them."""
 
 
 class ErrorStatus(_Model):

@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19saaslitellm/v1/chat.proto\x12\x0esaaslitellm.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x9c\x01\n\x0b\x43hatMessage\x12\x12\n\x04role\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\'\n\x07\x63ontent\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0c\n\x04name\x18\x03 \x01(\t\x12,\n\ntool_calls\x18\x04 \x03(\x0b\x32\x18.saaslitellm.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\x05 \x01(\t\"T\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12.\n\x08\x66unction\x18\x03 \x01(\x0b\x32\x1c.saaslitellm.v1.FunctionCall\"/\n\x0c\x46unctionCall\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\targuments\x18\x02 \x01(\t\"b\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x05\x12\x11\n\testimated\x18\x04 \x01(\x08\"r\n\x0c\x43hatResponse\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\x12\x15\n\rfinish_reason\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12,\n\ntool_calls\x18\x04 \x03(\x0b\x32\x18.saaslitellm.v1.ToolCall\"\x8a\x01\n\x0c\x43\x61llMetadata\x12\x13\n\x0btokens_used\x18\x01 \x01(\x05\x12\x12\n\nlatency_ms\x18\x02 \x01(\x05\x12\r\n\x05model\x18\x03 \x01(\t\x12\x15\n\rprompt_tokens\x18\x04 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x05 \x01(\x05\x12\x10\n\x08\x63ost_usd\x18\x06 \x01(\x01\"w\n\x0cStreamChoice\x12\r\n\x05index\x18\x01 \x01(\x05\x12*\n\x05\x64\x65lta\x18\x02 \x01(\x0b\x32\x1b.saaslitellm.v1.StreamDelta\x12\x1a\n\rfinish_reason\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x10\n\x0e_finish_reason\"~\n\x0bStreamDelta\x12\x11\n\x04role\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x31\n\ntool_calls\x18\x03 \x03(\x0b\x32\x1d.saaslitellm.v1.ToolCallDeltaB\x07\n\x05_roleB\n\n\x08_content\"\x87\x01\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0f\n\x02id\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04type\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x33\n\x08\x66unction\x18\x04 \x01(\x0b\x32!.saaslitellm.v1.FunctionCallDeltaB\x05\n\x03_idB\x07\n\x05_type\"U\n\x11\x46unctionCallDelta\x12\x11\n\x04name\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x16\n\targuments\x18\x02 \x01(\tH\x01\x88\x01\x01\x42\x07\n\x05_nameB\x0c\n\n_argumentsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19saaslitellm/v1/chat.proto\x12\x0esaaslitellm.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x9c\x01\n\x0b\x43hatMessage\x12\x12\n\x04role\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\'\n\x07\x63ontent\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0c\n\x04name\x18\x03 \x01(\t\x12,\n\ntool_calls\x18\x04 \x03(\x0b\x32\x18.saaslitellm.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\x05 \x01(\t\"T\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12.\n\x08\x66unction\x18\x03 \x01(\x0b\x32\x1c.saaslitellm.v1.FunctionCall\"/\n\x0c\x46unctionCall\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\targuments\x18\x02 \x01(\t\"b\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x05\x12\x11\n\testimated\x18\x04 \x01(\x08\"\xca\x01\n\x0c\x43hatResponse\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\x12\x15\n\rfinish_reason\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12,\n\ntool_calls\x18\x04 \x03(\x0b\x32\x18.saaslitellm.v1.ToolCall\x12\x0f\n\x07refusal\x18\x05 \x01(\t\x12)\n\x08logprobs\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1a\n\x12system_fingerprint\x18\x07 \x01(\t\"\x8a\x01\n\x0c\x43\x61llMetadata\x12\x13\n\x0btokens_used\x18\x01 \x01(\x05\x12\x12\n\nlatency_ms\x18\x02 \x01(\x05\x12\r\n\x05model\x18\x03 \x01(\t\x12\x15\n\rprompt_tokens\x18\x04 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x05 \x01(\x05\x12\x10\n\x08\x63ost_usd\x18\x06 \x01(\x01\"\xa2\x01\n\x0cStreamChoice\x12\r\n\x05index\x18\x01 \x01(\x05\x12*\n\x05\x64\x65lta\x18\x02 \x01(\x0b\x32\x1b.saaslitellm.v1.StreamDelta\x12\x1a\n\rfinish_reason\x18\x03 \x01(\tH\x00\x88\x01\x01\x12)\n\x08logprobs\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructB\x10\n\x0e_finish_reason\"\xa0\x01\n\x0bStreamDelta\x12\x11\n\x04role\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x31\n\ntool_calls\x18\x03 \x03(\x0b\x32\x1d.saaslitellm.v1.ToolCallDelta\x12\x14\n\x07refusal\x18\x04 \x01(\tH\x02\x88\x01\x01\x42\x07\n\x05_roleB\n\n\x08_contentB\n\n\x08_refusal\"\x87\x01\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0f\n\x02id\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04type\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x33\n\x08\x66unction\x18\x04 \x01(\x0b\x32!.saaslitellm.v1.FunctionCallDeltaB\x05\n\x03_idB\x07\n\x05_type\"U\n\x11\x46unctionCallDelta\x12\x11\n\x04name\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x16\n\targuments\x18\x02 \x01(\tH\x01\x88\x01\x01\x42\x07\n\x05_nameB\x0c\n\n_argumentsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,16 +43,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FUNCTIONCALL']._serialized_end=400
   _globals['_USAGE']._serialized_start=402
   _globals['_USAGE']._serialized_end=500
-  _globals['_CHATRESPONSE']._serialized_start=502
-  _globals['_CHATRESPONSE']._serialized_end=616
-  _globals['_CALLMETADATA']._serialized_start=619
-  _globals['_CALLMETADATA']._serialized_end=757
-  _globals['_STREAMCHOICE']._serialized_start=759
-  _globals['_STREAMCHOICE']._serialized_end=878
-  _globals['_STREAMDELTA']._serialized_start=880
-  _globals['_STREAMDELTA']._serialized_end=1006
-  _globals['_TOOLCALLDELTA']._serialized_start=1009
-  _globals['_TOOLCALLDELTA']._serialized_end=1144
-  _globals['_FUNCTIONCALLDELTA']._serialized_start=1146
-  _globals['_FUNCTIONCALLDELTA']._serialized_end=1231
+  _globals['_CHATRESPONSE']._serialized_start=503
+  _globals['_CHATRESPONSE']._serialized_end=705
+  _globals['_CALLMETADATA']._serialized_start=708
+  _globals['_CALLMETADATA']._serialized_end=846
+  _globals['_STREAMCHOICE']._serialized_start=849
+  _globals['_STREAMCHOICE']._serialized_end=1011
+  _globals['_STREAMDELTA']._serialized_start=1014
+  _globals['_STREAMDELTA']._serialized_end=1174
+  _globals['_TOOLCALLDELTA']._serialized_start=1177
+  _globals['_TOOLCALLDELTA']._serialized_end=1312
+  _globals['_FUNCTIONCALLDELTA']._serialized_start=1314
+  _globals['_FUNCTIONCALLDELTA']._serialized_end=1399
 # @@protoc_insertion_point(module_scope)
