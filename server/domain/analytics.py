@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -33,8 +34,13 @@ def date_range(start_date: str, end_date: str, today: date) -> DateRange:
     return DateRange(start=start, end=end)
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _date(field_name: str, value: str) -> date:
     try:
+        if not _ISO_DATE.fullmatch(value):  # fromisoformat also takes 20260131 and 2026-W05-6
+            raise ValueError(value)
         return date.fromisoformat(value)
     except ValueError:
         raise invalid_argument(field_name, "must be a date such as 2026-01-31 (YYYY-MM-DD)") from None

@@ -62,6 +62,8 @@ def snapshot(value: Any) -> Any:
     """A domain value as JSON-compatible data."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if callable(getattr(value, "audited", None)):  # a value with its own view for the log
+        return snapshot(value.audited())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: snapshot(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
     if isinstance(value, enum.Enum):

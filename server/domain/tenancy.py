@@ -4,6 +4,7 @@ key rotates."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -105,6 +106,14 @@ class Team:
     @property
     def archived(self) -> bool:
         return self.archived_at is not None
+
+    def audited(self) -> dict[str, Any]:
+        """As the audit log records it: with the status the API shows. An archived team is
+        stored `suspended`, so that every check refuses it, and shown `archived`."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.repr}
+        if self.archived:
+            fields["status"] = "archived"
+        return fields
 
 
 class KeyState:

@@ -500,10 +500,12 @@ class AdminUseCases:
                 outcome, revoked = DELETED, 0
             else:
                 await team_store.archive_team(conn, team_id)
-                revoked = await key_store.revoke_team_keys(conn, team_id)
+                revocations = await key_store.revoke_team_keys(conn, team_id)
                 after = await team_store.get_team(conn, team_id)
                 await _audit(conn, actor, "archive", audit.TEAM, team_id, before, after)
-                outcome = ARCHIVED
+                for key_before, key_after in revocations:  # each key's own trail says so too
+                    await _audit(conn, actor, "revoke", audit.KEY, str(key_before.key_id), key_before, key_after)
+                outcome, revoked = ARCHIVED, len(revocations)
             await announce_key_change(conn, team_id, change)
         return outcome, revoked
 

@@ -157,14 +157,28 @@ async def retire_key(conn: Connection, key_id: uuid.UUID, expires_at: datetime, 
     return TeamKey(**row._mapping)
 
 
-async def revoke_team_keys(conn: Connection, team_id: str) -> int:
-    """Revoke every key of the team not revoked yet; returns how many."""
-    result = await conn.execute(
-        update(api_keys)
-        .where(and_(api_keys.c.team_id == team_id, api_keys.c.revoked_at.is_(None)))
-        .values(revoked_at=func.now())
+async def revoke_team_keys(conn: Connection, team_id: str) -> list[tuple[TeamKey, TeamKey]]:
+    """Revoke every key of the team that still works (not revoked, not expired: a rotated
+    key in its grace period works); (before, after) of each. An expired key stays expired."""
+    keys = api_keys.c
+    usable = and_(
+        keys.team_id == team_id,
+        keys.revoked_at.is_(None),
+        keys.expires_at.is_(None) | (keys.expires_at > func.now()),
     )
-    return result.rowcount
+    before = [
+        TeamKey(**row._mapping) for row in await conn.execute(select(*_KEY_COLUMNS).where(usable).with_for_update())
+    ]
+    if not before:
+        return []
+    rows = await conn.execute(
+        update(api_keys)
+        .where(keys.key_id.in_([key.key_id for key in before]))
+        .values(revoked_at=func.now())
+        .returning(*_KEY_COLUMNS)
+    )
+    after = {row.key_id: TeamKey(**row._mapping) for row in rows}
+    return [(key, after[key.key_id]) for key in before]
 
 
 async def listening_processes(conn: Connection) -> int:

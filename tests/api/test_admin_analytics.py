@@ -105,6 +105,8 @@ async def test_bad_report_requests_name_the_field(admin):
     for request, field in (
         (pb.GetTeamUsageRequest(team_id=team.team_id, start_date="2026-13-01"), "start_date"),
         (pb.GetTeamUsageRequest(team_id=team.team_id, end_date="yesterday"), "end_date"),
+        (pb.GetTeamUsageRequest(team_id=team.team_id, start_date="20261128"), "start_date"),  # not YYYY-MM-DD
+        (pb.GetTeamUsageRequest(team_id=team.team_id, end_date="2026-W48-6"), "end_date"),
         (pb.GetTeamUsageRequest(team_id=team.team_id, start_date="2026-02-01", end_date="2026-01-01"), "start_date"),
         (pb.GetTeamUsageRequest(team_id=team.team_id, start_date="2024-01-01", end_date="2026-01-01"), "start_date"),
         (pb.GetTeamUsageRequest(team_id=team.team_id, limit=5000), "limit"),

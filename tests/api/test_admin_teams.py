@@ -196,9 +196,38 @@ async def test_a_team_with_history_is_archived_and_its_history_kept(app, admin, 
     )
     await jobs.CompleteJob(job_pb.CompleteJobRequest(job_id=open_job.job_id, status=job_pb2.Job.FAILED), metadata=auth)
 
+    # The first key is rotated without grace: it has expired, and is not revoked again.
+    (first,) = [
+        k
+        for k in (await admin.ListTeamKeys(pb.ListTeamKeysRequest(team_id=team.team_id), metadata=ADMIN)).keys
+        if k.name != "staging"
+    ]
+    rotated = await admin.RotateTeamKey(
+        pb.RotateTeamKeyRequest(team_id=team.team_id, key_id=first.key_id, grace_period_seconds=0), metadata=ADMIN
+    )
+
     result = await admin.DeleteTeam(pb.DeleteTeamRequest(team_id=team.team_id), metadata=ADMIN)
     assert result.outcome == pb.DeleteTeamResponse.ARCHIVED and result.keys_revoked == 2
-    for key in (team.virtual_key, extra.virtual_key):
+    keys = (await admin.ListTeamKeys(pb.ListTeamKeysRequest(team_id=team.team_id), metadata=ADMIN)).keys
+    assert {k.key_id: k.state for k in keys} == {
+        first.key_id: tenancy_pb2.TeamKey.EXPIRED,
+        rotated.key.key_id: tenancy_pb2.TeamKey.REVOKED,
+        extra.key.key_id: tenancy_pb2.TeamKey.REVOKED,
+    }
+    async with app.db.transaction() as conn:
+        trail = (
+            await conn.execute(
+                text(
+                    "SELECT action, resource_id, after->>'status' FROM admin_audit_log "
+                    "WHERE resource_id IN (:t, :a, :b) AND action IN ('archive', 'revoke') ORDER BY audit_id"
+                ),
+                {"t": team.team_id, "a": rotated.key.key_id, "b": extra.key.key_id},
+            )
+        ).all()
+    # The archival is recorded as the API shows the team, and each key it revoked too.
+    assert tuple(trail[0]) == ("archive", team.team_id, "archived")
+    assert {tuple(row)[:2] for row in trail[1:]} == {("revoke", rotated.key.key_id), ("revoke", extra.key.key_id)}
+    for key in (rotated.virtual_key, extra.virtual_key):
         await fails(
             jobs.CreateJob(job_pb.CreateJobRequest(job_type="x"), metadata=bearer(key)),
             grpc.StatusCode.UNAUTHENTICATED,
