@@ -4,8 +4,10 @@ litellm.types.utils.all_litellm_params, and the keys its Router and its proxy's 
 processing read from a request (`kwargs.get("...")`, `data.pop("...")`...) that are not
 OpenAI chat parameters nor a provider's: per-request fallbacks (`content_policy_fallbacks`,
 `context_window_fallbacks`), `router_settings_override`, `specific_deployment`,
-`user_config`, guardrail switches... Without them a tenant could have its call served by a
-model outside its alias's route, or turn the operator's guardrails off. Run after changing
+`user_config`, `drop_params` and `additional_drop_params` (which would drop `max_tokens`
+after a cost limit reserved by it), callbacks, `organization` and other credentials,
+guardrail switches... Without them a tenant could have its call served by a model outside
+its alias's route, escape its job's cost limit, or turn the operator's guardrails off. Run after changing
 LiteLLM's version:
 
     .venv-litellm/bin/python scripts/litellm_params.py
@@ -25,13 +27,17 @@ TARGET = Path(__file__).resolve().parent.parent / "server" / "domain" / "litellm
 
 # Where LiteLLM reads a request's own settings beyond all_litellm_params.
 _READERS = (
+    "main.py",
+    "utils.py",
     "router.py",
     "proxy/litellm_pre_call_utils.py",
     "proxy/common_request_processing.py",
     "proxy/route_llm_request.py",
     "proxy/auth/auth_utils.py",
 )
-_READ = re.compile(r'(?:kwargs|data|request_data|_data|body|request_body)\.(?:get|pop)\(\s*"([A-Za-z_]+)"')
+_READ = re.compile(
+    r'(?:kwargs|data|request_data|_data|body|request_body|optional_params|litellm_params)\.(?:get|pop)\(\s*"([A-Za-z_]+)"'
+)
 # Read there, but a provider's parameters that LiteLLM passes on (Anthropic's `thinking` and
 # `system`, Gemini's `generationConfig`, the Responses API's `input`...), or names of our own
 # request (`purpose`): not refused.
@@ -40,15 +46,20 @@ _PROVIDERS = frozenset(
         "agent",
         "code",
         "container_id",
+        "contents",
         "data",
+        "document",
         "deployment",
+        "encoding_format",
         "endpoint",
         "exception",
         "file",
         "generationConfig",
         "input",
         "instructions",
+        "prompt",
         "purpose",
+        "query",
         "reasoning_effort",
         "response_id",
         "service_tier",
@@ -56,6 +67,7 @@ _PROVIDERS = frozenset(
         "system",
         "thinking",
         "tools",
+        "top_k",
         "video_id",
         "voice",
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 import uuid
 
 from server.domain.errors import invalid_argument
@@ -58,10 +59,16 @@ def uuid_field(field_name: str, value: str) -> uuid.UUID:
 _BLANK = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "\u115f\u1160\u2800\u3164\uffa0"
 
 
+def _blank(value: str) -> bool:
+    """Nothing that shows: spaces, fillers, and marks with nothing to mark (combining
+    marks, variation selectors, format characters alone)."""
+    return all(ch in _BLANK or unicodedata.category(ch) in ("Mn", "Me", "Cf") for ch in value)
+
+
 def label(field_name: str, value: str, *, required: bool = False, max_length: int = MAX_LABEL_LENGTH) -> str:
     """A short free-text label (job_type, purpose...): printable, bounded length; one that
     is required must not be blank either (spaces, or letters that show nothing)."""
-    if not value or (required and not value.strip(_BLANK)):
+    if not value or (required and _blank(value)):
         if required:
             raise invalid_argument(field_name, "is required" if not value else "must not be blank")
         return value

@@ -381,7 +381,8 @@ async def test_authentication(jobs, team):
         "INVALID_REQUEST",
     )
     assert junk.details().startswith("team_id:") and len(junk.details()) < 200
-    for looks_blank in ("   ", "\u00a0\u3000", "\u2800", "\u3164"):  # spaces, and letters that show nothing
+    # Spaces, letters that show nothing, and marks with nothing to mark.
+    for looks_blank in ("   ", "\u00a0\u3000", "\u2800", "\u3164", "\u034f", "\ufe0f", "\u17b4\u17b5", "\U00016fe4"):
         blank = await expect_error(
             jobs.CreateJob(pb.CreateJobRequest(job_type=looks_blank), metadata=team.auth),
             grpc.StatusCode.INVALID_ARGUMENT,

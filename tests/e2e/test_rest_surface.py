@@ -208,6 +208,8 @@ def test_fallback_through_litellm_is_recorded(stack, api, team):
         {"content_policy_fallbacks": [{"*": ["fake-free"]}]},
         {"context_window_fallbacks": [{"*": ["fake-free"]}]},
         {"user_config": {"model_list": []}},
+        {"additional_drop_params": ["max_tokens"]},  # would unbound a call a cost limit reserved for
+        {"organization": "org-OTHER"},  # the OpenAI organization the operator's key bills
     ],
 )
 def test_a_call_cannot_choose_its_own_fallbacks_or_routing(stack, api, team, setting):
