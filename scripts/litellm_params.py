@@ -17,6 +17,7 @@ tests/unit/test_litellm_params.py fails while the file differs from what this wr
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import sys
@@ -74,7 +75,7 @@ _PROVIDERS = frozenset(
 )
 # Read elsewhere in the proxy from the request body as its own: tag routing, its other
 # guardrail and routing switches.
-_ALSO = frozenset({"tags", "guardrails", "fastest_response", "router_settings", "mock_testing_fallbacks"})
+_ALSO = frozenset({"tags", "guardrails", "fastest_response", "router_settings", "mock_testing_fallbacks", "start_time"})
 
 
 def render() -> str:
@@ -82,11 +83,18 @@ def render() -> str:
     from importlib.metadata import version
 
     import litellm
+    from litellm.proxy.auth.auth_utils import _BANNED_REQUEST_BODY_PARAMS
+    from litellm.proxy.litellm_pre_call_utils import _UNTRUSTED_ROOT_CONTROL_FIELDS
     from litellm.types.utils import all_litellm_params
     from openai.types.chat.completion_create_params import CompletionCreateParamsBase
 
     root = Path(litellm.__file__).parent
     read = {name for reader in _READERS for name in _READ.findall((root / reader).read_text())}
+    # completion()'s own named arguments (`deployment_id` switches to Azure's client and
+    # names the model it calls), the proxy's own ban list of request-body keys (provider
+    # credentials, logging targets), and what it strips as untrusted control fields.
+    read |= set(inspect.signature(litellm.completion).parameters) - {"kwargs"}
+    read |= set(_BANNED_REQUEST_BODY_PARAMS) | set(_UNTRUSTED_ROOT_CONTROL_FIELDS)
     own = read - set(CompletionCreateParamsBase.__annotations__) - _PROVIDERS
     names = "\n".join(f'        "{name}",' for name in sorted(set(all_litellm_params) | own | _ALSO))
     return f'''"""Request keys LiteLLM {version("litellm")} reads as its own settings (credentials, routing,

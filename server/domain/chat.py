@@ -47,7 +47,10 @@ RESERVED_KEYS = frozenset(
     }
     | LITELLM_PARAMS
 )
-_RESERVED_PREFIXES = ("litellm_", "mock_", "_")
+# LiteLLM's own prefixes, and its provider credentials' and routing's (`aws_access_key_id`,
+# `aws_session_token`, `vertex_project`, `azure_ad_token`...): a request's would override
+# the deployment's, for the operator's route.
+_RESERVED_PREFIXES = ("litellm_", "mock_", "_", "aws_", "azure_", "vertex_", "s3_")
 
 
 def is_reserved(key: str) -> bool:

@@ -210,6 +210,8 @@ def test_fallback_through_litellm_is_recorded(stack, api, team):
         {"user_config": {"model_list": []}},
         {"additional_drop_params": ["max_tokens"]},  # would unbound a call a cost limit reserved for
         {"organization": "org-OTHER"},  # the OpenAI organization the operator's key bills
+        {"deployment_id": "gpt-4o-secret"},  # another Azure deployment, on the operator's key
+        {"aws_session_token": "TENANTTOKEN"},  # credentials over the deployment's
     ],
 )
 def test_a_call_cannot_choose_its_own_fallbacks_or_routing(stack, api, team, setting):

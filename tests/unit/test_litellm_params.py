@@ -45,6 +45,23 @@ def test_the_list_is_the_pinned_litellms_own():
         "tags",
         "disable_global_guardrails",
         "guardrails",
+        # Read by LiteLLM's completion(): dropping max_tokens after a cost limit reserved
+        # by it, the operator's own drop_params, callbacks, the OpenAI organization billed
+        # (bug hunt F).
+        "additional_drop_params",
+        "drop_params",
+        "success_callback",
+        "callbacks",
+        "organization",
+        "vertex_project",
+        # completion()'s deployment_id (another Azure deployment, on the operator's key),
+        # credentials overriding the deployment's, the proxy's own ban list (bug hunt G).
+        "deployment_id",
+        "aws_access_key_id",
+        "aws_session_token",
+        "azure_ad_token",
+        "user_provider_credentials",
+        "start_time",
     ],
 )
 def test_extra_body_cannot_carry_gateway_or_litellm_settings(key):
@@ -86,6 +103,8 @@ def test_provider_parameters_still_pass():
             "prediction": {"type": "content", "content": "x"},
             "service_tier": "flex",
             "thinking": {"type": "enabled"},
+            "top_k": 5,
+            "prompt_cache_key": "k",
         },
         purpose="",
         call_metadata={},
@@ -94,4 +113,6 @@ def test_provider_parameters_still_pass():
         "prediction": {"type": "content", "content": "x"},
         "service_tier": "flex",
         "thinking": {"type": "enabled"},  # Anthropic's, which LiteLLM also reads: a provider's
+        "top_k": 5,
+        "prompt_cache_key": "k",
     }
