@@ -343,7 +343,7 @@ class WebhookSender:
         )[:500]
         try:
             async with self._recording, self._db.transaction() as conn:
-                if await store.pause_if_dead(conn, delivery.endpoint_id, delivery.created_at, reason):
+                if await store.pause(conn, delivery.endpoint_id, reason, unless_delivered_since=delivery.created_at):
                     endpoint = await store.get_endpoint(conn, delivery.endpoint_id)
                     await _audit(conn, SENDER, "pause", endpoint, None, _audited(endpoint))
                     log.warning("webhook endpoint %s paused: %s", delivery.endpoint_id, reason)

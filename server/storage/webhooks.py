@@ -147,14 +147,23 @@ async def update_endpoint(conn: Connection, endpoint_id: uuid.UUID, values: dict
     )
 
 
-async def pause(conn: Connection, endpoint_id: uuid.UUID, reason: str) -> None:
-    """Hold the endpoint's deliveries (kept as it was when already paused)."""
+async def pause(
+    conn: Connection, endpoint_id: uuid.UUID, reason: str, *, unless_delivered_since: datetime | None = None
+) -> bool:
+    """Hold the endpoint's deliveries (kept as it was when already paused); with
+    `unless_delivered_since`, only if nothing was delivered to it since then (within the
+    minute `last_delivered_at` is kept to). True when this paused it."""
     e = webhook_endpoints.c
-    await conn.execute(
+    conditions = [e.endpoint_id == endpoint_id, e.paused_at.is_(None)]
+    if unless_delivered_since is not None:
+        since = unless_delivered_since - timedelta(seconds=60)
+        conditions.append(e.last_delivered_at.is_(None) | (e.last_delivered_at < since))
+    result = await conn.execute(
         update(webhook_endpoints)
-        .where(e.endpoint_id == endpoint_id, e.paused_at.is_(None))
+        .where(*conditions)
         .values(paused_at=func.now(), pause_reason=reason, updated_at=func.now())
     )
+    return result.rowcount == 1
 
 
 async def resume(conn: Connection, endpoint_id: uuid.UUID, lease_seconds: float) -> None:
@@ -187,22 +196,6 @@ async def retry_failed(conn: Connection, endpoint_id: uuid.UUID) -> int:
         .values(status="pending", next_attempt_at=func.now())
     )
     return result.rowcount
-
-
-async def pause_if_dead(conn: Connection, endpoint_id: uuid.UUID, since: datetime, reason: str) -> bool:
-    """Pause the endpoint unless something was delivered to it since `since` (within the
-    minute `last_delivered_at` is kept to); True when this paused it."""
-    e = webhook_endpoints.c
-    result = await conn.execute(
-        update(webhook_endpoints)
-        .where(
-            e.endpoint_id == endpoint_id,
-            e.paused_at.is_(None),
-            e.last_delivered_at.is_(None) | (e.last_delivered_at < since - timedelta(seconds=60)),
-        )
-        .values(paused_at=func.now(), pause_reason=reason, updated_at=func.now())
-    )
-    return result.rowcount == 1
 
 
 async def delete_endpoint(conn: Connection, endpoint_id: uuid.UUID) -> None:
