@@ -36,11 +36,7 @@ class PriceCatalog:
         """The model's per-token (input, output) USD price, or None when unknown. A model
         missing from the known prices has them read again, at most every RETRY_SECONDS:
         one added to LiteLLM since (LiteLLM would cost its calls) is priced within that."""
-        if self._due(model):
-            async with self._lock:
-                if self._due(model):
-                    self._next_missing_load = self._clock() + RETRY_SECONDS
-                    await self.prices_now()
+        await self._read_when_due(model)
         return self._prices.get(model)
 
     @property
@@ -53,14 +49,22 @@ class PriceCatalog:
         prices when due. So a process knows them before its first call needs them, and
         still knows them when LiteLLM goes away: a stream cut by LiteLLM's death is then
         costed from its model's price, not recorded at $0 because a first read failed."""
-        if self._clock() >= self._next_load:
+        await self._read_when_due(None)
+
+    async def _read_when_due(self, model: str | None) -> None:
+        """Read the prices when the refresh is due, or `model` is missing from them and was
+        not looked for in the last RETRY_SECONDS; once, however many ask at the same time."""
+        if self._due(model):
             async with self._lock:
-                if self._clock() >= self._next_load:
+                if self._due(model):
+                    if model is not None:
+                        self._next_missing_load = self._clock() + RETRY_SECONDS
                     await self.prices_now()
 
-    def _due(self, model: str) -> bool:
+    def _due(self, model: str | None) -> bool:
         now = self._clock()
-        return now >= self._next_load or (model not in self._prices and now >= self._next_missing_load)
+        missing = model is not None and model not in self._prices
+        return now >= self._next_load or (missing and now >= self._next_missing_load)
 
     async def prices_now(self) -> dict[str, tuple[Decimal, Decimal]] | None:
         """Every known price, asked of LiteLLM now; None if it could not be asked. A failed
