@@ -54,15 +54,14 @@ def uuid_field(field_name: str, value: str) -> uuid.UUID:
         raise invalid_argument(field_name, "must be a UUID such as 3f2b1c9e-8a41-4d2b-9a7e-0c5d6e7f8a9b") from None
 
 
-# What str.strip() removes (Unicode's White_Space), and the letters and symbols that show
-# nothing yet are printable: Hangul fillers, the braille blank.
-_BLANK = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "\u115f\u1160\u2800\u3164\uffa0"
+# Letters and symbols that show nothing yet are printable: Hangul fillers, the braille blank.
+_FILLERS = frozenset("\u115f\u1160\u2800\u3164\uffa0")
 
 
 def _blank(value: str) -> bool:
     """Nothing that shows: spaces, fillers, and marks with nothing to mark (combining
     marks, variation selectors, format characters alone)."""
-    return all(ch in _BLANK or unicodedata.category(ch) in ("Mn", "Me", "Cf") for ch in value)
+    return all(ch.isspace() or ch in _FILLERS or unicodedata.category(ch) in ("Mn", "Me", "Cf") for ch in value)
 
 
 def label(field_name: str, value: str, *, required: bool = False, max_length: int = MAX_LABEL_LENGTH) -> str:
