@@ -34,11 +34,11 @@ import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from decimal import Decimal
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer
 
 log = logging.getLogger(__name__)
 
@@ -269,8 +269,7 @@ class MetricsEndpoint:
         if self._is_admin is not None:
             app = _admin_through_the_gateway(app, self._is_admin)
 
-        class Server(ThreadingMixIn, WSGIServer):
-            daemon_threads = True
+        class Server(ThreadingWSGIServer):  # prometheus_client's, for this host's address family
             address_family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
 
         self._server = make_server(self._host, self._port, app, Server, handler_class=_Quiet)
