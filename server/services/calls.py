@@ -45,6 +45,7 @@ from server.domain.jobs import (
     cost_limit_reached,
     ensure_open,
     ensure_status_open,
+    refused_by_provider,
     summarize,
 )
 from server.domain.models import Route
@@ -623,7 +624,7 @@ class _CallInProgress:
                 touch_job=lag > self.owner._activity_resolution,
                 reserved_usd=self.prepared.reserved_usd,
                 watch_job=consumption,
-                in_job_limits=self.prepared.in_job_limits,
+                give_back_place=self.prepared.in_job_limits and refused_by_provider(record),
             )
         if consumption and job_status is JobStatus.COMPLETED:  # settled without this call
             await charge_late_calls(self.owner._db, record.job_id, record.team_id, self.principal.actor)

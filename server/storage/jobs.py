@@ -23,7 +23,6 @@ from server.domain.jobs import (
     CallStatus,
     Job,
     JobStatus,
-    refused_by_provider,
 )
 from server.storage.credits import LOCK_TEAM_STATE, TEAM_STATE, TeamState, team_state_of
 from server.storage.database import Connection, Statement, StatementConnection, as_statements
@@ -437,7 +436,7 @@ _TOUCH_JOB_SQL = """
 # the call, or this statement sees the job settled without it.
 _WATCH_JOB_SQL = "SELECT true AS merged, status FROM jobs WHERE job_id = :job_id FOR KEY SHARE"
 # A call that took a place in its job's limits moves its reservation to what it cost the
-# team, and gives its place back if the provider refused it (domain.jobs.refused_by_provider).
+# team, and gives its place back if asked (a call the provider refused: services/calls.py).
 _SETTLE_COST_SQL = """
     UPDATE job_limits
        SET cost_reserved_usd = cost_reserved_usd - :reserved_usd,
@@ -468,13 +467,13 @@ async def record_call(
     touch_job: bool,
     reserved_usd: Decimal | None = None,
     watch_job: bool = False,
-    in_job_limits: bool = False,
+    give_back_place: bool = False,
 ) -> JobStatus | None:
     """Insert the call, and in the same statement, when there is a metadata patch or
     `touch_job`, merge the patch into its job and set the job's last activity to now;
     with `reserved_usd` (a cost-limited team's call), move the call's reservation in its
-    job's row of job_limits to what it actually cost the team (billed); `in_job_limits`
-    (the call took a place there): give the place back if the provider refused the call.
+    job's row of job_limits to what it actually cost the team (billed); with
+    `give_back_place`, give back the place the call took there.
 
     Returns the job's status, with `watch_job` or when it touched the job: `completed`
     means the job was settled without this call (it ran on after its job was completed),
@@ -484,8 +483,7 @@ async def record_call(
     A prepared statement: building a Core insert/update per call cost more CPU than the
     database work (seen in profiles of the hot path)."""
     touching = bool(metadata_patch or touch_job)
-    place_back = in_job_limits and refused_by_provider(call)
-    settling = reserved_usd is not None or place_back
+    settling = reserved_usd is not None or give_back_place
     run = conn.first if touching or watch_job else conn.run
     job = await run(
         _RECORD_CALL[touching, settling, watch_job],
@@ -514,7 +512,7 @@ async def record_call(
             "metadata_patch": json.dumps(metadata_patch or {}),
             "max_metadata_bytes": validation.MAX_JOB_METADATA_BYTES,
             "reserved_usd": reserved_usd or Decimal(0),
-            "places_back": int(place_back),
+            "places_back": int(give_back_place),
         },
     )
     if job is None:
