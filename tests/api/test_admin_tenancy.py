@@ -9,10 +9,9 @@ from sqlalchemy import text
 from saaslitellm.v1 import admin_service_pb2 as pb
 from saaslitellm.v1 import admin_service_pb2_grpc, tenancy_pb2
 from server.app import Application
-from server.settings import Settings
 from tests.api.admin_support import bearer, call_works, fails, new_alias, new_group, new_org, new_team
-from tests.api.conftest import ADMIN
-from tests.conftest import ADMIN_KEY, unique
+from tests.api.conftest import ADMIN, server_settings
+from tests.conftest import unique
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
@@ -166,13 +165,8 @@ async def test_alias_models_are_checked_against_the_catalog(admin):
 
 
 async def test_an_unreachable_catalog_is_unavailable_and_changes_nothing(database_url):
-    settings = Settings(
-        database_url=database_url,
-        admin_key=ADMIN_KEY,
-        litellm_base_url="http://127.0.0.1:9",  # discard port: nothing listens
-        grpc_port=0,
-        migrate_on_start=False,
-        usage_rollup_interval_seconds=0,
+    settings = server_settings(  # the discard port: nothing listens
+        database_url, "http://127.0.0.1:9", usage_rollup_interval_seconds=0
     )
     application = Application(settings)
     await application.start()

@@ -22,7 +22,7 @@ from devstack.stack import Stack
 from saaslitellm.v1 import chat_pb2, job_pb2, job_service_pb2_grpc
 from saaslitellm.v1 import job_service_pb2 as pb
 from tests.conftest import own_stack
-from tests.integration.test_credit_races import make_team
+from tests.integration.test_credit_races import channels_to, make_team
 
 # A TTL of 100 s: activity is refreshed every second, and a single-call job idle for 5 s
 # (server.domain.jobs.single_call_abandon_seconds) is abandoned; the reaper runs twice a second.
@@ -58,8 +58,7 @@ async def sent_to_provider(fake_url: str, marker: str) -> None:
 
 
 async def test_a_single_call_job_whose_process_died_expires_soon_and_frees_its_key(two):
-    victim, survivor = (grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two.grpc_ports)
-    try:
+    async with channels_to(two.grpc_ports) as (victim, survivor):
         team_id, auth = await make_team(survivor, credits=10)
         key, marker = f"order-{uuid.uuid4().hex}", f"doomed-{uuid.uuid4().hex}"
         # A single-call stream on the survivor that outlasts the abandonment window (about
@@ -100,9 +99,6 @@ async def test_a_single_call_job_whose_process_died_expires_soon_and_frees_its_k
 
         events = await reading
         assert events[-1].done and not events[-1].HasField("error") and events[-1].job_status == job_pb2.Job.COMPLETED
-    finally:
-        for channel in (victim, survivor):
-            await channel.close()
     with psycopg.connect(two.postgres.url) as conn:
         expired = conn.execute(
             "SELECT status, error_message FROM jobs WHERE team_id = %s AND job_type = 'order' AND status <> 'completed'",

@@ -22,7 +22,7 @@ from saaslitellm.v1 import credit_service_pb2 as cpb
 from saaslitellm.v1 import job_service_pb2 as pb
 from server.domain.credits import MAX_CREDITS
 from tests.conftest import own_stack
-from tests.integration.test_credit_races import ADMIN, invariants, make_team
+from tests.integration.test_credit_races import ADMIN, channels_to, invariants, make_team
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +52,7 @@ def held_ever(url: str, team_id: str) -> int:
 
 
 async def test_top_ups_and_charges_racing_at_the_cap_never_overshoot_it(two_servers):
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two_servers.grpc_ports]
-    try:
+    async with channels_to(two_servers.grpc_ports) as channels:
         start = MAX_CREDITS - 1_000
         team_id, auth = await make_team(channels[0], credits=start)
         credit_stubs = itertools.cycle([credit_service_pb2_grpc.CreditServiceStub(c) for c in channels])
@@ -80,14 +79,10 @@ async def test_top_ups_and_charges_racing_at_the_cap_never_overshoot_it(two_serv
         # The room there was (1,000), plus what the charges freed (60), filled as far as 7s go.
         assert 1_000 // 7 <= len(added) <= 1_060 // 7 and remaining <= MAX_CREDITS
         assert held_ever(two_servers.postgres.url, team_id) <= MAX_CREDITS
-    finally:
-        for channel in channels:
-            await channel.close()
 
 
 async def test_refunds_racing_with_top_ups_at_the_cap_count_once_and_never_overshoot(two_servers):
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two_servers.grpc_ports]
-    try:
+    async with channels_to(two_servers.grpc_ports) as channels:
         team_id, auth = await make_team(channels[0], credits=40)
         credit_stubs = itertools.cycle([credit_service_pb2_grpc.CreditServiceStub(c) for c in channels])
         job_stub = job_service_pb2_grpc.JobServiceStub(channels[1])
@@ -143,6 +138,3 @@ async def test_refunds_racing_with_top_ups_at_the_cap_count_once_and_never_overs
         admin = admin_service_pb2_grpc.AdminServiceStub(channels[0])
         usage = await admin.GetTeamUsage(admin_pb.GetTeamUsageRequest(team_id=team_id), metadata=ADMIN)
         assert (usage.totals.credits_charged, usage.totals.credits_refunded) == (30, len(firsts))
-    finally:
-        for channel in channels:
-            await channel.close()

@@ -7,10 +7,11 @@ the races are the ones production sees: PostgreSQL is the only thing they share.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 
 import grpc
@@ -40,6 +41,17 @@ ADMIN = (("x-admin-key", ADMIN_KEY),)
 def two_servers(pg: Postgres, tmp_path_factory) -> Iterator[Stack]:
     with own_stack(pg, tmp_path_factory, "race", with_litellm=False, server_processes=2, health_interval="1s") as stack:
         yield stack
+
+
+@contextlib.asynccontextmanager
+async def channels_to(ports) -> AsyncIterator[list[grpc.aio.Channel]]:
+    """A channel to each server process (by gRPC port), closed afterwards."""
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in ports]
+    try:
+        yield channels
+    finally:
+        for channel in channels:
+            await channel.close()
 
 
 async def make_team(channel: grpc.aio.Channel, credits: int, **team_fields) -> tuple[str, tuple]:
@@ -108,8 +120,7 @@ async def test_200_jobs_racing_for_50_credits_over_two_processes(two_servers):
 
 
 async def test_100_repeated_completes_of_one_job_charge_once(two_servers):
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two_servers.grpc_ports]
-    try:
+    async with channels_to(two_servers.grpc_ports) as channels:
         team_id, auth = await make_team(channels[0], credits=5)
         stubs = [job_service_pb2_grpc.JobServiceStub(c) for c in channels]
         job = await stubs[0].CreateJob(pb.CreateJobRequest(job_type="t"), metadata=auth)
@@ -118,23 +129,16 @@ async def test_100_repeated_completes_of_one_job_charge_once(two_servers):
         assert {r.costs.credits_remaining for r in results} == {4}
         assert len({r.SerializeToString() for r in results}) == 1  # the same answer every time
         assert invariants(two_servers.postgres.url, team_id) == (4, 4, 0, 0, 1)
-    finally:
-        for channel in channels:
-            await channel.close()
 
 
 async def test_idempotent_creates_across_processes_reserve_once(two_servers):
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two_servers.grpc_ports]
-    try:
+    async with channels_to(two_servers.grpc_ports) as channels:
         team_id, auth = await make_team(channels[0], credits=5)
         stubs = [job_service_pb2_grpc.JobServiceStub(c) for c in channels]
         request = pb.CreateJobRequest(job_type="t", idempotency_key="same-order-123")
         jobs = await asyncio.gather(*(stubs[i % 2].CreateJob(request, metadata=auth) for i in range(40)))
         assert len({j.job_id for j in jobs}) == 1
         assert invariants(two_servers.postgres.url, team_id)[2:4] == (1, 1)
-    finally:
-        for channel in channels:
-            await channel.close()
 
 
 async def test_consumption_jobs_settling_at_once_charge_exactly_what_the_team_can_pay(two_servers):
@@ -143,8 +147,7 @@ async def test_consumption_jobs_settling_at_once_charge_exactly_what_the_team_ca
     their charge without the team's lock and fall back to deciding under it when the
     balance moved or caps the charge: the total must still be exactly 35, each job's charge
     plus shortfall exactly 3, and the ledger equal to the balance."""
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two_servers.grpc_ports]
-    try:
+    async with channels_to(two_servers.grpc_ports) as channels:
         team_id, auth = await make_team(channels[0], credits=30)
         admin = admin_service_pb2_grpc.AdminServiceStub(channels[0])
         await admin.UpdateTeam(
@@ -177,9 +180,6 @@ async def test_consumption_jobs_settling_at_once_charge_exactly_what_the_team_ca
         assert sum(c.credits_charged for c in settled.values()) == 35
         remaining, ledger_amount, reserved, ledger_reserved, _ = invariants(two_servers.postgres.url, team_id)
         assert (remaining, ledger_amount, reserved, ledger_reserved) == (-5, -5, 0, 0)
-    finally:
-        for channel in channels:
-            await channel.close()
 
 
 async def test_calls_ending_after_their_job_completed_are_charged_exactly_over_two_processes(two_servers):
@@ -188,9 +188,8 @@ async def test_calls_ending_after_their_job_completed_are_charged_exactly_over_t
     refused), while it runs, or after it was recorded. However each race falls, a completed
     job is charged exactly what all its recorded calls consumed, a call recorded after the
     settlement being charged then (a late_charge entry), and the ledger equals the balance."""
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two_servers.grpc_ports]
     rng = random.Random(8)
-    try:
+    async with channels_to(two_servers.grpc_ports) as channels:
         team_id, auth = await make_team(channels[0], credits=10_000)
         admin = admin_service_pb2_grpc.AdminServiceStub(channels[0])
         await admin.UpdateTeam(
@@ -228,16 +227,12 @@ async def test_calls_ending_after_their_job_completed_are_charged_exactly_over_t
                 "SELECT count(*) FROM credit_ledger WHERE team_id = %s AND kind = 'late_charge'", (team_id,)
             ).fetchone()
         assert late > 0, "no call ended after its job completed: the race was not run"
-    finally:
-        for channel in channels:
-            await channel.close()
 
 
 async def test_a_call_limit_admits_exactly_its_minute_over_two_processes(two_servers):
     """60 calls at once, spread over both processes, against a limit of 6 a minute: exactly
     6 are made and recorded (one more per 10 s the burst lasts), the rest refused."""
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two_servers.grpc_ports]
-    try:
+    async with channels_to(two_servers.grpc_ports) as channels:
         _, auth = await make_team(channels[0], credits=5, calls_per_minute=6)
         stubs = [job_service_pb2_grpc.JobServiceStub(c) for c in channels]
         job = await stubs[0].CreateJob(pb.CreateJobRequest(job_type="burst"), metadata=auth)
@@ -262,17 +257,13 @@ async def test_a_call_limit_admits_exactly_its_minute_over_two_processes(two_ser
         with psycopg.connect(two_servers.postgres.url) as conn:
             recorded = conn.execute("SELECT count(*) FROM llm_calls WHERE job_id = %s", (job.job_id,)).fetchone()[0]
         assert recorded == len(made)
-    finally:
-        for channel in channels:
-            await channel.close()
 
 
 async def test_a_low_credit_alert_fires_once_when_many_charges_cross_it_at_once(two_servers):
     """50 completions over two processes take a team from 50 to 0 credits through its
     threshold of 25: the trigger runs under the team's row lock, so exactly one of them
     sees the crossing, and exactly one event is written."""
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in two_servers.grpc_ports]
-    try:
+    async with channels_to(two_servers.grpc_ports) as channels:
         team_id, auth = await make_team(channels[0], credits=50, low_credit_threshold=25)
         hooks = webhook_service_pb2_grpc.WebhookServiceStub(channels[0])
         endpoint = await hooks.CreateWebhookEndpoint(
@@ -301,17 +292,13 @@ async def test_a_low_credit_alert_fires_once_when_many_charges_cross_it_at_once(
             ).fetchall()
         assert len(events) == 1
         assert events[0][0]["data"]["credits_remaining"] == 25
-    finally:
-        for channel in channels:
-            await channel.close()
 
 
 async def calls_at_once_in_one_job(stack: Stack, team_fields: dict, text_: str, **params) -> tuple[str, int]:
     """30 calls at once in one new job of a team with `team_fields`, spread over both
     processes: (the job, how many were made). Every other one must be refused as
     FAILED_PRECONDITION."""
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in stack.grpc_ports]
-    try:
+    async with channels_to(stack.grpc_ports) as channels:
         _, auth = await make_team(channels[0], credits=5, **team_fields)
         stubs = [job_service_pb2_grpc.JobServiceStub(c) for c in channels]
         job = await stubs[0].CreateJob(pb.CreateJobRequest(job_type="loop"), metadata=auth)
@@ -320,9 +307,6 @@ async def calls_at_once_in_one_job(stack: Stack, team_fields: dict, text_: str, 
         outcomes = await asyncio.gather(
             *(stubs[i % 2].LLMCall(request, metadata=auth) for i in range(30)), return_exceptions=True
         )
-    finally:
-        for channel in channels:
-            await channel.close()
     made = [o for o in outcomes if isinstance(o, pb.LLMCallResponse)]
     unexpected = [
         o

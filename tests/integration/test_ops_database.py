@@ -32,7 +32,7 @@ from devstack.stack import ROOT, grpc_serving
 from saaslitellm.v1 import chat_pb2, job_pb2, job_service_pb2_grpc
 from saaslitellm.v1 import job_service_pb2 as pb
 from tests.conftest import ADMIN_KEY
-from tests.integration.test_credit_races import invariants, make_team
+from tests.integration.test_credit_races import channels_to, invariants, make_team
 
 MIGRATIONS = sorted(p.stem.split("_", 1)[0] for p in (ROOT / "migrations" / "versions").glob("0*.py"))
 
@@ -194,8 +194,7 @@ async def until(condition, seconds: float, what: str, load: Load) -> None:
 
 
 async def test_a_postgres_restart_under_load_fails_fast_recovers_and_loses_nothing(cluster):
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in cluster.ports]
-    try:
+    async with channels_to(cluster.ports) as channels:
         team_id, auth = await make_team(channels[0], credits=100_000)
         stubs = [job_service_pb2_grpc.JobServiceStub(c) for c in channels]
         load, stop = Load(), asyncio.Event()
@@ -210,9 +209,6 @@ async def test_a_postgres_restart_under_load_fails_fast_recovers_and_loses_nothi
         await until(lambda: sum(1 for t in load.successes if t > up_at) >= 20, 60, "no recovery", load)
         stop.set()
         await asyncio.gather(*workers)
-    finally:
-        for channel in channels:
-            await channel.close()
 
     while_down = [f for f in load.failures if down_at <= f[0] and f[0] + f[1] <= up_at]
     assert while_down
