@@ -67,3 +67,17 @@ def test_bad_endpoints_name_the_field(url, events, field):
 def test_an_endpoint_keeps_its_events_once_each_in_order():
     spec = webhooks.endpoint_spec("https://example.com/h", ["job.failed", "team.credits_low", "job.failed"], "", "d")
     assert spec.event_types == ("job.failed", "team.credits_low") and spec.organization_id is None
+
+
+def test_the_dashboard_offers_the_servers_event_types():
+    """The dashboard's form lists the event types itself (dashboard/src/api.ts); it must
+    list the ones the server accepts, no more, no fewer."""
+    import re
+
+    from server.domain.webhooks import EVENT_TYPES
+    from tests.conftest import ROOT
+
+    source = (ROOT / "dashboard" / "src" / "api.ts").read_text()
+    listed = re.search(r"WEBHOOK_EVENT_TYPES = \[(.*?)\] as const", source, re.S)
+    assert listed is not None
+    assert tuple(re.findall(r'"([^"]+)"', listed.group(1))) == EVENT_TYPES
