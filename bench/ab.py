@@ -3,6 +3,7 @@ layer alone, measured in one run so the machine's noise hits both alike.
 
     python -m bench.ab --baseline HEAD~1                # this tree (B) against HEAD~1 (A)
     python -m bench.ab --env-b SAAS_EVENT_LOOP=asyncio  # same code, other settings
+    python -m bench.ab --baseline HEAD~1 --gateway      # A's Envoy config from HEAD~1 too
 
 Two `direct` stacks (Envoy -> 1 server process -> fake provider, no LiteLLM) in one
 PostgreSQL; stack A's server runs from a git worktree of `--baseline` (when given), in this
@@ -12,7 +13,9 @@ Measured: latency at concurrency 1 (REST and gRPC, the two stacks in turn) and t
 of LLM calls (or with `--flow` of whole jobs: create, call, complete; with `--stream` of
 streamed calls, with their time to first content) at `--concurrency`
 (windows alternated A, B, A, B...), with the server's and PostgreSQL's CPU per operation
-read from /proc. It prints each figure for A and B and the ratio B/A. Much quicker than `make bench` (about a minute) and meant for deciding whether a
+read from /proc. Both sides run this tree's Envoy config, unless `--gateway`: A's is
+rendered by the baseline's devstack/envoy.py from its gateway/, and throughput goes through
+Envoy (REST), with Envoy's CPU per operation. It prints each figure for A and B and the ratio B/A. Much quicker than `make bench` (about a minute) and meant for deciding whether a
 change to the server's hot path helps; `make bench` remains the report of record.
 """
 
@@ -42,12 +45,34 @@ STREAM_PROMPT = stream_prompt(STREAM_CHUNKS, 0)
 
 
 class TreeStack(Stack):
-    """A devstack Stack whose server processes run the `server` package of another tree."""
+    """A devstack Stack whose server processes run the `server` package of another tree, and
+    whose Envoy config, with `gateway`, is that tree's too."""
 
-    def __init__(self, config: StackConfig, tree: Path | None) -> None:
+    def __init__(self, config: StackConfig, tree: Path | None, gateway: bool = False) -> None:
         super().__init__(config)
+        self.gateway_tree = tree if gateway else None
         if tree is not None:
             self.server_tree = tree
+
+    def envoy_yaml(self) -> str:
+        if self.gateway_tree is None:
+            return super().envoy_yaml()
+        config = self.envoy_config()
+        script = (
+            "import sys\n"
+            "from devstack.envoy import EnvoyConfig, render\n"
+            f"sys.stdout.write(render(EnvoyConfig(listen_port={config.listen_port}, "
+            f"admin_port={config.admin_port}, grpc_backends={config.grpc_backends!r}, "
+            f"health_interval={config.health_interval!r}, metrics_backends={config.metrics_backends!r})))\n"
+        )
+        return subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=self.gateway_tree,
+            env={"PYTHONPATH": str(self.gateway_tree), "PATH": "/usr/bin:/bin"},
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
 
 
 @dataclass
@@ -93,8 +118,9 @@ async def _run(args: argparse.Namespace, data_dir: Path, tree: Path | None) -> i
                 with_dashboard=False,
                 log=lambda message, name=name: print(f"  {name}: {message}"),
             )
-            sides.append(Side(name, TreeStack(config, side_tree), database))
-        print(f"A: {'commit ' + args.baseline if args.baseline else 'this tree'} {_env(args.env_a) or ''}")
+            sides.append(Side(name, TreeStack(config, side_tree, args.gateway), database))
+        gateway = " (server and Envoy config)" if args.gateway else ""
+        print(f"A: {'commit ' + args.baseline + gateway if args.baseline else 'this tree'} {_env(args.env_a) or ''}")
         print(f"B: this tree {_env(args.env_b) or ''}")
         await asyncio.gather(*(asyncio.to_thread(side.stack.start) for side in sides))
         for side in sides:
@@ -149,6 +175,9 @@ async def _measure(
             elif args.stream:  # streamed calls in open jobs, one per worker
                 jobs = [await side.grpc.create_job() for _ in range(args.concurrency)]
                 operation = lambda i, s=side, jobs=jobs: s.grpc.stream(jobs[i], STREAM_PROMPT)  # noqa: E731
+            elif args.gateway:  # calls in open jobs, one per worker, through Envoy
+                jobs = [await side.rest.create_job(client) for _ in range(args.concurrency)]
+                operation = lambda i, s=side, jobs=jobs: s.rest.call(client, jobs[i])  # noqa: E731
             else:  # calls in open jobs, one per worker
                 jobs = [await side.grpc.create_job() for _ in range(args.concurrency)]
                 operation = lambda i, s=side, jobs=jobs: s.grpc.call(jobs[i])  # noqa: E731
@@ -174,8 +203,8 @@ async def _measure(
         rows.append((f"c=1 {kind} p50 ms", a.p50_ms, b.p50_ms))
         rows.append((f"c=1 {kind} p99 ms", a.p99_ms, b.p99_ms))
     a, b = windows["A"], windows["B"]
-    rows.append((f"gRPC {unit}/s at {args.concurrency} in flight", a.rate, b.rate))
-    for component in ("server", "postgres", "client"):
+    rows.append((f"{'REST' if args.gateway else 'gRPC'} {unit}/s at {args.concurrency} in flight", a.rate, b.rate))
+    for component in ("server", "postgres", *(("envoy",) if args.gateway else ()), "client"):
         rows.append((f"CPU ms/{unit[:-1]}: {component}", a.cpu_ms_per_op(component), b.cpu_ms_per_op(component)))
     print(f"\n{'':34}  {'A':>9}  {'B':>9}  {'B/A':>6}")
     for label, x, y in rows:
@@ -222,10 +251,19 @@ def main() -> int:
         action="store_true",
         help=f"streamed calls instead of plain ones ({STREAM_CHUNKS} chunks, no delay): also time to first content",
     )
+    parser.add_argument(
+        "--gateway",
+        action="store_true",
+        help="A's Envoy config from --baseline too, and calls' throughput through Envoy (REST) with its CPU",
+    )
     parser.add_argument("--window", type=float, default=3.0, help="seconds per throughput window (default 3)")
     parser.add_argument("--repeats", type=int, default=3, help="throughput windows per side (default 3)")
     parser.add_argument("--database-url", default=None, help="PostgreSQL to use instead of the embedded one")
     args = parser.parse_args()
+    if args.gateway and (not args.baseline or args.flow or args.stream):
+        parser.error(
+            "--gateway compares a --baseline's Envoy config on plain calls: give --baseline, not --flow/--stream"
+        )
     data_dir = Path(tempfile.mkdtemp(prefix="saaslitellm-ab-"))
     tree = _worktree(args.baseline, data_dir) if args.baseline else None
     try:

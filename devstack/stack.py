@@ -312,9 +312,12 @@ class Stack:
             otlp_traces_endpoint=self.config.otlp_traces_endpoint,
         )
 
+    def envoy_yaml(self) -> str:
+        return envoy.render(self.envoy_config())
+
     def _start_envoy(self) -> None:
         path = self.config.data_dir / "envoy.yaml"
-        path.write_text(envoy.render(self.envoy_config()))
+        path.write_text(self.envoy_yaml())
         child = self.start_child(
             "envoy", [str(ENVOY_BIN), "-c", str(path), "--disable-hot-restart", "--log-level", "warn"]
         )
