@@ -14,6 +14,7 @@ from pathlib import Path
 from string import Template
 from urllib.parse import urlsplit
 
+from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,8 @@ OPENAPI = ROOT / "gateway" / "openapi.json"
 # The Lua that rewrites the transcoder's refusals into the server's error shape; inlined
 # into the Lua filter after the template's own code.
 LOCAL_REPLIES_LUA = ROOT / "gateway" / "local_replies.lua"
+# The Lua that refuses request body fields the transcoder would drop; inlined after it.
+BODY_FIELDS_LUA = ROOT / "gateway" / "body_fields.lua"
 # Marks Envoy's own 400s (its value: Envoy's response code details) for that Lua, which
 # removes it before the reply leaves.
 LOCAL_REPLY_HEADER = "x-gateway-local-reply"
@@ -143,6 +146,70 @@ def _enum_values(descriptor: Path) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
+def _api_files(descriptor: Path) -> list[descriptor_pb2.FileDescriptorProto]:
+    files = descriptor_pb2.FileDescriptorSet.FromString(descriptor.read_bytes()).file
+    return [file for file in files if file.package.startswith("saaslitellm.")]
+
+
+def _messages(descriptor: Path) -> dict[str, descriptor_pb2.DescriptorProto]:
+    """Every message of the API (and the protobuf types it uses), by full name."""
+    files = descriptor_pb2.FileDescriptorSet.FromString(descriptor.read_bytes()).file
+    found: dict[str, descriptor_pb2.DescriptorProto] = {}
+
+    def walk(prefix: str, messages: Iterable[descriptor_pb2.DescriptorProto]) -> None:
+        for message in messages:
+            found[f"{prefix}.{message.name}"] = message
+            walk(f"{prefix}.{message.name}", message.nested_type)
+
+    for file in files:
+        walk(file.package, file.message_type)
+    return found
+
+
+def _body_requests(descriptor: Path) -> dict[tuple[str, str], str]:
+    """(path template, HTTP method) -> the request message's full name, for every binding
+    whose request is the whole body (`body: "*"`) and a message of the API's own."""
+    found: dict[tuple[str, str], str] = {}
+    for file in _api_files(descriptor):
+        for service in file.service:
+            for method in service.method:
+                rule = method.options.Extensions[annotations_pb2.http]
+                message = method.input_type.lstrip(".")
+                for binding in (rule, *rule.additional_bindings):
+                    verb = binding.WhichOneof("pattern")
+                    if verb and binding.body == "*" and message.startswith("saaslitellm."):
+                        found[(getattr(binding, verb), verb.upper())] = message
+    return found
+
+
+def _body_fields(descriptor: Path) -> dict[str, dict[str, str | None]]:
+    """Each API message a request body can hold -> {field name, in both spellings -> None for
+    a value body_fields.lua does not look into, or the full name of the message it is (or
+    of the list's messages)}."""
+    messages = _messages(descriptor)
+    found: dict[str, dict[str, str | None]] = {}
+    todo = sorted(set(_body_requests(descriptor).values()))
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        fields: dict[str, str | None] = {}
+        for item in messages[name].field:
+            nested = item.type_name.lstrip(".")
+            is_map = nested in messages and messages[nested].options.map_entry
+            inner = nested if item.type == item.TYPE_MESSAGE and nested.startswith("saaslitellm.") else None
+            if is_map:
+                value = messages[nested].field[1].type_name.lstrip(".")
+                if value.startswith("saaslitellm."):
+                    raise ValueError(f"{name}.{item.name}: a map of messages, which body_fields.lua cannot check")
+                inner = None
+            fields[item.name] = fields[item.json_name] = inner
+            if inner is not None:
+                todo.append(inner)
+        found[name] = fields
+    return dict(sorted(found.items()))
+
+
 def _lua_local_replies(descriptor: Path) -> str:
     """gateway/local_replies.lua after the two names it reads, indented for the template."""
     indent = " " * 26
@@ -154,6 +221,21 @@ def _lua_local_replies(descriptor: Path) -> str:
         "}",
         *LOCAL_REPLIES_LUA.read_text().splitlines(),
     ]
+    return "\n".join(f"{indent}{line}" if line else "" for line in source)
+
+
+def _lua_body_fields(descriptor: Path) -> str:
+    """gateway/body_fields.lua after the table it reads, indented for the template."""
+    indent = " " * 26
+    table = ["local BODY_FIELDS = {"]
+    for message, fields in _body_fields(descriptor).items():
+        table.append(f"  [{json.dumps(message)}] = {{")
+        table += [
+            f"    [{json.dumps(name)}] = {json.dumps(inner) if inner else 'false'},"
+            for name, inner in sorted(fields.items())
+        ]
+        table.append("  },")
+    source = [*table, "}", *BODY_FIELDS_LUA.read_text().splitlines()]
     return "\n".join(f"{indent}{line}" if line else "" for line in source)
 
 
@@ -201,7 +283,7 @@ def _path_regex(template: str) -> str:
     return "^" + "[^/]+".join(re.escape(part) for part in parts) + "$"
 
 
-def _method_routes(openapi: Path) -> str:
+def _method_routes(openapi: Path, descriptor: Path) -> str:
     """405 with an Allow header for a known REST path called with a method it does not take.
 
     Without these the transcoder answers 404 "Could not resolve ... to a method". Each
@@ -214,15 +296,26 @@ def _method_routes(openapi: Path) -> str:
     indent = " " * 24
     paths = {path: sorted(m.upper() for m in ops) for path, ops in json.loads(openapi.read_text())["paths"].items()}
     regexes = {path: re.compile(_path_regex(path)) for path in paths}
+    bodies = _body_requests(descriptor)
     lines: list[str] = []
-    for path, methods in paths.items():
-        for method in methods:
+    # The transcoder prefers a literal segment to a variable (POST /api/teams/create is
+    # CreateTeam, not a method on /api/teams/{team_id}): so do these routes, whose metadata
+    # must be the method's the transcoder will pick.
+    for path in sorted(paths, key=lambda path: [part.startswith("{") for part in path.split("/")]):
+        for method in paths[path]:
             lines += [
                 f"{indent}- match:",
                 f"{indent}    safe_regex: {{ regex: {json.dumps(_path_regex(path))} }}",
                 f'{indent}    headers: [{{ name: ":method", string_match: {{ exact: {method} }} }}]',
                 f"{indent}  route: {{ cluster: grpc_server, timeout: 60s }}",
             ]
+            if (path, method) in bodies:
+                # The request message, whose fields body_fields.lua checks the body against.
+                lines += [
+                    f"{indent}  metadata:",
+                    f"{indent}    filter_metadata:",
+                    f"{indent}      envoy.filters.http.lua: {{ body: {json.dumps(bodies[path, method])} }}",
+                ]
     for path in paths:
         concrete = re.sub(r"\{[^}]+\}", "x", path)
         allowed = sorted({m for other, methods in paths.items() if regexes[other].match(concrete) for m in methods})
@@ -286,8 +379,9 @@ def render(config: EnvoyConfig) -> str:
         HEALTH_INTERVAL=config.health_interval,
         LOCAL_REPLY_MAPPERS=_mappers(),
         LUA_LOCAL_REPLIES=_lua_local_replies(DESCRIPTOR),
+        LUA_BODY_FIELDS=_lua_body_fields(DESCRIPTOR),
         DOCS_ROUTES=_docs_routes(config.docs_root),
-        METHOD_ROUTES=_method_routes(OPENAPI),
+        METHOD_ROUTES=_method_routes(OPENAPI, DESCRIPTOR),
         GRPC_ENDPOINTS=_endpoints(config.grpc_backends),
         METRICS_ENDPOINTS=_endpoints(
             config.metrics_backends

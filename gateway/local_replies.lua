@@ -11,7 +11,8 @@
 -- field violation, whenever the message names the field. A message it does not recognise
 -- keeps the body local_reply_config gave it. devstack/envoy.py defines two names above this
 -- file: LOCAL_REPLY_HEADER, and ENUM_VALUES (each enum's full name -> its value names), from
--- the descriptor set.
+-- the descriptor set. The request side's refusals (body_fields.lua) are local replies too,
+-- which local_reply_config wraps like Envoy's own: they get their own body back here.
 
 local ESCAPES = { b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
 -- What a value of each type the transcoder names must look like, as a JSON client sees it.
@@ -181,11 +182,18 @@ function envoy_on_response(handle)
   local details = headers:get(LOCAL_REPLY_HEADER)
   if details == nil then return end
   headers:remove(LOCAL_REPLY_HEADER)
+  local lua = details == "lua_response"
   -- grpc_json_transcode_failure{...}, or early_grpc_json_transcode_failure{...} for a query.
-  if string.find(details, "grpc_json_transcode_failure", 1, true) == nil then return end
+  if not lua and string.find(details, "grpc_json_transcode_failure", 1, true) == nil then return end
   local body = handle:body()
   local escaped = string.match(body:getBytes(0, body:length()), '"message":"(.*)"}%s*$')
   if escaped == nil then return end
+  if lua then
+    -- This filter's own refusal (body_fields.lua), which local_reply_config wrapped as its
+    -- message: its body is that message.
+    body:setBytes(json_unescape(escaped))
+    return
+  end
   local message, field, description = explain(json_unescape(escaped))
   if message == nil and field == nil then return end
   body:setBytes(error_body(message, field, description))

@@ -455,6 +455,9 @@ class Generator:
         schema: dict[str, Any] = {"type": "object", "properties": properties}
         if required:
             schema["required"] = required
+        if as_input:
+            # The gateway refuses a field the request does not have (gateway/body_fields.lua).
+            schema["additionalProperties"] = False
         description = message.comment
         for index, names in oneofs.items():
             listed = ", ".join(f"`{n}`" for n in names)

@@ -58,14 +58,23 @@ def job_id(api: str, team: RestTeam) -> str:
 
 
 @pytest.mark.parametrize(
-    "body",
-    ['{"messages": [', "not json", '{"messages": []} x', '{"job_type": "t}', '{"metadata": {"a": 1e999}}'],
+    ("path", "body"),
+    [
+        ("create", '{"job_type": "t", "metadata": {"a": [1, }}'),
+        ("create", "not json"),
+        ("create", '{"job_type": "t}'),
+        ("create", '{"metadata": {"a": 1e999}}'),
+        ("call", '{"messages": ['),
+        ("call", "not json"),
+        ("call", '{"messages": []} x'),
+        ("call", '{"max_tokens": 5, "stop": "x}'),
+    ],
 )
-def test_malformed_json_is_invalid_request_naming_no_field(api, team, job_id, body):
-    for path in ("/jobs/create", f"/jobs/{job_id}/llm-call"):
-        refused = refusal(send(api, path, body, team.headers))
-        assert violation(refused) is None
-        assert refused["message"].startswith("the request body is not valid JSON: "), refused
+def test_malformed_json_is_invalid_request_naming_no_field(api, team, job_id, path, body):
+    path = "/jobs/create" if path == "create" else f"/jobs/{job_id}/llm-call"
+    refused = refusal(send(api, path, body, team.headers))
+    assert violation(refused) is None
+    assert refused["message"].startswith("the request body is not valid JSON: "), refused
 
 
 def test_a_body_that_is_not_an_object_is_invalid_request(api, team):

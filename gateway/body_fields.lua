@@ -1,0 +1,144 @@
+-- Unknown fields in a REST request body, refused instead of dropped.
+--
+-- Envoy's gRPC-JSON transcoder drops a body field its request message does not have, without
+-- a word (platform-facts; Envoy has no option to refuse them): `max_token` for `max_tokens`,
+-- or `metadata` where create-and-call takes `job_metadata`, would be lost and the request
+-- served as if it had not been sent. This code runs before the transcoder. Each route of a
+-- method that takes its request from the body carries its request message's name in the
+-- route's metadata (devstack/envoy.py); the body's keys are checked against that message's
+-- fields, and the fields of the messages inside it, before the transcoder drops anything. A
+-- body that is not valid JSON is left to the transcoder, whose refusal names the spot.
+--
+-- devstack/envoy.py defines BODY_FIELDS above this file, from the descriptor set: each
+-- message a request body can hold (full name) -> {field name -> false for a value this check
+-- does not look into (scalars, enums, google.protobuf.Struct...), or the full name of the
+-- message the value is, or a list of}. Both spellings of a field are keys (`max_tokens`,
+-- `maxTokens`), as the transcoder takes both.
+
+local SPACE = "^[ \t\r\n]*()"
+
+-- The position just after the JSON string that starts at `at` (a double quote).
+local function string_end(s, at)
+  local from = at + 1
+  while true do
+    local stop = string.find(s, '["\\]', from)
+    if stop == nil then error("unterminated string") end
+    if string.byte(s, stop) == 34 then return stop + 1 end
+    from = stop + 2
+  end
+end
+
+local object_end, list_end
+
+-- The position just after the JSON value at `at`, found at `path`. When `message` is given
+-- (a message's full name), an object there is one, or a list's objects are; the first
+-- field found that its message lacks goes to `found.first`, as {key, path (where it was
+-- sent), message (whose field it is not), parent (the path of the object that holds it)}.
+-- What is not JSON as far as this reads it is an error.
+local function value_end(s, at, message, path, found)
+  local first = string.byte(s, at)
+  if first == 34 then return string_end(s, at) end
+  if first == 123 then return object_end(s, at, message, path, found) end
+  if first == 91 then return list_end(s, at, message, path, found) end
+  local stop = string.find(s, "[,%]} \t\r\n]", at) or #s + 1
+  if stop == at then error("expected a value") end
+  return stop
+end
+
+list_end = function(s, at, message, path, found)
+  local index, from = 0, string.match(s, SPACE, at + 1)
+  if string.byte(s, from) == 93 then return from + 1 end
+  while true do
+    -- A path is built only where a message's fields are checked.
+    local at_path = message and path .. "[" .. index .. "]"
+    from = string.match(s, SPACE, value_end(s, from, message, at_path, found))
+    local byte = string.byte(s, from)
+    if byte == 93 then return from + 1 end
+    if byte ~= 44 then error("expected , or ]") end
+    index, from = index + 1, string.match(s, SPACE, from + 1)
+  end
+end
+
+object_end = function(s, at, message, path, found)
+  local fields = message and BODY_FIELDS[message]
+  local from = string.match(s, SPACE, at + 1)
+  if string.byte(s, from) == 125 then return from + 1 end
+  while true do
+    if string.byte(s, from) ~= 34 then error("expected a key") end
+    local key_end = string_end(s, from)
+    local kind, name = nil, nil
+    if fields then
+      local key = json_unescape(string.sub(s, from + 1, key_end - 2))
+      kind, name = fields[key], path == "" and key or path .. "." .. key
+      if kind == nil and found.first == nil then
+        found.first = { key = key, path = name, message = message, parent = path }
+      end
+    end
+    from = string.match(s, SPACE, key_end)
+    if string.byte(s, from) ~= 58 then error("expected :") end
+    from = string.match(s, SPACE, value_end(s, string.match(s, SPACE, from + 1), kind or nil, name, found))
+    local byte = string.byte(s, from)
+    if byte == 125 then return from + 1 end
+    if byte ~= 44 then error("expected , or }") end
+    from = string.match(s, SPACE, from + 1)
+  end
+end
+
+-- Levenshtein distance, for the suggestion.
+local function distance(a, b)
+  local previous = {}
+  for j = 0, #b do previous[j] = j end
+  for i = 1, #a do
+    local current = { [0] = i }
+    for j = 1, #b do
+      local cost = string.byte(a, i) == string.byte(b, j) and 0 or 1
+      current[j] = math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+    end
+    previous = current
+  end
+  return previous[#b]
+end
+
+-- "is not a field of ...", with the fields the client may have meant: the nearest by edit
+-- distance (at most 2, or a quarter of the key's length), or those ending in `_<key>`
+-- (`metadata` -> `job_metadata`).
+local function unknown_description(unknown)
+  local fields, lowered = BODY_FIELDS[unknown.message], string.lower(unknown.key)
+  local near, best = {}, math.max(2, math.floor(#lowered / 4))
+  for name in pairs(fields) do
+    -- The documented (proto) names only: a camelCase spelling has a capital.
+    if not string.find(name, "%u") then
+      local d = distance(lowered, name)
+      if string.sub(name, -#lowered - 1) == "_" .. lowered then d = 0 end
+      if d <= best and (#near == 0 or d < best) then
+        near, best = { name }, d
+      elseif d == best then
+        near[#near + 1] = name
+      end
+    end
+  end
+  local description = "is not a field of " .. (unknown.parent == "" and "this request" or unknown.parent)
+  if #near > 0 then
+    table.sort(near)
+    description = description .. "; did you mean " .. table.concat(near, " or ") .. "?"
+  end
+  if unknown.parent == "" and fields.extra_body ~= nil then
+    description = description .. " (a provider's own parameter goes in extra_body)"
+  end
+  return description
+end
+
+-- The first unknown field of a request body that is a `message`, and why; nil when there is
+-- none. A body that is not JSON as far as this reads it is left to the transcoder, which says
+-- what is wrong, unless a field it lacks came before the fault: the transcoder lets some
+-- faults pass in what it skips (a trailing comma in an unknown field's list) and would drop
+-- the field after all.
+local function body_unknown(body, message)
+  local found = {}
+  pcall(function()
+    local from = string.match(body, SPACE, 1)
+    if string.byte(body, from) == 123 then object_end(body, from, message, "", found) end
+  end)
+  if found.first == nil then return nil end
+  return found.first.path, unknown_description(found.first)
+end
