@@ -6,9 +6,18 @@ README with its default.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+# The longest duration a setting takes: a hundred years (longer ones overflow the clocks
+# and intervals they are added to: datetime, PostgreSQL's interval, the event loop's timers).
+MAX_SECONDS = 100 * 365 * 86_400.0
+MAX_DAYS = 100 * 365.0
+TRUE = ("true", "1", "yes", "on")
+FALSE = ("false", "0", "no", "off")
 
 
 class SettingsError(ValueError):
@@ -78,93 +87,155 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and check every setting. An empty (or blank) value means the default, as
+        if the variable were unset; anything malformed raises SettingsError naming the
+        variable."""
         env = os.environ if env is None else env
 
+        def text(name: str, default: str = "") -> str:
+            return env.get(name, "").strip() or default
+
         def required(name: str, hint: str) -> str:
-            value = env.get(name, "").strip()
+            value = text(name)
             if not value:
                 raise SettingsError(f"{name} is not set: {hint}")
             return value
 
-        def number(name: str, default: float, kind: type = int) -> float:
-            raw = env.get(name, "").strip()
+        def number(name: str, default: float, kind: type = int, *, least: float = 0, most: float = math.inf):
+            """A finite number from `least` to `most`; empty: the default."""
+            raw = text(name)
             if not raw:
                 return default
             try:
                 value = kind(raw)
             except ValueError:
-                raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+                what = "a whole number" if kind is int else "a number"
+                raise SettingsError(f"{name} must be {what}, got {raw!r}") from None
+            if kind is float and not math.isfinite(value):
+                raise SettingsError(f"{name} must be a finite number, got {raw!r}")
             if value < 0:
-                raise SettingsError(f"{name} must not be negative")
+                raise SettingsError(f"{name} must not be negative, got {raw!r}")
+            if value < least:
+                raise SettingsError(f"{name} must be at least {least:.0f}, got {raw!r}")
+            if value > most:
+                raise SettingsError(f"{name} must be at most {most:.0f}, got {raw!r}")
             return value
 
-        secrets_key = env.get("SAAS_SECRETS_KEY", "").strip()
+        def seconds(name: str, default: float) -> float:
+            """A duration where 0 means what the README says (never, off, no wait)."""
+            return number(name, default, float, most=MAX_SECONDS)
+
+        def days(name: str, default: float) -> float:
+            """A duration in days where 0 means never (the README's "0: keep", "0: never")."""
+            return number(name, default, float, most=MAX_DAYS)
+
+        def positive_seconds(name: str, default: float, hint: str) -> float:
+            """A duration that has no "0: off": 0 is refused, saying what to do instead."""
+            value = seconds(name, default)
+            if value == 0:
+                raise SettingsError(f"{name} must be greater than 0: {hint}")
+            return value
+
+        def port(name: str, default: int) -> int:
+            value = int(number(name, default))
+            if not 1 <= value <= 65535:
+                raise SettingsError(f"{name} must be a port number from 1 to 65535, got {value}")
+            return value
+
+        def flag(name: str, default: bool) -> bool:
+            raw = text(name).lower()
+            if not raw:
+                return default
+            if raw not in TRUE + FALSE:
+                raise SettingsError(f"{name} must be true or false (or 1/0, yes/no, on/off), got {raw!r}")
+            return raw in TRUE
+
+        raw_secrets_key = env.get("SAAS_SECRETS_KEY", "")
+        secrets_key = raw_secrets_key.strip()
+        if raw_secrets_key and not secrets_key:
+            raise SettingsError(
+                "SAAS_SECRETS_KEY is blank: set 32+ random characters (`openssl rand -base64 32`), "
+                "or leave it empty to turn webhooks off"
+            )
         if secrets_key and len(secrets_key) < 32:
             raise SettingsError("SAAS_SECRETS_KEY must be at least 32 characters: use `openssl rand -base64 32`")
         admin_key = required("SAAS_ADMIN_KEY", "set the operator's admin key (at least 16 characters)")
         if len(admin_key) < 16:
             raise SettingsError("SAAS_ADMIN_KEY must be at least 16 characters")
-        record_content = env.get("SAAS_RECORD_CONTENT", "partial").strip() or "partial"
+        database_url = required("DATABASE_URL", "point it at PostgreSQL, e.g. postgresql://user@127.0.0.1:5432/saas")
+        litellm_base_url = text("LITELLM_BASE_URL", cls.litellm_base_url)
+        if not litellm_base_url.startswith(("http://", "https://")):
+            raise SettingsError(f"LITELLM_BASE_URL must start with http:// or https://, got {litellm_base_url!r}")
+        record_content = text("SAAS_RECORD_CONTENT", "partial")
         if record_content not in ("none", "partial", "all"):
             raise SettingsError("SAAS_RECORD_CONTENT must be none, partial or all")
-        log_format = env.get("SAAS_LOG_FORMAT", "json").strip().lower() or "json"
+        log_format = text("SAAS_LOG_FORMAT", "json").lower()
         if log_format not in ("json", "text"):
             raise SettingsError("SAAS_LOG_FORMAT must be json or text")
-        event_loop = env.get("SAAS_EVENT_LOOP", cls.event_loop).strip().lower() or cls.event_loop
+        log_level = text("SAAS_LOG_LEVEL", cls.log_level).upper()
+        if log_level not in logging.getLevelNamesMapping():
+            raise SettingsError(f"SAAS_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
+        event_loop = text("SAAS_EVENT_LOOP", cls.event_loop).lower()
         if event_loop not in ("uvloop", "asyncio"):
             raise SettingsError("SAAS_EVENT_LOOP must be uvloop or asyncio")
-        raw_private_targets = env.get("SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS", "").strip().lower()
-        if raw_private_targets not in ("", "true", "false", "1", "0", "yes", "no"):
-            raise SettingsError("SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS must be true or false")
         metrics_port: int | None = None
-        raw_metrics_port = env.get("SAAS_METRICS_PORT", "9464").strip().lower()
-        if raw_metrics_port not in ("", "off"):
-            metrics_port = int(number("SAAS_METRICS_PORT", 9464))
+        if text("SAAS_METRICS_PORT").lower() != "off":
+            metrics_port = port("SAAS_METRICS_PORT", 9464)
         traces_endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
         if not traces_endpoint and env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
             traces_endpoint = env["OTEL_EXPORTER_OTLP_ENDPOINT"].strip().rstrip("/") + "/v1/traces"
         return cls(
-            database_url=required("DATABASE_URL", "point it at PostgreSQL, e.g. postgresql://user@127.0.0.1:5432/saas"),
+            database_url=database_url,
             admin_key=admin_key,
             secrets_key=secrets_key,
-            webhook_interval_seconds=number("SAAS_WEBHOOK_INTERVAL_SECONDS", cls.webhook_interval_seconds, float),
-            webhook_allow_private_targets=raw_private_targets in ("true", "1", "yes"),
-            key_expiry_warning_days=number("SAAS_KEY_EXPIRY_WARNING_DAYS", cls.key_expiry_warning_days, float),
-            key_expiry_check_interval_seconds=number(
-                "SAAS_KEY_EXPIRY_CHECK_INTERVAL_SECONDS", cls.key_expiry_check_interval_seconds, float
+            webhook_interval_seconds=seconds("SAAS_WEBHOOK_INTERVAL_SECONDS", cls.webhook_interval_seconds),
+            webhook_allow_private_targets=flag("SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS", cls.webhook_allow_private_targets),
+            key_expiry_warning_days=days("SAAS_KEY_EXPIRY_WARNING_DAYS", cls.key_expiry_warning_days),
+            key_expiry_check_interval_seconds=seconds(
+                "SAAS_KEY_EXPIRY_CHECK_INTERVAL_SECONDS", cls.key_expiry_check_interval_seconds
             ),
-            litellm_base_url=env.get("LITELLM_BASE_URL", cls.litellm_base_url).strip(),
-            litellm_api_key=env.get("LITELLM_MASTER_KEY", "").strip(),
-            grpc_host=env.get("SAAS_GRPC_HOST", cls.grpc_host).strip(),
-            grpc_port=int(number("SAAS_GRPC_PORT", cls.grpc_port)),
-            upstream_timeout_seconds=number("SAAS_UPSTREAM_TIMEOUT_SECONDS", cls.upstream_timeout_seconds, float),
+            litellm_base_url=litellm_base_url,
+            litellm_api_key=text("LITELLM_MASTER_KEY"),
+            grpc_host=text("SAAS_GRPC_HOST", cls.grpc_host),
+            grpc_port=port("SAAS_GRPC_PORT", cls.grpc_port),
+            upstream_timeout_seconds=positive_seconds(
+                "SAAS_UPSTREAM_TIMEOUT_SECONDS",
+                cls.upstream_timeout_seconds,
+                "it bounds each upstream call, there is no unlimited (the caller's gRPC deadline still wins)",
+            ),
             upstream_retries=int(number("SAAS_UPSTREAM_RETRIES", cls.upstream_retries)),
-            stream_idle_timeout_seconds=number(
-                "SAAS_STREAM_IDLE_TIMEOUT_SECONDS", cls.stream_idle_timeout_seconds, float
+            stream_idle_timeout_seconds=positive_seconds(
+                "SAAS_STREAM_IDLE_TIMEOUT_SECONDS",
+                cls.stream_idle_timeout_seconds,
+                "it is the longest silence allowed between two chunks of a stream",
             ),
             record_content=record_content,
-            db_pool_size=int(number("SAAS_DB_POOL_SIZE", cls.db_pool_size)),
+            db_pool_size=int(number("SAAS_DB_POOL_SIZE", cls.db_pool_size, least=1)),
             db_max_overflow=int(number("SAAS_DB_MAX_OVERFLOW", cls.db_max_overflow)),
-            max_message_bytes=int(number("SAAS_MAX_MESSAGE_BYTES", cls.max_message_bytes)),
-            migrate_on_start=env.get("SAAS_MIGRATE_ON_START", "true").strip().lower() not in ("0", "false", "no"),
-            shutdown_grace_seconds=number("SAAS_SHUTDOWN_GRACE_SECONDS", cls.shutdown_grace_seconds, float),
-            job_ttl_seconds=number("SAAS_JOB_TTL_SECONDS", cls.job_ttl_seconds, float),
-            expiry_interval_seconds=number("SAAS_EXPIRY_INTERVAL_SECONDS", cls.expiry_interval_seconds, float),
-            log_level=env.get("SAAS_LOG_LEVEL", cls.log_level).strip().upper() or "INFO",
-            key_cache_ttl_seconds=number("SAAS_KEY_CACHE_TTL_SECONDS", cls.key_cache_ttl_seconds, float),
-            usage_rollup_interval_seconds=number(
-                "SAAS_USAGE_ROLLUP_INTERVAL_SECONDS", cls.usage_rollup_interval_seconds, float
+            max_message_bytes=int(number("SAAS_MAX_MESSAGE_BYTES", cls.max_message_bytes, least=1, most=2**31 - 1)),
+            migrate_on_start=flag("SAAS_MIGRATE_ON_START", cls.migrate_on_start),
+            shutdown_grace_seconds=seconds("SAAS_SHUTDOWN_GRACE_SECONDS", cls.shutdown_grace_seconds),
+            job_ttl_seconds=positive_seconds(
+                "SAAS_JOB_TTL_SECONDS",
+                cls.job_ttl_seconds,
+                "it is how long an idle job stays open, there is no never (for a year, set 31536000)",
             ),
-            metrics_host=env.get("SAAS_METRICS_HOST", cls.metrics_host).strip(),
+            expiry_interval_seconds=seconds("SAAS_EXPIRY_INTERVAL_SECONDS", cls.expiry_interval_seconds),
+            log_level=log_level,
+            key_cache_ttl_seconds=seconds("SAAS_KEY_CACHE_TTL_SECONDS", cls.key_cache_ttl_seconds),
+            usage_rollup_interval_seconds=seconds(
+                "SAAS_USAGE_ROLLUP_INTERVAL_SECONDS", cls.usage_rollup_interval_seconds
+            ),
+            metrics_host=text("SAAS_METRICS_HOST", cls.metrics_host),
             metrics_port=metrics_port,
-            metrics_multiprocess_dir=env.get("PROMETHEUS_MULTIPROC_DIR", "").strip(),
+            metrics_multiprocess_dir=text("PROMETHEUS_MULTIPROC_DIR"),
             otlp_traces_endpoint=traces_endpoint,
-            service_name=env.get("OTEL_SERVICE_NAME", cls.service_name).strip() or cls.service_name,
+            service_name=text("OTEL_SERVICE_NAME", cls.service_name),
             log_format=log_format,
-            db_startup_timeout_seconds=number("SAAS_DB_STARTUP_TIMEOUT_SECONDS", cls.db_startup_timeout_seconds, float),
-            shutdown_drain_seconds=number("SAAS_SHUTDOWN_DRAIN_SECONDS", cls.shutdown_drain_seconds, float),
-            call_retention_days=number("SAAS_CALL_RETENTION_DAYS", cls.call_retention_days, float),
-            ledger_retention_days=number("SAAS_LEDGER_RETENTION_DAYS", cls.ledger_retention_days, float),
-            retention_interval_seconds=number("SAAS_RETENTION_INTERVAL_SECONDS", cls.retention_interval_seconds, float),
+            db_startup_timeout_seconds=seconds("SAAS_DB_STARTUP_TIMEOUT_SECONDS", cls.db_startup_timeout_seconds),
+            shutdown_drain_seconds=seconds("SAAS_SHUTDOWN_DRAIN_SECONDS", cls.shutdown_drain_seconds),
+            call_retention_days=days("SAAS_CALL_RETENTION_DAYS", cls.call_retention_days),
+            ledger_retention_days=days("SAAS_LEDGER_RETENTION_DAYS", cls.ledger_retention_days),
+            retention_interval_seconds=seconds("SAAS_RETENTION_INTERVAL_SECONDS", cls.retention_interval_seconds),
             event_loop=event_loop,
         )

@@ -1,4 +1,5 @@
-"""Settings read from the environment: the event loop choice is checked at start-up."""
+"""Settings read from the environment: every malformed value stops start-up with a
+SettingsError naming the variable; an empty value means the default."""
 
 from __future__ import annotations
 
@@ -32,3 +33,162 @@ def test_every_variable_the_server_reads_has_a_row_in_the_readme():
         name for line in section.splitlines() if line.startswith("| `") for name in re.findall(r"`([A-Z_]+)`", line)
     }
     assert read and read <= rows, sorted(read - rows)
+
+
+def refused(name: str, value: str, match: str) -> None:
+    with pytest.raises(SettingsError, match=match) as raised:
+        Settings.from_env({**BASE, name: value})
+    assert name in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        # Jobs would expire within seconds of opening, running calls or not.
+        ("SAAS_JOB_TTL_SECONDS", "there is no never"),
+        # Every call would fail UPSTREAM_TIMEOUT after reaching the provider.
+        ("SAAS_UPSTREAM_TIMEOUT_SECONDS", "there is no unlimited"),
+        # Every stream would fail at its first pause.
+        ("SAAS_STREAM_IDLE_TIMEOUT_SECONDS", "longest silence"),
+    ],
+)
+def test_a_timeout_without_an_off_refuses_zero(name, hint):
+    refused(name, "0", f"{name} must be greater than 0: .*{hint}")
+    refused(name, "0.0", f"{name} must be greater than 0")
+    assert Settings.from_env({**BASE, name: "0.5"}) is not None
+
+
+def test_a_pool_of_no_connections_is_refused_not_made_unlimited():
+    refused("SAAS_DB_POOL_SIZE", "0", "SAAS_DB_POOL_SIZE must be at least 1")
+    assert Settings.from_env({**BASE, "SAAS_DB_POOL_SIZE": "1", "SAAS_DB_MAX_OVERFLOW": "0"}).db_pool_size == 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "SAAS_KEY_CACHE_TTL_SECONDS",
+        "SAAS_USAGE_ROLLUP_INTERVAL_SECONDS",
+        "SAAS_EXPIRY_INTERVAL_SECONDS",
+        "SAAS_WEBHOOK_INTERVAL_SECONDS",
+        "SAAS_CALL_RETENTION_DAYS",
+        "SAAS_LEDGER_RETENTION_DAYS",
+        "SAAS_KEY_EXPIRY_WARNING_DAYS",
+        "SAAS_SHUTDOWN_DRAIN_SECONDS",
+        "SAAS_SHUTDOWN_GRACE_SECONDS",
+        "SAAS_DB_STARTUP_TIMEOUT_SECONDS",
+    ],
+)
+def test_zero_keeps_its_documented_meaning_where_it_has_one(name):
+    settings = Settings.from_env({**BASE, name: "0"})
+    assert getattr(settings, name.removeprefix("SAAS_").lower()) == 0
+
+
+NUMBERS = [
+    "SAAS_GRPC_PORT",
+    "SAAS_METRICS_PORT",
+    "SAAS_UPSTREAM_TIMEOUT_SECONDS",
+    "SAAS_UPSTREAM_RETRIES",
+    "SAAS_STREAM_IDLE_TIMEOUT_SECONDS",
+    "SAAS_DB_POOL_SIZE",
+    "SAAS_DB_MAX_OVERFLOW",
+    "SAAS_MAX_MESSAGE_BYTES",
+    "SAAS_SHUTDOWN_GRACE_SECONDS",
+    "SAAS_JOB_TTL_SECONDS",
+    "SAAS_EXPIRY_INTERVAL_SECONDS",
+    "SAAS_KEY_CACHE_TTL_SECONDS",
+    "SAAS_USAGE_ROLLUP_INTERVAL_SECONDS",
+    "SAAS_DB_STARTUP_TIMEOUT_SECONDS",
+    "SAAS_SHUTDOWN_DRAIN_SECONDS",
+    "SAAS_CALL_RETENTION_DAYS",
+    "SAAS_LEDGER_RETENTION_DAYS",
+    "SAAS_RETENTION_INTERVAL_SECONDS",
+    "SAAS_WEBHOOK_INTERVAL_SECONDS",
+    "SAAS_KEY_EXPIRY_WARNING_DAYS",
+    "SAAS_KEY_EXPIRY_CHECK_INTERVAL_SECONDS",
+]
+
+
+@pytest.mark.parametrize("name", NUMBERS)
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "1e400", "-1"])
+def test_no_number_setting_takes_a_non_finite_or_negative_value(name, value):
+    refused(name, value, name)
+
+
+def test_every_number_setting_is_in_the_list_above():
+    source = (Path(__file__).resolve().parents[2] / "server" / "settings.py").read_text()
+    read = set(re.findall(r'(?:number|seconds|days|port)\(\s*"([A-Z_]+)"', source))
+    assert read == set(NUMBERS), sorted(read ^ set(NUMBERS))
+
+
+@pytest.mark.parametrize("name", ["SAAS_JOB_TTL_SECONDS", "SAAS_SHUTDOWN_GRACE_SECONDS", "SAAS_CALL_RETENTION_DAYS"])
+def test_a_duration_too_long_for_the_clocks_it_meets_is_refused(name):
+    # 1e300 s is finite, but overflows datetime and PostgreSQL's interval on every round.
+    refused(name, "1e300", f"{name} must be at most")
+    assert Settings.from_env({**BASE, name: "36500"}) is not None  # a hundred years of days still fits
+
+
+@pytest.mark.parametrize("name", ["SAAS_GRPC_PORT", "SAAS_METRICS_PORT"])
+@pytest.mark.parametrize("value", ["0", "65536", "99999", "70000"])
+def test_a_port_is_from_1_to_65535(name, value):
+    refused(name, value, f"{name} must be a port number from 1 to 65535")
+
+
+def test_ports_at_the_ends_of_the_range_and_metrics_off():
+    settings = Settings.from_env({**BASE, "SAAS_GRPC_PORT": "65535", "SAAS_METRICS_PORT": "1"})
+    assert (settings.grpc_port, settings.metrics_port) == (65535, 1)
+    assert Settings.from_env({**BASE, "SAAS_METRICS_PORT": " OFF "}).metrics_port is None
+
+
+def test_an_unknown_log_level_is_refused_with_the_variable_named():
+    refused("SAAS_LOG_LEVEL", "verbose", "SAAS_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    assert Settings.from_env({**BASE, "SAAS_LOG_LEVEL": " warning "}).log_level == "WARNING"
+
+
+@pytest.mark.parametrize("value", ["0", "2147483648", "99999999999"])
+def test_the_message_size_fits_grpc_s_32_bit_int(value):
+    refused("SAAS_MAX_MESSAGE_BYTES", value, "SAAS_MAX_MESSAGE_BYTES must be at")
+
+
+def test_the_largest_message_size_grpc_takes_builds_a_server():
+    import grpc
+
+    settings = Settings.from_env({**BASE, "SAAS_MAX_MESSAGE_BYTES": "2147483647"})
+    grpc.server(None, options=[("grpc.max_receive_message_length", settings.max_message_bytes)])
+
+
+@pytest.mark.parametrize("name", ["SAAS_MIGRATE_ON_START", "SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS"])
+def test_a_boolean_takes_only_its_documented_spellings(name):
+    attribute = name.removeprefix("SAAS_").lower()
+    for value, meant in [("true", True), (" YES ", True), ("1", True), ("On", True)]:
+        assert getattr(Settings.from_env({**BASE, name: value}), attribute) is meant, value
+    for value, meant in [("false", False), ("No", False), ("0", False), ("OFF", False)]:
+        assert getattr(Settings.from_env({**BASE, name: value}), attribute) is meant, value
+    for value in ("maybe", "fasle", "ture", "2", "y"):
+        refused(name, value, f"{name} must be true or false")
+
+
+def test_an_empty_value_means_the_default():
+    names = [
+        "LITELLM_BASE_URL",
+        "SAAS_GRPC_HOST",
+        "SAAS_GRPC_PORT",
+        "SAAS_METRICS_HOST",
+        "SAAS_METRICS_PORT",
+        "SAAS_MIGRATE_ON_START",
+        "SAAS_LOG_LEVEL",
+        "SAAS_JOB_TTL_SECONDS",
+    ]
+    for empty in ("", "  "):
+        assert Settings.from_env({**BASE, **dict.fromkeys(names, empty)}) == Settings.from_env(BASE), repr(empty)
+    assert Settings.from_env({**BASE, "SAAS_METRICS_PORT": ""}).metrics_port == 9464  # not off: only `off` is
+    # docker-compose passes an unset secrets key as empty: webhooks off, as documented.
+    assert Settings.from_env({**BASE, "SAAS_SECRETS_KEY": ""}).secrets_key == ""
+
+
+def test_a_blank_secrets_key_is_refused_not_taken_for_unset():
+    refused("SAAS_SECRETS_KEY", "   ", "SAAS_SECRETS_KEY is blank")
+    refused("SAAS_SECRETS_KEY", "\t", "SAAS_SECRETS_KEY is blank")
+
+
+def test_the_litellm_url_must_be_http():
+    refused("LITELLM_BASE_URL", "litellm:8002", "LITELLM_BASE_URL must start with http:// or https://")
