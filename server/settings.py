@@ -12,12 +12,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 # The longest duration a setting takes: a hundred years (longer ones overflow the clocks
 # and intervals they are added to: datetime, PostgreSQL's interval, the event loop's timers).
 MAX_SECONDS = 100 * 365 * 86_400.0
 MAX_DAYS = 100 * 365.0
 TRUE = ("true", "1", "yes", "on")
 FALSE = ("false", "0", "no", "off")
+DATABASE_URL_SCHEMES = ("postgresql", "postgresql+psycopg", "postgres")
+DATABASE_URL_EXAMPLE = "postgresql://user:pass@127.0.0.1:5432/saas"
 
 
 class SettingsError(ValueError):
@@ -162,7 +167,8 @@ class Settings:
         admin_key = required("SAAS_ADMIN_KEY", "set the operator's admin key (at least 16 characters)")
         if len(admin_key) < 16:
             raise SettingsError("SAAS_ADMIN_KEY must be at least 16 characters")
-        database_url = required("DATABASE_URL", "point it at PostgreSQL, e.g. postgresql://user@127.0.0.1:5432/saas")
+        database_url = required("DATABASE_URL", f"point it at PostgreSQL, e.g. {DATABASE_URL_EXAMPLE}")
+        check_database_url(database_url)
         litellm_base_url = text("LITELLM_BASE_URL", cls.litellm_base_url)
         if not litellm_base_url.startswith(("http://", "https://")):
             raise SettingsError(f"LITELLM_BASE_URL must start with http:// or https://, got {litellm_base_url!r}")
@@ -238,4 +244,24 @@ class Settings:
             ledger_retention_days=days("SAAS_LEDGER_RETENTION_DAYS", cls.ledger_retention_days),
             retention_interval_seconds=seconds("SAAS_RETENTION_INTERVAL_SECONDS", cls.retention_interval_seconds),
             event_loop=event_loop,
+        )
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a DATABASE_URL the server could not use, without echoing it (it may hold a
+    password): PostgreSQL's scheme, parseable as SQLAlchemy parses it, a numeric port."""
+    scheme, separator, _ = url.partition("://")
+    if not separator or scheme not in DATABASE_URL_SCHEMES:
+        raise SettingsError(
+            f"DATABASE_URL must be a PostgreSQL URL starting with postgresql:// (or postgresql+psycopg://), "
+            f"e.g. {DATABASE_URL_EXAMPLE}; got one starting with {scheme[:20]!r}"
+        )
+    try:
+        port = make_url("postgresql+psycopg://" + url.partition("://")[2]).port
+    except (ValueError, ArgumentError):
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise SettingsError(
+            f"DATABASE_URL is malformed: it must look like {DATABASE_URL_EXAMPLE} with a port from 1 to 65535, "
+            "and @ : / ? # in the user name or password percent-encoded (e.g. %40 for @)"
         )

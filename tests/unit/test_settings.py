@@ -139,6 +139,43 @@ def test_ports_at_the_ends_of_the_range_and_metrics_off():
     assert Settings.from_env({**BASE, "SAAS_METRICS_PORT": " OFF "}).metrics_port is None
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://x/y",
+        "sqlite:///db",
+        "localhost:5432/saas",
+        "postgresql//u@h/db",
+        "postgresql://u@h:abc/db",
+        "postgresql://u@h:99999/db",
+        "postgresql://u@h:/db",
+        "postgresql://[::1/db",
+    ],
+)
+def test_a_database_url_the_server_cannot_use_is_refused_with_the_variable_named(url):
+    refused("DATABASE_URL", url, "DATABASE_URL")
+
+
+def test_a_refused_database_url_does_not_echo_its_password():
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({**BASE, "DATABASE_URL": "postgresql://user:s3cret@h:5x/db"})
+    assert "s3cret" not in str(raised.value) and "percent-encoded" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:p@127.0.0.1:5432/saas",
+        "postgresql+psycopg://u@db/saas",
+        "postgres://u@db/saas",
+        "postgresql://postgres:@/postgres?host=/tmp/pg",
+        "postgresql://u@[::1]:5432/saas",
+    ],
+)
+def test_the_usual_postgresql_urls_are_accepted(url):
+    assert Settings.from_env({**BASE, "DATABASE_URL": url}).database_url == url
+
+
 def test_an_unknown_log_level_is_refused_with_the_variable_named():
     refused("SAAS_LOG_LEVEL", "verbose", "SAAS_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
     assert Settings.from_env({**BASE, "SAAS_LOG_LEVEL": " warning "}).log_level == "WARNING"
