@@ -7,6 +7,9 @@ apply them once), serves until SIGTERM or SIGINT, then shuts down gracefully: he
 turns NOT_SERVING, the server keeps serving for SAAS_SHUTDOWN_DRAIN_SECONDS while load
 balancers notice, then in-flight calls and streams get SAAS_SHUTDOWN_GRACE_SECONDS to
 finish, and pending call records are written.
+
+Start-up failures say why on stderr or in the log and exit with 2 (a setting),
+3 (the database) or 4 (an address to listen on: in use, or not this machine's).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import signal
 import sys
 
 import uvloop
+from sqlalchemy.exc import DBAPIError
 
-from server.app import run
+from server.app import CannotServe, run
 from server.observability import logs, tracing
 from server.settings import Settings, SettingsError
 from server.storage import database, migrate
@@ -38,7 +42,10 @@ def main() -> int:
         log.info("exporting traces to %s", settings.otlp_traces_endpoint)
     try:
         database.wait_until_reachable(settings.database_url, settings.db_startup_timeout_seconds)
-    except Exception:
+    except DBAPIError:
+        return 3  # wait_until_reachable logged where and why
+    except Exception as error:  # e.g. a URL the driver refuses: say so, never exit silently
+        log.error("cannot use the database (DATABASE_URL): %s", error, exc_info=True)
         return 3
     if settings.migrate_on_start:
         migrate.upgrade(settings.database_url)
@@ -55,6 +62,9 @@ def main() -> int:
             uvloop.run(serve())
         else:
             asyncio.run(serve())
+    except CannotServe as error:
+        log.error("%s", error)
+        return 4
     finally:
         tracing.shutdown()
     return 0

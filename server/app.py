@@ -66,6 +66,11 @@ log = logging.getLogger(__name__)
 # them and settle their jobs (normally milliseconds: a statement or two each).
 HANDLER_CLEANUP_SECONDS = 5.0
 
+
+class CannotServe(RuntimeError):
+    """Start-up could not listen where the settings say; the message says where and why."""
+
+
 SERVICE_NAMES = (
     job_service_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
     admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
@@ -186,10 +191,20 @@ class Application:
         )
 
     async def start(self) -> int:
-        """Bind, check the database, start serving; returns the bound port."""
-        self.port = self.server.add_insecure_port(f"{self.settings.grpc_host}:{self.settings.grpc_port}")
+        """Bind, check the database, start serving; returns the bound port. Raises
+        CannotServe when an address cannot be bound."""
+        address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
+        try:
+            # grpc raises RuntimeError("Failed to bind to address ...") for a port in use
+            # or a host that is not this machine's; older versions returned 0.
+            self.port = self.server.add_insecure_port(address)
+        except RuntimeError:
+            self.port = 0
         if self.port == 0:
-            raise RuntimeError(f"could not bind {self.settings.grpc_host}:{self.settings.grpc_port}; is it in use?")
+            raise CannotServe(
+                f"could not bind {address} (SAAS_GRPC_HOST / SAAS_GRPC_PORT); is it in use, "
+                "or the host not an address of this machine?"
+            )
         await self.db.ping()
         await self.key_listener.start()
         self.rollup.start()
@@ -204,7 +219,14 @@ class Application:
                 usage,
                 is_admin=self._auth.is_admin,
             )
-            self.metrics.start()
+            try:
+                self.metrics.start()
+            except OSError as error:
+                where = f"{self.settings.metrics_host}:{self.settings.metrics_port}"
+                raise CannotServe(
+                    f"could not serve metrics on {where} (SAAS_METRICS_HOST / SAAS_METRICS_PORT, `off`: no "
+                    f"metrics): {error.strerror or error}"
+                ) from None
         await self.server.start()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -265,7 +287,11 @@ class Application:
 async def run(settings: Settings, stop_event: asyncio.Event) -> None:
     """Serve until `stop_event` is set, then shut down gracefully."""
     app = Application(settings)
-    await app.start()
+    try:
+        await app.start()
+    except CannotServe:
+        await app.stop(grace=0)  # close what start-up opened (the HTTP client, the pool, tasks)
+        raise
     # What start-up made (modules, protobuf descriptors, the tokenizer's tables) lives as
     # long as the process: move it out of the garbage collector's scans, so a full
     # collection looks only at what requests create. Over the start-up objects one took
