@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -14,7 +15,7 @@ from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from server.domain import validation
-from server.domain.credits import Rates
+from server.domain.credits import BudgetMode, Rates
 from server.domain.errors import not_found
 from server.domain.jobs import (
     OPEN_STATUSES,
@@ -33,10 +34,17 @@ log = logging.getLogger(__name__)
 _OPEN = [s.value for s in OPEN_STATUSES]
 
 
+# The team's budget mode and conversion rates, copied into the job's row by the statement
+# that settles it (_SETTLE; migration 0018).
+_SETTLED_RATES = ("settled_budget_mode", "settled_tokens_per_credit", "settled_credits_per_dollar")
+
+
 def _job(row: Any) -> Job:
     """From a SQLAlchemy row or a StatementConnection's named tuple."""
     values = row._asdict() if hasattr(row, "_asdict") else dict(row._mapping)
     values.pop("creation_seq", None)  # the team list's order (list_team_jobs), not part of a Job
+    for column in _SETTLED_RATES:  # what a late charge prices at (read_for_late_charge), not part of a Job
+        values.pop(column, None)
     values["status"] = JobStatus(values["status"])
     return Job(**values)
 
@@ -211,6 +219,33 @@ async def read_for_settlement(
     """In a transaction: lock the team's job, read its calls and the team's state (its row
     locked too with `lock_team`, after the job's, as every settlement locks them), in one
     round trip. NOT_FOUND as get_job."""
+    job_row, calls, team = await _read_locked(conn, job_id, team_id, lock_team=lock_team)
+    return _job(job_row), calls, team
+
+
+async def read_for_late_charge(
+    conn: StatementConnection, job_id: uuid.UUID, team_id: str
+) -> tuple[Job, tuple[CallRecord, ...], TeamState, Rates]:
+    """As read_for_settlement with the team's row locked, and the rates to charge the
+    job's calls at: the budget mode and conversion rates the job was settled under, so
+    that a rate changed since does not re-price the calls already charged, with the
+    team's current markup and overdraft limit (what it can pay now). A job settled before
+    migration 0018 did not keep them: the team's current rates."""
+    row, calls, team = await _read_locked(conn, job_id, team_id, lock_team=True)
+    rates = team.rates
+    if row.settled_budget_mode is not None:
+        rates = dataclasses.replace(
+            rates,
+            mode=BudgetMode(row.settled_budget_mode),
+            tokens_per_credit=row.settled_tokens_per_credit,
+            credits_per_dollar=Decimal(row.settled_credits_per_dollar),
+        )
+    return _job(row), calls, team, rates
+
+
+async def _read_locked(
+    conn: StatementConnection, job_id: uuid.UUID, team_id: str, *, lock_team: bool
+) -> tuple[Any, tuple[CallRecord, ...], TeamState]:
     job_rows, call_rows, team_rows = await conn.batch(
         (_LOCK_JOB, {"job_id": job_id, "team_id": team_id}),
         (_LIST_CALLS, {"job_id": job_id}),
@@ -220,7 +255,7 @@ async def read_for_settlement(
         raise not_found("job", str(job_id))
     if not team_rows:
         raise not_found("team", team_id)
-    return _job(job_rows[0]), tuple(_call(row) for row in call_rows), team_state_of(team_rows[0])
+    return job_rows[0], tuple(_call(row) for row in call_rows), team_state_of(team_rows[0])
 
 
 @dataclass(frozen=True)
@@ -603,7 +638,8 @@ _SETTLE = Statement(
                     AND credits_overdraft_limit = :overdraft_limit
                     AND credits_allocated - credits_used - credits_reserved + :release
                         + credits_overdraft_limit >= :charge))
-        RETURNING credits_allocated, credits_used, credits_reserved
+        RETURNING credits_allocated, credits_used, credits_reserved, budget_mode, tokens_per_credit,
+                  credits_per_dollar
     ), entry AS (
         INSERT INTO credit_ledger (team_id, job_id, kind, amount, reserved_delta, remaining_after,
                                    reserved_after, reason, actor)
@@ -612,13 +648,16 @@ _SETTLE = Statement(
           FROM team t
         RETURNING entry_id
     ), job AS (
-        UPDATE jobs
+        UPDATE jobs j
            SET status = :status, completed_at = now(), error_message = :error_message,
-               metadata = metadata || CAST(:metadata_patch AS jsonb),
+               metadata = j.metadata || CAST(:metadata_patch AS jsonb),
                credits_charged = :charge, credits_shortfall = :shortfall,
-               credits_remaining_after = (SELECT credits_allocated - credits_used FROM team)
-         WHERE job_id = :job_id AND EXISTS (SELECT FROM team)
-        RETURNING *
+               credits_remaining_after = t.credits_allocated - t.credits_used,
+               settled_budget_mode = t.budget_mode, settled_tokens_per_credit = t.tokens_per_credit,
+               settled_credits_per_dollar = t.credits_per_dollar
+          FROM team t
+         WHERE j.job_id = :job_id
+        RETURNING j.*
     )
     SELECT job.* FROM job, entry
     """
@@ -641,8 +680,11 @@ async def settle_job(
 ) -> Job | None:
     """Settle a locked open job in one statement: release its reservation, charge it,
     append the ledger entry (`charge`, or `release` when nothing is charged on failure
-    or expiry) and record the final status. The ledger's unique (job_id, kind) makes a
-    second settlement of the same job fail loudly.
+    or expiry) and record the final status, with the team's budget mode and conversion
+    rates as its row has them (those the charge was decided on: checked with
+    `decided_on`, read under the team's lock otherwise), which a call recorded later is
+    charged at (read_for_late_charge). The ledger's unique (job_id, kind) makes a second
+    settlement of the same job fail loudly.
 
     `decided_on`: the charge was decided on these rates, read without locking the team.
     The statement then changes nothing and returns None unless the team's row, as it

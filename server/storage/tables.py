@@ -175,6 +175,13 @@ jobs = Table(
     Column("creation_seq", BigInteger, Identity(always=True), nullable=False),
     # Made by a single-call request (CreateAndCall): abandoned sooner than the TTL (0017).
     Column("single_call", Boolean, nullable=False, server_default="false"),
+    # The team's budget mode and conversion rates when the job was settled (written by the
+    # settling statement): a call recorded later is charged at them, so a rate changed
+    # since does not re-price the calls already charged. NULL: settled before 0018 (or
+    # open); such a job is charged at the team's current rates.
+    Column("settled_budget_mode", Text),
+    Column("settled_tokens_per_credit", Integer),
+    Column("settled_credits_per_dollar", Numeric(20, 6)),
     CheckConstraint("status IN ('pending', 'in_progress', 'completed', 'failed', 'expired')", name="status"),
     # One job per key among those that are not failed or expired (free): a single-call
     # request whose job failed may be retried under its key (migration 0012).
