@@ -116,7 +116,10 @@ def settle_late(rates: Rates, costs: JobCosts, balance: Balance, settled: int) -
     """What a completed job owes once calls recorded after its settlement count: its charge
     over all its calls, less what was `settled` (charged and shortfall), capped at what the
     team can pay (it holds nothing for the job any more); the rest is shortfall. Nothing
-    under a job-based budget, where a job costs one credit however many calls it made."""
+    under a job-based budget, where a job costs one credit however many calls it made.
+    `rates`: the budget mode and conversion rates the job was settled under (at the
+    team's current ones, a rate changed since would re-price the calls already charged),
+    with the team's current overdraft limit."""
     extra = charge(rates, costs) - settled if rates.mode is not BudgetMode.JOB_BASED else 0
     if extra <= 0:
         return Settlement(charged=0)

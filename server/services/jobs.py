@@ -275,16 +275,18 @@ class JobUseCases:
 async def charge_late_calls(db: Database, job_id: uuid.UUID, team_id: str, actor: str) -> int:
     """Charge a completed job for calls recorded after its settlement (they ran on after
     the job was completed), under a token- or dollar-based budget: what its charge over
-    all its calls adds to what was settled, capped at what the team can pay; the rest
-    counts as shortfall. The job's row and then the team's are locked, as a settlement
-    locks them, so late calls of one job recorded at once charge it once between them.
-    A refunded job is not charged again. Returns the credits charged."""
+    all its calls adds to what was settled, both at the budget mode and rates the job was
+    settled under (a rate or mode changed since must not re-price the calls already
+    charged), capped at what the team can pay now; the rest counts as shortfall. The
+    job's row and then the team's are locked, as a settlement locks them, so late calls
+    of one job recorded at once charge it once between them. A refunded job is not
+    charged again. Returns the credits charged."""
     async with db.statements(transaction=True) as conn:
-        job, calls, team = await job_store.read_for_settlement(conn, job_id, team_id, lock_team=True)
+        job, calls, team, settled_on = await job_store.read_for_late_charge(conn, job_id, team_id)
         if job.status is not JobStatus.COMPLETED or job.credits_refunded:
             return 0
         late = credits.settle_late(
-            team.rates, summarize(calls), team.balance, job.credits_charged + job.credits_shortfall
+            settled_on, summarize(calls), team.balance, job.credits_charged + job.credits_shortfall
         )
         if not (late.charged or late.shortfall):
             return 0

@@ -1,0 +1,109 @@
+"""A call recorded after its job was completed is charged at the rates the job was settled
+under: changing the team's conversion rate or budget mode between the completion and the
+late record must not re-price the calls the settlement already charged (neither charge
+them again at a lower rate, nor let a higher one or a job-based budget swallow the call)."""
+
+from __future__ import annotations
+
+import pytest
+
+from saaslitellm.v1 import credit_service_pb2 as cpb
+from saaslitellm.v1 import credit_service_pb2_grpc, job_pb2
+from saaslitellm.v1 import job_service_pb2 as pb
+from tests.api.conftest import create_team, ledger_mismatches, past_first_content
+from tests.api.test_credits import ledger_entries, set_billing
+from tests.api.test_job_flow import user
+
+# The fake counts a prompt's words plus one for the role: 4 + 202 tokens, then 7 + 4 for
+# the stream, whose second chunk comes 800 ms after the first (the job completes and the
+# team's rates change in between).
+FIRST = "a [fake tokens=202]"
+LATE = "b [fake tokens=4 chunks=2 first_delay_ms=0 delay_ms=800]"
+
+
+async def complete_during_a_stream(app, channel, jobs, admin, credits: int, change: dict, **billing):
+    """A team billed with `billing` runs a call (FIRST), starts a stream (LATE) and
+    completes its job while the stream runs; then the operator changes the team's billing
+    to `change`, and the stream ends and is recorded late. Returns the job's id, what its
+    completion charged, its costs once the late call is recorded, and the team's credits
+    remaining then."""
+    team = await create_team(admin, credits=credits)
+    await set_billing(app, team.team_id, **billing)
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+    await jobs.LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[user(FIRST)]), metadata=team.auth)
+    stream = jobs.LLMCallStream(pb.LLMCallStreamRequest(job_id=job.job_id, messages=[user(LATE)]), metadata=team.auth)
+    events, _ = await past_first_content(stream)
+    done = await jobs.CompleteJob(
+        pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED), metadata=team.auth
+    )
+    await set_billing(app, team.team_id, **change)
+    costs = (await jobs.GetJobCosts(pb.GetJobCostsRequest(job_id=job.job_id), metadata=team.auth)).costs
+    assert done.costs.total_calls == costs.total_calls == 1, "the job must complete, and the rates change, mid-stream"
+    last = [event async for event in events][-1]
+    assert last.done and not last.HasField("error")  # the stream ran to its end
+    after = (await jobs.GetJobCosts(pb.GetJobCostsRequest(job_id=job.job_id), metadata=team.auth)).costs
+    assert after.total_calls == 2
+    balance = await credit_service_pb2_grpc.CreditServiceStub(channel).GetCreditBalance(
+        cpb.GetCreditBalanceRequest(team_id=team.team_id), metadata=team.auth
+    )
+    return job.job_id, done.costs, after, balance.credits_remaining
+
+
+@pytest.mark.parametrize(
+    ("billing", "change"),
+    [
+        ({"budget_mode": "consumption_tokens", "tokens_per_credit": 10}, {"tokens_per_credit": 1}),
+        ({"budget_mode": "consumption_tokens", "tokens_per_credit": 10}, {"tokens_per_credit": 1000}),
+        ({"budget_mode": "consumption_tokens", "tokens_per_credit": 10}, {"budget_mode": "job_based"}),
+    ],
+    ids=["rate-lowered", "rate-raised", "switched-to-job-based"],
+)
+async def test_a_late_call_is_charged_at_the_rates_its_job_was_settled_under(
+    app, channel, jobs, admin, billing, change
+):
+    job_id, settled, after, remaining = await complete_during_a_stream(
+        app, channel, jobs, admin, 100, change, **billing
+    )
+    assert (settled.prompt_tokens + settled.completion_tokens, settled.credits_charged) == (206, 21)
+    assert after.prompt_tokens + after.completion_tokens == 217
+    # ceil(217 / 10) = 22 over all the calls, less the 21 settled: 1 (the job's charge is
+    # rounded up once, not once per call: the late 11 tokens alone would round up to 2).
+    assert (after.credits_charged, after.credits_shortfall, remaining) == (22, 0, 78)
+    assert await ledger_entries(app, job_id) == [("reservation", 0, 1), ("charge", -21, -1), ("late_charge", -1, 0)]
+    assert await ledger_mismatches(app) == []
+
+
+async def test_a_late_call_under_a_dollar_budget_is_charged_at_the_settled_credits_per_dollar(
+    app, channel, jobs, admin
+):
+    """The fake's prices are $1 and $2 per million prompt and completion tokens: the job
+    settled 4 + 202 tokens, $0.000408, at 100,000 credits a dollar (41); the late call
+    adds $0.000015: $0.000423 is 43 credits, 2 more, though the rate is then 100 times
+    higher."""
+    job_id, settled, after, remaining = await complete_during_a_stream(
+        app,
+        channel,
+        jobs,
+        admin,
+        100,
+        {"credits_per_dollar": 10_000_000},
+        budget_mode="consumption_usd",
+        credits_per_dollar=100_000,
+    )
+    assert settled.credits_charged == 41
+    assert (after.credits_charged, after.credits_shortfall, remaining) == (43, 0, 57)
+    assert await ledger_entries(app, job_id) == [("reservation", 0, 1), ("charge", -41, -1), ("late_charge", -2, 0)]
+    assert await ledger_mismatches(app) == []
+
+
+async def test_a_late_charge_beyond_the_balance_is_shortfall_at_the_settled_rates(app, channel, jobs, admin):
+    """The team's balance and overdraft now still cap the late charge (what it can pay is
+    read when the call is recorded): a team left with nothing is charged nothing more, and
+    the credit due at the settled rate counts as the job's shortfall."""
+    job_id, settled, after, remaining = await complete_during_a_stream(
+        app, channel, jobs, admin, 21, {"tokens_per_credit": 1}, budget_mode="consumption_tokens", tokens_per_credit=10
+    )
+    assert (settled.credits_charged, settled.credits_remaining) == (21, 0)
+    assert (after.credits_charged, after.credits_shortfall, remaining) == (21, 1, 0)
+    assert await ledger_entries(app, job_id) == [("reservation", 0, 1), ("charge", -21, -1), ("late_charge", 0, 0)]
+    assert await ledger_mismatches(app) == []
