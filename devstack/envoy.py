@@ -48,26 +48,27 @@ DOCS_FILES: dict[str, tuple[str, str]] = {
 DOCS_REDIRECTS = {"/docs/": "/docs", "/redoc/": "/redoc"}
 
 # Envoy's own error replies (bad JSON, unknown path, no healthy backend...) reshaped into
-# the body gRPC errors have after transcoding: {"code": <gRPC code>, "message", "details"}.
-# HTTP status -> (gRPC code, our message or None to keep Envoy's). Envoy's own messages are
-# kept where they help the client (a JSON parse error names the field); where they are
-# Envoy internals ("upstream connect error..."), ours replaces them. A 400 carries the
-# server's ErrorInfo (INVALID_REQUEST), and the Lua filter (gateway/local_replies.lua)
-# turns the transcoder's ones into "field: description" with a BadRequest naming the field.
-LOCAL_REPLY_CODES: dict[int, tuple[int, str | None]] = {
-    400: (3, None),
-    401: (16, "unauthenticated"),
-    403: (7, "permission denied"),
-    404: (5, None),
-    405: (12, None),  # the method routes' body names the methods the path accepts
-    408: (4, "request timed out"),
-    413: (3, "request body too large (the limit is 4 MiB)"),
-    429: (8, "too many requests"),
-    431: (3, "request headers too large"),
-    500: (13, "internal error"),
-    502: (14, "the API server is unavailable; retry shortly"),
-    503: (14, "the API server is unavailable; retry shortly"),
-    504: (4, "the request timed out"),
+# the body gRPC errors have after transcoding: {"code": <gRPC code>, "message", "details":
+# [ErrorInfo]}, so that a client branches on details[].reason for these too. HTTP status ->
+# (gRPC code, reason, our message or None to keep Envoy's). Envoy's own messages are kept
+# where they help the client (a JSON parse error names the field); where they are Envoy
+# internals ("upstream connect error..."), ours replaces them. The Lua filter
+# (gateway/local_replies.lua) turns the transcoder's 400s into "field: description" with a
+# BadRequest naming the field.
+LOCAL_REPLY_CODES: dict[int, tuple[int, str, str | None]] = {
+    400: (3, "INVALID_REQUEST", None),
+    401: (16, "UNAUTHENTICATED", "unauthenticated"),
+    403: (7, "PERMISSION_DENIED", "permission denied"),
+    404: (5, "NOT_FOUND", None),
+    405: (12, "METHOD_NOT_ALLOWED", None),  # the method routes' body names the methods the path accepts
+    408: (4, "GATEWAY_TIMEOUT", "request timed out"),
+    413: (3, "INVALID_REQUEST", "request body too large (the limit is 4 MiB)"),
+    429: (8, "RATE_LIMITED", "too many requests"),
+    431: (3, "INVALID_REQUEST", "request headers too large"),
+    500: (13, "INTERNAL", "internal error"),
+    502: (14, "SERVER_UNAVAILABLE", "the API server is unavailable; retry shortly"),
+    503: (14, "SERVER_UNAVAILABLE", "the API server is unavailable; retry shortly"),
+    504: (4, "GATEWAY_TIMEOUT", "the request timed out"),
 }
 DEFAULT_METRICS_PORT = 9464  # the server's SAAS_METRICS_PORT default
 
@@ -94,7 +95,7 @@ class EnvoyConfig:
 def _mappers() -> str:
     indent = " " * 20
     lines = []
-    for status, (code, message) in sorted(LOCAL_REPLY_CODES.items()):
+    for status, (code, reason, message) in sorted(LOCAL_REPLY_CODES.items()):
         lines += [
             f"{indent}- filter:",
             f"{indent}    status_code_filter:",
@@ -108,19 +109,17 @@ def _mappers() -> str:
             f"{indent}    json_format:",
             f"{indent}      code: {code}",
             f'{indent}      message: "%LOCAL_REPLY_BODY%"',
-        ]
-        if status != 400:
-            lines.append(f"{indent}      details: []")
-            continue
-        lines += [
             f"{indent}      details:",
             f'{indent}        - "@type": type.googleapis.com/google.rpc.ErrorInfo',
-            f"{indent}          reason: INVALID_REQUEST",
+            f"{indent}          reason: {reason}",
             f"{indent}          domain: saaslitellm",
             f"{indent}          metadata: {{}}",
-            f"{indent}  headers_to_add:",
-            f'{indent}    - header: {{ key: {LOCAL_REPLY_HEADER}, value: "%RESPONSE_CODE_DETAILS%" }}',
         ]
+        if status == 400:
+            lines += [
+                f"{indent}  headers_to_add:",
+                f'{indent}    - header: {{ key: {LOCAL_REPLY_HEADER}, value: "%RESPONSE_CODE_DETAILS%" }}',
+            ]
     return "\n".join(lines)
 
 

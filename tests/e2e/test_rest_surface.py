@@ -117,7 +117,7 @@ def test_every_error_has_one_shape(api, team):
             404,
             "NOT_FOUND",
         ),
-        (post(api, "/no/such/route", {}), 404, ""),
+        (post(api, "/no/such/route", {}), 404, "NOT_FOUND"),  # the gateway's own
     ]
     for response, status, expected_reason in cases:
         assert response.status_code == status, response.text

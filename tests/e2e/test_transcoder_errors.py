@@ -216,11 +216,26 @@ def test_an_array_where_a_value_belongs_is_invalid_request(api, team, job_id):
     assert nested["message"] == "a field of messages[0] has a JSON array where a single value belongs"
 
 
-def test_other_gateway_errors_keep_their_shape(api, team):
-    """Only the transcoder's refusals are rewritten: an unknown path is still a bare 404."""
+def test_other_gateway_errors_keep_their_shape_with_a_reason(api, team):
+    """Only the transcoder's refusals are rewritten; Envoy's other refusals keep their message
+    and carry a reason to branch on, like the server's."""
     missing = requests.post(f"{api}/no/such/route", json={}, headers=team.headers, timeout=10)
-    assert missing.status_code == 404 and missing.json()["details"] == []
-    assert LOCAL_REPLY_HEADER not in missing.headers
+    too_large = requests.post(f"{api}/jobs/create", data=b"x" * (4 * 2**20 + 1), headers=team.headers, timeout=30)
+    wrong_method = requests.put(f"{api}/jobs/create", json={}, headers=team.headers, timeout=10)
+    for response, status, code, reason in (
+        (missing, 404, 5, "NOT_FOUND"),
+        (too_large, 413, 3, "INVALID_REQUEST"),
+        (wrong_method, 405, 12, "METHOD_NOT_ALLOWED"),
+    ):
+        assert response.status_code == status, response.text
+        assert LOCAL_REPLY_HEADER not in response.headers
+        body = response.json()
+        assert body["code"] == code and body["message"], body
+        assert body["details"] == [{"@type": ERROR_INFO, "reason": reason, "domain": "saaslitellm", "metadata": {}}], (
+            body
+        )
+    assert too_large.json()["message"] == "request body too large (the limit is 4 MiB)"
+    assert wrong_method.json()["message"] == "/api/jobs/create accepts GET, POST"
 
 
 def test_the_python_client_raises_them_as_validation_errors_naming_the_field(stack, api, team, job_id):
