@@ -108,6 +108,8 @@ def server_env_k8s() -> dict[str, str]:
         env.update(find("ConfigMap", source["configMapRef"]["name"])["data"])
     for var in spec["env"]:
         env[var["name"]] = var.get("value") or f"stand-in-{var['valueFrom']['secretKeyRef']['key']}-0123456789"
+    if "DATABASE_URL" in env:  # a Secret too, but the server checks its shape at start-up
+        env["DATABASE_URL"] = "postgresql://stand-in@db.example.internal:5432/saaslitellm"
     return env
 
 
