@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from saaslitellm.v1 import chat_pb2, credit_service_pb2, job_pb2, job_service_pb2, tenancy_pb2
+from server.api import wire
 from server.api.errors import to_status
 from server.domain import validation
 from server.domain.analytics import UsageFigures, UsageReport
@@ -22,6 +24,8 @@ from server.services.calls import CallResult, StreamFinished, StreamStarted
 from server.services.credits import BalanceView
 from server.services.single_call import SingleCallEvent, SingleCallFinished, SingleCallResult
 from server.storage.ledger import LedgerEntry
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- JSON-ish values
 
@@ -119,6 +123,38 @@ def _message(message: chat_pb2.ChatMessage) -> dict[str, Any]:
     return out
 
 
+_SINGULAR_FREE_FORM = tuple(name for name in wire.ORDERED_FIELDS if name != "tools")
+
+
+def _free_form(request: Any) -> dict[str, Any]:
+    """The free-form parameters the client set (wire.ORDERED_FIELDS: response_format,
+    tools...), with their objects' keys in the order the client wrote them, decoded from
+    the request's bytes: the parsed Struct has them in hash order. From the parsed message
+    when the bytes are unknown (a request not received by this RPC, e.g. in tests)."""
+    names = [name for name in _SINGULAR_FREE_FORM if request.HasField(name)]
+    if request.tools:
+        names.append("tools")
+    if not names:  # most calls: nothing more to do
+        return {}
+    data = wire.take_bytes(request)
+    if data is not None:
+        try:
+            return wire.decode_fields(data, request.DESCRIPTOR, names)
+        except wire.NonFiniteNumber as error:
+            raise invalid_argument(error.field, "must not contain NaN or infinite numbers") from None
+        except wire.WireError:  # upb parsed these bytes: a decoder bug, not the client's
+            log.warning("free-form parameters kept in map order: their bytes did not decode", exc_info=True)
+    return {name: _parsed(getattr(request, name)) for name in names}
+
+
+def _parsed(field: Any) -> Any:
+    if isinstance(field, struct_pb2.Struct):
+        return struct_to_dict(field)
+    if isinstance(field, struct_pb2.Value):
+        return value_to_python(field)
+    return [_parsed(item) for item in field]  # tools: repeated Struct
+
+
 def chat_request(request: Any) -> ChatRequest:
     """A validated ChatRequest from any call request (LLMCall, LLMCallStream, ...).
 
@@ -129,19 +165,15 @@ def chat_request(request: Any) -> ChatRequest:
     params: dict[str, Any] = {name: getattr(request, name) for name in _OPTIONAL_SCALARS if request.HasField(name)}
     if request.HasField("stop"):
         params["stop"] = value_to_python(request.stop)
-    if request.HasField("response_format"):
-        params["response_format"] = struct_to_dict(request.response_format)
-    if request.tools:
-        params["tools"] = [struct_to_dict(tool) for tool in request.tools]
-    if request.HasField("tool_choice"):
-        params["tool_choice"] = value_to_python(request.tool_choice)
-    if request.HasField("logit_bias"):
-        params["logit_bias"] = struct_to_dict(request.logit_bias)
+    free = _free_form(request)
+    for name in ("response_format", "tools", "tool_choice", "logit_bias"):
+        if name in free:
+            params[name] = free[name]
     return build_request(
         model=request.model or request.model_group,
         messages=[_message(m) for m in request.messages],
         params=params,
-        extra_body=struct_to_dict(request.extra_body) if request.HasField("extra_body") else {},
+        extra_body=free.get("extra_body", {}),
         purpose=request.purpose,
         call_metadata=stored_struct(request, "call_metadata") if request.HasField("call_metadata") else {},
     )

@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from server.api import wire
 from server.domain.errors import INTERNAL_ERROR, DomainError, Kind, Reason
 
 log = logging.getLogger(__name__)
@@ -167,16 +168,21 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
 
 def _wrap(handler: grpc.RpcMethodHandler, method: str, handlers: Handlers) -> grpc.RpcMethodHandler:
-    if handler.unary_unary:
+    deserializer, unary, stream = handler.request_deserializer, handler.unary_unary, handler.unary_stream
+    if (unary or stream) and wire.keeps_bytes(deserializer):
+        # A call request: its free-form parameters keep their key order only in its bytes.
+        deserializer = wire.with_bytes(deserializer)
+        unary, stream = unary and wire.handing_bytes(unary), stream and wire.handing_bytes(stream)
+    if unary:
         return grpc.unary_unary_rpc_method_handler(
-            _unary(handler.unary_unary, method, handlers),
-            request_deserializer=_lenient(handler.request_deserializer),
+            _unary(unary, method, handlers),
+            request_deserializer=_lenient(deserializer),
             response_serializer=handler.response_serializer,
         )
-    if handler.unary_stream:
+    if stream:
         return grpc.unary_stream_rpc_method_handler(
-            _stream(handler.unary_stream, method, handlers),
-            request_deserializer=_lenient(handler.request_deserializer),
+            _stream(stream, method, handlers),
+            request_deserializer=_lenient(deserializer),
             response_serializer=handler.response_serializer,
         )
     return handler
