@@ -165,14 +165,42 @@ def _check_messages(messages: list[dict[str, Any]]) -> None:
             raise invalid_argument(f"{where}.tool_call_id", "is required for a tool message")
 
 
+# The content parts LiteLLM takes (its OpenAIMessageContentListBlock), each with the key that
+# holds its value and what that must be: "url" (a URL string, or an object with one), "text"
+# (a string) or "object". LiteLLM fails with a 500 on a part of another type or a part
+# without its value, which would read as the provider being down (503, retried elsewhere).
+_PARTS = {
+    "text": ("text", "text"),
+    "image_url": ("image_url", "url"),
+    "video_url": ("video_url", "url"),
+    "input_audio": ("input_audio", "object"),
+    "file": ("file", "object"),
+    "document": ("source", "object"),
+}
+_PART_TYPES = ", ".join(_PARTS)
+
+
 def _check_parts(where: str, parts: list[Any]) -> None:
     if not parts:
         raise invalid_argument(where, "must not be an empty list")
     for index, part in enumerate(parts):
+        at = f"{where}[{index}]"
         if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-            raise invalid_argument(f"{where}[{index}]", 'must be an object with a "type"')
-        if part["type"] == "text" and not isinstance(part.get("text"), str):
-            raise invalid_argument(f"{where}[{index}].text", "must be a string")
+            raise invalid_argument(at, 'must be an object with a "type"')
+        if part["type"] not in _PARTS:
+            raise invalid_argument(f"{at}.type", f"must be one of {_PART_TYPES}")
+        key, kind = _PARTS[part["type"]]
+        value = part.get(key)
+        if kind == "text" and not isinstance(value, str):
+            raise invalid_argument(f"{at}.{key}", "must be a string")
+        if kind == "url" and not (isinstance(value, str) and value) and not _has_url(value):
+            raise invalid_argument(f"{at}.{key}", 'must be a URL, or an object with a "url"')
+        if kind == "object" and not isinstance(value, dict):
+            raise invalid_argument(f"{at}.{key}", "must be an object")
+
+
+def _has_url(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("url"), str) and bool(value["url"])
 
 
 def _check_params(params: dict[str, Any]) -> None:

@@ -155,3 +155,17 @@ def test_rate_limit_carries_retry_info_through_litellm(api):
     (retry,) = [d for d in details if d["@type"].endswith("RetryInfo")]
     assert retry["retry_delay"] == "4s"
     assert response.headers["retry-after"] == "4"  # for HTTP clients that know no RetryInfo
+
+
+def test_a_content_part_without_its_value_is_400_not_the_provider_being_down(stack, api, team):
+    """LiteLLM answers 500 on it, which read as 503 UPSTREAM_UNAVAILABLE, tried on the
+    fallback model, and retried by SDKs; now the server refuses it before any upstream call
+    (/v1: tests/e2e/test_openai_endpoint.py)."""
+    job = post(api, "/jobs/create", {"job_type": "t"}, team).json()
+    clear_provider_requests(stack)
+    messages = [{"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image_url"}]}]
+    refused = post(api, f"/jobs/{job['job_id']}/llm-call", {"messages": messages}, team)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["message"] == 'messages[0].content[1].image_url: must be a URL, or an object with a "url"'
+    assert provider_requests(stack) == []
+    assert requests.get(f"{api}/jobs/{job['job_id']}", headers=team.headers, timeout=10).json()["calls"] == []

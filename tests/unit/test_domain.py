@@ -314,6 +314,42 @@ def test_bad_chat_requests_name_the_field(overrides, field):
     assert field in caught.value.message
 
 
+@pytest.mark.parametrize(
+    ("part", "field"),
+    [
+        ({"type": "image_url"}, "messages[0].content[1].image_url"),
+        ({"type": "image_url", "image_url": {"detail": "low"}}, "messages[0].content[1].image_url"),
+        ({"type": "image_url", "image_url": ""}, "messages[0].content[1].image_url"),
+        ({"type": "video_url", "video_url": 5}, "messages[0].content[1].video_url"),
+        ({"type": "input_audio", "input_audio": "abc"}, "messages[0].content[1].input_audio"),
+        ({"type": "file"}, "messages[0].content[1].file"),
+        ({"type": "document"}, "messages[0].content[1].source"),
+        ({"type": "bogus"}, "messages[0].content[1].type"),
+        ({"type": "text", "text": None}, "messages[0].content[1].text"),
+    ],
+)
+def test_content_parts_litellm_would_fail_on_are_refused_naming_the_field(part, field):
+    """LiteLLM answers 500 on these, which would read as the provider being down."""
+    with pytest.raises(DomainError) as caught:
+        chat(messages=[{"role": "user", "content": [{"type": "text", "text": "look"}, part]}])
+    assert caught.value.violations[0].field == field
+    if field.endswith(".type"):
+        assert "text, image_url, video_url, input_audio, file, document" in caught.value.message
+
+
+def test_content_parts_in_their_documented_shapes_pass():
+    parts = [
+        {"type": "text", "text": "look"},
+        {"type": "image_url", "image_url": "https://example.com/a.png"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"}},
+        {"type": "video_url", "video_url": {"url": "https://example.com/a.mp4"}},
+        {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+        {"type": "file", "file": {"file_id": "file-1"}},
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}},
+    ]
+    chat(messages=[{"role": "user", "content": parts}])
+
+
 def test_assistant_tool_call_message_may_have_no_content():
     chat(
         messages=[
