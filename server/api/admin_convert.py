@@ -46,6 +46,14 @@ def budget_mode(value: int) -> BudgetMode:
     return BudgetMode[tenancy_pb2.Team.BudgetMode.Name(value)]
 
 
+def _new_budget_mode(value: int) -> BudgetMode:
+    """A budget mode an update sets: named, since an unset field in a client must not switch
+    a team's billing (on creation, BUDGET_MODE_UNSPECIFIED means JOB_BASED)."""
+    if value == tenancy_pb2.Team.BUDGET_MODE_UNSPECIFIED:
+        raise invalid_argument("budget_mode", "must be job_based, consumption_tokens or consumption_usd")
+    return budget_mode(value)
+
+
 def optional(request: Message, name: str) -> Any:
     """A field's value if the client sent it (proto3 `optional` or a message), else None."""
     return getattr(request, name) if request.HasField(name) else None
@@ -82,7 +90,7 @@ def team_update_fields(request: admin_service_pb2.UpdateTeamRequest) -> dict[str
         "team_alias": optional(request, "team_alias"),
         "metadata": optional_struct(request, "metadata"),
         "status": None if status is None else team_status_name(status),
-        "budget_mode": None if mode is None else budget_mode(mode),
+        "budget_mode": None if mode is None else _new_budget_mode(mode),
         "tokens_per_credit": optional(request, "tokens_per_credit"),
         "credits_per_dollar": optional(request, "credits_per_dollar"),
         "markup_percent": optional(request, "markup_percent"),

@@ -111,6 +111,7 @@ async def test_bad_team_updates_name_the_field_and_change_nothing(app, admin):
         (pb.UpdateTeamRequest(team_id=team.team_id, credits_overdraft_limit=-1), "credits_overdraft_limit"),
         (pb.UpdateTeamRequest(team_id=team.team_id, status=Team.ARCHIVED), "status"),
         (pb.UpdateTeamRequest(team_id=team.team_id, status=Team.STATUS_UNSPECIFIED), "status"),
+        (pb.UpdateTeamRequest(team_id=team.team_id, budget_mode=Team.BUDGET_MODE_UNSPECIFIED), "budget_mode"),
         (pb.UpdateTeamRequest(team_id=team.team_id, team_alias="x" * 201), "team_alias"),
         (pb.UpdateTeamRequest(team_id=team.team_id, default_model="NotMine", team_alias="y"), "default_model"),
         (pb.UpdateTeamRequest(team_id="bad id!", team_alias="y"), "team_id"),
