@@ -5,6 +5,7 @@ all three run exactly the same thing.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import grpc
 import httpx
@@ -80,6 +82,7 @@ class Stack:
         self.servers: list[Child] = []
         self.grpc_ports: list[int] = []
         self.metrics_ports: list[int] = []
+        self._lock: IO[str] | None = None
 
     # ------------------------------------------------------------------ addresses
     @property
@@ -129,6 +132,7 @@ class Stack:
         ports = self.config.ports
         self._check_ports_free()
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock(self.config.data_dir)
         shutil.rmtree(self.metrics_dir, ignore_errors=True)  # counters of an earlier run
         self.metrics_dir.mkdir()
         try:
@@ -150,6 +154,9 @@ class Stack:
         self.children.clear()
         self.servers.clear()
         self.postgres = None  # the embedded server stops when this process exits
+        if self._lock is not None:
+            self._lock.close()  # releases the lock
+            self._lock = None
 
     def _step(self, what: str, action: Callable[[], str | None]) -> None:
         self.config.log(f"  starting {what} ...")
@@ -337,3 +344,25 @@ def grpc_serving(target: str) -> bool:
     with grpc.insecure_channel(target) as channel:
         response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
         return response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _lock(data_dir: Path) -> IO[str]:
+    """Hold data_dir for this stack: a second stack on it would share its embedded PostgreSQL
+    and wipe its metrics directory under its running servers. Released when the file closes
+    (also when this process dies)."""
+    handle = (data_dir / "stack.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise StartupError(
+            f"{data_dir} is in use by another stack ({holder}): stop it, or give this one another data "
+            "directory (python -m devstack --data-dir DIR)."
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    return handle
