@@ -181,10 +181,14 @@ def _body_requests(descriptor: Path) -> dict[tuple[str, str], str]:
     return found
 
 
+# Values that may be any JSON, a list or a null among them: a list of them is any list.
+ANY_JSON = ("google.protobuf.Value", "google.protobuf.ListValue")
+
+
 def _body_fields(descriptor: Path) -> dict[str, dict[str, str | None]]:
     """Each API message a request body can hold -> {field name, in both spellings -> None for
-    a value body_fields.lua does not look into, or the full name of the message it is (or
-    of the list's messages)}."""
+    a value body_fields.lua does not look into, the full name of the message it is, or for a
+    repeated field "[]" and its messages' full name, if they are the API's}."""
     messages = _messages(descriptor)
     found: dict[str, dict[str, str | None]] = {}
     todo = sorted(set(_body_requests(descriptor).values()))
@@ -195,16 +199,18 @@ def _body_fields(descriptor: Path) -> dict[str, dict[str, str | None]]:
         fields: dict[str, str | None] = {}
         for item in messages[name].field:
             nested = item.type_name.lstrip(".")
-            is_map = nested in messages and messages[nested].options.map_entry
             inner = nested if item.type == item.TYPE_MESSAGE and nested.startswith("saaslitellm.") else None
-            if is_map:
+            if inner is not None:
+                todo.append(inner)
+            kind = inner
+            if nested in messages and messages[nested].options.map_entry:
                 value = messages[nested].field[1].type_name.lstrip(".")
                 if value.startswith("saaslitellm."):
                     raise ValueError(f"{name}.{item.name}: a map of messages, which body_fields.lua cannot check")
-                inner = None
-            fields[item.name] = fields[item.json_name] = inner
-            if inner is not None:
-                todo.append(inner)
+                kind = None
+            elif item.label == item.LABEL_REPEATED and nested not in ANY_JSON:
+                kind = "[]" + (inner or "")
+            fields[item.name] = fields[item.json_name] = kind
         found[name] = fields
     return dict(sorted(found.items()))
 

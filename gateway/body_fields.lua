@@ -1,4 +1,5 @@
--- Unknown fields in a REST request body, refused instead of dropped.
+-- Unknown fields in a REST request body, and lists of the wrong shape, refused instead of
+-- dropped or reshaped.
 --
 -- Envoy's gRPC-JSON transcoder drops a body field its request message does not have, without
 -- a word (platform-facts; Envoy has no option to refuse them): `max_token` for `max_tokens`,
@@ -9,11 +10,16 @@
 -- fields, and the fields of the messages inside it, before the transcoder drops anything. A
 -- body that is not valid JSON is left to the transcoder, whose refusal names the spot.
 --
+-- The transcoder also reshapes a repeated field's value instead of refusing it: a single
+-- value becomes a list of one (`"fallback_models": "a"`), a list in the list is flattened
+-- (`[["a"]]`) and a null in it is dropped (`[null, "a"]`). Those are refused here too.
+--
 -- devstack/envoy.py defines BODY_FIELDS above this file, from the descriptor set: each
 -- message a request body can hold (full name) -> {field name -> false for a value this check
--- does not look into (scalars, enums, google.protobuf.Struct...), or the full name of the
--- message the value is, or a list of}. Both spellings of a field are keys (`max_tokens`,
--- `maxTokens`), as the transcoder takes both.
+-- does not look into (scalars, enums, google.protobuf.Struct, maps...), the full name of the
+-- message the value is, or for a repeated field "[]" followed by the full name of its
+-- messages (or nothing, for values this check does not look into)}. Both spellings of a
+-- field are keys (`max_tokens`, `maxTokens`), as the transcoder takes both.
 
 local SPACE = "^[ \t\r\n]*()"
 
@@ -28,13 +34,14 @@ local function string_end(s, at)
   end
 end
 
-local object_end, list_end
+local object_end, list_end, repeated_end
 
 -- The position just after the JSON value at `at`, found at `path`. When `message` is given
 -- (a message's full name), an object there is one, or a list's objects are; the first
 -- field found that its message lacks goes to `found.first`, as {key, path (where it was
--- sent), message (whose field it is not), parent (the path of the object that holds it)}.
--- What is not JSON as far as this reads it is an error.
+-- sent), message (whose field it is not), parent (the path of the object that holds it)},
+-- unless a list of the wrong shape came first: {path, description}. What is not JSON as far
+-- as this reads it is an error.
 local function value_end(s, at, message, path, found)
   local first = string.byte(s, at)
   if first == 34 then return string_end(s, at) end
@@ -45,18 +52,37 @@ local function value_end(s, at, message, path, found)
   return stop
 end
 
-list_end = function(s, at, message, path, found)
+-- The list at `at`; with `repeated` (a repeated field's), a list in it or a null is refused.
+list_end = function(s, at, message, path, found, repeated)
   local index, from = 0, string.match(s, SPACE, at + 1)
   if string.byte(s, from) == 93 then return from + 1 end
   while true do
-    -- A path is built only where a message's fields are checked.
+    -- A path is built only where a message's fields are checked, or to name a fault.
     local at_path = message and path .. "[" .. index .. "]"
+    if repeated and found.first == nil then
+      if string.byte(s, from) == 91 then
+        found.first = { path = path .. "[" .. index .. "]", description = "must be a single value, not a JSON array" }
+      elseif string.sub(s, from, from + 3) == "null" then
+        found.first = { path = path .. "[" .. index .. "]", description = "must not be null" }
+      end
+    end
     from = string.match(s, SPACE, value_end(s, from, message, at_path, found))
     local byte = string.byte(s, from)
     if byte == 93 then return from + 1 end
     if byte ~= 44 then error("expected , or ]") end
     index, from = index + 1, string.match(s, SPACE, from + 1)
   end
+end
+
+-- A repeated field's value at `at`: a list (or null, for none); `kind` is "[]" and its
+-- messages' full name, if any.
+repeated_end = function(s, at, kind, path, found)
+  local message = #kind > 2 and string.sub(kind, 3) or nil
+  if string.byte(s, at) == 91 then return list_end(s, at, message, path, found, true) end
+  if found.first == nil and string.sub(s, at, at + 3) ~= "null" then
+    found.first = { path = path, description = "must be a JSON array" }
+  end
+  return value_end(s, at, nil, path, found)
 end
 
 object_end = function(s, at, message, path, found)
@@ -76,7 +102,14 @@ object_end = function(s, at, message, path, found)
     end
     from = string.match(s, SPACE, key_end)
     if string.byte(s, from) ~= 58 then error("expected :") end
-    from = string.match(s, SPACE, value_end(s, string.match(s, SPACE, from + 1), kind or nil, name, found))
+    from = string.match(s, SPACE, from + 1)
+    local stop
+    if kind and string.byte(kind, 1) == 91 then -- "[]...": a repeated field
+      stop = repeated_end(s, from, kind, name, found)
+    else
+      stop = value_end(s, from, kind or nil, name, found)
+    end
+    from = string.match(s, SPACE, stop)
     local byte = string.byte(s, from)
     if byte == 125 then return from + 1 end
     if byte ~= 44 then error("expected , or }") end
@@ -140,5 +173,5 @@ local function body_unknown(body, message)
     if string.byte(body, from) == 123 then object_end(body, from, message, "", found) end
   end)
   if found.first == nil then return nil end
-  return found.first.path, unknown_description(found.first)
+  return found.first.path, found.first.description or unknown_description(found.first)
 end

@@ -157,7 +157,10 @@ def test_metadata_of_the_wrong_type_names_the_field(api, team, job_id, value, de
     ("body", "field", "description"),
     [
         ('{"messages": [{"role": 5, "content": "x"}]}', "messages[0].role", "invalid value 5: expected a string"),
-        ('{"messages": "hello"}', "messages", 'invalid value "hello": expected a JSON object (ChatMessage)'),
+        # A repeated field's value that is not a list: the transcoder would make it a list of
+        # one (gateway/body_fields.lua refuses it first).
+        ('{"messages": "hello"}', "messages", "must be a JSON array"),
+        ('{"messages": {"role": "user", "content": "x"}}', "messages", "must be a JSON array"),
         (
             '{"messages": [{"role": "user", "content": "x", "tool_calls": [{"id": 5}]}]}',
             "messages[0].tool_calls[0].id",

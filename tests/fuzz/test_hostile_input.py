@@ -317,16 +317,17 @@ def test_headers_fit_for_grpc_are_accepted(api, tenant, header):
     assert response.status_code == 200, response.text
 
 
-@xfail(
-    "FINDING 5 (gateway, transcoder): malformed repeated fields are silently reshaped instead of refused: "
-    '`"model_aliases": [["a"]]` is flattened to ["a"], `[null, "a"]` drops the null, and `"fallback_models": '
-    '"a"` becomes ["a"]; the request succeeds (200). Expected 400 naming the field.'
-)
 @pytest.mark.parametrize("shape", ["nested", "null", "scalar"])
-def test_finding_malformed_repeated_fields_are_400(api, tenant, shape):
+def test_malformed_repeated_fields_are_400_naming_them(api, tenant, shape):
+    """Envoy's transcoder reshaped these and the request succeeded (FINDING 5): `[["a"]]` was
+    flattened, `[null, "a"]` lost its null, `"a"` became ["a"] (gateway/body_fields.lua)."""
     aliases = {"nested": [[tenant.alias]], "null": [None, tenant.alias], "scalar": tenant.alias}[shape]
     body = {"group_name": unique("grp"), "model_aliases": aliases}
-    assert_clear_error(post(api, "/model-access-groups/create", body, ADMIN), statuses={400})
+    refused = assert_clear_error(post(api, "/model-access-groups/create", body, ADMIN), statuses={400})
+    named = {"nested": "model_aliases[0]", "null": "model_aliases[0]", "scalar": "model_aliases"}[shape]
+    assert bad_field(refused) == named
+    created = requests.get(f"{api}/model-access-groups/{body['group_name']}", headers=ADMIN, timeout=10)
+    assert created.status_code == 404, created.text
 
 
 @pytest.mark.parametrize("route", ["complete", "teams"])
