@@ -6,6 +6,7 @@ README with its default.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import os
@@ -23,6 +24,9 @@ TRUE = ("true", "1", "yes", "on")
 FALSE = ("false", "0", "no", "off")
 DATABASE_URL_SCHEMES = ("postgresql", "postgresql+psycopg", "postgres")
 DATABASE_URL_EXAMPLE = "postgresql://user:pass@127.0.0.1:5432/saas"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+TRUSTED_PROXIES_EXAMPLE = "127.0.0.1,10.0.0.0/8,fd00::/8"
 
 
 class SettingsError(ValueError):
@@ -89,6 +93,10 @@ class Settings:
     # every key_expiry_check_interval_seconds.
     key_expiry_warning_days: float = 7.0
     key_expiry_check_interval_seconds: float = 60.0
+    # The audit log's peer is the address a proxy in these networks (Envoy) put last in
+    # X-Forwarded-For; a connection from anywhere else is recorded as itself, whatever
+    # X-Forwarded-For it sent. Default loopback: make dev's Envoy; deployments set theirs.
+    trusted_proxies: tuple[IPNetwork, ...] = LOOPBACK
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -187,6 +195,7 @@ class Settings:
         metrics_port: int | None = None
         if text("SAAS_METRICS_PORT").lower() != "off":
             metrics_port = port("SAAS_METRICS_PORT", 9464)
+        trusted_proxies = text("SAAS_TRUSTED_PROXIES")
         traces_endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
         if not traces_endpoint and env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
             traces_endpoint = env["OTEL_EXPORTER_OTLP_ENDPOINT"].strip().rstrip("/") + "/v1/traces"
@@ -244,6 +253,7 @@ class Settings:
             ledger_retention_days=days("SAAS_LEDGER_RETENTION_DAYS", cls.ledger_retention_days),
             retention_interval_seconds=seconds("SAAS_RETENTION_INTERVAL_SECONDS", cls.retention_interval_seconds),
             event_loop=event_loop,
+            trusted_proxies=parse_trusted_proxies(trusted_proxies) if trusted_proxies else cls.trusted_proxies,
         )
 
 
@@ -265,3 +275,32 @@ def check_database_url(url: str) -> None:
             f"DATABASE_URL is malformed: it must look like {DATABASE_URL_EXAMPLE} with a port from 1 to 65535, "
             "and @ : / ? # in the user name or password percent-encoded (e.g. %40 for @)"
         )
+
+
+def parse_trusted_proxies(raw: str) -> tuple[IPNetwork, ...]:
+    """SAAS_TRUSTED_PROXIES: IP addresses and CIDR ranges, comma-separated, or `none`
+    (trust no X-Forwarded-For). An address with host bits under its prefix (10.1.2.3/8)
+    is refused rather than guessed at."""
+    name = "SAAS_TRUSTED_PROXIES"
+    if raw.strip().lower() == "none":
+        return ()
+    networks = []
+    for entry in (item.strip() for item in raw.split(",")):
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry))
+        except ValueError as error:
+            if "host bits set" in str(error):
+                network = ipaddress.ip_network(entry, strict=False)
+                raise SettingsError(
+                    f"{name} must give a range by its first address: {entry!r} has host bits set "
+                    f"(did you mean {network}?)"
+                ) from None
+            raise SettingsError(
+                f"{name} must be IP addresses or CIDR ranges separated by commas (e.g. {TRUSTED_PROXIES_EXAMPLE}), "
+                f"or none; got {entry!r}"
+            ) from None
+    if not networks:
+        raise SettingsError(f"{name} lists no address: set e.g. {TRUSTED_PROXIES_EXAMPLE}, or none")
+    return tuple(networks)

@@ -214,6 +214,7 @@ def test_an_empty_value_means_the_default():
         "SAAS_MIGRATE_ON_START",
         "SAAS_LOG_LEVEL",
         "SAAS_JOB_TTL_SECONDS",
+        "SAAS_TRUSTED_PROXIES",
     ]
     for empty in ("", "  "):
         assert Settings.from_env({**BASE, **dict.fromkeys(names, empty)}) == Settings.from_env(BASE), repr(empty)
@@ -229,3 +230,28 @@ def test_a_blank_secrets_key_is_refused_not_taken_for_unset():
 
 def test_the_litellm_url_must_be_http():
     refused("LITELLM_BASE_URL", "litellm:8002", "LITELLM_BASE_URL must start with http:// or https://")
+
+
+def test_trusted_proxies_are_loopback_unless_set():
+    # make dev and the tests run Envoy and the servers on 127.0.0.1; a deployment sets its gateway's network.
+    assert [str(n) for n in Settings.from_env(BASE).trusted_proxies] == ["127.0.0.0/8", "::1/128"]
+    settings = Settings.from_env({**BASE, "SAAS_TRUSTED_PROXIES": " 10.0.0.0/8 , 192.0.2.7, fd00::/8 ,"})
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "192.0.2.7/32", "fd00::/8"]
+    assert Settings.from_env({**BASE, "SAAS_TRUSTED_PROXIES": " None "}).trusted_proxies == ()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["envoy", "10.0.0.0/8 192.168.0.0/16", "10.0.0.0/8;127.0.0.1", "10.0.0.0/33", "300.0.0.1", "127.0.0.1:8003", "*"],
+)
+def test_a_malformed_trusted_proxies_list_is_refused_with_the_variable_named(value):
+    refused(
+        "SAAS_TRUSTED_PROXIES",
+        f"127.0.0.1, {value}",
+        rf"SAAS_TRUSTED_PROXIES must be IP addresses or CIDR ranges separated by commas .*, or none; got {re.escape(repr(value))}",
+    )
+
+
+def test_a_trusted_range_with_host_bits_is_refused_not_guessed_at():
+    refused("SAAS_TRUSTED_PROXIES", "10.1.2.3/8", r"'10.1.2.3/8' has host bits set \(did you mean 10.0.0.0/8\?\)")
+    refused("SAAS_TRUSTED_PROXIES", " , ", "SAAS_TRUSTED_PROXIES lists no address")
