@@ -99,7 +99,9 @@ class Application:
             {KEY_CHANGES_CHANNEL: self.key_changes.on_change, KEY_ACKS_CHANNEL: self.key_changes.on_ack},
             self.key_cache.set_live,
         )
-        self._auth = auth = ObservedAuthenticator(self.db, settings.admin_key, self.key_cache)
+        self._auth = auth = ObservedAuthenticator(
+            self.db, settings.admin_key, self.key_cache, trusted_proxies=settings.trusted_proxies
+        )
         # Shared: a fresh read for the admin serves calls too. Read from start-up on, so a
         # call cut by LiteLLM's death is still priced (PriceCatalog.keep_fresh).
         self.prices = prices = ObservedPriceCatalog(upstream)

@@ -23,17 +23,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from server.domain import keys, validation
 from server.domain.audit import Actor
@@ -58,6 +61,58 @@ class TeamPrincipal:
     @property
     def actor(self) -> str:
         return f"key:{self.key_prefix}"
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def peer_address(peer: str) -> IPAddress | None:
+    """The IP address in a gRPC peer string (`ipv4:127.0.0.1:5000`, `ipv6:%5B::1%5D:5000`,
+    which gRPC percent-encodes); None for a Unix socket (`unix:...`) or anything else."""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv4":
+        host = rest.rpartition(":")[0]
+    elif kind == "ipv6":
+        host = unquote(rest).rpartition(":")[0].removeprefix("[").removesuffix("]")
+    else:
+        return None
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+class TrustedProxies:
+    """Whose X-Forwarded-For is believed (SAAS_TRUSTED_PROXIES): the connection's peer
+    must be in one of these networks. An IPv4 client of a dual-stack socket may show as an
+    IPv4-mapped IPv6 address (::ffff:10.0.0.5): it matches the IPv4 networks too.
+
+    The networks are parsed once, at start-up (server/settings.py); a request costs a
+    lookup of its peer string, remembered for the connections seen last (a proxy such as
+    Envoy keeps a few long-lived ones)."""
+
+    def __init__(self, networks: Iterable[IPNetwork] = ()) -> None:
+        self.networks = tuple(networks)
+        self.trusts = functools.lru_cache(maxsize=1024)(self._trusts)
+
+    def _trusts(self, peer: str) -> bool:
+        """Whether the gRPC peer string `peer` is a trusted proxy's."""
+        address = peer_address(peer)
+        if address is None:
+            return False
+        mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+        return any(address in network or (mapped is not None and mapped in network) for network in self.networks)
+
+
+def forwarded_for(metadata: Mapping[str, str]) -> str:
+    """The last X-Forwarded-For entry, the address Envoy saw (use_remote_address appends it;
+    earlier entries are whatever the client wrote), if it is an IP address; else ""."""
+    last = metadata.get("x-forwarded-for", "").rpartition(",")[2].strip()
+    try:
+        return str(ipaddress.ip_address(last))
+    except ValueError:
+        return ""
 
 
 def bearer_token(metadata: Mapping[str, str]) -> str | None:
@@ -228,10 +283,18 @@ async def announce_key_change(conn: Connection, team_id: str, change: KeyChange)
 
 
 class Authenticator:
-    def __init__(self, db: Database, admin_key: str, cache: KeyCache | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        admin_key: str,
+        cache: KeyCache | None = None,
+        trusted_proxies: Iterable[IPNetwork] = (),
+    ) -> None:
         self._db = db
         self._admin_digest = hashlib.sha256(admin_key.encode()).digest()
         self.cache = cache if cache is not None else KeyCache(ttl_seconds=0)
+        # Whose X-Forwarded-For is believed (SAAS_TRUSTED_PROXIES); none unless told.
+        self.trusted_proxies = TrustedProxies(trusted_proxies)
 
     async def team(self, metadata: Mapping[str, str]) -> TeamPrincipal:
         token = bearer_token(metadata)
@@ -266,9 +329,9 @@ class Authenticator:
             return False
         return True
 
-    def admin(self, metadata: Mapping[str, str], peer: str = "") -> Actor:
+    def admin(self, metadata: Mapping[str, str], peer: str | None = "") -> Actor:
         """The operator, or UNAUTHENTICATED. The returned actor says where the request
-        came from, for the audit log."""
+        came from, for the audit log (`peer`: the gRPC peer, context.peer())."""
         presented = metadata.get("x-admin-key") or bearer_token(metadata) or ""
         if not hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self._admin_digest):
             if metadata.get("x-admin-key"):
@@ -283,14 +346,20 @@ class Authenticator:
                 f"this is an admin API and {why}: send the admin key as 'X-Admin-Key: ...' or "
                 "'Authorization: Bearer ...'",
             )
-        # The last entry is the address the gateway saw (Envoy's use_remote_address); the
-        # earlier ones are whatever the client wrote.
-        forwarded = metadata.get("x-forwarded-for", "").split(",")[-1].strip()
         return Actor(
-            name=ADMIN_ACTOR, request_id=metadata.get("x-request-id", "")[:200], peer=(forwarded or peer)[:200]
+            name=ADMIN_ACTOR, request_id=metadata.get("x-request-id", "")[:200], peer=self.peer(metadata, peer)[:200]
         )
 
-    async def team_or_admin(self, metadata: Mapping[str, str], team_id: str, peer: str = "") -> None:
+    def peer(self, metadata: Mapping[str, str], peer: str | None) -> str:
+        """Where a request came from: the address a trusted proxy (Envoy) saw, from
+        X-Forwarded-For; else the connection's own address (the gRPC peer, as gRPC writes
+        it), whatever X-Forwarded-For a client wrote (anyone may send that metadata)."""
+        peer = peer or ""
+        if "x-forwarded-for" in metadata and self.trusted_proxies.trusts(peer):
+            return forwarded_for(metadata) or peer
+        return peer
+
+    async def team_or_admin(self, metadata: Mapping[str, str], team_id: str, peer: str | None = "") -> None:
         """Reads about a team: the admin key, or a virtual key of that team itself."""
         try:
             self.admin(metadata, peer)
