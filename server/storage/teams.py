@@ -138,6 +138,32 @@ async def lock_team(conn: Connection, team_id: str) -> Team:
     return await get_team(conn, team_id)
 
 
+async def get_teams(conn: Connection, team_ids: list[str]) -> list[Team]:
+    """The teams that exist among `team_ids`, sorted by team_id."""
+    if not team_ids:
+        return []
+    rows = list(await conn.execute(_teams_query().where(teams.c.team_id.in_(team_ids)).order_by(teams.c.team_id)))
+    return await _with_aliases(conn, rows)
+
+
+async def lock_teams(conn: Connection, team_ids: list[str]) -> list[Team]:
+    """As lock_team for several teams at once (those that exist), locked in team_id order
+    so that two callers locking overlapping sets never wait for each other in a cycle."""
+    if not team_ids:
+        return []
+    await conn.execute(
+        select(teams.c.team_id).where(teams.c.team_id.in_(team_ids)).order_by(teams.c.team_id).with_for_update()
+    )
+    return await get_teams(conn, team_ids)
+
+
+async def touch_teams(conn: Connection, team_ids: list[str]) -> None:
+    """Mark teams changed (updated_at) whose record a deletion elsewhere changed through a
+    foreign key (a group link removed, a default_model cleared)."""
+    if team_ids:
+        await conn.execute(update(teams).where(teams.c.team_id.in_(team_ids)).values(updated_at=func.now()))
+
+
 async def list_teams(
     conn: Connection, *, organization_id: str, status: str | None, archived: bool, after: str | None, limit: int
 ) -> list[Team]:
