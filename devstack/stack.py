@@ -275,6 +275,9 @@ class Stack:
             "SAAS_METRICS_PORT": "off" if metrics_port is None else str(metrics_port),
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
             "SAAS_SHUTDOWN_DRAIN_SECONDS": str(self.drain_seconds),
+            # Envoy reaches the servers over loopback (envoy_config): its X-Forwarded-For,
+            # the address it saw, is the peer the audit log records (README "Configuration").
+            "SAAS_TRUSTED_PROXIES": "127.0.0.1, ::1",
             # make dev's and the tests' webhook receivers are on this machine, which a
             # deployment refuses (README "Webhooks"); `server_env` may set it back to false.
             "SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
