@@ -4,7 +4,7 @@ and the audit log. Each change runs in one transaction with its audit entry."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -174,17 +174,20 @@ class AdminUseCases:
             return after
 
     async def delete_group(self, actor: Actor, group_name: str, force: bool) -> list[str]:
-        """Returns the teams that had the group (only possible with force)."""
+        """Returns the teams that had the group: archived ones (which never block the
+        deletion: they are history), and active ones (only possible with force). Each
+        team's own trail records what it lost."""
         validation.identifier("group_name", group_name)
         async with self._db.transaction() as conn:
-            await catalog.lock_group(conn, group_name)
+            users = await _lock_users_then(
+                conn,
+                lambda: catalog.teams_using_group(conn, group_name),
+                lambda: catalog.lock_group(conn, group_name),
+            )
             before = await catalog.get_group(conn, group_name)
-            users = await catalog.teams_using_group(conn, group_name)
-            tenancy.ensure_unused("model access group", group_name, users, "an access group", force)
+            tenancy.ensure_unused("model access group", group_name, _active(users), "an access group", force)
             await catalog.delete_group(conn, group_name)
-            after_note = {"affected_team_ids": users} if users else None
-            await _audit(conn, actor, "delete", audit.GROUP, group_name, before, after_note)
-            return users
+            return await _record_deletion(conn, actor, audit.GROUP, group_name, before, users)
 
     async def change_group_aliases(
         self, actor: Actor, group_name: str, model_aliases: list[str], how: Change
@@ -314,17 +317,20 @@ class AdminUseCases:
             return after
 
     async def delete_alias(self, actor: Actor, model_alias: str, force: bool) -> list[str]:
-        """Returns the teams whose default_model was cleared (only possible with force)."""
+        """Returns the teams whose default_model was cleared: archived ones (which never
+        block the deletion), and active ones (only possible with force). Each team's own
+        trail records it."""
         validation.model_name("model_alias", model_alias)
         async with self._db.transaction() as conn:
-            await catalog.lock_alias(conn, model_alias)
+            users = await _lock_users_then(
+                conn,
+                lambda: catalog.teams_defaulting_to(conn, model_alias),
+                lambda: catalog.lock_alias(conn, model_alias),
+            )
             before = await catalog.get_alias(conn, model_alias)
-            users = await catalog.teams_defaulting_to(conn, model_alias)
-            tenancy.ensure_unused("model alias", model_alias, users, "the default_model", force)
+            tenancy.ensure_unused("model alias", model_alias, _active(users), "the default_model", force)
             await catalog.delete_alias(conn, model_alias)
-            after_note = {"affected_team_ids": users} if users else None
-            await _audit(conn, actor, "delete", audit.ALIAS, model_alias, before, after_note)
-            return users
+            return await _record_deletion(conn, actor, audit.ALIAS, model_alias, before, users)
 
     async def change_alias_groups(
         self, actor: Actor, model_alias: str, access_groups: list[str], how: Change
@@ -616,6 +622,51 @@ async def _hold_alias(conn: Connection, model_alias: str) -> None:
         if error.kind is not Kind.NOT_FOUND:
             raise
         raise invalid_argument("default_model", f"'{model_alias}' is not a model alias") from None
+
+
+async def _lock_users_then(
+    conn: Connection, users: Callable[[], Awaitable[list[str]]], lock_resource: Callable[[], Awaitable[None]]
+) -> list[Team]:
+    """Lock the teams that use a group or alias (`users`), then the group or alias itself
+    (`lock_resource`), and return those teams as they are now, locked.
+
+    Teams first, as every other change takes them (a team change that names a group or
+    alias locks the team, then the group or alias): the other order could deadlock with
+    such a change. Holding the group or alias stops new teams from taking it up (their
+    foreign key check waits for it); one that did between the two reads is retried with,
+    after rolling back to a savepoint, which releases the locks taken since."""
+    candidates: set[str] = set()
+    while True:
+        candidates |= set(await users())
+        async with conn.begin_nested() as savepoint:
+            locked = await team_store.lock_teams(conn, sorted(candidates))
+            await lock_resource()
+            now = set(await users())
+            if now <= candidates:
+                return [team for team in locked if team.team_id in now]
+            await savepoint.rollback()
+
+
+def _active(users: list[Team]) -> list[str]:
+    """The teams a deletion would disturb: an archived team is history, it never blocks one."""
+    return [team.team_id for team in users if not team.archived]
+
+
+async def _record_deletion(
+    conn: Connection, actor: Actor, resource_type: str, name: str, before: Any, users: list[Team]
+) -> list[str]:
+    """Audit a group's or alias's deletion, and on each team it changed (`users`, locked,
+    as they were before; archived ones too) what the team lost, as
+    `<resource type>.delete` with the team before and after. Returns their ids."""
+    affected = [team.team_id for team in users]
+    await team_store.touch_teams(conn, affected)
+    after = {team.team_id: team for team in await team_store.get_teams(conn, affected)}
+    await _audit(
+        conn, actor, "delete", resource_type, name, before, {"affected_team_ids": affected} if affected else None
+    )
+    for team in users:
+        await _audit(conn, actor, f"{resource_type}.delete", audit.TEAM, team.team_id, team, after[team.team_id])
+    return affected
 
 
 async def _audit(

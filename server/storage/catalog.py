@@ -163,11 +163,10 @@ async def update_group(conn: Connection, group_name: str, values: dict[str, Any]
 
 
 async def teams_using_group(conn: Connection, group_name: str) -> list[str]:
-    """Teams (not archived) that have the group, sorted."""
+    """Teams that have the group, archived ones too (their record loses it as well), sorted."""
     rows = await conn.execute(
         select(team_access_groups.c.team_id)
-        .join(teams, teams.c.team_id == team_access_groups.c.team_id)
-        .where(and_(team_access_groups.c.group_name == group_name, teams.c.archived_at.is_(None)))
+        .where(team_access_groups.c.group_name == group_name)
         .order_by(team_access_groups.c.team_id)
     )
     return list(rows.scalars())
@@ -266,11 +265,9 @@ async def update_alias(conn: Connection, model_alias: str, values: dict[str, Any
 
 
 async def teams_defaulting_to(conn: Connection, model_alias: str) -> list[str]:
-    """Teams (not archived) whose default_model is the alias, sorted."""
+    """Teams whose default_model is the alias, archived ones too (theirs is cleared as well), sorted."""
     rows = await conn.execute(
-        select(teams.c.team_id)
-        .where(and_(teams.c.default_model == model_alias, teams.c.archived_at.is_(None)))
-        .order_by(teams.c.team_id)
+        select(teams.c.team_id).where(teams.c.default_model == model_alias).order_by(teams.c.team_id)
     )
     return list(rows.scalars())
 
