@@ -5,6 +5,7 @@ in any log."""
 
 from __future__ import annotations
 
+import ipaddress
 from decimal import Decimal
 
 import grpc
@@ -285,3 +286,6 @@ def test_the_audit_peer_is_the_address_the_gateway_saw_not_one_the_client_wrote(
     peer = entry.json()["entries"][0]["peer"]
     # Envoy records a loopback client as its host's own address (192.0.2.2 on these machines).
     assert peer and "6.6.6.6" not in peer, peer
+    # ... and the server believes it (Envoy is a trusted proxy): an address, not its own
+    # connection's `ipv4:127.0.0.1:port`.
+    assert ipaddress.ip_address(peer), peer
