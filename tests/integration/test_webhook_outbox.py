@@ -109,3 +109,41 @@ async def test_a_secret_the_key_does_not_open_fails_the_attempt_not_the_sender(d
     (delivery,) = await deliveries(db, endpoint_id)
     assert (delivery.status, delivery.attempts) == ("pending", 1)
     assert "SAAS_SECRETS_KEY" in delivery.last_error
+
+
+async def test_one_event_has_one_id_on_every_endpoint_and_the_next_event_another(db):
+    """Receivers deduplicate on the id: two endpoints pointed at one receiver (a global one and
+    the organization's) must see one id for one event (before 0019, one per endpoint)."""
+    org, team = f"org-{uuid.uuid4().hex[:8]}", f"team-{uuid.uuid4().hex[:8]}"
+    endpoints = [uuid.uuid4(), uuid.uuid4()]
+    async with db.transaction() as conn:
+        await conn.execute(text("INSERT INTO organizations (organization_id, name) VALUES (:o, 'o')"), {"o": org})
+        for endpoint_id, organization in zip(endpoints, (None, org), strict=True):
+            await store.insert_endpoint(
+                conn,
+                endpoint_id,
+                {
+                    "url": "http://127.0.0.1:9/hooks",
+                    "event_types": ["team.credits_low"],
+                    "organization_id": organization,
+                    "secret_ciphertext": BOX.seal(endpoint_id, webhooks.new_secret()),
+                    "secret_prefix": "whsec_test",
+                },
+            )
+        await conn.execute(
+            text(
+                "INSERT INTO teams (team_id, organization_id, credits_allocated, low_credit_threshold) "
+                "VALUES (:t, :o, 10, 5)"
+            ),
+            {"t": team, "o": org},
+        )
+    for step in (
+        "UPDATE teams SET credits_used = 6",
+        "UPDATE teams SET credits_used = 0",
+        "UPDATE teams SET credits_used = 7",
+    ):
+        async with db.transaction() as conn:  # low, topped up above the threshold, low again
+            await conn.execute(text(f"{step} WHERE team_id = :t"), {"t": team})
+    events = [[d.event_id for d in await deliveries(db, endpoint_id)] for endpoint_id in endpoints]
+    assert len(events[0]) == 2 and sorted(events[0]) == sorted(events[1])
+    assert len(set(events[0])) == 2  # two events, two ids
