@@ -26,7 +26,14 @@ class DateRange:
 
 def date_range(start_date: str, end_date: str, today: date) -> DateRange:
     end = _date("end_date", end_date) if end_date else today
-    start = _date("start_date", start_date) if start_date else end - timedelta(days=DEFAULT_DAYS - 1)
+    if start_date:
+        start = _date("start_date", start_date)
+    elif end.toordinal() < DEFAULT_DAYS:  # the default start would be before year 1
+        raise invalid_argument(
+            "end_date", f"must be at least {DEFAULT_DAYS} days after 0001-01-01 without a start_date"
+        )
+    else:
+        start = end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
         raise invalid_argument("start_date", "must not be after end_date")
     if (end - start).days + 1 > MAX_DAYS:
@@ -48,7 +55,7 @@ def _date(field_name: str, value: str) -> date:
 
 def limit(value: int) -> int:
     if not 0 <= value <= MAX_LIMIT:
-        raise invalid_argument("limit", f"must be between 1 and {MAX_LIMIT}")
+        raise invalid_argument("limit", f"must be between 1 and {MAX_LIMIT} (0: {DEFAULT_LIMIT})")
     return value or DEFAULT_LIMIT
 
 

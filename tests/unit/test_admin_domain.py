@@ -222,10 +222,16 @@ def test_date_ranges():
     today = date(2026, 3, 31)
     default = analytics.date_range("", "", today)
     assert (default.start, default.end) == (date(2026, 3, 2), today)
-    for start, end, field in (("2026-04-01", "2026-03-01", "start_date"), ("2025-01-01", "2026-03-01", "start_date")):
+    for start, end, field in (
+        ("2026-04-01", "2026-03-01", "start_date"),
+        ("2025-01-01", "2026-03-01", "start_date"),
+        ("", "0001-01-29", "end_date"),  # the default 30 days would start before year 1 (was a 500)
+    ):
         with pytest.raises(DomainError) as caught:
             analytics.date_range(start, end, today)
         assert field_of(caught.value) == field
+    earliest = analytics.date_range("", "0001-01-30", today)
+    assert (earliest.start, earliest.end) == (date(1, 1, 1), date(1, 1, 30))
 
 
 def test_reports_rank_job_types_and_teams_by_provider_cost():
