@@ -207,14 +207,18 @@ REQUEST_EXAMPLES = {
 
 ERROR_SCHEMA = "google.rpc.Status"
 ERROR_DESCRIPTION = (
-    "An error. Envoy's own errors have the same shape: a body or query it cannot read (bad JSON, a wrong type) "
-    "is 400 INVALID_REQUEST with an `ErrorInfo`, and a `BadRequest` naming the field where it can tell; an "
-    "unknown path or a body too large has empty `details`."
+    "An error. Envoy's own errors have the same shape, with an `ErrorInfo` reason of their own: a body or "
+    "query it cannot read (bad JSON, a wrong type, a field the request does not have, a list of the wrong "
+    "shape) is 400 INVALID_REQUEST, with a `BadRequest` naming the field where it can tell; a body over 4 MiB "
+    "is 413 and headers too large 431, both INVALID_REQUEST; an unknown path is 404 NOT_FOUND, a method the "
+    "path does not take 405 METHOD_NOT_ALLOWED (code 12), no server answering 503 SERVER_UNAVAILABLE, the "
+    "gateway's timeout 504 GATEWAY_TIMEOUT."
 )
 ERROR_FIELDS = {
     "code": "The gRPC status code; the HTTP status follows it: 3 INVALID_ARGUMENT and 9 FAILED_PRECONDITION "
     "400, 16 UNAUTHENTICATED 401, 7 PERMISSION_DENIED 403, 5 NOT_FOUND 404, 6 ALREADY_EXISTS and 10 ABORTED "
-    "409, 8 RESOURCE_EXHAUSTED 429, 13 INTERNAL 500, 14 UNAVAILABLE 503, 4 DEADLINE_EXCEEDED 504.",
+    "409, 8 RESOURCE_EXHAUSTED 429, 12 UNIMPLEMENTED 405 (the gateway: a method the path does not take), "
+    "13 INTERNAL 500, 14 UNAVAILABLE 503, 4 DEADLINE_EXCEEDED 504.",
     "message": "What went wrong, for people. It never contains keys, upstream bodies or real model names.",
     "details": "A `google.rpc.ErrorInfo` whose `reason` never changes (branch on it, e.g. "
     "`INSUFFICIENT_CREDITS`); for invalid input also a `google.rpc.BadRequest` naming the field; for rate "

@@ -1,9 +1,9 @@
 """The body of an LLM call: typed OpenAI parameters, and where everything else goes.
 
 The API names the OpenAI chat parameters it accepts (`LLMCallRequest` in the protos); any
-other provider parameter must travel in `extra_body`. The REST gateway ignores unknown
-top-level fields, so a client that put `n=2` at the top level would see it silently
-dropped: this client moves every parameter it does not know into `extra_body` instead.
+other provider parameter must travel in `extra_body`. The REST gateway refuses a
+top-level field the API does not name (400 naming it), so this client moves every
+parameter it does not know into `extra_body`: `top_k=40` reaches the provider.
 """
 
 from __future__ import annotations

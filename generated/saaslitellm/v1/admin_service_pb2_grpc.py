@@ -334,7 +334,9 @@ class AdminServiceServicer:
     def DeleteModelAccessGroup(self, request, context):
         """Deletes a group. Its teams lose the aliases it granted at once (unless another of
         their groups grants them). FAILED_PRECONDITION `RESOURCE_IN_USE` (naming the teams)
-        while teams use it, unless `force`. NOT_FOUND.
+        while active teams use it, unless `force`; archived teams never block it, and lose the
+        group too. Each team that had it gets its own audit entry (`model_access_group.delete`).
+        NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -410,9 +412,11 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteModel(self, request, context):
-        """Deletes an alias: teams lose it at once. Past calls keep its name. Teams whose
+        """Deletes an alias: teams lose it at once. Past calls keep its name. Active teams whose
         default_model it is: FAILED_PRECONDITION `RESOURCE_IN_USE` (naming them) unless
-        `force`, which clears their default_model. NOT_FOUND.
+        `force`; their default_model is cleared, as is that of archived teams (which never
+        block it). Each team whose default_model is cleared gets its own audit entry
+        (`model_alias.delete`). NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
