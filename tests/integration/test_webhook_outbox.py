@@ -147,3 +147,42 @@ async def test_one_event_has_one_id_on_every_endpoint_and_the_next_event_another
     events = [[d.event_id for d in await deliveries(db, endpoint_id)] for endpoint_id in endpoints]
     assert len(events[0]) == 2 and sorted(events[0]) == sorted(events[1])
     assert len(set(events[0])) == 2  # two events, two ids
+
+
+async def test_a_low_credit_alert_fires_when_the_threshold_is_raised_over_the_balance_or_a_team_starts_low(db):
+    """Before 0020 only a charge crossing the threshold alerted: a team created low, or whose
+    threshold was raised above its balance, was low without a word."""
+    endpoint_id, org = uuid.uuid4(), f"org-{uuid.uuid4().hex[:8]}"
+    low, high = f"starts-low-{uuid.uuid4().hex[:8]}", f"starts-high-{uuid.uuid4().hex[:8]}"
+    async with db.transaction() as conn:
+        await conn.execute(text("INSERT INTO organizations (organization_id, name) VALUES (:o, 'o')"), {"o": org})
+        await store.insert_endpoint(
+            conn,
+            endpoint_id,
+            {
+                "url": "http://127.0.0.1:9/hooks",
+                "event_types": ["team.credits_low"],
+                "organization_id": org,
+                "secret_ciphertext": BOX.seal(endpoint_id, webhooks.new_secret()),
+                "secret_prefix": "whsec_test",
+            },
+        )
+
+    async def run(statement: str, **values) -> None:
+        async with db.transaction() as conn:
+            await conn.execute(text(statement), {"o": org, **values})
+
+    insert = (
+        "INSERT INTO teams (team_id, organization_id, credits_allocated, low_credit_threshold) VALUES (:t, :o, 10, :x)"
+    )
+    await run(insert, t=low, x=10)  # created at its threshold: alerts
+    await run(insert, t=high, x=5)  # above it: quiet
+    await run("UPDATE teams SET low_credit_threshold = 4 WHERE team_id = :t", t=high)  # lowered: quiet
+    await run("UPDATE teams SET low_credit_threshold = 20 WHERE team_id = :t", t=high)  # raised over 10: alerts
+    await run("UPDATE teams SET low_credit_threshold = 30 WHERE team_id = :t", t=high)  # still low: quiet
+    await run("UPDATE teams SET credits_used = 1 WHERE team_id = :t", t=high)  # still low: quiet
+    alerts = [
+        (d.payload["data"]["team_id"], d.payload["data"]["low_credit_threshold"])
+        for d in await deliveries(db, endpoint_id)
+    ]
+    assert sorted(alerts) == [(high, 20), (low, 10)]
