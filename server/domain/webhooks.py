@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import ipaddress
 import os
+import re
 import secrets
 import unicodedata
 import uuid
@@ -86,6 +87,9 @@ def endpoint_spec(
         raise invalid_argument("url", "is required")
     if len(url) > MAX_URL_LENGTH:
         raise invalid_argument("url", f"must be at most {MAX_URL_LENGTH} characters")
+    flaw = url_text_flaw(url)
+    if flaw:
+        raise invalid_argument("url", flaw)
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
@@ -108,6 +112,30 @@ def endpoint_spec(
         validation.identifier("organization_id", organization_id)
     validation.text("description", description)
     return EndpointSpec(url, tuple(dict.fromkeys(event_types)), organization_id or None, description)
+
+
+# ASCII characters no part of a URL may hold as they are (RFC 3986; they must be
+# percent-encoded): urlsplit keeps them, and the sender's URL parser would refuse or
+# re-encode them, so the endpoint would never get what the operator saw.
+_URL_FORBIDDEN = frozenset('"<>\\^`{|}')
+_PERCENT_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def url_text_flaw(url: str) -> str | None:
+    """Why `url` is not written as a URL may be, or None: a space or other whitespace, a
+    control or invisible formatting character, one of `"<>\\^`{|}`, or a `%` not followed
+    by two hex digits. Other non-ASCII characters (an internationalised host name or
+    path) are left to the URL parser."""
+    for char in url:
+        if char.isspace():
+            return "must not contain spaces or other whitespace (write a space in a path as %20)"
+        if unicodedata.category(char).startswith("C"):
+            return f"must not contain the control or formatting character U+{ord(char):04X}"
+        if char in _URL_FORBIDDEN:
+            return f"must not contain {char!r} (percent-encode it)"
+    if _PERCENT_ESCAPE.search(url):
+        return "has a '%' not followed by two hex digits (write a literal % as %25)"
+    return None
 
 
 PRIVATE_TARGETS_HINT = (

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from server.domain import webhooks
-from server.domain.errors import DomainError
+from server.domain.errors import DomainError, Kind
 
 
 def test_signatures_match_the_standard_webhooks_test_vector():
@@ -62,6 +62,49 @@ def test_bad_endpoints_name_the_field(url, events, field):
     with pytest.raises(DomainError) as raised:
         webhooks.endpoint_spec(url, events, "", "")
     assert raised.value.violations[0].field == field
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://exa mple.com/x",
+        "https://a b/",
+        "https://example.com/a b",
+        " https://example.com/",
+        "https://example.com/\t",
+        "https://example.com/\u00a0",
+        "https://example.com/x\ny",
+        "https://example.com/\x00",
+        "https://example.com/\u200b",
+        'https://example.com/"x"',
+        "https://example.com/<x>",
+        "https://example.com/a\\b",
+        "https://example.com/{x}",
+        "https://example.com/a|b",
+        "https://example.com/a^b",
+        "https://example.com/a`b",
+        "https://example.com/100%",
+        "https://example.com/%zz",
+    ],
+)
+def test_urls_with_characters_no_url_may_hold_are_refused_naming_url(url):
+    with pytest.raises(DomainError) as raised:
+        webhooks.endpoint_spec(url, ["job.failed"], "", "")
+    assert raised.value.kind is Kind.INVALID_ARGUMENT
+    assert [v.field for v in raised.value.violations] == ["url"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/hooks?a=1&b=%20x#frag",
+        "https://example.com/a;b,c!$'()*+=~_-.@:",
+        "https://bücher.example/hooks",
+        "https://example.com/caf%C3%A9",
+    ],
+)
+def test_urls_written_as_urls_may_be_are_accepted(url):
+    assert webhooks.endpoint_spec(url, ["job.failed"], "", "").url == url
 
 
 def test_an_endpoint_keeps_its_events_once_each_in_order():
