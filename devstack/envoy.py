@@ -283,9 +283,10 @@ def _docs_routes(docs_root: Path) -> str:
 
 
 def _path_regex(template: str) -> str:
-    """`/api/jobs/{job_id}/complete` -> `^/api/jobs/[^/]+/complete$` (a variable is one segment)."""
+    """`/api/jobs/{job_id}/complete` -> `^/api/jobs/[^/]+/complete/?$` (a variable is one
+    segment; a trailing slash is the same path, as the transcoder takes it)."""
     parts = re.split(r"\{[^}]+\}", template)
-    return "^" + "[^/]+".join(re.escape(part) for part in parts) + "$"
+    return "^" + "[^/]+".join(re.escape(part) for part in parts) + "/?$"
 
 
 def _method_routes(openapi: Path, descriptor: Path) -> str:
@@ -335,6 +336,17 @@ def _method_routes(openapi: Path, descriptor: Path) -> str:
             f"{indent}  response_headers_to_add:",
             f"{indent}    - header: {{ key: allow, value: {json.dumps(', '.join(allowed))} }}",
         ]
+    # Any other path is not the API's. The transcoder would still map some of them to a
+    # method (a percent-encoded letter, say), past the routes above and so past the checks
+    # their metadata drives (gateway/body_fields.lua): they end here, untranscoded.
+    lines += [
+        f'{indent}- match: {{ prefix: "/" }}',
+        f"{indent}  typed_per_filter_config:",
+        f"{indent}    envoy.filters.http.grpc_json_transcoder:",
+        f'{indent}      "@type": type.googleapis.com/envoy.config.route.v3.FilterConfig',
+        f"{indent}      disabled: true",
+        f'{indent}  direct_response: {{ status: 404, body: {{ inline_string: "not a path of this API (see /docs)" }} }}',
+    ]
     return "\n".join(lines)
 
 

@@ -7,8 +7,11 @@
 -- served as if it had not been sent. This code runs before the transcoder. Each route of a
 -- method that takes its request from the body carries its request message's name in the
 -- route's metadata (devstack/envoy.py); the body's keys are checked against that message's
--- fields, and the fields of the messages inside it, before the transcoder drops anything. A
--- body that is not valid JSON is left to the transcoder, whose refusal names the spot.
+-- fields, and the fields of the messages inside it, before the transcoder drops anything.
+-- A JSON object this cannot read is refused here too, as not valid JSON: the transcoder's
+-- parser is lenient (single quotes, unquoted keys, trailing commas, form feeds as space),
+-- and whatever this could not read, the transcoder could read and drop fields from. A body
+-- that does not start as an object is the transcoder's to refuse.
 --
 -- The transcoder also reshapes a repeated field's value instead of refusing it: a single
 -- value becomes a list of one (`"fallback_models": "a"`), a list in the list is flattened
@@ -22,13 +25,21 @@
 -- field are keys (`max_tokens`, `maxTokens`), as the transcoder takes both.
 
 local SPACE = "^[ \t\r\n]*()"
+-- An unknown key is named with at most this many bytes, and only one this long is compared
+-- with the fields for a suggestion (the comparison's cost grows with its length).
+local KEY_BYTES = 64
+
+-- A fault that makes the body not JSON, at byte `at`.
+local function fail(what, at)
+  error({ what = what, at = at }, 0)
+end
 
 -- The position just after the JSON string that starts at `at` (a double quote).
 local function string_end(s, at)
   local from = at + 1
   while true do
     local stop = string.find(s, '["\\]', from)
-    if stop == nil then error("unterminated string") end
+    if stop == nil then fail("a string is not closed", at) end
     if string.byte(s, stop) == 34 then return stop + 1 end
     from = stop + 2
   end
@@ -48,7 +59,7 @@ local function value_end(s, at, message, path, found)
   if first == 123 then return object_end(s, at, message, path, found) end
   if first == 91 then return list_end(s, at, message, path, found) end
   local stop = string.find(s, "[,%]} \t\r\n]", at) or #s + 1
-  if stop == at then error("expected a value") end
+  if stop == at then fail("expected a value", at) end
   return stop
 end
 
@@ -69,7 +80,7 @@ list_end = function(s, at, message, path, found, repeated)
     from = string.match(s, SPACE, value_end(s, from, message, at_path, found))
     local byte = string.byte(s, from)
     if byte == 93 then return from + 1 end
-    if byte ~= 44 then error("expected , or ]") end
+    if byte ~= 44 then fail("expected , or ]", from) end
     index, from = index + 1, string.match(s, SPACE, from + 1)
   end
 end
@@ -90,7 +101,7 @@ object_end = function(s, at, message, path, found)
   local from = string.match(s, SPACE, at + 1)
   if string.byte(s, from) == 125 then return from + 1 end
   while true do
-    if string.byte(s, from) ~= 34 then error("expected a key") end
+    if string.byte(s, from) ~= 34 then fail("expected a key in double quotes", from) end
     local key_end = string_end(s, from)
     local kind, name = nil, nil
     if fields then
@@ -101,7 +112,7 @@ object_end = function(s, at, message, path, found)
       end
     end
     from = string.match(s, SPACE, key_end)
-    if string.byte(s, from) ~= 58 then error("expected :") end
+    if string.byte(s, from) ~= 58 then fail("expected :", from) end
     from = string.match(s, SPACE, from + 1)
     local stop
     if kind and string.byte(kind, 1) == 91 then -- "[]...": a repeated field
@@ -112,7 +123,7 @@ object_end = function(s, at, message, path, found)
     from = string.match(s, SPACE, stop)
     local byte = string.byte(s, from)
     if byte == 125 then return from + 1 end
-    if byte ~= 44 then error("expected , or }") end
+    if byte ~= 44 then fail("expected , or }", from) end
     from = string.match(s, SPACE, from + 1)
   end
 end
@@ -138,7 +149,7 @@ end
 local function unknown_description(unknown)
   local fields, lowered = BODY_FIELDS[unknown.message], string.lower(unknown.key)
   local near, best = {}, math.max(2, math.floor(#lowered / 4))
-  for name in pairs(fields) do
+  for name in pairs(#lowered <= KEY_BYTES and fields or {}) do
     -- The documented (proto) names only: a camelCase spelling has a capital.
     if not string.find(name, "%u") then
       local d = distance(lowered, name)
@@ -161,17 +172,37 @@ local function unknown_description(unknown)
   return description
 end
 
--- The first unknown field of a request body that is a `message`, and why; nil when there is
--- none. A body that is not JSON as far as this reads it is left to the transcoder, which says
--- what is wrong, unless a field it lacks came before the fault: the transcoder lets some
--- faults pass in what it skips (a trailing comma in an unknown field's list) and would drop
--- the field after all.
-local function body_unknown(body, message)
+-- A key as the error names it: at most KEY_BYTES of it (never cutting a UTF-8 character),
+-- and "" for the empty key.
+local function shown(key)
+  if key == "" then return '""' end
+  if #key <= KEY_BYTES then return key end
+  local to = KEY_BYTES
+  while to > 1 and is_continuation(key, to + 1) do to = to - 1 end
+  return string.sub(key, 1, to) .. "..."
+end
+
+-- What is wrong with a request body that is a `message`: (the field, why) for its first
+-- unknown field or list of the wrong shape; (nil, nil, why) for a JSON object this cannot
+-- read; nil when nothing is (or the body does not start as an object: the transcoder's).
+local function body_fault(body, message)
+  local from = string.match(body, SPACE, 1)
+  if string.byte(body, from) ~= 123 then return nil end
   local found = {}
-  pcall(function()
-    local from = string.match(body, SPACE, 1)
-    if string.byte(body, from) == 123 then object_end(body, from, message, "", found) end
+  local ok, fault = pcall(function()
+    local stop = string.match(body, SPACE, object_end(body, from, message, "", found))
+    if stop <= #body then fail("text after the object", stop) end
   end)
-  if found.first == nil then return nil end
-  return found.first.path, found.first.description or unknown_description(found.first)
+  local first = found.first
+  if first ~= nil then
+    local path = first.key and (first.parent == "" and "" or first.parent .. ".") .. shown(first.key) or first.path
+    return path, first.description or unknown_description(first)
+  end
+  if ok then return nil end
+  if type(fault) ~= "table" then -- Lua's own limits (a body nested thousands deep)
+    return nil, nil, "the request body is not valid JSON or is nested too deeply"
+  end
+  local near = excerpt(body, fault.at)
+  return nil, nil, "the request body is not valid JSON: " .. fault.what .. " at byte " .. fault.at
+    .. (near ~= "" and ", near: " .. near or "")
 end

@@ -114,3 +114,106 @@ def test_an_unknown_field_is_refused_also_when_json_after_it_is_broken(api, team
     refused = refusal(send(api, "/jobs/create", '{"job_type": "t", "metadata": {"a": "b}}', team.headers))
     assert violation(refused) is None
     assert refused["message"].startswith("the request body is not valid JSON: "), refused
+
+
+# ---------------------------------------------------------------- what must not get past it
+
+
+def jobs_of(api: str, team: RestTeam) -> list:
+    listed = requests.get(f"{api}/teams/{team.team_id}/jobs", headers=ADMIN_HEADERS, timeout=10)
+    assert listed.status_code == 200, listed.text
+    return listed.json()["jobs"]
+
+
+@pytest.mark.parametrize("path", ["/jobs/create/", "/jobs/create//", "//jobs/create", "/jobs//create"])
+def test_another_spelling_of_the_path_is_checked_too(api, team, path):
+    """The transcoder maps these to CreateJob; the route that carries the check did not match
+    them (a bug hunt: 200, the field dropped)."""
+    refused = refusal(
+        requests.post(f"{api}{path}", json={"job_type": "t", "max_token": 1}, headers=team.headers, timeout=10)
+    )
+    assert violation(refused)["field"] == "max_token"
+    assert jobs_of(api, team) == []
+    served = requests.post(f"{api}{path}", json={"job_type": "t"}, headers=team.headers, timeout=10)
+    assert served.status_code == 200, served.text
+
+
+def test_a_path_no_route_of_the_api_matches_is_not_found_and_not_transcoded(api, team):
+    """Envoy normalizes a path first (a percent-encoded letter is the letter: checked like
+    the path it spells); what then matches no route of the API is 404, never transcoded."""
+    body = {"job_type": "t", "max_token": 1}
+    encoded = refusal(requests.post(f"{api}/jobs/cre%61te", json=body, headers=team.headers, timeout=10))
+    assert violation(encoded)["field"] == "max_token"
+    for path in ("/nope", "/jobz/create", "/jobs/create/x"):
+        missing = requests.post(f"{api}{path}", json=body, headers=team.headers, timeout=10)
+        assert missing.status_code == 404, (path, missing.text)
+        assert missing.json()["details"][0]["reason"] == "NOT_FOUND"
+    assert jobs_of(api, team) == []
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/grpc-web", "application/grpc-web+json", "application/grpcx", "application/grpc-json"]
+)
+def test_a_content_type_that_only_looks_like_grpc_is_checked(api, team, content_type):
+    """Envoy's transcoder takes these as JSON; the check skipped anything starting with
+    application/grpc, and the header clean-up with it (a -bin header that is not base64 was a
+    500)."""
+    headers = {**team.headers, "content-type": content_type, "x-note-bin": "!!!"}
+    refused = refusal(
+        requests.post(f"{api}/jobs/create", data=b'{"job_type": "t", "max_token": 1}', headers=headers, timeout=10)
+    )
+    assert violation(refused)["field"] == "max_token"
+    assert jobs_of(api, team) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{\f"job_type": "t", "max_token": 1}',
+        '{"job_type": "t",\v"max_token": 1}',
+        '{"job_type": "t", max_token: 1}',
+        "{'job_type': 't', 'max_token': 1}",
+        '{"job_type": \'a,b\', "max_token": 1}',
+        '{"job_type": "t", "metadata": {"a": 1,}, "max_token": 1}',
+        '{"job_type": "t", "metadata": {"a": [1,]}, "max_token": 1}',
+        '{"job_type": "t", "metadata": {"a": \'x}\'}, "max_token": 1}',
+    ],
+)
+def test_json_the_transcoder_would_read_leniently_is_refused_as_not_json(api, team, body):
+    """The transcoder's parser takes these and drops max_token (a bug hunt: 200, job made)."""
+    refused = refusal(send(api, "/jobs/create", body, team.headers))
+    assert violation(refused) is None
+    assert refused["message"].startswith("the request body is not valid JSON: "), refused
+    assert " at byte " in refused["message"]
+    assert jobs_of(api, team) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"model_alias": "M", "actual_model": "fake-gpt", "access_groups": ["g",], "fallback_models": "x"}',
+        '{"model_alias": "M", "actual_model": "fake-gpt", "access_groups": [\f["g"]], "fallback_models": [null, "x"]}',
+    ],
+)
+def test_lists_in_lenient_json_are_not_reshaped(api, body):
+    refused = refusal(
+        requests.post(
+            f"{api}/models/create",
+            data=body.encode(),
+            headers={**ADMIN_HEADERS, "content-type": "application/json"},
+            timeout=10,
+        )
+    )
+    assert refused["message"].startswith("the request body is not valid JSON: "), refused
+    assert requests.get(f"{api}/models/M", headers=ADMIN_HEADERS, timeout=10).status_code == 404
+
+
+def test_a_long_unknown_key_is_named_short_and_refused_at_once(api, team):
+    """The suggestion compared the whole key with every field (a 4 MiB key held an Envoy
+    worker for 20 s), and a key echoed three times past 4 MiB made the refusal a 500."""
+    key = "x" * 1_450_000
+    refused = refusal(send(api, "/jobs/create", json.dumps({"job_type": "t", key: 1}), team.headers))
+    assert violation(refused)["field"] == "x" * 64 + "..."
+    assert refused["message"] == "x" * 64 + "...: is not a field of this request"
+    empty = refusal(send(api, "/jobs/create", '{"job_type": "t", "": 1}', team.headers))
+    assert violation(empty)["field"] == '""'
