@@ -29,21 +29,28 @@ async def db(pg: Postgres) -> AsyncIterator[Database]:
         yield database
 
 
+async def credits_low_endpoint(
+    conn, endpoint_id: uuid.UUID, organization: str | None = None, box: webhooks.SecretBox = BOX
+) -> None:
+    """An endpoint for team.credits_low events (nothing listens at its URL)."""
+    await store.insert_endpoint(
+        conn,
+        endpoint_id,
+        {
+            "url": "http://127.0.0.1:9/hooks",
+            "event_types": ["team.credits_low"],
+            "organization_id": organization,
+            "secret_ciphertext": box.seal(endpoint_id, webhooks.new_secret()),
+            "secret_prefix": "whsec_test",
+        },
+    )
+
+
 async def endpoint_with_event(db: Database, box: webhooks.SecretBox = BOX) -> uuid.UUID:
     """An endpoint (nothing listens at its URL) and one team.credits_low event for it."""
     endpoint_id, org, team = uuid.uuid4(), f"org-{uuid.uuid4().hex[:8]}", f"team-{uuid.uuid4().hex[:8]}"
     async with db.transaction() as conn:
-        await store.insert_endpoint(
-            conn,
-            endpoint_id,
-            {
-                "url": "http://127.0.0.1:9/hooks",
-                "event_types": ["team.credits_low"],
-                "organization_id": None,
-                "secret_ciphertext": box.seal(endpoint_id, webhooks.new_secret()),
-                "secret_prefix": "whsec_test",
-            },
-        )
+        await credits_low_endpoint(conn, endpoint_id, box=box)
         await conn.execute(text("INSERT INTO organizations (organization_id, name) VALUES (:o, 'o')"), {"o": org})
         await conn.execute(
             text(
@@ -119,17 +126,7 @@ async def test_one_event_has_one_id_on_every_endpoint_and_the_next_event_another
     async with db.transaction() as conn:
         await conn.execute(text("INSERT INTO organizations (organization_id, name) VALUES (:o, 'o')"), {"o": org})
         for endpoint_id, organization in zip(endpoints, (None, org), strict=True):
-            await store.insert_endpoint(
-                conn,
-                endpoint_id,
-                {
-                    "url": "http://127.0.0.1:9/hooks",
-                    "event_types": ["team.credits_low"],
-                    "organization_id": organization,
-                    "secret_ciphertext": BOX.seal(endpoint_id, webhooks.new_secret()),
-                    "secret_prefix": "whsec_test",
-                },
-            )
+            await credits_low_endpoint(conn, endpoint_id, organization=organization)
         await conn.execute(
             text(
                 "INSERT INTO teams (team_id, organization_id, credits_allocated, low_credit_threshold) "
@@ -156,17 +153,7 @@ async def test_a_low_credit_alert_fires_when_the_threshold_is_raised_over_the_ba
     low, high = f"starts-low-{uuid.uuid4().hex[:8]}", f"starts-high-{uuid.uuid4().hex[:8]}"
     async with db.transaction() as conn:
         await conn.execute(text("INSERT INTO organizations (organization_id, name) VALUES (:o, 'o')"), {"o": org})
-        await store.insert_endpoint(
-            conn,
-            endpoint_id,
-            {
-                "url": "http://127.0.0.1:9/hooks",
-                "event_types": ["team.credits_low"],
-                "organization_id": org,
-                "secret_ciphertext": BOX.seal(endpoint_id, webhooks.new_secret()),
-                "secret_prefix": "whsec_test",
-            },
-        )
+        await credits_low_endpoint(conn, endpoint_id, organization=org)
 
     async def run(statement: str, **values) -> None:
         async with db.transaction() as conn:
