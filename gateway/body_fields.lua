@@ -187,7 +187,13 @@ end
 -- read; nil when nothing is (or the body does not start as an object: the transcoder's).
 local function body_fault(body, message)
   local from = string.match(body, SPACE, 1)
-  if string.byte(body, from) ~= 123 then return nil end
+  if from > #body then return nil end -- no body: an empty request
+  if string.byte(body, from) ~= 123 then
+    -- Another JSON value (an array, a string...) or no JSON at all: the transcoder refuses
+    -- those, but reads a form feed as space (and then an object it drops fields from).
+    if string.find(body, '^[%["%-0-9tfn]', from) then return nil end
+    return nil, nil, "the request body is not valid JSON: expected { at byte " .. from
+  end
   local found = {}
   local ok, fault = pcall(function()
     local stop = string.match(body, SPACE, object_end(body, from, message, "", found))

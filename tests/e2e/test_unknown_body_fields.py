@@ -170,6 +170,8 @@ def test_a_content_type_that_only_looks_like_grpc_is_checked(api, team, content_
     "body",
     [
         '{\f"job_type": "t", "max_token": 1}',
+        '\f{"job_type": "t", "max_token": 1}',
+        '\v{"job_type": "t", "max_token": 1}',
         '{"job_type": "t",\v"max_token": 1}',
         '{"job_type": "t", max_token: 1}',
         "{'job_type': 't', 'max_token': 1}",
