@@ -12,7 +12,7 @@ import { TeamPage } from "./pages/team";
 import { TeamsPage } from "./pages/teams";
 import { UsagePage } from "./pages/usage";
 import { WebhookPage, WebhooksPage } from "./pages/webhooks";
-import { navigate, useRoute } from "./router";
+import { NOT_FOUND, navigate, useRoute } from "./router";
 import "./style.css";
 import { ErrorBox, Spinner } from "./ui";
 
@@ -99,6 +99,18 @@ function Page({ route }: { route: string[] }) {
       return <AuditPage />;
     case "usage":
       return <UsagePage />;
+    case NOT_FOUND:
+      return (
+        <div>
+          <h1>Page not found</h1>
+          <p role="alert" class="error">
+            The address <code>#{id}</code> is malformed (a bad %-escape): no page has it.
+          </p>
+          <p>
+            <a href="#/organizations">Go to the organizations</a>
+          </p>
+        </div>
+      );
     default:
       return <OrganizationsPage />;
   }

@@ -18,5 +18,16 @@ export function useRoute(): string[] {
     window.addEventListener("hashchange", onChange);
     return () => window.removeEventListener("hashchange", onChange);
   }, []);
-  return path.split("/").filter(Boolean).map(decodeURIComponent);
+  return parseRoute(path);
+}
+
+/** A malformed address (a bad %-escape, as in #/teams/%E0%A4%A) is a page not found. */
+export const NOT_FOUND = "\u0000not-found";
+
+export function parseRoute(path: string): string[] {
+  try {
+    return path.split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return [NOT_FOUND, path];
+  }
 }

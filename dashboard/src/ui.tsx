@@ -169,6 +169,21 @@ export function Form(props: {
   );
 }
 
+/**
+ * A save made of several requests that failed after some of them were applied: the
+ * error says plainly what was saved and what was not, with the server's reason.
+ */
+export function partlySaved(error: unknown, saved: string[], unsaved: string[]): Error {
+  const message =
+    `Partly saved. Saved: ${saved.join(", ")}. Not saved: ${unsaved.join(", ")}, refused: ` +
+    (error instanceof Error ? error.message : String(error));
+  if (error instanceof ApiError) return new ApiError(error.status, message, error.reason, error.fields, error.metadata);
+  return new Error(message);
+}
+
+/** Same members, in any order. */
+export const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));
+
 /** An error found before anything was sent: the request never left the browser. */
 export class InputError extends ApiError {
   constructor(message: string, fields: FieldViolation[]) {
@@ -285,9 +300,23 @@ export function Select(props: {
   );
 }
 
-/** Checkboxes choosing a subset of `options`. */
-export function Choices(props: { options: string[]; chosen: string[]; onChange: (chosen: string[]) => void; name: string }) {
-  if (props.options.length === 0) return <span class="muted">none defined yet</span>;
+/** What a list of choices is while it has not loaded: "loading…", or why it is missing
+ * (never "none defined yet", which only a loaded, empty list may say). */
+export function notLoaded(list: Async<unknown>): string | undefined {
+  if (list.data !== undefined) return undefined;
+  return list.error ? "not loaded (see the error above)" : "loading…";
+}
+
+/** Checkboxes choosing a subset of `options`; `unavailable` is said instead of the
+ * options while they could not be loaded (see notLoaded). */
+export function Choices(props: {
+  options: string[];
+  chosen: string[];
+  onChange: (chosen: string[]) => void;
+  name: string;
+  unavailable?: string;
+}) {
+  if (props.options.length === 0) return <span class="muted">{props.unavailable ?? "none defined yet"}</span>;
   const toggle = (option: string) =>
     props.onChange(
       props.chosen.includes(option) ? props.chosen.filter((c) => c !== option) : [...props.chosen, option],
@@ -317,13 +346,22 @@ export function Badge({ value }: { value: string }) {
 // ---------------------------------------------------------------- dialogs
 
 export function Modal(props: { title: string; onClose?: () => void; children: ComponentChildren; wide?: boolean }) {
+  const overlay = useRef<HTMLDivElement>(null);
+  const onClose = useRef(props.onClose);
+  onClose.current = props.onClose;
   useEffect(() => {
-    const onKey = (e: KeyboardEvent) => e.key === "Escape" && props.onClose?.();
+    // Escape closes only the topmost dialog (a confirmation over its editor): the last
+    // overlay in the page, since a dialog opened from another is drawn inside or after it.
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== "Escape") return;
+      const overlays = document.querySelectorAll(".overlay");
+      if (overlays[overlays.length - 1] === overlay.current) onClose.current?.();
+    };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [props.onClose]);
+  }, []);
   return (
-    <div class="overlay">
+    <div class="overlay" ref={overlay}>
       <div class={`modal ${props.wide ? "wide" : ""}`} role="dialog" aria-modal="true" aria-label={props.title}>
         <header class="modal-head">
           <h2>{props.title}</h2>
@@ -465,7 +503,7 @@ export function ListView<T>(props: {
     next: "",
     loading: true,
   });
-  const [scan, setScan] = useState<{ matches: T[]; scanned: number; done: boolean } | null>(null);
+  const [scan, setScan] = useState<{ matches: T[]; scanned: number; done: boolean; error?: unknown } | null>(null);
 
   useEffect(() => {
     const timer = setTimeout(() => setQuery(search.trim().toLowerCase()), 250);
@@ -478,42 +516,56 @@ export function ListView<T>(props: {
     setIndex(0);
   }, [...props.deps, size, query]);
 
+  // A search scans every page once; turning its pages (or changing their size) only
+  // slices the matches already fetched.
   useEffect(() => {
-    let live = true;
-    if (query) {
-      setScan({ matches: [], scanned: 0, done: false });
-      (async () => {
-        const matches: T[] = [];
-        let scanned = 0;
-        let token = "";
-        try {
-          do {
-            const page = await props.fetchPage(token, 1000);
-            if (!live) return;
-            scanned += page.items.length;
-            matches.push(...page.items.filter((item) => props.searchText(item).toLowerCase().includes(query)));
-            setScan({ matches: [...matches], scanned, done: false });
-            token = page.next;
-          } while (token);
-          if (live) setScan({ matches, scanned, done: true });
-        } catch (error) {
-          if (live) setState({ items: [], next: "", error, loading: false });
-        }
-      })();
-    } else {
+    if (!query) {
       setScan(null);
-      setState((s) => ({ ...s, loading: true, error: undefined }));
-      props.fetchPage(tokens[index], size).then(
-        (page) => live && setState({ items: page.items, next: page.next, loading: false }),
-        (error) => live && setState({ items: [], next: "", error, loading: false }),
-      );
+      return;
     }
+    let live = true;
+    setScan({ matches: [], scanned: 0, done: false });
+    (async () => {
+      const matches: T[] = [];
+      let scanned = 0;
+      let token = "";
+      try {
+        do {
+          const page = await props.fetchPage(token, 1000);
+          if (!live) return;
+          scanned += page.items.length;
+          matches.push(...page.items.filter((item) => props.searchText(item).toLowerCase().includes(query)));
+          setScan({ matches: [...matches], scanned, done: false });
+          token = page.next;
+        } while (token);
+        if (live) setScan({ matches, scanned, done: true });
+      } catch (error) {
+        if (live) setScan({ matches, scanned, done: true, error });
+      }
+    })();
+    return () => {
+      live = false;
+    };
+  }, [...props.deps, query, props.version]);
+
+  // Without a search, one page from the server at a time.
+  useEffect(() => {
+    if (query) return;
+    let live = true;
+    setState((s) => ({ ...s, loading: true, error: undefined }));
+    props.fetchPage(tokens[index], size).then(
+      (page) => live && setState({ items: page.items, next: page.next, loading: false }),
+      (error) => live && setState({ items: [], next: "", error, loading: false }),
+    );
     return () => {
       live = false;
     };
   }, [...props.deps, size, query, index, tokens, props.version]);
 
   const items = scan ? scan.matches.slice(index * size, (index + 1) * size) : state.items;
+  // "No ... yet" only once the list has loaded: never after a failed load.
+  const loaded = scan ? scan.done : !state.loading;
+  const error = scan ? scan.error : state.error;
   const hasNext = scan ? (index + 1) * size < scan.matches.length : Boolean(state.next);
   const next = () => {
     if (!scan && tokens.length === index + 1) setTokens([...tokens, state.next]);
@@ -535,14 +587,16 @@ export function ListView<T>(props: {
       </div>
       {scan && (
         <div class="scan" role="status" data-testid="search-status">
-          {scan.done ? (
+          {scan.error ? (
+            `Search stopped by an error: ${scan.matches.length} match(es) among the ${scan.scanned} ${props.what} scanned before it`
+          ) : scan.done ? (
             `${scan.matches.length} match(es) among ${scan.scanned} ${props.what}`
           ) : (
             <Spinner label={`Searching… ${scan.scanned} ${props.what} scanned, ${scan.matches.length} match(es)`} />
           )}
         </div>
       )}
-      <ErrorBox error={state.error} />
+      <ErrorBox error={error} />
       <div class="table-wrap">
         <table class="table">
           <thead>
@@ -568,7 +622,7 @@ export function ListView<T>(props: {
                 ))}
               </tr>
             ))}
-            {!state.loading && items.length === 0 && (!scan || scan.done) && (
+            {loaded && !error && items.length === 0 && (
               <tr>
                 <td colSpan={props.columns.length} class="empty">
                   No {props.what}

@@ -1,9 +1,34 @@
 // Model access groups: named sets of model aliases that teams are given.
 
 import { useState } from "preact/hooks";
-import { ApiError, del, enc, listAll, listPage, patch, post, put, type ModelAccessGroup, type ModelAlias } from "../api";
+import {
+  ApiError,
+  del,
+  enc,
+  get,
+  listAll,
+  listPage,
+  patch,
+  post,
+  put,
+  type ModelAccessGroup,
+  type ModelAlias,
+} from "../api";
 import { when } from "../format";
-import { Choices, Confirm, ErrorBox, Field, Form, Input, ListView, Modal, useAsync } from "../ui";
+import {
+  Choices,
+  Confirm,
+  ErrorBox,
+  Field,
+  Form,
+  Input,
+  ListView,
+  Modal,
+  notLoaded,
+  partlySaved,
+  sameSet,
+  useAsync,
+} from "../ui";
 
 export function GroupsPage() {
   const [editing, setEditing] = useState<ModelAccessGroup | "new" | null>(null);
@@ -39,13 +64,26 @@ export function GroupsPage() {
         searchText={(g) => `${g.group_name} ${g.display_name} ${g.description} ${g.model_aliases.join(" ")}`}
         onRow={(g) => setEditing(g)}
       />
-      {editing && <GroupEditor group={editing === "new" ? null : editing} onClose={() => setEditing(null)} onDone={done} />}
+      {editing && (
+        <GroupEditor
+          group={editing === "new" ? null : editing}
+          onClose={() => setEditing(null)}
+          onDone={done}
+          onChanged={() => setVersion((v) => v + 1)}
+        />
+      )}
     </div>
   );
 }
 
-function GroupEditor(props: { group: ModelAccessGroup | null; onClose: () => void; onDone: () => void }) {
-  const g = props.group;
+function GroupEditor(props: {
+  group: ModelAccessGroup | null;
+  onClose: () => void;
+  onDone: () => void;
+  onChanged: () => void;
+}) {
+  // The group as last read from the server: what a save compares the form with.
+  const [g, setGroup] = useState(props.group);
   const aliases = useAsync(() => listAll<ModelAlias>("/models", "models"), []);
   const [name, setName] = useState(g?.group_name ?? "");
   const [displayName, setDisplayName] = useState(g?.display_name ?? "");
@@ -53,6 +91,64 @@ function GroupEditor(props: { group: ModelAccessGroup | null; onClose: () => voi
   const [members, setMembers] = useState<string[]>(g?.model_aliases ?? []);
   const [deleting, setDeleting] = useState(false);
   const [force, setForce] = useState(false);
+  // The aliases that exist (and those in the group, as last read): an alias deleted since
+  // is not offered, so not sent either.
+  const offered = aliases.data && [
+    ...new Set([...aliases.data.map((a) => a.model_alias), ...(g?.model_aliases ?? [])]),
+  ];
+  const chosen = offered ? members.filter((m) => offered.includes(m)) : members;
+  const gone = members.filter((m) => !chosen.includes(m));
+  // After a refused save: the group and the aliases read again, fields not edited take
+  // the server's values, and edited ones keep the edit (what was not saved).
+  const refresh = async () => {
+    aliases.reload();
+    if (!g) return;
+    let fresh: ModelAccessGroup;
+    try {
+      fresh = await get<ModelAccessGroup>(`/model-access-groups/${enc(g.group_name)}`);
+    } catch {
+      return; // deleted meanwhile: the error shown says so
+    }
+    setDisplayName((v) => (v === g.display_name ? fresh.display_name : v));
+    setDescription((v) => (v === g.description ? fresh.description : v));
+    setMembers((v) => (sameSet(v, g.model_aliases) ? fresh.model_aliases : v));
+    setGroup(fresh);
+  };
+  const save = async (group: ModelAccessGroup) => {
+    const path = `/model-access-groups/${enc(group.group_name)}`;
+    const changes: Record<string, string> = {};
+    const changed: string[] = [];
+    if (displayName !== group.display_name) {
+      changes.display_name = displayName;
+      changed.push("display name");
+    }
+    if (description !== group.description) {
+      changes.description = description;
+      changed.push("description");
+    }
+    const membersChanged = !sameSet(chosen, group.model_aliases);
+    // The membership first: it is what a change made meanwhile (an alias deleted)
+    // refuses, and then nothing at all is saved.
+    if (membersChanged) {
+      try {
+        await put(`${path}/models`, { model_aliases: chosen });
+      } catch (error) {
+        await refresh();
+        throw error;
+      }
+    }
+    if (changed.length > 0) {
+      try {
+        await patch(path, changes);
+      } catch (error) {
+        if (!membersChanged) throw error;
+        props.onChanged();
+        await refresh();
+        throw partlySaved(error, ["model aliases"], changed);
+      }
+    }
+    props.onDone();
+  };
   return (
     <Modal title={g ? `Group ${g.group_name}` : "New model access group"} onClose={props.onClose} wide>
       <ErrorBox error={aliases.error} />
@@ -68,16 +164,17 @@ function GroupEditor(props: { group: ModelAccessGroup | null; onClose: () => voi
           )
         }
         onSubmit={async () => {
-          if (g) {
-            await patch(`/model-access-groups/${enc(g.group_name)}`, { display_name: displayName, description });
-            await put(`/model-access-groups/${enc(g.group_name)}/models`, { model_aliases: members });
-          } else {
+          if (g) return save(g);
+          try {
             await post("/model-access-groups/create", {
               group_name: name.trim(),
               display_name: displayName.trim(),
               description: description.trim(),
-              model_aliases: members,
+              model_aliases: chosen,
             });
+          } catch (error) {
+            aliases.reload();
+            throw error;
           }
           props.onDone();
         }}
@@ -96,11 +193,17 @@ function GroupEditor(props: { group: ModelAccessGroup | null; onClose: () => voi
         <Field label="Model aliases in the group" group>
           <Choices
             name="model_aliases"
-            options={(aliases.data ?? []).map((a) => a.model_alias)}
-            chosen={members}
+            options={offered ?? []}
+            unavailable={notLoaded(aliases)}
+            chosen={chosen}
             onChange={setMembers}
           />
         </Field>
+        {gone.length > 0 && (
+          <p class="warning" role="status" data-testid="gone-aliases">
+            No longer exists, so not saved: {gone.join(", ")}.
+          </p>
+        )}
       </Form>
       {g && deleting && (
         <Confirm

@@ -15,7 +15,22 @@ import {
   type ModelAlias,
 } from "../api";
 import { when } from "../format";
-import { Choices, Confirm, ErrorBox, Field, Form, Input, ListView, Modal, Select, useAsync } from "../ui";
+import {
+  Choices,
+  Confirm,
+  ErrorBox,
+  Field,
+  Form,
+  Input,
+  ListView,
+  Modal,
+  Select,
+  notLoaded,
+  partlySaved,
+  sameSet,
+  useAsync,
+  type Async,
+} from "../ui";
 
 export function ModelsPage() {
   const [group, setGroup] = useState("");
@@ -69,17 +84,25 @@ export function ModelsPage() {
       {editing && (
         <AliasEditor
           alias={editing === "new" ? null : editing}
-          groups={(groups.data ?? []).map((g) => g.group_name)}
+          groups={groups}
           onClose={() => setEditing(null)}
           onDone={done}
+          onChanged={() => setVersion((v) => v + 1)}
         />
       )}
     </div>
   );
 }
 
-function AliasEditor(props: { alias: ModelAlias | null; groups: string[]; onClose: () => void; onDone: () => void }) {
-  const a = props.alias;
+function AliasEditor(props: {
+  alias: ModelAlias | null;
+  groups: Async<ModelAccessGroup[]>;
+  onClose: () => void;
+  onDone: () => void;
+  onChanged: () => void;
+}) {
+  // The alias as last read from the server: what a save compares the form with.
+  const [a, setAlias] = useState(props.alias);
   const catalog = useAsync(() => get<{ models: string[]; unpriced_models?: string[] }>("/catalog/models"), []);
   const [name, setName] = useState(a?.model_alias ?? "");
   const [actual, setActual] = useState(a?.actual_model ?? "");
@@ -100,6 +123,71 @@ function AliasEditor(props: { alias: ModelAlias | null; groups: string[]; onClos
     setFallbacks((chosen) => chosen.filter((f) => f !== model));
   };
   const routeUnpriced = [primary, ...fallbackModels].filter((m) => unpriced.has(m));
+  // The groups that exist (and those the alias is in, as last read): a group deleted
+  // since is not offered, so not sent either.
+  const offered = props.groups.data && [
+    ...new Set([...props.groups.data.map((g) => g.group_name), ...(a?.access_groups ?? [])]),
+  ];
+  const chosenGroups = offered ? groups.filter((g) => offered.includes(g)) : groups;
+  const goneGroups = groups.filter((g) => !chosenGroups.includes(g));
+  // After a refused save: the alias and the groups read again, fields not edited take
+  // the server's values, and edited ones keep the edit (what was not saved).
+  const refresh = async () => {
+    props.groups.reload();
+    if (!a) return;
+    let fresh: ModelAlias;
+    try {
+      fresh = await get<ModelAlias>(`/models/${enc(a.model_alias)}`);
+    } catch {
+      return; // deleted meanwhile: the error shown says so
+    }
+    const keep = <T,>(value: T, loaded: T, server: T) => (JSON.stringify(value) === JSON.stringify(loaded) ? server : value);
+    setActual((v) => keep(v, a.actual_model, fresh.actual_model));
+    setFallbacks((v) => keep(v, a.fallback_models, fresh.fallback_models));
+    setDisplayName((v) => keep(v, a.display_name, fresh.display_name));
+    setDescription((v) => keep(v, a.description, fresh.description));
+    setGroups((v) => (sameSet(v, a.access_groups) ? fresh.access_groups : v));
+    setAlias(fresh);
+  };
+  const save = async (alias: ModelAlias) => {
+    const path = `/models/${enc(alias.model_alias)}`;
+    const changes: Record<string, unknown> = {};
+    const changed: string[] = [];
+    if (primary !== alias.actual_model || fallbackModels.join("\n") !== alias.fallback_models.join("\n")) {
+      Object.assign(changes, { actual_model: primary, fallback_models: fallbackModels });
+      changed.push("model and fallbacks");
+    }
+    if (displayName !== alias.display_name) {
+      changes.display_name = displayName;
+      changed.push("display name");
+    }
+    if (description !== alias.description) {
+      changes.description = description;
+      changed.push("description");
+    }
+    const groupsChanged = !sameSet(chosenGroups, alias.access_groups);
+    // The membership first: it is what a change made meanwhile (a group deleted) refuses,
+    // and then nothing at all is saved.
+    if (groupsChanged) {
+      try {
+        await put(`${path}/access-groups`, { access_groups: chosenGroups });
+      } catch (error) {
+        await refresh();
+        throw error;
+      }
+    }
+    if (changed.length > 0) {
+      try {
+        await patch(path, changes);
+      } catch (error) {
+        if (!groupsChanged) throw error;
+        props.onChanged();
+        await refresh();
+        throw partlySaved(error, ["access groups"], changed);
+      }
+    }
+    props.onDone();
+  };
   return (
     <Modal title={a ? `Alias ${a.model_alias}` : "New model alias"} onClose={props.onClose} wide>
       <ErrorBox error={catalog.error} />
@@ -115,18 +203,19 @@ function AliasEditor(props: { alias: ModelAlias | null; groups: string[]; onClos
           )
         }
         onSubmit={async () => {
-          const route = { actual_model: primary, fallback_models: fallbackModels };
-          if (a) {
-            await patch(`/models/${enc(a.model_alias)}`, { ...route, display_name: displayName, description });
-            await put(`/models/${enc(a.model_alias)}/access-groups`, { access_groups: groups });
-          } else {
+          if (a) return save(a);
+          try {
             await post("/models/create", {
               model_alias: name.trim(),
-              ...route,
-              access_groups: groups,
+              actual_model: primary,
+              fallback_models: fallbackModels,
+              access_groups: chosenGroups,
               display_name: displayName.trim(),
               description: description.trim(),
             });
+          } catch (error) {
+            props.groups.reload();
+            throw error;
           }
           props.onDone();
         }}
@@ -174,8 +263,19 @@ function AliasEditor(props: { alias: ModelAlias | null; groups: string[]; onClos
           </p>
         )}
         <Field label="Access groups" group>
-          <Choices name="alias_access_groups" options={props.groups} chosen={groups} onChange={setGroups} />
+          <Choices
+            name="alias_access_groups"
+            options={offered ?? []}
+            unavailable={notLoaded(props.groups)}
+            chosen={chosenGroups}
+            onChange={setGroups}
+          />
         </Field>
+        {goneGroups.length > 0 && (
+          <p class="warning" role="status" data-testid="gone-groups">
+            No longer exists, so not saved: {goneGroups.join(", ")}.
+          </p>
+        )}
       </Form>
       {a && deleting && (
         <Confirm

@@ -52,7 +52,9 @@ import {
   Modal,
   SecretReveal,
   Select,
+  notLoaded,
   parseObject,
+  sameSet,
   useAsync,
 } from "../ui";
 import { AuditList } from "./audit";
@@ -956,7 +958,6 @@ function useEdits<T extends object>(fresh: T, same: (a: T[keyof T], b: T[keyof T
 }
 
 const sameText = (a: unknown, b: unknown) => String(a).trim() === String(b).trim();
-const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));
 
 function Settings({ team, archived, onChanged }: { team: Team; archived: boolean; onChanged: () => void }) {
   const form = useEdits<SettingsValues>(settingsOf(team), sameText);
@@ -975,6 +976,29 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
       form.set(name)(value);
     };
   const allGroups = useAsync(() => listAll<ModelAccessGroup>("/model-access-groups", "model_access_groups"), []);
+  // The default models offered: the team's aliases, and the saved default even when its
+  // groups no longer grant it (then unused), so the box shows what the team has.
+  const savedDefault = team.default_model;
+  const defaultOptions: Array<[string, string]> = [
+    ["", "None"],
+    ...team.allowed_model_aliases.map((a): [string, string] => [a, a]),
+  ];
+  if (savedDefault && !team.allowed_model_aliases.includes(savedDefault)) {
+    defaultOptions.push([savedDefault, `${savedDefault} (in none of the team's groups: unused)`]);
+  }
+  const defaultOffered = defaultOptions.some(([value]) => value === v.default_model);
+  const [defaultReset, setDefaultReset] = useState("");
+  // A default chosen but not saved that the team's groups no longer grant (its groups
+  // were saved meanwhile) goes back to the saved one, and says so: shown is what is sent.
+  useEffect(() => {
+    if (!defaultOffered) {
+      setDefaultReset(
+        `${v.default_model} is in none of the team's groups any more: the default model is back to ` +
+          `${savedDefault || "none"}.`,
+      );
+      form.set("default_model")(savedDefault);
+    }
+  }, [defaultOffered]);
   if (archived) return <p class="muted">An archived team cannot be changed.</p>;
   const mode = v.budget_mode;
   // The fields shown for the chosen budget mode; a hidden one is never sent.
@@ -1086,11 +1110,19 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
             <Select
               name="default_model"
               value={v.default_model}
-              onValue={edit("default_model")}
+              onValue={(value) => {
+                setDefaultReset("");
+                edit("default_model")(value);
+              }}
               label="Default model"
-              options={[["", "None"], ...team.allowed_model_aliases.map((a): [string, string] => [a, a])]}
+              options={defaultOptions}
             />
           </Field>
+          {defaultReset && (
+            <p class="notice" role="status" data-testid="default-model-reset">
+              {defaultReset}
+            </p>
+          )}
           <Field label="Metadata (JSON object; empty clears it)">
             <textarea
               name="metadata"
@@ -1126,6 +1158,7 @@ function Settings({ team, archived, onChanged }: { team: Team; archived: boolean
           <Choices
             name="team_access_groups"
             options={(allGroups.data ?? []).map((g) => g.group_name)}
+            unavailable={notLoaded(allGroups)}
             chosen={groups.values.access_groups}
             onChange={(chosen) => {
               setGroupsSaved("");

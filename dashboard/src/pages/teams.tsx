@@ -1,6 +1,6 @@
 // Teams: list (by organization and status), create (the first key shown once).
 
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import {
   enc,
   listAll,
@@ -15,7 +15,20 @@ import {
 } from "../api";
 import { MAX_CREDITS, int, titleCase } from "../format";
 import { navigate } from "../router";
-import { Badge, Choices, ErrorBox, Field, Form, Input, ListView, Modal, SecretReveal, Select, useAsync } from "../ui";
+import {
+  Badge,
+  Choices,
+  ErrorBox,
+  Field,
+  Form,
+  Input,
+  ListView,
+  Modal,
+  SecretReveal,
+  Select,
+  notLoaded,
+  useAsync,
+} from "../ui";
 
 export const BUDGET_MODES: Array<[BudgetMode, string]> = [
   ["JOB_BASED", "Job-based: 1 credit per completed job"],
@@ -123,6 +136,18 @@ function CreateTeam(props: { organizationId: string; onClose: () => void }) {
   const [mode, setMode] = useState<string>("JOB_BASED");
   const [keyName, setKeyName] = useState("default");
   const [created, setCreated] = useState<CreateTeamResponse | null>(null);
+  const [defaultReset, setDefaultReset] = useState("");
+  const [orgs, allGroups, aliases] = choices.data ?? [[], [], []];
+  const reachable = aliases.filter((a) => a.access_groups.some((g) => groups.includes(g))).map((a) => a.model_alias);
+  // The default model is one of the chosen groups' aliases: unticking the group that
+  // grants it sets it back to none, and says so, so what is shown is what is sent.
+  const offered = reachable.includes(defaultModel);
+  useEffect(() => {
+    if (defaultModel && choices.data && !offered) {
+      setDefaultReset(`${defaultModel} is in none of the chosen groups any more: the default model is back to none.`);
+      setDefaultModel("");
+    }
+  }, [defaultModel, offered, Boolean(choices.data)]);
   if (created) {
     return (
       <SecretReveal
@@ -138,8 +163,6 @@ function CreateTeam(props: { organizationId: string; onClose: () => void }) {
       />
     );
   }
-  const [orgs, allGroups, aliases] = choices.data ?? [[], [], []];
-  const reachable = aliases.filter((a) => a.access_groups.some((g) => groups.includes(g))).map((a) => a.model_alias);
   const chosenOrg = org || orgs[0]?.organization_id || "";
   return (
     <Modal title="New team" onClose={props.onClose} wide>
@@ -155,7 +178,7 @@ function CreateTeam(props: { organizationId: string; onClose: () => void }) {
             team_alias: alias.trim(),
             access_groups: groups,
             credits_allocated: Number(credits || 0),
-            default_model: defaultModel,
+            default_model: offered ? defaultModel : "",
             budget_mode: mode,
             key_name: keyName.trim(),
           });
@@ -196,17 +219,31 @@ function CreateTeam(props: { organizationId: string; onClose: () => void }) {
           </Field>
         </div>
         <Field label="Model access groups" group>
-          <Choices name="access_groups" options={allGroups.map((g) => g.group_name)} chosen={groups} onChange={setGroups} />
+          <Choices
+            name="access_groups"
+            options={allGroups.map((g) => g.group_name)}
+            unavailable={notLoaded(choices)}
+            chosen={groups}
+            onChange={setGroups}
+          />
         </Field>
         <Field label="Default model" hint="Used when a call names no model; must be in the chosen groups.">
           <Select
             name="default_model"
-            value={defaultModel}
-            onValue={setDefaultModel}
+            value={offered ? defaultModel : ""}
+            onValue={(value) => {
+              setDefaultReset("");
+              setDefaultModel(value);
+            }}
             label="Default model"
             options={[["", "None"], ...reachable.map((a): [string, string] => [a, a])]}
           />
         </Field>
+        {defaultReset && (
+          <p class="notice" role="status" data-testid="default-model-reset">
+            {defaultReset}
+          </p>
+        )}
       </Form>
     </Modal>
   );

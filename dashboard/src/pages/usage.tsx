@@ -29,40 +29,53 @@ function daysOf(report: UsageReport): string[] {
 
 const n = (v: string | number | undefined) => Number(v ?? 0);
 
+// The report lists this many job types and teams (the API's most): every row, so the
+// tables add up to the totals. The charts show the first CHART_TOP (by provider cost).
+const REPORT_LIMIT = 1000;
+const CHART_TOP = 8;
+
 export function UsagePanel(props: { scope: "teams" | "organizations"; id: string }) {
   const [range, setRange] = useState("30");
   const [jobType, setJobType] = useState("");
-  const report = useAsync(() => {
+  const report = useAsync(async () => {
     const end = new Date();
     const start = new Date(end.getTime() - (Number(range) - 1) * 86400_000);
-    return get<UsageReport>(`/${props.scope}/${enc(props.id)}/usage`, {
-      start_date: isoDay(start),
-      end_date: isoDay(end),
-      job_type: jobType,
-      limit: 8,
-    });
+    const path = `/${props.scope}/${enc(props.id)}/usage`;
+    const query = { start_date: isoDay(start), end_date: isoDay(end), limit: REPORT_LIMIT };
+    // With a job type chosen, the report names only it: the filter's choices come from
+    // the report of every job type.
+    const [filtered, all] = await Promise.all([
+      get<UsageReport>(path, { ...query, job_type: jobType }),
+      jobType ? get<UsageReport>(path, query) : undefined,
+    ]);
+    return { report: filtered, jobTypes: (all ?? filtered).job_types.map((t) => t.job_type) };
   }, [props.scope, props.id, range, jobType]);
   const data = report.data;
   return (
     <section class="usage" aria-label="Usage">
       <div class="toolbar">
         <Select value={range} onValue={setRange} options={RANGES} label="Date range" />
-        <Select value={jobType} onValue={setJobType} label="Job type" options={jobTypeOptions(data, jobType)} />
+        <Select value={jobType} onValue={setJobType} label="Job type" options={jobTypeOptions(data?.jobTypes, jobType)} />
         <button type="button" class="btn plain" onClick={report.reload}>
           Refresh
         </button>
       </div>
       <ErrorBox error={report.error} />
       {report.loading && !data && <Loading what="usage" />}
-      {data && <UsageView report={data} showTeams={props.scope === "organizations"} />}
+      {data && <UsageView report={data.report} showTeams={props.scope === "organizations"} />}
     </section>
   );
 }
 
-function jobTypeOptions(report: UsageReport | undefined, chosen: string): Array<[string, string]> {
-  const types = (report?.job_types ?? []).map((t) => t.job_type);
+function jobTypeOptions(known: string[] | undefined, chosen: string): Array<[string, string]> {
+  const types = [...(known ?? [])];
   if (chosen && !types.includes(chosen)) types.push(chosen);
   return [["", "All job types"], ...types.map((t): [string, string] => [t, t])];
+}
+
+/** " (top 8 of 12, by provider cost)" when a chart shows only the first of `total`. */
+function topOf(total: number): string {
+  return total > CHART_TOP ? ` (top ${CHART_TOP} of ${total}, by provider cost)` : "";
 }
 
 function Totals({ totals }: { totals: UsageFigures }) {
@@ -94,7 +107,8 @@ export function UsageView({ report, showTeams }: { report: UsageReport; showTeam
   const labels = daysOf(report);
   const byDay = new Map(report.days.map((d) => [d.date, d.usage]));
   const col = (pick: (u: UsageFigures) => number) => labels.map((day) => (byDay.has(day) ? pick(byDay.get(day)!) : 0));
-  const types = report.job_types.map((t) => t.job_type);
+  const allTypes = report.job_types.map((t) => t.job_type);
+  const types = allTypes.slice(0, CHART_TOP);
   const typeSeries = (pick: (u: UsageFigures) => number): Series[] =>
     types.map((type, i) => {
       const cells = new Map(report.daily_job_types.filter((c) => c.job_type === type).map((c) => [c.date, c.usage]));
@@ -171,7 +185,7 @@ export function UsageView({ report, showTeams }: { report: UsageReport; showTeam
         />
         {types.length > 0 && (
           <StackedBars
-            title="Calls per day, by job type"
+            title={`Calls per day, by job type${topOf(allTypes.length)}`}
             labels={labels}
             format={count}
             counts
@@ -180,7 +194,7 @@ export function UsageView({ report, showTeams }: { report: UsageReport; showTeam
         )}
         {types.length > 0 && (
           <Lines
-            title="Provider cost per day, by job type (USD)"
+            title={`Provider cost per day, by job type (USD)${topOf(allTypes.length)}`}
             labels={labels}
             format={usdShort}
             empty="No costs in this range."
@@ -188,15 +202,19 @@ export function UsageView({ report, showTeams }: { report: UsageReport; showTeam
           />
         )}
         <HBars
-          title="Provider cost by job type"
+          title={`Provider cost by job type${topOf(report.job_types.length)}`}
           format={(v) => usdShort(v)}
-          rows={report.job_types.map((t) => ({ label: t.job_type, value: n(t.usage.provider_cost_usd) }))}
+          rows={report.job_types
+            .slice(0, CHART_TOP)
+            .map((t) => ({ label: t.job_type, value: n(t.usage.provider_cost_usd) }))}
         />
         {showTeams && (
           <HBars
-            title="Provider cost by team"
+            title={`Provider cost by team${topOf(report.teams.length)}`}
             format={(v) => usdShort(v)}
-            rows={report.teams.map((t) => ({ label: t.team_id, value: n(t.usage.provider_cost_usd) }))}
+            rows={report.teams
+              .slice(0, CHART_TOP)
+              .map((t) => ({ label: t.team_id, value: n(t.usage.provider_cost_usd) }))}
           />
         )}
       </div>
@@ -214,8 +232,16 @@ export function UsageView({ report, showTeams }: { report: UsageReport; showTeam
 function BreakdownTable(props: { title: string; rows: { name: string; usage: UsageFigures; href?: string }[] }) {
   if (props.rows.length === 0) return null;
   return (
-    <section>
-      <h3>{props.title}</h3>
+    <section data-testid={`usage-${props.title.replace("By ", "").replace(" ", "-")}`}>
+      <h3>
+        {props.title} <span class="muted">({int(props.rows.length)})</span>
+      </h3>
+      {props.rows.length >= REPORT_LIMIT && (
+        <p class="warning" role="status">
+          Only the {int(REPORT_LIMIT)} with the highest provider cost are listed (the API's most): these rows do not
+          add up to the totals.
+        </p>
+      )}
       <div class="table-wrap">
         <table class="table">
           <thead>
