@@ -142,6 +142,18 @@ def refused_by_provider(call: CallRecord) -> bool:
     return call.status is CallStatus.FAILED and not call.total_tokens and call.error_reason in PROVIDER_REFUSALS
 
 
+def job_limits_calls(call: CallRecord, *, admitted: bool) -> int:
+    """What recording `call` adds to its job's count of calls in job_limits: a call that
+    took its place at admission (`admitted`, under a per-job limit) was counted then, and
+    gives its place back if the provider refused it without work; any other call counts
+    itself now, unless the provider refused it so (as a job's first limited call counts
+    the calls recorded before it)."""
+    refused = refused_by_provider(call)
+    if admitted:
+        return -1 if refused else 0
+    return 0 if refused else 1
+
+
 def summarize(calls: Iterable[CallRecord]) -> JobCosts:
     calls = list(calls)
     succeeded = sum(1 for c in calls if c.status is CallStatus.SUCCEEDED)

@@ -12,9 +12,13 @@ Sequence of one call:
    first byte: once content has reached the client, switching models would garble it;
 3. one transaction recording the call (succeeded, failed or cancelled): tokens, cost,
    latency, the alias, the model that served it and every model tried; for a team that
-   caps the cost of a job, it also turns the call's reservation into its cost. It touches
-   the job's row only to merge call metadata or when the job's recorded last activity would
-   otherwise lag the call's end by more than the resolution (`activity_resolution_seconds`).
+   caps the cost of a job, it also turns the call's reservation into its cost, and it counts
+   the call in its job's row of job_limits when the job has one (whatever the team's limits
+   were when the call started). It updates the job's row only to merge call metadata or
+   when the job's recorded last activity would otherwise lag the call's end by more than the
+   resolution (`activity_resolution_seconds`); otherwise it locks it FOR KEY SHARE, as the
+   call's foreign key does, to read the job's status: a job completed meanwhile is charged
+   for the call under a token- or dollar-based budget (charge_late_calls).
 """
 
 from __future__ import annotations
@@ -45,7 +49,6 @@ from server.domain.jobs import (
     cost_limit_reached,
     ensure_open,
     ensure_status_open,
-    refused_by_provider,
     summarize,
 )
 from server.domain.models import Route
@@ -615,18 +618,18 @@ class _CallInProgress:
         # The job's recorded last activity is refreshed only when it would otherwise lag
         # the end of this call by more than the resolution.
         lag = time.perf_counter() - self.prepared.job_activity_at
-        consumption = self.prepared.rates.mode is not BudgetMode.JOB_BASED
         async with self.owner._db.statements() as conn:
-            job_status = await job_store.record_call(
+            job = await job_store.record_call(
                 conn,
                 record,
                 patch,
                 touch_job=lag > self.owner._activity_resolution,
+                in_job_limits=self.prepared.in_job_limits,
                 reserved_usd=self.prepared.reserved_usd,
-                watch_job=consumption,
-                give_back_place=self.prepared.in_job_limits and refused_by_provider(record),
             )
-        if consumption and job_status is JobStatus.COMPLETED:  # settled without this call
+        # Whether a late call is charged follows the budget its job was settled under, not
+        # the one the call started under: the team may have switched in between.
+        if job.settled_without_the_call:
             await charge_late_calls(self.owner._db, record.job_id, record.team_id, self.principal.actor)
         return record
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import logging
 import uuid
@@ -24,6 +23,7 @@ from server.domain.jobs import (
     CallStatus,
     Job,
     JobStatus,
+    job_limits_calls,
 )
 from server.storage.credits import LOCK_TEAM_STATE, TEAM_STATE, TeamState, team_state_of
 from server.storage.database import Connection, Statement, StatementConnection, as_statements
@@ -353,7 +353,10 @@ async def give_back_call_place(conn: StatementConnection, team_id: str, calls_pe
 # the limit nor reserve more dollars than the job has left: one more call, and its
 # worst-case cost reserved. A job's first limited call creates the row from what the job
 # recorded before (calls made, and what they cost) while the team had no limit, and only
-# if the call fits; the scan of those calls is skipped once the row exists.
+# if the call fits; the scan of those calls is skipped once the row exists. Once it
+# exists, every call recorded in the job counts itself there (record_call), limited or
+# not, so the row never misses a call (a call running when the limit was set, or made
+# while it was removed).
 # What a job recorded before its row of job_limits existed: scanned only while it does not.
 _EARLIER_CALLS = f"""
     SELECT count(*) FILTER (WHERE NOT (status = 'failed' AND prompt_tokens + completion_tokens = 0
@@ -363,9 +366,15 @@ _EARLIER_CALLS = f"""
       FROM llm_calls
      WHERE job_id = :job_id AND NOT EXISTS (SELECT FROM job_limits WHERE job_id = :job_id)
 """
+# job_limits_earlier_calls (migration 0021) is _EARLIER_CALLS made exact against the
+# records of calls in flight: it scans only once it holds the job's row FOR UPDATE, which
+# waits for the records in progress (they hold its FOR KEY SHARE lock) and makes those that
+# start meanwhile wait for this statement, then count themselves in the row it makes
+# (job_limits_count_call); the scan takes a snapshot of its own, after the wait. Zeros
+# when the row exists: the scan and the lock are skipped.
 _TAKE_JOB_LIMITS = Statement(
-    f"""
-    WITH earlier AS ({_EARLIER_CALLS})
+    """
+    WITH earlier AS (SELECT calls, spent FROM job_limits_earlier_calls(:job_id))
     INSERT INTO job_limits AS l (job_id, calls, cost_reserved_usd, cost_spent_usd)
     SELECT :job_id, earlier.calls + 1, :worst_usd, earlier.spent
       FROM earlier
@@ -463,35 +472,51 @@ _TOUCH_JOB_SQL = """
                            THEN metadata || CAST(:metadata_patch AS jsonb)
                            ELSE metadata END
      WHERE job_id = (SELECT job_id FROM inserted)
-    RETURNING metadata @> CAST(:metadata_patch AS jsonb) AS merged, status
+    RETURNING metadata @> CAST(:metadata_patch AS jsonb) AS merged, status, settled_budget_mode
 """
-# The job's status, read under a lock that waits for a settlement holding the job's row
-# (FOR UPDATE) to commit and then sees its outcome; and that a settlement waits for in
-# turn, so it reads the call once this statement commits. Either the settlement counts
-# the call, or this statement sees the job settled without it.
-_WATCH_JOB_SQL = "SELECT true AS merged, status FROM jobs WHERE job_id = :job_id FOR KEY SHARE"
-# A call that took a place in its job's limits moves its reservation to what it cost the
-# team, and gives its place back if asked (a call the provider refused: services/calls.py).
-_SETTLE_COST_SQL = """
-    UPDATE job_limits
-       SET cost_reserved_usd = cost_reserved_usd - :reserved_usd,
-           cost_spent_usd = cost_spent_usd + :billed_cost_usd,
-           calls = calls - :places_back
-     WHERE job_id = (SELECT job_id FROM inserted)
+# Otherwise the job's status, read under a lock that waits for a settlement holding the
+# job's row (FOR UPDATE) to commit and then sees its outcome; and that a settlement waits
+# for in turn, so it reads the call once this statement commits. Either the settlement
+# counts the call, or this statement sees the job settled without it (and the budget mode
+# it was settled under, which says whether the call is charged late). It is the lock the
+# foreign key's check of the inserted call takes anyway, taken earlier in the statement.
+_WATCH_JOB_SQL = """
+    SELECT true AS merged, status, settled_budget_mode FROM jobs WHERE job_id = :job_id FOR KEY SHARE
+"""
+# Once the job's row is locked (watched or touched), the call counts itself in its job's
+# row of job_limits, if the job has one (migration 0021, job_limits_count_call): its cost,
+# and the call itself unless it took its place at its admission; a call admitted under a
+# cost limit moves its reservation to that cost. The function's UPDATE takes a snapshot of
+# its own, after the lock: it sees a row made by a call admitted after this statement
+# began, whose scan of the job's recorded calls could not see this one.
+_COUNT_CALL_SQL = """
+    SELECT merged, status, settled_budget_mode,
+           job_limits_count_call(:job_id, :calls_counted, :reserved_usd, :billed_cost_usd) AS counted
+      FROM job
 """
 
 
-def _record_call_statement(touching: bool, settling: bool, watching: bool) -> Statement:
-    if not (touching or settling or watching):
-        return Statement(_INSERT_CALL_SQL)
-    ctes = [f"inserted AS ({_INSERT_CALL_SQL} RETURNING job_id)"]
-    if settling and (touching or watching):
-        ctes.append(f"settled AS ({_SETTLE_COST_SQL})")
-    main = _TOUCH_JOB_SQL if touching else _WATCH_JOB_SQL if watching else _SETTLE_COST_SQL
-    return Statement(f"WITH {', '.join(ctes)} {main}")
+def _record_call_statement(touching: bool) -> Statement:
+    job = _TOUCH_JOB_SQL if touching else _WATCH_JOB_SQL
+    return Statement(f"WITH inserted AS ({_INSERT_CALL_SQL} RETURNING job_id), job AS ({job}) {_COUNT_CALL_SQL}")
 
 
-_RECORD_CALL = {flags: _record_call_statement(*flags) for flags in itertools.product((False, True), repeat=3)}
+_RECORD_CALL = {touching: _record_call_statement(touching) for touching in (False, True)}
+
+
+@dataclass(frozen=True)
+class JobAtRecord:
+    """The job of a call, as the statement recording the call found it."""
+
+    status: JobStatus
+    settled_budget_mode: BudgetMode | None  # None: not settled, or settled before migration 0018
+
+    @property
+    def settled_without_the_call(self) -> bool:
+        """Completed before the call was recorded, under a budget that charges calls
+        (services/jobs.py, charge_late_calls): the late call must be charged. A job
+        settled before migration 0018 did not keep its mode: charge_late_calls decides."""
+        return self.status is JobStatus.COMPLETED and self.settled_budget_mode is not BudgetMode.JOB_BASED
 
 
 async def record_call(
@@ -500,28 +525,27 @@ async def record_call(
     metadata_patch: dict[str, Any] | None,
     *,
     touch_job: bool,
+    in_job_limits: bool = False,
     reserved_usd: Decimal | None = None,
-    watch_job: bool = False,
-    give_back_place: bool = False,
-) -> JobStatus | None:
-    """Insert the call, and in the same statement, when there is a metadata patch or
-    `touch_job`, merge the patch into its job and set the job's last activity to now;
-    with `reserved_usd` (a cost-limited team's call), move the call's reservation in its
-    job's row of job_limits to what it actually cost the team (billed); with
-    `give_back_place`, give back the place the call took there.
+) -> JobAtRecord:
+    """Insert the call, and in the same statement: when there is a metadata patch or
+    `touch_job`, merge the patch into its job and set the job's last activity to now,
+    else lock the job's row FOR KEY SHARE; then count the call in its job's row of
+    job_limits if there is one: its cost (billed) always; the call itself unless it took
+    its place at admission (`in_job_limits`), and for one that did, give that place back
+    if the provider refused it without work; its reservation (`reserved_usd`, a call
+    admitted under a cost limit) becomes its cost.
 
-    Returns the job's status, with `watch_job` or when it touched the job: `completed`
-    means the job was settled without this call (it ran on after its job was completed),
-    which a consumption budget then charges (services/jobs.py, charge_late_calls).
-    Otherwise None.
+    Returns the job's status and the budget mode it was settled under: `completed` means
+    the job was settled without this call (it ran on after its job was completed), which
+    a token- or dollar-based budget then charges (services/jobs.py, charge_late_calls),
+    whatever the team's budget was when the call started.
 
     A prepared statement: building a Core insert/update per call cost more CPU than the
     database work (seen in profiles of the hot path)."""
     touching = bool(metadata_patch or touch_job)
-    settling = reserved_usd is not None or give_back_place
-    run = conn.first if touching or watch_job else conn.run
-    job = await run(
-        _RECORD_CALL[touching, settling, watch_job],
+    job = await conn.first(
+        _RECORD_CALL[touching],
         {
             "call_id": call.call_id,
             "job_id": call.job_id,
@@ -546,12 +570,10 @@ async def record_call(
             "content": None if call.content is None else _storable(call.content),
             "metadata_patch": json.dumps(metadata_patch or {}),
             "max_metadata_bytes": validation.MAX_JOB_METADATA_BYTES,
-            "reserved_usd": reserved_usd or Decimal(0),
-            "places_back": int(give_back_place),
+            "calls_counted": job_limits_calls(call, admitted=in_job_limits),
+            "reserved_usd": (reserved_usd or Decimal(0)) if in_job_limits else Decimal(0),
         },
     )
-    if job is None:
-        return None
     if not job.merged:
         log.warning(
             "call %s: its call_metadata was not merged into job %s, whose metadata would pass %d bytes",
@@ -559,7 +581,8 @@ async def record_call(
             call.job_id,
             validation.MAX_JOB_METADATA_BYTES,
         )
-    return JobStatus(job.status)
+    mode = job.settled_budget_mode
+    return JobAtRecord(JobStatus(job.status), None if mode is None else BudgetMode(mode))
 
 
 _CREATE_RESERVING = Statement(
