@@ -107,3 +107,69 @@ async def test_a_late_charge_beyond_the_balance_is_shortfall_at_the_settled_rate
     assert (after.credits_charged, after.credits_shortfall, remaining) == (21, 1, 0)
     assert await ledger_entries(app, job_id) == [("reservation", 0, 1), ("charge", -21, -1), ("late_charge", 0, 0)]
     assert await ledger_mismatches(app) == []
+
+
+async def switch_during_a_stream(app, channel, jobs, admin, billing: dict, switch: dict):
+    """A team billed with `billing` runs a call (FIRST) and starts a stream (LATE); while
+    the stream runs the operator switches the team's billing to `switch`, then the job is
+    completed (settled under `switch`) and the stream ends and is recorded late. Returns
+    the job's id, what its completion charged, its costs once the late call is recorded,
+    and the team's credits remaining then."""
+    team = await create_team(admin, credits=100)
+    await set_billing(app, team.team_id, **billing)
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+    await jobs.LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[user(FIRST)]), metadata=team.auth)
+    stream = jobs.LLMCallStream(pb.LLMCallStreamRequest(job_id=job.job_id, messages=[user(LATE)]), metadata=team.auth)
+    events, _ = await past_first_content(stream)
+    await set_billing(app, team.team_id, **switch)
+    done = await jobs.CompleteJob(
+        pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED), metadata=team.auth
+    )
+    assert done.costs.total_calls == 1, "the budget must switch, and the job complete, mid-stream"
+    last = [event async for event in events][-1]
+    assert last.done and not last.HasField("error")
+    after = (await jobs.GetJobCosts(pb.GetJobCostsRequest(job_id=job.job_id), metadata=team.auth)).costs
+    assert after.total_calls == 2
+    balance = await credit_service_pb2_grpc.CreditServiceStub(channel).GetCreditBalance(
+        cpb.GetCreditBalanceRequest(team_id=team.team_id), metadata=team.auth
+    )
+    return job.job_id, done.costs, after, balance.credits_remaining
+
+
+async def test_a_call_started_under_a_job_based_budget_is_charged_late_if_its_job_settles_under_tokens(
+    app, channel, jobs, admin
+):
+    """Whether a late call is charged follows the budget its job was settled under, not the
+    one the call started under: a call started while the team was job-based, its job
+    settled after a switch to tokens, adds what the job's charge over all its calls adds."""
+    job_id, settled, after, remaining = await switch_during_a_stream(
+        app,
+        channel,
+        jobs,
+        admin,
+        {"budget_mode": "job_based"},
+        {"budget_mode": "consumption_tokens", "tokens_per_credit": 10},
+    )
+    assert (settled.prompt_tokens + settled.completion_tokens, settled.credits_charged) == (206, 21)
+    # ceil(217 / 10) = 22 over all the calls, less the 21 settled.
+    assert after.prompt_tokens + after.completion_tokens == 217
+    assert (after.credits_charged, after.credits_shortfall, remaining) == (22, 0, 78)
+    assert await ledger_entries(app, job_id) == [("reservation", 0, 1), ("charge", -21, -1), ("late_charge", -1, 0)]
+    assert await ledger_mismatches(app) == []
+
+
+async def test_a_call_started_under_tokens_is_not_charged_late_if_its_job_settles_job_based(app, channel, jobs, admin):
+    """The reverse switch: a job settled under a job-based budget costs one credit however
+    many calls it made, so a call started under tokens and recorded late adds nothing."""
+    job_id, settled, after, remaining = await switch_during_a_stream(
+        app,
+        channel,
+        jobs,
+        admin,
+        {"budget_mode": "consumption_tokens", "tokens_per_credit": 10},
+        {"budget_mode": "job_based"},
+    )
+    assert settled.credits_charged == 1
+    assert (after.credits_charged, after.credits_shortfall, remaining) == (1, 0, 99)
+    assert await ledger_entries(app, job_id) == [("reservation", 0, 1), ("charge", -1, -1)]
+    assert await ledger_mismatches(app) == []
