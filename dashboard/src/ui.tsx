@@ -2,7 +2,7 @@
 // paginated and searchable lists.
 
 import type { ComponentChildren } from "preact";
-import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { ApiError, type FieldViolation, type Page } from "./api";
 import { int } from "./format";
 
@@ -349,7 +349,9 @@ export function Modal(props: { title: string; onClose?: () => void; children: Co
   const overlay = useRef<HTMLDivElement>(null);
   const onClose = useRef(props.onClose);
   onClose.current = props.onClose;
-  useEffect(() => {
+  // A layout effect: listening from the moment the dialog is in the page, so that an Escape
+  // pressed at once is not ignored by the dialog below it (no longer the last overlay).
+  useLayoutEffect(() => {
     // Escape closes only the topmost dialog (a confirmation over its editor): the last
     // overlay in the page, since a dialog opened from another is drawn inside or after it.
     const onKey = (e: KeyboardEvent) => {
