@@ -315,12 +315,15 @@ def _method_routes(openapi: Path, descriptor: Path) -> str:
                 f'{indent}    headers: [{{ name: ":method", string_match: {{ exact: {method} }} }}]',
                 f"{indent}  route: {{ cluster: grpc_server, timeout: 60s }}",
             ]
-            if (path, method) in bodies:
-                # The request message, whose fields body_fields.lua checks the body against.
+            # The request message, whose fields body_fields.lua checks the body against; ""
+            # for a method whose request is not the body (the transcoder would still read a
+            # JSON body into it): any body is refused. /v1's raw bodies are the server's.
+            message = bodies.get((path, method), "" if not path.startswith("/v1/") else None)
+            if message is not None:
                 lines += [
                     f"{indent}  metadata:",
                     f"{indent}    filter_metadata:",
-                    f"{indent}      envoy.filters.http.lua: {{ body: {json.dumps(bodies[path, method])} }}",
+                    f"{indent}      envoy.filters.http.lua: {{ body: {json.dumps(message)} }}",
                 ]
     for path in paths:
         concrete = re.sub(r"\{[^}]+\}", "x", path)

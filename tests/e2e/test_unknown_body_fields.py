@@ -152,7 +152,15 @@ def test_a_path_no_route_of_the_api_matches_is_not_found_and_not_transcoded(api,
 
 
 @pytest.mark.parametrize(
-    "content_type", ["application/grpc-web", "application/grpc-web+json", "application/grpcx", "application/grpc-json"]
+    "content_type",
+    [
+        "application/grpc-web",
+        "application/grpc-web+json",
+        "application/grpcx",
+        "application/grpc-json",
+        "application/grpc;x",
+        "application/grpc; charset=utf-8",
+    ],
 )
 def test_a_content_type_that_only_looks_like_grpc_is_checked(api, team, content_type):
     """Envoy's transcoder takes these as JSON; the check skipped anything starting with
@@ -219,3 +227,35 @@ def test_a_long_unknown_key_is_named_short_and_refused_at_once(api, team):
     assert refused["message"] == "x" * 64 + "...: is not a field of this request"
     empty = refusal(send(api, "/jobs/create", '{"job_type": "t", "": 1}', team.headers))
     assert violation(empty)["field"] == '""'
+
+
+def test_a_body_on_a_method_that_takes_none_is_refused(api, team, job_id):
+    """The transcoder reads a JSON body into a GET's or DELETE's request too: unchecked, a
+    misspelt field was dropped and a body field the API documents as a query parameter
+    (DELETE ?force=true) took effect (a bug hunt)."""
+    group = f"g-{job_id[:8]}"
+    created = requests.post(
+        f"{api}/model-access-groups/create", json={"group_name": group}, headers=ADMIN_HEADERS, timeout=10
+    )
+    assert created.status_code == 200, created.text
+    for method, path, headers, body in (
+        ("DELETE", f"/model-access-groups/{group}", ADMIN_HEADERS, '{"forse": true, "force": true}'),
+        ("GET", f"/jobs/{job_id}", team.headers, '{"bogus": 1}'),
+        ("GET", "/teams", ADMIN_HEADERS, "{'page_size': 1, bogus: 1,}"),
+    ):
+        response = requests.request(
+            method,
+            f"{api}{path}",
+            data=body.encode(),
+            headers={**headers, "content-type": "application/json"},
+            timeout=10,
+        )
+        refused = refusal(response)
+        assert refused["message"] == "this method takes no request body: send its fields in the path or the query"
+    assert requests.get(f"{api}/model-access-groups/{group}", headers=ADMIN_HEADERS, timeout=10).status_code == 200
+    # No body, or an empty object, as some clients send with a DELETE: served.
+    for body in (b"", b"{}", b" { } "):
+        got = requests.get(
+            f"{api}/jobs/{job_id}", data=body, headers={**team.headers, "content-type": "application/json"}, timeout=10
+        )
+        assert got.status_code == 200, (body, got.text)
