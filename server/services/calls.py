@@ -223,9 +223,13 @@ class CallUseCases:
         if idle > self._job_ttl / 2:
             # Idle long enough to expire before the next round of keep_running_jobs_open:
             # touched now, so it cannot expire under the call (rare: one more statement).
-            async with self._db.statements() as conn:
-                if not await job_store.touch_jobs(conn, [jid], idle_seconds=0):
-                    ensure_open(await job_store.get_job(conn, jid, team_id))  # expired meanwhile: say so
+            try:
+                async with self._db.statements() as conn:
+                    if not await job_store.touch_jobs(conn, [jid], idle_seconds=0):
+                        ensure_open(await job_store.get_job(conn, jid, team_id))  # finished meanwhile: say how
+            except BaseException:  # the call will not run (or its client is gone): nothing it took is kept
+                await self._give_back(admission)
+                raise
             idle = 0.0
         activity_at = time.perf_counter() - idle
         return _Prepared(jid, route, team.rates, activity_at, worst_usd, admission.in_job_limits)

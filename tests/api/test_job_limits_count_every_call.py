@@ -21,6 +21,7 @@ from saaslitellm.v1 import job_service_pb2 as pb
 from tests.api.conftest import ADMIN, create_team, past_first_content
 from tests.api.test_job_cost_limits import recorded_cost
 from tests.api.test_job_flow import expect_error, user
+from tests.integration.test_webhook_delivery import eventually
 
 # About $0.0004 each at the fake's $2 per million output tokens; the stream's second
 # chunk comes 1.5 s after its first, while the limit is set and a limited call runs.
@@ -157,3 +158,36 @@ async def _rest(events):
     async for event in events:
         last = event
     yield last
+
+
+async def test_a_call_whose_job_finishes_while_it_is_admitted_gives_back_its_place(app, admin, jobs):
+    """A call into a job idle for over half the TTL touches the job after its admission; the
+    job finished meanwhile, the call was refused without giving back its place and its
+    reservation (a bug hunt: job_limits.calls 26 for 1 recorded call, a reservation held for
+    good). Here the job is completed under its row lock while the call is being admitted."""
+    team = await create_team(admin, max_calls_per_job=10, max_cost_usd_per_job="1")
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="agent"), metadata=team.auth)
+    await call(jobs, team, job.job_id, "hi", max_tokens=10)
+    async with app.db.transaction() as conn:  # idle for over half the TTL
+        await conn.execute(
+            text(
+                "UPDATE jobs SET last_activity_at = now() - make_interval(secs => :s) WHERE job_id = CAST(:j AS uuid)"
+            ),
+            {"s": app.settings.job_ttl_seconds * 0.6, "j": job.job_id},
+        )
+    url = app.settings.database_url.replace("postgresql+psycopg://", "postgresql://")
+    async with await psycopg.AsyncConnection.connect(url) as holder:
+        await holder.execute(
+            "UPDATE jobs SET status = 'completed', completed_at = now() WHERE job_id = %s", (job.job_id,)
+        )
+        refused = asyncio.ensure_future(call(jobs, team, job.job_id, "hi", max_tokens=10))
+
+        async def call_waits() -> bool:  # for the job's row, after its admission or in it
+            waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            return (await (await holder.execute(waiting)).fetchone())[0] > 0
+
+        await eventually(call_waits)
+        await holder.commit()
+    await expect_error(refused, grpc.StatusCode.FAILED_PRECONDITION, "JOB_NOT_OPEN")
+    calls, spent, reserved = await counted(app, job.job_id)
+    assert (calls, spent, reserved) == (1, await recorded_cost(app, job.job_id), 0)
