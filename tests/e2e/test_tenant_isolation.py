@@ -55,3 +55,25 @@ def test_another_teams_key_never_reaches_a_teams_data(stack, api):
         for secret in (victim.key, victim.alias) + ((job_id,) if response.status_code != 404 else ()):
             assert secret not in text, (path, secret)
     assert snapshot(stack.postgres.url, victim.team_id) == before
+
+
+def test_one_teams_failing_calls_do_not_take_the_model_out_for_the_others(api):
+    """LiteLLM's router cooled a model down after one failing request (a provider's 401, 429
+    or 5xx): every team's next calls were refused as rate limited for seconds (a bug hunt).
+    The proxy runs without cooldowns (gateway/litellm.yaml); our server reports each
+    provider error as it is and tries the alias's fallbacks itself."""
+    failing, other = rest_team(api), rest_team(api)
+
+    def call(team, text: str) -> requests.Response:
+        job = requests.post(f"{api}/jobs/create", json={"job_type": "t"}, headers=team.headers, timeout=10).json()
+        body = {"messages": [{"role": "user", "content": text}]}
+        return requests.post(f"{api}/jobs/{job['job_id']}/llm-call", json=body, headers=team.headers, timeout=30)
+
+    for status, code in ((401, 503), (500, 503), (429, 429)):
+        for _ in range(3):
+            refused = call(failing, f"[fake status={status}] x")
+            assert refused.status_code == code, refused.text
+            if status != 429:
+                assert f"(HTTP {status})" in refused.json()["message"], refused.text
+        served = call(other, "hello")
+        assert served.status_code == 200, (status, served.text)
