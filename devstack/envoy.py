@@ -183,6 +183,8 @@ def _body_requests(descriptor: Path) -> dict[tuple[str, str], str]:
 
 # Values that may be any JSON, a list or a null among them: a list of them is any list.
 ANY_JSON = ("google.protobuf.Value", "google.protobuf.ListValue")
+# Well-known types whose JSON is a string (body_fields.lua refuses anything else).
+STRING_ENCODED = ("google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask")
 
 
 def _body_fields(descriptor: Path) -> dict[str, dict[str, str | None]]:
@@ -203,6 +205,8 @@ def _body_fields(descriptor: Path) -> dict[str, dict[str, str | None]]:
             if inner is not None:
                 todo.append(inner)
             kind = inner
+            if nested in STRING_ENCODED and item.label != item.LABEL_REPEATED:
+                kind = nested  # its JSON is a string; the transcoder also takes an object, unchecked
             if nested in messages and messages[nested].options.map_entry:
                 value = messages[nested].field[1].type_name.lstrip(".")
                 if value.startswith("saaslitellm."):

@@ -20,8 +20,10 @@
 -- devstack/envoy.py defines BODY_FIELDS above this file, from the descriptor set: each
 -- message a request body can hold (full name) -> {field name -> false for a value this check
 -- does not look into (scalars, enums, google.protobuf.Struct, maps...), the full name of the
--- message the value is, or for a repeated field "[]" followed by the full name of its
--- messages (or nothing, for values this check does not look into)}. Both spellings of a
+-- message the value is (or of a well-known type whose JSON is a string: a timestamp, a
+-- duration, which the transcoder would also take as an object with unchecked keys), or for
+-- a repeated field "[]" followed by the full name of its messages (or nothing, for values
+-- this check does not look into)}. Both spellings of a
 -- field are keys (`max_tokens`, `maxTokens`), as the transcoder takes both.
 
 local SPACE = "^[ \t\r\n]*()"
@@ -117,6 +119,11 @@ object_end = function(s, at, message, path, found)
     local stop
     if kind and string.byte(kind, 1) == 91 then -- "[]...": a repeated field
       stop = repeated_end(s, from, kind, name, found)
+    elseif kind and WELL_KNOWN[kind] then -- a timestamp, a duration...: a string (or null)
+      if found.first == nil and string.byte(s, from) ~= 34 and string.sub(s, from, from + 3) ~= "null" then
+        found.first = { path = name, description = "invalid value: expected " .. WELL_KNOWN[kind] }
+      end
+      stop = value_end(s, from, nil, name, found)
     else
       stop = value_end(s, from, kind or nil, name, found)
     end

@@ -5,6 +5,7 @@ drop it without a word (gateway/body_fields.lua)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -259,3 +260,20 @@ def test_a_body_on_a_method_that_takes_none_is_refused(api, team, job_id):
             f"{api}/jobs/{job_id}", data=body, headers={**team.headers, "content-type": "application/json"}, timeout=10
         )
         assert got.status_code == 200, (body, got.text)
+
+
+def test_a_timestamp_must_be_a_string_not_an_object_with_unchecked_keys(api, team):
+    """The transcoder also takes {"seconds": ..., "nanos": ...} for a timestamp, dropping a
+    misspelt key inside it (a bug hunt)."""
+    path = f"{api}/teams/{team.team_id}/keys/create"
+    seconds = int((datetime.now(UTC) + timedelta(days=30)).timestamp())
+    body = {"name": "k-object", "expires_at": {"seconds": seconds, "nanos_typo": 5}}
+    refused = refusal(requests.post(path, json=body, headers=ADMIN_HEADERS, timeout=10))
+    assert violation(refused) == {
+        "field": "expires_at",
+        "description": 'invalid value: expected an RFC 3339 timestamp such as "2026-01-31T00:00:00Z"',
+        "reason": "",
+    }
+    in_a_month = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    served = requests.post(path, json={"name": "k-string", "expires_at": in_a_month}, headers=ADMIN_HEADERS, timeout=10)
+    assert served.status_code == 200, served.text
