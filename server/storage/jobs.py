@@ -387,6 +387,19 @@ _TAKE_JOB_LIMITS = Statement(
     RETURNING l.job_id
     """
 )
+# A call refused before its job had a row of job_limits (a limit set below what the job
+# had already made or spent) leaves the row made, with what the job recorded (counted as
+# the first admitted call would count it): its later calls are then refused by the row,
+# instead of each one scanning the job's calls again under its row lock (a job stuck in a
+# loop may have made hundreds of thousands). Once the row exists, every recorded call
+# counts itself in it (job_limits_count_call); without one yet, nothing is written.
+_KEEP_JOB_LIMITS = Statement(
+    """
+    INSERT INTO job_limits (job_id, calls, cost_reserved_usd, cost_spent_usd)
+    SELECT :job_id, earlier.calls, 0, earlier.spent FROM job_limits_earlier_calls(:job_id) AS earlier
+    ON CONFLICT (job_id) DO NOTHING
+    """
+)
 # A call admitted but never made (refused later in its admission, or its caller gone)
 # gives back its place and its reservation.
 _RELEASE_JOB_LIMITS = Statement(
@@ -433,6 +446,7 @@ async def take_job_limits(
     params = {"job_id": job_id, "max_calls": max_calls, "max_cost": max_cost, "worst_usd": worst_usd}
     if await conn.first(_TAKE_JOB_LIMITS, params) is not None:
         return None
+    await conn.run(_KEEP_JOB_LIMITS, {"job_id": job_id})
     return await job_limits(conn, job_id)
 
 

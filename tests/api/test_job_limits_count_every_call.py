@@ -191,3 +191,25 @@ async def test_a_call_whose_job_finishes_while_it_is_admitted_gives_back_its_pla
     await expect_error(refused, grpc.StatusCode.FAILED_PRECONDITION, "JOB_NOT_OPEN")
     calls, spent, reserved = await counted(app, job.job_id)
     assert (calls, spent, reserved) == (1, await recorded_cost(app, job.job_id), 0)
+
+
+async def test_a_job_over_a_limit_set_after_its_calls_gets_its_row_at_the_first_refusal(app, admin, jobs):
+    """Without a row, each refused call scanned the job's calls again under the job's row
+    lock (a bug hunt: 68 ms a refusal at 200,000 calls, slowing the job's running calls).
+    The first refusal now makes the row from what the job recorded; later ones read it."""
+    team = await create_team(admin)
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="agent"), metadata=team.auth)
+    for _ in range(3):
+        await call(jobs, team, job.job_id, "hi")
+    await set_limit(admin, team, max_calls_per_job=2)
+    for _ in range(2):
+        await expect_error(
+            call(jobs, team, job.job_id, "hi"), grpc.StatusCode.FAILED_PRECONDITION, "JOB_CALL_LIMIT_REACHED"
+        )
+        assert await counted(app, job.job_id) == (3, await recorded_cost(app, job.job_id), 0)
+    await set_limit(admin, team, max_calls_per_job=4)  # room for one more, counted in the row
+    await call(jobs, team, job.job_id, "hi")
+    await expect_error(
+        call(jobs, team, job.job_id, "hi"), grpc.StatusCode.FAILED_PRECONDITION, "JOB_CALL_LIMIT_REACHED"
+    )
+    assert await counted(app, job.job_id) == (4, await recorded_cost(app, job.job_id), 0)
