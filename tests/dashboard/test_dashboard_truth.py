@@ -10,7 +10,7 @@ import re
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from devstack.stack import Stack
 from tests.conftest import ADMIN_KEY, unique
@@ -49,18 +49,25 @@ def open_row(page: Page, search_label: str, name: str) -> None:
 # ---------------------------------------------------------------- editors saved in two requests
 
 
-def test_alias_editor_saves_nothing_when_a_chosen_group_was_deleted_meanwhile(page: Page, stack: Stack) -> None:
-    api = f"{stack.api_url}/api"
-    group, doomed, alias = unique("grp"), unique("grp"), unique("Agent")
+def alias_edited(page: Page, api: str) -> tuple[Locator, str, str, str]:
+    """An alias in one group, its editor open with its description changed and a second
+    group ticked: (the editor, the group, the second group, the alias)."""
+    group, other, alias = unique("grp"), unique("grp"), unique("Agent")
     create(api, "/model-access-groups/create", {"group_name": group})
-    create(api, "/model-access-groups/create", {"group_name": doomed})
+    create(api, "/model-access-groups/create", {"group_name": other})
     create(api, "/models/create", {"model_alias": alias, "actual_model": "fake-gpt", "access_groups": [group]})
     sign_in(page)
     page.goto("/#/models")
     open_row(page, "Search aliases", alias)
     editor = dialog(page, f"Alias {alias}")
     editor.get_by_label("Description").fill("changed")
-    editor.get_by_role("checkbox", name=doomed).check()
+    editor.get_by_role("checkbox", name=other).check()
+    return editor, group, other, alias
+
+
+def test_alias_editor_saves_nothing_when_a_chosen_group_was_deleted_meanwhile(page: Page, stack: Stack) -> None:
+    api = f"{stack.api_url}/api"
+    editor, group, doomed, alias = alias_edited(page, api)
     requests.delete(f"{api}/model-access-groups/{doomed}", headers=ADMIN)  # another operator, meanwhile
 
     editor.get_by_role("button", name="Save alias").click()
@@ -80,16 +87,7 @@ def test_alias_editor_saves_nothing_when_a_chosen_group_was_deleted_meanwhile(pa
 
 def test_alias_editor_says_what_was_saved_when_a_later_step_is_refused(page: Page, stack: Stack) -> None:
     api = f"{stack.api_url}/api"
-    group, more, alias = unique("grp"), unique("grp"), unique("Agent")
-    create(api, "/model-access-groups/create", {"group_name": group})
-    create(api, "/model-access-groups/create", {"group_name": more})
-    create(api, "/models/create", {"model_alias": alias, "actual_model": "fake-gpt", "access_groups": [group]})
-    sign_in(page)
-    page.goto("/#/models")
-    open_row(page, "Search aliases", alias)
-    editor = dialog(page, f"Alias {alias}")
-    editor.get_by_label("Description").fill("changed")
-    editor.get_by_role("checkbox", name=more).check()
+    editor, group, more, alias = alias_edited(page, api)
     refuse(page, "PATCH", f"/models/{alias}")
 
     editor.get_by_role("button", name="Save alias").click()
