@@ -6,6 +6,7 @@ addresses, ports and timeouts differ between them.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -123,46 +124,55 @@ def _mappers() -> str:
     return "\n".join(lines)
 
 
-def _enum_values(descriptor: Path) -> dict[str, str]:
-    """Each of the API's enums (full name) -> its value names but the zero one, by number."""
-    files = descriptor_pb2.FileDescriptorSet.FromString(descriptor.read_bytes()).file
-    found: dict[str, str] = {}
+@functools.lru_cache(maxsize=4)
+def _parsed(descriptor: Path, mtime_ns: int) -> tuple[descriptor_pb2.FileDescriptorProto, ...]:
+    return tuple(descriptor_pb2.FileDescriptorSet.FromString(descriptor.read_bytes()).file)
 
-    def walk(
-        prefix: str,
-        messages: Iterable[descriptor_pb2.DescriptorProto],
-        enums: Iterable[descriptor_pb2.EnumDescriptorProto],
-    ) -> None:
-        for enum in enums:
-            values = sorted((v for v in enum.value if v.number != 0), key=lambda v: v.number)
-            found[f"{prefix}.{enum.name}"] = ", ".join(v.name for v in values)
-        for message in messages:
-            walk(f"{prefix}.{message.name}", message.nested_type, message.enum_type)
 
-    for file in files:
-        if file.package.startswith("saaslitellm."):
-            walk(file.package, file.message_type, file.enum_type)
-    return dict(sorted(found.items()))
+def _files(descriptor: Path) -> tuple[descriptor_pb2.FileDescriptorProto, ...]:
+    """The descriptor set's files, read once per version of the file."""
+    return _parsed(descriptor, descriptor.stat().st_mtime_ns)
 
 
 def _api_files(descriptor: Path) -> list[descriptor_pb2.FileDescriptorProto]:
-    files = descriptor_pb2.FileDescriptorSet.FromString(descriptor.read_bytes()).file
-    return [file for file in files if file.package.startswith("saaslitellm.")]
+    return [file for file in _files(descriptor) if file.package.startswith("saaslitellm.")]
+
+
+def _types(
+    files: Iterable[descriptor_pb2.FileDescriptorProto],
+) -> tuple[dict[str, descriptor_pb2.DescriptorProto], dict[str, descriptor_pb2.EnumDescriptorProto]]:
+    """The messages and the enums of `files`, nested ones included, by full name."""
+    messages: dict[str, descriptor_pb2.DescriptorProto] = {}
+    enums: dict[str, descriptor_pb2.EnumDescriptorProto] = {}
+
+    def walk(
+        prefix: str,
+        message_types: Iterable[descriptor_pb2.DescriptorProto],
+        enum_types: Iterable[descriptor_pb2.EnumDescriptorProto],
+    ) -> None:
+        for enum in enum_types:
+            enums[f"{prefix}.{enum.name}"] = enum
+        for message in message_types:
+            messages[f"{prefix}.{message.name}"] = message
+            walk(f"{prefix}.{message.name}", message.nested_type, message.enum_type)
+
+    for file in files:
+        walk(file.package, file.message_type, file.enum_type)
+    return messages, enums
+
+
+def _enum_values(descriptor: Path) -> dict[str, str]:
+    """Each of the API's enums (full name) -> its value names but the zero one, by number."""
+    _, enums = _types(_api_files(descriptor))
+    return {
+        name: ", ".join(v.name for v in sorted((v for v in enum.value if v.number != 0), key=lambda v: v.number))
+        for name, enum in sorted(enums.items())
+    }
 
 
 def _messages(descriptor: Path) -> dict[str, descriptor_pb2.DescriptorProto]:
     """Every message of the API (and the protobuf types it uses), by full name."""
-    files = descriptor_pb2.FileDescriptorSet.FromString(descriptor.read_bytes()).file
-    found: dict[str, descriptor_pb2.DescriptorProto] = {}
-
-    def walk(prefix: str, messages: Iterable[descriptor_pb2.DescriptorProto]) -> None:
-        for message in messages:
-            found[f"{prefix}.{message.name}"] = message
-            walk(f"{prefix}.{message.name}", message.nested_type)
-
-    for file in files:
-        walk(file.package, file.message_type)
-    return found
+    return _types(_files(descriptor))[0]
 
 
 def _body_requests(descriptor: Path) -> dict[tuple[str, str], str]:
