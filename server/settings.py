@@ -155,6 +155,14 @@ class Settings:
                 raise SettingsError(f"{name} must be a port number from 1 to 65535, got {value}")
             return value
 
+        def choice(name: str, default: str, options: tuple[str, ...], normalize=str.lower) -> str:
+            """One of `options` (after `normalize`); empty: the default."""
+            value = normalize(text(name, default))
+            if value not in options:
+                listed = ", ".join(options[:-1]) + " or " + options[-1]
+                raise SettingsError(f"{name} must be {listed}, got {value!r}")
+            return value
+
         def flag(name: str, default: bool) -> bool:
             raw = text(name).lower()
             if not raw:
@@ -180,18 +188,12 @@ class Settings:
         litellm_base_url = text("LITELLM_BASE_URL", cls.litellm_base_url)
         if not litellm_base_url.startswith(("http://", "https://")):
             raise SettingsError(f"LITELLM_BASE_URL must start with http:// or https://, got {litellm_base_url!r}")
-        record_content = text("SAAS_RECORD_CONTENT", "partial")
-        if record_content not in ("none", "partial", "all"):
-            raise SettingsError("SAAS_RECORD_CONTENT must be none, partial or all")
-        log_format = text("SAAS_LOG_FORMAT", "json").lower()
-        if log_format not in ("json", "text"):
-            raise SettingsError("SAAS_LOG_FORMAT must be json or text")
+        record_content = choice("SAAS_RECORD_CONTENT", "partial", ("none", "partial", "all"), normalize=str)
+        log_format = choice("SAAS_LOG_FORMAT", "json", ("json", "text"))
         log_level = text("SAAS_LOG_LEVEL", cls.log_level).upper()
         if log_level not in logging.getLevelNamesMapping():
             raise SettingsError(f"SAAS_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
-        event_loop = text("SAAS_EVENT_LOOP", cls.event_loop).lower()
-        if event_loop not in ("uvloop", "asyncio"):
-            raise SettingsError("SAAS_EVENT_LOOP must be uvloop or asyncio")
+        event_loop = choice("SAAS_EVENT_LOOP", cls.event_loop, ("uvloop", "asyncio"))
         metrics_port: int | None = None
         if text("SAAS_METRICS_PORT").lower() != "off":
             metrics_port = port("SAAS_METRICS_PORT", 9464)
