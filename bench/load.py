@@ -6,9 +6,13 @@ measurement window count; the window starts after a warm-up, so connections, poo
 caches are warm. When the window ends the workers finish what they started, so every job
 a flow created is completed before the accounting is checked.
 
-Latency: the paths to compare run one request each per round, in turn, at concurrency 1,
-so a burst of noise on this shared machine hits every path alike rather than the one that
-happened to be measured at that moment.
+Latency: the paths to compare take turns at concurrency 1, so a burst of noise on this
+shared machine hits every path alike rather than the one that happened to be measured at
+that moment. With `block` > 1 each turn is a block of requests on one path, back to back,
+and the first of each block is not kept: every kept request then follows a request of its
+own path, as a client at concurrency 1 sees it, and never another path's after-work (the
+LiteLLM proxy keeps working for about a millisecond after it answers, which one-by-one
+turns charged to whichever path came next).
 """
 
 from __future__ import annotations
@@ -126,6 +130,7 @@ class Samples:
     results: list[object] = field(default_factory=list)
     errors: int = 0
     first_error: str = ""
+    requests: int = 0  # made, kept or not (warm-up, a block's first, errors)
 
     @property
     def summary(self) -> Summary:
@@ -137,24 +142,31 @@ async def interleaved(
     *,
     rounds: int,
     warmup_rounds: int,
+    block: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Samples]:
-    """One request per path per round, in turn; the first `warmup_rounds` are not kept."""
+    """`rounds` kept requests per path, in turns of `block` requests on one path (the first
+    of a block is not kept when `block` > 1, see above); the turns of the first
+    `warmup_rounds` rounds are not kept."""
     samples = {name: Samples(name) for name in paths}
-    total = warmup_rounds + rounds
+    kept_per_turn = block - 1 if block > 1 else 1
+    total = warmup_rounds + -(-rounds // kept_per_turn)
     step = max(1, total // 5)
     for round_index in range(total):
         for name, call in paths.items():
-            started = time.perf_counter()
-            try:
-                result = await call()
-            except Exception as error:
-                samples[name].errors += 1
-                samples[name].first_error = samples[name].first_error or f"{type(error).__name__}: {error}"[:300]
-                continue
-            if round_index >= warmup_rounds:
-                samples[name].latencies.append(time.perf_counter() - started)
-                samples[name].results.append(result)
+            for index in range(block):
+                samples[name].requests += 1
+                started = time.perf_counter()
+                try:
+                    result = await call()
+                except Exception as error:
+                    samples[name].errors += 1
+                    samples[name].first_error = samples[name].first_error or f"{type(error).__name__}: {error}"[:300]
+                    continue
+                kept = round_index >= warmup_rounds and (block == 1 or index > 0)
+                if kept and len(samples[name].latencies) < rounds:
+                    samples[name].latencies.append(time.perf_counter() - started)
+                    samples[name].results.append(result)
         if progress is not None and (round_index + 1) % step == 0 and round_index + 1 < total:
             progress(f"{round_index + 1}/{total} rounds")
     return samples

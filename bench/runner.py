@@ -57,10 +57,12 @@ LOAD_FOR_COUNTING = 32  # in-flight calls while counting connections and round t
 @dataclass(frozen=True)
 class Mode:
     name: str
-    latency_rounds: int
-    latency_warmup_rounds: int
+    latency_rounds: int  # calls kept per path
+    latency_warmup_rounds: int  # turns of every path not kept
+    latency_block: int  # calls per turn, back to back (the first is not kept: bench/load.py)
     stream_rounds: int
     stream_warmup_rounds: int
+    stream_block: int
     window: float  # seconds measured per throughput window
     warmup: float  # seconds of load before each window starts counting
     repeats: int  # throughput windows per path, taken in turn with the other paths
@@ -75,9 +77,11 @@ class Mode:
 QUICK = Mode(
     "quick",
     latency_rounds=20,
-    latency_warmup_rounds=3,
+    latency_warmup_rounds=1,
+    latency_block=4,
     stream_rounds=3,
     stream_warmup_rounds=1,
+    stream_block=2,
     window=0.8,
     warmup=0.2,
     repeats=1,
@@ -87,9 +91,11 @@ QUICK = Mode(
 FULL = Mode(
     "default",
     latency_rounds=300,
-    latency_warmup_rounds=30,
+    latency_warmup_rounds=3,
+    latency_block=10,
     stream_rounds=20,
-    stream_warmup_rounds=3,
+    stream_warmup_rounds=1,
+    stream_block=3,
     window=4.0,
     warmup=1.0,
     repeats=2,
@@ -417,14 +423,15 @@ class Bench:
             "floor_grpc": lambda: self.floor.call("floor"),
         }
         self.log(
-            f"latency at concurrency 1: {mode.latency_rounds} rounds (+{mode.latency_warmup_rounds} warm-up) "
-            f"of {len(paths)} paths in turn"
+            f"latency at concurrency 1: {mode.latency_rounds} calls on each of {len(paths)} paths, in turns of "
+            f"{mode.latency_block} back to back (+{mode.latency_warmup_rounds} warm-up rounds)"
         )
         before = {key: u.monitor.snapshot() for key, u in (("litellm", a), ("direct", b))}
         samples = await interleaved(
             paths,
             rounds=mode.latency_rounds,
             warmup_rounds=mode.latency_warmup_rounds,
+            block=mode.latency_block,
             progress=self.log.sub("  latency: "),
         )
         used = {key: u.monitor.usage(before[key], u.monitor.snapshot()) for key, u in (("litellm", a), ("direct", b))}
@@ -432,8 +439,8 @@ class Bench:
         self.data["latency"] = {name: _summary(s.summary) for name, s in samples.items()}
         # Each process serves known paths only, so its CPU over the phase divides exactly:
         # stack `direct`'s server serves direct_*; stack `litellm`'s server serves full_*, its
-        # LiteLLM serves litellm and full_*; one round = one request per path.
-        rounds = mode.latency_rounds + mode.latency_warmup_rounds
+        # LiteLLM serves litellm and full_*; every path made the same number of requests.
+        rounds = samples["direct_rest"].requests
         self.data["latency_cpu_ms_per_call"] = {
             "server (our layer, server -> fake)": _round(1000 * used["direct"]["server"] / (2 * rounds)),
             # One PostgreSQL serves both stacks: its CPU over the phase covers the calls of
@@ -477,10 +484,12 @@ class Bench:
             "floor_grpc": lambda: self.floor.stream("floor", text),
         }
         self.log(
-            f"streaming: {mode.stream_rounds} rounds of {len(paths)} paths, "
-            f"each stream {mode.stream_chunks} chunks {mode.stream_delay_ms} ms apart"
+            f"streaming: {mode.stream_rounds} streams on each of {len(paths)} paths, in turns of "
+            f"{mode.stream_block} back to back, each stream {mode.stream_chunks} chunks {mode.stream_delay_ms} ms apart"
         )
-        samples = await interleaved(paths, rounds=mode.stream_rounds, warmup_rounds=mode.stream_warmup_rounds)
+        samples = await interleaved(
+            paths, rounds=mode.stream_rounds, warmup_rounds=mode.stream_warmup_rounds, block=mode.stream_block
+        )
         self._note_errors("streaming", samples)
         self.data["streaming"] = {
             "chunks": mode.stream_chunks,
