@@ -32,6 +32,7 @@ from server.api.admin_job_servicer import AdminJobServicer
 from server.api.admin_servicer import AdminServicer
 from server.api.credit_servicer import CreditServicer
 from server.api.errors import ErrorInterceptor
+from server.api.handlers import HandlerTable
 from server.api.job_servicer import JobServicer
 from server.api.openai_servicer import OpenAIServicer
 from server.api.webhook_servicer import WebhookServicer
@@ -146,23 +147,24 @@ class Application:
         )
         self.single_call = single = SingleCallUseCases(self.jobs, self.calls, self.background)
         team_models = TeamModels(self.db)
+        services = HandlerTable()  # one lookup per RPC (server/api/handlers.py)
         job_service_pb2_grpc.add_JobServiceServicer_to_server(
-            JobServicer(auth, self.jobs, self.calls, single, team_models, self.analytics), self.server
+            JobServicer(auth, self.jobs, self.calls, single, team_models, self.analytics), services
         )
         openai_service_pb2_grpc.add_OpenAIServiceServicer_to_server(
-            OpenAIServicer(auth, self.calls, single, team_models), self.server
+            OpenAIServicer(auth, self.calls, single, team_models), services
         )
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-            AdminServicer(auth, self.admin, self.analytics), self.server
+            AdminServicer(auth, self.admin, self.analytics), services
         )
-        credit_service_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(auth, self.credits), self.server)
+        credit_service_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(auth, self.credits), services)
         box = SecretBox(settings.secrets_key) if settings.secrets_key else None
         webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(
             WebhookServicer(
                 auth,
                 WebhookUseCases(self.db, box, allow_private_targets=settings.webhook_allow_private_targets),
             ),
-            self.server,
+            services,
         )
         self.webhooks = WebhookSender(
             self.db,
@@ -173,10 +175,11 @@ class Application:
             key_check_interval_seconds=settings.key_expiry_check_interval_seconds,
         )
         admin_job_service_pb2_grpc.add_AdminJobServiceServicer_to_server(
-            AdminJobServicer(auth, AdminJobUseCases(self.db)), self.server
+            AdminJobServicer(auth, AdminJobUseCases(self.db)), services
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, services)
+        reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), services)
+        services.install(self.server)
         self.port = 0
         # Every process expires jobs left open longer than SAAS_JOB_TTL_SECONDS, releasing
         # their credits; row locks with SKIP LOCKED keep two from expiring a job twice, and
