@@ -56,7 +56,7 @@ from server.services.auth import TeamPrincipal
 from server.services.background import Background
 from server.services.jobs import charge_late_calls
 from server.services.prices import PriceCatalog
-from server.services.tokens import TokenCounter
+from server.services.tokens import TokenCounter, message_characters
 from server.storage import jobs as job_store
 from server.storage.database import Database, StatementConnection
 from server.storage.jobs import CallContext
@@ -348,10 +348,13 @@ class CallUseCases:
         output_tokens, prices = await self._output_bound_and_prices(
             team_id, route, request, cost_limited=bool(limit), why="the estimate bounds the call's output by it"
         )
+        counted = await self._tokens.off_the_loop(
+            lambda: self._tokens.count_messages(request.messages), message_characters(request.messages)
+        )
         return credits.estimate_call(
             route.alias,
             chat.input_token_bound(request),
-            self._tokens.count_messages(request.messages),
+            counted,
             output_tokens,
             prices,
             context.team.rates,
@@ -534,7 +537,7 @@ class _CallInProgress:
     def _elapsed_ms(self) -> int:
         return round((time.perf_counter() - self.started) * 1000)
 
-    def _usage(self, status: CallStatus, answer: Answer | None, error: DomainError | None) -> Usage:
+    async def _usage(self, status: CallStatus, answer: Answer | None, error: DomainError | None) -> Usage:
         """Reported usage; counted with the tokenizer when the provider sent none for a
         request it did process, or may have: an answer or part of one, a call cut by the
         client, a call that timed out waiting for the provider (it had the prompt, and
@@ -545,11 +548,17 @@ class _CallInProgress:
         timed_out = error is not None and error.reason == Reason.UPSTREAM_TIMEOUT
         if answer is None and status is not CallStatus.CANCELLED and not timed_out:
             return Usage()
-        tokens = self.owner._tokens
-        prompt = tokens.count_messages(self.request.messages) + tokens.count_json(self.request.params.get("tools"))
-        written = (
-            0 if answer is None else tokens.count_text(answer.content) + tokens.count_tool_calls(answer.tool_calls)
-        )
+        tokens, request = self.owner._tokens, self.request
+
+        def count() -> tuple[int, int]:
+            prompt = tokens.count_messages(request.messages) + tokens.count_json(request.params.get("tools"))
+            written = (
+                0 if answer is None else tokens.count_text(answer.content) + tokens.count_tool_calls(answer.tool_calls)
+            )
+            return prompt, written
+
+        characters = message_characters(request.messages) + (0 if answer is None else len(answer.content))
+        prompt, written = await tokens.off_the_loop(count, characters)
         bound = chat.output_token_bound(self.request)
         if bound is not None:  # the provider stopped there: a count past it is the tokenizer's, not the provider's
             written = min(written, bound)
@@ -588,7 +597,7 @@ class _CallInProgress:
             log.exception("could not record call %s after a fault", self.call_id)
 
     async def _save(self, status: CallStatus, answer: Answer | None, error: DomainError | None, partial: bool):
-        usage = self._usage(status, answer, error)
+        usage = await self._usage(status, answer, error)
         provider_cost, source = await self._cost(usage, answer)
         policy = self.owner._content_policy
         keep_content = answer is not None and (

@@ -106,3 +106,11 @@ async def test_bad_estimates_name_the_field(admin, jobs):
         grpc.StatusCode.UNAUTHENTICATED,
         "MISSING_API_KEY",
     )
+
+
+async def test_a_prompt_of_one_long_word_is_counted_off_the_event_loop(admin, jobs):
+    # tiktoken took 2 s over one 4-million-letter word, holding every RPC of the process;
+    # such a text is now counted in pieces, in a worker thread (tests/unit/test_tokens.py).
+    team = await create_team(admin)
+    quote = await estimate(jobs, team, "a" * 400_000, max_tokens=5)
+    assert 49_000 < quote.input_tokens_estimate < 51_000  # 'aaaaaaaa' is one token
