@@ -99,6 +99,25 @@ _OPTIONAL_SCALARS = (
 )
 
 
+_FORWARDED = frozenset((*_OPTIONAL_SCALARS, "stop", "response_format", "tools", "tool_choice", "logit_bias"))
+# Fields of our own requests that do not go to the provider (the job, its type and
+# metadata, the team...). Sent in extra_body instead, one would reach the provider, with the
+# team's data, and the request would go without it: refused, naming where it belongs.
+_OWN_FIELDS = (
+    frozenset(
+        field.name
+        for message in (
+            job_service_pb2.CreateAndCallRequest,
+            job_service_pb2.LLMCallRequest,
+            job_service_pb2.CreateJobRequest,
+        )
+        for field in message.DESCRIPTOR.fields
+    )
+    - _FORWARDED
+    - {"model", "messages", "extra_body"}
+)
+
+
 def _message(message: chat_pb2.ChatMessage) -> dict[str, Any]:
     out: dict[str, Any] = {"role": message.role}
     if not message.HasField("content"):
@@ -166,6 +185,12 @@ def chat_request(request: Any) -> ChatRequest:
     if request.HasField("stop"):
         params["stop"] = value_to_python(request.stop)
     free = _free_form(request)
+    for key in free.get("extra_body", {}):
+        if key in _OWN_FIELDS:
+            raise invalid_argument(
+                f"extra_body.{key}",
+                "is a field of this API's requests, not a provider parameter: the provider would receive it",
+            )
     for name in ("response_format", "tools", "tool_choice", "logit_bias"):
         if name in free:
             params[name] = free[name]

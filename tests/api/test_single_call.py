@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+from google.protobuf import struct_pb2
 
 from saaslitellm.v1 import job_pb2
 from saaslitellm.v1 import job_service_pb2 as pb
 from tests.api.conftest import create_team
 from tests.api.test_credits import credits  # noqa: F401 (fixture)
+from tests.api.test_job_call_limits import provider_requests
 from tests.api.test_job_flow import error_info, expect_error, team_row, user
 
 
@@ -151,3 +153,30 @@ async def test_concurrent_retries_over_a_failed_job_make_one_new_job(app, jobs, 
     assert {error_info(e).reason for e in refused} == {"REQUEST_ALREADY_PROCESSED"}
     assert {error_info(e).metadata["job_id"] for e in refused} == {succeeded[0].job_id}
     assert tuple(await team_row(app, team.team_id)) == (100, 1, 0)
+
+
+async def test_a_field_of_the_request_sent_in_extra_body_is_refused_not_sent_to_the_provider(app, jobs, team, fake_url):
+    # The Python client once put unknown keyword arguments in extra_body: `job_metadata=`
+    # reached the provider with the team's data, and the job was made without it.
+    for key in ("job_metadata", "team_id", "job_type", "call_metadata", "idempotency_key", "user_id"):
+        extra = struct_pb2.Struct()
+        extra.update({key: {"doc": "q3"} if key.endswith("metadata") else "x"})
+        error = await expect_error(
+            jobs.CreateAndCall(
+                pb.CreateAndCallRequest(job_type="t", messages=[user("own-field-marker")], extra_body=extra),
+                metadata=team.auth,
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_REQUEST",
+        )
+        assert error_info(error).metadata["field"] == f"extra_body.{key}", key
+    assert await provider_requests(fake_url, "own-field-marker") == 0
+    assert tuple(await team_row(app, team.team_id)) == (100, 0, 0)  # no job was made
+    # A provider's own parameter still goes through.
+    extra = struct_pb2.Struct()
+    extra.update({"top_k": 40})
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+    made = await jobs.LLMCall(
+        pb.LLMCallRequest(job_id=job.job_id, messages=[user("hi")], extra_body=extra), metadata=team.auth
+    )
+    assert made.response.content
