@@ -272,11 +272,21 @@ def check_database_url(url: str) -> None:
         port = make_url("postgresql+psycopg://" + url.partition("://")[2]).port
     except (ValueError, ArgumentError):
         port = -1
-    if port is not None and not 1 <= port <= 65535:
+    # An @ left in a password parses as the end of the credentials: the rest of the
+    # password would be taken for the host, and logged as such.
+    if (port is not None and not 1 <= port <= 65535) or url_authority(url).count("@") > 1:
         raise SettingsError(
             f"DATABASE_URL is malformed: it must look like {DATABASE_URL_EXAMPLE} with a port from 1 to 65535, "
             "and @ : / ? # in the user name or password percent-encoded (e.g. %40 for @)"
         )
+
+
+def url_authority(url: str) -> str:
+    """The credentials and host part of a URL: after `://`, up to its path, query or fragment."""
+    rest = url.partition("://")[2]
+    for separator in "/?#":
+        rest = rest.partition(separator)[0]
+    return rest
 
 
 def parse_trusted_proxies(raw: str) -> tuple[IPNetwork, ...]:

@@ -49,6 +49,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from server.domain.errors import DomainError, Kind, Reason
 from server.observability import metrics, tracing
+from server.settings import url_authority
 
 log = logging.getLogger(__name__)
 
@@ -345,7 +346,12 @@ async def _observed() -> AsyncIterator[None]:
 
 
 def redacted(database_url: str) -> str:
-    """The URL without its password, for log lines."""
+    """The URL without its password, for log lines. A URL whose credentials do not parse
+    as such (an @ left in a password) has all of them hidden, up to its last @."""
+    authority = url_authority(database_url)
+    if authority.count("@") > 1:
+        scheme = database_url.partition("://")[0]
+        return f"{scheme}://***@{authority.rpartition('@')[2]}{database_url.partition('://')[2][len(authority) :]}"
     return make_url(sqlalchemy_url(database_url)).render_as_string(hide_password=True)
 
 

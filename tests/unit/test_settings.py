@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from server.settings import Settings, SettingsError
+from server.storage.database import redacted
 
 BASE = {"DATABASE_URL": "postgresql://u@127.0.0.1/db", "SAAS_ADMIN_KEY": "sk-admin-0123456789abcdef"}
 
@@ -150,6 +151,8 @@ def test_ports_at_the_ends_of_the_range_and_metrics_off():
         "postgresql://u@h:99999/db",
         "postgresql://u@h:/db",
         "postgresql://[::1/db",
+        "postgresql://app:p@ssw0rd@db:5432/x",  # an @ left in the password: the rest would be the host
+        "postgresql://app:Sup@er@db/x",
     ],
 )
 def test_a_database_url_the_server_cannot_use_is_refused_with_the_variable_named(url):
@@ -170,10 +173,22 @@ def test_a_refused_database_url_does_not_echo_its_password():
         "postgres://u@db/saas",
         "postgresql://postgres:@/postgres?host=/tmp/pg",
         "postgresql://u@[::1]:5432/saas",
+        "postgresql://u:p%40ss@db/saas?options=a@b",  # an @ past the host is not in the credentials
     ],
 )
 def test_the_usual_postgresql_urls_are_accepted(url):
     assert Settings.from_env({**BASE, "DATABASE_URL": url}).database_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "logged"),
+    [
+        ("postgresql://app:p@ssw0rd-TAIL@127.0.0.1:1/x", "postgresql://***@127.0.0.1:1/x"),
+        ("postgresql://app:s3cret@db:5432/x?sslmode=require", "postgresql+psycopg://app:***@db:5432/x?sslmode=require"),
+    ],
+)
+def test_a_database_url_is_logged_without_any_of_its_password(url, logged):
+    assert redacted(url) == logged
 
 
 def test_an_unknown_log_level_is_refused_with_the_variable_named():
