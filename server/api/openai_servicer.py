@@ -125,6 +125,7 @@ class OpenAIServicer(openai_service_pb2_grpc.OpenAIServiceServicer):
         self, request: openai_service_pb2.GetOpenAIModelRequest, context: grpc.aio.ServicerContext
     ) -> openai_service_pb2.OpenAIModel:
         principal = await self._auth.team(metadata(context))
+        validation.model_name("model", request.model)  # not echoed when it could not be one
         available, _ = await self._team_models.available(principal.team_id)
         for model in available:
             if model.model_alias == request.model:

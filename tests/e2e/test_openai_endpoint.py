@@ -272,6 +272,10 @@ def test_models_are_the_teams_aliases_only(stack, api, team):
     assert (model.id, model.object, model.owned_by) == (team.alias, "model", "saaslitellm") and model.created > 0
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve(other.alias)
+    # A name no model could have is refused without being echoed back.
+    refused = requests.get(f"{stack.api_url}/v1/models/%0d%0aSet-Cookie:x", headers=team.headers, timeout=10)
+    assert refused.status_code == 400 and "Set-Cookie" not in refused.text, refused.text
+    assert refused.json()["details"][0]["metadata"] == {"field": "model"}
     with pytest.raises(openai.PermissionDeniedError):
         client.chat.completions.create(model=other.alias, messages=[{"role": "user", "content": "hi"}])
 
