@@ -191,6 +191,38 @@ def _body_requests(descriptor: Path) -> dict[tuple[str, str], str]:
     return found
 
 
+def _path_fields(descriptor: Path) -> dict[tuple[str, str], list[dict[str, str | int]]]:
+    """(path template, HTTP method) -> the request fields its path binds, for every binding
+    of the API: each as {"name" (as the API documents it), "json_name", "segment" (its
+    position in the path, the first segment after the leading slash being 1)}.
+    body_fields.lua refuses them in the query, and in a body that differs from the path."""
+    messages = _messages(descriptor)
+    found: dict[tuple[str, str], list[dict[str, str | int]]] = {}
+    for file in _api_files(descriptor):
+        for service in file.service:
+            for method in service.method:
+                rule = method.options.Extensions[annotations_pb2.http]
+                fields = {item.name: item for item in messages[method.input_type.lstrip(".")].field}
+                for binding in (rule, *rule.additional_bindings):
+                    verb = binding.WhichOneof("pattern")
+                    if not verb or verb == "custom":
+                        continue
+                    template = getattr(binding, verb)
+                    bound = []
+                    for segment, part in enumerate(template.strip("/").split("/"), start=1):
+                        variable = re.fullmatch(r"\{([^}]*)\}", part)
+                        if variable is None:
+                            if "{" in part:
+                                raise ValueError(f"{template}: a variable that is not a whole segment")
+                            continue
+                        name = variable.group(1)
+                        if name not in fields:  # `{a.b}`, `{name=x/*}`: one field, one segment only
+                            raise ValueError(f"{template}: {{{name}}} is not one field of one segment")
+                        bound.append({"name": name, "json_name": fields[name].json_name, "segment": segment})
+                    found[(template, verb.upper())] = bound
+    return found
+
+
 # Values that may be any JSON, a list or a null among them: a list of them is any list.
 ANY_JSON = ("google.protobuf.Value", "google.protobuf.ListValue")
 # Well-known types whose JSON is a string (body_fields.lua refuses anything else).
@@ -317,6 +349,7 @@ def _method_routes(openapi: Path, descriptor: Path) -> str:
     paths = {path: sorted(m.upper() for m in ops) for path, ops in json.loads(openapi.read_text())["paths"].items()}
     regexes = {path: re.compile(_path_regex(path)) for path in paths}
     bodies = _body_requests(descriptor)
+    bound = _path_fields(descriptor)
     lines: list[str] = []
     # The transcoder prefers a literal segment to a variable (POST /api/teams/create is
     # CreateTeam, not a method on /api/teams/{team_id}): so do these routes, whose metadata
@@ -333,11 +366,17 @@ def _method_routes(openapi: Path, descriptor: Path) -> str:
             # for a method whose request is not the body (the transcoder would still read a
             # JSON body into it): any body is refused. /v1's raw bodies are the server's.
             message = bodies.get((path, method), "" if not path.startswith("/v1/") else None)
-            if message is not None:
+            # The fields the path binds, which the query must not name (the transcoder would
+            # take the query's value over the path's) nor a body give another value.
+            lua = {"body": message} if message is not None else {}
+            if bound[(path, method)]:
+                lua["path_fields"] = bound[(path, method)]
+            if lua:
+                entries = ", ".join(f"{key}: {json.dumps(value)}" for key, value in lua.items())
                 lines += [
                     f"{indent}  metadata:",
                     f"{indent}    filter_metadata:",
-                    f"{indent}      envoy.filters.http.lua: {{ body: {json.dumps(message)} }}",
+                    f"{indent}      envoy.filters.http.lua: {{ {entries} }}",
                 ]
     for path in paths:
         concrete = re.sub(r"\{[^}]+\}", "x", path)

@@ -17,6 +17,16 @@
 -- value becomes a list of one (`"fallback_models": "a"`), a list in the list is flattened
 -- (`[["a"]]`) and a null in it is dropped (`[null, "a"]`). Those are refused here too.
 --
+-- A field the route's path binds (`team_id` in /api/teams/{team_id}) is refused in the query,
+-- where the transcoder would take the query's value over the path's (`GET
+-- /api/teams/a?team_id=b` would read team b), by either spelling (`team_id`, `teamId`), also
+-- percent-encoded (`team%5Fid`, which the transcoder decodes), or as the start of a nested
+-- one (`team_id.x`). In a body (a method whose request is the whole body), such a field is
+-- refused when its value differs from the path's: the transcoder refuses only the first
+-- `team_id` key that differs, and would let a second one, or `teamId`, win over the path (or
+-- the path win over it) without a word. The route's metadata (devstack/envoy.py) lists the
+-- fields its path binds, as {name, json_name, segment: the path segment that holds it}.
+--
 -- devstack/envoy.py defines BODY_FIELDS above this file, from the descriptor set: each
 -- message a request body can hold (full name) -> {field name -> false for a value this check
 -- does not look into (scalars, enums, google.protobuf.Struct, maps...), the full name of the
@@ -105,13 +115,15 @@ object_end = function(s, at, message, path, found)
   while true do
     if string.byte(s, from) ~= 34 then fail("expected a key in double quotes", from) end
     local key_end = string_end(s, from)
-    local kind, name = nil, nil
+    local kind, name, bound = nil, nil, nil
     if fields then
       local key = json_unescape(string.sub(s, from + 1, key_end - 2))
       kind, name = fields[key], path == "" and key or path .. "." .. key
       if kind == nil and found.first == nil then
         found.first = { key = key, path = name, message = message, parent = path }
       end
+      -- A field the path binds, at the top of the body.
+      bound = path == "" and found.bound ~= nil and found.bound[key] or nil
     end
     from = string.match(s, SPACE, key_end)
     if string.byte(s, from) ~= 58 then fail("expected :", from) end
@@ -126,6 +138,14 @@ object_end = function(s, at, message, path, found)
       stop = value_end(s, from, nil, name, found)
     else
       stop = value_end(s, from, kind or nil, name, found)
+    end
+    if bound and found.first == nil then
+      local value = string.sub(s, from, stop - 1)
+      if string.byte(value, 1) == 34 then value = json_unescape(string.sub(value, 2, -2)) end
+      -- null is no value: the transcoder leaves the path's.
+      if value ~= bound.value and value ~= "null" then
+        found.first = { path = bound.name, description = "must not differ from its value in the URL path" }
+      end
     end
     from = string.match(s, SPACE, stop)
     local byte = string.byte(s, from)
@@ -190,9 +210,10 @@ local function shown(key)
 end
 
 -- What is wrong with a request body that is a `message`: (the field, why) for its first
--- unknown field or list of the wrong shape; (nil, nil, why) for a JSON object this cannot
--- read; nil when nothing is (or the body does not start as an object: the transcoder's).
-local function body_fault(body, message)
+-- unknown field, list of the wrong shape or field whose value differs from the path's
+-- (`bound`: path_values'); (nil, nil, why) for a JSON object this cannot read; nil when
+-- nothing is (or the body does not start as an object: the transcoder's).
+local function body_fault(body, message, bound)
   local from = string.match(body, SPACE, 1)
   if from > #body then return nil end -- no body: an empty request
   if string.byte(body, from) ~= 123 then
@@ -201,7 +222,7 @@ local function body_fault(body, message)
     if string.find(body, '^[%["%-0-9tfn]', from) then return nil end
     return nil, nil, "the request body is not valid JSON: expected { at byte " .. from
   end
-  local found = {}
+  local found = { bound = bound }
   local ok, fault = pcall(function()
     local stop = string.match(body, SPACE, object_end(body, from, message, "", found))
     if stop <= #body then fail("text after the object", stop) end
@@ -218,4 +239,43 @@ local function body_fault(body, message)
   local near = excerpt(body, fault.at)
   return nil, nil, "the request body is not valid JSON: " .. fault.what .. " at byte " .. fault.at
     .. (near ~= "" and ", near: " .. near or "")
+end
+
+-- `s` with every %XX decoded, as the transcoder decodes a path segment or a query
+-- parameter's name.
+local function percent_decoded(s)
+  return (string.gsub(s, "%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
+end
+
+-- The first query parameter of `path` (the request's :path) that names a field the path
+-- binds (`path_fields`, the route's metadata): (that field as the API documents it, why);
+-- nil when none does.
+local function query_fault(path, path_fields)
+  local query = string.match(path, "%?(.*)$")
+  if query == nil then return nil end
+  for param in string.gmatch(query, "[^&]+") do
+    -- The name as the transcoder reads it: up to the first =, percent-decoded.
+    local name = percent_decoded(string.match(param, "^[^=]*"))
+    for _, field in ipairs(path_fields) do
+      for _, spelling in ipairs({ field.name, field.json_name }) do
+        if name == spelling or string.sub(name, 1, #spelling + 1) == spelling .. "." then
+          return field.name, "is given by the path; remove it from the query and put the value you mean in the path"
+        end
+      end
+    end
+  end
+  return nil
+end
+
+-- Each spelling of a field the path binds -> {name (as the API documents it), value (the
+-- path's, percent-decoded as the transcoder decodes it)}, for body_fault.
+local function path_values(path, path_fields)
+  local segments = {}
+  for segment in string.gmatch(string.match(path, "^[^?]*"), "[^/]+") do segments[#segments + 1] = segment end
+  local bound = {}
+  for _, field in ipairs(path_fields) do
+    local value = { name = field.name, value = percent_decoded(segments[field.segment] or "") }
+    bound[field.name], bound[field.json_name] = value, value
+  end
+  return bound
 end
