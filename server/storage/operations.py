@@ -56,6 +56,7 @@ _ARCHIVE_CALLS = text(
         SELECT c.call_id FROM llm_calls c JOIN jobs j ON j.job_id = c.job_id
         WHERE c.created_at < :cutoff
           AND j.status IN ('completed', 'failed', 'expired')
+          AND j.completed_at < :cutoff
         ORDER BY c.created_at
         LIMIT :batch
         FOR UPDATE OF c SKIP LOCKED
@@ -91,7 +92,10 @@ _ARCHIVE_LEDGER = text(
 
 async def archive_calls(conn: Connection, cutoff: datetime, batch: int) -> int:
     """Move up to `batch` call records created before `cutoff` to llm_calls_archive, of
-    finished jobs only: an open job is settled from its calls, so they stay until then."""
+    jobs that finished before `cutoff` too: an open job is settled from its calls, and so
+    is a late charge (a call that ends after its job's completion is charged by what the
+    job's charge over all its calls adds), so they stay until no call of the job can still
+    be running."""
     return (await conn.execute(_ARCHIVE_CALLS, {"cutoff": cutoff, "batch": batch})).scalar_one()
 
 

@@ -21,15 +21,26 @@ from tests.conftest import migrated_database
 
 OLD_CALLS = 12_000  # more than two batches, so concurrent runs share the work
 OPEN_JOB_CALLS = 3
+JUST_FINISHED_CALLS = 2
 
 SEED = [
     "INSERT INTO organizations (organization_id, name) VALUES ('org-r', 'R')",
     "INSERT INTO teams (team_id, organization_id, credits_allocated) VALUES ('team-r', 'org-r', 100)",
-    # An old finished job, an old job still open, a recent finished job.
-    """INSERT INTO jobs (job_id, team_id, job_type, status, credits_reserved, credits_charged, created_at)
-       VALUES ('00000000-0000-4000-8000-000000000001', 'team-r', 'old', 'completed', 1, 1, now() - interval '60 days'),
-              ('00000000-0000-4000-8000-000000000002', 'team-r', 'old', 'in_progress', 1, 0, now() - interval '60 days'),
-              ('00000000-0000-4000-8000-000000000003', 'team-r', 'new', 'completed', 1, 1, now() - interval '1 day')""",
+    # An old finished job, an old job still open, a recent finished job, and an old job
+    # finished just now (a call of it may still be running, to be charged late from all its calls).
+    """INSERT INTO jobs (job_id, team_id, job_type, status, credits_reserved, credits_charged, created_at, completed_at)
+       VALUES ('00000000-0000-4000-8000-000000000001', 'team-r', 'old', 'completed', 1, 1, now() - interval '60 days',
+               now() - interval '59 days'),
+              ('00000000-0000-4000-8000-000000000002', 'team-r', 'old', 'in_progress', 1, 0, now() - interval '60 days',
+               NULL),
+              ('00000000-0000-4000-8000-000000000003', 'team-r', 'new', 'completed', 1, 1, now() - interval '1 day',
+               now() - interval '1 day'),
+              ('00000000-0000-4000-8000-000000000004', 'team-r', 'old', 'completed', 1, 1, now() - interval '60 days',
+               now() - interval '1 minute')""",
+    f"""INSERT INTO llm_calls (call_id, job_id, team_id, status, model_alias, prompt_tokens, created_at)
+        SELECT gen_random_uuid(), '00000000-0000-4000-8000-000000000004', 'team-r', 'succeeded', 'A', 7,
+               now() - interval '60 days'
+        FROM generate_series(1, {JUST_FINISHED_CALLS})""",
     f"""INSERT INTO llm_calls (call_id, job_id, team_id, status, model_alias, prompt_tokens, completion_tokens,
                                provider_cost_usd, billed_cost_usd, created_at)
         SELECT gen_random_uuid(), '00000000-0000-4000-8000-000000000001', 'team-r', 'succeeded', 'A', 10, i % 7,
@@ -79,7 +90,8 @@ async def test_usage_totals_equal_the_rollup_before_and_after_compaction(db):
     rollup = f"SELECT {', '.join(f'coalesce(sum({m}), 0)' for m in MEASURES)} FROM usage_daily"
     pending = rollup.replace("usage_daily", "usage_deltas")
     raw = await totals(db)
-    assert raw["jobs"] == 3 and raw["jobs_completed"] == 2 and raw["calls"] == OLD_CALLS + OPEN_JOB_CALLS + 5
+    assert raw["jobs"] == 4 and raw["jobs_completed"] == 3
+    assert raw["calls"] == OLD_CALLS + OPEN_JOB_CALLS + JUST_FINISHED_CALLS + 5
     compactor = RollupCompactor(db, interval_seconds=0)
     assert await compactor.compact() > 0
     assert await totals(db) == raw
@@ -94,7 +106,7 @@ async def test_usage_totals_equal_the_rollup_before_and_after_compaction(db):
         )
     await compactor.compact()
     after = await totals(db)
-    assert (after["jobs_in_progress"], after["jobs_completed"]) == (0, 3)
+    assert (after["jobs_in_progress"], after["jobs_completed"]) == (0, 4)
     assert tuple(after.values()) == (await rows(db, f"SELECT {', '.join(MEASURES)} FROM usage_totals"))[0]
     async with db.transaction() as conn:  # put it back for the retention test
         await conn.execute(
@@ -116,9 +128,11 @@ async def test_retention_archives_old_rows_once_keeping_reports_and_money_histor
 
     live = await rows(db, "SELECT * FROM llm_calls ORDER BY call_id")
     archived = await rows(db, "SELECT * FROM llm_calls_archive ORDER BY call_id")
-    assert len(live) == 5 + OPEN_JOB_CALLS and len(archived) == OLD_CALLS
+    assert len(live) == 5 + OPEN_JOB_CALLS + JUST_FINISHED_CALLS and len(archived) == OLD_CALLS
     open_job = "SELECT count(*) FROM llm_calls WHERE job_id = '00000000-0000-4000-8000-000000000002'"
     assert await rows(db, open_job) == [(OPEN_JOB_CALLS,)]  # old, but their job is still open
+    just_finished = "SELECT count(*) FROM llm_calls WHERE job_id = '00000000-0000-4000-8000-000000000004'"
+    assert await rows(db, just_finished) == [(JUST_FINISHED_CALLS,)]  # old, but their job finished recently
     assert sorted(live + archived) == sorted(calls_before)  # each row in exactly one table, unchanged
     cutoff = datetime.now(UTC).timestamp() - 30 * 86_400
     assert all(row[-1].timestamp() < cutoff for row in archived)
