@@ -185,6 +185,18 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The audit log has no other copy: refuse to drop it while it holds entries.
+    op.execute(
+        """
+        DO $$
+        BEGIN
+            IF EXISTS (SELECT 1 FROM admin_audit_log) THEN
+                RAISE EXCEPTION 'admin_audit_log holds entries, the only record of admin changes: export them '
+                    'and empty the table before downgrading below 0003';
+            END IF;
+        END $$
+        """
+    )
     for name, table in (
         ("usage_jobs_inserted", "jobs"),
         ("usage_jobs_updated", "jobs"),

@@ -86,7 +86,16 @@ CREATE INDEX ix_llm_calls_created_at ON llm_calls USING brin (created_at);
 CREATE INDEX ix_credit_ledger_created_at ON credit_ledger USING brin (created_at);
 """
 
+# The archives hold the only copy of what retention moved (ledger entries the balance adds
+# up with): a downgrade refuses to drop them while they hold rows.
 DOWNGRADE = """
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM llm_calls_archive) OR EXISTS (SELECT 1 FROM credit_ledger_archive) THEN
+        RAISE EXCEPTION 'llm_calls_archive or credit_ledger_archive holds rows, the only copy of what '
+            'retention moved: export them and empty the tables before downgrading below 0004';
+    END IF;
+END $$;
 DROP INDEX ix_credit_ledger_created_at;
 DROP INDEX ix_llm_calls_created_at;
 DROP TABLE credit_ledger_archive;

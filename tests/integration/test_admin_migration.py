@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -66,6 +67,38 @@ def test_0003_backfills_the_rollup_and_downgrades(pg: Postgres):
             assert left == 0
             assert conn.execute(text("SELECT to_regclass('usage_daily')")).scalar() is None
             _alembic(conn, command.upgrade, "head")
+    finally:
+        engine.dispose()
+        pg.drop_database(name)
+
+
+def test_a_downgrade_refuses_to_drop_the_only_copy_of_archived_money_and_the_audit_log(pg: Postgres):
+    """Retention's archives and the audit log exist nowhere else: migrations 0004 and 0003
+    refuse to drop them while they hold rows, and downgrade once they are empty."""
+    name = f"saas_migration_{uuid.uuid4().hex[:10]}"
+    url = pg.create_database(name)
+    engine = create_engine(sqlalchemy_url(url))
+    try:
+        with engine.begin() as conn:
+            _alembic(conn, command.upgrade, "head")
+            conn.execute(
+                text(
+                    "INSERT INTO credit_ledger_archive (entry_id, team_id, kind, amount, reserved_delta,"
+                    " remaining_after, reserved_after, actor, reason, created_at)"
+                    " VALUES (1, 't', 'charge', -1, -1, 0, 0, 'k', '', now());"
+                    "INSERT INTO admin_audit_log (actor, action, resource_type, resource_id)"
+                    " VALUES ('admin', 'create', 'team', 't')"
+                )
+            )
+        for table, refusing, below in (("credit_ledger_archive", "0004", "0003"), ("admin_audit_log", "0003", "0002")):
+            with pytest.raises(Exception, match=f"{table} .* before downgrading below {refusing}"):
+                with engine.begin() as conn:
+                    _alembic(conn, command.downgrade, below)
+            with engine.begin() as conn:
+                assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 1  # nothing dropped
+                conn.execute(text(f"DELETE FROM {table}"))
+                _alembic(conn, command.downgrade, below)
+                _alembic(conn, command.upgrade, "head")
     finally:
         engine.dispose()
         pg.drop_database(name)
