@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import date, datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar, Unpack
+from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -39,7 +39,14 @@ from saas_litellm_client.models import (
     StreamChunk,
     UsageSummary,
 )
-from saas_litellm_client.params import CallOptions, Message, call_body, message_dict
+from saas_litellm_client.params import (
+    Message,
+    Stop,
+    ToolChoice,
+    call_body,
+    call_options,
+    message_dict,
+)
 from saas_litellm_client.retry import Repeat, RetryPolicy, retry_delay
 from saas_litellm_client.schema import response_format
 from saas_litellm_client.streaming import LLMStream
@@ -222,12 +229,13 @@ class SaasLiteLLMClient:
         metadata: Mapping[str, Any] | None = None,
         error_message: str | None = None,
     ) -> CompleteJobResponse:
-        """Completes a job: `completed` charges its credit, `failed` releases it.
+        """Completes a job: `completed` charges its credit, `failed` releases it (the
+        `JobStatus` of either will do: `JobStatus.COMPLETED`).
 
         Repeating the same completion returns the same result and never charges twice;
         the other status raises `JobAlreadyFinishedError`.
         """
-        body: dict[str, Any] = {"status": status}
+        body: dict[str, Any] = {"status": str(status).lower()}
         if metadata is not None:
             body["metadata"] = dict(metadata)
         if error_message is not None:
@@ -280,25 +288,78 @@ class SaasLiteLLMClient:
     # ------------------------------------------------------------ calls
 
     async def llm_call(
-        self, job_id: str, messages: Sequence[Message], **options: Unpack[CallOptions]
+        self,
+        job_id: str,
+        messages: Sequence[Message],
+        *,
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
     ) -> LLMCallResponse:
         """Makes one LLM call in an open job and returns the answer with its tokens and cost.
 
-        `options` are OpenAI chat parameters (`model`, `temperature`, `max_tokens`,
-        `response_format`, `tools`, ...; see `CallOptions`) plus `purpose` and
-        `call_metadata`; any other keyword is a provider parameter, sent in `extra_body`.
+        The keyword arguments are OpenAI chat parameters (`model`, `temperature`,
+        `max_tokens`, `response_format`, `tools`, ...; see `CallOptions`) plus `purpose` and
+        `call_metadata`; any other keyword is a provider parameter, sent in `extra_body`
+        (`top_k=40`), unless it names a field of the API's requests (`job_metadata`,
+        `status`, ...): TypeError, saying what to use instead.
         Transient failures (rate limits, an unavailable provider) are retried per `retry`.
         """
+        body = call_body(messages, call_options(locals()))
         return await self._request(
             "POST",
             f"/jobs/{_segment(job_id)}/llm-call",
             LLMCallResponse,
-            json=call_body(messages, options),
+            json=body,
             repeat=Repeat.AFTER_REFUSAL,
         )
 
     def llm_call_stream(
-        self, job_id: str, messages: Sequence[Message], **options: Unpack[CallOptions]
+        self,
+        job_id: str,
+        messages: Sequence[Message],
+        *,
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
     ) -> LLMStream[StreamChunk]:
         """Streams one LLM call: `async for chunk in client.llm_call_stream(job_id=..., messages=[...])`.
 
@@ -306,8 +367,9 @@ class SaasLiteLLMClient:
         `usage` and `cost_usd`. Errors before the first event are raised like `llm_call`'s
         (and retried the same way); after it, nothing is retried: an in-band error raises
         its typed exception, a stream that ends without its final event `StreamCutError`.
+        Keyword arguments as `llm_call`'s.
         """
-        body = call_body(messages, options)
+        body = call_body(messages, call_options(locals()))
         path = f"/jobs/{_segment(job_id)}/llm-call-stream"
         return LLMStream(
             lambda: self._open_stream(path, body),
@@ -355,7 +417,27 @@ class SaasLiteLLMClient:
         *,
         strict: bool | None = None,
         validation_retries: int = 0,
-        **options: Unpack[CallOptions],
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
     ) -> T:
         """Asks for JSON that fits `response_model` and returns it validated, as an instance.
 
@@ -365,11 +447,12 @@ class SaasLiteLLMClient:
         `validation_retries=1` the model is first asked once more, shown the validation
         errors (each attempt is a call of the job, and costs what it costs).
         """
+        options = call_options(locals())
         if "response_format" in options:
             raise TypeError("structured_call sets response_format itself; use llm_call to pass your own")
         if validation_retries < 0:
             raise ValueError("validation_retries must be >= 0")
-        call_options: dict[str, Any] = {**options, "response_format": response_format(response_model, strict=strict)}
+        options["response_format"] = response_format(response_model, strict=strict)
         conversation = [message_dict(m) for m in messages]
         attempts = validation_retries + 1
         for attempt in range(1, attempts + 1):
@@ -377,7 +460,7 @@ class SaasLiteLLMClient:
                 "POST",
                 f"/jobs/{_segment(job_id)}/llm-call",
                 LLMCallResponse,
-                json=call_body(conversation, call_options),
+                json=call_body(conversation, options),
                 repeat=Repeat.AFTER_REFUSAL,
             )
             raw = result.response.content
@@ -402,13 +485,38 @@ class SaasLiteLLMClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def estimate_call(
-        self, messages: Sequence[Message], *, job_id: str | None = None, **options: Unpack[CallOptions]
+        self,
+        messages: Sequence[Message],
+        *,
+        job_id: str | None = None,
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
     ) -> EstimateCallResponse:
         """The most `llm_call(job_id, messages, **options)` could cost, before anything is
         spent: nothing goes to a provider. `max_tokens` (or `max_completion_tokens`) is
         required: it bounds the output. With `job_id`, also what the job may still cost
         under the team's limit and whether the call fits."""
-        body = call_body(messages, options)
+        body = call_body(messages, call_options(locals()))
         if job_id is not None:
             body["job_id"] = job_id
         return await self._request(
@@ -425,13 +533,35 @@ class SaasLiteLLMClient:
         user_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-        **options: Unpack[CallOptions],
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
     ) -> CreateAndCallResponse:
         """Creates a job, makes one call in it and completes it, in one request.
 
         Returns the answer (`content`, `response`), the call's `metadata`, the job's final
         `status` and `costs` with `credits_remaining`. `metadata` is the job's (sent as
-        `job_metadata`); `options` are `llm_call`'s. When the call fails the job is failed
+        `job_metadata`); the other keywords are `llm_call`'s (`job_metadata=` is a TypeError:
+        use `metadata=`). When the call fails the job is failed
         (not charged) and the call's typed error is raised, `metadata["job_id"]` naming the job.
         Transient failures are retried as `llm_call`'s; each attempt is a new job, and a
         failed one costs nothing. With `idempotency_key`, any request may be repeated, even
@@ -439,11 +569,12 @@ class SaasLiteLLMClient:
         job failed, and refuses it otherwise (`RequestAlreadyProcessedError`, naming the
         job the key's request created), so the request is charged at most once.
         """
+        body = self._single_call_body(job_type, messages, user_id, metadata, call_options(locals()))
         return await self._request(
             "POST",
             "/jobs/create-and-call",
             CreateAndCallResponse,
-            json=self._single_call_body(job_type, messages, user_id, metadata, options),
+            json=body,
             headers={"Idempotency-Key": idempotency_key} if idempotency_key else None,
             repeat=Repeat.IDEMPOTENT if idempotency_key else Repeat.AFTER_REFUSAL,
         )
@@ -456,7 +587,28 @@ class SaasLiteLLMClient:
         user_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-        **options: Unpack[CallOptions],
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
     ) -> LLMStream[CreateAndCallChunk]:
         """`create_and_call`, streamed: `async for chunk in client.create_and_call_stream(...)`.
 
@@ -466,7 +618,7 @@ class SaasLiteLLMClient:
         stream fails after it began, the job is failed (not charged); if you stop reading
         early, the job is completed (charged) when content had been produced, else failed.
         """
-        body = self._single_call_body(job_type, messages, user_id, metadata, options)
+        body = self._single_call_body(job_type, messages, user_id, metadata, call_options(locals()))
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         repeat = Repeat.IDEMPOTENT if idempotency_key else Repeat.AFTER_REFUSAL
         return LLMStream(
@@ -490,7 +642,7 @@ class SaasLiteLLMClient:
             body["user_id"] = user_id
         if metadata is not None:
             body["job_metadata"] = dict(metadata)
-        return {**body, **call_body(messages, options)}
+        return {**body, **call_body(messages, options, creates_job=True)}
 
     # ------------------------------------------------------------ the team
 
@@ -690,13 +842,65 @@ class JobSession:
     def __repr__(self) -> str:
         return f"JobSession(job_id={self.job_id!r}, completed={self.completed})"
 
-    async def llm_call(self, messages: Sequence[Message], **options: Unpack[CallOptions]) -> LLMCallResponse:
+    async def llm_call(
+        self,
+        messages: Sequence[Message],
+        *,
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
+    ) -> LLMCallResponse:
         """`SaasLiteLLMClient.llm_call` in this job."""
-        return await self.client.llm_call(self.job_id, messages, **options)
+        return await self.client.llm_call(self.job_id, messages, **call_options(locals()))
 
-    def llm_call_stream(self, messages: Sequence[Message], **options: Unpack[CallOptions]) -> LLMStream[StreamChunk]:
+    def llm_call_stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
+    ) -> LLMStream[StreamChunk]:
         """`SaasLiteLLMClient.llm_call_stream` in this job; closed when the job is completed, at the latest."""
-        stream = self.client.llm_call_stream(self.job_id, messages, **options)
+        stream = self.client.llm_call_stream(self.job_id, messages, **call_options(locals()))
         self._streams = [s for s in self._streams if not s.closed]
         self._streams.append(stream)
         return stream
@@ -715,11 +919,36 @@ class JobSession:
         *,
         strict: bool | None = None,
         validation_retries: int = 0,
-        **options: Unpack[CallOptions],
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
     ) -> T:
         """`SaasLiteLLMClient.structured_call` in this job."""
         return await self.client.structured_call(
-            self.job_id, messages, response_model, strict=strict, validation_retries=validation_retries, **options
+            self.job_id,
+            messages,
+            response_model,
+            strict=strict,
+            validation_retries=validation_retries,
+            **call_options(locals()),
         )
 
     async def refresh(self) -> Job:

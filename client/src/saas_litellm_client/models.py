@@ -41,8 +41,9 @@ class CallStatus(enum.StrEnum):
     CANCELLED = "CANCELLED"
 
 
-CompletionStatus = Literal["completed", "failed"]
-"""What `complete_job` accepts (the server takes any case; the client sends lower case)."""
+CompletionStatus = Literal["completed", "failed", JobStatus.COMPLETED, JobStatus.FAILED]
+"""What `complete_job` accepts: `"completed"` or `"failed"`, or the `JobStatus` of either (the
+server takes any case; the client sends lower case)."""
 
 
 # ---------------------------------------------------------------- chat

@@ -16,7 +16,7 @@ from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar, Unpack
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
 import pydantic
@@ -38,7 +38,7 @@ from saas_litellm_client.models import (
     Usage,
     UsageSummary,
 )
-from saas_litellm_client.params import CallOptions, Message
+from saas_litellm_client.params import Message, Stop, ToolChoice, call_options
 from saas_litellm_client.retry import RetryPolicy
 from saas_litellm_client.streaming import C, LLMStream
 
@@ -138,15 +138,67 @@ class SyncSaasLiteLLMClient:
         """See `SaasLiteLLMClient.complete_job`."""
         return self._run(self.aio.complete_job(job_id, status, metadata=metadata, error_message=error_message))
 
-    def llm_call(self, job_id: str, messages: Sequence[Message], **options: Unpack[CallOptions]) -> LLMCallResponse:
+    def llm_call(
+        self,
+        job_id: str,
+        messages: Sequence[Message],
+        *,
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
+    ) -> LLMCallResponse:
         """See `SaasLiteLLMClient.llm_call`."""
-        return self._run(self.aio.llm_call(job_id, messages, **options))
+        return self._run(self.aio.llm_call(job_id, messages, **call_options(locals())))
 
     def llm_call_stream(
-        self, job_id: str, messages: Sequence[Message], **options: Unpack[CallOptions]
+        self,
+        job_id: str,
+        messages: Sequence[Message],
+        *,
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
     ) -> SyncLLMStream[StreamChunk]:
         """See `SaasLiteLLMClient.llm_call_stream`: `for chunk in client.llm_call_stream(...)`."""
-        return SyncLLMStream(self, self.aio.llm_call_stream(job_id, messages, **options))
+        return SyncLLMStream(self, self.aio.llm_call_stream(job_id, messages, **call_options(locals())))
 
     def structured_call(
         self,
@@ -156,20 +208,70 @@ class SyncSaasLiteLLMClient:
         *,
         strict: bool | None = None,
         validation_retries: int = 0,
-        **options: Unpack[CallOptions],
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
     ) -> T:
         """See `SaasLiteLLMClient.structured_call`."""
         return self._run(
             self.aio.structured_call(
-                job_id, messages, response_model, strict=strict, validation_retries=validation_retries, **options
+                job_id,
+                messages,
+                response_model,
+                strict=strict,
+                validation_retries=validation_retries,
+                **call_options(locals()),
             )
         )
 
     def estimate_call(
-        self, messages: Sequence[Message], *, job_id: str | None = None, **options: Unpack[CallOptions]
+        self,
+        messages: Sequence[Message],
+        *,
+        job_id: str | None = None,
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
     ) -> EstimateCallResponse:
         """See `SaasLiteLLMClient.estimate_call`."""
-        return self._run(self.aio.estimate_call(messages, job_id=job_id, **options))
+        return self._run(self.aio.estimate_call(messages, job_id=job_id, **call_options(locals())))
 
     def create_and_call(
         self,
@@ -179,12 +281,38 @@ class SyncSaasLiteLLMClient:
         user_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-        **options: Unpack[CallOptions],
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
     ) -> CreateAndCallResponse:
         """See `SaasLiteLLMClient.create_and_call`."""
         return self._run(
             self.aio.create_and_call(
-                job_type, messages, user_id=user_id, metadata=metadata, idempotency_key=idempotency_key, **options
+                job_type,
+                messages,
+                user_id=user_id,
+                metadata=metadata,
+                idempotency_key=idempotency_key,
+                **call_options(locals()),
             )
         )
 
@@ -196,11 +324,37 @@ class SyncSaasLiteLLMClient:
         user_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-        **options: Unpack[CallOptions],
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
     ) -> SyncLLMStream[CreateAndCallChunk]:
         """See `SaasLiteLLMClient.create_and_call_stream`: `for chunk in client.create_and_call_stream(...)`."""
         stream = self.aio.create_and_call_stream(
-            job_type, messages, user_id=user_id, metadata=metadata, idempotency_key=idempotency_key, **options
+            job_type,
+            messages,
+            user_id=user_id,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+            **call_options(locals()),
         )
         return SyncLLMStream(self, stream)
 
@@ -360,13 +514,63 @@ class SyncJobSession:
         """See `JobSession.result`."""
         return self.aio.result
 
-    def llm_call(self, messages: Sequence[Message], **options: Unpack[CallOptions]) -> LLMCallResponse:
-        return self._client._run(self.aio.llm_call(messages, **options))
+    def llm_call(
+        self,
+        messages: Sequence[Message],
+        *,
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
+    ) -> LLMCallResponse:
+        return self._client._run(self.aio.llm_call(messages, **call_options(locals())))
 
     def llm_call_stream(
-        self, messages: Sequence[Message], **options: Unpack[CallOptions]
+        self,
+        messages: Sequence[Message],
+        *,
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
     ) -> SyncLLMStream[StreamChunk]:
-        return SyncLLMStream(self._client, self.aio.llm_call_stream(messages, **options))
+        return SyncLLMStream(self._client, self.aio.llm_call_stream(messages, **call_options(locals())))
 
     def structured_call(
         self,
@@ -375,11 +579,31 @@ class SyncJobSession:
         *,
         strict: bool | None = None,
         validation_retries: int = 0,
-        **options: Unpack[CallOptions],
+        model: str | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: Stop | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        user: str | None = None,
+        logit_bias: Mapping[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **provider_params: Any,
     ) -> T:
         return self._client._run(
             self.aio.structured_call(
-                messages, response_model, strict=strict, validation_retries=validation_retries, **options
+                messages, response_model, strict=strict, validation_retries=validation_retries, **call_options(locals())
             )
         )
 
