@@ -12,6 +12,8 @@ from typing import assert_type
 from pydantic import BaseModel
 
 from saas_litellm_client import (
+    CreditBalance,
+    CreditTransaction,
     JobStatus,
     LLMCallResponse,
     SaasLiteLLMClient,
@@ -55,6 +57,12 @@ async def the_async_client(client: SaasLiteLLMClient) -> None:
         await session.structured_call(MESSAGES, Person, top_k=40)
         await session.complete(JobStatus.FAILED, error_message="stopped")
 
+    assert_type(await client.get_credit_balance(), CreditBalance)
+    page = await client.list_credit_transactions(page_size=10)
+    assert_type(page.transactions, list[CreditTransaction])
+    async for entry in client.iter_credit_transactions():
+        assert_type(entry.amount, int)
+
 
 def the_sync_client(client: SyncSaasLiteLLMClient) -> None:
     job = client.create_job("document_analysis")
@@ -74,3 +82,7 @@ def the_sync_client(client: SyncSaasLiteLLMClient) -> None:
             print(part.content)
         session.structured_call(MESSAGES, Person, top_k=40)
         session.complete(JobStatus.COMPLETED)
+    assert_type(client.get_credit_balance().credits_remaining, int)
+    assert_type(client.list_credit_transactions().next_page_token, str)
+    for entry in client.iter_credit_transactions(page_size=100):
+        print(entry.kind)

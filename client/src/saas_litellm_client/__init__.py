@@ -10,7 +10,7 @@
         print(f"Credits remaining: {result.credits_remaining}")
 
 See client/README.md for streaming, structured outputs, the job context manager,
-single-call jobs, the team's costs, usage, models and jobs, errors and retries.
+single-call jobs, the team's costs, usage, models, jobs and credits, errors and retries.
 """
 
 from saas_litellm_client._version import __version__
@@ -58,6 +58,7 @@ from saas_litellm_client.errors import (
 from saas_litellm_client.models import (
     AvailableModel,
     BilledUsage,
+    BudgetMode,
     CallMetadata,
     CallStatus,
     CallSummary,
@@ -66,6 +67,9 @@ from saas_litellm_client.models import (
     CompleteJobResponse,
     CreateAndCallChunk,
     CreateAndCallResponse,
+    CreditBalance,
+    CreditTransaction,
+    CreditTransactionKind,
     DailyBilledUsage,
     ErrorStatus,
     EstimateCallResponse,
@@ -75,6 +79,7 @@ from saas_litellm_client.models import (
     JobCosts,
     JobStatus,
     JobTypeBilledUsage,
+    ListCreditTransactionsResponse,
     ListTeamJobsResponse,
     ListTeamModelsResponse,
     LLMCallResponse,
@@ -99,6 +104,7 @@ __all__ = [
     "AuthenticationError",
     "AvailableModel",
     "BilledUsage",
+    "BudgetMode",
     "CallMetadata",
     "CallOptions",
     "CallStatus",
@@ -109,6 +115,9 @@ __all__ = [
     "ConflictError",
     "CreateAndCallChunk",
     "CreateAndCallResponse",
+    "CreditBalance",
+    "CreditTransaction",
+    "CreditTransactionKind",
     "DailyBilledUsage",
     "DatabaseUnavailableError",
     "DeadlineExceededError",
@@ -133,6 +142,7 @@ __all__ = [
     "JobTypeBilledUsage",
     "LLMCallResponse",
     "LLMStream",
+    "ListCreditTransactionsResponse",
     "ListTeamJobsResponse",
     "ListTeamModelsResponse",
     "ModelNotAllowedError",

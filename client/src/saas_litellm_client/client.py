@@ -1,5 +1,5 @@
 """The async client: jobs, calls (plain, streamed, structured), single-call jobs, the team's
-costs, usage, models and jobs; typed errors, safe retries."""
+costs, usage, models, jobs and credits; typed errors, safe retries."""
 
 from __future__ import annotations
 
@@ -29,10 +29,13 @@ from saas_litellm_client.models import (
     CompletionStatus,
     CreateAndCallChunk,
     CreateAndCallResponse,
+    CreditBalance,
+    CreditTransaction,
     EstimateCallResponse,
     GetJobCostsResponse,
     Job,
     JobStatus,
+    ListCreditTransactionsResponse,
     ListTeamJobsResponse,
     ListTeamModelsResponse,
     LLMCallResponse,
@@ -719,6 +722,49 @@ class SaasLiteLLMClient:
             )
             for job in page.jobs:
                 yield job
+            if not page.next_page_token:
+                return
+            page_token = page.next_page_token
+
+    async def get_credit_balance(self, team_id: str | None = None) -> CreditBalance:
+        """The team's credits: `credits_remaining` (what it holds), `credits_available` (what
+        new jobs can still reserve), `credits_reserved` (held by open jobs), lifetime
+        `credits_allocated` and `credits_used`, and how it is billed (`budget_mode`, ...).
+
+        `team_id` defaults to the client's; another team's is `TeamMismatchError`.
+        """
+        path = f"/credits/teams/{_segment(self._team(team_id), 'team_id')}/balance"
+        return await self._request("GET", path, CreditBalance, repeat=Repeat.IDEMPOTENT)
+
+    async def list_credit_transactions(
+        self,
+        team_id: str | None = None,
+        *,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> ListCreditTransactionsResponse:
+        """One page of the team's credit ledger, newest first (`transactions`: allocation,
+        top-ups, each job's reservation and charge or release, adjustments, refunds, late
+        charges), with the `balance` now.
+
+        `page_size` defaults to 50 (more than 500 is taken as 500); pass `next_page_token` as
+        `page_token` for the next page, or use `iter_credit_transactions`. `team_id` defaults
+        to the client's; another team's is `TeamMismatchError`.
+        """
+        params = {"page_size": page_size, "page_token": page_token}
+        path = f"/credits/teams/{_segment(self._team(team_id), 'team_id')}/transactions"
+        return await self._request("GET", path, ListCreditTransactionsResponse, params=params, repeat=Repeat.IDEMPOTENT)
+
+    async def iter_credit_transactions(
+        self, team_id: str | None = None, *, page_size: int | None = None
+    ) -> AsyncIterator[CreditTransaction]:
+        """Every entry of `list_credit_transactions`, newest first, fetching the pages as it
+        goes: `async for entry in client.iter_credit_transactions()`."""
+        page_token: str | None = None
+        while True:
+            page = await self.list_credit_transactions(team_id, page_size=page_size, page_token=page_token)
+            for entry in page.transactions:
+                yield entry
             if not page.next_page_token:
                 return
             page_token = page.next_page_token

@@ -318,6 +318,109 @@ class UsageSummary(_Model):
     job_types: list[JobTypeBilledUsage] = Field(default_factory=list)
 
 
+# ---------------------------------------------------------------- credits
+
+
+class BudgetMode(enum.StrEnum):
+    """How a team's completed jobs are charged."""
+
+    BUDGET_MODE_UNSPECIFIED = "BUDGET_MODE_UNSPECIFIED"
+    """Not set: means JOB_BASED."""
+    JOB_BASED = "JOB_BASED"
+    """1 credit per completed job, however many calls it made."""
+    CONSUMPTION_TOKENS = "CONSUMPTION_TOKENS"
+    """ceil(total tokens / tokens_per_credit)."""
+    CONSUMPTION_USD = "CONSUMPTION_USD"
+    """ceil(billed USD x credits_per_dollar)."""
+
+
+class CreditTransactionKind(enum.StrEnum):
+    """What moved credits in one ledger entry."""
+
+    KIND_UNSPECIFIED = "KIND_UNSPECIFIED"
+    ALLOCATION = "ALLOCATION"
+    """Credits given when the team was created."""
+    TOP_UP = "TOP_UP"
+    """Credits added later."""
+    RESERVATION = "RESERVATION"
+    """A new job holds a credit (amount 0, reserved_delta positive)."""
+    CHARGE = "CHARGE"
+    """A completed job was charged (amount negative; its reservation consumed)."""
+    RELEASE = "RELEASE"
+    """A failed or expired job's reservation was given back (amount 0)."""
+    ADJUSTMENT = "ADJUSTMENT"
+    """The operator corrected the balance."""
+    REFUND = "REFUND"
+    """A completed job's charge was given back."""
+    LATE_CHARGE = "LATE_CHARGE"
+    """A call recorded after its job was completed, under a token- or dollar-based budget:
+    what it adds to the job's charge."""
+
+
+class CreditBalance(_Model):
+    """Result of `get_credit_balance`: a team's credits and how it is billed.
+
+    `credits_remaining` = `credits_allocated` - `credits_used` (what the team holds);
+    `credits_available` = `credits_remaining` - `credits_reserved` (what new jobs can still
+    reserve). The lifetime totals (`credits_allocated`, `credits_used`) are exact up to
+    2,147,483,647, and that number beyond it.
+    """
+
+    team_id: str = ""
+    credits_allocated: int = 0
+    """Credits ever allocated (initial allocation, top-ups, adjustments)."""
+    credits_used: int = 0
+    """Credits charged for completed jobs, less refunds."""
+    credits_reserved: int = 0
+    """Credits held by open jobs."""
+    credits_remaining: int = 0
+    credits_available: int = 0
+    credits_overdraft_limit: int = 0
+    """How far below zero consumption-mode settlements may take `credits_available`."""
+    budget_mode: BudgetMode | str = BudgetMode.BUDGET_MODE_UNSPECIFIED
+    tokens_per_credit: int = 0
+    """CONSUMPTION_TOKENS: tokens per credit."""
+    credits_per_dollar: float = 0.0
+    """CONSUMPTION_USD: credits per billed US dollar."""
+    markup_percent: float = 0.0
+    """Markup on provider cost, in percent, applied to what the team is billed."""
+    open_jobs: int = 0
+    """Jobs currently open (pending or in progress)."""
+
+
+class CreditTransaction(_Model):
+    """One entry of a team's credit ledger (append-only: the balance is the sum of its entries)."""
+
+    transaction_id: str
+    """Entry id, increasing over time."""
+    team_id: str = ""
+    job_id: str = ""
+    """The job that caused the movement; empty for a top-up, an adjustment, the allocation."""
+    kind: CreditTransactionKind | str = CreditTransactionKind.KIND_UNSPECIFIED
+    amount: int = 0
+    """Effect on `credits_remaining`."""
+    reserved_delta: int = 0
+    """Effect on `credits_reserved`."""
+    remaining_after: int = 0
+    """`credits_remaining` after this entry."""
+    reserved_after: int = 0
+    """`credits_reserved` after this entry."""
+    reason: str = ""
+    actor: str = ""
+    """Who: `admin`, `key:<key prefix>`, or `system:expiry`."""
+    created_at: datetime | None = None
+
+
+class ListCreditTransactionsResponse(_Model):
+    """One page of `list_credit_transactions`: ledger entries newest first, and the balance now."""
+
+    transactions: list[CreditTransaction] = Field(default_factory=list)
+    next_page_token: str = ""
+    """Pass as `page_token` for the next page; empty on the last page."""
+    balance: CreditBalance = Field(default_factory=CreditBalance)
+    """The team's balance now."""
+
+
 # ---------------------------------------------------------------- models
 
 

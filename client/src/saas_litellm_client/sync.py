@@ -27,10 +27,13 @@ from saas_litellm_client.models import (
     CompletionStatus,
     CreateAndCallChunk,
     CreateAndCallResponse,
+    CreditBalance,
+    CreditTransaction,
     EstimateCallResponse,
     GetJobCostsResponse,
     Job,
     JobStatus,
+    ListCreditTransactionsResponse,
     ListTeamJobsResponse,
     ListTeamModelsResponse,
     LLMCallResponse,
@@ -400,6 +403,32 @@ class SyncSaasLiteLLMClient:
         while True:
             page = self.list_jobs(team_id, status=status, job_type=job_type, page_size=page_size, page_token=page_token)
             yield from page.jobs
+            if not page.next_page_token:
+                return
+            page_token = page.next_page_token
+
+    def get_credit_balance(self, team_id: str | None = None) -> CreditBalance:
+        """See `SaasLiteLLMClient.get_credit_balance`."""
+        return self._run(self.aio.get_credit_balance(team_id))
+
+    def list_credit_transactions(
+        self,
+        team_id: str | None = None,
+        *,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> ListCreditTransactionsResponse:
+        """See `SaasLiteLLMClient.list_credit_transactions`."""
+        return self._run(self.aio.list_credit_transactions(team_id, page_size=page_size, page_token=page_token))
+
+    def iter_credit_transactions(
+        self, team_id: str | None = None, *, page_size: int | None = None
+    ) -> Iterator[CreditTransaction]:
+        """See `SaasLiteLLMClient.iter_credit_transactions`: `for entry in client.iter_credit_transactions()`."""
+        page_token: str | None = None
+        while True:
+            page = self.list_credit_transactions(team_id, page_size=page_size, page_token=page_token)
+            yield from page.transactions
             if not page.next_page_token:
                 return
             page_token = page.next_page_token
