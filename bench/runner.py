@@ -427,6 +427,7 @@ class Bench:
             f"{mode.latency_block} back to back (+{mode.latency_warmup_rounds} warm-up rounds)"
         )
         before = {key: u.monitor.snapshot() for key, u in (("litellm", a), ("direct", b))}
+        upstream_before = await self._upstream_seconds(a)
         samples = await interleaved(
             paths,
             rounds=mode.latency_rounds,
@@ -435,6 +436,13 @@ class Bench:
             progress=self.log.sub("  latency: "),
         )
         used = {key: u.monitor.usage(before[key], u.monitor.snapshot()) for key, u in (("litellm", a), ("direct", b))}
+        upstream_after = await self._upstream_seconds(a)
+        calls = upstream_after[1] - upstream_before[1]
+        if calls > 0:  # the full_* calls' LiteLLM requests, timed by the server that made them
+            self.data["latency_upstream_as_served"] = {
+                "mean_ms": _round(1000 * (upstream_after[0] - upstream_before[0]) / calls),
+                "calls": int(calls),
+            }
         self._note_errors("latency", samples)
         self.data["latency"] = {name: _summary(s.summary) for name, s in samples.items()}
         # Each process serves known paths only, so its CPU over the phase divides exactly:
@@ -451,6 +459,20 @@ class Bench:
             "floor server (gRPC > floor > fake)": _round(1000 * used["direct"]["floor"] / rounds),
             "litellm": _round(1000 * used["litellm"]["litellm"] / (3 * rounds)),
         }
+
+    async def _upstream_seconds(self, under_test: StackUnderTest) -> tuple[float, float]:
+        """The sum and count of the stack's plain upstream requests (its servers' histogram
+        saaslitellm_upstream_request_duration_seconds{kind="complete"}, through Envoy)."""
+        stack = under_test.stack
+        async with self.client.get(f"{stack.api_url}/metrics", headers={"X-Admin-Key": stack.config.admin_key}) as got:
+            exposition = await got.text()
+        totals = {"sum": 0.0, "count": 0.0}
+        for line in exposition.splitlines():
+            name, _, rest = line.partition("{")
+            for part in totals:
+                if name == f"saaslitellm_upstream_request_duration_seconds_{part}" and 'kind="complete"' in rest:
+                    totals[part] += float(line.rsplit(" ", 1)[1])
+        return totals["sum"], totals["count"]
 
     def _note_errors(self, phase: str, samples: dict[str, Samples]) -> None:
         for name, s in samples.items():
