@@ -3,14 +3,16 @@ rolls existing jobs and calls up when applied to a database that already has the
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from devstack.postgres import Postgres
 from server.storage import migrate
@@ -28,6 +30,18 @@ def test_the_migrated_schema_matches_the_tables(database_url: str):
         engine.dispose()
 
 
+@contextlib.contextmanager
+def scratch_engine(pg: Postgres) -> Iterator[Engine]:
+    """An engine on a new, empty database, dropped afterwards: for a migration's own test."""
+    name = f"saas_migration_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(sqlalchemy_url(pg.create_database(name)))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        pg.drop_database(name)
+
+
 def _alembic(conn, action, revision: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(migrate.MIGRATIONS))
@@ -36,10 +50,7 @@ def _alembic(conn, action, revision: str) -> None:
 
 
 def test_0003_backfills_the_rollup_and_downgrades(pg: Postgres):
-    name = f"saas_migration_{uuid.uuid4().hex[:10]}"
-    url = pg.create_database(name)
-    engine = create_engine(sqlalchemy_url(url))
-    try:
+    with scratch_engine(pg) as engine:
         with engine.begin() as conn:
             _alembic(conn, command.upgrade, "0002")
             conn.execute(
@@ -67,18 +78,12 @@ def test_0003_backfills_the_rollup_and_downgrades(pg: Postgres):
             assert left == 0
             assert conn.execute(text("SELECT to_regclass('usage_daily')")).scalar() is None
             _alembic(conn, command.upgrade, "head")
-    finally:
-        engine.dispose()
-        pg.drop_database(name)
 
 
 def test_a_downgrade_refuses_to_drop_the_only_copy_of_archived_money_and_the_audit_log(pg: Postgres):
     """Retention's archives and the audit log exist nowhere else: migrations 0004 and 0003
     refuse to drop them while they hold rows, and downgrade once they are empty."""
-    name = f"saas_migration_{uuid.uuid4().hex[:10]}"
-    url = pg.create_database(name)
-    engine = create_engine(sqlalchemy_url(url))
-    try:
+    with scratch_engine(pg) as engine:
         with engine.begin() as conn:
             _alembic(conn, command.upgrade, "head")
             conn.execute(
@@ -99,6 +104,3 @@ def test_a_downgrade_refuses_to_drop_the_only_copy_of_archived_money_and_the_aud
                 conn.execute(text(f"DELETE FROM {table}"))
                 _alembic(conn, command.downgrade, below)
                 _alembic(conn, command.upgrade, "head")
-    finally:
-        engine.dispose()
-        pg.drop_database(name)

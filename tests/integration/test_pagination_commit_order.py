@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from devstack.postgres import Postgres
 from server.domain import audit, pagination
@@ -33,9 +33,9 @@ from server.storage import audit as audit_store
 from server.storage import credits as credit_store
 from server.storage import jobs as job_store
 from server.storage import ledger
-from server.storage.database import Database, Statement, sqlalchemy_url
+from server.storage.database import Database, Statement
 from tests.conftest import unique
-from tests.integration.test_admin_migration import _alembic
+from tests.integration.test_admin_migration import _alembic, scratch_engine
 
 ACTOR = audit.Actor(name="admin")
 Pass = Callable[[str], Awaitable[tuple[list, str]]]
@@ -288,11 +288,8 @@ async def test_a_page_token_of_the_old_order_is_refused_as_invalid(db: Database)
 
 
 def test_0011_numbers_existing_jobs_in_their_old_list_order_and_downgrades(pg: Postgres):
-    name = f"saas_migration_{uuid.uuid4().hex[:10]}"
-    url = pg.create_database(name)
-    engine = create_engine(sqlalchemy_url(url))
     ids = [f"00000000-0000-4000-8000-00000000000{n}" for n in range(1, 5)]
-    try:
+    with scratch_engine(pg) as engine:
         with engine.begin() as conn:
             _alembic(conn, command.upgrade, "0010")
             conn.execute(
@@ -323,6 +320,3 @@ def test_0011_numbers_existing_jobs_in_their_old_list_order_and_downgrades(pg: P
             _alembic(conn, command.downgrade, "0010")
             assert conn.execute(text("SELECT to_regclass('ix_jobs_team_id_created_at')")).scalar() is not None
             _alembic(conn, command.upgrade, "head")
-    finally:
-        engine.dispose()
-        pg.drop_database(name)

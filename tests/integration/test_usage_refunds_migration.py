@@ -3,15 +3,12 @@ trigger, the balance cap is a CHECK, and it downgrades cleanly."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, exc, text
+from sqlalchemy import exc, text
 
 from devstack.postgres import Postgres
-from server.storage.database import sqlalchemy_url
-from tests.integration.test_admin_migration import _alembic
+from tests.integration.test_admin_migration import _alembic, scratch_engine
 
 JOB_A = "00000000-0000-4000-8000-00000000000a"
 JOB_B = "00000000-0000-4000-8000-00000000000b"
@@ -24,10 +21,7 @@ def _refunded(conn) -> tuple:
 
 
 def test_0013_rolls_up_earlier_refunds_and_downgrades(pg: Postgres):
-    name = f"saas_migration_{uuid.uuid4().hex[:10]}"
-    url = pg.create_database(name)
-    engine = create_engine(sqlalchemy_url(url))
-    try:
+    with scratch_engine(pg) as engine:
         with engine.begin() as conn:
             _alembic(conn, command.upgrade, "0012")
             conn.execute(
@@ -62,6 +56,3 @@ def test_0013_rolls_up_earlier_refunds_and_downgrades(pg: Postgres):
             assert columns == 0
             conn.execute(text(f"UPDATE jobs SET status = 'failed' WHERE job_id = '{JOB_A}'"))  # old triggers work
             _alembic(conn, command.upgrade, "head")
-    finally:
-        engine.dispose()
-        pg.drop_database(name)
