@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -22,6 +23,8 @@ from server.storage import credits as credit_store
 from server.storage import jobs as job_store
 from server.storage import ledger
 from server.storage.database import Database
+
+log = logging.getLogger(__name__)
 
 
 class _IdempotentRace(Exception):
@@ -280,7 +283,9 @@ async def charge_late_calls(db: Database, job_id: uuid.UUID, team_id: str, actor
     charged), capped at what the team can pay now; the rest counts as shortfall. The
     job's row and then the team's are locked, as a settlement locks them, so late calls
     of one job recorded at once charge it once between them. A refunded job is not
-    charged again. Returns the credits charged."""
+    charged again, nor a job whose team was archived meanwhile (an archived team's balance
+    and ledger no longer change; the call is recorded all the same). Returns the credits
+    charged."""
     async with db.statements(transaction=True) as conn:
         job, calls, team, settled_on = await job_store.read_for_late_charge(conn, job_id, team_id)
         if job.status is not JobStatus.COMPLETED or job.credits_refunded:
@@ -293,9 +298,12 @@ async def charge_late_calls(db: Database, job_id: uuid.UUID, team_id: str, actor
         reason = f"job {job.job_type}: calls recorded after it was completed"
         if late.shortfall:
             reason += f"; {late.shortfall} credits due beyond balance and overdraft not charged"
-        await job_store.charge_late(
+        charged = await job_store.charge_late(
             conn, job, charge=late.charged, shortfall=late.shortfall, actor=actor, reason=reason
         )
+        if charged is None:
+            log.info("job %s: a call recorded after its team %s was archived is not charged", job_id, team_id)
+            return 0
         return late.charged
 
 

@@ -769,7 +769,7 @@ _CHARGE_LATE = Statement(
     WITH team AS (
         UPDATE teams
            SET credits_used = credits_used + :charge, updated_at = now()
-         WHERE team_id = :team_id
+         WHERE team_id = :team_id AND archived_at IS NULL
         RETURNING organization_id, credits_allocated, credits_used, credits_reserved
     ), entry AS (
         INSERT INTO credit_ledger (team_id, job_id, kind, amount, reserved_delta, remaining_after,
@@ -803,10 +803,11 @@ _CHARGE_LATE = Statement(
 
 async def charge_late(
     conn: StatementConnection, job: Job, *, charge: int, shortfall: int, actor: str, reason: str
-) -> Job:
+) -> Job | None:
     """Charge a locked, completed job `charge` more credits (its team's row locked too),
     and count `shortfall` more as due beyond the balance, with a `late_charge` ledger
-    entry, in one statement that commits the block's transaction."""
+    entry, in one statement that commits the block's transaction. None, and nothing
+    written, when the team has been archived since: its balance and ledger no longer change."""
     params = {
         "team_id": job.team_id,
         "job_id": job.job_id,
@@ -816,9 +817,7 @@ async def charge_late(
         "reason": reason,
     }
     (rows,) = await conn.batch((_CHARGE_LATE, params), commit=True)
-    if not rows:  # the team row is gone: cannot happen while the job references it
-        raise RuntimeError(f"charging job {job.job_id} late wrote nothing")
-    return _job(rows[0])
+    return _job(rows[0]) if rows else None
 
 
 async def list_team_jobs(

@@ -6,11 +6,13 @@ them again at a lower rate, nor let a higher one or a job-based budget swallow t
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
+from saaslitellm.v1 import admin_service_pb2 as admin_pb
 from saaslitellm.v1 import credit_service_pb2 as cpb
 from saaslitellm.v1 import credit_service_pb2_grpc, job_pb2
 from saaslitellm.v1 import job_service_pb2 as pb
-from tests.api.conftest import create_team, ledger_mismatches, past_first_content
+from tests.api.conftest import ADMIN, create_team, ledger_mismatches, past_first_content
 from tests.api.test_credits import ledger_entries, set_billing
 from tests.api.test_job_flow import user
 
@@ -172,4 +174,37 @@ async def test_a_call_started_under_tokens_is_not_charged_late_if_its_job_settle
     assert settled.credits_charged == 1
     assert (after.credits_charged, after.credits_shortfall, remaining) == (1, 0, 99)
     assert await ledger_entries(app, job_id) == [("reservation", 0, 1), ("charge", -1, -1)]
+    assert await ledger_mismatches(app) == []
+
+
+async def test_a_call_that_ends_after_its_team_was_archived_is_recorded_not_charged(app, channel, jobs, admin):
+    """The job completes while a stream runs, the operator deletes the team (archived: it has
+    history), then the stream ends: the call is recorded, but the archived team's balance
+    and ledger, read-only now, do not change (a charge there could not even be refunded)."""
+    team = await create_team(admin, credits=100)
+    await set_billing(app, team.team_id, budget_mode="consumption_tokens", tokens_per_credit=10)
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
+    await jobs.LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[user(FIRST)]), metadata=team.auth)
+    stream = jobs.LLMCallStream(pb.LLMCallStreamRequest(job_id=job.job_id, messages=[user(LATE)]), metadata=team.auth)
+    events, _ = await past_first_content(stream)
+    done = await jobs.CompleteJob(
+        pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED), metadata=team.auth
+    )
+    assert done.costs.credits_charged == 21
+    deleted = await admin.DeleteTeam(admin_pb.DeleteTeamRequest(team_id=team.team_id), metadata=ADMIN)
+    assert deleted.outcome == admin_pb.DeleteTeamResponse.ARCHIVED
+    last = [event async for event in events][-1]
+    assert last.done and not last.HasField("error")  # the stream ran to its end, and was recorded
+    async with app.db.transaction() as conn:
+        calls = (
+            await conn.execute(text("SELECT count(*) FROM llm_calls WHERE job_id = :j"), {"j": job.job_id})
+        ).scalar()
+        charged = (
+            await conn.execute(text("SELECT credits_charged FROM jobs WHERE job_id = :j"), {"j": job.job_id})
+        ).scalar()
+        used = (
+            await conn.execute(text("SELECT credits_used FROM teams WHERE team_id = :t"), {"t": team.team_id})
+        ).scalar()
+    assert (calls, charged, used) == (2, 21, 21)
+    assert await ledger_entries(app, job.job_id) == [("reservation", 0, 1), ("charge", -21, -1)]
     assert await ledger_mismatches(app) == []
