@@ -90,6 +90,12 @@ stall_after=N      streaming: after N content chunks, send nothing more and
 usage=none         streaming: no usage chunk even with
                    ``stream_options.include_usage``; non-streaming: no
                    ``usage`` object.
+usage=zero|negative|huge
+                   a wrong usage object, as a broken provider might send:
+                   all zeros, negated counts, or 3,000,000,000 prompt tokens.
+garbage_after=N    streaming: after N content chunks, one event that is
+                   valid JSON but no chunk (``data: [5]``); the stream then
+                   goes on as usual.
 finish=R           report finish_reason R (stop, length, content_filter,
                    tool_calls) whatever happened.
 json=invalid       with a json_object/json_schema ``response_format``: the

@@ -57,6 +57,7 @@ class Directive:
     drop_after: int | None = None
     stall_after: int | None = None
     usage: str | None = None
+    garbage_after: int | None = None
     finish: str | None = None
     json: str | None = None
     tool: str | None = None
@@ -147,7 +148,8 @@ _PARSERS: Mapping[str, Callable[[str, str], Any]] = {
     "fail": _choice_parser("primary"),
     "drop_after": _int_parser(0),
     "stall_after": _int_parser(0),
-    "usage": _choice_parser("none"),
+    "usage": _choice_parser("none", "zero", "negative", "huge"),
+    "garbage_after": _int_parser(0),
     "finish": _choice_parser("stop", "length", "content_filter", "tool_calls"),
     "json": _choice_parser("invalid", "mismatch"),
     "tool": _parse_name,

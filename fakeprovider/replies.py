@@ -816,13 +816,15 @@ class Reply:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def usage(self) -> dict[str, int]:
-        """The OpenAI ``usage`` object."""
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.total_tokens,
-        }
+    def usage(self, kind: str | None = None) -> dict[str, int]:
+        """The OpenAI ``usage`` object; with the ``usage`` directive's ``zero``,
+        ``negative`` or ``huge``, a wrong one as a broken provider might send."""
+        prompt, completion = {
+            "zero": (0, 0),
+            "negative": (-self.prompt_tokens, -self.completion_tokens),
+            "huge": (3_000_000_000, self.completion_tokens),
+        }.get(kind or "", (self.prompt_tokens, self.completion_tokens))
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     def logprobs(self, text: str | None) -> dict[str, Any] | None:
         """The choice's ``logprobs`` for ``text`` (the content or one streamed piece of

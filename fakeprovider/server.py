@@ -136,7 +136,7 @@ def _simulated_error(status: int, directive: Directive) -> web.Response:
     )
 
 
-def _completion_body(completion_id: str, created: int, model: str, reply: Reply, usage: bool) -> dict[str, Any]:
+def _completion_body(completion_id: str, created: int, model: str, reply: Reply, usage: str | None) -> dict[str, Any]:
     """The non-streaming ``chat.completion`` object."""
     message: dict[str, Any] = {"role": "assistant", "content": reply.content}
     if reply.tool_call is not None:
@@ -155,8 +155,8 @@ def _completion_body(completion_id: str, created: int, model: str, reply: Reply,
             }
         ],
     }
-    if usage:
-        body["usage"] = reply.usage()
+    if usage is not None:
+        body["usage"] = reply.usage(usage)
     return body
 
 
@@ -344,8 +344,14 @@ async def _respond(
     if directive.stall_after is not None:
         await _wait_for_disconnect(request)
         return web.Response()
-    body = _completion_body(completion_id, created, model, reply, usage=directive.usage != "none")
+    body = _completion_body(
+        completion_id, created, model, reply, usage=None if directive.usage == "none" else directive.usage or ""
+    )
     return web.Response(body=_dumps(body).encode(), content_type="application/json")
+
+
+# Valid JSON that is no chunk (``garbage_after``): what a broken upstream might send.
+_GARBAGE_EVENT = b"data: [5]\n\n"
 
 
 async def _stream(
@@ -397,6 +403,8 @@ async def _stream(
             if sent == stall_at:
                 await _wait_for_disconnect(request)
                 return response
+            if sent == directive.garbage_after:
+                await response.write(_GARBAGE_EVENT)
             if sent == total:
                 break
             await _sleep_ms(directive.first_delay if sent == 0 else directive.delay_ms)
@@ -418,7 +426,7 @@ async def _stream(
             await _sleep_ms(directive.first_delay)
         await response.write(encoder.delta({}, reply.finish_reason))
         if include_usage:
-            await response.write(encoder.usage(reply.usage()))
+            await response.write(encoder.usage(reply.usage(directive.usage)))
         await response.write(_DONE_EVENT)
         progress["outcome"] = "completed"
     except ConnectionError:

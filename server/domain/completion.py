@@ -44,13 +44,29 @@ class Answer:
 USAGE_DETAILS = ("prompt_tokens_details", "completion_tokens_details")
 
 
+# The most tokens one call's usage may report; beyond it (or below 0) the count is not
+# believed, and the call's tokens are counted with the tokenizer instead.
+MAX_REPORTED_TOKENS = 100_000_000
+
+
 def usage_from(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
     try:
-        return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0))
-    except (TypeError, ValueError):
+        usage = Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0))
+    except (TypeError, ValueError, OverflowError):
         return None
+    counts = (usage.prompt_tokens, usage.completion_tokens)
+    return usage if all(0 <= count <= MAX_REPORTED_TOKENS for count in counts) else None
+
+
+def _known(usage: Usage | None, content: str, tool_calls: tuple[dict[str, Any], ...]) -> Usage | None:
+    """None for zeros reported for an answer: an answer takes tokens, so zeros mean the
+    provider reported none and LiteLLM filled its usage in with zeros. Unknown, so counted
+    with the tokenizer, not recorded free."""
+    if usage is not None and not usage.total_tokens and (content or tool_calls):
+        return None
+    return usage
 
 
 def cost_from(raw: Any) -> Decimal | None:
@@ -70,11 +86,7 @@ def answer_from(body: dict[str, Any]) -> Answer:
     message = choices[0].get("message") or {}
     content, tool_calls = message.get("content") or "", tuple(message.get("tool_calls") or ())
     raw_usage = body.get("usage")
-    usage = usage_from(raw_usage)
-    if usage is not None and not usage.total_tokens and (content or tool_calls):
-        # An answer takes tokens: zeros mean the provider reported none and LiteLLM filled
-        # its usage in with zeros. Unknown, so counted with the tokenizer, not recorded free.
-        usage = None
+    usage = _known(usage_from(raw_usage), content, tool_calls)
     details = None
     if usage is not None:
         details = {name: raw_usage[name] for name in USAGE_DETAILS if raw_usage.get(name)} or None
@@ -117,6 +129,39 @@ class Delta:
         return not (self.content or self.tool_calls or self.finish_reason or self.logprobs or self.refusal)
 
 
+def check_chunk(chunk: Any) -> dict[str, Any]:
+    """`chunk` if it has the shape StreamAccumulator reads (OpenAI's `chat.completion.chunk`:
+    what it reads may be missing or null, but not of another type); else ValueError saying
+    what is not, which the upstream stream reports as a stream that broke off."""
+    if not isinstance(chunk, dict):
+        raise ValueError("a chunk that is not a JSON object")
+    choices = chunk.get("choices")
+    if choices is not None and not isinstance(choices, list):
+        raise ValueError("choices that are not a list")
+    for choice in choices or ():
+        if not isinstance(choice, dict):
+            raise ValueError("a choice that is not an object")
+        _check_types(choice, {"finish_reason": str, "delta": dict, "logprobs": dict}, "a choice")
+        delta = choice.get("delta") or {}
+        _check_types(delta, {"content": str, "refusal": str, "tool_calls": list}, "a delta")
+        for fragment in delta.get("tool_calls") or ():
+            if not isinstance(fragment, dict):
+                raise ValueError("a tool call that is not an object")
+            _check_types(fragment, {"index": int, "id": str, "type": str, "function": dict}, "a tool call")
+            _check_types(fragment.get("function") or {}, {"name": str, "arguments": str}, "a tool call's function")
+    return chunk
+
+
+_JSON_TYPES = {str: "a string", int: "an integer", dict: "an object", list: "a list"}
+
+
+def _check_types(value: dict[str, Any], types: dict[str, type], what: str) -> None:
+    for key, wanted in types.items():
+        found = value.get(key)
+        if found is not None and (not isinstance(found, wanted) or isinstance(found, bool)):
+            raise ValueError(f"{what} whose {key} is not {_JSON_TYPES[wanted]}")
+
+
 @dataclass
 class StreamAccumulator:
     """Folds streamed chunks into the whole answer while the deltas are forwarded."""
@@ -155,7 +200,7 @@ class StreamAccumulator:
             finish_reason=finish,
             logprobs=logprobs,
             refusal=refusal,
-            system_fingerprint=chunk.get("system_fingerprint") or None,
+            system_fingerprint=_text(chunk.get("system_fingerprint")),
         )
 
     def _merge_tool_call(self, fragment: dict[str, Any]) -> None:
@@ -178,10 +223,11 @@ class StreamAccumulator:
         return "".join(self.parts)
 
     def answer(self) -> Answer:
+        content, tool_calls = self.content, tuple(self.tool_calls[i] for i in sorted(self.tool_calls))
         return Answer(
-            content=self.content,
+            content=content,
             finish_reason=self.finish_reason,
-            tool_calls=tuple(self.tool_calls[i] for i in sorted(self.tool_calls)),
-            usage=self.usage,
+            tool_calls=tool_calls,
+            usage=_known(self.usage, content, tool_calls),
             reported_cost_usd=self.reported_cost_usd,
         )

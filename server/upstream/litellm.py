@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 
 from server.domain.chat import ChatRequest
+from server.domain.completion import check_chunk
 from server.domain.errors import DomainError, Kind, Reason
 from server.domain.models import Route
 
@@ -77,7 +78,7 @@ class UpstreamStream:
                     data = line[5:].strip()
                     if data == "[DONE]":
                         return
-                    chunk = json.loads(data)
+                    chunk = check_chunk(json.loads(data))  # ValueError: not a chunk's shape
                     if "error" in chunk:  # LiteLLM's report of a provider failure mid-stream
                         raise _interrupted(f"the model provider's stream for '{self._route.alias}' failed midway")
                     yield chunk

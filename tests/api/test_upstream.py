@@ -324,3 +324,48 @@ async def test_a_stream_event_larger_than_64_kib_arrives_whole(app, jobs, team):
     assert len(content.split()) == 100000
     assert events[-1].done and not events[-1].HasField("error")
     assert (await only_call(app, job_id)).completion_tokens == 100000
+
+
+async def _stream_events(jobs, team, job_id: str, prompt: str) -> list:
+    request = pb.LLMCallStreamRequest(job_id=job_id, messages=[user(prompt)])
+    return [e async for e in jobs.LLMCallStream(request, metadata=team.auth)]
+
+
+@pytest.mark.parametrize("usage", ["zero", "negative", "huge"])
+async def test_a_usage_no_provider_could_mean_is_counted_with_the_tokenizer(app, jobs, team, usage):
+    """Zeros for an answer, negative counts, or billions of tokens: not believed (a free call
+    would pass a job's cost limit, a negative one lower its spend, one past int32 could not
+    even be recorded); the call's tokens are counted instead and marked estimated,
+    streamed or not."""
+    job_id = await new_job(jobs, team)
+    prompt = f"one two three [fake tokens=6 usage={usage}]"
+    plain = await jobs.LLMCall(pb.LLMCallRequest(job_id=job_id, messages=[user(prompt)]), metadata=team.auth)
+    streamed = await _stream_events(jobs, team, job_id, prompt)
+    assert streamed[-1].usage.estimated
+    assert 0 < plain.metadata.tokens_used < 100 and 0 < streamed[-1].usage.total_tokens < 100
+    async with app.db.transaction() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT status, prompt_tokens, completion_tokens, tokens_estimated FROM llm_calls WHERE job_id = :j"
+                ),
+                {"j": job_id},
+            )
+        ).all()
+    assert len(rows) == 2
+    assert all(
+        r.status == "succeeded" and r.tokens_estimated and r.prompt_tokens > 0 and r.completion_tokens > 0 for r in rows
+    )
+
+
+async def test_a_chunk_of_the_wrong_shape_ends_the_stream_as_broken_off(app, jobs, team):
+    """Valid JSON that is no chunk (here `[5]`, after two content chunks) is the provider's
+    fault, reported in the stream's last event like a chunk that is not JSON at all, not an
+    internal error of ours that cuts the stream without one."""
+    job_id = await new_job(jobs, team)
+    events = await _stream_events(jobs, team, job_id, "x [fake tokens=6 chunks=3 garbage_after=2]")
+    last = events[-1]
+    assert last.done and last.error.code and "broke off" in last.error.message
+    row = await only_call(app, job_id)
+    assert (row.status, row.error_reason) == ("failed", "UPSTREAM_STREAM_INTERRUPTED")
+    assert row.content == "".join(e.content for e in events) and row.content
