@@ -23,12 +23,10 @@ FIRST = "a [fake tokens=202]"
 LATE = "b [fake tokens=4 chunks=2 first_delay_ms=0 delay_ms=800]"
 
 
-async def complete_during_a_stream(app, channel, jobs, admin, credits: int, change: dict, **billing):
+async def complete_mid_stream(app, jobs, admin, credits: int, **billing):
     """A team billed with `billing` runs a call (FIRST), starts a stream (LATE) and
-    completes its job while the stream runs; then the operator changes the team's billing
-    to `change`, and the stream ends and is recorded late. Returns the job's id, what its
-    completion charged, its costs once the late call is recorded, and the team's credits
-    remaining then."""
+    completes its job while the stream runs. Returns the team, the job, the stream's
+    remaining events and the completion."""
     team = await create_team(admin, credits=credits)
     await set_billing(app, team.team_id, **billing)
     job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
@@ -38,6 +36,15 @@ async def complete_during_a_stream(app, channel, jobs, admin, credits: int, chan
     done = await jobs.CompleteJob(
         pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED), metadata=team.auth
     )
+    return team, job, events, done
+
+
+async def complete_during_a_stream(app, channel, jobs, admin, credits: int, change: dict, **billing):
+    """complete_mid_stream; then the operator changes the team's billing to `change`, and
+    the stream ends and is recorded late. Returns the job's id, what its completion
+    charged, its costs once the late call is recorded, and the team's credits remaining
+    then."""
+    team, job, events, done = await complete_mid_stream(app, jobs, admin, credits, **billing)
     await set_billing(app, team.team_id, **change)
     costs = (await jobs.GetJobCosts(pb.GetJobCostsRequest(job_id=job.job_id), metadata=team.auth)).costs
     assert done.costs.total_calls == costs.total_calls == 1, "the job must complete, and the rates change, mid-stream"
@@ -181,14 +188,8 @@ async def test_a_call_that_ends_after_its_team_was_archived_is_recorded_not_char
     """The job completes while a stream runs, the operator deletes the team (archived: it has
     history), then the stream ends: the call is recorded, but the archived team's balance
     and ledger, read-only now, do not change (a charge there could not even be refunded)."""
-    team = await create_team(admin, credits=100)
-    await set_billing(app, team.team_id, budget_mode="consumption_tokens", tokens_per_credit=10)
-    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
-    await jobs.LLMCall(pb.LLMCallRequest(job_id=job.job_id, messages=[user(FIRST)]), metadata=team.auth)
-    stream = jobs.LLMCallStream(pb.LLMCallStreamRequest(job_id=job.job_id, messages=[user(LATE)]), metadata=team.auth)
-    events, _ = await past_first_content(stream)
-    done = await jobs.CompleteJob(
-        pb.CompleteJobRequest(job_id=job.job_id, status=job_pb2.Job.COMPLETED), metadata=team.auth
+    team, job, events, done = await complete_mid_stream(
+        app, jobs, admin, 100, budget_mode="consumption_tokens", tokens_per_credit=10
     )
     assert done.costs.credits_charged == 21
     deleted = await admin.DeleteTeam(admin_pb.DeleteTeamRequest(team_id=team.team_id), metadata=ADMIN)
