@@ -51,6 +51,7 @@ def test_the_refused_names_are_the_api_request_fields_that_are_not_call_paramete
         ("status", False, "status: use complete_job("),
         ("model_group", False, "model_group: use model="),
         ("organization_id", False, "organization_id: "),
+        ("url", False, "url: not a provider parameter the API passes on, in extra_body either"),
     ],
 )
 def test_a_keyword_naming_an_api_field_is_refused_with_what_to_use(name, creates_job, hint):
@@ -102,6 +103,14 @@ async def test_no_call_method_sends_an_api_field_to_the_provider(client, fake):
     async with client.job("refusals") as session:
         with pytest.raises(TypeError, match=r"^status: use complete_job"):
             await session.llm_call(ask, status="failed")
+        # A session's calls are in its own job: not Python's "multiple values for job_id".
+        for attempt in (
+            lambda: session.llm_call(ask, job_id=job.job_id),
+            lambda: anext(aiter(session.llm_call_stream(ask, job_id=job.job_id))),
+            lambda: session.structured_call(ask, Answer, job_id=job.job_id),
+        ):
+            with pytest.raises(TypeError, match=r"^job_id: a job session's calls are made in its own job"):
+                await attempt()
     assert fake.bodies(word) == []  # nothing reached the provider
     assert {j.job_type for j in (await client.list_jobs()).jobs} == {"refusals"}  # and no job was created
     assert (await client.get_job(job.job_id)).metadata == {}

@@ -40,7 +40,7 @@ async def test_the_balance_follows_the_teams_jobs(client, api, team):
     assert isinstance(fresh, CreditBalance) and fresh.team_id == team.team_id
     assert (fresh.credits_allocated, fresh.credits_used, fresh.credits_reserved) == (100, 0, 0)
     assert (fresh.credits_remaining, fresh.credits_available, fresh.open_jobs) == (100, 100, 0)
-    assert fresh.budget_mode == BudgetMode.JOB_BASED and fresh.credits_overdraft_limit == 0
+    assert fresh.budget_mode is BudgetMode.JOB_BASED and fresh.credits_overdraft_limit == 0
     assert isinstance(fresh.markup_percent, float) and isinstance(fresh.credits_per_dollar, float)
 
     done = await client.create_job("counted")
@@ -73,6 +73,7 @@ async def test_the_ledger_lists_every_movement_newest_first_in_pages(client, api
         CreditTransactionKind.RESERVATION,
         CreditTransactionKind.ALLOCATION,
     ]
+    assert all(isinstance(kind, CreditTransactionKind) for kind in kinds)  # enum members, not plain strings
     top, release, _, charge, _, allocation = page.transactions
     assert all(isinstance(t, CreditTransaction) and t.team_id == team.team_id for t in page.transactions)
     assert all(isinstance(t.created_at, datetime) and t.transaction_id for t in page.transactions)
@@ -123,3 +124,12 @@ def test_the_sync_client_reads_the_balance_and_the_ledger(stack, team):
         assert [t.kind for t in page.transactions] == ["CHARGE", "RESERVATION"] and page.next_page_token
         assert [t.kind for t in client.iter_credit_transactions(page_size=2)] == ["CHARGE", "RESERVATION", "ALLOCATION"]
         assert page.balance == balance
+
+
+def test_a_kind_or_mode_this_client_does_not_know_is_kept_as_sent():
+    """A newer server's enum value parses, as the string it sent; a known one is the member."""
+    entry = {"transaction_id": "1", "team_id": "t"}
+    assert CreditTransaction.model_validate({**entry, "kind": "SOMETHING_NEW"}).kind == "SOMETHING_NEW"
+    assert CreditTransaction.model_validate({**entry, "kind": "REFUND"}).kind is CreditTransactionKind.REFUND
+    balance = CreditBalance.model_validate({"team_id": "t", "budget_mode": "CONSUMPTION_USD"})
+    assert balance.budget_mode is BudgetMode.CONSUMPTION_USD

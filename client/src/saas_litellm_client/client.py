@@ -49,6 +49,7 @@ from saas_litellm_client.params import (
     call_body,
     call_options,
     message_dict,
+    session_options,
 )
 from saas_litellm_client.retry import Repeat, RetryPolicy, retry_delay
 from saas_litellm_client.schema import response_format
@@ -916,7 +917,7 @@ class JobSession:
         **provider_params: Any,
     ) -> LLMCallResponse:
         """`SaasLiteLLMClient.llm_call` in this job."""
-        return await self.client.llm_call(self.job_id, messages, **call_options(locals()))
+        return await self.client.llm_call(self.job_id, messages, **session_options(locals()))
 
     def llm_call_stream(
         self,
@@ -946,7 +947,7 @@ class JobSession:
         **provider_params: Any,
     ) -> LLMStream[StreamChunk]:
         """`SaasLiteLLMClient.llm_call_stream` in this job; closed when the job is completed, at the latest."""
-        stream = self.client.llm_call_stream(self.job_id, messages, **call_options(locals()))
+        stream = self.client.llm_call_stream(self.job_id, messages, **session_options(locals()))
         self._streams = [s for s in self._streams if not s.closed]
         self._streams.append(stream)
         return stream
@@ -994,7 +995,7 @@ class JobSession:
             response_model,
             strict=strict,
             validation_retries=validation_retries,
-            **call_options(locals()),
+            **session_options(locals()),
         )
 
     async def refresh(self) -> Job:

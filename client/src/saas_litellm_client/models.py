@@ -12,13 +12,19 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+# An enum field that a newer server may send a value of this client does not know: the
+# enum member when it is one (tried first; pydantic's default would keep the plain str),
+# else the string as sent.
+_ENUM_FIRST = Field(union_mode="left_to_right")
 
 
 class JobStatus(enum.StrEnum):
@@ -153,7 +159,7 @@ class CallSummary(_Model):
     call_id: str
     purpose: str = ""
     model: str = ""
-    status: CallStatus | str = CallStatus.STATUS_UNSPECIFIED
+    status: Annotated[CallStatus | str, _ENUM_FIRST] = CallStatus.STATUS_UNSPECIFIED
     tokens: int = 0
     latency_ms: int = 0
     cost_usd: float = 0.0
@@ -170,7 +176,7 @@ class Job(_Model):
     team_id: str = ""
     job_type: str = ""
     user_id: str = ""
-    status: JobStatus | str = JobStatus.STATUS_UNSPECIFIED
+    status: Annotated[JobStatus | str, _ENUM_FIRST] = JobStatus.STATUS_UNSPECIFIED
     metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime | None = None
     started_at: datetime | None = None
@@ -184,7 +190,7 @@ class CompleteJobResponse(_Model):
     """Result of `complete_job`: the final status, cost totals, calls and the team's balance."""
 
     job_id: str
-    status: JobStatus | str = JobStatus.STATUS_UNSPECIFIED
+    status: Annotated[JobStatus | str, _ENUM_FIRST] = JobStatus.STATUS_UNSPECIFIED
     completed_at: datetime | None = None
     costs: JobCosts = Field(default_factory=JobCosts)
     calls: list[CallSummary] = Field(default_factory=list)
@@ -200,7 +206,7 @@ class GetJobCostsResponse(_Model):
 
     job_id: str
     job_type: str = ""
-    status: JobStatus | str = JobStatus.STATUS_UNSPECIFIED
+    status: Annotated[JobStatus | str, _ENUM_FIRST] = JobStatus.STATUS_UNSPECIFIED
     costs: JobCosts = Field(default_factory=JobCosts)
     calls: list[CallSummary] = Field(default_factory=list)
 
@@ -235,7 +241,7 @@ class CreateAndCallResponse(_Model):
     """
 
     job_id: str
-    status: JobStatus | str = JobStatus.STATUS_UNSPECIFIED
+    status: Annotated[JobStatus | str, _ENUM_FIRST] = JobStatus.STATUS_UNSPECIFIED
     call_id: str = ""
     response: ChatResponse = Field(default_factory=ChatResponse)
     metadata: CallMetadata = Field(default_factory=CallMetadata)
@@ -377,7 +383,7 @@ class CreditBalance(_Model):
     credits_available: int = 0
     credits_overdraft_limit: int = 0
     """How far below zero consumption-mode settlements may take `credits_available`."""
-    budget_mode: BudgetMode | str = BudgetMode.BUDGET_MODE_UNSPECIFIED
+    budget_mode: Annotated[BudgetMode | str, _ENUM_FIRST] = BudgetMode.BUDGET_MODE_UNSPECIFIED
     tokens_per_credit: int = 0
     """CONSUMPTION_TOKENS: tokens per credit."""
     credits_per_dollar: float = 0.0
@@ -396,7 +402,7 @@ class CreditTransaction(_Model):
     team_id: str = ""
     job_id: str = ""
     """The job that caused the movement; empty for a top-up, an adjustment, the allocation."""
-    kind: CreditTransactionKind | str = CreditTransactionKind.KIND_UNSPECIFIED
+    kind: Annotated[CreditTransactionKind | str, _ENUM_FIRST] = CreditTransactionKind.KIND_UNSPECIFIED
     amount: int = 0
     """Effect on `credits_remaining`."""
     reserved_delta: int = 0
@@ -522,6 +528,6 @@ class CreateAndCallChunk(StreamChunk):
     """One event of `create_and_call_stream`: a `StreamChunk`, and on the last one (`done=True`)
     the job's final status (`job_status`), its `costs` and the team's `credits_remaining`."""
 
-    job_status: JobStatus | str | None = None
+    job_status: Annotated[JobStatus | str | None, _ENUM_FIRST] = None
     costs: JobCosts | None = None
     credits_remaining: int | None = None

@@ -127,6 +127,7 @@ one of these names is refused (TypeError), not sent to the provider.
 tests/client/test_call_options.py checks this list against the protos' descriptors."""
 
 _WHAT_TO_USE_IN_A_CALL = {
+    "url": "not a provider parameter the API passes on, in extra_body either (LiteLLM reads url as its own setting)",
     "metadata": "use call_metadata= (merged into the job's metadata after the call), or update_job_metadata()",
     "job_metadata": "use call_metadata= (merged into the job's metadata after the call), or update_job_metadata()",
     "team_id": "the virtual key names the team (SaasLiteLLMClient(team_id=...) sends it, to check it)",
@@ -168,6 +169,19 @@ def check_options(options: Mapping[str, Any], *, creates_job: bool = False) -> N
         )
         + ". A keyword argument that names a field of the API's requests is refused, never sent to the provider."
     )
+
+
+def session_options(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """`call_options` for a call of a job session, whose job is the session's own: a
+    `job_id` keyword is a TypeError saying so (not Python's "multiple values" error)."""
+    options = call_options(arguments)
+    if options.get("job_id") is not None:
+        raise TypeError(
+            "job_id: a job session's calls are made in its own job; "
+            "call client.llm_call(job_id, ...) to call in another job"
+        )
+    options.pop("job_id", None)
+    return options
 
 
 def message_dict(message: Message) -> dict[str, Any]:
