@@ -175,10 +175,14 @@ def _messages(descriptor: Path) -> dict[str, descriptor_pb2.DescriptorProto]:
     return _types(_files(descriptor))[0]
 
 
-def _body_requests(descriptor: Path) -> dict[tuple[str, str], str]:
-    """(path template, HTTP method) -> the request message's full name, for every binding
-    whose request is the whole body (`body: "*"`) and a message of the API's own."""
-    found: dict[tuple[str, str], str] = {}
+def _body_requests(descriptor: Path) -> dict[tuple[str, str], str | None]:
+    """(path template, HTTP method) -> what body_fields.lua checks a request body against,
+    for every binding of the API: the request message's full name when the request is the
+    whole body (`body: "*"`) and a message of the API's own; "" when the request takes no
+    body (the transcoder would still read a JSON body into it, unchecked: any is refused);
+    None when the body is the server's to read (`google.api.HttpBody`: /v1's chat
+    completions)."""
+    found: dict[tuple[str, str], str | None] = {}
     for file in _api_files(descriptor):
         for service in file.service:
             for method in service.method:
@@ -186,8 +190,15 @@ def _body_requests(descriptor: Path) -> dict[tuple[str, str], str]:
                 message = method.input_type.lstrip(".")
                 for binding in (rule, *rule.additional_bindings):
                     verb = binding.WhichOneof("pattern")
-                    if verb and binding.body == "*" and message.startswith("saaslitellm."):
-                        found[(getattr(binding, verb), verb.upper())] = message
+                    if not verb or verb == "custom":
+                        continue
+                    template = getattr(binding, verb)
+                    if binding.body not in ("", "*"):
+                        raise ValueError(f"{template}: body_fields.lua does not check a body that is one field")
+                    if not binding.body:
+                        found[(template, verb.upper())] = ""
+                    else:
+                        found[(template, verb.upper())] = message if message.startswith("saaslitellm.") else None
     return found
 
 
@@ -235,7 +246,7 @@ def _body_fields(descriptor: Path) -> dict[str, dict[str, str | None]]:
     repeated field "[]" and its messages' full name, if they are the API's}."""
     messages = _messages(descriptor)
     found: dict[str, dict[str, str | None]] = {}
-    todo = sorted(set(_body_requests(descriptor).values()))
+    todo = sorted({message for message in _body_requests(descriptor).values() if message})
     while todo:
         name = todo.pop()
         if name in found:
@@ -364,8 +375,9 @@ def _method_routes(openapi: Path, descriptor: Path) -> str:
             ]
             # The request message, whose fields body_fields.lua checks the body against; ""
             # for a method whose request is not the body (the transcoder would still read a
-            # JSON body into it): any body is refused. /v1's raw bodies are the server's.
-            message = bodies.get((path, method), "" if not path.startswith("/v1/") else None)
+            # JSON body into it, over the path's values too): any body is refused; None for
+            # a raw body the server reads (/v1/chat/completions).
+            message = bodies[(path, method)]
             # The fields the path binds, which the query must not name (the transcoder would
             # take the query's value over the path's) nor a body give another value.
             lua = {"body": message} if message is not None else {}

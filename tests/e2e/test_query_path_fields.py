@@ -96,6 +96,19 @@ def test_each_field_a_path_binds_is_refused(api, team, other):
     )
 
 
+def test_a_body_on_the_openai_model_routes_is_refused(api, team):
+    """GET /v1/models/{model} is an ordinary request the transcoder fills from a JSON body
+    too: `{"model": "a", "model": "b"}` read alias b, not the path's. Like every GET of the
+    API it takes no body; without one it is served."""
+    v1 = api.removesuffix("/api") + "/v1"
+    json_team = {**team.headers, "content-type": "application/json"}
+    body = f'{{"model": "{team.alias}", "model": "other"}}'
+    for url in (f"{v1}/models/{team.alias}", f"{v1}/models"):
+        refused = refusal(send_raw("GET", url, json_team, body))
+        assert refused["message"].startswith("this method takes no request body"), refused
+    assert requests.get(f"{v1}/models/{team.alias}", headers=team.headers, timeout=10).json()["id"] == team.alias
+
+
 def test_what_the_route_really_takes_in_the_query_still_works(api, team):
     served = send_raw("GET", f"{api}/teams/{team.team_id}/jobs?page_size=1", team.headers)
     assert served.status_code == 200, served.text
