@@ -38,6 +38,9 @@ class Answer:
     refusal: str | None = None
     system_fingerprint: str | None = None
     usage_details: dict[str, Any] | None = None
+    # The provider's usage was not believed (below zero, past any call's size): then no
+    # cost computed from it is either, LiteLLM's header included.
+    usage_implausible: bool = False
 
 
 # The usage fields OpenAI details the token counts in, passed through to /v1 as sent.
@@ -58,6 +61,11 @@ def usage_from(raw: Any) -> Usage | None:
         return None
     counts = (usage.prompt_tokens, usage.completion_tokens)
     return usage if all(0 <= count <= MAX_REPORTED_TOKENS for count in counts) else None
+
+
+def _implausible(raw: Any) -> bool:
+    """A usage object whose counts are not believed (usage_from refuses them)."""
+    return isinstance(raw, dict) and usage_from(raw) is None
 
 
 def _known(usage: Usage | None, content: str, tool_calls: tuple[dict[str, Any], ...]) -> Usage | None:
@@ -87,6 +95,8 @@ def answer_from(body: dict[str, Any]) -> Answer:
     content, tool_calls = message.get("content") or "", tuple(message.get("tool_calls") or ())
     raw_usage = body.get("usage")
     usage = _known(usage_from(raw_usage), content, tool_calls)
+    # A cost LiteLLM computed from a usage we do not believe is not believed either.
+    reported_cost = cost_from(raw_usage) if not _implausible(raw_usage) else None
     details = None
     if usage is not None:
         details = {name: raw_usage[name] for name in USAGE_DETAILS if raw_usage.get(name)} or None
@@ -95,7 +105,8 @@ def answer_from(body: dict[str, Any]) -> Answer:
         finish_reason=choices[0].get("finish_reason") or "",
         tool_calls=tool_calls,
         usage=usage,
-        reported_cost_usd=cost_from(raw_usage),
+        reported_cost_usd=reported_cost,
+        usage_implausible=_implausible(raw_usage),
         logprobs=_object(choices[0].get("logprobs")),
         refusal=_text(message.get("refusal")),
         system_fingerprint=_text(body.get("system_fingerprint")),
@@ -171,11 +182,15 @@ class StreamAccumulator:
     finish_reason: str = ""
     usage: Usage | None = None
     reported_cost_usd: Decimal | None = None
+    usage_implausible: bool = False
 
     def feed(self, chunk: dict[str, Any]) -> Delta:
         if chunk.get("usage"):
-            self.usage = usage_from(chunk["usage"]) or self.usage
-            self.reported_cost_usd = cost_from(chunk["usage"]) or self.reported_cost_usd
+            if _implausible(chunk["usage"]):  # neither its counts nor a cost computed from them
+                self.usage, self.reported_cost_usd, self.usage_implausible = None, None, True
+            elif not self.usage_implausible:
+                self.usage = usage_from(chunk["usage"]) or self.usage
+                self.reported_cost_usd = cost_from(chunk["usage"]) or self.reported_cost_usd
         content, fragments, finish, logprobs, refusal = "", [], "", None, ""
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
@@ -230,4 +245,5 @@ class StreamAccumulator:
             tool_calls=tool_calls,
             usage=_known(self.usage, content, tool_calls),
             reported_cost_usd=self.reported_cost_usd,
+            usage_implausible=self.usage_implausible,
         )

@@ -425,7 +425,7 @@ class CallUseCases:
         except Exception:  # a fault of ours, also in reading the answer
             await call.save_after_fault()
             raise
-        if reply.cost_usd is not None:
+        if reply.cost_usd is not None and not answer.usage_implausible:
             answer = replace(answer, reported_cost_usd=reply.cost_usd)
         record = await call.save(CallStatus.SUCCEEDED, answer=answer)
         return CallResult(

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from server.domain.completion import MAX_REPORTED_TOKENS, StreamAccumulator, Usage, check_chunk, usage_from
+from server.domain.completion import (
+    MAX_REPORTED_TOKENS,
+    StreamAccumulator,
+    Usage,
+    answer_from,
+    check_chunk,
+    usage_from,
+)
 
 GOOD = {
     "choices": [
@@ -74,3 +81,19 @@ def test_a_stream_reporting_zeros_for_its_answer_has_unknown_usage() -> None:
     empty = StreamAccumulator()
     empty.feed({"choices": [], "usage": {"prompt_tokens": 0, "completion_tokens": 0}})
     assert empty.answer().usage == Usage(0, 0)  # no answer: zeros may be true
+
+
+def test_no_cost_computed_from_a_usage_not_believed_is_believed() -> None:
+    """LiteLLM prices the usage it is given: 3 billion tokens cost $3000 in its `usage.cost`
+    (and its cost header), which must not be billed for a call of a few tokens."""
+    huge = {"prompt_tokens": 3_000_000_000, "completion_tokens": 7, "cost": 3000.0}
+    answer = answer_from({"choices": [{"message": {"content": "hi"}}], "usage": huge})
+    assert (answer.usage, answer.reported_cost_usd, answer.usage_implausible) == (None, None, True)
+    streamed = StreamAccumulator()
+    streamed.feed({"choices": [{"delta": {"content": "hi"}}]})
+    streamed.feed({"choices": [], "usage": huge})
+    streamed.feed({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "cost": 0.5}})
+    answer = streamed.answer()
+    assert (answer.usage, answer.reported_cost_usd, answer.usage_implausible) == (None, None, True)
+    fine = answer_from({"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 3, "cost": 0.25}})
+    assert (fine.usage, str(fine.reported_cost_usd), fine.usage_implausible) == (Usage(3, 0), "0.25", False)
