@@ -101,9 +101,10 @@ _OPTIONAL_SCALARS = (
 
 _FORWARDED = frozenset((*_OPTIONAL_SCALARS, "stop", "response_format", "tools", "tool_choice", "logit_bias"))
 # Fields of our own requests that do not go to the provider (the job, its type and
-# metadata, the team...). Sent in extra_body instead, one would reach the provider, with the
-# team's data, and the request would go without it: refused, naming where it belongs.
-_OWN_FIELDS = (
+# metadata, the team...). Sent in extra_body instead (or at the top of a /v1 body, whose
+# other fields all go to the provider), one would reach the provider, with the team's data,
+# and the request would go without it: refused, naming where it belongs.
+API_OWN_FIELDS = (
     frozenset(
         field.name
         for message in (
@@ -186,7 +187,7 @@ def chat_request(request: Any) -> ChatRequest:
         params["stop"] = value_to_python(request.stop)
     free = _free_form(request)
     for key in free.get("extra_body", {}):
-        if key in _OWN_FIELDS:
+        if key in API_OWN_FIELDS:
             raise invalid_argument(
                 f"extra_body.{key}",
                 "is a field of this API's requests, not a provider parameter: the provider would receive it",

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from server.api.convert import API_OWN_FIELDS
 from server.domain import validation
 from server.domain.chat import ChatRequest, build_request, is_reserved
 from server.domain.completion import Delta, Usage
@@ -61,6 +62,12 @@ def parse_request(body: bytes, *, purpose: str = "") -> CompletionRequest:
     for name in document:  # the gateway's own parameters (chat.is_reserved) this format does not read
         if name not in _HANDLED and is_reserved(name):
             raise invalid_argument(name, "is set by the gateway, not by the client")
+        if name not in _HANDLED and name in API_OWN_FIELDS:
+            raise invalid_argument(
+                name,
+                "is a field of this API's native requests, not OpenAI's: the provider would receive it "
+                "(a job's id, type and purpose go in the X-Job-Id, X-Job-Type and X-Call-Purpose headers)",
+            )
     known = {name: value for name, value in document.items() if name in _HANDLED and value is not None}
     n = known.get("n", 1)
     if _integer(n) is None or n != 1:

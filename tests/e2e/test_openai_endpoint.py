@@ -190,6 +190,9 @@ def test_tool_calls_come_back_in_openai_shape_plain_and_streamed(stack, team):
         ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, {}, "messages[0].content[0].image_url"),
         ({"messages": [{"role": "user", "content": [{"type": "bogus"}]}]}, {}, "messages[0].content[0].type"),
         ({"metadata": ["x"]}, {}, "metadata"),
+        # The native API's own fields: the provider would receive them, with the team's data.
+        ({"job_metadata": {"doc": "q3"}}, {}, "job_metadata"),
+        ({"team_id": "someone"}, {}, "team_id"),
         ({}, {"X-Job-Id": "not-a-uuid"}, "x-job-id"),
         ({}, {"X-Job-Id": "3f2b1c9e-8a41-4d2b-9a7e-0c5d6e7f8a9b", "X-Job-Type": "t"}, "x-job-type"),
         ({}, {"X-Job-Type": "x" * 101}, "x-job-type"),
