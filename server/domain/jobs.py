@@ -197,13 +197,14 @@ def ensure_status_open(job_id: uuid.UUID, status: JobStatus) -> None:
         )
 
 
-def call_limit_reached(job_id: uuid.UUID, team_id: str, limit: int) -> DomainError:
-    """A limited team's job has begun all the calls a job may make."""
+def call_limit_reached(job_id: uuid.UUID, team_id: str, limit: int, made: int) -> DomainError:
+    """A limited team's job has begun all the calls a job may make (`made`: more than the
+    limit when it was set while the job's calls ran)."""
     return DomainError(
         Kind.FAILED_PRECONDITION,
         Reason.JOB_CALL_LIMIT_REACHED,
-        f"job {job_id} has made {limit} LLM call{'' if limit == 1 else 's'}, the most team '{team_id}' allows "
-        "in one job; complete it, and make further calls in a new job",
+        f"job {job_id} has made {made} LLM call{'' if made == 1 else 's'}, and team '{team_id}' allows at most "
+        f"{limit} in one job; complete it, and make further calls in a new job",
         metadata={"job_id": str(job_id), "max_calls_per_job": str(limit)},
     )
 

@@ -326,7 +326,7 @@ class CallUseCases:
             admission.in_job_limits = True
             return
         if context.max_calls_per_job and refused.calls >= context.max_calls_per_job:
-            raise call_limit_reached(jid, team_id, context.max_calls_per_job)
+            raise call_limit_reached(jid, team_id, context.max_calls_per_job, refused.calls)
         assert worst_usd is not None  # only the cost limit refuses otherwise
         raise cost_limit_reached(
             jid, team_id, context.max_cost_usd_per_job, refused.spent_usd, refused.reserved_usd, worst_usd

@@ -61,6 +61,21 @@ async def test_calls_past_the_limit_are_refused_before_the_provider_and_change_n
     await call(jobs, team, other.job_id)
 
 
+async def test_a_limit_set_below_what_a_job_made_says_both(admin, jobs):
+    """The refusal says how many calls the job made, not only the limit it is over."""
+    team = await create_team(admin)
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="agent"), metadata=team.auth)
+    for _ in range(3):
+        await call(jobs, team, job.job_id)
+    await admin.UpdateTeam(admin_pb.UpdateTeamRequest(team_id=team.team_id, max_calls_per_job=2), metadata=ADMIN)
+    refused = await expect_error(
+        call(jobs, team, job.job_id), grpc.StatusCode.FAILED_PRECONDITION, "JOB_CALL_LIMIT_REACHED"
+    )
+    assert f"job {job.job_id} has made 3 LLM calls, and team '{team.team_id}' allows at most 2 in one job" in (
+        refused.details()
+    )
+
+
 async def test_the_limit_can_be_raised_removed_and_is_checked(admin, jobs):
     team = await create_team(admin, max_calls_per_job=1)
     job = await jobs.CreateJob(pb.CreateJobRequest(job_type="agent"), metadata=team.auth)
