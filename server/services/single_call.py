@@ -111,7 +111,8 @@ class SingleCallUseCases:
             await self._settle(principal, job, JobStatus.FAILED, error.message)
             raise _with_job(error, job) from None
         except asyncio.CancelledError:
-            await self._settle(principal, job, JobStatus.FAILED, "the client went away before the answer")
+            why = SHUTDOWN_CUT if self.server_stopping else "the client went away before the answer"
+            await self._settle(principal, job, JobStatus.FAILED, why)
             raise
         except Exception:  # a fault of ours: the job must not stay open holding its credit
             await self._settle(principal, job, JobStatus.FAILED, "internal error")

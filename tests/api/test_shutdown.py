@@ -47,17 +47,25 @@ async def test_calls_cut_by_a_shutdown_are_recorded_and_their_jobs_settled_befor
         stream = jobs.LLMCallStream(
             pb.LLMCallStreamRequest(job_id=job.job_id, messages=[user(f"s {slow}")]), metadata=team.auth
         )
+        plain_single = asyncio.ensure_future(
+            jobs.CreateAndCall(
+                pb.CreateAndCallRequest(
+                    job_type="cut-plain", messages=[user(f"{plain_marker}-single [fake delay_ms=30000]")]
+                ),
+                metadata=team.auth,
+            )
+        )
         single = jobs.CreateAndCallStream(
             pb.CreateAndCallStreamRequest(job_type="t", messages=[user(f"c {slow}")]), metadata=team.auth
         )
         await past_first_content(stream)
         _, single_job = await past_first_content(single)
-        await _until_sent(fake_url, plain_marker)
+        await _until_sent(fake_url, plain_marker, f"{plain_marker}-single")
 
-        await app.stop(grace=0.2)  # all three still running: cancelled after the grace
+        await app.stop(grace=0.2)  # all four still running: cancelled after the grace
 
-        (cut,) = await asyncio.gather(plain, return_exceptions=True)
-        assert isinstance(cut, grpc.aio.AioRpcError) and cut.code() == grpc.StatusCode.UNAVAILABLE, cut
+        for cut in await asyncio.gather(plain, plain_single, return_exceptions=True):
+            assert isinstance(cut, grpc.aio.AioRpcError) and cut.code() == grpc.StatusCode.UNAVAILABLE, cut
     finally:
         await channel.close()
     with psycopg.connect(database_url) as conn:
@@ -67,6 +75,10 @@ async def test_calls_cut_by_a_shutdown_are_recorded_and_their_jobs_settled_befor
         ).fetchall()
         settled = conn.execute(
             "SELECT status, credits_charged, error_message FROM jobs WHERE job_id = %s", (single_job,)
+        ).fetchone()
+        settled_plain = conn.execute(
+            "SELECT status, credits_charged, error_message FROM jobs WHERE team_id = %s AND job_type = 'cut-plain'",
+            (team.team_id,),
         ).fetchone()
         remaining, ledger, reserved, ledger_reserved = conn.execute(
             "SELECT t.credits_allocated - t.credits_used, (SELECT sum(amount) FROM credit_ledger WHERE team_id = t.team_id),"
@@ -79,4 +91,5 @@ async def test_calls_cut_by_a_shutdown_are_recorded_and_their_jobs_settled_befor
     # ...and the single-call job is settled: failed, free, as its client was told to retry
     # (UNAVAILABLE, no final event), though content had reached it.
     assert settled == ("failed", 0, SHUTDOWN_CUT)
+    assert settled_plain == ("failed", 0, SHUTDOWN_CUT)  # a plain single call's client was not gone either
     assert (remaining, reserved) == (ledger, ledger_reserved) == (100, 1)  # the open job still holds its credit
