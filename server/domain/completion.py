@@ -63,9 +63,10 @@ def usage_from(raw: Any) -> Usage | None:
     return usage if all(0 <= count <= MAX_REPORTED_TOKENS for count in counts) else None
 
 
-def _implausible(raw: Any) -> bool:
-    """A usage object whose counts are not believed (usage_from refuses them)."""
-    return isinstance(raw, dict) and usage_from(raw) is None
+def _read_usage(raw: Any) -> tuple[Usage | None, bool]:
+    """usage_from(raw), and whether `raw` was a usage object whose counts are not believed."""
+    usage = usage_from(raw)
+    return usage, usage is None and isinstance(raw, dict)
 
 
 def _known(usage: Usage | None, content: str, tool_calls: tuple[dict[str, Any], ...]) -> Usage | None:
@@ -94,9 +95,10 @@ def answer_from(body: dict[str, Any]) -> Answer:
     message = choices[0].get("message") or {}
     content, tool_calls = message.get("content") or "", tuple(message.get("tool_calls") or ())
     raw_usage = body.get("usage")
-    usage = _known(usage_from(raw_usage), content, tool_calls)
+    reported, implausible = _read_usage(raw_usage)
+    usage = _known(reported, content, tool_calls)
     # A cost LiteLLM computed from a usage we do not believe is not believed either.
-    reported_cost = cost_from(raw_usage) if not _implausible(raw_usage) else None
+    reported_cost = None if implausible else cost_from(raw_usage)
     details = None
     if usage is not None:
         details = {name: raw_usage[name] for name in USAGE_DETAILS if raw_usage.get(name)} or None
@@ -106,7 +108,7 @@ def answer_from(body: dict[str, Any]) -> Answer:
         tool_calls=tool_calls,
         usage=usage,
         reported_cost_usd=reported_cost,
-        usage_implausible=_implausible(raw_usage),
+        usage_implausible=implausible,
         logprobs=_object(choices[0].get("logprobs")),
         refusal=_text(message.get("refusal")),
         system_fingerprint=_text(body.get("system_fingerprint")),
@@ -186,10 +188,11 @@ class StreamAccumulator:
 
     def feed(self, chunk: dict[str, Any]) -> Delta:
         if chunk.get("usage"):
-            if _implausible(chunk["usage"]):  # neither its counts nor a cost computed from them
+            usage, implausible = _read_usage(chunk["usage"])
+            if implausible:  # neither its counts nor a cost computed from them
                 self.usage, self.reported_cost_usd, self.usage_implausible = None, None, True
             elif not self.usage_implausible:
-                self.usage = usage_from(chunk["usage"]) or self.usage
+                self.usage = usage or self.usage
                 self.reported_cost_usd = cost_from(chunk["usage"]) or self.reported_cost_usd
         content, fragments, finish, logprobs, refusal = "", [], "", None, ""
         for choice in chunk.get("choices") or ():
