@@ -24,33 +24,15 @@ from saas_litellm_client import (
 ROOT = Path(__file__).resolve().parents[2]
 USAGE = Path(__file__).with_name("typed_usage.py")
 
+_SESSION_CALLS = ("llm_call", "llm_call_stream", "structured_call")
+_CLIENT_CALLS = (*_SESSION_CALLS, "estimate_call", "create_and_call", "create_and_call_stream")
 CALL_METHODS = [
     (cls, name)
     for cls, names in [
-        (
-            SaasLiteLLMClient,
-            (
-                "llm_call",
-                "llm_call_stream",
-                "structured_call",
-                "estimate_call",
-                "create_and_call",
-                "create_and_call_stream",
-            ),
-        ),
-        (
-            SyncSaasLiteLLMClient,
-            (
-                "llm_call",
-                "llm_call_stream",
-                "structured_call",
-                "estimate_call",
-                "create_and_call",
-                "create_and_call_stream",
-            ),
-        ),
-        (JobSession, ("llm_call", "llm_call_stream", "structured_call")),
-        (SyncJobSession, ("llm_call", "llm_call_stream", "structured_call")),
+        (SaasLiteLLMClient, _CLIENT_CALLS),
+        (SyncSaasLiteLLMClient, _CLIENT_CALLS),
+        (JobSession, _SESSION_CALLS),
+        (SyncJobSession, _SESSION_CALLS),
     ]
     for name in names
 ]
