@@ -55,6 +55,7 @@ class Reason:
     UPSTREAM_REJECTED = "UPSTREAM_REJECTED"
     UPSTREAM_STREAM_INTERRUPTED = "UPSTREAM_STREAM_INTERRUPTED"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    SERVER_SHUTTING_DOWN = "SERVER_SHUTTING_DOWN"
     INTERNAL = "INTERNAL"
 
 
@@ -83,6 +84,11 @@ class DomainError(Exception):
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
 
+
+# A stream still running when the shutdown's grace is about to run out ends with this, in
+# its last event (Application.stop), so that every client, REST ones too, is told.
+SHUTDOWN_CUT = "the server shut down before the answer was complete; retry the request"
+SERVER_SHUTTING_DOWN = DomainError(Kind.UNAVAILABLE, Reason.SERVER_SHUTTING_DOWN, SHUTDOWN_CUT)
 
 # What a client sees of a fault of ours: no detail (it is logged for the operator).
 INTERNAL_ERROR = DomainError(Kind.INTERNAL, Reason.INTERNAL, "internal error; the operator has been notified")

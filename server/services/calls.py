@@ -39,7 +39,7 @@ from server.domain import chat, credits, models, validation
 from server.domain.chat import ChatRequest
 from server.domain.completion import Answer, Delta, StreamAccumulator, Usage, answer_from
 from server.domain.credits import BudgetMode, CostSource, Rates
-from server.domain.errors import INTERNAL_ERROR, DomainError, Reason, invalid_argument, not_found
+from server.domain.errors import INTERNAL_ERROR, SERVER_SHUTTING_DOWN, DomainError, Reason, invalid_argument, not_found
 from server.domain.jobs import (
     CallRecord,
     CallStatus,
@@ -165,6 +165,8 @@ class CallUseCases:
         self._job_ttl = job_ttl_seconds
         self._activity_resolution = activity_resolution_seconds(job_ttl_seconds)
         self._running: Counter[uuid.UUID] = Counter()  # this process's calls in flight, by job
+        self._open_streams: set[UpstreamStream] = set()
+        self._streams_cut = False
 
     @property
     def activity_resolution(self) -> float:
@@ -181,6 +183,25 @@ class CallUseCases:
             self._running[job_id] -= 1
             if not self._running[job_id]:
                 del self._running[job_id]
+
+    def cut_streams(self) -> int:
+        """End every stream under way with SERVER_SHUTTING_DOWN in its last event, and
+        any opened from now on (Application.stop, just before its grace runs out), so
+        that each client is told, in-band, why its stream ended. Returns how many."""
+        self._streams_cut = True
+        for stream in self._open_streams:
+            stream.cut(SERVER_SHUTTING_DOWN)
+        return len(self._open_streams)
+
+    @contextlib.contextmanager
+    def _open(self, stream: UpstreamStream) -> Iterator[None]:
+        self._open_streams.add(stream)
+        if self._streams_cut:
+            stream.cut(SERVER_SHUTTING_DOWN)
+        try:
+            yield
+        finally:
+            self._open_streams.discard(stream)
 
     async def keep_running_jobs_open(self) -> int:
         """Refresh the last activity of the jobs this process has calls running in, where
@@ -478,6 +499,7 @@ class CallUseCases:
                     await call.save(CallStatus.FAILED, error=error)
                     raise
                 call.served_model = upstream.served_model
+                stack.enter_context(self._open(upstream))
                 yield StreamStarted(call.call_id, prepared.job_id, prepared.route.alias)
                 try:
                     async with contextlib.aclosing(upstream.chunks()) as chunks:

@@ -15,14 +15,12 @@ from typing import Any
 
 from server.domain.chat import ChatRequest
 from server.domain.completion import Delta
-from server.domain.errors import DomainError, Kind, Reason
+from server.domain.errors import SHUTDOWN_CUT, DomainError, Kind, Reason
 from server.domain.jobs import Job, JobStatus, JobView
 from server.services.auth import TeamPrincipal
 from server.services.background import Background
 from server.services.calls import CallResult, CallUseCases, StreamFinished, StreamStarted
 from server.services.jobs import JobUseCases
-
-SHUTDOWN_CUT = "the server shut down before the answer was complete; retry the request"
 
 
 @dataclass(frozen=True)

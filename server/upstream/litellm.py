@@ -46,7 +46,7 @@ class UpstreamReply:
     latency_ms: int
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: CallUseCases keeps the open ones in a set
 class UpstreamStream:
     """An open streamed completion. Iterate `chunks()`; read the facts after."""
 
@@ -56,6 +56,11 @@ class UpstreamStream:
     _route: Route
     _idle_timeout: float = 60.0
     started: float = field(default_factory=time.perf_counter)
+
+    def cut(self, error: DomainError) -> None:
+        """End the stream from outside: the read under way, or the next one, raises
+        `error` (the caller's `chunks()` loop ends with it)."""
+        self._response.content.set_exception(error)
 
     async def chunks(self) -> AsyncIterator[dict[str, Any]]:
         """Parsed `chat.completion.chunk` objects, until `[DONE]`.

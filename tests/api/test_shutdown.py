@@ -1,6 +1,7 @@
-"""A shutdown that cuts calls still running after its grace: grpc.aio cancels them, and
-the server must let their handlers record them, and settle a single-call job, before it
-closes the database and the HTTP client. The server here is the real Application; the
+"""A shutdown that cuts calls still running after its grace: streams are ended in-band
+just before it runs out, grpc.aio cancels plain calls after it, and the server must let
+their handlers record them, and settle a single-call job, before it closes the database
+and the HTTP client. The server here is the real Application; the
 clients are real gRPC clients; the calls wait on the fake provider."""
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import uuid
 
 import grpc
 import psycopg
+from google.rpc import error_details_pb2
 
-from saaslitellm.v1 import admin_service_pb2_grpc, job_service_pb2_grpc
+from saaslitellm.v1 import admin_service_pb2_grpc, job_pb2, job_service_pb2_grpc
 from saaslitellm.v1 import job_service_pb2 as pb
 from server.app import Application
 from server.services.single_call import SHUTDOWN_CUT
@@ -27,6 +29,12 @@ async def _until_sent(fake_url: str, *markers: str) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"the fake provider never got {markers}")
+
+
+def _reason(status) -> str:
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    return info.reason
 
 
 async def test_calls_cut_by_a_shutdown_are_recorded_and_their_jobs_settled_before_it_ends(database_url, fake_url):
@@ -58,14 +66,22 @@ async def test_calls_cut_by_a_shutdown_are_recorded_and_their_jobs_settled_befor
         single = jobs.CreateAndCallStream(
             pb.CreateAndCallStreamRequest(job_type="t", messages=[user(f"c {slow}")]), metadata=team.auth
         )
-        await past_first_content(stream)
-        _, single_job = await past_first_content(single)
+        stream_rest, _ = await past_first_content(stream)
+        single_rest, single_job = await past_first_content(single)
         await _until_sent(fake_url, plain_marker, f"{plain_marker}-single")
 
-        await app.stop(grace=0.2)  # all four still running: cancelled after the grace
+        await app.stop(grace=0.2)  # all four still running: the streams ended, the plain calls cancelled
 
         for cut in await asyncio.gather(plain, plain_single, return_exceptions=True):
             assert isinstance(cut, grpc.aio.AioRpcError) and cut.code() == grpc.StatusCode.UNAVAILABLE, cut
+        # Each stream ended in-band before the grace ran out, with its last event saying why
+        # (through the REST gateway a cancelled stream would just end: Envoy drops its status).
+        for rest in (stream_rest, single_rest):
+            last = [event async for event in rest][-1]
+            assert last.done and last.error.code == grpc.StatusCode.UNAVAILABLE.value[0], last
+            assert _reason(last.error) == "SERVER_SHUTTING_DOWN" and last.error.message == SHUTDOWN_CUT
+        assert last.job_status == job_pb2.Job.FAILED  # the single call's job: failed, so free
+        assert await stream.code() == await single.code() == grpc.StatusCode.OK
     finally:
         await channel.close()
     with psycopg.connect(database_url) as conn:
@@ -86,10 +102,11 @@ async def test_calls_cut_by_a_shutdown_are_recorded_and_their_jobs_settled_befor
             " FROM teams t WHERE t.team_id = %s",
             (team.team_id,),
         ).fetchone()
-    # Each cut call is recorded, cancelled (the plain one too, which never answered)...
-    assert sorted(calls) == sorted([(job.job_id, "cancelled")] * 2 + [(single_job, "cancelled")])
-    # ...and the single-call job is settled: failed, free, as its client was told to retry
-    # (UNAVAILABLE, no final event), though content had reached it.
+    # Each cut call is recorded: the plain one cancelled (it never answered), the stream
+    # failed with what it had produced...
+    assert sorted(calls) == sorted([(job.job_id, "cancelled"), (job.job_id, "failed"), (single_job, "failed")])
+    # ...and the single-call jobs are settled: failed, free, as their clients were told to
+    # retry, though content had reached one of them.
     assert settled == ("failed", 0, SHUTDOWN_CUT)
     assert settled_plain == ("failed", 0, SHUTDOWN_CUT)  # a plain single call's client was not gone either
     assert (remaining, reserved) == (ledger, ledger_reserved) == (100, 1)  # the open job still holds its credit

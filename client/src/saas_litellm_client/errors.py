@@ -20,7 +20,8 @@ code, then by the HTTP status. Catch the classes you can act on; catch `APIError
         ├── FailedPreconditionError             JobNotOpenError, JobAlreadyFinishedError
         ├── InsufficientCreditsError            (429, but not transient: it needs credits, not time)
         ├── RateLimitedError                    UPSTREAM_RATE_LIMITED; TeamRateLimitedError (transient)
-        ├── UnavailableError                    UpstreamUnavailableError, DatabaseUnavailableError (transient)
+        ├── UnavailableError                    UpstreamUnavailableError, DatabaseUnavailableError,
+        │                                       ServerShuttingDownError (transient)
         ├── DeadlineExceededError               UpstreamTimeoutError
         ├── StreamInterruptedError              UPSTREAM_STREAM_INTERRUPTED (in-band, after streaming began)
         └── InternalServerError                 INTERNAL
@@ -313,6 +314,12 @@ class DatabaseUnavailableError(UnavailableError):
     """The service's database is unavailable (DATABASE_UNAVAILABLE)."""
 
 
+class ServerShuttingDownError(UnavailableError):
+    """The server shut down before the answer was complete (SERVER_SHUTTING_DOWN): in-band,
+    as a stream's last event. A single-call job cut this way is failed, so free: make the
+    request again."""
+
+
 class DeadlineExceededError(APIError):
     """The request took too long on the server side (DEADLINE_EXCEEDED)."""
 
@@ -354,6 +361,7 @@ BY_REASON: dict[str, type[APIError]] = {
     "TEAM_RATE_LIMITED": TeamRateLimitedError,
     "UPSTREAM_UNAVAILABLE": UpstreamUnavailableError,
     "DATABASE_UNAVAILABLE": DatabaseUnavailableError,
+    "SERVER_SHUTTING_DOWN": ServerShuttingDownError,
     "UPSTREAM_TIMEOUT": UpstreamTimeoutError,
     "UPSTREAM_STREAM_INTERRUPTED": StreamInterruptedError,
     "INTERNAL": InternalServerError,

@@ -182,8 +182,9 @@ class JobServiceServicer:
     def LLMCallStream(self, request, context):
         """Streams one LLM call inside an open job; over REST this is Server-Sent Events.
         Errors before the first event are ordinary RPC errors (as for LLMCall); an upstream
-        failure after streaming began arrives as the last event, with `done: true` and
-        `error` set. The call is recorded however the stream ends.
+        failure after streaming began, or the server's shutdown (`SERVER_SHUTTING_DOWN`),
+        arrives as the last event, with `done: true` and `error` set. The call is recorded
+        however the stream ends.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
