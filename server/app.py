@@ -66,8 +66,8 @@ log = logging.getLogger(__name__)
 # At shutdown, how long the handlers of calls cancelled after the grace get to record
 # them and settle their jobs (normally milliseconds: a statement or two each).
 HANDLER_CLEANUP_SECONDS = 5.0
-# How long before the grace runs out the streams still running are ended in-band (at most
-# half the grace): time to record each call, settle a single-call job and send the event.
+# How long before the grace runs out the calls still running are ended (at most half the
+# grace): time to record each call, settle a single-call job and answer.
 STREAM_CUT_MARGIN_SECONDS = 1.0
 
 
@@ -260,10 +260,10 @@ class Application:
         if drain > 0:
             log.info("health is NOT_SERVING; draining for %.1f s before refusing new calls", drain)
             await asyncio.sleep(drain)
-        # Streams still running just before the grace runs out are ended in-band, with
-        # SERVER_SHUTTING_DOWN in their last event: cancelled by grpc.aio after it, a
-        # stream's client would learn nothing through the REST gateway (Envoy drops the
-        # trailing status of a response it has begun).
+        # Calls still running just before the grace runs out are ended with
+        # SERVER_SHUTTING_DOWN, a stream's in its last event: cancelled by grpc.aio after
+        # it, a stream's client would learn nothing through the REST gateway (Envoy drops
+        # the trailing status of a response it has begun), a plain call's no reason.
         cut = asyncio.get_running_loop().call_later(grace - min(STREAM_CUT_MARGIN_SECONDS, grace / 2), self._cut)
         try:
             await self.server.stop(grace)
@@ -290,8 +290,8 @@ class Application:
         await self.db.close()
 
     def _cut(self) -> None:
-        if cut := self.calls.cut_streams():
-            log.info("ending %d stream(s) still running: the shutdown's grace is running out", cut)
+        if cut := self.calls.cut_calls():
+            log.info("ending %d call(s) still running: the shutdown's grace is running out", cut)
 
     async def _expire_abandoned_jobs(self) -> bool:
         """One round of expiry; True when it expired some (there may be more)."""

@@ -88,10 +88,13 @@ class DomainError(Exception):
 # A stream still running when the shutdown's grace is about to run out ends with this, in
 # its last event (Application.stop), so that every client, REST ones too, is told.
 SHUTDOWN_CUT = "the server shut down before the answer was complete; retry the request"
-SERVER_SHUTTING_DOWN = DomainError(Kind.UNAVAILABLE, Reason.SERVER_SHUTTING_DOWN, SHUTDOWN_CUT)
 
 # What a client sees of a fault of ours: no detail (it is logged for the operator).
 INTERNAL_ERROR = DomainError(Kind.INTERNAL, Reason.INTERNAL, "internal error; the operator has been notified")
+
+
+def server_shutting_down() -> DomainError:
+    return DomainError(Kind.UNAVAILABLE, Reason.SERVER_SHUTTING_DOWN, SHUTDOWN_CUT)
 
 
 def invalid_argument(field_name: str, description: str) -> DomainError:

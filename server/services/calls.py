@@ -39,7 +39,7 @@ from server.domain import chat, credits, models, validation
 from server.domain.chat import ChatRequest
 from server.domain.completion import Answer, Delta, StreamAccumulator, Usage, answer_from
 from server.domain.credits import BudgetMode, CostSource, Rates
-from server.domain.errors import INTERNAL_ERROR, SERVER_SHUTTING_DOWN, DomainError, Reason, invalid_argument, not_found
+from server.domain.errors import INTERNAL_ERROR, DomainError, Reason, invalid_argument, not_found, server_shutting_down
 from server.domain.jobs import (
     CallRecord,
     CallStatus,
@@ -165,8 +165,12 @@ class CallUseCases:
         self._job_ttl = job_ttl_seconds
         self._activity_resolution = activity_resolution_seconds(job_ttl_seconds)
         self._running: Counter[uuid.UUID] = Counter()  # this process's calls in flight, by job
+        # What cut_calls ends at shutdown: the streams under way, the plain calls waiting
+        # on the upstream (their tasks), and those it has cancelled.
         self._open_streams: set[UpstreamStream] = set()
-        self._streams_cut = False
+        self._waiting: set[asyncio.Task] = set()
+        self._cut: set[asyncio.Task] = set()
+        self._cutting = False
 
     @property
     def activity_resolution(self) -> float:
@@ -184,24 +188,49 @@ class CallUseCases:
             if not self._running[job_id]:
                 del self._running[job_id]
 
-    def cut_streams(self) -> int:
-        """End every stream under way with SERVER_SHUTTING_DOWN in its last event, and
-        any opened from now on (Application.stop, just before its grace runs out), so
-        that each client is told, in-band, why its stream ended. Returns how many."""
-        self._streams_cut = True
+    def cut_calls(self) -> int:
+        """End every call under way with SERVER_SHUTTING_DOWN, and any that goes upstream
+        from now on (Application.stop, just before its grace runs out), so that each
+        client is told why, REST ones too: a stream in its last event, a plain call as its
+        error. Returns how many."""
+        self._cutting = True
         for stream in self._open_streams:
-            stream.cut(SERVER_SHUTTING_DOWN)
-        return len(self._open_streams)
+            stream.cut(server_shutting_down())
+        for task in self._waiting:
+            self._cut.add(task)
+            task.cancel()
+        return len(self._open_streams) + len(self._waiting)
 
     @contextlib.contextmanager
     def _open(self, stream: UpstreamStream) -> Iterator[None]:
         self._open_streams.add(stream)
-        if self._streams_cut:
-            stream.cut(SERVER_SHUTTING_DOWN)
+        if self._cutting:
+            stream.cut(server_shutting_down())
         try:
             yield
         finally:
             self._open_streams.discard(stream)
+
+    @contextlib.contextmanager
+    def _waiting_upstream(self) -> Iterator[None]:
+        """A plain call's wait on the upstream, which cut_calls may end: it then raises
+        SERVER_SHUTTING_DOWN (the upstream request cancelled) instead of CancelledError."""
+        task = asyncio.current_task()
+        assert task is not None
+        if self._cutting:
+            raise server_shutting_down()
+        self._waiting.add(task)
+        try:
+            yield
+        except asyncio.CancelledError:
+            # Ours alone (the client's cancellation or the grace's would make it 2).
+            if task in self._cut and task.cancelling() == 1:
+                task.uncancel()
+                raise server_shutting_down() from None
+            raise
+        finally:
+            self._waiting.discard(task)
+            self._cut.discard(task)
 
     async def keep_running_jobs_open(self) -> int:
         """Refresh the last activity of the jobs this process has calls running in, where
@@ -434,11 +463,15 @@ class CallUseCases:
             return await self._upstream.complete(model, prepared.route, request, timeout=timeout)
 
         try:
-            reply = await self._with_fallbacks(call, deadline, attempt)
+            with self._waiting_upstream():
+                reply = await self._with_fallbacks(call, deadline, attempt)
             call.served_model = reply.served_model
             answer = answer_from(reply.body)
         except DomainError as error:
-            await call.save(CallStatus.FAILED, error=error)
+            # Cut by the shutdown after the provider had the prompt: cancelled, costed as such.
+            cut = error.reason == Reason.SERVER_SHUTTING_DOWN and bool(call.attempted)
+            status = CallStatus.CANCELLED if cut else CallStatus.FAILED
+            await call.save(status, error=error)
             raise
         except asyncio.CancelledError:
             await call.save(CallStatus.CANCELLED)
@@ -509,7 +542,9 @@ class CallUseCases:
                                 call.mark_first_token()
                                 yield delta
                 except DomainError as error:
-                    record = await call.save(CallStatus.FAILED, answer=accumulator.answer(), error=error, partial=True)
+                    cut = error.reason == Reason.SERVER_SHUTTING_DOWN
+                    status = CallStatus.CANCELLED if cut else CallStatus.FAILED
+                    record = await call.save(status, answer=accumulator.answer(), error=error, partial=True)
                     yield call.finished(record, error)
                     return
             record = await call.save(CallStatus.SUCCEEDED, answer=accumulator.answer())

@@ -1,13 +1,17 @@
-"""A stream through the REST gateway still running when a server's shutdown grace runs
-out ends with its last event saying why, as every failure after streaming began does:
-cancelled by grpc.aio instead, it would just end (Envoy drops the trailing status of a
-response it has begun), and a REST client could not tell a shutdown from a network cut."""
+"""Calls through the REST gateway still running when a server's shutdown grace runs out
+are told why: a plain call in its error, a stream in its last event, as every failure
+after streaming began is. Cancelled by grpc.aio instead, a stream would just end (Envoy
+drops the trailing status of a response it has begun), and a REST client could not tell
+a shutdown from a network cut."""
 
 from __future__ import annotations
 
 import json
 import signal
+import time
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -29,7 +33,7 @@ def stopping(pg: Postgres, tmp_path_factory) -> Iterator[Stack]:
         yield stack
 
 
-def test_a_rest_stream_cut_by_a_shutdown_ends_with_its_reason_and_its_single_call_job_is_free(stopping):
+def test_rest_calls_cut_by_a_shutdown_are_told_why_and_a_single_call_job_is_free(stopping):
     api = f"{stopping.api_url}/api"
     team = rest_team(api, credits=10, models=("fake-gpt",))
     job_id = requests.post(f"{api}/jobs/create", json={"job_type": "t"}, headers=team.headers, timeout=10).json()[
@@ -51,7 +55,20 @@ def test_a_rest_stream_cut_by_a_shutdown_ends_with_its_reason_and_its_single_cal
     ]
     lines = [response.iter_lines() for response in opened]
     firsts = [_first_content(each) for each in lines]  # both running, content under way
-    stopping.servers[0].signal(signal.SIGTERM)
+    marker = f"plain-{uuid.uuid4().hex}"
+    with ThreadPoolExecutor(1) as pool:
+        plain = pool.submit(
+            requests.post,
+            f"{api}/jobs/{job_id}/llm-call",
+            json={"messages": [{"role": "user", "content": f"{marker} [fake delay_ms=30000]"}]},
+            headers=team.headers,
+            timeout=30,
+        )
+        _until_sent(stopping.fake_url, marker)  # the plain call waits on the provider
+        stopping.servers[0].signal(signal.SIGTERM)
+        cut = plain.result()
+    assert cut.status_code == 503, cut.text
+    assert cut.json()["message"] == SHUTDOWN_CUT and cut.json()["details"][0]["reason"] == "SERVER_SHUTTING_DOWN"
 
     lasts = [[json.loads(line[6:]) for line in each if line.startswith(b"data: ")][-1] for each in lines]
     for last in lasts:
@@ -69,10 +86,20 @@ def test_a_rest_stream_cut_by_a_shutdown_ends_with_its_reason_and_its_single_cal
             (job_id, single_job),
         ).fetchall()
         single = conn.execute("SELECT status, credits_charged FROM jobs WHERE job_id = %s", (single_job,)).fetchone()
+    # Each recorded as cancelled, with what it had produced, and why.
     assert sorted(calls) == sorted(
-        [(job_id, "failed", "SERVER_SHUTTING_DOWN"), (single_job, "failed", "SERVER_SHUTTING_DOWN")]
+        [(job_id, "cancelled", "SERVER_SHUTTING_DOWN")] * 2 + [(single_job, "cancelled", "SERVER_SHUTTING_DOWN")]
     )
     assert single == ("failed", 0)
+
+
+def _until_sent(fake_url: str, marker: str) -> None:
+    for _ in range(500):
+        prompts = requests.get(f"{fake_url}/_fake/requests", timeout=5).json()["requests"]
+        if any(marker in str(request["body"].get("messages")) for request in prompts):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"the fake provider never got {marker}")
 
 
 def _first_content(lines: Iterator[bytes]) -> dict:

@@ -315,9 +315,9 @@ class DatabaseUnavailableError(UnavailableError):
 
 
 class ServerShuttingDownError(UnavailableError):
-    """The server shut down before the answer was complete (SERVER_SHUTTING_DOWN): in-band,
-    as a stream's last event. A single-call job cut this way is failed, so free: make the
-    request again."""
+    """The server shut down before the answer was complete (SERVER_SHUTTING_DOWN; a
+    stream's in-band, in its last event). A single-call job cut this way is failed, so
+    free: make the request again."""
 
 
 class DeadlineExceededError(APIError):
