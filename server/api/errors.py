@@ -23,6 +23,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from server.api import wire
+from server.domain import models
 from server.domain.errors import INTERNAL_ERROR, DomainError, Kind, Reason
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ def as_domain_error(error: BaseException, method: str) -> DomainError:
 # Errors whose HTTP status (409, 429, 504) clients retry by themselves, but which no retry
 # in seconds can fix (an idempotency key already used, a team without credits), or whose
 # retry would pay again for work the provider may have done (a timed-out call, which our
-# own client does not retry either).
+# own client does not retry either). Nor does a model whose set-up the provider refuses
+# (models.refuses_set_up: its credentials or name), until the operator fixes it.
 NOT_RETRYABLE = frozenset(
     {
         Reason.INSUFFICIENT_CREDITS,
@@ -100,7 +102,7 @@ def retry_metadata(error: DomainError) -> tuple[tuple[str, str], ...]:
     the errors above, absent otherwise (the SDK's own rule then applies)."""
     if error.retry_after_seconds is not None:
         return (("retry-after", str(math.ceil(error.retry_after_seconds))), ("x-should-retry", "true"))
-    if error.reason in NOT_RETRYABLE:
+    if error.reason in NOT_RETRYABLE or models.refuses_set_up(error):
         return (("x-should-retry", "false"),)
     return ()
 

@@ -63,7 +63,22 @@ MAX_BACKOFF_SECONDS = 2.0
 MAX_RETRY_AFTER_SECONDS = 10.0
 
 
+# Provider answers that say the operator's set-up of one model is wrong (its credentials,
+# its name): another model may be set up right, so the next one is tried, but the same
+# one is not tried again, and the client is not told to retry.
+REFUSED_SET_UP_STATUSES = frozenset({"401", "403", "404"})
+
+
 def is_transient(error: DomainError) -> bool:
+    return error.reason in TRANSIENT_REASONS and not refuses_set_up(error)
+
+
+def refuses_set_up(error: DomainError) -> bool:
+    return error.reason == "UPSTREAM_UNAVAILABLE" and error.metadata.get("upstream_status") in REFUSED_SET_UP_STATUSES
+
+
+def falls_back(error: DomainError) -> bool:
+    """Whether the alias's next model is worth trying after this failure."""
     return error.reason in TRANSIENT_REASONS
 
 

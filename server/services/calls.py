@@ -416,8 +416,10 @@ class CallUseCases:
     ) -> T:
         """Run `attempt(model, timeout)` on the alias's models in order until one succeeds.
 
-        Transient failures are retried on the same model (bounded, with backoff) and then
-        on the next model; anything else, or the last failure, is raised.
+        Transient failures are retried on the same model (bounded, with backoff, while the
+        wait fits the caller's deadline) and then on the next model, as is a model whose
+        set-up the provider refuses (models.falls_back); anything else, or the last
+        failure, is raised.
         """
         last: DomainError | None = None
         for model in call.prepared.route.models:
@@ -428,14 +430,15 @@ class CallUseCases:
                 try:
                     return await attempt(model, self._timeout(deadline))
                 except DomainError as error:
-                    if not models.is_transient(error):
+                    if not models.falls_back(error):
                         raise
                     last = error
-                if retry < self._policy.retries:
-                    delay = models.backoff(retry, last.retry_after_seconds, random.random())
-                    if deadline is not None and time.monotonic() + delay >= deadline:
-                        raise last
-                    await asyncio.sleep(delay)
+                if retry == self._policy.retries or not models.is_transient(last):
+                    break
+                delay = models.backoff(retry, last.retry_after_seconds, random.random())
+                if deadline is not None and time.monotonic() + delay >= deadline:
+                    break  # no time to wait for this model: the next one may answer now
+                await asyncio.sleep(delay)
         assert last is not None
         raise last
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -21,10 +22,13 @@ from typing import Any
 
 import aiohttp
 
+from server.domain import models
 from server.domain.chat import ChatRequest
 from server.domain.completion import check_chunk
 from server.domain.errors import DomainError, Kind, Reason
 from server.domain.models import Route
+
+log = logging.getLogger(__name__)
 
 # Errors of the connection, before or during a response (refused, reset, closed early).
 _TRANSPORT_ERRORS = (aiohttp.ClientError, ConnectionError)
@@ -376,11 +380,23 @@ def _http_error(status: int, error: dict[str, Any], headers: Mapping[str, str], 
             f"the model provider did not answer for '{route.alias}' in time",
             metadata={"model": route.alias, "upstream_status": "408"},
         )
-    if status in (400, 422):
+    if str(status) in models.REFUSED_SET_UP_STATUSES:
+        log.error(
+            "the model provider refused a model of '%s' (HTTP %d): check its credentials and name", route.alias, status
+        )
+        return DomainError(
+            Kind.UNAVAILABLE,
+            Reason.UPSTREAM_UNAVAILABLE,
+            f"the model provider refused to serve '{route.alias}' (HTTP {status}); "
+            "the operator's set-up of the model needs fixing, so a retry will not help",
+            metadata={"model": route.alias, "upstream_status": str(status)},
+        )
+    if 400 <= status < 500:  # the request itself: it would fail the same way on every model
+        shown = "" if status in (400, 422) else f" (HTTP {status})"
         return DomainError(
             Kind.INVALID_ARGUMENT,
             Reason.UPSTREAM_REJECTED,
-            f"the model provider rejected the request: {_safe_message(error, route)}",
+            f"the model provider rejected the request{shown}: {_safe_message(error, route)}",
             metadata={"model": route.alias, "upstream_status": str(status)},
         )
     return DomainError(

@@ -107,6 +107,74 @@ async def test_retries_are_bounded_then_the_next_model_is_tried(database_url, fa
         assert len(await fake_requests(fake_url)) == 1  # a rejected request is never retried
 
 
+async def test_a_retry_wait_past_the_callers_deadline_moves_on_to_the_next_model(database_url, fake_url):
+    """A provider asking for 8 s when the caller has 5: the next model is tried at once,
+    not the call given up."""
+    async with extra_app(database_url, fake_url, upstream_retries=2) as (_app, channel):
+        from saaslitellm.v1 import admin_service_pb2_grpc
+
+        team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel))
+        jobs = job_service_pb2_grpc.JobServiceStub(channel)
+        job_id = await new_job(jobs, team)
+        for rpc, request in (
+            (jobs.LLMCall, pb.LLMCallRequest),
+            (jobs.LLMCallStream, pb.LLMCallStreamRequest),
+        ):
+            await clear_fake_requests(fake_url)
+            started = time.monotonic()
+            message = user("x [fake fail=primary status=429 retry_after=8]")
+            reply = rpc(request(job_id=job_id, messages=[message]), metadata=team.auth, timeout=5)
+            if rpc is jobs.LLMCallStream:
+                assert [event async for event in reply][-1].done
+            else:
+                await reply
+            assert time.monotonic() - started < 4
+            assert [r["model"] for r in await fake_requests(fake_url)] == ["fake-gpt", "fake-gpt-backup"]
+
+
+async def test_a_model_whose_set_up_the_provider_refuses_is_not_retried_but_falls_back(database_url, fake_url):
+    """401, 403, 404: the operator's credentials or model name. The next model may be set
+    up right; the same one will not be, and the client is told not to retry."""
+    async with extra_app(database_url, fake_url, upstream_retries=2) as (app, channel):
+        from saaslitellm.v1 import admin_service_pb2_grpc
+
+        team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel))
+        jobs = job_service_pb2_grpc.JobServiceStub(channel)
+        job_id = await new_job(jobs, team)
+        for status in (401, 403, 404):
+            await clear_fake_requests(fake_url)
+            message = user(f"x [fake fail=primary status={status}]")
+            reply = await jobs.LLMCall(pb.LLMCallRequest(job_id=job_id, messages=[message]), metadata=team.auth)
+            assert [r["model"] for r in await fake_requests(fake_url)] == ["fake-gpt", "fake-gpt-backup"]
+            assert (await recorded(app, reply.call_id)).served_model == "fake-gpt-backup"
+
+        await clear_fake_requests(fake_url)
+        call = jobs.LLMCall(
+            pb.LLMCallRequest(job_id=job_id, messages=[user("x [fake status=401]")]), metadata=team.auth
+        )
+        error = await expect_error(call, grpc.StatusCode.UNAVAILABLE, "UPSTREAM_UNAVAILABLE")
+        assert "will not help" in error.details() and "retry later" not in error.details()
+        assert ("x-should-retry", "false") in tuple(error.trailing_metadata())
+        assert [r["model"] for r in await fake_requests(fake_url)] == ["fake-gpt", "fake-gpt-backup"]
+
+
+async def test_other_4xx_answers_are_the_request_rejected_never_retried(database_url, fake_url):
+    async with extra_app(database_url, fake_url, upstream_retries=2) as (_app, channel):
+        from saaslitellm.v1 import admin_service_pb2_grpc
+
+        team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel))
+        jobs = job_service_pb2_grpc.JobServiceStub(channel)
+        job_id = await new_job(jobs, team)
+        for status in (413, 409):
+            await clear_fake_requests(fake_url)
+            call = jobs.LLMCall(
+                pb.LLMCallRequest(job_id=job_id, messages=[user(f"x [fake status={status}]")]), metadata=team.auth
+            )
+            error = await expect_error(call, grpc.StatusCode.INVALID_ARGUMENT, "UPSTREAM_REJECTED")
+            assert f"(HTTP {status})" in error.details()
+            assert len(await fake_requests(fake_url)) == 1
+
+
 async def test_the_callers_deadline_bounds_the_upstream_call(app, jobs, team):
     job_id = await new_job(jobs, team)
     started = time.monotonic()

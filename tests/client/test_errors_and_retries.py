@@ -21,6 +21,7 @@ from saas_litellm_client import (
     RetryPolicy,
     UnavailableError,
     UpstreamRejectedError,
+    UpstreamUnavailableError,
     ValidationError,
 )
 from saas_litellm_client.errors import BY_REASON, error_from_response, error_from_status
@@ -102,6 +103,14 @@ def test_an_error_carries_code_reason_message_metadata_and_retry_info():
         )
     )
     assert isinstance(limited, RateLimitedError) and limited.retryable and limited.retry_after == 1.5
+
+
+def test_a_provider_refusing_the_models_set_up_is_not_retried_other_unavailability_is():
+    down = error_from_status(status(14, "m", "UPSTREAM_UNAVAILABLE", {"upstream_status": "503"}))
+    assert isinstance(down, UpstreamUnavailableError) and down.retryable
+    for refused in ("401", "403", "404"):
+        error = error_from_status(status(14, "m", "UPSTREAM_UNAVAILABLE", {"upstream_status": refused}))
+        assert isinstance(error, UpstreamUnavailableError) and not error.retryable
 
 
 def test_the_field_is_named_from_bad_request_metadata_or_the_message():
