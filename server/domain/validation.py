@@ -24,7 +24,7 @@ def identifier(field_name: str, value: str) -> str:
     """An operator-chosen id (organization, team, group): 1-64 of letters, digits, `_.-`."""
     if not value:
         raise invalid_argument(field_name, "is required")
-    if not _IDENTIFIER.match(value):
+    if not _IDENTIFIER.fullmatch(value):
         raise invalid_argument(
             field_name, "must be 1-64 characters: letters, digits, '_', '-', '.', starting with a letter or digit"
         )
@@ -35,7 +35,7 @@ def model_name(field_name: str, value: str) -> str:
     """A model alias or LiteLLM model name: 1-128 of letters, digits, `_.-:/`."""
     if not value:
         raise invalid_argument(field_name, "is required")
-    if not _ALIAS.match(value):
+    if not _ALIAS.fullmatch(value):
         raise invalid_argument(field_name, "must be 1-128 characters: letters, digits, '_', '-', '.', ':', '/'")
     return value
 
@@ -105,7 +105,7 @@ def alias_name(field_name: str, value: str) -> str:
     Unlike LiteLLM model names, no `/`: an alias is one segment of a REST path."""
     if not value:
         raise invalid_argument(field_name, "is required")
-    if not _ALIAS_NAME.match(value):
+    if not _ALIAS_NAME.fullmatch(value):
         raise invalid_argument(
             field_name, "must be 1-64 characters: letters, digits, '_', '-', '.', ':', starting with a letter or digit"
         )

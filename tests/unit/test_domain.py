@@ -367,10 +367,19 @@ def test_malformed_job_ids_are_invalid_argument(value):
     assert caught.value.violations[0].field == "job_id"
 
 
-@pytest.mark.parametrize("value", ["", "has space", "x" * 65, "-leading", "semi;colon"])
+@pytest.mark.parametrize("value", ["", "has space", "x" * 65, "-leading", "semi;colon", "team\n", "team\r\n"])
 def test_identifiers_are_checked(value):
     with pytest.raises(DomainError):
         validation.identifier("team_id", value)
+
+
+@pytest.mark.parametrize("check", [validation.identifier, validation.model_name, validation.alias_name])
+def test_a_name_ending_in_a_newline_is_refused_not_a_second_name_that_looks_the_same(check):
+    """`$` also matches before a last newline: "ChatAgent\n" passed as a new alias."""
+    assert check("model", "ChatAgent") == "ChatAgent"
+    with pytest.raises(DomainError) as caught:
+        check("model", "ChatAgent\n")
+    assert caught.value.violations[0].field == "model"
 
 
 # ------------------------------------------------------------------ completions
