@@ -27,6 +27,7 @@ from server.domain.errors import invalid_argument
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 
 T = TypeVar("T")
 
@@ -80,9 +81,18 @@ def after(request: PageRequest, *types: type) -> tuple[Any, ...] | None:
     if request.after is None:
         return None
     position = request.after
-    if len(position) != len(types) or not all(type(v) is t for v, t in zip(position, types, strict=True)):
+    if len(position) != len(types) or not all(_fits(v, t) for v, t in zip(position, types, strict=True)):
         raise invalid_argument("page_token", "is not a token this API issued")
     return position
+
+
+def _fits(value: Any, kind: type) -> bool:
+    """A sort key's value of this type that PostgreSQL takes: a bigint, a text without NUL."""
+    if type(value) is not kind:
+        return False
+    if kind is int:
+        return BIGINT_MIN <= value <= BIGINT_MAX
+    return kind is not str or "\x00" not in value
 
 
 def page(rows: list[T], request: PageRequest, sort_key, *, weigh=None, budget: int = 0) -> Page[T]:

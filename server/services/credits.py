@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-from server.domain import audit, tenancy, validation
+from server.domain import audit, pagination, tenancy, validation
 from server.domain import credits as credit_rules
 from server.domain.audit import Actor
 from server.domain.credits import MAX_CREDITS, Balance, Rates
@@ -210,7 +210,7 @@ def _decode_token(token: str) -> int | None:
         return None
     try:
         kind, _, value = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().partition(":")
-        if kind != "ledger":
+        if kind != "ledger" or not value.isascii() or not value.isdigit() or int(value) > pagination.BIGINT_MAX:
             raise ValueError
         return int(value)
     except (ValueError, UnicodeDecodeError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import math
 import uuid
@@ -141,13 +142,16 @@ async def test_transactions_page_newest_first(credits, jobs, team):
     assert ids == sorted(ids, reverse=True)
     assert seen[0].remaining_after == page.balance.credits_remaining == 100 - 1 + 6
     assert sum(t.amount for t in seen) == page.balance.credits_remaining
-    await expect_error(
-        credits.ListCreditTransactions(
-            cpb.ListCreditTransactionsRequest(team_id=team.team_id, page_token="garbage"), metadata=team.auth
-        ),
-        grpc.StatusCode.INVALID_ARGUMENT,
-        "INVALID_REQUEST",
-    )
+    # Garbage, and forged positions PostgreSQL's bigint cannot hold (they were 500s).
+    for forged in ("garbage", "ledger:9223372036854775808", "ledger:-1", "ledger: 5", "ledger:१२"):
+        token = forged if forged == "garbage" else base64.urlsafe_b64encode(forged.encode()).decode()
+        await expect_error(
+            credits.ListCreditTransactions(
+                cpb.ListCreditTransactionsRequest(team_id=team.team_id, page_token=token), metadata=team.auth
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_REQUEST",
+        )
 
 
 async def test_a_page_size_past_the_most_is_the_most_as_in_every_list(credits, team):

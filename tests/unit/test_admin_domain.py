@@ -48,6 +48,18 @@ def test_forged_page_tokens_are_invalid_arguments(token):
     assert field_of(caught.value) == "page_token"
 
 
+@pytest.mark.parametrize(("position", "types"), [([2**63], (int,)), ([-(2**63) - 1], (int,)), (["a\x00"], (str,))])
+def test_a_forged_position_postgresql_cannot_take_is_an_invalid_argument_not_a_crash(position, types):
+    """A bigint out of range or a text with NUL failed in PostgreSQL: 500 INTERNAL."""
+    forged = json.dumps({"a": position, "f": pagination.fingerprint({})})
+    request = pagination.page_request(10, base64.urlsafe_b64encode(forged.encode()).decode(), {})
+    with pytest.raises(DomainError) as caught:
+        pagination.after(request, *types)
+    assert field_of(caught.value) == "page_token"
+    edge = json.dumps({"a": [2**63 - 1], "f": pagination.fingerprint({})})
+    assert pagination.after(pagination.page_request(10, base64.urlsafe_b64encode(edge.encode()).decode(), {}), int)
+
+
 def test_a_forged_token_with_the_right_filters_is_still_checked():
     filters = {"team_id": "t"}
     forged = json.dumps({"a": [1, {"x": 2}], "f": pagination.fingerprint(filters)})
