@@ -95,7 +95,9 @@ usage=zero|negative|huge
                    all zeros, negated counts, or 3,000,000,000 prompt tokens.
 garbage_after=N    streaming: after N content chunks, one event that is
                    valid JSON but no chunk (``data: [5]``); the stream then
-                   goes on as usual.
+                   goes on as usual.  Non-streaming: a reply that is valid
+                   JSON but no completion (``{"choices": "broken"}``; N
+                   ignored).
 finish=R           report finish_reason R (stop, length, content_filter,
                    tool_calls) whatever happened.
 json=invalid       with a json_object/json_schema ``response_format``: the

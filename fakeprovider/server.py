@@ -344,14 +344,17 @@ async def _respond(
     if directive.stall_after is not None:
         await _wait_for_disconnect(request)
         return web.Response()
+    if directive.garbage_after is not None:
+        return web.Response(body=_GARBAGE_REPLY, content_type="application/json")
     body = _completion_body(
         completion_id, created, model, reply, usage=None if directive.usage == "none" else directive.usage or ""
     )
     return web.Response(body=_dumps(body).encode(), content_type="application/json")
 
 
-# Valid JSON that is no chunk (``garbage_after``): what a broken upstream might send.
+# Valid JSON that is no chunk, or no completion (``garbage_after``): what a broken upstream might send.
 _GARBAGE_EVENT = b"data: [5]\n\n"
+_GARBAGE_REPLY = b'{"choices": "broken"}'
 
 
 async def _stream(

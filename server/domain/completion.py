@@ -142,6 +142,26 @@ class Delta:
         return not (self.content or self.tool_calls or self.finish_reason or self.logprobs or self.refusal)
 
 
+def check_completion(body: Any) -> dict[str, Any]:
+    """`body` if it has the shape answer_from reads (OpenAI's `chat.completion`: what it
+    reads may be missing or null, but not of another type); else ValueError saying what
+    is not, which the upstream client reports as a malformed reply."""
+    if not isinstance(body, dict):
+        raise ValueError("a reply that is not a JSON object")
+    choices = body.get("choices")
+    if choices is not None and not isinstance(choices, list):
+        raise ValueError("choices that are not a list")
+    for choice in choices or ():
+        if not isinstance(choice, dict):
+            raise ValueError("a choice that is not an object")
+        _check_types(choice, {"finish_reason": str, "message": dict, "logprobs": dict}, "a choice")
+        message = choice.get("message") or {}
+        _check_types(message, {"content": str, "refusal": str, "tool_calls": list}, "a message")
+        if not all(isinstance(call, dict) for call in message.get("tool_calls") or ()):
+            raise ValueError("a tool call that is not an object")
+    return body
+
+
 def check_chunk(chunk: Any) -> dict[str, Any]:
     """`chunk` if it has the shape StreamAccumulator reads (OpenAI's `chat.completion.chunk`:
     what it reads may be missing or null, but not of another type); else ValueError saying

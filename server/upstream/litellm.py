@@ -24,7 +24,7 @@ import aiohttp
 
 from server.domain import models
 from server.domain.chat import ChatRequest
-from server.domain.completion import check_chunk
+from server.domain.completion import check_chunk, check_completion
 from server.domain.errors import DomainError, Kind, Reason
 from server.domain.models import Route
 
@@ -198,13 +198,11 @@ class LiteLLMClient:
         if status != 200:
             raise _http_error(status, _error_body(content), headers, route)
         try:
-            reply = json.loads(content)
+            reply = check_completion(json.loads(content))  # ValueError: not JSON, or not a completion's shape
         except ValueError:
-            reply = None
-        if not isinstance(reply, dict):
             raise DomainError(
                 Kind.UNAVAILABLE, Reason.UPSTREAM_UNAVAILABLE, "the model provider sent a malformed reply"
-            )
+            ) from None
         return UpstreamReply(
             body=reply,
             served_model=headers.get("x-litellm-model-group") or model,

@@ -437,3 +437,18 @@ async def test_a_chunk_of_the_wrong_shape_ends_the_stream_as_broken_off(app, job
     row = await only_call(app, job_id)
     assert (row.status, row.error_reason) == ("failed", "UPSTREAM_STREAM_INTERRUPTED")
     assert row.content == "".join(e.content for e in events) and row.content
+
+
+async def test_a_reply_of_the_wrong_shape_is_the_providers_fault_not_an_internal_error(app, jobs, team, fake_url):
+    """Valid JSON that is no completion (`{"choices": "broken"}`) is a malformed reply, like
+    one that is not JSON: UPSTREAM_UNAVAILABLE, so the next model is tried; it was INTERNAL."""
+    await clear_fake_requests(fake_url)
+    job_id = await new_job(jobs, team)
+    call = jobs.LLMCall(
+        pb.LLMCallRequest(job_id=job_id, messages=[user("x [fake garbage_after=0]")]), metadata=team.auth
+    )
+    error = await expect_error(call, grpc.StatusCode.UNAVAILABLE, "UPSTREAM_UNAVAILABLE")
+    assert "malformed" in error.details()
+    assert [r["model"] for r in await fake_requests(fake_url)] == ["fake-gpt", "fake-gpt-backup"]
+    row = await only_call(app, job_id)
+    assert (row.status, row.error_reason) == ("failed", "UPSTREAM_UNAVAILABLE")
