@@ -228,7 +228,14 @@ _GATEWAY_REFUSAL = json.dumps(
         "code": 16,
         "message": "GET /metrics through the gateway needs the admin key: send it as 'X-Admin-Key: ...' or "
         "'Authorization: Bearer ...' (a Prometheus scrape config sets it with `authorization`)",
-        "details": [],
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "ADMIN_KEY_REQUIRED",
+                "domain": "saaslitellm",
+                "metadata": {},
+            }
+        ],
     }
 ).encode()
 

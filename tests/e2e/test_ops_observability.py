@@ -139,6 +139,7 @@ def test_the_gateways_metrics_need_the_admin_key_and_a_process_port_does_not(sta
         refused = requests.get(f"{stack.api_url}/metrics", headers=headers, timeout=10)
         assert refused.status_code == 401, (headers, refused.text)
         assert "admin key" in refused.json()["message"] and "saaslitellm_" not in refused.text
+        assert refused.json()["details"][0]["reason"] == "ADMIN_KEY_REQUIRED"  # as every refusal of the API
     bearer = requests.get(f"{stack.api_url}/metrics", headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10)
     assert bearer.status_code == 200 and "saaslitellm_credits_charged_total" in bearer.text
     direct = requests.get(f"http://127.0.0.1:{stack.metrics_ports[0]}/metrics", timeout=10)
