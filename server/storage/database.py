@@ -178,6 +178,9 @@ class Database:
             pool_timeout=30,  # a burst waits for a connection rather than failing
             pool_recycle=recycle_seconds,
             connect_args={"connect_timeout": 5, "application_name": "saaslitellm-server"},
+            # An error's message would end with its statement's parameters, and unexpected
+            # errors are logged: parameters may hold secrets (sealed ones) and tenants' data.
+            hide_parameters=True,
         )
         # After a lost connection SQLAlchemy invalidates the whole pool (every connection
         # older than the failure is replaced on its next checkout), so the pool recovers

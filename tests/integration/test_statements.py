@@ -312,3 +312,14 @@ async def test_a_batch_is_one_round_trip_and_a_transaction_sends_begin_with_its_
         await db.close()
         proxy.stop()
         pg.drop_database(name)
+
+
+async def test_a_failed_statements_error_does_not_carry_its_parameters(db):
+    """The server logs an unexpected database error with its traceback: SQLAlchemy's
+    message would end with the statement's parameters (a webhook's sealed secret was seen
+    in a log this way), so the engine hides them; the SQL itself is still shown."""
+    with pytest.raises(Exception) as caught:
+        async with db.transaction() as conn:
+            await conn.execute(text("SELECT CAST(:secret AS text), 1 / 0"), {"secret": "whsec_not-for-logs"})
+    assert "division by zero" in str(caught.value) and "1 / 0" in str(caught.value)
+    assert "whsec_not-for-logs" not in str(caught.value)
