@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from server.domain import chat, credits, models, validation
 from server.domain.chat import ChatRequest
@@ -66,6 +66,8 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 _NO_JOB = uuid.UUID(int=0)  # a job id no job has: the context of a call in no job
 _MIN_ATTEMPT_SECONDS = 0.1  # the least time an upstream attempt is given
+# How long a call's record is written again while the database is unavailable.
+RECORD_RETRY_SECONDS = 30.0
 
 
 class ContentPolicy:
@@ -691,20 +693,54 @@ class _CallInProgress:
         # The job's recorded last activity is refreshed only when it would otherwise lag
         # the end of this call by more than the resolution.
         lag = time.perf_counter() - self.prepared.job_activity_at
-        async with self.owner._db.statements() as conn:
-            job = await job_store.record_call(
-                conn,
-                record,
-                patch,
-                touch_job=lag > self.owner._activity_resolution,
-                in_job_limits=self.prepared.in_job_limits,
-                reserved_usd=self.prepared.reserved_usd,
-            )
+        job = await self._record(record, patch, touch_job=lag > self.owner._activity_resolution)
         # Whether a late call is charged follows the budget its job was settled under, not
-        # the one the call started under: the team may have switched in between.
-        if job.settled_without_the_call:
+        # the one the call started under: the team may have switched in between. (A record
+        # written by an attempt whose answer was lost: charge_late_calls decides.)
+        if job is None or job.settled_without_the_call:
             await charge_late_calls(self.owner._db, record.job_id, record.team_id, self.principal.actor)
         return record
+
+    async def _record(
+        self, record: CallRecord, patch: dict[str, Any] | None, *, touch_job: bool
+    ) -> job_store.JobAtRecord | None:
+        """Write the record. The provider has done the work, and its cost is in no other
+        place: while the database is unavailable (a connection lost, a restart) the write
+        is tried again, on a new connection, for up to RECORD_RETRY_SECONDS. None when an
+        earlier attempt had written it and only its answer was lost."""
+        deadline = time.monotonic() + RECORD_RETRY_SECONDS
+        delay, retried = 0.05, False
+        while True:
+            try:
+                async with self.owner._db.statements() as conn:
+                    if retried and await job_store.call_recorded(conn, record.call_id):
+                        return None
+                    return await job_store.record_call(
+                        conn,
+                        record,
+                        patch,
+                        touch_job=touch_job,
+                        in_job_limits=self.prepared.in_job_limits,
+                        reserved_usd=self.prepared.reserved_usd,
+                    )
+            except DomainError as error:
+                if error.reason != Reason.DATABASE_UNAVAILABLE or time.monotonic() + delay > deadline:
+                    log.error(
+                        "call %s of job %s (team %s) is not recorded: %s; its usage: %d prompt and %d "
+                        "completion tokens, provider cost %s USD",
+                        record.call_id,
+                        record.job_id,
+                        record.team_id,
+                        error,
+                        record.prompt_tokens,
+                        record.completion_tokens,
+                        record.provider_cost_usd,
+                    )
+                    raise
+                if not retried:
+                    log.warning("call %s: the database is unavailable; writing its record again", record.call_id)
+            await asyncio.sleep(delay)
+            delay, retried = min(delay * 2, 1.0), True
 
     def finished(self, record: CallRecord, error: DomainError | None = None) -> StreamFinished:
         return StreamFinished(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from server.services.auth import TeamPrincipal
 from server.services.background import Background
 from server.services.calls import CallResult, CallUseCases, StreamFinished, StreamStarted
 from server.services.jobs import JobUseCases
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,15 @@ class SingleCallUseCases:
             self._jobs.complete(principal, str(job.job_id), status=status.value, metadata={}, error_message=error)
         )
 
+    async def _settle_after(self, error: DomainError, principal: TeamPrincipal, job: Job) -> None:
+        """Fail the job of a call that failed with `error`, which the client is told, naming
+        the job, even if the settlement fails too (the database unavailable: the job then
+        expires as one whose client went away, its credit released)."""
+        try:
+            await self._settle(principal, job, JobStatus.FAILED, error.message)
+        except DomainError as settling:
+            log.warning("single-call job %s is not failed yet (%s); it expires unless completed", job.job_id, settling)
+
     async def call(
         self, principal: TeamPrincipal, spec: JobSpec, request: ChatRequest, *, time_remaining: float | None = None
     ) -> SingleCallResult:
@@ -106,7 +118,7 @@ class SingleCallUseCases:
         try:
             result = await self._calls.call(principal, str(job.job_id), request, time_remaining=time_remaining)
         except DomainError as error:
-            await self._settle(principal, job, JobStatus.FAILED, error.message)
+            await self._settle_after(error, principal, job)
             raise _with_job(error, job) from None
         except asyncio.CancelledError:
             why = SHUTDOWN_CUT if self.server_stopping else "the client went away before the answer"
@@ -139,7 +151,7 @@ class SingleCallUseCases:
         except DomainError as error:  # before the first event: an ordinary error
             if not settled:
                 settled = True
-                await self._settle(principal, job, JobStatus.FAILED, error.message)
+                await self._settle_after(error, principal, job)
             raise _with_job(error, job) from None
         except Exception:  # a fault of ours: the job must not stay open holding its credit
             if not settled:

@@ -533,6 +533,13 @@ class JobAtRecord:
         return self.status is JobStatus.COMPLETED and self.settled_budget_mode is not BudgetMode.JOB_BASED
 
 
+_CALL_RECORDED = Statement("SELECT 1 FROM llm_calls WHERE call_id = :call_id")
+
+
+async def call_recorded(conn: StatementConnection, call_id: uuid.UUID) -> bool:
+    return await conn.first(_CALL_RECORDED, {"call_id": call_id}) is not None
+
+
 async def record_call(
     conn: StatementConnection,
     call: CallRecord,

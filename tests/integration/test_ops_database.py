@@ -55,6 +55,7 @@ class Cluster:
     url: str
     servers: list[Child]
     ports: list[int]
+    fake_url: str
     waited: list[str] = field(default_factory=list)  # the log line each server wrote while waiting
 
     def stop_database(self) -> None:
@@ -102,7 +103,7 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
             server.start()
             servers.append(server)
             ports.append(port)
-        cluster = Cluster(root / "pg", url, servers, ports)
+        cluster = Cluster(root / "pg", url, servers, ports, f"http://127.0.0.1:{fake_port}")
         for server in servers:
             server.wait_ready(
                 lambda s=server: any("waiting for the database" in r["message"] for r in log_records(s)), timeout=60
@@ -236,3 +237,43 @@ async def test_a_postgres_restart_under_load_fails_fast_recovers_and_loses_nothi
     assert recorded == len(load.calls)
     remaining, ledger_amount, reserved, ledger_reserved, _ = invariants(cluster.url, team_id)
     assert (remaining, reserved) == (ledger_amount, ledger_reserved)
+
+
+async def test_a_call_answered_while_postgres_is_down_is_recorded_once_it_is_back(cluster):
+    """The provider answers while PostgreSQL is stopped: the call's record is written again
+    until PostgreSQL is back, and the client then gets its answer. (It was lost: the
+    provider paid, the client told to retry, which would pay it again.)"""
+    async with channels_to(cluster.ports[:1]) as channels:
+        _, auth = await make_team(channels[0], credits=10)
+        stub = job_service_pb2_grpc.JobServiceStub(channels[0])
+        job = await stub.CreateJob(pb.CreateJobRequest(job_type="outage"), metadata=auth, timeout=10)
+        marker = f"outage-{time.monotonic_ns()}"
+        text_ = struct_pb2.Value(string_value=f"{marker} [fake delay_ms=1500]")
+        call = asyncio.ensure_future(
+            stub.LLMCall(
+                pb.LLMCallRequest(job_id=job.job_id, messages=[chat_pb2.ChatMessage(role="user", content=text_)]),
+                metadata=auth,
+                timeout=60,
+            )
+        )
+        for _ in range(500):  # until the call is with the provider, its context read done
+            async with httpx.AsyncClient() as client:
+                sent = (await client.get(f"{cluster.fake_url}/_fake/requests", timeout=5)).json()["requests"]
+            if any(marker in str(r["body"].get("messages")) for r in sent):
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(cluster.stop_database)
+        server = cluster.servers[0]
+        for _ in range(600):  # until its record has failed once: the answer came while PostgreSQL was down
+            if any("writing its record again" in r["message"] for r in log_records(server)):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the call's record was never tried while PostgreSQL was down")
+        await asyncio.to_thread(cluster.start_database)
+        reply = await call
+    with psycopg.connect(cluster.url) as conn:
+        recorded = conn.execute(
+            "SELECT status, prompt_tokens > 0 FROM llm_calls WHERE call_id = %s", (reply.call_id,)
+        ).fetchall()
+    assert recorded == [("succeeded", True)]
