@@ -24,6 +24,7 @@ name that resolves to a private address, or starts to (DNS rebinding), is not de
 from __future__ import annotations
 
 import base64
+import encodings.idna
 import hashlib
 import hmac
 import ipaddress
@@ -40,6 +41,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from server.domain import validation
 from server.domain.errors import DomainError, Kind, invalid_argument
+from server.domain.tenancy import AdminReason, Organization
 
 EVENT_TYPES = (
     "team.credits_low",
@@ -51,6 +53,10 @@ EVENT_TYPES = (
 )
 SECRET_PREFIX = "whsec_"
 MAX_URL_LENGTH = 2048
+# What DNS (and the resolver's IDNA encoding) takes: labels of 1 to 63 characters, names
+# of at most 253, counted in their ASCII (xn--) form.
+MAX_LABEL_LENGTH = 63
+MAX_HOST_NAME_LENGTH = 253
 MAX_ATTEMPTS = 12
 # Delay before attempt n+1 after n failed ones: 5 s, 30 s, 2 min, 10 min, 30 min, then
 # hourly, about 7 hours in all before the delivery is marked failed.
@@ -82,7 +88,9 @@ def endpoint_spec(
     allow_private_targets: bool = False,
 ) -> EndpointSpec:
     """Validate an endpoint an operator asked for, naming the first bad field. A host
-    on this machine or a private network is refused unless `allow_private_targets`."""
+    on this machine or a private network is refused unless `allow_private_targets`; a
+    host DNS cannot take (`host_name_flaw`) and a port outside 1-65535 always are, since
+    no delivery to them could ever be made."""
     if not url:
         raise invalid_argument("url", "is required")
     if len(url) > MAX_URL_LENGTH:
@@ -99,6 +107,15 @@ def endpoint_spec(
         raise invalid_argument("url", "must be an absolute http:// or https:// URL")
     if parts.username or parts.password:
         raise invalid_argument("url", "must not carry credentials; verify the signature instead")
+    try:
+        port = parts.port
+    except ValueError:  # not a number (`:abc`), or above 65535
+        port = 0
+    if port == 0:
+        raise invalid_argument("url", "must have a port from 1 to 65535, or none (80 for http, 443 for https)")
+    flaw = host_name_flaw(hostname)
+    if flaw:
+        raise invalid_argument("url", flaw)
     if not allow_private_targets:
         refusal = host_refusal(hostname)
         if refusal:
@@ -135,6 +152,36 @@ def url_text_flaw(url: str) -> str | None:
             return f"must not contain {char!r} (percent-encode it)"
     if _PERCENT_ESCAPE.search(url):
         return "has a '%' not followed by two hex digits (write a literal % as %25)"
+    return None
+
+
+def host_name_flaw(host: str) -> str | None:
+    """Why a URL's host name cannot be looked up, or None: an empty label (`a..com`,
+    `.a.com`), a label over 63 characters or a name over 253 (in their ASCII form), or a
+    label IDNA cannot encode. The resolver encodes the name under IDNA before any lookup
+    and fails on such a name, so every delivery to it would fail. The host is read as
+    IDNA reads it (NFKC, fullwidth dots), as `host_refusal` does; an IPv6 literal is left
+    to `host_refusal`."""
+    name = unicodedata.normalize("NFKC", host).translate(_DOTS)
+    if ":" in name:
+        return None
+    bare = name[:-1] if name.endswith(".") else name  # one trailing dot: the DNS root
+    if not bare:
+        return "must have a host name"
+    encoded = []
+    for label in bare.split("."):
+        if not label:
+            return "must not have an empty label in its host name (two dots in a row, or a leading dot)"
+        try:
+            ascii_label = label if label.isascii() else encodings.idna.ToASCII(label).decode("ascii")
+        except UnicodeError as error:  # a label that maps to nothing, or too long once encoded
+            return f"has a host name label IDNA cannot encode ({label[:70]!r}: {error})"
+        if len(ascii_label) > MAX_LABEL_LENGTH:
+            return f"has a host name label of {len(ascii_label)} characters; DNS takes at most {MAX_LABEL_LENGTH}"
+        encoded.append(ascii_label)
+    length = len(".".join(encoded))
+    if length > MAX_HOST_NAME_LENGTH:
+        return f"has a host name of {length} characters; DNS takes at most {MAX_HOST_NAME_LENGTH}"
     return None
 
 
@@ -309,6 +356,18 @@ class SecretBox:
 
 class SecretUnreadable(Exception):
     """A sealed secret that this SAAS_SECRETS_KEY does not open (the key changed)."""
+
+
+def ensure_organization_open(org: Organization) -> None:
+    """An endpoint is not scoped to an archived organization, as a team is not created in
+    one (same error, FAILED_PRECONDITION ORGANIZATION_ARCHIVED)."""
+    if org.archived:
+        raise DomainError(
+            Kind.FAILED_PRECONDITION,
+            AdminReason.ORGANIZATION_ARCHIVED,
+            f"organization '{org.organization_id}' is archived and cannot get new webhook endpoints",
+            metadata={"organization_id": org.organization_id},
+        )
 
 
 def not_configured() -> DomainError:

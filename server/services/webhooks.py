@@ -69,7 +69,12 @@ class WebhookUseCases:
         secret = webhooks.new_secret()
         async with self._db.transaction() as conn:
             if spec.organization_id is not None:
-                await catalog.get_organization(conn, spec.organization_id)
+                # Locked (FOR SHARE) as team creation locks it: the organization's delete
+                # (FOR UPDATE) waits for this create and then finds the endpoint
+                # (RESOURCE_IN_USE), or this waits for the delete and finds no
+                # organization (NOT_FOUND); never an insert under a deleted organization.
+                org = await catalog.get_organization(conn, spec.organization_id, lock="share")
+                webhooks.ensure_organization_open(org)
             await store.insert_endpoint(
                 conn,
                 endpoint_id,
@@ -129,8 +134,11 @@ class WebhookUseCases:
         return after
 
     async def retry_failed(self, actor: Actor, endpoint_id: str) -> int:
-        """The endpoint's failed deliveries back to pending, due now: one more attempt each."""
+        """The endpoint's failed deliveries back to pending, due now: one more attempt each.
+        Refused without SAAS_SECRETS_KEY, as creation is: nothing would send them."""
         key = validation.uuid_field("endpoint_id", endpoint_id)
+        if self._box is None:
+            raise webhooks.not_configured()
         async with self._db.transaction() as conn:
             endpoint = await store.get_endpoint(conn, key)
             retried = await store.retry_failed(conn, key)
@@ -146,8 +154,11 @@ class WebhookUseCases:
             await _audit(conn, actor, "delete", before, before, None)
 
     async def send_test(self, actor: Actor, endpoint_id: str) -> Delivery:
-        """A `webhook.test` event for the endpoint, sent like any other."""
+        """A `webhook.test` event for the endpoint, sent like any other. Refused without
+        SAAS_SECRETS_KEY, as creation is: no process sends deliveries then."""
         key = validation.uuid_field("endpoint_id", endpoint_id)
+        if self._box is None:
+            raise webhooks.not_configured()
         async with self._db.transaction() as conn:
             endpoint = await store.get_endpoint(conn, key)
             delivery = await store.insert_test_delivery(conn, key)
@@ -306,7 +317,7 @@ class WebhookSender:
     async def _deliver(self, delivery: DueDelivery) -> None:
         """Send one delivery, then record the attempt at once."""
         try:
-            status_code, error = await self._send(delivery)
+            status_code, error = await self._attempt(delivery)
             retry_in = None if not error else webhooks.retry_delay_seconds(delivery.attempts + 1)
             async with self._recording, self._db.transaction() as conn:
                 await store.record_attempt(
@@ -333,6 +344,22 @@ class WebhookSender:
                 error,
             )
             await self._pause_if_dead(delivery, error)
+
+    async def _attempt(self, delivery: DueDelivery) -> tuple[int | None, str]:
+        """`_send`, with a failure it does not foresee made a failed attempt like any
+        other: recorded, retried on the backoff, failed for good after the last attempt.
+        Left to `_deliver`'s catch-all, the attempt would go unrecorded: the delivery sent
+        again at each lease's end, for ever, never failed, its endpoint never paused."""
+        try:
+            return await self._send(delivery)
+        except Exception as error:
+            if isinstance(error, UnicodeError) and "idna" in str(error):  # the resolver encoding the host
+                log.warning(
+                    "webhook delivery %s: its URL's host name cannot be looked up: %s", delivery.delivery_id, error
+                )
+                return None, f"not sent: the URL's host name cannot be looked up ({error}); change the endpoint's url"
+            log.warning("webhook delivery %s: sending it failed unexpectedly", delivery.delivery_id, exc_info=True)
+            return None, f"the attempt failed unexpectedly ({type(error).__name__}: {error})"
 
     async def _pause_if_dead(self, delivery: DueDelivery, error: str) -> None:
         """A delivery failed for good: pause its endpoint when nothing was delivered to it

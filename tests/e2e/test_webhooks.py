@@ -228,6 +228,11 @@ def test_endpoints_are_checked_listed_without_secrets_and_deleted(stack, api, re
     for body, field_name in [
         ({"url": "ftp://example.com", "event_types": ["job.failed"]}, "url"),
         ({"url": "http://user:pw@example.com/", "event_types": ["job.failed"]}, "url"),
+        # hosts the resolver cannot encode (IDNA) and ports that are no port: never deliverable
+        ({"url": "http://" + "a" * 70 + ".com/", "event_types": ["job.failed"]}, "url"),
+        ({"url": "http://a..com/", "event_types": ["job.failed"]}, "url"),
+        ({"url": "http://example.com:99999/", "event_types": ["job.failed"]}, "url"),
+        ({"url": "http://example.com:abc/", "event_types": ["job.failed"]}, "url"),
         ({"url": "https://example.com/", "event_types": []}, "event_types"),
         ({"url": "https://example.com/", "event_types": ["job.done"]}, "event_types[0]"),
     ]:

@@ -124,3 +124,57 @@ def test_the_dashboard_offers_the_servers_event_types():
     listed = re.search(r"WEBHOOK_EVENT_TYPES = \[(.*?)\] as const", source, re.S)
     assert listed is not None
     assert tuple(re.findall(r'"([^"]+)"', listed.group(1))) == EVENT_TYPES
+
+
+LABEL_63 = "a" * 63
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        # The resolver encodes the host under IDNA before any lookup, and fails on these:
+        # every delivery would fail, so the endpoint is refused when created.
+        ("http://" + "a" * 70 + ".com/", "has a host name label of 70 characters; DNS takes at most 63"),
+        ("https://hooks." + "b" * 64 + "/", "label of 64 characters"),
+        ("http://a..com/", "must not have an empty label in its host name"),
+        ("http://.a.com/", "must not have an empty label"),
+        ("http://a.com../", "must not have an empty label"),
+        ("http://./", "must have a host name"),
+        ("https://" + "ü" * 60 + ".example/", "IDNA cannot encode"),  # over 63 in its xn-- form
+        ("https://\u034f.example/", "IDNA cannot encode"),  # a label IDNA maps to nothing
+        ("https://" + ".".join([LABEL_63] * 4) + "/", "has a host name of 255 characters; DNS takes at most 253"),
+        # Ports the HTTP client cannot connect to
+        ("http://example.com:99999/", "must have a port from 1 to 65535"),
+        ("http://example.com:65536/", "must have a port from 1 to 65535"),
+        ("http://example.com:abc/", "must have a port from 1 to 65535"),
+        ("http://example.com:+1/", "must have a port from 1 to 65535"),
+        ("http://example.com:0/", "must have a port from 1 to 65535"),
+        ("http://[2606:4700::1111]:70000/", "must have a port from 1 to 65535"),
+    ],
+)
+def test_hosts_that_cannot_be_looked_up_and_bad_ports_are_refused_naming_url(url, why):
+    for allow_private_targets in (False, True):  # no use to any receiver, private or not
+        with pytest.raises(DomainError) as raised:
+            webhooks.endpoint_spec(url, ["job.failed"], "", "", allow_private_targets=allow_private_targets)
+        assert raised.value.kind is Kind.INVALID_ARGUMENT
+        assert [v.field for v in raised.value.violations] == ["url"]
+        assert raised.value.message.startswith("url: ") and why in raised.value.message, raised.value.message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://" + LABEL_63 + ".com/",
+        "https://" + ".".join([LABEL_63] * 3 + ["a" * 61]) + "/",  # 253 characters
+        "https://" + ".".join([LABEL_63] * 3 + ["a" * 61]) + "./",  # and the root's dot
+        "https://example.com./hooks",
+        "https://bücher.example/hooks",
+        "https://example.com:1/",
+        "https://example.com:65535/",
+        "https://example.com:/",  # an empty port: the scheme's
+        "https://[2606:4700:4700::1111]:8443/h",
+        "https://_hooks.example.com/",
+    ],
+)
+def test_hosts_dns_takes_and_ports_from_1_to_65535_are_accepted(url):
+    assert webhooks.endpoint_spec(url, ["job.failed"], "", "").url == url
