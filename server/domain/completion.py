@@ -6,6 +6,7 @@ streamed call and a plain one record the same tokens, cost and content.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -146,17 +147,7 @@ def check_completion(body: Any) -> dict[str, Any]:
     """`body` if it has the shape answer_from reads (OpenAI's `chat.completion`: what it
     reads may be missing or null, but not of another type); else ValueError saying what
     is not, which the upstream client reports as a malformed reply."""
-    if not isinstance(body, dict):
-        raise ValueError("a reply that is not a JSON object")
-    choices = body.get("choices")
-    if choices is not None and not isinstance(choices, list):
-        raise ValueError("choices that are not a list")
-    for choice in choices or ():
-        if not isinstance(choice, dict):
-            raise ValueError("a choice that is not an object")
-        _check_types(choice, {"finish_reason": str, "message": dict, "logprobs": dict}, "a choice")
-        message = choice.get("message") or {}
-        _check_types(message, {"content": str, "refusal": str, "tool_calls": list}, "a message")
+    for message in _messages(body, "a reply", "message"):
         if not all(isinstance(call, dict) for call in message.get("tool_calls") or ()):
             raise ValueError("a tool call that is not an object")
     return body
@@ -166,23 +157,30 @@ def check_chunk(chunk: Any) -> dict[str, Any]:
     """`chunk` if it has the shape StreamAccumulator reads (OpenAI's `chat.completion.chunk`:
     what it reads may be missing or null, but not of another type); else ValueError saying
     what is not, which the upstream stream reports as a stream that broke off."""
-    if not isinstance(chunk, dict):
-        raise ValueError("a chunk that is not a JSON object")
-    choices = chunk.get("choices")
-    if choices is not None and not isinstance(choices, list):
-        raise ValueError("choices that are not a list")
-    for choice in choices or ():
-        if not isinstance(choice, dict):
-            raise ValueError("a choice that is not an object")
-        _check_types(choice, {"finish_reason": str, "delta": dict, "logprobs": dict}, "a choice")
-        delta = choice.get("delta") or {}
-        _check_types(delta, {"content": str, "refusal": str, "tool_calls": list}, "a delta")
+    for delta in _messages(chunk, "a chunk", "delta"):
         for fragment in delta.get("tool_calls") or ():
             if not isinstance(fragment, dict):
                 raise ValueError("a tool call that is not an object")
             _check_types(fragment, {"index": int, "id": str, "type": str, "function": dict}, "a tool call")
             _check_types(fragment.get("function") or {}, {"name": str, "arguments": str}, "a tool call's function")
     return chunk
+
+
+def _messages(body: Any, what: str, key: str) -> Iterator[dict[str, Any]]:
+    """Each choice's `key` object (a reply's message, a chunk's delta) of `body`, checked
+    for the types read from it and from its choice; ValueError at the first that is wrong."""
+    if not isinstance(body, dict):
+        raise ValueError(f"{what} that is not a JSON object")
+    choices = body.get("choices")
+    if choices is not None and not isinstance(choices, list):
+        raise ValueError("choices that are not a list")
+    for choice in choices or ():
+        if not isinstance(choice, dict):
+            raise ValueError("a choice that is not an object")
+        _check_types(choice, {"finish_reason": str, key: dict, "logprobs": dict}, "a choice")
+        message = choice.get(key) or {}
+        _check_types(message, {"content": str, "refusal": str, "tool_calls": list}, f"a {key}")
+        yield message
 
 
 _JSON_TYPES = {str: "a string", int: "an integer", dict: "an object", list: "a list"}
