@@ -365,12 +365,13 @@ def ensure_no_open_jobs(team_id: str, open_jobs: int) -> None:
         )
 
 
-def ensure_organization_writable(org: Organization) -> None:
+def ensure_organization_writable(org: Organization, refused: str = "change or get new teams") -> None:
+    """An archived organization is read-only: it cannot do what `refused` says."""
     if org.archived:
         raise DomainError(
             Kind.FAILED_PRECONDITION,
             AdminReason.ORGANIZATION_ARCHIVED,
-            f"organization '{org.organization_id}' is archived and cannot change or get new teams",
+            f"organization '{org.organization_id}' is archived and cannot {refused}",
             metadata={"organization_id": org.organization_id},
         )
 

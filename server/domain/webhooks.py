@@ -41,7 +41,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from server.domain import validation
 from server.domain.errors import DomainError, Kind, invalid_argument
-from server.domain.tenancy import AdminReason, Organization
 
 EVENT_TYPES = (
     "team.credits_low",
@@ -356,18 +355,6 @@ class SecretBox:
 
 class SecretUnreadable(Exception):
     """A sealed secret that this SAAS_SECRETS_KEY does not open (the key changed)."""
-
-
-def ensure_organization_open(org: Organization) -> None:
-    """An endpoint is not scoped to an archived organization, as a team is not created in
-    one (same error, FAILED_PRECONDITION ORGANIZATION_ARCHIVED)."""
-    if org.archived:
-        raise DomainError(
-            Kind.FAILED_PRECONDITION,
-            AdminReason.ORGANIZATION_ARCHIVED,
-            f"organization '{org.organization_id}' is archived and cannot get new webhook endpoints",
-            metadata={"organization_id": org.organization_id},
-        )
 
 
 def not_configured() -> DomainError:

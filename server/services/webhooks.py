@@ -25,7 +25,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
-from server.domain import audit, pagination, validation, webhooks
+from server.domain import audit, pagination, tenancy, validation, webhooks
 from server.domain.audit import Actor
 from server.domain.errors import invalid_argument
 from server.domain.pagination import Page
@@ -74,7 +74,7 @@ class WebhookUseCases:
                 # (RESOURCE_IN_USE), or this waits for the delete and finds no
                 # organization (NOT_FOUND); never an insert under a deleted organization.
                 org = await catalog.get_organization(conn, spec.organization_id, lock="share")
-                webhooks.ensure_organization_open(org)
+                tenancy.ensure_organization_writable(org, "get new webhook endpoints")
             await store.insert_endpoint(
                 conn,
                 endpoint_id,
