@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -175,6 +175,19 @@ def _messages(descriptor: Path) -> dict[str, descriptor_pb2.DescriptorProto]:
     return _types(_files(descriptor))[0]
 
 
+def _bindings(descriptor: Path) -> Iterator[tuple[str, str, annotations_pb2.HttpRule, str]]:
+    """Every REST binding of the API: (path template, HTTP method, the binding, the full name
+    of its method's request message)."""
+    for file in _api_files(descriptor):
+        for service in file.service:
+            for method in service.method:
+                rule = method.options.Extensions[annotations_pb2.http]
+                for binding in (rule, *rule.additional_bindings):
+                    verb = binding.WhichOneof("pattern")
+                    if verb and verb != "custom":
+                        yield getattr(binding, verb), verb.upper(), binding, method.input_type.lstrip(".")
+
+
 def _body_requests(descriptor: Path) -> dict[tuple[str, str], str | None]:
     """(path template, HTTP method) -> what body_fields.lua checks a request body against,
     for every binding of the API: the request message's full name when the request is the
@@ -183,22 +196,13 @@ def _body_requests(descriptor: Path) -> dict[tuple[str, str], str | None]:
     None when the body is the server's to read (`google.api.HttpBody`: /v1's chat
     completions)."""
     found: dict[tuple[str, str], str | None] = {}
-    for file in _api_files(descriptor):
-        for service in file.service:
-            for method in service.method:
-                rule = method.options.Extensions[annotations_pb2.http]
-                message = method.input_type.lstrip(".")
-                for binding in (rule, *rule.additional_bindings):
-                    verb = binding.WhichOneof("pattern")
-                    if not verb or verb == "custom":
-                        continue
-                    template = getattr(binding, verb)
-                    if binding.body not in ("", "*"):
-                        raise ValueError(f"{template}: body_fields.lua does not check a body that is one field")
-                    if not binding.body:
-                        found[(template, verb.upper())] = ""
-                    else:
-                        found[(template, verb.upper())] = message if message.startswith("saaslitellm.") else None
+    for template, verb, binding, message in _bindings(descriptor):
+        if binding.body not in ("", "*"):
+            raise ValueError(f"{template}: body_fields.lua does not check a body that is one field")
+        if not binding.body:
+            found[(template, verb)] = ""
+        else:
+            found[(template, verb)] = message if message.startswith("saaslitellm.") else None
     return found
 
 
@@ -209,28 +213,39 @@ def _path_fields(descriptor: Path) -> dict[tuple[str, str], list[dict[str, str |
     body_fields.lua refuses them in the query, and in a body that differs from the path."""
     messages = _messages(descriptor)
     found: dict[tuple[str, str], list[dict[str, str | int]]] = {}
-    for file in _api_files(descriptor):
-        for service in file.service:
-            for method in service.method:
-                rule = method.options.Extensions[annotations_pb2.http]
-                fields = {item.name: item for item in messages[method.input_type.lstrip(".")].field}
-                for binding in (rule, *rule.additional_bindings):
-                    verb = binding.WhichOneof("pattern")
-                    if not verb or verb == "custom":
-                        continue
-                    template = getattr(binding, verb)
-                    bound = []
-                    for segment, part in enumerate(template.strip("/").split("/"), start=1):
-                        variable = re.fullmatch(r"\{([^}]*)\}", part)
-                        if variable is None:
-                            if "{" in part:
-                                raise ValueError(f"{template}: a variable that is not a whole segment")
-                            continue
-                        name = variable.group(1)
-                        if name not in fields:  # `{a.b}`, `{name=x/*}`: one field, one segment only
-                            raise ValueError(f"{template}: {{{name}}} is not one field of one segment")
-                        bound.append({"name": name, "json_name": fields[name].json_name, "segment": segment})
-                    found[(template, verb.upper())] = bound
+    for template, verb, _, message in _bindings(descriptor):
+        fields = {item.name: item for item in messages[message].field}
+        bound = []
+        for segment, part in enumerate(template.strip("/").split("/"), start=1):
+            variable = re.fullmatch(r"\{([^}]*)\}", part)
+            if variable is None:
+                if "{" in part:
+                    raise ValueError(f"{template}: a variable that is not a whole segment")
+                continue
+            name = variable.group(1)
+            if name not in fields:  # `{a.b}`, `{name=x/*}`: one field, one segment only
+                raise ValueError(f"{template}: {{{name}}} is not one field of one segment")
+            bound.append({"name": name, "json_name": fields[name].json_name, "segment": segment})
+        found[(template, verb)] = bound
+    return found
+
+
+def _single_fields(descriptor: Path) -> dict[tuple[str, str], list[dict[str, str]]]:
+    """(path template, HTTP method) -> the request fields the query may give, each once, for
+    every binding of the API: those that are not repeated (a list or a map, whose values the
+    query may add up) nor bound by the path, as {"name" (as the API documents it),
+    "json_name"}. The transcoder takes the last of a field's values and drops the others
+    without a word (`?start_date=a&startDate=b` reads b): body_fields.lua refuses a second
+    one. A sub-message's fields (`a.b`) are the transcoder's."""
+    messages, bound = _messages(descriptor), _path_fields(descriptor)
+    found: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for template, verb, _, message in _bindings(descriptor):
+        taken = {entry["name"] for entry in bound[(template, verb)]}
+        found[(template, verb)] = [
+            {"name": item.name, "json_name": item.json_name}
+            for item in messages[message].field
+            if item.label != item.LABEL_REPEATED and item.name not in taken
+        ]
     return found
 
 
@@ -360,7 +375,7 @@ def _method_routes(openapi: Path, descriptor: Path) -> str:
     paths = {path: sorted(m.upper() for m in ops) for path, ops in json.loads(openapi.read_text())["paths"].items()}
     regexes = {path: re.compile(_path_regex(path)) for path in paths}
     bodies = _body_requests(descriptor)
-    bound = _path_fields(descriptor)
+    bound, single = _path_fields(descriptor), _single_fields(descriptor)
     lines: list[str] = []
     # The transcoder prefers a literal segment to a variable (POST /api/teams/create is
     # CreateTeam, not a method on /api/teams/{team_id}): so do these routes, whose metadata
@@ -379,10 +394,13 @@ def _method_routes(openapi: Path, descriptor: Path) -> str:
             # a raw body the server reads (/v1/chat/completions).
             message = bodies[(path, method)]
             # The fields the path binds, which the query must not name (the transcoder would
-            # take the query's value over the path's) nor a body give another value.
+            # take the query's value over the path's) nor a body give another value; and
+            # those the query may give once only (the transcoder would take the last value).
             lua = {"body": message} if message is not None else {}
             if bound[(path, method)]:
                 lua["path_fields"] = bound[(path, method)]
+            if single[(path, method)]:
+                lua["single_fields"] = single[(path, method)]
             if lua:
                 entries = ", ".join(f"{key}: {json.dumps(value)}" for key, value in lua.items())
                 lines += [

@@ -27,6 +27,14 @@
 -- the path win over it) without a word. The route's metadata (devstack/envoy.py) lists the
 -- fields its path binds, as {name, json_name, segment: the path segment that holds it}.
 --
+-- A field that takes one value (not a list or a map) is refused when the query gives it twice,
+-- by either spelling (`?start_date=a&start_date=b`, `?start_date=a&startDate=b`, also
+-- percent-encoded): the transcoder would take the last value and drop the others without a
+-- word, and a report would cover other dates than the caller meant. A list's values add up,
+-- and a sub-message's fields (`a.b`) are the transcoder's. The route's metadata
+-- (devstack/envoy.py) lists those fields, {name, json_name} each, as single_fields (but for
+-- the ones its path binds, refused in the query at once).
+--
 -- devstack/envoy.py defines BODY_FIELDS above this file, from the descriptor set: each
 -- message a request body can hold (full name) -> {field name -> false for a value this check
 -- does not look into (scalars, enums, google.protobuf.Struct, maps...), the full name of the
@@ -247,20 +255,29 @@ local function percent_decoded(s)
   return (string.gsub(s, "%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
 end
 
--- The first query parameter of `path` (the request's :path) that names a field the path
--- binds (`path_fields`, the route's metadata): (that field as the API documents it, why);
--- nil when none does.
-local function query_fault(path, path_fields)
-  local query = string.match(path, "%?(.*)$")
-  if query == nil then return nil end
+local NO_FIELDS = {}
+
+-- The first parameter of `query` (the request's, after the ?) that names a field the path
+-- binds (`path_fields`, the route's metadata), or a field that takes one value
+-- (`single_fields`, the route's metadata) named a second time, by either spelling: (that
+-- field as the API documents it, why); nil when none does. One pass over the query.
+local function query_fault(query, path_fields, single_fields)
+  local given = {}
   for param in string.gmatch(query, "[^&]+") do
     -- The name as the transcoder reads it: up to the first =, percent-decoded.
     local name = percent_decoded(string.match(param, "^[^=]*"))
-    for _, field in ipairs(path_fields) do
+    for _, field in ipairs(path_fields or NO_FIELDS) do
       for _, spelling in ipairs({ field.name, field.json_name }) do
         if name == spelling or string.sub(name, 1, #spelling + 1) == spelling .. "." then
           return field.name, "is given by the path; remove it from the query and put the value you mean in the path"
         end
+      end
+    end
+    for _, field in ipairs(single_fields or NO_FIELDS) do
+      if name == field.name or name == field.json_name then
+        if given[field.name] then return field.name, "is given more than once in the query; give it once" end
+        given[field.name] = true
+        break
       end
     end
   end

@@ -2,18 +2,24 @@
 at the gateway, whatever its spelling, and in a body when its value differs from the path's:
 Envoy's transcoder alone would take the query's (or a body's second) value over the path's,
 so that the request acted on another resource than the path Envoy routed and logged
-(gateway/body_fields.lua). Nothing runs: the server never sees the request."""
+(gateway/body_fields.lua). Nothing runs: the server never sees the request.
+
+A field that takes one value is refused given twice in the query, by either spelling: the
+transcoder alone would take the last value without a word (a usage report over other
+dates than the caller meant). A list field may repeat: its values add up."""
 
 from __future__ import annotations
 
 import pytest
 import requests
 
-from tests.e2e.conftest import ADMIN_HEADERS, RestTeam, rest_team
+from tests.conftest import unique
+from tests.e2e.conftest import ADMIN_HEADERS, RestTeam, admin_post, rest_team
 from tests.e2e.test_transcoder_errors import refusal, violation
 
 GIVEN_BY_PATH = "is given by the path; remove it from the query and put the value you mean in the path"
 DIFFERS = "must not differ from its value in the URL path"
+TWICE = "is given more than once in the query; give it once"
 JSON_HEADERS = {**ADMIN_HEADERS, "content-type": "application/json"}
 
 
@@ -161,3 +167,50 @@ def test_a_body_field_with_the_paths_own_value_is_served(api, team):
         served = send_raw("PATCH", f"{api}/teams/{encoded}/", JSON_HEADERS, body)
         assert served.status_code == 200, served.text
         assert team_of(api, team.team_id)["team_alias"] == f"a{number}"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "start_date=2026-11-01&start_date=2026-11-20",  # the transcoder read 2026-11-20
+        "start_date=2026-11-01&startDate=2026-11-20",  # the JSON name, which it takes too
+        "startDate=2026-11-20&start_date=2026-11-01",
+        "start_date=2026-11-01&end_date=2026-11-30&start%5Fdate=2026-11-20",  # percent-encoded
+        "start_date=2026-11-01&start_date",  # a name without a value is given too
+    ],
+)
+def test_a_field_given_twice_in_the_query_is_refused(api, team, query):
+    refused_naming(send_raw("GET", f"{api}/teams/{team.team_id}/usage?{query}", ADMIN_HEADERS), "start_date", TWICE)
+
+
+def test_a_write_with_a_field_given_twice_in_the_query_does_nothing(api, team):
+    organization = unique("org")
+    url = f"{api}/organizations/create?name=first&name=second"
+    refused_naming(send_raw("POST", url, JSON_HEADERS, f'{{"organization_id": "{organization}"}}'), "name", TWICE)
+    assert requests.get(f"{api}/organizations/{organization}", headers=ADMIN_HEADERS, timeout=10).status_code == 404
+    # A timestamp too (the transcoder takes one from the query).
+    url = f"{api}/teams/{team.team_id}/keys/create?expires_at=2099-01-01T00:00:00Z&expiresAt=2098-01-01T00:00:00Z"
+    refused_naming(send_raw("POST", url, JSON_HEADERS, '{"name": "twice"}'), "expires_at", TWICE)
+    keys = requests.get(f"{api}/teams/{team.team_id}/keys", headers=ADMIN_HEADERS, timeout=10)
+    assert [key["name"] for key in keys.json()["keys"]] == ["default"]
+
+
+@pytest.mark.parametrize("start", ["start_date", "startDate", "start%5Fdate"])
+def test_a_field_given_once_in_the_query_is_served(api, team, start):
+    url = f"{api}/teams/{team.team_id}/usage?{start}=2026-11-01&endDate=2026-11-20&limit=3"
+    served = send_raw("GET", url, ADMIN_HEADERS)
+    assert served.status_code == 200, served.text
+    assert (served.json()["start_date"], served.json()["end_date"]) == ("2026-11-01", "2026-11-20")
+
+
+def test_a_list_field_may_repeat_in_the_query(api):
+    """No GET request of the API has a list field; a POST's query may give one too."""
+    groups = [unique("grp"), unique("grp")]
+    for group in groups:
+        admin_post(api, "/model-access-groups/create", {"group_name": group})
+    alias = unique("Agent")
+    url = f"{api}/models/create?access_groups={groups[0]}&accessGroups={groups[1]}"
+    body = f'{{"model_alias": "{alias}", "actual_model": "fake-gpt"}}'
+    served = send_raw("POST", url, JSON_HEADERS, body)
+    assert served.status_code == 200, served.text
+    assert sorted(served.json()["access_groups"]) == sorted(groups)  # both kept
