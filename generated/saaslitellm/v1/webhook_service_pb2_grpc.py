@@ -49,8 +49,9 @@ class WebhookServiceStub:
     delivery is marked failed. Delivery is at least once: deduplicate on `webhook-id`.
 
     Needs the admin key, as AdminService, and SAAS_SECRETS_KEY on the server to seal the
-    signing secrets (without it, CreateWebhookEndpoint is FAILED_PRECONDITION,
-    `WEBHOOKS_NOT_CONFIGURED`). Changes are in the audit log (`webhook_endpoint`).
+    signing secrets (without it, CreateWebhookEndpoint, SendTestWebhook and
+    RetryWebhookDeliveries are FAILED_PRECONDITION, `WEBHOOKS_NOT_CONFIGURED`). Changes are
+    in the audit log (`webhook_endpoint`).
     """
 
     def __init__(self, channel):
@@ -120,16 +121,19 @@ class WebhookServiceServicer:
     delivery is marked failed. Delivery is at least once: deduplicate on `webhook-id`.
 
     Needs the admin key, as AdminService, and SAAS_SECRETS_KEY on the server to seal the
-    signing secrets (without it, CreateWebhookEndpoint is FAILED_PRECONDITION,
-    `WEBHOOKS_NOT_CONFIGURED`). Changes are in the audit log (`webhook_endpoint`).
+    signing secrets (without it, CreateWebhookEndpoint, SendTestWebhook and
+    RetryWebhookDeliveries are FAILED_PRECONDITION, `WEBHOOKS_NOT_CONFIGURED`). Changes are
+    in the audit log (`webhook_endpoint`).
     """
 
     def CreateWebhookEndpoint(self, request, context):
         """Creates an endpoint and returns its signing secret, shown only this once. Errors:
         INVALID_ARGUMENT naming the field (a URL that is not absolute http(s), a URL whose
         host is loopback, link-local, private or otherwise not public unless the server
-        allows it (SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS), an unknown event type), NOT_FOUND
-        (organization), FAILED_PRECONDITION (`WEBHOOKS_NOT_CONFIGURED`).
+        allows it (SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS), a host DNS cannot take (an empty
+        label, a label over 63 characters, a name over 253), a port outside 1-65535, an
+        unknown event type), NOT_FOUND (organization), FAILED_PRECONDITION
+        (`WEBHOOKS_NOT_CONFIGURED`; `ORGANIZATION_ARCHIVED` for an archived organization).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -158,7 +162,8 @@ class WebhookServiceServicer:
     def RetryWebhookDeliveries(self, request, context):
         """Sends an endpoint's failed deliveries again: each goes back to pending, due now, for
         one more attempt (a failure marks it failed again). For after a receiver is fixed.
-        Returns how many; NOT_FOUND when the endpoint is unknown. Audited (`retry_failed`).
+        Returns how many; NOT_FOUND when the endpoint is unknown, FAILED_PRECONDITION
+        (`WEBHOOKS_NOT_CONFIGURED`) without SAAS_SECRETS_KEY. Audited (`retry_failed`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -174,7 +179,8 @@ class WebhookServiceServicer:
     def SendTestWebhook(self, request, context):
         """Sends the endpoint a `webhook.test` event (data: the endpoint id), delivered, signed
         and retried like any other, to check a receiver. Returns the delivery; follow it with
-        ListWebhookDeliveries. NOT_FOUND when the endpoint is unknown.
+        ListWebhookDeliveries. NOT_FOUND when the endpoint is unknown, FAILED_PRECONDITION
+        (`WEBHOOKS_NOT_CONFIGURED`) without SAAS_SECRETS_KEY.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -258,8 +264,9 @@ class WebhookService:
     delivery is marked failed. Delivery is at least once: deduplicate on `webhook-id`.
 
     Needs the admin key, as AdminService, and SAAS_SECRETS_KEY on the server to seal the
-    signing secrets (without it, CreateWebhookEndpoint is FAILED_PRECONDITION,
-    `WEBHOOKS_NOT_CONFIGURED`). Changes are in the audit log (`webhook_endpoint`).
+    signing secrets (without it, CreateWebhookEndpoint, SendTestWebhook and
+    RetryWebhookDeliveries are FAILED_PRECONDITION, `WEBHOOKS_NOT_CONFIGURED`). Changes are
+    in the audit log (`webhook_endpoint`).
     """
 
     @staticmethod
