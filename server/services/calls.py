@@ -252,23 +252,24 @@ class CallUseCases:
         round trip. Anything else the call takes (`_admit`), a refusal gives back."""
         jid = validation.job_id(job_id)
         team_id = principal.team_id
-        async with self._db.statements() as conn:
-            context = await job_store.call_context(conn, jid, team_id)
-            team = context.team
-            credits.ensure_can_work(team_id, team.status)
-            route = models.resolve(request.model, team.default_model, context.reachable)
-            if context.job_status is None:
-                raise not_found("job", str(jid))
-            ensure_status_open(jid, context.job_status)
-            if request.call_metadata:  # merged into the job's when the call succeeds: must fit
-                job = await job_store.get_job(conn, jid, team_id)
-                validation.merged_metadata("call_metadata", job.metadata, request.call_metadata)
-            worst_usd = await self._worst_case_cost(team_id, context.max_cost_usd_per_job, route, request, team.rates)
-            admission = _Admission(jid, team_id, context, worst_usd)
-            pending = context.job_status is JobStatus.PENDING
-            plain = team.rates.mode is BudgetMode.JOB_BASED and not admission.takes_places
-            if plain and pending and not await job_store.start_job(conn, jid, team_id):
-                ensure_open(await job_store.get_job(conn, jid, team_id))  # finished meanwhile: say how
+        context = await self._call_context(jid, team_id)
+        team = context.team
+        credits.ensure_can_work(team_id, team.status)
+        route = models.resolve(request.model, team.default_model, context.reachable)
+        if context.job_status is None:
+            raise not_found("job", str(jid))
+        ensure_status_open(jid, context.job_status)
+        worst_usd = await self._worst_case_cost(team_id, context.max_cost_usd_per_job, route, request, team.rates)
+        admission = _Admission(jid, team_id, context, worst_usd)
+        pending = context.job_status is JobStatus.PENDING
+        plain = team.rates.mode is BudgetMode.JOB_BASED and not admission.takes_places
+        if request.call_metadata or (plain and pending):
+            async with self._db.statements() as conn:
+                if request.call_metadata:  # merged into the job's when the call succeeds: must fit
+                    job = await job_store.get_job(conn, jid, team_id)
+                    validation.merged_metadata("call_metadata", job.metadata, request.call_metadata)
+                if plain and pending and not await job_store.start_job(conn, jid, team_id):
+                    ensure_open(await job_store.get_job(conn, jid, team_id))  # finished meanwhile: say how
         if not plain:
             await (self._admit_to_the_end(admission) if admission.takes_places else self._admit(admission))
         idle = 0.0 if pending else context.job_idle_seconds  # a job started just now was touched
@@ -285,6 +286,19 @@ class CallUseCases:
             idle = 0.0
         activity_at = time.perf_counter() - idle
         return _Prepared(jid, route, team.rates, activity_at, worst_usd, admission.in_job_limits)
+
+    async def _call_context(self, jid: uuid.UUID, team_id: str) -> CallContext:
+        """The call's context, read again once on a new connection if the one it took was
+        lost (an idle backend ended, a restart the pool has not seen yet): a read, so the
+        call need not fail for it."""
+        try:
+            async with self._db.statements() as conn:
+                return await job_store.call_context(conn, jid, team_id)
+        except DomainError as error:
+            if error.reason != Reason.DATABASE_UNAVAILABLE:
+                raise
+        async with self._db.statements() as conn:
+            return await job_store.call_context(conn, jid, team_id)
 
     async def _admit(self, admission: _Admission) -> None:
         """What a call takes beyond its context read, in one more connection: a place of

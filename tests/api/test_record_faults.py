@@ -66,3 +66,16 @@ async def _last_event(stream):
     events = [event async for event in stream]
     assert events[-1].done and not events[-1].HasField("error"), events[-1]
     return events[0]  # the first carries the call's id
+
+
+async def test_a_call_whose_context_read_finds_its_connection_lost_reads_it_again(database_url, fake_url):
+    """Its first statement is a read: it is read again on a new connection, so the first
+    call after the idle connections were ended does not fail."""
+    async with extra_app(database_url, fake_url, **QUIET) as (app, channel):
+        team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel))
+        jobs = job_service_pb2_grpc.JobServiceStub(channel)
+        job_id = (await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)).job_id
+        await jobs.LLMCall(pb.LLMCallRequest(job_id=job_id, messages=[user("first")]), metadata=team.auth)
+        assert _end_idle_connections(app, database_url) >= 1
+        reply = await jobs.LLMCall(pb.LLMCallRequest(job_id=job_id, messages=[user("after")]), metadata=team.auth)
+        assert reply.call_id
