@@ -87,12 +87,15 @@ def after(request: PageRequest, *types: type) -> tuple[Any, ...] | None:
 
 
 def _fits(value: Any, kind: type) -> bool:
-    """A sort key's value of this type that PostgreSQL takes: a bigint, a text without NUL."""
+    """A sort key's value of this type that PostgreSQL takes: a bigint; a text without
+    NUL that UTF-8 can encode (JSON's escapes also spell lone surrogates)."""
     if type(value) is not kind:
         return False
     if kind is int:
         return BIGINT_MIN <= value <= BIGINT_MAX
-    return kind is not str or "\x00" not in value
+    if kind is str:
+        return "\x00" not in value and value.encode("utf-8", "ignore").decode("utf-8") == value
+    return True
 
 
 def page(rows: list[T], request: PageRequest, sort_key, *, weigh=None, budget: int = 0) -> Page[T]:

@@ -48,9 +48,13 @@ def test_forged_page_tokens_are_invalid_arguments(token):
     assert field_of(caught.value) == "page_token"
 
 
-@pytest.mark.parametrize(("position", "types"), [([2**63], (int,)), ([-(2**63) - 1], (int,)), (["a\x00"], (str,))])
+@pytest.mark.parametrize(
+    ("position", "types"),
+    [([2**63], (int,)), ([-(2**63) - 1], (int,)), (["a\x00"], (str,)), (["\ud800"], (str,))],
+)
 def test_a_forged_position_postgresql_cannot_take_is_an_invalid_argument_not_a_crash(position, types):
-    """A bigint out of range or a text with NUL failed in PostgreSQL: 500 INTERNAL."""
+    """A bigint out of range, a text with NUL or a lone surrogate (which JSON's escapes
+    spell) failed in PostgreSQL or on its way there: 500 INTERNAL."""
     forged = json.dumps({"a": position, "f": pagination.fingerprint({})})
     request = pagination.page_request(10, base64.urlsafe_b64encode(forged.encode()).decode(), {})
     with pytest.raises(DomainError) as caught:
