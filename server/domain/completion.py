@@ -148,8 +148,7 @@ def check_completion(body: Any) -> dict[str, Any]:
     reads may be missing or null, but not of another type); else ValueError saying what
     is not, which the upstream client reports as a malformed reply."""
     for message in _messages(body, "a reply", "message"):
-        if not all(isinstance(call, dict) for call in message.get("tool_calls") or ()):
-            raise ValueError("a tool call that is not an object")
+        _check_tool_calls(message)
     return body
 
 
@@ -158,12 +157,18 @@ def check_chunk(chunk: Any) -> dict[str, Any]:
     what it reads may be missing or null, but not of another type); else ValueError saying
     what is not, which the upstream stream reports as a stream that broke off."""
     for delta in _messages(chunk, "a chunk", "delta"):
-        for fragment in delta.get("tool_calls") or ():
-            if not isinstance(fragment, dict):
-                raise ValueError("a tool call that is not an object")
-            _check_types(fragment, {"index": int, "id": str, "type": str, "function": dict}, "a tool call")
-            _check_types(fragment.get("function") or {}, {"name": str, "arguments": str}, "a tool call's function")
+        _check_tool_calls(delta)
     return chunk
+
+
+def _check_tool_calls(message: dict[str, Any]) -> None:
+    """A message's (or a delta's) tool calls, or fragments of them, as read: objects whose
+    fields, where present, are of their types."""
+    for call in message.get("tool_calls") or ():
+        if not isinstance(call, dict):
+            raise ValueError("a tool call that is not an object")
+        _check_types(call, {"index": int, "id": str, "type": str, "function": dict}, "a tool call")
+        _check_types(call.get("function") or {}, {"name": str, "arguments": str}, "a tool call's function")
 
 
 def _messages(body: Any, what: str, key: str) -> Iterator[dict[str, Any]]:

@@ -64,9 +64,9 @@ MAX_RETRY_AFTER_SECONDS = 10.0
 
 
 # Provider answers that say the operator's set-up of one model is wrong (its credentials,
-# its name): another model may be set up right, so the next one is tried, but the same
-# one is not tried again, and the client is not told to retry.
-REFUSED_SET_UP_STATUSES = frozenset({"401", "403", "404"})
+# its account's funds (402), its name): another model may be set up right, so the next
+# one is tried, but the same one is not tried again, and the client is not told to retry.
+REFUSED_SET_UP_STATUSES = frozenset({"401", "402", "403", "404"})
 
 
 def is_transient(error: DomainError) -> bool:

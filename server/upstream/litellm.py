@@ -386,7 +386,8 @@ def _http_error(status: int, error: dict[str, Any], headers: Mapping[str, str], 
             Kind.UNAVAILABLE,
             Reason.UPSTREAM_UNAVAILABLE,
             f"the model provider refused to serve '{route.alias}' (HTTP {status}); "
-            "the operator's set-up of the model needs fixing, so a retry will not help",
+            "the operator's set-up of the model (its credentials, account or name) needs fixing, "
+            "so a retry will not help",
             metadata={"model": route.alias, "upstream_status": str(status)},
         )
     if 400 <= status < 500:  # the request itself: it would fail the same way on every model

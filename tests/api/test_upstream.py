@@ -141,7 +141,7 @@ async def test_a_model_whose_set_up_the_provider_refuses_is_not_retried_but_fall
         team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel))
         jobs = job_service_pb2_grpc.JobServiceStub(channel)
         job_id = await new_job(jobs, team)
-        for status in (401, 403, 404):
+        for status in (401, 402, 403, 404):
             await clear_fake_requests(fake_url)
             message = user(f"x [fake fail=primary status={status}]")
             reply = await jobs.LLMCall(pb.LLMCallRequest(job_id=job_id, messages=[message]), metadata=team.auth)

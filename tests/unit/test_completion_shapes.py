@@ -12,6 +12,7 @@ from server.domain.completion import (
     Usage,
     answer_from,
     check_chunk,
+    check_completion,
     usage_from,
 )
 
@@ -54,6 +55,45 @@ def test_a_chunk_in_openais_shape_passes_with_its_nulls() -> None:
 def test_a_chunk_of_another_shape_is_refused(chunk) -> None:
     with pytest.raises(ValueError):
         check_chunk(chunk)
+
+
+def test_a_reply_in_openais_shape_passes_with_its_nulls() -> None:
+    reply = {
+        "choices": [
+            {
+                "message": {
+                    "content": None,
+                    "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f"}}],
+                },
+                "finish_reason": "tool_calls",
+                "logprobs": None,
+            }
+        ]
+    }
+    assert check_completion(reply) is reply
+    assert check_completion({"choices": [], "usage": None}) == {"choices": [], "usage": None}
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        [5],
+        {"choices": "broken"},
+        {"choices": ["x"]},
+        {"choices": [{"message": "hello"}]},
+        {"choices": [{"message": {"content": 5}}]},
+        {"choices": [{"message": {"tool_calls": ["x"]}}]},
+        # What the reply's conversion reads of a tool call: it failed there, after the
+        # call was recorded and a single-call job charged (500 for an answer never given).
+        {"choices": [{"message": {"tool_calls": [{"id": 5}]}}]},
+        {"choices": [{"message": {"tool_calls": [{"id": "c", "function": "f"}]}}]},
+        {"choices": [{"message": {"tool_calls": [{"id": "c", "function": {"name": 7}}]}}]},
+        {"choices": [{"message": {"tool_calls": [{"id": "c", "function": {"name": "f", "arguments": {}}}]}}]},
+    ],
+)
+def test_a_reply_of_another_shape_is_refused(reply) -> None:
+    with pytest.raises(ValueError):
+        check_completion(reply)
 
 
 @pytest.mark.parametrize(

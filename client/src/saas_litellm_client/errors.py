@@ -309,11 +309,12 @@ class UnavailableError(APIError):
 class UpstreamUnavailableError(UnavailableError):
     """The model provider failed or could not be reached (UPSTREAM_UNAVAILABLE). Not
     retried when the provider refused the operator's set-up of the model (its
-    credentials or name: `upstream_status` 401, 403 or 404): only the operator can fix that."""
+    credentials, account or name: `upstream_status` 401, 402, 403 or 404): only the
+    operator can fix that."""
 
     @property
     def retryable(self) -> bool:  # type: ignore[override]
-        return self.metadata.get("upstream_status") not in ("401", "403", "404")
+        return self.metadata.get("upstream_status") not in ("401", "402", "403", "404")
 
 
 class DatabaseUnavailableError(UnavailableError):
