@@ -254,7 +254,6 @@ class Application:
         balancers stop sending calls here; then stop taking new calls, let in-flight
         calls and streams finish (up to `grace` seconds), and close."""
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
-        self.single_call.server_stopping = True
         await self.expiry.stop()
         await self.health.enter_graceful_shutdown()
         if drain > 0:
@@ -290,6 +289,9 @@ class Application:
         await self.db.close()
 
     def _cut(self) -> None:
+        # From here on a call that ends is ended by the server, not left by its client (a
+        # client leaving during the drain or the grace pays for what it received).
+        self.single_call.server_stopping = True
         if cut := self.calls.cut_calls():
             log.info("ending %d call(s) still running: the shutdown's grace is running out", cut)
 

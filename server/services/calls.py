@@ -443,12 +443,17 @@ class CallUseCases:
                 if last is not None and deadline is not None and self._timeout(deadline) <= _MIN_ATTEMPT_SECONDS:
                     raise last  # the caller's deadline is spent: another attempt could not answer in time
                 call.tried(model)
+                call.with_provider = True  # until it answers: a cut meanwhile finds the provider with the prompt
                 try:
                     return await attempt(model, self._timeout(deadline))
                 except DomainError as error:
+                    call.with_provider = False
                     if not models.falls_back(error):
                         raise
-                    last = error
+                    # The error told when every model failed: a transient one, if any
+                    # was, so a retry is not ruled out by one model's set-up.
+                    if last is None or models.is_transient(error) or not models.is_transient(last):
+                        last = error
                 if retry == self._policy.retries or not models.is_transient(last):
                     break
                 delay = models.backoff(retry, last.retry_after_seconds, random.random())
@@ -487,10 +492,7 @@ class CallUseCases:
             call.served_model = reply.served_model
             answer = answer_from(reply.body)
         except DomainError as error:
-            # Cut by the shutdown after the provider had the prompt: cancelled, costed as such.
-            cut = error.reason == Reason.SERVER_SHUTTING_DOWN and bool(call.attempted)
-            status = CallStatus.CANCELLED if cut else CallStatus.FAILED
-            await call.save(status, error=error)
+            await call.save(_status_after(error, call), error=error)
             raise
         except asyncio.CancelledError:
             await call.save(CallStatus.CANCELLED)
@@ -546,9 +548,10 @@ class CallUseCases:
                     return await stack.enter_async_context(opened)
 
                 try:
-                    upstream = await self._with_fallbacks(call, deadline, attempt)
+                    with self._waiting_upstream():
+                        upstream = await self._with_fallbacks(call, deadline, attempt)
                 except DomainError as error:
-                    await call.save(CallStatus.FAILED, error=error)
+                    await call.save(_status_after(error, call), error=error)
                     raise
                 call.served_model = upstream.served_model
                 stack.enter_context(self._open(upstream))
@@ -561,9 +564,9 @@ class CallUseCases:
                                 call.mark_first_token()
                                 yield delta
                 except DomainError as error:
-                    cut = error.reason == Reason.SERVER_SHUTTING_DOWN
-                    status = CallStatus.CANCELLED if cut else CallStatus.FAILED
-                    record = await call.save(status, answer=accumulator.answer(), error=error, partial=True)
+                    record = await call.save(
+                        _status_after(error, call), answer=accumulator.answer(), error=error, partial=True
+                    )
                     yield call.finished(record, error)
                     return
             record = await call.save(CallStatus.SUCCEEDED, answer=accumulator.answer())
@@ -576,6 +579,29 @@ class CallUseCases:
             if not call.saved:
                 await call.save_after_fault(accumulator.answer())
             raise
+
+
+def _log_unrecorded(record: CallRecord, why: str) -> None:
+    """What the operator needs to account for a call whose record is lost."""
+    log.error(
+        "call %s of job %s (team %s) is not recorded: %s; its usage: %d prompt and %d completion tokens, "
+        "provider cost %s USD",
+        record.call_id,
+        record.job_id,
+        record.team_id,
+        why,
+        record.prompt_tokens,
+        record.completion_tokens,
+        record.provider_cost_usd,
+    )
+
+
+def _status_after(error: DomainError, call: _CallInProgress) -> CallStatus:
+    """How a call that ended with `error` is recorded: cut by the shutdown while the
+    provider had it, cancelled (the prompt counted, as for a client gone); else failed."""
+    if error.reason == Reason.SERVER_SHUTTING_DOWN and call.with_provider:
+        return CallStatus.CANCELLED
+    return CallStatus.FAILED
 
 
 class _CallInProgress:
@@ -600,6 +626,7 @@ class _CallInProgress:
         self.first_token_ms: int | None = None
         self.served_model = ""
         self.attempted: list[str] = []
+        self.with_provider = False  # an attempt under way: the provider has (or may have) the prompt
         self.saved = False
 
     def tried(self, model: str) -> None:
@@ -739,20 +766,13 @@ class _CallInProgress:
                     )
             except DomainError as error:
                 if error.reason != Reason.DATABASE_UNAVAILABLE or time.monotonic() + delay > deadline:
-                    log.error(
-                        "call %s of job %s (team %s) is not recorded: %s; its usage: %d prompt and %d "
-                        "completion tokens, provider cost %s USD",
-                        record.call_id,
-                        record.job_id,
-                        record.team_id,
-                        error,
-                        record.prompt_tokens,
-                        record.completion_tokens,
-                        record.provider_cost_usd,
-                    )
+                    _log_unrecorded(record, str(error))
                     raise
                 if not retried:
                     log.warning("call %s: the database is unavailable; writing its record again", record.call_id)
+            except asyncio.CancelledError:  # the server stopped before the record was written
+                _log_unrecorded(record, "the server stopped before its record was written (check the call id)")
+                raise
             await asyncio.sleep(delay)
             delay, retried = min(delay * 2, 1.0), True
 

@@ -57,8 +57,9 @@ class SingleCallUseCases:
         self._jobs = jobs
         self._calls = calls
         self._background = background
-        # Set when the server begins to shut down: a stream it cuts then was not left by its
-        # client, who is told UNAVAILABLE and retries (Application.stop).
+        # Set when the server's shutdown cuts the calls still running (Application._cut,
+        # just before its grace runs out): a call that ends from then on was not left by
+        # its client, who is told SERVER_SHUTTING_DOWN or UNAVAILABLE, and retries.
         self.server_stopping = False
 
     async def _create(self, principal: TeamPrincipal, spec: JobSpec) -> Job:

@@ -68,11 +68,11 @@ async def test_a_stream_our_code_fails_midway_is_recorded_with_what_it_sent(app,
         pb.LLMCallStreamRequest(job_id=job.job_id, messages=[user("x [fake tokens=20 chunks=10]")], max_tokens=50),
         metadata=limited.auth,
     )
-    received = ""
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        async for event in stream:
-            received += event.content
-    assert caught.value.code() == grpc.StatusCode.INTERNAL and received
+    events = [event async for event in stream]
+    received = "".join(event.content for event in events)
+    # After streaming began, the fault is the stream's last event, as any failure then is.
+    assert events[-1].done and events[-1].error.code == grpc.StatusCode.INTERNAL.value[0] and received
+    assert "internal error" in events[-1].error.message and "a bug" not in events[-1].error.message
     assert await _recorded(app, job.job_id) == [("failed", "INTERNAL")]
     spent, reserved = await job_limits(app, job.job_id)
     assert reserved == Decimal(0) and spent > Decimal(0)  # what it sent is counted

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from saaslitellm.v1 import admin_service_pb2_grpc, job_service_pb2_grpc
 from saaslitellm.v1 import job_service_pb2 as pb
+from server.services import calls as calls_module
 from tests.api.conftest import create_team, extra_app, fake_requests
 from tests.api.test_job_flow import user
 
@@ -79,3 +80,33 @@ async def test_a_call_whose_context_read_finds_its_connection_lost_reads_it_agai
         assert _end_idle_connections(app, database_url) >= 1
         reply = await jobs.LLMCall(pb.LLMCallRequest(job_id=job_id, messages=[user("after")]), metadata=team.auth)
         assert reply.call_id
+
+
+async def test_a_stream_whose_record_cannot_be_written_ends_with_a_last_event_saying_so(
+    database_url, fake_url, monkeypatch
+):
+    """After streaming began, an error is the stream's last event, as an upstream failure
+    is: a status after the first event never reaches a REST client. The record's retries
+    are cut to none here (30 s of them otherwise)."""
+    monkeypatch.setattr(calls_module, "RECORD_RETRY_SECONDS", 0.0)
+    async with extra_app(database_url, fake_url, **QUIET) as (app, channel):
+        team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel))
+        jobs = job_service_pb2_grpc.JobServiceStub(channel)
+        job_id = (await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)).job_id
+        for rpc, request, extra in (
+            (jobs.LLMCallStream, pb.LLMCallStreamRequest, {"job_id": job_id}),
+            (jobs.CreateAndCallStream, pb.CreateAndCallStreamRequest, {"job_type": "single"}),
+        ):
+            marker = f"lost-{uuid.uuid4().hex}"
+            stream = rpc(request(messages=[user(f"{marker} [fake delay_ms=300]")], **extra), metadata=team.auth)
+            events = asyncio.ensure_future(_all(stream))
+            await _until_sent(fake_url, marker)
+            assert _end_idle_connections(app, database_url) >= 1
+            last = (await events)[-1]
+            assert last.done and last.error.code == grpc.StatusCode.UNAVAILABLE.value[0], last
+            assert "database is unavailable" in last.error.message
+            assert await stream.code() == grpc.StatusCode.OK
+
+
+async def _all(stream) -> list:
+    return [event async for event in stream]

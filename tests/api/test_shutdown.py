@@ -31,6 +31,10 @@ async def _until_sent(fake_url: str, *markers: str) -> None:
     raise AssertionError(f"the fake provider never got {markers}")
 
 
+async def _events(stream) -> list:
+    return [event async for event in stream]
+
+
 def _reason(status) -> str:
     info = error_details_pb2.ErrorInfo()
     assert status.details[0].Unpack(info)
@@ -66,15 +70,23 @@ async def test_calls_cut_by_a_shutdown_are_recorded_and_their_jobs_settled_befor
         single = jobs.CreateAndCallStream(
             pb.CreateAndCallStreamRequest(job_type="t", messages=[user(f"c {slow}")]), metadata=team.auth
         )
+        # A stream still waiting for the provider to begin (as a retry's backoff would).
+        waiting = jobs.LLMCallStream(
+            pb.LLMCallStreamRequest(
+                job_id=job.job_id, messages=[user(f"{plain_marker}-waiting [fake status=503 first_delay_ms=30000]")]
+            ),
+            metadata=team.auth,
+        )
+        waiting_events = asyncio.ensure_future(_events(waiting))
         stream_rest, _ = await past_first_content(stream)
         single_rest, single_job = await past_first_content(single)
-        await _until_sent(fake_url, plain_marker, f"{plain_marker}-single")
+        await _until_sent(fake_url, plain_marker, f"{plain_marker}-single", f"{plain_marker}-waiting")
 
         await app.stop(grace=0.2)  # all four still running: ended just before the grace ran out
 
         # Each call is told why: a plain call in its error, a stream in its last event
         # (through the REST gateway a cancelled stream would just end: Envoy drops its status).
-        for cut in await asyncio.gather(plain, plain_single, return_exceptions=True):
+        for cut in await asyncio.gather(plain, plain_single, waiting_events, return_exceptions=True):
             assert isinstance(cut, grpc.aio.AioRpcError) and cut.code() == grpc.StatusCode.UNAVAILABLE, cut
             assert error_info(cut).reason == "SERVER_SHUTTING_DOWN" and cut.details() == SHUTDOWN_CUT
         for rest in (stream_rest, single_rest):
@@ -103,8 +115,9 @@ async def test_calls_cut_by_a_shutdown_are_recorded_and_their_jobs_settled_befor
             " FROM teams t WHERE t.team_id = %s",
             (team.team_id,),
         ).fetchone()
-    # Each cut call is recorded, cancelled, with what it had produced (the plain one never answered)...
-    assert sorted(calls) == sorted([(job.job_id, "cancelled")] * 2 + [(single_job, "cancelled")])
+    # Each cut call is recorded, cancelled, with what it had produced (the plain one and the
+    # waiting stream never answered)...
+    assert sorted(calls) == sorted([(job.job_id, "cancelled")] * 3 + [(single_job, "cancelled")])
     # ...and the single-call jobs are settled: failed, free, as their clients were told to
     # retry, though content had reached one of them.
     assert settled == ("failed", 0, SHUTDOWN_CUT)

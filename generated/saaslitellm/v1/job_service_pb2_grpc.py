@@ -181,8 +181,8 @@ class JobServiceServicer:
 
     def LLMCallStream(self, request, context):
         """Streams one LLM call inside an open job; over REST this is Server-Sent Events.
-        Errors before the first event are ordinary RPC errors (as for LLMCall); an upstream
-        failure after streaming began, or the server's shutdown (`SERVER_SHUTTING_DOWN`),
+        Errors before the first event are ordinary RPC errors (as for LLMCall); any failure
+        after streaming began (the upstream's, the server's shutdown: `SERVER_SHUTTING_DOWN`)
         arrives as the last event, with `done: true` and `error` set. The call is recorded
         however the stream ends.
         """
@@ -227,9 +227,10 @@ class JobServiceServicer:
     def CreateAndCallStream(self, request, context):
         """CreateAndCall, streamed: the first event carries `job_id` and `call_id`, the last
         (`done: true`) the job's final status, its costs and `credits_remaining`. If the
-        upstream fails after streaming began, the job is failed (not charged) and the last
-        event carries the error; if the client goes away, the call is recorded as cancelled
-        and the job is completed (charged) when the model had produced content, else failed.
+        upstream fails after streaming began, or the server's shutdown cuts it
+        (`SERVER_SHUTTING_DOWN`), the job is failed (not charged) and the last event carries
+        the error; if the client goes away, the call is recorded as cancelled and the job is
+        completed (charged) when the model had produced content, else failed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
