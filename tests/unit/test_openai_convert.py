@@ -85,6 +85,14 @@ def test_stream_usage_user_and_metadata_are_read():
         (b'{"messages": [{"role": "user", "content": "x"}], "num_retries": 3}', "num_retries"),
         (b'{"messages": [{"role": "user", "content": "x"}], "api_key": "sk-x"}', "api_key"),
         (b'{"messages": [{"role": "user", "content": "x"}], "base_url": "http://evil"}', "base_url"),
+        # Python's JSON parser takes NaN, Infinity and 1e400 (inf); the upstream request's
+        # encoding then failed: 500, a call recorded with a cost though nothing was sent.
+        (b'{"messages": [{"role": "user", "content": "x"}], "foo": NaN}', "foo"),
+        (b'{"messages": [{"role": "user", "content": "x"}], "logit_bias": {"1": 1e400}}', "logit_bias.1"),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}], "response_format": {"m": [1, -Infinity]}}',
+            "response_format.m[1]",
+        ),
     ],
 )
 def test_bad_requests_name_their_field(body, field):
