@@ -143,6 +143,11 @@ class Application:
             options=[
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
                 ("grpc.max_send_message_length", settings.max_message_bytes),
+                # Headers arrive as metadata. gRPC's default limits (8 KiB soft, refused at
+                # random above it; 16 KiB hard) are below what Envoy takes (60 KiB, 431
+                # above): a 10 KiB cookie got 429 RESOURCE_EXHAUSTED, by chance. Above Envoy's.
+                ("grpc.max_metadata_size", 96 * 1024),
+                ("grpc.absolute_max_metadata_size", 128 * 1024),
                 ("grpc.so_reuseport", 0),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
