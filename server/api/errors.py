@@ -20,6 +20,7 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc._cython import cygrpc
 from grpc_status import rpc_status
 
 from server.api import wire
@@ -237,6 +238,10 @@ def _unary(behavior: Callable[..., Awaitable[Any]], method: str, handlers: Handl
     return wrapped
 
 
+# What grpc.aio raises for a write after the server stopped (not a public name of grpc's).
+_SERVER_STOPPED = cygrpc._ServerStoppedError
+
+
 def _stream(
     behavior: Callable[..., AsyncIterator[Any]], method: str, handlers: Handlers
 ) -> Callable[..., Awaitable[None]]:
@@ -257,6 +262,8 @@ def _stream(
                     await context.write(response)
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
+        except _SERVER_STOPPED:  # a last event written after the shutdown's grace: nobody to tell
+            log.info("%s: the server stopped before the stream's last event was sent", method)
         except Exception as error:
             await _abort(context, error, method)
         finally:

@@ -42,7 +42,7 @@ from server.domain import keys, validation
 from server.domain.audit import Actor
 from server.domain.errors import DomainError, Kind, Reason
 from server.storage import keys as key_store
-from server.storage.database import Connection, Database
+from server.storage.database import Connection, Database, again_if_lost
 from server.storage.keys import KeyOwner
 
 log = logging.getLogger(__name__)
@@ -308,8 +308,12 @@ class Authenticator:
         owner = self.cache.get(digest)
         if owner is None:
             generation = self.cache.generation
-            async with self._db.transaction() as conn:
-                owner = await key_store.find_owner(conn, digest, touch_every_seconds=max(self.cache.ttl, 1.0))
+
+            async def read() -> KeyOwner | None:  # and touch: safe to run twice
+                async with self._db.transaction() as conn:
+                    return await key_store.find_owner(conn, digest, touch_every_seconds=max(self.cache.ttl, 1.0))
+
+            owner = await again_if_lost(read)
             if owner is not None and owner.revoked_at is None:
                 self.cache.put(digest, owner, generation)
         now = datetime.now(UTC)

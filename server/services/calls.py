@@ -58,7 +58,7 @@ from server.services.jobs import charge_late_calls
 from server.services.prices import PriceCatalog
 from server.services.tokens import TokenCounter, message_characters
 from server.storage import jobs as job_store
-from server.storage.database import Database, StatementConnection
+from server.storage.database import Database, StatementConnection, again_if_lost
 from server.storage.jobs import CallContext
 from server.upstream.litellm import LiteLLMClient, UpstreamStream
 
@@ -288,17 +288,13 @@ class CallUseCases:
         return _Prepared(jid, route, team.rates, activity_at, worst_usd, admission.in_job_limits)
 
     async def _call_context(self, jid: uuid.UUID, team_id: str) -> CallContext:
-        """The call's context, read again once on a new connection if the one it took was
-        lost (an idle backend ended, a restart the pool has not seen yet): a read, so the
-        call need not fail for it."""
-        try:
+        """The call's context: a read, so a lost connection need not fail the call."""
+
+        async def read() -> CallContext:
             async with self._db.statements() as conn:
                 return await job_store.call_context(conn, jid, team_id)
-        except DomainError as error:
-            if error.reason != Reason.DATABASE_UNAVAILABLE:
-                raise
-        async with self._db.statements() as conn:
-            return await job_store.call_context(conn, jid, team_id)
+
+        return await again_if_lost(read)
 
     async def _admit(self, admission: _Admission) -> None:
         """What a call takes beyond its context read, in one more connection: a place of
@@ -450,13 +446,14 @@ class CallUseCases:
                     call.with_provider = False
                     if not models.falls_back(error):
                         raise
-                    # The error told when every model failed: a transient one, if any
-                    # was, so a retry is not ruled out by one model's set-up.
-                    if last is None or models.is_transient(error) or not models.is_transient(last):
-                        last = error
-                if retry == self._policy.retries or not models.is_transient(last):
+                    failed = error
+                # The error told when every model failed: a transient one, if any was, so
+                # a retry is not ruled out by one model's set-up.
+                if last is None or models.is_transient(failed) or not models.is_transient(last):
+                    last = failed
+                if retry == self._policy.retries or not models.is_transient(failed):
                     break
-                delay = models.backoff(retry, last.retry_after_seconds, random.random())
+                delay = models.backoff(retry, failed.retry_after_seconds, random.random())
                 if deadline is not None and time.monotonic() + delay >= deadline:
                     break  # no time to wait for this model: the next one may answer now
                 await asyncio.sleep(delay)
@@ -572,8 +569,9 @@ class CallUseCases:
             record = await call.save(CallStatus.SUCCEEDED, answer=accumulator.answer())
             yield call.finished(record)
         except (asyncio.CancelledError, GeneratorExit):
-            if not call.saved:
-                await call.save(CallStatus.CANCELLED, answer=accumulator.answer(), partial=True)
+            if not call.saved:  # left in a retry's backoff, the provider has nothing: no answer to count
+                answer = accumulator.answer() if call.with_provider else None
+                await call.save(CallStatus.CANCELLED, answer=answer, partial=True)
             raise
         except Exception:
             if not call.saved:
@@ -642,14 +640,17 @@ class _CallInProgress:
 
     async def _usage(self, status: CallStatus, answer: Answer | None, error: DomainError | None) -> Usage:
         """Reported usage; counted with the tokenizer when the provider sent none for a
-        request it did process, or may have: an answer or part of one, a call cut by the
-        client, a call that timed out waiting for the provider (it had the prompt, and
-        providers bill a prompt read before the caller gave up); zero for a request the
-        provider refused."""
+        request it did process, or may have: an answer or part of one, a call cut (by its
+        client or the shutdown) while the provider had it, a call that timed out waiting
+        for the provider (it had the prompt, and providers bill a prompt read before the
+        caller gave up), a reply we could not read; zero for a request the provider
+        refused, or a call cut between attempts (in a retry's backoff)."""
         if answer is not None and answer.usage is not None:
             return answer.usage
-        timed_out = error is not None and error.reason == Reason.UPSTREAM_TIMEOUT
-        if answer is None and status is not CallStatus.CANCELLED and not timed_out:
+        processed = error is not None and (
+            error.reason == Reason.UPSTREAM_TIMEOUT or error.metadata.get("reply") == "malformed"
+        )
+        if answer is None and not (status is CallStatus.CANCELLED and self.with_provider) and not processed:
             return Usage()
         tokens, request = self.owner._tokens, self.request
 
@@ -751,30 +752,31 @@ class _CallInProgress:
         earlier attempt had written it and only its answer was lost."""
         deadline = time.monotonic() + RECORD_RETRY_SECONDS
         delay, retried = 0.05, False
-        while True:
-            try:
-                async with self.owner._db.statements() as conn:
-                    if retried and await job_store.call_recorded(conn, record.call_id):
-                        return None
-                    return await job_store.record_call(
-                        conn,
-                        record,
-                        patch,
-                        touch_job=touch_job,
-                        in_job_limits=self.prepared.in_job_limits,
-                        reserved_usd=self.prepared.reserved_usd,
-                    )
-            except DomainError as error:
-                if error.reason != Reason.DATABASE_UNAVAILABLE or time.monotonic() + delay > deadline:
-                    _log_unrecorded(record, str(error))
-                    raise
-                if not retried:
-                    log.warning("call %s: the database is unavailable; writing its record again", record.call_id)
-            except asyncio.CancelledError:  # the server stopped before the record was written
-                _log_unrecorded(record, "the server stopped before its record was written (check the call id)")
-                raise
-            await asyncio.sleep(delay)
-            delay, retried = min(delay * 2, 1.0), True
+        try:
+            while True:
+                try:
+                    async with self.owner._db.statements() as conn:
+                        if retried and await job_store.call_recorded(conn, record.call_id):
+                            return None
+                        return await job_store.record_call(
+                            conn,
+                            record,
+                            patch,
+                            touch_job=touch_job,
+                            in_job_limits=self.prepared.in_job_limits,
+                            reserved_usd=self.prepared.reserved_usd,
+                        )
+                except DomainError as error:
+                    if error.reason != Reason.DATABASE_UNAVAILABLE or time.monotonic() + delay > deadline:
+                        _log_unrecorded(record, str(error))
+                        raise
+                    if not retried:
+                        log.warning("call %s: the database is unavailable; writing its record again", record.call_id)
+                await asyncio.sleep(delay)
+                delay, retried = min(delay * 2, 1.0), True
+        except asyncio.CancelledError:  # the server stopped first (its record may be written: check the call id)
+            _log_unrecorded(record, "the server stopped before its record was written")
+            raise
 
     def finished(self, record: CallRecord, error: DomainError | None = None) -> StreamFinished:
         return StreamFinished(

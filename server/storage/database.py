@@ -34,9 +34,9 @@ import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -52,6 +52,8 @@ from server.observability import metrics, tracing
 from server.settings import url_authority
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Connection = AsyncConnection
 
@@ -346,6 +348,19 @@ async def _observed() -> AsyncIterator[None]:
             ) from error
         finally:
             metrics.DB_TRANSACTION_SECONDS.observe(time.perf_counter() - started)
+
+
+async def again_if_lost(read: Callable[[], Awaitable[T]]) -> T:
+    """`read()`, and once more if the connection it took was lost (an idle backend ended,
+    a restart the pool had not seen yet): the pool then replaces its connections, so the
+    second one is new. Only for what is safe to run twice (reads, idempotent touches):
+    the first may have run before the connection was lost."""
+    try:
+        return await read()
+    except DomainError as error:
+        if error.reason != Reason.DATABASE_UNAVAILABLE:
+            raise
+    return await read()
 
 
 def redacted(database_url: str) -> str:

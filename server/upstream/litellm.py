@@ -200,8 +200,11 @@ class LiteLLMClient:
         try:
             reply = check_completion(json.loads(content))  # ValueError: not JSON, or not a completion's shape
         except ValueError:
-            raise DomainError(
-                Kind.UNAVAILABLE, Reason.UPSTREAM_UNAVAILABLE, "the model provider sent a malformed reply"
+            raise DomainError(  # the provider did the work: the call's prompt is counted (calls.py, _usage)
+                Kind.UNAVAILABLE,
+                Reason.UPSTREAM_UNAVAILABLE,
+                "the model provider sent a malformed reply",
+                metadata={"model": route.alias, "reply": "malformed"},
             ) from None
         return UpstreamReply(
             body=reply,

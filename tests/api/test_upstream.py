@@ -4,6 +4,7 @@ see exactly which models were tried, in which order."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import grpc
@@ -452,3 +453,32 @@ async def test_a_reply_of_the_wrong_shape_is_the_providers_fault_not_an_internal
     assert [r["model"] for r in await fake_requests(fake_url)] == ["fake-gpt", "fake-gpt-backup"]
     row = await only_call(app, job_id)
     assert (row.status, row.error_reason) == ("failed", "UPSTREAM_UNAVAILABLE")
+    # The provider did the work: the prompt is counted (estimated), as for a timeout.
+    assert row.prompt_tokens > 0 and row.tokens_estimated
+
+
+async def test_a_call_left_in_a_retrys_backoff_records_no_usage(database_url, fake_url):
+    """The provider refused the attempt (429) and the client left while the server waited
+    to retry: the provider has nothing, so the cancelled call records no tokens (it was
+    charged an estimated prompt, 817 credits for a consumption team in the hunt)."""
+    async with extra_app(database_url, fake_url, upstream_retries=1) as (app, channel):
+        from prometheus_client import REGISTRY
+
+        from saaslitellm.v1 import admin_service_pb2_grpc
+
+        team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel))
+        jobs = job_service_pb2_grpc.JobServiceStub(channel)
+        labels = {"model": "fake-gpt", "reason": "UPSTREAM_RATE_LIMITED"}
+        for rpc, request in ((jobs.LLMCall, pb.LLMCallRequest), (jobs.LLMCallStream, pb.LLMCallStreamRequest)):
+            job_id = await new_job(jobs, team)
+            refused = REGISTRY.get_sample_value("saaslitellm_upstream_errors_total", labels) or 0
+            call = rpc(request(job_id=job_id, messages=[user("x [fake status=429 retry_after=8]")]), metadata=team.auth)
+            started = asyncio.ensure_future(call.read() if rpc is jobs.LLMCallStream else call)
+            for _ in range(500):  # until the attempt was refused: the server is waiting to retry
+                if (REGISTRY.get_sample_value("saaslitellm_upstream_errors_total", labels) or 0) > refused:
+                    break
+                await _tick()
+            call.cancel()
+            await asyncio.gather(started, return_exceptions=True)
+            row = await recorded_once_done(app, job_id)
+            assert (row.status, row.prompt_tokens, row.completion_tokens) == ("cancelled", 0, 0)
