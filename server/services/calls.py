@@ -628,8 +628,9 @@ class _CallInProgress:
         self.saved = False
 
     def tried(self, model: str) -> None:
-        if model not in self.attempted:
-            self.attempted.append(model)
+        """One more attempt on `model`: a retried model is listed again, so the record
+        shows every request the providers had (and may bill)."""
+        self.attempted.append(model)
 
     def mark_first_token(self) -> None:
         if self.first_token_ms is None:

@@ -196,7 +196,7 @@ class LiteLLMClient:
         except _TRANSPORT_ERRORS as error:
             raise _unreachable(route) from error
         if status != 200:
-            raise _http_error(status, _error_body(content), headers, route)
+            raise _http_error(status, _error_body(content), headers, route, model)
         try:
             reply = check_completion(json.loads(content))  # ValueError: not JSON, or not a completion's shape
         except ValueError:
@@ -240,7 +240,7 @@ class LiteLLMClient:
                         content = await response.read()
                 except (*_TRANSPORT_ERRORS, TimeoutError):
                     content = b""
-                raise _http_error(response.status, _error_body(content), response.headers, route)
+                raise _http_error(response.status, _error_body(content), response.headers, route, model)
             yield UpstreamStream(
                 served_model=response.headers.get("x-litellm-model-group") or model,
                 attempted_models=(model,),
@@ -364,7 +364,9 @@ def _safe_message(error: Any, route: Route) -> str:
     return message[:_MAX_MESSAGE] or "the model provider rejected the request"
 
 
-def _http_error(status: int, error: dict[str, Any], headers: Mapping[str, str], route: Route) -> DomainError:
+def _http_error(
+    status: int, error: dict[str, Any], headers: Mapping[str, str], route: Route, model: str
+) -> DomainError:
     if status == 429:
         retry_after = _retry_after(headers)
         return DomainError(
@@ -383,7 +385,10 @@ def _http_error(status: int, error: dict[str, Any], headers: Mapping[str, str], 
         )
     if str(status) in models.REFUSED_SET_UP_STATUSES:
         log.error(
-            "the model provider refused a model of '%s' (HTTP %d): check its credentials and name", route.alias, status
+            "the model provider refused model '%s' of alias '%s' (HTTP %d): check its credentials, account and name",
+            model,
+            route.alias,
+            status,
         )
         return DomainError(
             Kind.UNAVAILABLE,

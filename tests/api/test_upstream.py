@@ -88,17 +88,19 @@ async def test_rejected_request_does_not_fall_back(app, jobs, team, fake_url):
 
 
 async def test_retries_are_bounded_then_the_next_model_is_tried(database_url, fake_url):
-    async with extra_app(database_url, fake_url, upstream_retries=2) as (_app, channel):
+    async with extra_app(database_url, fake_url, upstream_retries=2) as (app, channel):
         from saaslitellm.v1 import admin_service_pb2_grpc
 
         team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel))
         jobs = job_service_pb2_grpc.JobServiceStub(channel)
         await clear_fake_requests(fake_url)
         job_id = await new_job(jobs, team)
-        await jobs.LLMCall(
+        reply = await jobs.LLMCall(
             pb.LLMCallRequest(job_id=job_id, messages=[user("x [fake fail=primary status=503]")]), metadata=team.auth
         )
         assert [r["model"] for r in await fake_requests(fake_url)] == ["fake-gpt"] * 3 + ["fake-gpt-backup"]
+        # The record lists every attempt, retries too: each request a provider may bill.
+        assert (await recorded(app, reply.call_id)).attempted_models == ["fake-gpt"] * 3 + ["fake-gpt-backup"]
         await clear_fake_requests(fake_url)
         await expect_error(
             jobs.LLMCall(pb.LLMCallRequest(job_id=job_id, messages=[user("x [fake status=400]")]), metadata=team.auth),
