@@ -1,0 +1,142 @@
+"""The gateway at the edges of HTTP, over raw sockets where a library would not send the
+request or read the answer as it came: a slow reader's stream, a query or a body key a
+method's request would take silently, HTTP/1.0, Envoy's own refusals, a request that never
+finishes arriving, an HTTP/2 request without a path (gateway/envoy.template.yaml,
+gateway/body_fields.lua, devstack/envoy.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+from dataclasses import dataclass
+
+import requests
+
+from tests.e2e.conftest import RestTeam
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+def send(port: int, request: bytes, *, rcvbuf: int | None = None) -> socket.socket:
+    sock = socket.socket()
+    if rcvbuf is not None:  # before connecting: the window the client offers stays small
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(30)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(request)
+    return sock
+
+
+def read_reply(sock: socket.socket, data: bytes = b"") -> Reply:
+    """One HTTP/1 response: its body by Content-Length, or chunked (dechunked), or up to the
+    connection's end."""
+    while b"\r\n\r\n" not in data:
+        data += received(sock, f"the connection closed before the response's head: {data!r}")
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    if "content-length" in headers:
+        while len(body) < int(headers["content-length"]):
+            body += received(sock, "the connection closed before the whole body")
+    elif headers.get("transfer-encoding") == "chunked":
+        while (whole := dechunked(body)) is None:
+            body += received(sock, f"the connection closed before the last chunk, after {body[-200:]!r}")
+        body = whole
+    else:
+        while chunk := sock.recv(65536):
+            body += chunk
+    sock.close()
+    return Reply(int(status_line.split()[1]), headers, body)
+
+
+def received(sock: socket.socket, closed: str) -> bytes:
+    chunk = sock.recv(1 << 20)
+    assert chunk, closed
+    return chunk
+
+
+def dechunked(body: bytes) -> bytes | None:
+    """A chunked body's content, or None while its last chunk has not come."""
+    out, at = [], 0
+    while (size_end := body.find(b"\r\n", at)) != -1:
+        size = int(body[at:size_end].split(b";")[0], 16)
+        if size == 0:
+            return b"".join(out) if body.endswith(b"\r\n\r\n", size_end) else None
+        if len(body) < size_end + 2 + size + 2:
+            return None
+        out.append(body[size_end + 2 : size_end + 2 + size])
+        at = size_end + 2 + size + 2
+    return None
+
+
+def request(method: str, target: str, headers: dict[str, str], body: bytes = b"", version: str = "HTTP/1.1") -> bytes:
+    lines = [f"{method} {target} {version}", *(f"{name}: {value}" for name, value in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def json_post(target: str, team: RestTeam, body: bytes, **extra: str) -> bytes:
+    headers = {"Host": "api", **team.headers, "Content-Type": "application/json", "Content-Length": str(len(body))}
+    return request("POST", target, {**headers, **extra}, body)
+
+
+def events(body: bytes) -> list[dict]:
+    return [json.loads(data) for data in re.findall(rb"^data: (.*)$", body, re.MULTILINE)]
+
+
+def gateway_error(reply: Reply, status: int, reason: str) -> dict:
+    """Envoy's own reply, in the API's error shape."""
+    assert reply.status == status, reply
+    assert reply.headers["content-type"] == "application/json", reply
+    body = reply.json()
+    assert set(body) == {"code", "message", "details"}, body
+    assert body["details"][0]["reason"] == reason and body["details"][0]["domain"] == "saaslitellm", body
+    return body
+
+
+def as_team(team: RestTeam) -> dict:
+    return {"headers": team.headers, "timeout": 30}
+
+
+def raw_post(api: str, path: str, team: RestTeam, body: str) -> requests.Response:
+    headers = {**team.headers, "content-type": "application/json"}
+    return requests.post(f"{api}{path}", data=body.encode(), headers=headers, timeout=30)
+
+
+def team_jobs(api: str, team: RestTeam) -> list[dict]:
+    listed = requests.get(f"{api}/teams/{team.team_id}/jobs", headers=team.headers, timeout=10)
+    assert listed.status_code == 200, listed.text
+    return listed.json()["jobs"]
+
+
+# A slow reader.
+
+
+def test_a_reader_that_pauses_gets_the_end_of_its_stream_on_a_closing_connection(stack, team):
+    """A stream of 4 MB the client (`Connection: close`, a small receive buffer) stops
+    reading for 3 s: the server has sent it all by then, and Envoy held most of it. With
+    Envoy's default delayed_close_timeout (1 s) it closed the socket with the rest unsent: no
+    `done` event, for a call served and charged."""
+    prompt = "[fake echo=1 chunks=4] " + "abcdefghi " * 200_000  # echoed: 2 MB of content, then the done event's
+    body = json.dumps({"job_type": "slow-reader", "messages": [{"role": "user", "content": prompt}]}).encode()
+    sock = send(
+        stack.config.ports.envoy,
+        json_post("/api/jobs/create-and-call-stream", team, body, Connection="close"),
+        rcvbuf=4096,
+    )
+    first = sock.recv(4096)
+    time.sleep(3)
+    reply = read_reply(sock, first)
+    assert reply.status == 200 and reply.headers["content-type"] == "text/event-stream"
+    assert len(reply.body) > 3_000_000
+    last = events(reply.body)[-1]
+    assert last["done"] is True and last["job_status"] == "COMPLETED", str(last)[:300]
