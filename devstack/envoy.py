@@ -396,10 +396,12 @@ def _method_routes(openapi: Path, descriptor: Path) -> str:
             # The fields the path binds, which the query must not name (the transcoder would
             # take the query's value over the path's) nor a body give another value; and
             # those the query may give once only (the transcoder would take the last value).
+            # A request that is the whole body takes nothing from the query (body_fields.lua
+            # refuses any parameter): no field of it is looked for there.
             lua = {"body": message} if message is not None else {}
             if bound[(path, method)]:
                 lua["path_fields"] = bound[(path, method)]
-            if single[(path, method)]:
+            if single[(path, method)] and not message:
                 lua["single_fields"] = single[(path, method)]
             if lua:
                 entries = ", ".join(f"{key}: {json.dumps(value)}" for key, value in lua.items())

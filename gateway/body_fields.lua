@@ -27,13 +27,17 @@
 -- the path win over it) without a word. The route's metadata (devstack/envoy.py) lists the
 -- fields its path binds, as {name, json_name, segment: the path segment that holds it}.
 --
--- A field that takes one value (not a list or a map) is refused when the query gives it twice,
--- by either spelling (`?start_date=a&start_date=b`, `?start_date=a&startDate=b`, also
--- percent-encoded): the transcoder would take the last value and drop the others without a
--- word, and a report would cover other dates than the caller meant. A list's values add up,
--- and a sub-message's fields (`a.b`) are the transcoder's. The route's metadata
--- (devstack/envoy.py) lists those fields, {name, json_name} each, as single_fields (but for
--- the ones its path binds, refused in the query at once).
+-- A method whose request is the body (`body: "*"`) refuses any query parameter: the
+-- transcoder would merge it into the request, over the body's value (`POST
+-- /api/jobs/create?job_type=q` with `{"job_type": "b"}` created a job of type q). Elsewhere
+-- (the GETs, the DELETEs), a field that takes one value (not a list or a map) is refused when
+-- the query gives it twice, by either spelling (`?start_date=a&start_date=b`,
+-- `?start_date=a&startDate=b`, also percent-encoded): the transcoder would take the last
+-- value and drop the others without a word, and a report would cover other dates than the
+-- caller meant. A list's values add up, and a sub-message's fields (`a.b`) are the
+-- transcoder's. The route's metadata (devstack/envoy.py) lists those fields, {name,
+-- json_name} each, as single_fields (but for the ones its path binds, refused in the query
+-- at once).
 --
 -- devstack/envoy.py defines BODY_FIELDS above this file, from the descriptor set: each
 -- message a request body can hold (full name) -> {field name -> false for a value this check
@@ -258,10 +262,12 @@ end
 local NO_FIELDS = {}
 
 -- The first parameter of `query` (the request's, after the ?) that names a field the path
--- binds (`path_fields`, the route's metadata), or a field that takes one value
--- (`single_fields`, the route's metadata) named a second time, by either spelling: (that
--- field as the API documents it, why); nil when none does. One pass over the query.
-local function query_fault(query, path_fields, single_fields)
+-- binds (`path_fields`, the route's metadata), or any other when the request is the whole
+-- body (`whole_body`: the transcoder would merge it into the body's, over its values), or a
+-- field that takes one value (`single_fields`, the route's metadata) named a second time,
+-- by either spelling: (that field as the API documents it, or the parameter as sent, why);
+-- nil when none does. One pass over the query.
+local function query_fault(query, path_fields, single_fields, whole_body)
   local given = {}
   for param in string.gmatch(query, "[^&]+") do
     -- The name as the transcoder reads it: up to the first =, percent-decoded.
@@ -273,6 +279,7 @@ local function query_fault(query, path_fields, single_fields)
         end
       end
     end
+    if whole_body then return shown(name), "is not a query parameter of this method; send it in the body" end
     for _, field in ipairs(single_fields or NO_FIELDS) do
       if name == field.name or name == field.json_name then
         if given[field.name] then return field.name, "is given more than once in the query; give it once" end

@@ -12,9 +12,13 @@ import socket
 import time
 from dataclasses import dataclass
 
+import pytest
 import requests
 
 from tests.e2e.conftest import RestTeam
+from tests.e2e.test_transcoder_errors import refusal, violation
+
+NOT_IN_QUERY = "is not a query parameter of this method; send it in the body"
 
 
 @dataclass
@@ -140,3 +144,49 @@ def test_a_reader_that_pauses_gets_the_end_of_its_stream_on_a_closing_connection
     assert len(reply.body) > 3_000_000
     last = events(reply.body)[-1]
     assert last["done"] is True and last["job_status"] == "COMPLETED", str(last)[:300]
+
+
+# The query of a method whose request is the body.
+
+
+@pytest.mark.parametrize(
+    ("target", "body", "named"),
+    [
+        ("/api/jobs/create?job_type=q", b'{"jobType": "b"}', "job_type"),  # created a job of type q
+        ("/api/jobs/create?jobType=q", b'{"job_type": "b"}', "jobType"),
+        ("/api/jobs/create?job%5Ftype=q", b'{"job_type": "b"}', "job_type"),  # the name as the transcoder reads it
+        ("/api/jobs/create?user_id", b'{"job_type": "b"}', "user_id"),  # a name without a value
+        ("/api/jobs/create?&user_id=u&", b'{"job_type": "b"}', "user_id"),
+    ],
+)
+def test_a_query_parameter_of_a_create_is_refused_and_nothing_is_created(stack, api, team, target, body, named):
+    reply = read_reply(send(stack.config.ports.envoy, json_post(target, team, body)))
+    assert reply.status == 400
+    assert violation(reply.json()) == {"field": named, "description": NOT_IN_QUERY, "reason": ""}
+    assert team_jobs(api, team) == []
+
+
+def test_a_query_parameter_adds_nothing_to_a_list_in_the_body(api, team):
+    """`messages.role=user&messages.content=injected` added a message to the estimate's."""
+    url = f"{api}/jobs/estimate-call?messages.role=user&messages.content=injected"
+    refused = refusal(requests.post(url, json={"messages": [{"role": "user", "content": "hi"}]}, **as_team(team)))
+    assert violation(refused) == {"field": "messages.role", "description": NOT_IN_QUERY, "reason": ""}
+
+
+def test_an_empty_query_is_no_parameter(api, team):
+    for url in (f"{api}/jobs/create?", f"{api}/jobs/create?&"):
+        created = requests.post(url, json={"job_type": "empty-query"}, **as_team(team))
+        assert created.status_code == 200, created.text
+        assert created.json()["job_type"] == "empty-query"
+
+
+def test_the_openai_route_keeps_its_query_as_it_was(stack, team):
+    """/v1/chat/completions is the server's to read (no body metadata): its query is the
+    transcoder's, as before."""
+    body = json.dumps({"model": team.alias, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    reply = read_reply(send(stack.config.ports.envoy, json_post("/v1/chat/completions?", team, body)))
+    assert reply.status == 200, reply
+    reply = read_reply(send(stack.config.ports.envoy, json_post("/v1/chat/completions?x=1", team, body)))
+    assert (
+        reply.status == 400 and reply.json()["message"] == "x: is not a query parameter of this method"
+    )  # the transcoder's

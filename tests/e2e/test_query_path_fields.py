@@ -6,7 +6,8 @@ so that the request acted on another resource than the path Envoy routed and log
 
 A field that takes one value is refused given twice in the query, by either spelling: the
 transcoder alone would take the last value without a word (a usage report over other
-dates than the caller meant). A list field may repeat: its values add up."""
+dates than the caller meant). A method whose request is the body takes no query parameter
+at all (tests/e2e/test_http_edges.py); a field its path binds is still named as such."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tests.e2e.test_transcoder_errors import refusal, violation
 GIVEN_BY_PATH = "is given by the path; remove it from the query and put the value you mean in the path"
 DIFFERS = "must not differ from its value in the URL path"
 TWICE = "is given more than once in the query; give it once"
+NOT_IN_QUERY = "is not a query parameter of this method; send it in the body"
 JSON_HEADERS = {**ADMIN_HEADERS, "content-type": "application/json"}
 
 
@@ -183,14 +185,17 @@ def test_a_field_given_twice_in_the_query_is_refused(api, team, query):
     refused_naming(send_raw("GET", f"{api}/teams/{team.team_id}/usage?{query}", ADMIN_HEADERS), "start_date", TWICE)
 
 
-def test_a_write_with_a_field_given_twice_in_the_query_does_nothing(api, team):
+def test_a_write_with_a_field_in_the_query_does_nothing(api, team):
+    """A request that is the body takes nothing from the query: the transcoder would merge a
+    parameter into it (the last of two, over the body's)."""
     organization = unique("org")
     url = f"{api}/organizations/create?name=first&name=second"
-    refused_naming(send_raw("POST", url, JSON_HEADERS, f'{{"organization_id": "{organization}"}}'), "name", TWICE)
+    body = f'{{"organization_id": "{organization}"}}'
+    refused_naming(send_raw("POST", url, JSON_HEADERS, body), "name", NOT_IN_QUERY)
     assert requests.get(f"{api}/organizations/{organization}", headers=ADMIN_HEADERS, timeout=10).status_code == 404
     # A timestamp too (the transcoder takes one from the query).
-    url = f"{api}/teams/{team.team_id}/keys/create?expires_at=2099-01-01T00:00:00Z&expiresAt=2098-01-01T00:00:00Z"
-    refused_naming(send_raw("POST", url, JSON_HEADERS, '{"name": "twice"}'), "expires_at", TWICE)
+    url = f"{api}/teams/{team.team_id}/keys/create?expires_at=2099-01-01T00:00:00Z"
+    refused_naming(send_raw("POST", url, JSON_HEADERS, '{"name": "twice"}'), "expires_at", NOT_IN_QUERY)
     keys = requests.get(f"{api}/teams/{team.team_id}/keys", headers=ADMIN_HEADERS, timeout=10)
     assert [key["name"] for key in keys.json()["keys"]] == ["default"]
 
@@ -203,14 +208,14 @@ def test_a_field_given_once_in_the_query_is_served(api, team, start):
     assert (served.json()["start_date"], served.json()["end_date"]) == ("2026-11-01", "2026-11-20")
 
 
-def test_a_list_field_may_repeat_in_the_query(api):
-    """No GET request of the API has a list field; a POST's query may give one too."""
+def test_a_list_field_in_the_query_adds_nothing_to_the_body(api):
+    """No GET request of the API has a list field; a POST's query added its values to the
+    body's list."""
     groups = [unique("grp"), unique("grp")]
     for group in groups:
         admin_post(api, "/model-access-groups/create", {"group_name": group})
     alias = unique("Agent")
     url = f"{api}/models/create?access_groups={groups[0]}&accessGroups={groups[1]}"
-    body = f'{{"model_alias": "{alias}", "actual_model": "fake-gpt"}}'
-    served = send_raw("POST", url, JSON_HEADERS, body)
-    assert served.status_code == 200, served.text
-    assert sorted(served.json()["access_groups"]) == sorted(groups)  # both kept
+    body = f'{{"model_alias": "{alias}", "actual_model": "fake-gpt", "access_groups": ["{groups[0]}"]}}'
+    refused_naming(send_raw("POST", url, JSON_HEADERS, body), "access_groups", NOT_IN_QUERY)
+    assert requests.get(f"{api}/models/{alias}", headers=ADMIN_HEADERS, timeout=10).status_code == 404
