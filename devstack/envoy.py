@@ -301,8 +301,24 @@ def _lua_local_replies(descriptor: Path) -> str:
     return "\n".join(f"{indent}{line}" if line else "" for line in source)
 
 
+def _json_names(descriptor: Path) -> dict[str, str]:
+    """The JSON name of each field a request body can hold -> its name, where they differ
+    (`jobType` -> `job_type`): body_fields.lua refuses a field given twice, by either
+    spelling. One table for all messages, so no JSON name may be a field's name, or two
+    fields' JSON name (ValueError)."""
+    messages = _messages(descriptor)
+    fields = [(message, item) for message in _body_fields(descriptor) for item in messages[message].field]
+    names = {item.name for _, item in fields}
+    found: dict[str, str] = {}
+    for message, item in fields:
+        if item.json_name != item.name:
+            if item.json_name in names or found.setdefault(item.json_name, item.name) != item.name:
+                raise ValueError(f"{message}.{item.name}: its JSON name {item.json_name} is another field's too")
+    return dict(sorted(found.items()))
+
+
 def _lua_body_fields(descriptor: Path) -> str:
-    """gateway/body_fields.lua after the table it reads, indented for the template."""
+    """gateway/body_fields.lua after the tables it reads, indented for the template."""
     indent = " " * 26
     table = ["local BODY_FIELDS = {"]
     for message, fields in _body_fields(descriptor).items():
@@ -312,6 +328,10 @@ def _lua_body_fields(descriptor: Path) -> str:
             for name, inner in sorted(fields.items())
         ]
         table.append("  },")
+    table += ["}", "local JSON_NAMES = {"]
+    table += [
+        f"  [{json.dumps(json_name)}] = {json.dumps(name)}," for json_name, name in _json_names(descriptor).items()
+    ]
     source = [*table, "}", *BODY_FIELDS_LUA.read_text().splitlines()]
     return "\n".join(f"{indent}{line}" if line else "" for line in source)
 

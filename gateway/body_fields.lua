@@ -27,6 +27,12 @@
 -- the path win over it) without a word. The route's metadata (devstack/envoy.py) lists the
 -- fields its path binds, as {name, json_name, segment: the path segment that holds it}.
 --
+-- A key given twice in one object of a body is refused, by either spelling of a field
+-- (`{"status": "failed", "status": "completed"}`, `{"job_type": "a", "jobType": "b"}`): the
+-- transcoder would take the last value and drop the other without a word. Inside free-form
+-- JSON (`metadata`) the transcoder refuses a key given twice itself (local_replies.lua names
+-- it): this walk keeps no keys there.
+--
 -- A method whose request is the body (`body: "*"`) refuses any query parameter: the
 -- transcoder would merge it into the request, over the body's value (`POST
 -- /api/jobs/create?job_type=q` with `{"job_type": "b"}` created a job of type q). Elsewhere
@@ -46,7 +52,8 @@
 -- duration, which the transcoder would also take as an object with unchecked keys), or for
 -- a repeated field "[]" followed by the full name of its messages (or nothing, for values
 -- this check does not look into)}. Both spellings of a
--- field are keys (`max_tokens`, `maxTokens`), as the transcoder takes both.
+-- field are keys (`max_tokens`, `maxTokens`), as the transcoder takes both; and JSON_NAMES:
+-- each field's JSON name -> its name, where they differ.
 
 local SPACE = "^[ \t\r\n]*()"
 -- An unknown key is named with at most this many bytes, and only one this long is compared
@@ -75,8 +82,8 @@ local object_end, list_end, repeated_end
 -- (a message's full name), an object there is one, or a list's objects are; the first
 -- field found that its message lacks goes to `found.first`, as {key, path (where it was
 -- sent), message (whose field it is not), parent (the path of the object that holds it)},
--- unless a list of the wrong shape came first: {path, description}. What is not JSON as far
--- as this reads it is an error.
+-- unless another fault came first (a list of the wrong shape, a field given twice): {path,
+-- description}. What is not JSON as far as this reads it is an error.
 local function value_end(s, at, message, path, found)
   local first = string.byte(s, at)
   if first == 34 then return string_end(s, at) end
@@ -124,10 +131,13 @@ object_end = function(s, at, message, path, found)
   local fields = message and BODY_FIELDS[message]
   local from = string.match(s, SPACE, at + 1)
   if string.byte(s, from) == 125 then return from + 1 end
+  -- The fields given so far, by name (as the API documents it). Free-form JSON (`metadata`)
+  -- is the transcoder's: it refuses a key given twice there (local_replies.lua names it).
+  local given = fields and {}
   while true do
     if string.byte(s, from) ~= 34 then fail("expected a key in double quotes", from) end
     local key_end = string_end(s, from)
-    local kind, name, bound = nil, nil, nil
+    local kind, name, bound, once = nil, nil, nil, nil
     if fields then
       local key = json_unescape(string.sub(s, from + 1, key_end - 2))
       kind, name = fields[key], path == "" and key or path .. "." .. key
@@ -136,6 +146,7 @@ object_end = function(s, at, message, path, found)
       end
       -- A field the path binds, at the top of the body.
       bound = path == "" and found.bound ~= nil and found.bound[key] or nil
+      once = JSON_NAMES[key] or key
     end
     from = string.match(s, SPACE, key_end)
     if string.byte(s, from) ~= 58 then fail("expected :", from) end
@@ -158,6 +169,14 @@ object_end = function(s, at, message, path, found)
       if value ~= bound.value and value ~= "null" then
         found.first = { path = bound.name, description = "must not differ from its value in the URL path" }
       end
+    end
+    -- A field given twice, by either spelling: the transcoder would take the last value and
+    -- drop the other without a word.
+    if given then
+      if given[once] and found.first == nil then
+        found.first = { path = path == "" and once or path .. "." .. once, description = TWICE }
+      end
+      given[once] = true
     end
     from = string.match(s, SPACE, stop)
     local byte = string.byte(s, from)
@@ -222,9 +241,9 @@ local function shown(key)
 end
 
 -- What is wrong with a request body that is a `message`: (the field, why) for its first
--- unknown field, list of the wrong shape or field whose value differs from the path's
--- (`bound`: path_values'); (nil, nil, why) for a JSON object this cannot read; nil when
--- nothing is (or the body does not start as an object: the transcoder's).
+-- unknown field, list of the wrong shape, field given twice or field whose value differs
+-- from the path's (`bound`: path_values'); (nil, nil, why) for a JSON object this cannot
+-- read; nil when nothing is (or the body does not start as an object: the transcoder's).
 local function body_fault(body, message, bound)
   local from = string.match(body, SPACE, 1)
   if from > #body then return nil end -- no body: an empty request

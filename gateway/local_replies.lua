@@ -8,8 +8,9 @@
 -- reply on its way out: it reads the transcoder's message and rewrites the body as the
 -- server's INVALID_ARGUMENT errors are (server/api/errors.py, server/domain/errors.py
 -- invalid_argument): "field: description", ErrorInfo metadata {"field"} and a BadRequest
--- field violation, whenever the message names the field. A message it does not recognise
--- keeps the body local_reply_config gave it. devstack/envoy.py defines two names above this
+-- field violation, whenever the message names the field (a key given twice in free-form
+-- JSON by its key, not by the transcoder's `metadata.fields[0]`). A message it does not
+-- recognise keeps the body local_reply_config gave it. devstack/envoy.py defines two names above this
 -- file: LOCAL_REPLY_HEADER, and ENUM_VALUES (each enum's full name -> its value names), from
 -- the descriptor set. The request side's refusals (body_fields.lua) are local replies too,
 -- which local_reply_config wraps like Envoy's own: they get their own body back here.
@@ -50,6 +51,8 @@ local WELL_KNOWN = {
   ["google.protobuf.BytesValue"] = "base64-encoded bytes",
 }
 local EXCERPT_BYTES = 40
+-- A key given twice in one object of a body (here and in body_fields.lua).
+local TWICE = "is given more than once in the body; give it once"
 
 local function utf8_char(code)
   if code < 0x80 then return string.char(code) end
@@ -120,6 +123,20 @@ local function expected(type_name)
   return "a JSON object (" .. string.gsub(full, "^saaslitellm%.v1%.", "") .. ")"
 end
 
+-- A key given twice in free-form JSON (google.protobuf.Struct), which the transcoder names by
+-- the entry it was reading: `metadata.fields[0]`, `stop.list_value.values[1].struct_value.fields[0]`.
+-- -> the key as the API's JSON has it (`metadata.a`, `stop[1].a`), why; or, when the key is
+-- in an object inside the field (`metadata.fields[0].value.struct_value.fields[0]`: the
+-- message does not say under which key), that field, why. nil for another path.
+local function repeated_key(path, key)
+  local json = string.gsub(string.gsub(path, "%.struct_value", ""), "%.list_value%.values(%[%d+%])", "%1")
+  local holder = string.match(json, "^(.*)%.fields%[%d+%]$")
+  if holder == nil then return nil end
+  local outer = string.find(holder, ".fields[", 1, true)
+  if outer == nil then return holder .. "." .. key, TWICE end
+  return string.sub(holder, 1, outer - 1), "has the key " .. json_string(key) .. " more than once in one of its objects; give it once"
+end
+
 -- The transcoder's message -> our message, and the field and its description when the
 -- message names a field (nil, nil otherwise). nil when the message is not one we know.
 local function explain(message)
@@ -146,6 +163,11 @@ local function explain(message)
     end
     if path == "" and rest == "Root element must be a message." then
       return "the request body must be a JSON object"
+    end
+    local key = string.match(rest, "^Repeated map key: '(.*)' is already set%.$")
+    if key ~= nil then
+      local field, description = repeated_key(path, key)
+      if field ~= nil then return nil, field, description end
     end
     if path ~= "" then return nil, path, rest end
     return nil

@@ -19,6 +19,7 @@ from tests.e2e.conftest import RestTeam
 from tests.e2e.test_transcoder_errors import refusal, violation
 
 NOT_IN_QUERY = "is not a query parameter of this method; send it in the body"
+TWICE = "is given more than once in the body; give it once"
 
 
 @dataclass
@@ -190,3 +191,67 @@ def test_the_openai_route_keeps_its_query_as_it_was(stack, team):
     assert (
         reply.status == 400 and reply.json()["message"] == "x: is not a query parameter of this method"
     )  # the transcoder's
+
+
+# A key given twice in a body.
+
+
+def test_a_status_given_twice_does_not_complete_the_job(api, team):
+    """`{"status": "failed", "status": "completed"}` completed (and charged) the job."""
+    job = requests.post(f"{api}/jobs/create", json={"job_type": "twice"}, **as_team(team)).json()
+    refused = refusal(
+        raw_post(api, f"/jobs/{job['job_id']}/complete", team, '{"status":"failed","status":"completed"}')
+    )
+    assert violation(refused) == {"field": "status", "description": TWICE, "reason": ""}
+    assert requests.get(f"{api}/jobs/{job['job_id']}", **as_team(team)).json()["status"] == "PENDING"
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ('{"job_type": "a", "jobType": "b"}', "job_type"),  # made a job of type b
+        ('{"jobType": "a", "job_type": "b"}', "job_type"),
+        ('{"job_type": "a", "job_type": "b"}', "job_type"),
+        ('{"job_type": "a", "job\\u005ftype": "b"}', "job_type"),  # escaped, as the transcoder reads it
+        ('{"job_type": "a", "metadata": {}, "metadata": {}}', "metadata"),
+    ],
+)
+def test_a_field_given_twice_is_refused_naming_it(api, team, body, named):
+    refused = refusal(raw_post(api, "/jobs/create", team, body))
+    assert violation(refused) == {"field": named, "description": TWICE, "reason": ""}
+    assert team_jobs(api, team) == []
+
+
+def test_a_field_given_twice_in_a_nested_message_is_named_by_its_path(api, team):
+    body = '{"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b", "content": "c"}]}'
+    refused = refusal(raw_post(api, "/jobs/estimate-call", team, body))
+    assert violation(refused) == {"field": "messages[1].content", "description": TWICE, "reason": ""}
+
+
+IN_AN_OBJECT = 'has the key "k" more than once in one of its objects; give it once'
+
+
+@pytest.mark.parametrize(
+    ("path", "extra", "named", "description"),
+    [
+        # The transcoder refuses these itself, naming them `metadata.fields[0]` and the like.
+        ("/jobs/create", '"metadata": {"k": 1, "k": 2}', "metadata.k", TWICE),
+        ("/jobs/estimate-call", '"tools": [{"k": 1}, {"k": 1, "k": 2}]', "tools[1].k", TWICE),
+        ("/jobs/estimate-call", '"tool_choice": {"k": 1, "k": 2}', "tool_choice.k", TWICE),
+        ("/jobs/estimate-call", '"stop": [1, {"k": 1, "k": 2}]', "stop[1].k", TWICE),
+        # Its message does not say under which key the object is: the field that holds it.
+        ("/jobs/create", '"metadata": {"x": {"k": 1, "k": 2}}', "metadata", IN_AN_OBJECT),
+        ("/jobs/create", '"metadata": {"x": [1, {"k": 1, "k": 2}]}', "metadata", IN_AN_OBJECT),
+    ],
+)
+def test_a_key_given_twice_in_free_form_json_is_named_by_its_key(api, team, path, extra, named, description):
+    first = '"job_type": "a"' if path == "/jobs/create" else '"messages": [{"role": "user", "content": "hi"}]'
+    refused = refusal(raw_post(api, path, team, "{" + first + ", " + extra + "}"))
+    assert violation(refused) == {"field": named, "description": description, "reason": ""}
+
+
+def test_the_same_key_in_different_objects_is_fine(api, team):
+    body = '{"job_type": "a", "metadata": {"k": {"k": 1}, "x": [{"k": 1}, {"k": 2}], "job_type": "m"}}'
+    created = raw_post(api, "/jobs/create", team, body)
+    assert created.status_code == 200, created.text
+    assert created.json()["metadata"] == {"k": {"k": 1}, "x": [{"k": 1}, {"k": 2}], "job_type": "m"}
