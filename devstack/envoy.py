@@ -64,9 +64,13 @@ LOCAL_REPLY_CODES: dict[int, tuple[int, str, str | None]] = {
     405: (12, "METHOD_NOT_ALLOWED", None),  # the method routes' body names the methods the path accepts
     408: (4, "GATEWAY_TIMEOUT", "request timed out"),
     413: (3, "INVALID_REQUEST", "request body too large (the limit is 4 MiB)"),
+    # An HTTP version Envoy's codec does not take (it takes HTTP/1.0 too: accept_http_10).
+    426: (3, "INVALID_REQUEST", "unsupported HTTP version: send HTTP/1.1 (or HTTP/1.0, HTTP/2)"),
     429: (8, "RATE_LIMITED", "too many requests"),
     431: (3, "INVALID_REQUEST", "request headers too large"),
     500: (13, "INTERNAL", "internal error"),
+    # A Transfer-Encoding other than chunked (`gzip, chunked`): Envoy's codec refuses it.
+    501: (3, "INVALID_REQUEST", "unsupported Transfer-Encoding: send the body as is or chunked"),
     502: (14, "SERVER_UNAVAILABLE", "the API server is unavailable; retry shortly"),
     503: (14, "SERVER_UNAVAILABLE", "the API server is unavailable; retry shortly"),
     504: (4, "GATEWAY_TIMEOUT", "the request timed out"),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
+from devstack import envoy
 from tests.e2e.conftest import RestTeam
 from tests.e2e.test_transcoder_errors import refusal, violation
 
@@ -255,3 +256,44 @@ def test_the_same_key_in_different_objects_is_fine(api, team):
     created = raw_post(api, "/jobs/create", team, body)
     assert created.status_code == 200, created.text
     assert created.json()["metadata"] == {"k": {"k": 1}, "x": [{"k": 1}, {"k": 2}], "job_type": "m"}
+
+
+# HTTP/1.0 and what Envoy's codec refuses.
+
+
+def test_http_1_0_is_served(stack, api, team):
+    """An nginx in front (proxy_http_version 1.0 by default) got 426 for every request."""
+    job = requests.post(f"{api}/jobs/create", json={"job_type": "http10"}, **as_team(team)).json()
+    for headers in ({"Host": "api", **team.headers}, team.headers):  # Host is optional in HTTP/1.0
+        target = f"/api/jobs/{job['job_id']}"
+        reply = read_reply(send(stack.config.ports.envoy, request("GET", target, headers, version="HTTP/1.0")))
+        assert reply.status == 200, reply
+        assert reply.json()["job_id"] == job["job_id"]
+
+
+def test_a_stream_to_http_1_0_ends_with_the_connection(stack, team):
+    body = json.dumps({"job_type": "http10", "messages": [{"role": "user", "content": "[fake tokens=5 chunks=5]"}]})
+    headers = {**team.headers, "Content-Type": "application/json", "Content-Length": str(len(body))}
+    sock = send(
+        stack.config.ports.envoy,
+        request("POST", "/api/jobs/create-and-call-stream", headers, body.encode(), "HTTP/1.0"),
+    )
+    sock.settimeout(10)  # the end of the stream is the connection's: it comes at once
+    reply = read_reply(sock)
+    assert reply.status == 200 and "transfer-encoding" not in reply.headers and "content-length" not in reply.headers
+    streamed = events(reply.body)
+    assert streamed[-1]["done"] is True and len("".join(e.get("content", "") for e in streamed).split()) == 5
+
+
+def test_an_unsupported_transfer_encoding_is_refused_in_the_error_shape(stack, team):
+    """It was 501 text/plain `Not Implemented`."""
+    body = b"2\r\n{}\r\n0\r\n\r\n"
+    headers = {"Host": "api", **team.headers, "Content-Type": "application/json", "Transfer-Encoding": "gzip, chunked"}
+    reply = read_reply(send(stack.config.ports.envoy, request("POST", "/api/jobs/create", headers, body)))
+    refused = gateway_error(reply, 501, "INVALID_REQUEST")
+    assert refused["message"] == envoy.LOCAL_REPLY_CODES[501][2]
+
+
+def test_every_status_envoy_answers_by_itself_has_the_error_shape():
+    for status in (400, 404, 405, 408, 413, 426, 431, 500, 501, 502, 503, 504):
+        assert status in envoy.LOCAL_REPLY_CODES, status
