@@ -88,6 +88,8 @@ class EnvoyConfig:
     listen_host: str = "127.0.0.1"
     descriptor: Path = field(default=DESCRIPTOR)
     idle_timeout: str = "300s"
+    # The time to receive a whole request (408 after it).
+    request_timeout: str = "60s"
     health_interval: str = "1s"
     docs_root: Path = field(default=DOCS_ROOT)
     # The server processes' Prometheus endpoints, behind GET /metrics; None: each gRPC
@@ -505,6 +507,7 @@ def render(config: EnvoyConfig) -> str:
         ADMIN_PORT=config.admin_port,
         DESCRIPTOR=str(config.descriptor),
         IDLE_TIMEOUT=config.idle_timeout,
+        REQUEST_TIMEOUT=config.request_timeout,
         HEALTH_INTERVAL=config.health_interval,
         LOCAL_REPLY_MAPPERS=_mappers(),
         LUA_LOCAL_REPLIES=_lua_local_replies(DESCRIPTOR),

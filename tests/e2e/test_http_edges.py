@@ -9,13 +9,17 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 import requests
 
 from devstack import envoy
+from devstack.processes import free_port
+from devstack.stack import ENVOY_BIN, Stack
 from tests.e2e.conftest import RestTeam
 from tests.e2e.test_transcoder_errors import refusal, violation
 
@@ -297,3 +301,81 @@ def test_an_unsupported_transfer_encoding_is_refused_in_the_error_shape(stack, t
 def test_every_status_envoy_answers_by_itself_has_the_error_shape():
     for status in (400, 404, 405, 408, 413, 426, 431, 500, 501, 502, 503, 504):
         assert status in envoy.LOCAL_REPLY_CODES, status
+
+
+# A request that never finishes arriving.
+
+
+@pytest.fixture(scope="module")
+def quick_envoy(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """An Envoy of its own before the session's servers, rendered as the stack's but for a
+    1-second request timeout (60 s in the real one): its port."""
+    config = envoy.EnvoyConfig(
+        listen_port=free_port(),
+        admin_port=free_port(),
+        grpc_backends=tuple(("127.0.0.1", port) for port in stack.grpc_ports),
+        metrics_backends=tuple(("127.0.0.1", port) for port in stack.metrics_ports),
+        health_interval=stack.config.health_interval,
+        request_timeout="1s",
+    )
+    path = tmp_path_factory.mktemp("quick-envoy") / "envoy.yaml"
+    path.write_text(envoy.render(config))
+    log = path.with_suffix(".log").open("w")
+    process = subprocess.Popen(
+        [str(ENVOY_BIN), "-c", str(path), "--disable-hot-restart", "--log-level", "warn"], stdout=log, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None and time.monotonic() < deadline, path.with_suffix(".log").read_text()
+            try:
+                if (
+                    requests.post(
+                        f"http://127.0.0.1:{config.listen_port}/api/jobs/create", json={}, timeout=1
+                    ).status_code
+                    == 401
+                ):
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        yield config.listen_port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def test_the_gateway_waits_a_minute_for_a_whole_request(stack):
+    assert "request_timeout: 60s" in stack.envoy_yaml()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"Content-Length": "100", "body": b'{"job_type": "x"}'},  # shorter than its length
+        {"Transfer-Encoding": "chunked", "body": b'5\r\n{"job'},  # chunks that never end
+    ],
+    ids=["short", "unterminated-chunks"],
+)
+def test_a_request_that_stops_arriving_is_408_in_the_error_shape(quick_envoy, team, body):
+    """It was held for the stream idle timeout (5 minutes)."""
+    headers = {"Host": "api", **team.headers, "Content-Type": "application/json"}
+    headers.update({name: value for name, value in body.items() if name != "body"})
+    started = time.monotonic()
+    reply = read_reply(send(quick_envoy, request("POST", "/api/jobs/create", headers, body["body"])))
+    assert time.monotonic() - started < 10
+    gateway_error(reply, 408, "GATEWAY_TIMEOUT")
+
+
+def test_the_request_timeout_does_not_cut_a_stream(quick_envoy, api, team):
+    """The request has arrived: a stream may last longer than the request timeout."""
+    prompt = "[fake tokens=4 chunks=4 delay_ms=600]"  # 2.4 s
+    with requests.post(
+        f"http://127.0.0.1:{quick_envoy}/api/jobs/create-and-call-stream",
+        json={"job_type": "long", "messages": [{"role": "user", "content": prompt}]},
+        stream=True,
+        **as_team(team),
+    ) as response:
+        streamed = events(response.content)
+    assert streamed[-1]["done"] is True and len("".join(e.get("content", "") for e in streamed).split()) == 4
