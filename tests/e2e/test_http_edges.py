@@ -379,3 +379,40 @@ def test_the_request_timeout_does_not_cut_a_stream(quick_envoy, api, team):
     ) as response:
         streamed = events(response.content)
     assert streamed[-1]["done"] is True and len("".join(e.get("content", "") for e in streamed).split()) == 4
+
+
+# HTTP/2 without a path.
+
+
+def h2_frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def lua_errors(stack: Stack) -> int:
+    stats = requests.get(f"http://127.0.0.1:{stack.config.ports.envoy_admin}/stats", timeout=5).text
+    return int(re.search(r"^http\.api\.lua\.errors: (\d+)$", stats, re.MULTILINE).group(1))
+
+
+def test_an_http2_request_without_a_path_runs_no_lua_error(stack):
+    """HTTP/2's CONNECT has no :path: the Lua filter failed on it ("bad argument #1 to
+    'match'"), logged as an error. The request gets a 404 either way."""
+    before = lua_errors(stack)
+    authority = b"127.0.0.1:22"
+    # HPACK, literal fields without indexing, names from the static table: :method, :authority.
+    block = b"\x02\x07CONNECT" + b"\x01" + bytes([len(authority)]) + authority
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0)
+    sock = send(stack.config.ports.envoy, preface + h2_frame(1, 0x5, 1, block))  # END_STREAM | END_HEADERS
+    sock.settimeout(10)
+    data, answered = b"", False
+    while not answered:
+        chunk = sock.recv(65536)
+        assert chunk, "the connection closed without an answer"
+        data += chunk
+        while len(data) >= 9 and len(data) >= 9 + int.from_bytes(data[:3], "big"):
+            length, kind, flags, stream = int.from_bytes(data[:3], "big"), data[3], data[4], data[5:9]
+            if kind == 4 and not flags & 1:
+                sock.sendall(h2_frame(4, 1, 0))  # acknowledge the server's settings
+            answered = answered or (int.from_bytes(stream, "big") == 1 and kind in (1, 3))  # HEADERS, RST_STREAM
+            data = data[9 + length :]
+    sock.close()
+    assert lua_errors(stack) == before
