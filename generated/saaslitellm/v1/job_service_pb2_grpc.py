@@ -172,8 +172,10 @@ class JobServiceServicer:
         PERMISSION_DENIED (`MODEL_NOT_ALLOWED`), INVALID_ARGUMENT (bad messages or
         parameters, or the provider rejected them), RESOURCE_EXHAUSTED
         (`UPSTREAM_RATE_LIMITED`, or `TEAM_RATE_LIMITED` past the team's calls_per_minute,
-        refused before anything is recorded), UNAVAILABLE (`UPSTREAM_UNAVAILABLE`),
-        DEADLINE_EXCEEDED (`UPSTREAM_TIMEOUT`). Failed calls are recorded too.
+        refused before anything is recorded), UNAVAILABLE (`UPSTREAM_UNAVAILABLE`, not to be
+        retried when its `upstream_status` is 401, 402, 403 or 404: the operator's set-up of
+        the model; `DATABASE_UNAVAILABLE`; `SERVER_SHUTTING_DOWN`), DEADLINE_EXCEEDED
+        (`UPSTREAM_TIMEOUT`). Failed calls are recorded too.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
