@@ -37,6 +37,7 @@ from server.storage.database import Database
 from tests.api.admin_support import bearer, call_works, fails, new_alias, new_group, new_org, new_team
 from tests.api.conftest import ADMIN, extra_app
 from tests.conftest import migrated_database
+from tests.integration.test_webhook_delivery import insert_endpoint
 
 PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 
@@ -230,17 +231,7 @@ async def _endpoint_with_a_test_event(db: Database, url: str) -> uuid.UUID:
     """Stored as it is (as before creation refused such URLs), with one due delivery."""
     endpoint_id = uuid.uuid4()
     async with db.transaction() as conn:
-        await store.insert_endpoint(
-            conn,
-            endpoint_id,
-            {
-                "url": url,
-                "event_types": ["job.failed"],
-                "organization_id": None,
-                "secret_ciphertext": BOX.seal(endpoint_id, webhooks.new_secret()),
-                "secret_prefix": "whsec_test",
-            },
-        )
+        await insert_endpoint(conn, endpoint_id, url, BOX)
         await store.insert_test_delivery(conn, endpoint_id)
     return endpoint_id
 

@@ -87,6 +87,21 @@ async def receiver() -> AsyncIterator[Receiver]:
     await runner.cleanup()
 
 
+async def insert_endpoint(conn, endpoint_id: uuid.UUID, url: str, box: webhooks.SecretBox) -> None:
+    """An endpoint stored as it is, bypassing creation's checks, for `job.failed` events."""
+    await store.insert_endpoint(
+        conn,
+        endpoint_id,
+        {
+            "url": url,
+            "event_types": ["job.failed"],
+            "organization_id": None,
+            "secret_ciphertext": box.seal(endpoint_id, webhooks.new_secret()),
+            "secret_prefix": "whsec_test",
+        },
+    )
+
+
 @pytest.fixture
 async def endpoints(db: Database) -> AsyncIterator[Callable[..., Awaitable[uuid.UUID]]]:
     """Makes an endpoint with `events` due deliveries; deletes them all afterwards."""
@@ -96,17 +111,7 @@ async def endpoints(db: Database) -> AsyncIterator[Callable[..., Awaitable[uuid.
         endpoint_id = uuid.uuid4()
         made.append(endpoint_id)
         async with db.transaction() as conn:
-            await store.insert_endpoint(
-                conn,
-                endpoint_id,
-                {
-                    "url": url,
-                    "event_types": ["job.failed"],
-                    "organization_id": None,
-                    "secret_ciphertext": BOX.seal(endpoint_id, webhooks.new_secret()),
-                    "secret_prefix": "whsec_test",
-                },
-            )
+            await insert_endpoint(conn, endpoint_id, url, BOX)
             await conn.execute(
                 text(
                     "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, payload) "
