@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -238,6 +239,23 @@ def _unary(behavior: Callable[..., Awaitable[Any]], method: str, handlers: Handl
     return wrapped
 
 
+@functools.cache
+def _ends_in_band(response_type: type) -> bool:
+    """Whether a stream of these responses reports a failure in its last event (`done`,
+    `error`: the job service's streams), which it must once a response was sent: the
+    RPC's status would not reach a REST client then (Envoy drops it after the response
+    began), and the stream would end as if cut (a call whose record could not be written
+    meets this; README "Database restarts")."""
+    fields = response_type.DESCRIPTOR.fields_by_name
+    return all(name in fields for name in ("done", "error", "finish_reason"))
+
+
+def _last_event(response_type: type, error: DomainError) -> Any:
+    last = response_type(done=True, finish_reason="error")
+    last.error.CopyFrom(to_status(error))
+    return last
+
+
 # What grpc.aio raises for a write after the server stopped (not a public name of grpc's).
 _SERVER_STOPPED = cygrpc._ServerStoppedError
 
@@ -254,18 +272,23 @@ def _stream(
 
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> None:
         handlers.enter()
+        sent: type | None = None  # the type of the responses written so far
         try:
             if request is UNDECODABLE:
                 raise _malformed()
             async with contextlib.aclosing(behavior(request, context)) as responses:
                 async for response in responses:
                     await context.write(response)
+                    sent = type(response)
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
         except _SERVER_STOPPED:  # a last event written after the shutdown's grace: nobody to tell
             log.info("%s: the server stopped before the stream's last event was sent", method)
         except Exception as error:
-            await _abort(context, error, method)
+            if sent is not None and _ends_in_band(sent):
+                await context.write(_last_event(sent, as_domain_error(error, method)))
+            else:
+                await _abort(context, error, method)
         finally:
             handlers.leave()
 

@@ -6,15 +6,13 @@ Errors are mapped by server.api.errors.ErrorInterceptor; nothing here catches th
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import grpc
 
 from saaslitellm.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 from server.api import convert
 from server.api.common import metadata
-from server.api.errors import as_domain_error, to_status
 from server.domain.errors import invalid_argument
 from server.domain.jobs import JobView
 from server.services.analytics import AnalyticsUseCases
@@ -119,10 +117,9 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         events = self._calls.stream(
             principal, request.job_id, convert.chat_request(request), time_remaining=context.time_remaining()
         )
-        responses = _in_band(events, convert.stream_event, job_service_pb2.LLMCallStreamResponse, "LLMCallStream")
-        async with contextlib.aclosing(responses):  # closed with the RPC: the call is recorded before it ends
-            async for response in responses:
-                yield response
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield convert.stream_event(event)
 
     async def EstimateCall(
         self, request: job_service_pb2.EstimateCallRequest, context: grpc.aio.ServicerContext
@@ -168,33 +165,9 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             convert.chat_request(request),
             time_remaining=context.time_remaining(),
         )
-        response_type = job_service_pb2.CreateAndCallStreamResponse
-        responses = _in_band(events, convert.create_and_call_event, response_type, "CreateAndCallStream")
-        async with contextlib.aclosing(responses):  # closed with the RPC: the job is settled before it ends
-            async for response in responses:
-                yield response
-
-
-async def _in_band(
-    events: AsyncIterator[Any], to_message: Callable[[Any], Any], response_type: type, method: str
-) -> AsyncIterator[Any]:
-    """The stream's events as messages. An error once the first was sent ends the stream
-    with a last event carrying it (`done`, `error`), as an upstream failure does: the
-    RPC's status would not reach a REST client after the response began (Envoy drops
-    it), and the stream would end as if cut (a call whose record could not be written
-    meets this; README "Database restarts")."""
-    began = False
-    async with contextlib.aclosing(events):
-        try:
+        async with contextlib.aclosing(events):
             async for event in events:
-                yield to_message(event)
-                began = True
-        except Exception as error:
-            if not began:
-                raise
-            last = response_type(done=True, finish_reason="error")
-            last.error.CopyFrom(to_status(as_domain_error(error, f"JobService/{method}")))
-            yield last
+                yield convert.create_and_call_event(event)
 
 
 def _job_spec(request, headers: dict[str, str]) -> JobSpec:
