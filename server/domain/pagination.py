@@ -20,6 +20,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -28,6 +29,7 @@ from server.domain.errors import invalid_argument
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+_SURROGATE = re.compile("[\ud800-\udfff]")  # UTF-8 cannot encode them
 
 T = TypeVar("T")
 
@@ -94,7 +96,7 @@ def _fits(value: Any, kind: type) -> bool:
     if kind is int:
         return BIGINT_MIN <= value <= BIGINT_MAX
     if kind is str:
-        return "\x00" not in value and value.encode("utf-8", "ignore").decode("utf-8") == value
+        return "\x00" not in value and not _SURROGATE.search(value)
     return True
 
 
