@@ -304,6 +304,12 @@ class Authenticator:
                 Reason.MISSING_API_KEY,
                 "send your team's virtual key as 'Authorization: Bearer sk-...'",
             )
+        if "," in token:  # no key has one: the header came more than once (common.metadata)
+            raise DomainError(
+                Kind.UNAUTHENTICATED,
+                Reason.INVALID_API_KEY,
+                "the Authorization header was sent more than once: send one virtual key, once",
+            )
         digest = keys.digest(token)
         owner = self.cache.get(digest)
         if owner is None:
@@ -338,7 +344,9 @@ class Authenticator:
         came from, for the audit log (`peer`: the gRPC peer, context.peer())."""
         presented = metadata.get("x-admin-key") or bearer_token(metadata) or ""
         if not hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self._admin_digest):
-            if metadata.get("x-admin-key"):
+            if "," in presented:  # a header sent more than once (common.metadata joins its values)
+                why = f"{'X-Admin-Key' if metadata.get('x-admin-key') else 'the Authorization header'} was sent more than once"
+            elif metadata.get("x-admin-key"):
                 why = "the admin key sent in X-Admin-Key is not valid"
             elif presented:
                 why = "the key sent is not the admin key (a team's virtual key cannot call it)"

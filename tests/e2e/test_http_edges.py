@@ -20,6 +20,7 @@ import requests
 from devstack import envoy
 from devstack.processes import free_port
 from devstack.stack import ENVOY_BIN, Stack
+from tests.conftest import ADMIN_KEY
 from tests.e2e.conftest import RestTeam
 from tests.e2e.test_transcoder_errors import refusal, violation
 
@@ -260,6 +261,42 @@ def test_the_same_key_in_different_objects_is_fine(api, team):
     created = raw_post(api, "/jobs/create", team, body)
     assert created.status_code == 200, created.text
     assert created.json()["metadata"] == {"k": {"k": 1}, "x": [{"k": 1}, {"k": 2}], "job_type": "m"}
+
+
+# A credential sent twice: HTTP joins the values of a header sent more than once; a
+# gRPC server's metadata keeps each, and taking the last let a request pass whose first
+# key was refused by whatever read the first (a proxy, a log, a rate limiter).
+
+
+def with_twice(request_bytes: bytes, name: str, first: str) -> bytes:
+    """The request with `name: first` added before its own `name` header."""
+    head, _, body = request_bytes.partition(b"\r\n\r\n")
+    method_line, *lines = head.split(b"\r\n")
+    return b"\r\n".join([method_line, f"{name}: {first}".encode(), *lines]) + b"\r\n\r\n" + body
+
+
+@pytest.mark.parametrize("first", ["Bearer sk-not-a-key", "same"])
+def test_a_virtual_key_sent_twice_is_refused_and_creates_nothing(stack, api, team, first):
+    first = f"Bearer {team.key}" if first == "same" else first
+    body = json.dumps({"job_type": "twice"}).encode()
+    reply = read_reply(
+        send(stack.config.ports.envoy, with_twice(json_post("/api/jobs/create", team, body), "Authorization", first))
+    )
+    assert reply.status == 401, reply
+    refused = reply.json()
+    assert refused["details"][0]["reason"] == "INVALID_API_KEY", refused
+    assert "sent more than once" in refused["message"] and team.key not in reply.body.decode(), refused
+    assert not [job for job in team_jobs(api, team) if job["job_type"] == "twice"]
+
+
+def test_an_admin_key_sent_twice_is_refused(stack):
+    headers = {"Host": "api", "X-Admin-Key": ADMIN_KEY}
+    sent = with_twice(request("GET", "/api/organizations", headers), "X-Admin-Key", "sk-wrong-admin-key-000")
+    reply = read_reply(send(stack.config.ports.envoy, sent))
+    assert reply.status == 401, reply
+    refused = reply.json()
+    assert refused["details"][0]["reason"] == "ADMIN_KEY_REQUIRED", refused
+    assert "X-Admin-Key was sent more than once" in refused["message"] and ADMIN_KEY not in reply.body.decode()
 
 
 # HTTP/1.0 and what Envoy's codec refuses.
