@@ -319,10 +319,9 @@ def decimal_string(field_name: str, value: str, *, places: int) -> Decimal:
     as "12.5", with at most `places` significant decimals ("0.50" has one). Exponents,
     signs, digit separators and non-ASCII digits are refused: a string that Python's
     Decimal reads differently than a person would is not money."""
-    text = value.strip()
-    if not _PLAIN_DECIMAL.fullmatch(text):
+    if not _PLAIN_DECIMAL.fullmatch(value):
         raise invalid_argument(field_name, 'must be a non-negative decimal number such as "12.5"')
-    number = Decimal(text)
+    number = Decimal(value)
     if number != number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN):
         raise invalid_argument(field_name, f"must have at most {places} decimals")
     return number

@@ -65,12 +65,14 @@ def _blank(value: str) -> bool:
 
 
 def label(field_name: str, value: str, *, required: bool = False, max_length: int = MAX_LABEL_LENGTH) -> str:
-    """A short free-text label (job_type, purpose...): printable, bounded length; one that
-    is required must not be blank either (spaces, or letters that show nothing)."""
-    if not value or (required and _blank(value)):
+    """A short free-text label (job_type, purpose...): printable, bounded length, and not
+    blank (spaces, or letters that show nothing): an optional one is empty or says something."""
+    if not value:
         if required:
-            raise invalid_argument(field_name, "is required" if not value else "must not be blank")
+            raise invalid_argument(field_name, "is required")
         return value
+    if _blank(value):
+        raise invalid_argument(field_name, "must not be blank")
     if len(value) > max_length:
         raise invalid_argument(field_name, f"must be at most {max_length} characters")
     if not value.isprintable():

@@ -117,7 +117,7 @@ class CreditUseCases:
         except _Repeat as repeat:
             async with self._db.transaction() as conn:
                 first = repeat.args[0] or await ledger.find_by_idempotency_key(conn, team_id, idempotency_key)
-                if first is None or first.kind != kind or first.amount != amount:
+                if first is None or (first.kind, first.amount, first.reason) != (kind, amount, reason):
                     raise DomainError(
                         Kind.ALREADY_EXISTS,
                         Reason.IDEMPOTENCY_KEY_REUSED,

@@ -47,6 +47,21 @@ async def team_with_group(admin):
     return await new_team(admin, org, group, credits=100)
 
 
+async def test_a_blank_key_name_is_refused_not_made_a_second_default(admin):
+    """A name of spaces was a key beside "default" that lists as if it had no name."""
+    team = await team_with_group(admin)
+    for name in ("  ", "\u200b"):
+        error = await fails(
+            admin.CreateTeamKey(pb.CreateTeamKeyRequest(team_id=team.team_id, name=name), metadata=ADMIN),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_REQUEST",
+            "name",
+        )
+        assert "must not be blank" in error.details()
+    listed = await admin.ListTeamKeys(pb.ListTeamKeysRequest(team_id=team.team_id), metadata=ADMIN)
+    assert [k.name for k in listed.keys] == ["default"]
+
+
 async def test_named_keys_are_shown_once_and_listed_without_secrets(admin, jobs):
     team = await team_with_group(admin)
     staging = await admin.CreateTeamKey(pb.CreateTeamKeyRequest(team_id=team.team_id, name="staging"), metadata=ADMIN)

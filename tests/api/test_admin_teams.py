@@ -107,6 +107,8 @@ async def test_bad_team_updates_name_the_field_and_change_nothing(app, admin):
         (pb.UpdateTeamRequest(team_id=team.team_id, markup_percent="1.00001"), "markup_percent"),
         (pb.UpdateTeamRequest(team_id=team.team_id, credits_per_dollar="0"), "credits_per_dollar"),
         (pb.UpdateTeamRequest(team_id=team.team_id, credits_per_dollar="NaN"), "credits_per_dollar"),
+        (pb.UpdateTeamRequest(team_id=team.team_id, credits_per_dollar=" 5 "), "credits_per_dollar"),
+        (pb.UpdateTeamRequest(team_id=team.team_id, team_alias="   "), "team_alias"),
         (pb.UpdateTeamRequest(team_id=team.team_id, tokens_per_credit=0), "tokens_per_credit"),
         (pb.UpdateTeamRequest(team_id=team.team_id, credits_overdraft_limit=-1), "credits_overdraft_limit"),
         (pb.UpdateTeamRequest(team_id=team.team_id, status=Team.ARCHIVED), "status"),

@@ -81,6 +81,36 @@ async def test_top_up_is_a_ledger_entry_and_idempotent(app, credits, team):
     )
 
 
+@pytest.mark.parametrize("changed", [{"credits": 26}, {"reason": "invoice 43"}, {"reason": ""}])
+async def test_an_idempotency_key_sent_again_with_other_values_is_refused(credits, team, changed):
+    """The reason is one of the values: a retry that changed it got the first entry back
+    and its own reason was dropped without a word."""
+    sent = {"team_id": team.team_id, "credits": 25, "reason": "invoice 42", "idempotency_key": "inv-42"}
+    await credits.AddCredits(cpb.AddCreditsRequest(**sent), metadata=ADMIN)
+    await credits.AddCredits(cpb.AddCreditsRequest(**sent), metadata=ADMIN)  # the same values: the same entry
+    await expect_error(
+        credits.AddCredits(cpb.AddCreditsRequest(**{**sent, **changed}), metadata=ADMIN),
+        grpc.StatusCode.ALREADY_EXISTS,
+        "IDEMPOTENCY_KEY_REUSED",
+    )
+    balance = await credits.GetCreditBalance(cpb.GetCreditBalanceRequest(team_id=team.team_id), metadata=ADMIN)
+    assert balance.credits_remaining == 125
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("reason", "   "), ("reason", "\u200b"), ("idempotency_key", " "), ("idempotency_key", "\u3000")],
+)
+async def test_a_blank_reason_or_idempotency_key_is_refused(credits, team, field, value):
+    request = cpb.AddCreditsRequest(team_id=team.team_id, credits=5, **{field: value})
+    error = await expect_error(
+        credits.AddCredits(request, metadata=ADMIN), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST"
+    )
+    assert f"{field}: must not be blank" in error.details()
+    balance = await credits.GetCreditBalance(cpb.GetCreditBalanceRequest(team_id=team.team_id), metadata=ADMIN)
+    assert balance.credits_remaining == 100
+
+
 @pytest.mark.parametrize("amount", [0, -5, 2_000_000_000])
 async def test_top_up_amount_is_checked(credits, team, amount):
     error = await expect_error(
