@@ -8,7 +8,15 @@ from typing import Any
 from google.protobuf.message import Message
 
 from saaslitellm.v1 import admin_service_pb2, analytics_pb2, audit_pb2, tenancy_pb2
-from server.api.convert import dict_to_struct, lifetime_credits, money, stored_struct, timestamp, usage_counts
+from server.api.convert import (
+    dict_to_struct,
+    enum_name,
+    lifetime_credits,
+    money,
+    stored_struct,
+    timestamp,
+    usage_counts,
+)
 from server.domain.analytics import UsageFigures, UsageReport
 from server.domain.audit import AuditEntry
 from server.domain.credits import BudgetMode, TeamStatus
@@ -64,21 +72,44 @@ def optional_struct(request: Message, name: str) -> dict[str, Any] | None:
     return stored_struct(request, name) if request.HasField(name) else None
 
 
+# What google.protobuf.Timestamp may hold: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+_TIMESTAMP_SECONDS = range(-62_135_596_800, 253_402_300_800)
+_TIMESTAMP_NANOS = range(1_000_000_000)
+
+
 def optional_time(request: Message, name: str) -> datetime | None:
-    return getattr(request, name).ToDatetime(tzinfo=UTC) if request.HasField(name) else None
+    """A Timestamp field if sent. Native gRPC can send one outside the type's range (REST's
+    RFC 3339 text cannot), which no datetime holds: INVALID_ARGUMENT naming the field."""
+    if not request.HasField(name):
+        return None
+    value = getattr(request, name)
+    if value.seconds not in _TIMESTAMP_SECONDS or value.nanos not in _TIMESTAMP_NANOS:
+        raise invalid_argument(
+            name,
+            "must be a timestamp from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z: "
+            "seconds from -62135596800 to 253402300799, nanos from 0 to 999999999",
+        )
+    return value.ToDatetime(tzinfo=UTC)
 
 
 def organization_status(value: int) -> str:
     """The status a list asks for: ACTIVE unless ARCHIVED."""
-    return "archived" if value == tenancy_pb2.Organization.ARCHIVED else "active"
+    name = enum_name("status", tenancy_pb2.Organization.Status, value)
+    return "archived" if name == "ARCHIVED" else "active"
 
 
 def team_status_name(value: int) -> str:
     return tenancy_pb2.Team.Status.Name(value) if value in tenancy_pb2.Team.Status.values() else str(value)
 
 
+def team_status_filter(value: int) -> str:
+    """The Team.Status name a list asks for (STATUS_UNSPECIFIED: every status but ARCHIVED)."""
+    return enum_name("status", tenancy_pb2.Team.Status, value)
+
+
 def key_state(value: int) -> str:
     """A key-state filter: '' for any."""
+    enum_name("state", tenancy_pb2.TeamKey.State, value)
     return _KEY_STATE_FILTER.get(value, "")
 
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import grpc
 
 from saaslitellm.v1 import admin_job_service_pb2 as pb
-from saaslitellm.v1 import admin_job_service_pb2_grpc, job_pb2
+from saaslitellm.v1 import admin_job_service_pb2_grpc
 from server.api import convert
 from server.api.common import metadata
-from server.domain.jobs import JobStatus
 from server.services.admin_jobs import AdminJobUseCases
 from server.services.auth import Authenticator
 
@@ -26,11 +25,7 @@ class AdminJobServicer(admin_job_service_pb2_grpc.AdminJobServiceServicer):
         self, request: pb.ListTeamJobsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListTeamJobsResponse:
         await self._auth.team_or_admin(metadata(context), request.team_id, peer=context.peer() or "")
-        status = (
-            None
-            if request.status == job_pb2.Job.STATUS_UNSPECIFIED
-            else JobStatus[job_pb2.Job.Status.Name(request.status)]
-        )
+        status = convert.job_status_filter(request.status)
         found = await self._jobs.list_team_jobs(
             request.team_id, status, request.job_type, request.page_size, request.page_token
         )

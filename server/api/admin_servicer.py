@@ -210,7 +210,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         self._operator(context)
         found = await self._admin.list_teams(
             request.organization_id,
-            convert.team_status_name(request.status),
+            convert.team_status_filter(request.status),
             request.page_size,
             request.page_token,
         )

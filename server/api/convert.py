@@ -46,15 +46,41 @@ def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
     return _plain(json_format.MessageToDict(message))
 
 
+def _with_numbers(message: Any) -> Any:
+    """A Struct, ListValue or Value as plain Python, its numbers as they are, NaN and
+    infinities too (json_format refuses them), its other scalars None: enough to say where
+    a number JSON cannot carry is."""
+    if isinstance(message, struct_pb2.Struct):
+        return {key: _with_numbers(value) for key, value in message.fields.items()}
+    if isinstance(message, struct_pb2.ListValue):
+        return [_with_numbers(value) for value in message.values]
+    kind = message.WhichOneof("kind")
+    if kind in ("struct_value", "list_value"):
+        return _with_numbers(getattr(message, kind))
+    return message.number_value if kind == "number_value" else None
+
+
+def request_json(message: Any, field_name: str) -> Any:
+    """Free-form JSON a client sent (a Struct or Value at `field_name`) as plain Python.
+    Protobuf carries NaN and infinities, JSON none, so no provider or jsonb column could
+    take them: INVALID_ARGUMENT naming where, as /v1 refuses them in a body (native gRPC
+    only; REST's JSON cannot hold them)."""
+    try:
+        return _plain(json_format.MessageToDict(message))
+    except ValueError:
+        from server.api.openai_convert import _path_of_non_finite  # here: that module imports this one
+
+        where = _path_of_non_finite(_with_numbers(message), field_name)
+        if where == "body":  # none found: not the client's NaN
+            raise
+        raise invalid_argument(where, "must be a finite number (JSON has no NaN or Infinity)") from None
+
+
 def stored_struct(request: Any, field_name: str) -> dict[str, Any]:
     """A free-form JSON field the server will store (metadata), checked storable."""
-    value = struct_to_dict(getattr(request, field_name))
+    value = request_json(getattr(request, field_name), field_name)
     validation.json_document(field_name, value)
     return value
-
-
-def value_to_python(message: struct_pb2.Value) -> Any:
-    return _plain(json_format.MessageToDict(message))
 
 
 def dict_to_struct(values: dict[str, Any] | None) -> struct_pb2.Struct:
@@ -119,14 +145,14 @@ API_OWN_FIELDS = (
 )
 
 
-def _message(message: chat_pb2.ChatMessage) -> dict[str, Any]:
+def _message(message: chat_pb2.ChatMessage, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {"role": message.role}
     if not message.HasField("content"):
         out["content"] = None
     elif message.content.WhichOneof("kind") == "string_value":  # the common case, without json_format
         out["content"] = message.content.string_value
     else:
-        out["content"] = value_to_python(message.content)
+        out["content"] = request_json(message.content, f"{where}.content")
     if message.name:
         out["name"] = message.name
     if message.tool_calls:
@@ -164,15 +190,13 @@ def _free_form(request: Any) -> dict[str, Any]:
             raise invalid_argument(error.field, "must not contain NaN or infinite numbers") from None
         except wire.WireError:  # upb parsed these bytes: a decoder bug, not the client's
             log.warning("free-form parameters kept in map order: their bytes did not decode", exc_info=True)
-    return {name: _parsed(getattr(request, name)) for name in names}
+    return {name: _parsed(getattr(request, name), name) for name in names}
 
 
-def _parsed(field: Any) -> Any:
-    if isinstance(field, struct_pb2.Struct):
-        return struct_to_dict(field)
-    if isinstance(field, struct_pb2.Value):
-        return value_to_python(field)
-    return [_parsed(item) for item in field]  # tools: repeated Struct
+def _parsed(field: Any, where: str) -> Any:
+    if isinstance(field, struct_pb2.Struct | struct_pb2.Value):
+        return request_json(field, where)
+    return [_parsed(item, f"{where}[{index}]") for index, item in enumerate(field)]  # tools: repeated Struct
 
 
 def chat_request(request: Any) -> ChatRequest:
@@ -184,7 +208,7 @@ def chat_request(request: Any) -> ChatRequest:
         raise invalid_argument("messages", f"must contain at most {MAX_MESSAGES} messages")
     params: dict[str, Any] = {name: getattr(request, name) for name in _OPTIONAL_SCALARS if request.HasField(name)}
     if request.HasField("stop"):
-        params["stop"] = value_to_python(request.stop)
+        params["stop"] = request_json(request.stop, "stop")
     free = _free_form(request)
     for key in free.get("extra_body", {}):
         if key in API_OWN_FIELDS:
@@ -197,7 +221,7 @@ def chat_request(request: Any) -> ChatRequest:
             params[name] = free[name]
     return build_request(
         model=request.model or request.model_group,
-        messages=[_message(m) for m in request.messages],
+        messages=[_message(m, f"messages[{index}]") for index, m in enumerate(request.messages)],
         params=params,
         extra_body=free.get("extra_body", {}),
         purpose=request.purpose,
@@ -209,6 +233,22 @@ def chat_request(request: Any) -> ChatRequest:
 
 _JOB_STATUS = {status: job_pb2.Job.Status.Value(status.name) for status in JobStatus}
 _CALL_STATUS = {status: job_pb2.CallSummary.Status.Value(status.name) for status in CallStatus}
+
+
+def enum_name(field_name: str, enum: Any, value: int) -> str:
+    """The name of an enum number a client sent, the zero one included; INVALID_ARGUMENT
+    naming the field for a number the enum lacks (protobuf keeps any number in an enum
+    field), in the words the gateway uses for an unknown name over REST."""
+    if value not in enum.values():
+        names = ", ".join(name for name, number in sorted(enum.items(), key=lambda item: item[1]) if number)
+        raise invalid_argument(field_name, f"invalid value {value}: expected one of {names}")
+    return enum.Name(value)
+
+
+def job_status_filter(value: int) -> JobStatus | None:
+    """The status a list of jobs asks for; None (STATUS_UNSPECIFIED): any."""
+    name = enum_name("status", job_pb2.Job.Status, value)
+    return None if value == job_pb2.Job.STATUS_UNSPECIFIED else JobStatus[name]
 
 
 def job_status_name(value: int) -> str:
