@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -46,6 +47,21 @@ def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
     return _plain(json_format.MessageToDict(message))
 
 
+NOT_FINITE = "must be a finite number (JSON has no NaN or Infinity)"
+
+
+def path_of_non_finite(value: Any, path: str = "") -> str:
+    """Where in `value` the first NaN or infinite number is, as `a.b[2]` ("body" if nowhere)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "body"
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found = path_of_non_finite(child, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}".lstrip("."))
+        if found != "body":
+            return found
+    return "body"
+
+
 def _with_numbers(message: Any) -> Any:
     """A Struct, ListValue or Value as plain Python, its numbers as they are, NaN and
     infinities too (json_format refuses them), its other scalars None: enough to say where
@@ -68,12 +84,10 @@ def request_json(message: Any, field_name: str) -> Any:
     try:
         return _plain(json_format.MessageToDict(message))
     except ValueError:
-        from server.api.openai_convert import _path_of_non_finite  # here: that module imports this one
-
-        where = _path_of_non_finite(_with_numbers(message), field_name)
+        where = path_of_non_finite(_with_numbers(message), field_name)
         if where == "body":  # none found: not the client's NaN
             raise
-        raise invalid_argument(where, "must be a finite number (JSON has no NaN or Infinity)") from None
+        raise invalid_argument(where, NOT_FINITE) from None
 
 
 def stored_struct(request: Any, field_name: str) -> dict[str, Any]:

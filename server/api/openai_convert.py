@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from server.api.convert import API_OWN_FIELDS
+from server.api.convert import API_OWN_FIELDS, NOT_FINITE, path_of_non_finite
 from server.domain import validation
 from server.domain.chat import ChatRequest, build_request, is_reserved
 from server.domain.completion import Delta, Usage
@@ -48,18 +48,6 @@ class CompletionRequest:
     user: str
 
 
-def _path_of_non_finite(value: Any, path: str = "") -> str:
-    """Where in `value` the first NaN or infinite number is, as `a.b[2]` ("body" if nowhere)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path or "body"
-    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, child in children:
-        found = _path_of_non_finite(child, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}".lstrip("."))
-        if found != "body":
-            return found
-    return "body"
-
-
 def parse_request(body: bytes, *, purpose: str = "") -> CompletionRequest:
     """The request in `body`, or INVALID_ARGUMENT naming the first bad field."""
     non_finite: list[float] = []
@@ -77,7 +65,7 @@ def parse_request(body: bytes, *, purpose: str = "") -> CompletionRequest:
     if not isinstance(document, dict):
         raise invalid_argument("body", "must be a JSON object (an OpenAI chat completion request)")
     if non_finite:  # refused before anything is recorded: no provider could be sent it
-        raise invalid_argument(_path_of_non_finite(document), "must be a finite number (JSON has no NaN or Infinity)")
+        raise invalid_argument(path_of_non_finite(document), NOT_FINITE)
     try:  # JSON may escape a lone UTF-16 surrogate ("\\ud800"), which no UTF-8 text can hold
         json.dumps(document, ensure_ascii=False).encode()
     except UnicodeEncodeError:
