@@ -338,10 +338,12 @@ class AdminUseCases:
         validation.model_name("model_alias", model_alias)
         groups = validation.unique_names("access_groups", access_groups)
         async with self._db.transaction() as conn:
-            await catalog.lock_alias(conn, model_alias)
-            before = await catalog.get_alias(conn, model_alias)
+            # The groups before the alias: the order of every change that locks both
+            # (catalog's lock order); the other one deadlocked with a group's change.
             if how != "remove":
                 await catalog.ensure_groups_exist(conn, groups)
+            await catalog.lock_alias(conn, model_alias)
+            before = await catalog.get_alias(conn, model_alias)
             await catalog.change_alias_groups(conn, model_alias, groups, how)
             after = await catalog.get_alias(conn, model_alias)
             if after.access_groups != before.access_groups:

@@ -1,5 +1,12 @@
 """Organizations, model access groups, model aliases, and the membership links between
-groups and aliases or teams."""
+groups and aliases or teams.
+
+Lock order: a change that locks rows of several of these takes teams, then groups, then
+aliases (several of one kind in name order), so that two changes wait for each other
+instead of deadlocking. A group's or alias's deletion locks the teams using it first; a
+team's change its team, then its groups, then its default alias; a group's change of its
+aliases its group, then the aliases (FOR KEY SHARE); an alias's change of its groups the
+groups (FOR KEY SHARE), then its alias."""
 
 from __future__ import annotations
 
@@ -179,7 +186,8 @@ async def delete_group(conn: Connection, group_name: str) -> None:
 
 async def ensure_groups_exist(conn: Connection, group_names: list[str]) -> None:
     """NOT_FOUND naming the first group that does not exist. The groups found stay
-    locked (FOR KEY SHARE) so that they cannot be deleted before the caller commits."""
+    locked (FOR KEY SHARE), in name order, so that they cannot be deleted before the
+    caller commits. Lock them before any alias (the module's lock order)."""
     await _ensure_exist(conn, model_access_groups.c.group_name, group_names, "model access group")
 
 
@@ -191,7 +199,7 @@ async def ensure_aliases_exist(conn: Connection, aliases: list[str]) -> None:
 async def _ensure_exist(conn: Connection, column, names: list[str], what: str) -> None:
     if not names:
         return
-    query = select(column).where(column.in_(names)).with_for_update(read=True, key_share=True)
+    query = select(column).where(column.in_(names)).order_by(column).with_for_update(read=True, key_share=True)
     found = set((await conn.execute(query)).scalars())
     for name in names:
         if name not in found:
