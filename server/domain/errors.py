@@ -59,6 +59,13 @@ class Reason:
     INTERNAL = "INTERNAL"
 
 
+# Reason of a request PostgreSQL rolled back because it collided with a concurrent one (a
+# deadlock, a serialization failure): nothing was changed, and the same request may be
+# sent again at once. Its kind is UNAVAILABLE, which every client retries by itself (the
+# Python client by its code, as UnavailableError); not an outage of the database.
+CONFLICTING_CHANGE = "CONFLICTING_CHANGE"
+
+
 @dataclass(frozen=True)
 class FieldViolation:
     """One bad field of a request (google.rpc.BadRequest.FieldViolation)."""

@@ -2,8 +2,10 @@
 
 `Database.transaction()`, `Database.autocommit()` and `Database.statements()` are the only
 ways services touch PostgreSQL. They translate lost or refused connections into
-UNAVAILABLE (`DATABASE_UNAVAILABLE`) so clients can retry, and never keep a connection
-busy longer than the block that asked for it.
+UNAVAILABLE (`DATABASE_UNAVAILABLE`), and a transaction PostgreSQL rolled back for
+colliding with another (deadlock, serialization failure) into UNAVAILABLE
+(`CONFLICTING_CHANGE`), so clients can retry, and never keep a connection busy longer
+than the block that asked for it.
 
 `statements()` is for the hot path (an LLM call's context read and its record, a job's
 creation and completion, reading a job): statements written once as SQL, run by psycopg on
@@ -47,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
-from server.domain.errors import DomainError, Kind, Reason
+from server.domain.errors import CONFLICTING_CHANGE, DomainError, Kind, Reason
 from server.observability import metrics, tracing
 from server.settings import url_authority
 
@@ -323,7 +325,8 @@ _SPAN = {"db.system": "postgresql"}
 @contextlib.asynccontextmanager
 async def _observed() -> AsyncIterator[None]:
     """Around every use of a connection: a trace span and a duration metric, and lost or
-    refused connections turned into UNAVAILABLE (DATABASE_UNAVAILABLE) so clients retry."""
+    refused connections turned into UNAVAILABLE (DATABASE_UNAVAILABLE) so clients retry;
+    so are collisions with another transaction, as CONFLICTING_CHANGE: not an outage."""
     started = time.perf_counter()
     with tracing.client_span("db.transaction", _SPAN) if tracing.enabled else contextlib.nullcontext():
         try:
@@ -337,6 +340,13 @@ async def _observed() -> AsyncIterator[None]:
         ) as error:
             if _is_data_error(error):
                 raise
+            if _sqlstate(error) in _CONFLICTS:
+                raise DomainError(
+                    Kind.UNAVAILABLE,
+                    CONFLICTING_CHANGE,
+                    "the request collided with a concurrent change and was rolled back: nothing was changed; "
+                    "send it again",
+                ) from error
             metrics.DB_UNAVAILABLE.labels("connection").inc()
             raise DomainError(
                 Kind.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE, "the database is unavailable; retry shortly"
@@ -412,12 +422,22 @@ def wait_until_reachable(database_url: str, timeout: float) -> None:
         engine.dispose()
 
 
+# deadlock_detected, serialization_failure: PostgreSQL rolled the transaction back, which
+# may simply run again (OperationalError too, but the connection is good).
+_CONFLICTS = frozenset({"40P01", "40001"})
+
+
+def _sqlstate(error: BaseException) -> str:
+    """The error's SQLSTATE; none when the connection was lost with it."""
+    if isinstance(error, exc.DBAPIError):
+        if error.connection_invalidated:
+            return ""
+        error = error.orig
+    return getattr(error, "sqlstate", None) or ""
+
+
 def _is_data_error(error: BaseException) -> bool:
     """OperationalError also covers e.g. lock timeouts, which are not outages (when the
     connection itself is still good)."""
-    if isinstance(error, exc.DBAPIError):
-        if error.connection_invalidated:
-            return False
-        error = error.orig
-    sqlstate = getattr(error, "sqlstate", None) or ""
+    sqlstate = _sqlstate(error)
     return sqlstate.startswith("55") or sqlstate.startswith("57014")

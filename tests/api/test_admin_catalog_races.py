@@ -1,6 +1,7 @@
 """A group's aliases and an alias's groups changed at the same time: both changes lock a
 group and an alias, and take them in one order (groups, then aliases), so one waits for
-the other instead of deadlocking."""
+the other instead of deadlocking. A deadlock or serialization failure PostgreSQL reports
+anyway is a conflict to retry, not a database outage."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from saaslitellm.v1 import admin_service_pb2 as pb
+from server.domain.errors import CONFLICTING_CHANGE, DomainError, Kind
 from server.storage import catalog
 from tests.api.admin_support import new_alias, new_group
 from tests.api.conftest import ADMIN
@@ -76,4 +78,51 @@ async def test_a_groups_aliases_and_an_aliass_groups_changed_at_once_never_deadl
     got_group = await admin.GetModelAccessGroup(pb.GetModelAccessGroupRequest(group_name=group), metadata=ADMIN)
     got_alias = await admin.GetModel(pb.GetModelRequest(model_alias=alias), metadata=ADMIN)
     assert list(got_group.model_aliases) == [alias] and list(got_alias.access_groups) == [group]
+    assert outages() == before
+
+
+async def test_a_deadlock_is_a_conflict_to_retry_not_an_outage(app, admin):
+    """Two transactions that lock two rows in opposite orders: PostgreSQL ends one of them
+    (deadlock_detected), which its caller gets as CONFLICTING_CHANGE, and no outage is
+    counted."""
+    g1, g2 = await new_group(admin), await new_group(admin)
+    g2_held = asyncio.Event()
+    before = outages()
+
+    async def g1_then_g2() -> None:
+        async with app.db.transaction() as conn:
+            await catalog.lock_group(conn, g1)
+            await g2_held.wait()
+            await until_waiting(app, 1)  # the other transaction waits for g1
+            await catalog.lock_group(conn, g2)
+
+    async def g2_then_g1() -> None:
+        async with app.db.transaction() as conn:
+            await catalog.lock_group(conn, g2)
+            g2_held.set()
+            await catalog.lock_group(conn, g1)
+
+    results = await asyncio.gather(g1_then_g2(), g2_then_g1(), return_exceptions=True)
+
+    failed = [outcome for outcome in results if isinstance(outcome, BaseException)]
+    assert len(failed) == 1, results
+    (error,) = failed
+    assert isinstance(error, DomainError), error
+    assert (error.kind, error.reason) == (Kind.UNAVAILABLE, CONFLICTING_CHANGE)
+    assert outages() == before
+
+
+async def test_a_serialization_failure_is_a_conflict_to_retry_not_an_outage(app, admin):
+    """A REPEATABLE READ transaction that updates a row changed since its snapshot
+    (serialization_failure) is CONFLICTING_CHANGE, and no outage is counted."""
+    group = await new_group(admin)
+    before = outages()
+    with pytest.raises(DomainError) as caught:
+        async with app.db.transaction() as conn:
+            await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            await catalog.get_group(conn, group)  # the snapshot
+            async with app.db.transaction() as other:
+                await catalog.update_group(other, group, {"description": "changed meanwhile"})
+            await catalog.update_group(conn, group, {"description": "changed from the snapshot"})
+    assert (caught.value.kind, caught.value.reason) == (Kind.UNAVAILABLE, CONFLICTING_CHANGE)
     assert outages() == before
