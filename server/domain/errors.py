@@ -56,14 +56,11 @@ class Reason:
     UPSTREAM_STREAM_INTERRUPTED = "UPSTREAM_STREAM_INTERRUPTED"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     SERVER_SHUTTING_DOWN = "SERVER_SHUTTING_DOWN"
+    # PostgreSQL rolled the request back for colliding with a concurrent one (a deadlock, a
+    # serialization failure): nothing changed, and the same request may be sent again at
+    # once. UNAVAILABLE, which every client retries; not an outage of the database.
+    CONFLICTING_CHANGE = "CONFLICTING_CHANGE"
     INTERNAL = "INTERNAL"
-
-
-# Reason of a request PostgreSQL rolled back because it collided with a concurrent one (a
-# deadlock, a serialization failure): nothing was changed, and the same request may be
-# sent again at once. Its kind is UNAVAILABLE, which every client retries by itself (the
-# Python client by its code, as UnavailableError); not an outage of the database.
-CONFLICTING_CHANGE = "CONFLICTING_CHANGE"
 
 
 @dataclass(frozen=True)

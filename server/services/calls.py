@@ -68,6 +68,9 @@ _NO_JOB = uuid.UUID(int=0)  # a job id no job has: the context of a call in no j
 _MIN_ATTEMPT_SECONDS = 0.1  # the least time an upstream attempt is given
 # How long a call's record is written again while the database is unavailable.
 RECORD_RETRY_SECONDS = 30.0
+# Why a record is written again: the database unavailable, or the write rolled back for
+# colliding with another (a deadlock): either way, not written.
+_WRITE_AGAIN = (Reason.DATABASE_UNAVAILABLE, Reason.CONFLICTING_CHANGE)
 
 
 class ContentPolicy:
@@ -768,11 +771,13 @@ class _CallInProgress:
                             reserved_usd=self.prepared.reserved_usd,
                         )
                 except DomainError as error:
-                    if error.reason != Reason.DATABASE_UNAVAILABLE or time.monotonic() + delay > deadline:
+                    if error.reason not in _WRITE_AGAIN or time.monotonic() + delay > deadline:
                         _log_unrecorded(record, str(error))
                         raise
                     if not retried:
-                        log.warning("call %s: the database is unavailable; writing its record again", record.call_id)
+                        log.warning(
+                            "call %s: its record was not written (%s); writing it again", record.call_id, error.reason
+                        )
                 await asyncio.sleep(delay)
                 delay, retried = min(delay * 2, 1.0), True
         except asyncio.CancelledError:  # the server stopped first (its record may be written: check the call id)

@@ -49,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
-from server.domain.errors import CONFLICTING_CHANGE, DomainError, Kind, Reason
+from server.domain.errors import DomainError, Kind, Reason
 from server.observability import metrics, tracing
 from server.settings import url_authority
 
@@ -343,7 +343,7 @@ async def _observed() -> AsyncIterator[None]:
             if _sqlstate(error) in _CONFLICTS:
                 raise DomainError(
                     Kind.UNAVAILABLE,
-                    CONFLICTING_CHANGE,
+                    Reason.CONFLICTING_CHANGE,
                     "the request collided with a concurrent change and was rolled back: nothing was changed; "
                     "send it again",
                 ) from error

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from saaslitellm.v1 import admin_service_pb2 as pb
-from server.domain.errors import CONFLICTING_CHANGE, DomainError, Kind
+from server.domain.errors import DomainError, Kind, Reason
 from server.storage import catalog
 from tests.api.admin_support import new_alias, new_group
 from tests.api.conftest import ADMIN
@@ -108,7 +108,7 @@ async def test_a_deadlock_is_a_conflict_to_retry_not_an_outage(app, admin):
     assert len(failed) == 1, results
     (error,) = failed
     assert isinstance(error, DomainError), error
-    assert (error.kind, error.reason) == (Kind.UNAVAILABLE, CONFLICTING_CHANGE)
+    assert (error.kind, error.reason) == (Kind.UNAVAILABLE, Reason.CONFLICTING_CHANGE)
     assert outages() == before
 
 
@@ -124,5 +124,5 @@ async def test_a_serialization_failure_is_a_conflict_to_retry_not_an_outage(app,
             async with app.db.transaction() as other:
                 await catalog.update_group(other, group, {"description": "changed meanwhile"})
             await catalog.update_group(conn, group, {"description": "changed from the snapshot"})
-    assert (caught.value.kind, caught.value.reason) == (Kind.UNAVAILABLE, CONFLICTING_CHANGE)
+    assert (caught.value.kind, caught.value.reason) == (Kind.UNAVAILABLE, Reason.CONFLICTING_CHANGE)
     assert outages() == before

@@ -21,7 +21,7 @@ code, then by the HTTP status. Catch the classes you can act on; catch `APIError
         ├── InsufficientCreditsError            (429, but not transient: it needs credits, not time)
         ├── RateLimitedError                    UPSTREAM_RATE_LIMITED; TeamRateLimitedError (transient)
         ├── UnavailableError                    UpstreamUnavailableError, DatabaseUnavailableError,
-        │                                       ServerShuttingDownError (transient)
+        │                                       ConflictingChangeError, ServerShuttingDownError (transient)
         ├── DeadlineExceededError               UpstreamTimeoutError
         ├── StreamInterruptedError              UPSTREAM_STREAM_INTERRUPTED (in-band, after streaming began)
         └── InternalServerError                 INTERNAL
@@ -321,6 +321,11 @@ class DatabaseUnavailableError(UnavailableError):
     """The service's database is unavailable (DATABASE_UNAVAILABLE)."""
 
 
+class ConflictingChangeError(UnavailableError):
+    """The request collided in the service's database with a concurrent one and was rolled
+    back (CONFLICTING_CHANGE): nothing changed; retried."""
+
+
 class ServerShuttingDownError(UnavailableError):
     """The server shut down before the answer was complete (SERVER_SHUTTING_DOWN; a
     stream's in-band, in its last event). A single-call job cut this way is failed, so
@@ -368,6 +373,7 @@ BY_REASON: dict[str, type[APIError]] = {
     "TEAM_RATE_LIMITED": TeamRateLimitedError,
     "UPSTREAM_UNAVAILABLE": UpstreamUnavailableError,
     "DATABASE_UNAVAILABLE": DatabaseUnavailableError,
+    "CONFLICTING_CHANGE": ConflictingChangeError,
     "SERVER_SHUTTING_DOWN": ServerShuttingDownError,
     "UPSTREAM_TIMEOUT": UpstreamTimeoutError,
     "UPSTREAM_STREAM_INTERRUPTED": StreamInterruptedError,
