@@ -7,7 +7,6 @@ README with its default.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import math
 import os
 from collections.abc import Mapping
@@ -191,7 +190,7 @@ class Settings:
         record_content = choice("SAAS_RECORD_CONTENT", "partial", ("none", "partial", "all"), normalize=str)
         log_format = choice("SAAS_LOG_FORMAT", "json", ("json", "text"))
         log_level = text("SAAS_LOG_LEVEL", cls.log_level).upper()
-        if log_level not in logging.getLevelNamesMapping():
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise SettingsError(f"SAAS_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
         event_loop = choice("SAAS_EVENT_LOOP", cls.event_loop, ("uvloop", "asyncio"))
         metrics_port: int | None = None
@@ -208,8 +207,10 @@ class Settings:
             webhook_interval_seconds=seconds("SAAS_WEBHOOK_INTERVAL_SECONDS", cls.webhook_interval_seconds),
             webhook_allow_private_targets=flag("SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS", cls.webhook_allow_private_targets),
             key_expiry_warning_days=days("SAAS_KEY_EXPIRY_WARNING_DAYS", cls.key_expiry_warning_days),
-            key_expiry_check_interval_seconds=seconds(
-                "SAAS_KEY_EXPIRY_CHECK_INTERVAL_SECONDS", cls.key_expiry_check_interval_seconds
+            key_expiry_check_interval_seconds=positive_seconds(
+                "SAAS_KEY_EXPIRY_CHECK_INTERVAL_SECONDS",
+                cls.key_expiry_check_interval_seconds,
+                "it is how often expiring keys are looked for (no warnings: SAAS_KEY_EXPIRY_WARNING_DAYS=0)",
             ),
             litellm_base_url=litellm_base_url,
             litellm_api_key=text("LITELLM_MASTER_KEY"),
@@ -253,7 +254,12 @@ class Settings:
             shutdown_drain_seconds=seconds("SAAS_SHUTDOWN_DRAIN_SECONDS", cls.shutdown_drain_seconds),
             call_retention_days=days("SAAS_CALL_RETENTION_DAYS", cls.call_retention_days),
             ledger_retention_days=days("SAAS_LEDGER_RETENTION_DAYS", cls.ledger_retention_days),
-            retention_interval_seconds=seconds("SAAS_RETENTION_INTERVAL_SECONDS", cls.retention_interval_seconds),
+            retention_interval_seconds=positive_seconds(
+                "SAAS_RETENTION_INTERVAL_SECONDS",
+                cls.retention_interval_seconds,
+                "it is how often retention runs (to keep everything: SAAS_CALL_RETENTION_DAYS=0 and "
+                "SAAS_LEDGER_RETENTION_DAYS=0)",
+            ),
             event_loop=event_loop,
             trusted_proxies=parse_trusted_proxies(trusted_proxies) if trusted_proxies else cls.trusted_proxies,
         )

@@ -32,6 +32,26 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+# What every LogRecord has: anything else was given in `extra` (the access line's fields).
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class _TextFormatter(logging.Formatter):
+    """For people: the line, then the record's own fields (`extra`) as key=value, so the
+    text format says what the JSON one says."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = " ".join(f"{key}={value}" for key, value in vars(record).items() if key not in _RECORD_FIELDS)
+        if not fields:
+            return line
+        head, newline, trace = line.partition("\n")  # the fields stay on the line, before a traceback
+        return f"{head} {fields}{newline}{trace}"
+
+
 def configure(level: str = "INFO", fmt: str = "json") -> None:
     """Send every log record to stderr, as JSON (default) or as plain text."""
     handler = logging.StreamHandler(sys.stderr)
@@ -45,7 +65,7 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
             )
         )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_TextFormatter())
     handler.addFilter(_RequestIdFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):

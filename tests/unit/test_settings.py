@@ -51,6 +51,10 @@ def refused(name: str, value: str, match: str) -> None:
         ("SAAS_UPSTREAM_TIMEOUT_SECONDS", "there is no unlimited"),
         # Every stream would fail at its first pause.
         ("SAAS_STREAM_IDLE_TIMEOUT_SECONDS", "longest silence"),
+        # Retention would never run, whatever SAAS_CALL_RETENTION_DAYS says.
+        ("SAAS_RETENTION_INTERVAL_SECONDS", "to keep everything"),
+        # No team_key.expiring webhook would be sent, whatever SAAS_KEY_EXPIRY_WARNING_DAYS says.
+        ("SAAS_KEY_EXPIRY_CHECK_INTERVAL_SECONDS", "no warnings"),
     ],
 )
 def test_a_timeout_without_an_off_refuses_zero(name, hint):
@@ -192,7 +196,8 @@ def test_a_database_url_is_logged_without_any_of_its_password(url, logged):
 
 
 def test_an_unknown_log_level_is_refused_with_the_variable_named():
-    refused("SAAS_LOG_LEVEL", "verbose", "SAAS_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    for level in ("verbose", "notset", "warn", "fatal"):  # the last three: logging's own, not the README's
+        refused("SAAS_LOG_LEVEL", level, "SAAS_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
     assert Settings.from_env({**BASE, "SAAS_LOG_LEVEL": " warning "}).log_level == "WARNING"
 
 
