@@ -397,6 +397,17 @@ class CallUseCases:
             jid, team_id, context.max_cost_usd_per_job, refused.spent_usd, refused.reserved_usd, worst_usd
         )
 
+    async def check(self, principal: TeamPrincipal, request: ChatRequest) -> None:
+        """What a call would be refused for whatever its job: the team's state, the model,
+        and for a team that caps the cost of a job, the call's output bound and its models'
+        prices. A single-call job checks this before it is made, so such a refusal makes no
+        job (one read; the call checks it all again)."""
+        team_id = principal.team_id
+        context = await self._call_context(_NO_JOB, team_id)
+        credits.ensure_can_work(team_id, context.team.status)
+        route = models.resolve(request.model, context.team.default_model, context.reachable)
+        await self._worst_case_cost(team_id, context.max_cost_usd_per_job, route, request, context.team.rates)
+
     async def estimate(self, principal: TeamPrincipal, job_id: str, request: ChatRequest) -> credits.CallEstimate:
         """The most the call could cost (EstimateCall): its context read as a call's, sent
         nowhere, changing nothing. With a job, also the job's room under the team's limit

@@ -115,6 +115,7 @@ class SingleCallUseCases:
     async def call(
         self, principal: TeamPrincipal, spec: JobSpec, request: ChatRequest, *, time_remaining: float | None = None
     ) -> SingleCallResult:
+        await self._calls.check(principal, request)
         job = await self._create_to_the_end(principal, spec)
         try:
             result = await self._calls.call(principal, str(job.job_id), request, time_remaining=time_remaining)
@@ -133,6 +134,7 @@ class SingleCallUseCases:
     async def stream(
         self, principal: TeamPrincipal, spec: JobSpec, request: ChatRequest, *, time_remaining: float | None = None
     ) -> AsyncIterator[SingleCallEvent]:
+        await self._calls.check(principal, request)
         job = await self._create_to_the_end(principal, spec)
         produced = False
         settled = False

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+import pytest
 from google.protobuf import struct_pb2
+from sqlalchemy import text
 
 from saaslitellm.v1 import job_pb2
 from saaslitellm.v1 import job_service_pb2 as pb
@@ -39,6 +41,42 @@ async def test_create_and_call_fails_the_job_when_the_call_fails(app, jobs, team
     job = await jobs.GetJob(pb.GetJobRequest(job_id=job_id), metadata=team.auth)
     assert job.status == job_pb2.Job.FAILED and job.calls[0].status == job_pb2.CallSummary.FAILED
     assert tuple(await team_row(app, team.team_id)) == (100, 0, 0)  # released, not charged
+
+
+async def job_count(app, team_id: str) -> int:
+    async with app.db.transaction() as conn:
+        return (await conn.execute(text("SELECT count(*) FROM jobs WHERE team_id = :t"), {"t": team_id})).scalar()
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+@pytest.mark.parametrize(
+    ("model", "max_tokens", "code", "reason"),
+    [
+        ("Typo", 10, grpc.StatusCode.PERMISSION_DENIED, "MODEL_NOT_ALLOWED"),
+        ("", None, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST"),  # max_tokens, under a cost limit
+    ],
+)
+async def test_a_refused_create_and_call_makes_no_job(app, admin, jobs, streamed, model, max_tokens, code, reason):
+    """It made a job, failed at once with the refusal as its error: a failed job in the
+    team's list and usage, a job.failed webhook, for a request that changed nothing."""
+    team = await create_team(admin, max_cost_usd_per_job="1")
+    fields = {"job_type": "t", "messages": [user("hi")], "model": model}
+    if max_tokens is not None:
+        fields["max_tokens"] = max_tokens
+    if streamed:
+        sent = jobs.CreateAndCallStream(pb.CreateAndCallStreamRequest(**fields), metadata=team.auth)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for _ in sent:
+                pass
+        error = caught.value
+    else:
+        error = await expect_error(
+            jobs.CreateAndCall(pb.CreateAndCallRequest(**fields), metadata=team.auth), code, reason
+        )
+    assert (error.code(), error_info(error).reason) == (code, reason)
+    assert "job_id" not in error_info(error).metadata
+    assert await job_count(app, team.team_id) == 0
+    assert tuple(await team_row(app, team.team_id)) == (100, 0, 0)
 
 
 async def test_create_and_call_stream_tells_the_job_first_and_the_balance_last(app, jobs, team):
