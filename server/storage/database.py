@@ -39,6 +39,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import unquote, unquote_plus
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -373,14 +374,41 @@ async def again_if_lost(read: Callable[[], Awaitable[T]]) -> T:
     return await read()
 
 
+# libpq's connection parameters that hold a secret: those its PQconndefaults marks to be
+# hidden ("*"), and the SCRAM keys, which authenticate as a password does. Any of them may
+# come in a URL's query (`?password=...`).
+_SECRET_PARAMETERS = frozenset(
+    {"password", "sslpassword", "oauth_client_secret", "scram_client_key", "scram_server_key"}
+)
+
+
 def redacted(database_url: str) -> str:
-    """The URL without its password, for log lines. A URL whose credentials do not parse
-    as such (an @ left in a password) has all of them hidden, up to its last @."""
+    """The URL without its password or any other secret, for log lines. A URL whose
+    credentials do not parse as such (an @ left in a password) has all of them hidden, up
+    to its last @. Secret query parameters keep their name and lose their value."""
     authority = url_authority(database_url)
     if authority.count("@") > 1:
         scheme = database_url.partition("://")[0]
-        return f"{scheme}://***@{authority.rpartition('@')[2]}{database_url.partition('://')[2][len(authority) :]}"
-    return make_url(sqlalchemy_url(database_url)).render_as_string(hide_password=True)
+        shown = f"{scheme}://***@{authority.rpartition('@')[2]}{database_url.partition('://')[2][len(authority) :]}"
+    else:
+        shown = make_url(sqlalchemy_url(database_url)).render_as_string(hide_password=True)
+    return _without_secret_parameters(shown)
+
+
+def _without_secret_parameters(url: str) -> str:
+    """`url` with the value of each secret query parameter replaced by `***`. A name is
+    compared as libpq and SQLAlchemy read it (percent-decoded; `+` a space or not) and
+    whatever its case: a misspelt one is refused at connection but still not shown."""
+    head, mark, query = url.partition("?")
+    if not mark:
+        return url
+    pairs = []
+    for pair in query.split("&"):
+        name, equals, _ = pair.partition("=")
+        if equals and {unquote(name).lower(), unquote_plus(name).lower()} & _SECRET_PARAMETERS:
+            pair = f"{name}=***"
+        pairs.append(pair)
+    return f"{head}?{'&'.join(pairs)}"
 
 
 def wait_until_reachable(database_url: str, timeout: float) -> None:

@@ -189,10 +189,34 @@ def test_the_usual_postgresql_urls_are_accepted(url):
     [
         ("postgresql://app:p@ssw0rd-TAIL@127.0.0.1:1/x", "postgresql://***@127.0.0.1:1/x"),
         ("postgresql://app:s3cret@db:5432/x?sslmode=require", "postgresql+psycopg://app:***@db:5432/x?sslmode=require"),
+        # libpq takes a password from the query too, and other secrets (those PQconndefaults
+        # marks to hide, and the SCRAM keys, which authenticate like a password).
+        (
+            "postgresql://u:PW6@/db?host=/nonexistent&password=PW7",
+            "postgresql+psycopg://u:***@/db?host=%2Fnonexistent&password=***",
+        ),
+        (
+            "postgres://u@db/x?sslpassword=PW7&sslkey=k.pem&oauth_client_secret=PW8",
+            "postgresql+psycopg://u@db/x?oauth_client_secret=***&sslkey=k.pem&sslpassword=***",
+        ),
+        (
+            "postgresql://u@db/x?scram_client_key=PW7&scram_server_key=PW8",
+            "postgresql+psycopg://u@db/x?scram_client_key=***&scram_server_key=***",
+        ),
+        ("postgresql://u@db/x?password=PW7&password=PW8", "postgresql+psycopg://u@db/x?password=***&password=***"),
+        ("postgresql://u@db/x?pass%77ord=PW7", "postgresql+psycopg://u@db/x?password=***"),  # libpq decodes names too
+        ("postgresql://u@db/x?Password=PW7", "postgresql+psycopg://u@db/x?Password=***"),  # refused, but not shown
+        ("postgresql://u@db/x?application_name=password", "postgresql+psycopg://u@db/x?application_name=password"),
+        (
+            "postgresql://app:p@ss@db/x?sslmode=require&password=PW7",
+            "postgresql://***@db/x?sslmode=require&password=***",
+        ),
+        ("postgresql://app:p@ss@db/x?pass%77ord=PW7&password", "postgresql://***@db/x?pass%77ord=***&password"),
     ],
 )
 def test_a_database_url_is_logged_without_any_of_its_password(url, logged):
     assert redacted(url) == logged
+    assert "PW" not in redacted(url)
 
 
 def test_an_unknown_log_level_is_refused_with_the_variable_named():
