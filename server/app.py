@@ -12,7 +12,6 @@ import logging
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from saaslitellm.v1 import (
     admin_job_service_pb2,
@@ -28,6 +27,7 @@ from saaslitellm.v1 import (
     webhook_service_pb2,
     webhook_service_pb2_grpc,
 )
+from server.api import reflection
 from server.api.admin_job_servicer import AdminJobServicer
 from server.api.admin_servicer import AdminServicer
 from server.api.credit_servicer import CreditServicer
@@ -186,7 +186,7 @@ class Application:
             AdminJobServicer(auth, AdminJobUseCases(self.db)), services
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, services)
-        reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), services)
+        reflection.enable((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), services)
         services.install(self.server)
         self.port = 0
         # Every process expires jobs left open longer than SAAS_JOB_TTL_SECONDS, releasing
