@@ -9,12 +9,20 @@ one per request and echoes it to every client, REST or gRPC, as a response heade
 a new one, which the server sends back as initial metadata `x-request-id`, so native
 gRPC clients reaching the server directly get it too. It is in the access log line, in
 every log record of the request and on the RPC span.
+
+The team, job and model the request names are read before it is authenticated or
+validated, so they are logged (and put on the span) only when they have the shape the
+API accepts, and never when key-shaped; anything else is `(invalid)`. Otherwise a caller
+without a key could write megabytes into the log, and a key sent in the wrong field (a
+model, a job id in a path) would be logged whole. What the server learns later (the
+authenticated team, the resolved alias) replaces them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,6 +31,7 @@ from typing import Any
 import grpc
 
 from server.api.errors import CODES
+from server.domain import validation
 from server.domain.errors import DomainError
 from server.observability import context, logs, tracing
 from server.observability.metrics import RpcMetrics
@@ -34,6 +43,57 @@ _KIND_CODES = {kind: _CODE_NAMES[code] for kind, code in CODES.items()}
 # Codes that mark a server span as failed (OpenTelemetry's gRPC conventions); the rest
 # are the caller's doing (bad input, no credits...) and leave the span unset.
 _SERVER_FAULTS = frozenset({"UNKNOWN", "DEADLINE_EXCEEDED", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS"})
+
+# What stands for a request field that is not logged.
+INVALID = "(invalid)"
+# A virtual key or a webhook secret (whole, or more of it than its displayed prefix):
+# what tests/e2e/test_ops_observability.py looks for in every log.
+_KEY_SHAPED = re.compile(r"(?:sk-|whsec_)[A-Za-z0-9_\-+/]{20,}")
+
+
+def key_shaped(value: str) -> bool:
+    """Whether `value` holds something that looks like a key or a secret."""
+    return _KEY_SHAPED.search(value) is not None
+
+
+def logged_team_id(value: str) -> str:
+    """A request's `team_id` for the log: as sent if it is an identifier, else INVALID."""
+    return _shown(value, validation.identifier)
+
+
+def logged_model(value: str) -> str:
+    """A request's `model` for the log: as sent if it is a model name, else INVALID."""
+    return _shown(value, validation.model_name)
+
+
+def _shown(value: str, check: Callable[[str, str], str]) -> str:
+    """`value` if `check` accepts it and it is not key-shaped, else INVALID; "" stays "".
+    The checks are a regular expression bounded in length: cheap at any size."""
+    if not value:
+        return value
+    try:
+        check("", value)
+    except DomainError:
+        return INVALID
+    return INVALID if key_shaped(value) else value
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# Longer ways of writing a UUID (hyphens anywhere) are accepted by the API, not shown.
+_LONGEST_JOB_ID = len("urn:uuid:") + 36
+
+
+def logged_job_id(value: str) -> str:
+    """A request's `job_id` for the log: the UUID it names, written as the server writes
+    it (as jobs are stored and answered), else INVALID; "" stays ""."""
+    if not value or _CANONICAL_UUID.fullmatch(value):
+        return value
+    if len(value) > _LONGEST_JOB_ID:
+        return INVALID
+    try:
+        return str(validation.job_id(value))
+    except DomainError:
+        return INVALID
 
 
 class _Method:
@@ -111,6 +171,8 @@ class _Call:
         self.method = method
         metadata = {k: v for k, v in (rpc_context.invocation_metadata() or ()) if isinstance(v, str)}
         request_id = metadata.get("x-request-id", "")[:200]
+        if key_shaped(request_id):  # a key in the wrong header: the request gets an id of ours
+            request_id = ""
         # Echo the id only when we made it: Envoy echoes its own to every client (REST
         # and gRPC), and a caller that sent one knows it. Saves a write per request. It
         # goes with the first initial metadata sent (`send_id`, or the handler's own).
@@ -119,9 +181,9 @@ class _Call:
         self.ctx = context.RequestContext(
             request_id=request_id,
             rpc=method.rpc,
-            team_id=getattr(request, "team_id", ""),
-            job_id=getattr(request, "job_id", ""),
-            model=getattr(request, "model", ""),
+            team_id=logged_team_id(getattr(request, "team_id", "")),
+            job_id=logged_job_id(getattr(request, "job_id", "")),
+            model=logged_model(getattr(request, "model", "")),
             id_unsent=echo,
         )
         self.token = context.current.set(self.ctx)
