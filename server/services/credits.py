@@ -93,8 +93,10 @@ class CreditUseCases:
             async with self._db.transaction() as conn:
                 if idempotency_key and (first := await ledger.find_by_idempotency_key(conn, team_id, idempotency_key)):
                     raise _Repeat(first)
-                # NOT_FOUND for unknown teams; an archived team's credits are history
-                tenancy.ensure_team_writable(await team_store.get_team(conn, team_id))
+                # NOT_FOUND for unknown teams; an archived team's credits are history. The
+                # row lock holds until commit: an archival waits for the change, or the
+                # change for the archival, and then sees it.
+                tenancy.ensure_team_writable(await team_store.lock_team(conn, team_id))
                 balance = await credit_store.change_allocation(conn, team_id, amount, MAX_CREDITS)
                 if balance is None:
                     # NOT_FOUND if it was deleted meanwhile
@@ -131,7 +133,7 @@ class CreditUseCases:
         validation.label("reason", reason, max_length=500)
         async with self._db.transaction() as conn:
             job = await job_store.get_job(conn, jid, team_id, for_update=True)
-            tenancy.ensure_team_writable(await team_store.get_team(conn, team_id))
+            tenancy.ensure_team_writable(await team_store.lock_team(conn, team_id))  # as in _change
             if (first := await ledger.find_for_job(conn, jid, "refund")) is not None:
                 return CreditChange(first, await _view(conn, team_id), repeated=True)
             if job.status is not JobStatus.COMPLETED or job.credits_charged <= 0:

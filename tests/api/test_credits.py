@@ -21,7 +21,9 @@ from saaslitellm.v1 import job_service_pb2 as pb
 from server.app import Application
 from server.domain.jobs import JobStatus
 from server.storage import jobs as job_store
+from server.storage import teams as team_store
 from tests.api.conftest import ADMIN, create_team, extra_app, ledger_mismatches, past_first_content, private_app
+from tests.api.test_admin_catalog_races import until_waiting
 from tests.api.test_job_flow import error_info, expect_error, user
 
 Kind = cpb.CreditTransaction
@@ -531,6 +533,35 @@ async def test_an_absurd_rate_caps_the_charge_instead_of_failing_the_settlement(
     done = await run_job(jobs, team, "hi [fake tokens=20]")
     assert done.status == job_pb2.Job.COMPLETED
     assert done.costs.credits_charged == 10 and 0 < done.costs.credits_shortfall < 2**31
+
+
+@pytest.mark.parametrize("change", ["add", "adjust", "refund"])
+async def test_a_credit_change_queued_behind_an_archival_is_refused(app, admin, credits, jobs, change):
+    """Checked on a team row read without a lock, a change waiting behind the archival's
+    row lock was applied after it committed: an archived team's balance moved."""
+    team = await create_team(admin)
+    done = await run_job(jobs, team, "hi")
+    sent = {
+        "add": lambda: credits.AddCredits(cpb.AddCreditsRequest(team_id=team.team_id, credits=5), metadata=ADMIN),
+        "adjust": lambda: credits.AdjustCredits(
+            cpb.AdjustCreditsRequest(team_id=team.team_id, credits=-1, reason="x"), metadata=ADMIN
+        ),
+        "refund": lambda: credits.RefundJob(
+            cpb.RefundJobRequest(team_id=team.team_id, job_id=done.job_id), metadata=ADMIN
+        ),
+    }[change]
+    async with app.db.transaction() as holder:
+        await team_store.lock_team(holder, team.team_id)
+        archival = asyncio.ensure_future(
+            admin.DeleteTeam(admin_pb.DeleteTeamRequest(team_id=team.team_id), metadata=ADMIN)
+        )
+        await until_waiting(app, 1)
+        credit_change = asyncio.ensure_future(sent())
+        await until_waiting(app, 2)
+    assert (await archival).outcome == admin_pb.DeleteTeamResponse.ARCHIVED
+    await expect_error(credit_change, grpc.StatusCode.FAILED_PRECONDITION, "TEAM_ARCHIVED")
+    balance = await credits.GetCreditBalance(cpb.GetCreditBalanceRequest(team_id=team.team_id), metadata=ADMIN)
+    assert balance.credits_remaining == 99
 
 
 async def test_an_archived_teams_credits_are_history(admin, credits, jobs):
