@@ -210,10 +210,10 @@ def call_limit_reached(job_id: uuid.UUID, team_id: str, limit: int, made: int) -
 
 
 def cost_limit_reached(
-    job_id: uuid.UUID, team_id: str, limit: Decimal, spent: Decimal, reserved: Decimal, needed: Decimal
+    job_id: uuid.UUID | None, team_id: str, limit: Decimal, spent: Decimal, reserved: Decimal, needed: Decimal
 ) -> DomainError:
     """A cost-limited team's job cannot fit this call's worst case beside what it has
-    spent and what its calls in flight reserved."""
+    spent and what its calls in flight reserved (no job: no job could fit it)."""
     allowed = f"the ${plain(limit)} team '{team_id}' allows a job"
     if needed > limit:
         message = f"this call could cost up to ${plain(needed)}, more than {allowed}: ask for fewer tokens (max_tokens)"
@@ -232,7 +232,7 @@ def cost_limit_reached(
         Reason.JOB_COST_LIMIT_REACHED,
         message,
         metadata={
-            "job_id": str(job_id),
+            **({} if job_id is None else {"job_id": str(job_id)}),
             "max_cost_usd_per_job": plain(limit),
             "spent_usd": plain(spent),
             "reserved_usd": plain(reserved),

@@ -43,6 +43,7 @@ from server.domain.errors import INTERNAL_ERROR, DomainError, Reason, invalid_ar
 from server.domain.jobs import (
     CallRecord,
     CallStatus,
+    Job,
     JobStatus,
     activity_resolution_seconds,
     call_limit_reached,
@@ -248,14 +249,18 @@ class CallUseCases:
         async with self._db.statements() as conn:
             return await job_store.touch_jobs(conn, list(self._running), idle_seconds=self._activity_resolution)
 
-    async def _prepare(self, principal: TeamPrincipal, job_id: str, request: ChatRequest) -> _Prepared:
+    async def _prepare(
+        self, principal: TeamPrincipal, job_id: str, request: ChatRequest, context: CallContext | None = None
+    ) -> _Prepared:
         """Check the team may work, resolve the alias, check the job is open (and mark it
         in progress on its first call). One query on the common path: a second call in a
         job of a job-based team without limits reads everything it needs in a single
-        round trip. Anything else the call takes (`_admit`), a refusal gives back."""
+        round trip (none, when given its `context`: a job just made, `for_new_job`).
+        Anything else the call takes (`_admit`), a refusal gives back."""
         jid = validation.job_id(job_id)
         team_id = principal.team_id
-        context = await self._call_context(jid, team_id)
+        if context is None:
+            context = await self._call_context(jid, team_id)
         team = context.team
         credits.ensure_can_work(team_id, team.status)
         route = models.resolve(request.model, team.default_model, context.reachable)
@@ -397,16 +402,21 @@ class CallUseCases:
             jid, team_id, context.max_cost_usd_per_job, refused.spent_usd, refused.reserved_usd, worst_usd
         )
 
-    async def check(self, principal: TeamPrincipal, request: ChatRequest) -> None:
+    async def check(self, principal: TeamPrincipal, request: ChatRequest) -> CallContext:
         """What a call would be refused for whatever its job: the team's state, the model,
-        and for a team that caps the cost of a job, the call's output bound and its models'
-        prices. A single-call job checks this before it is made, so such a refusal makes no
-        job (one read; the call checks it all again)."""
+        and for a team that caps the cost of a job, the call's output bound, its models'
+        prices and a worst case past the limit. A single-call job checks this before it is
+        made, so such a refusal makes no job. Returns the context read, which the call
+        then takes for its new job (`for_new_job`) instead of reading it again."""
         team_id = principal.team_id
         context = await self._call_context(_NO_JOB, team_id)
         credits.ensure_can_work(team_id, context.team.status)
         route = models.resolve(request.model, context.team.default_model, context.reachable)
-        await self._worst_case_cost(team_id, context.max_cost_usd_per_job, route, request, context.team.rates)
+        limit = context.max_cost_usd_per_job
+        worst = await self._worst_case_cost(team_id, limit, route, request, context.team.rates)
+        if worst is not None and worst > limit:
+            raise cost_limit_reached(None, team_id, limit, Decimal(0), Decimal(0), worst)
+        return context
 
     async def estimate(self, principal: TeamPrincipal, job_id: str, request: ChatRequest) -> credits.CallEstimate:
         """The most the call could cost (EstimateCall): its context read as a call's, sent
@@ -482,10 +492,17 @@ class CallUseCases:
         return max(_MIN_ATTEMPT_SECONDS, min(self._policy.timeout_seconds, deadline - time.monotonic() - 0.05))
 
     async def call(
-        self, principal: TeamPrincipal, job_id: str, request: ChatRequest, *, time_remaining: float | None = None
+        self,
+        principal: TeamPrincipal,
+        job_id: str,
+        request: ChatRequest,
+        *,
+        time_remaining: float | None = None,
+        context: CallContext | None = None,
     ) -> CallResult:
+        """The call in its job (`context`: the job's, when the caller has it: `for_new_job`)."""
         deadline = None if time_remaining is None else time.monotonic() + time_remaining
-        prepared = await self._prepare(principal, job_id, request)
+        prepared = await self._prepare(principal, job_id, request, context)
         with self._in_flight(prepared.job_id):
             return await self._call(principal, prepared, request, deadline)
 
@@ -525,7 +542,13 @@ class CallUseCases:
         )
 
     async def stream(
-        self, principal: TeamPrincipal, job_id: str, request: ChatRequest, *, time_remaining: float | None = None
+        self,
+        principal: TeamPrincipal,
+        job_id: str,
+        request: ChatRequest,
+        *,
+        time_remaining: float | None = None,
+        context: CallContext | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Events of a streamed call: StreamStarted, Deltas, then StreamFinished.
 
@@ -534,7 +557,7 @@ class CallUseCases:
         away, the call is recorded as cancelled with what was received so far.
         """
         deadline = None if time_remaining is None else time.monotonic() + time_remaining
-        prepared = await self._prepare(principal, job_id, request)
+        prepared = await self._prepare(principal, job_id, request, context)
         with self._in_flight(prepared.job_id):
             async with contextlib.aclosing(self._stream(principal, prepared, request, deadline)) as events:
                 async for event in events:
@@ -591,6 +614,17 @@ class CallUseCases:
             if not call.saved:
                 await call.save_after_fault(accumulator.answer())
             raise
+
+
+def for_new_job(context: CallContext, job: Job) -> CallContext:
+    """The context `check` read before `job` was made, as its call's context: the job
+    pending, idle for no time, and its reservation, which its creation took from the team's
+    balance, in both (what a read after the creation would say)."""
+    balance = context.team.balance
+    team = replace(context.team, balance=replace(balance, reserved=balance.reserved + job.credits_reserved))
+    return replace(
+        context, team=team, job_status=JobStatus.PENDING, job_reserved=job.credits_reserved, job_idle_seconds=0.0
+    )
 
 
 def _log_unrecorded(record: CallRecord, why: str) -> None:

@@ -31,6 +31,14 @@ class _IdempotentRace(Exception):
     """Another request created the job with the same idempotency key first."""
 
 
+def check_job_fields(principal: TeamPrincipal, team_id: str, job_type: str, user_id: str, idempotency_key: str) -> None:
+    """A new job's own fields, checked before anything is read."""
+    check_team(principal, team_id)
+    validation.label("job_type", job_type, required=True)
+    validation.label("user_id", user_id, max_length=200)
+    validation.label("idempotency_key", idempotency_key, max_length=200)
+
+
 def check_team(principal: TeamPrincipal, team_id: str) -> None:
     """A team_id in a request body must be the key's own team (and a team id at all: an
     error does not echo whatever was sent)."""
@@ -85,17 +93,9 @@ class JobUseCases:
         With `single_call` (a single-call request's job), a key whose job failed or expired,
         free, makes a new job under the same key: the request is tried again; and the job is
         marked, so that it expires soon if its request is abandoned (expire_abandoned)."""
-        check_team(principal, team_id)
-        validation.label("job_type", job_type, required=True)
-        validation.label("user_id", user_id, max_length=200)
-        validation.label("idempotency_key", idempotency_key, max_length=200)
-        if idempotency_key:
-            async with self._db.transaction() as conn:
-                existing = await job_store.find_by_idempotency_key(conn, principal.team_id, idempotency_key)
-            if existing is not None:
-                _same_request(existing, job_type)
-                if not (single_call and existing.status in (JobStatus.FAILED, JobStatus.EXPIRED)):
-                    return existing, False
+        check_job_fields(principal, team_id, job_type, user_id, idempotency_key)
+        if idempotency_key and (existing := await self.replayed(principal, job_type, idempotency_key, single_call)):
+            return existing, False
         try:
             job = await self._reserve_and_insert(
                 principal, job_type, user_id, metadata, idempotency_key or None, single_call
@@ -106,6 +106,21 @@ class JobUseCases:
                 existing = await job_store.find_by_idempotency_key(conn, principal.team_id, idempotency_key)
             assert existing is not None
             return _same_request(existing, job_type), False
+
+    async def replayed(
+        self, principal: TeamPrincipal, job_type: str, idempotency_key: str, single_call: bool
+    ) -> Job | None:
+        """The job a retry with `idempotency_key` gets back: the key's job
+        (IDEMPOTENCY_KEY_REUSED if it is of another type); None if the key holds none, or,
+        for a single-call request, only a free one (failed, expired), which it tries again."""
+        async with self._db.transaction() as conn:
+            existing = await job_store.find_by_idempotency_key(conn, principal.team_id, idempotency_key)
+        if existing is None:
+            return None
+        _same_request(existing, job_type)
+        if single_call and existing.status in (JobStatus.FAILED, JobStatus.EXPIRED):
+            return None
+        return existing
 
     async def _reserve_and_insert(
         self,

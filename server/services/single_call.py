@@ -20,8 +20,9 @@ from server.domain.errors import SHUTDOWN_CUT, DomainError, Kind, Reason
 from server.domain.jobs import Job, JobStatus, JobView
 from server.services.auth import TeamPrincipal
 from server.services.background import Background
-from server.services.calls import CallResult, CallUseCases, StreamFinished, StreamStarted
-from server.services.jobs import JobUseCases
+from server.services.calls import CallResult, CallUseCases, StreamFinished, StreamStarted, for_new_job
+from server.services.jobs import JobUseCases, check_job_fields
+from server.storage.jobs import CallContext
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +77,23 @@ class SingleCallUseCases:
             single_call=True,
         )
         if not is_new:
-            raise DomainError(
-                Kind.ALREADY_EXISTS,
-                Reason.REQUEST_ALREADY_PROCESSED,
-                f"a request with this idempotency key already created job {job.job_id} ({job.status.value}); "
-                f"read its result with GET /api/jobs/{job.job_id}",
-                metadata={"job_id": str(job.job_id), "status": job.status.value},
-            )
+            raise _already_processed(job)
         return job
+
+    async def _checked(self, principal: TeamPrincipal, spec: JobSpec, request: ChatRequest) -> CallContext:
+        """The refusals no job could pass, before the job is made, so that they make none:
+        the request's own fields, then what CallUseCases.check reads. A retry whose key
+        holds a job that is open or charged is told so first, whatever the check says now
+        (the team paused since, the alias gone): it must not read as a request not run."""
+        check_job_fields(principal, spec.team_id, spec.job_type, spec.user_id, spec.idempotency_key)
+        try:
+            return await self._calls.check(principal, request)
+        except DomainError:
+            if spec.idempotency_key and (
+                job := await self._jobs.replayed(principal, spec.job_type, spec.idempotency_key, single_call=True)
+            ):
+                raise _already_processed(job) from None
+            raise
 
     async def _create_to_the_end(self, principal: TeamPrincipal, spec: JobSpec) -> Job:
         """`_create` run to its end even if the caller is cancelled meanwhile (a client
@@ -115,10 +125,12 @@ class SingleCallUseCases:
     async def call(
         self, principal: TeamPrincipal, spec: JobSpec, request: ChatRequest, *, time_remaining: float | None = None
     ) -> SingleCallResult:
-        await self._calls.check(principal, request)
+        context = await self._checked(principal, spec, request)
         job = await self._create_to_the_end(principal, spec)
         try:
-            result = await self._calls.call(principal, str(job.job_id), request, time_remaining=time_remaining)
+            result = await self._calls.call(
+                principal, str(job.job_id), request, time_remaining=time_remaining, context=for_new_job(context, job)
+            )
         except DomainError as error:
             await self._settle_after(error, principal, job)
             raise _with_job(error, job) from None
@@ -134,11 +146,13 @@ class SingleCallUseCases:
     async def stream(
         self, principal: TeamPrincipal, spec: JobSpec, request: ChatRequest, *, time_remaining: float | None = None
     ) -> AsyncIterator[SingleCallEvent]:
-        await self._calls.check(principal, request)
+        context = await self._checked(principal, spec, request)
         job = await self._create_to_the_end(principal, spec)
         produced = False
         settled = False
-        events = self._calls.stream(principal, str(job.job_id), request, time_remaining=time_remaining)
+        events = self._calls.stream(
+            principal, str(job.job_id), request, time_remaining=time_remaining, context=for_new_job(context, job)
+        )
         try:
             # Closed before the job is settled below, so a call cut short is recorded first.
             async with contextlib.aclosing(events):
@@ -173,6 +187,16 @@ class SingleCallUseCases:
                     status = JobStatus.COMPLETED if produced else JobStatus.FAILED
                     await self._settle(principal, job, status, "" if produced else "the client went away")
             raise
+
+
+def _already_processed(job: Job) -> DomainError:
+    return DomainError(
+        Kind.ALREADY_EXISTS,
+        Reason.REQUEST_ALREADY_PROCESSED,
+        f"a request with this idempotency key already created job {job.job_id} ({job.status.value}); "
+        f"read its result with GET /api/jobs/{job.job_id}",
+        metadata={"job_id": str(job.job_id), "status": job.status.value},
+    )
 
 
 def _with_job(error: DomainError, job: Job) -> DomainError:

@@ -9,9 +9,10 @@ import pytest
 from google.protobuf import struct_pb2
 from sqlalchemy import text
 
-from saaslitellm.v1 import job_pb2
+from saaslitellm.v1 import admin_service_pb2 as admin_pb
+from saaslitellm.v1 import job_pb2, tenancy_pb2
 from saaslitellm.v1 import job_service_pb2 as pb
-from tests.api.conftest import create_team
+from tests.api.conftest import ADMIN, create_team
 from tests.api.test_credits import credits  # noqa: F401 (fixture)
 from tests.api.test_job_call_limits import provider_requests
 from tests.api.test_job_flow import error_info, expect_error, team_row, user
@@ -54,6 +55,7 @@ async def job_count(app, team_id: str) -> int:
     [
         ("Typo", 10, grpc.StatusCode.PERMISSION_DENIED, "MODEL_NOT_ALLOWED"),
         ("", None, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST"),  # max_tokens, under a cost limit
+        ("", 10_000_000, grpc.StatusCode.FAILED_PRECONDITION, "JOB_COST_LIMIT_REACHED"),  # a worst case past $1
     ],
 )
 async def test_a_refused_create_and_call_makes_no_job(app, admin, jobs, streamed, model, max_tokens, code, reason):
@@ -133,6 +135,22 @@ async def test_create_and_call_stream_client_gone_settles_the_job(app, jobs, tea
             break
         await asyncio.sleep(0.01)
     assert job.calls[0].status == job_pb2.CallSummary.CANCELLED
+
+
+async def test_a_retry_of_a_charged_create_and_call_is_told_so_whatever_changed_since(app, admin, jobs, team):
+    """The checks made before a single-call job is made must not hide it: paused since, the
+    team's retry was told TEAM_PAUSED, no job named, and could take it for a request not run."""
+    request = pb.CreateAndCallRequest(job_type="t", messages=[user("hi")], idempotency_key="paused-since")
+    first = await jobs.CreateAndCall(request, metadata=team.auth)
+    await admin.UpdateTeam(
+        admin_pb.UpdateTeamRequest(team_id=team.team_id, status=tenancy_pb2.Team.PAUSED), metadata=ADMIN
+    )
+    error = await expect_error(
+        jobs.CreateAndCall(request, metadata=team.auth), grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ALREADY_PROCESSED"
+    )
+    assert error_info(error).metadata["job_id"] == first.job_id
+    other = pb.CreateAndCallRequest(job_type="t", messages=[user("hi")], idempotency_key="never-used")
+    await expect_error(jobs.CreateAndCall(other, metadata=team.auth), grpc.StatusCode.PERMISSION_DENIED, "TEAM_PAUSED")
 
 
 async def test_create_and_call_is_idempotent(app, jobs, team):
