@@ -48,7 +48,8 @@ _SERVER_FAULTS = frozenset({"UNKNOWN", "DEADLINE_EXCEEDED", "UNIMPLEMENTED", "IN
 INVALID = "(invalid)"
 # A virtual key or a webhook secret (whole, or more of it than its displayed prefix):
 # what tests/e2e/test_ops_observability.py looks for in every log.
-_KEY_SHAPED = re.compile(r"(?:sk-|whsec_)[A-Za-z0-9_\-+/]{20,}")
+# Not within a word: a name like risk-assessment-team-europe is a name.
+_KEY_SHAPED = re.compile(r"(?<![A-Za-z0-9])(?:sk-|whsec_)[A-Za-z0-9_\-+/]{20,}")
 
 
 def key_shaped(value: str) -> bool:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Mapping
 
+from server.domain.audit import Actor
 from server.domain.chat import ChatRequest
 from server.domain.errors import DomainError
 from server.domain.models import Route
@@ -114,7 +116,14 @@ class ObservedUpstream(LiteLLMClient):
 
 
 class ObservedAuthenticator(Authenticator):
-    """Authenticator that records the caller's team in the request context."""
+    """Authenticator that records the caller's team in the request context, and gives the
+    operator's changes the request id of the access log line (the interceptor's: one it
+    made when none was sent, never a key-shaped one), for the audit log."""
+
+    def admin(self, metadata: Mapping[str, str], peer: str | None = "") -> Actor:
+        actor = super().admin(metadata, peer)
+        ctx = context.current.get()
+        return actor if ctx is None else dataclasses.replace(actor, request_id=ctx.request_id)
 
     async def team(self, metadata: Mapping[str, str]) -> TeamPrincipal:
         principal = await super().team(metadata)

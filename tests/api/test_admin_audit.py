@@ -38,6 +38,22 @@ async def test_changes_are_recorded_with_before_and_after(admin):
     assert update.created_at.ToDatetime() >= create.created_at.ToDatetime()
 
 
+async def test_an_entry_has_the_request_id_of_the_access_log(admin, channel):
+    """The audit took the header as sent: none sent, no id (the access line had the one the
+    server made); a key sent as the id, the key, in the table and ListAuditEntries."""
+    org = await new_org(admin)
+    key = "sk-" + "k" * 40
+    call = admin.UpdateOrganization(
+        pb.UpdateOrganizationRequest(organization_id=org, name="Renamed"), metadata=(*ADMIN, ("x-request-id", key))
+    )
+    await call
+    made = dict(await call.initial_metadata())["x-request-id"]  # the id the server made and told
+    await admin.UpdateOrganization(pb.UpdateOrganizationRequest(organization_id=org, name="Again"), metadata=ADMIN)
+    again, keyed, _ = await entries(admin, "organization", org)
+    assert keyed.request_id == made and key not in keyed.request_id
+    assert again.request_id and again.request_id != made
+
+
 async def test_a_refused_change_leaves_no_entry(admin):
     org = await new_org(admin)
     before = await entries(admin, "organization", org)

@@ -36,7 +36,10 @@ INVALID = "(invalid)"
 JOB = str(uuid.uuid4())
 
 
-@pytest.mark.parametrize("value", ["", "acme-corp", "t", "Team_1.eu-west", "a" * 64, "sk-abcdefgh", "task-classifier"])
+@pytest.mark.parametrize(
+    "value",
+    ["", "acme-corp", "t", "Team_1.eu-west", "a" * 64, "sk-abcdefgh", "task-classifier", "risk-assessment-team-europe"],
+)
 def test_a_team_id_the_api_accepts_is_logged_as_sent(value):
     assert interceptor.logged_team_id(value) == value
 
@@ -49,7 +52,17 @@ def test_a_team_id_the_api_refuses_or_a_key_is_not_logged(value):
 
 
 @pytest.mark.parametrize(
-    "value", ["", "gpt-4o", "fake-gpt", "openai/gpt-4o-mini", "ns:model.v1_2", "m" * 128, "sk-abcdefgh"]
+    "value",
+    [
+        "",
+        "gpt-4o",
+        "fake-gpt",
+        "openai/gpt-4o-mini",
+        "ns:model.v1_2",
+        "m" * 128,
+        "sk-abcdefgh",
+        "ask-the-expert-assistant",
+    ],
 )
 def test_a_model_the_api_accepts_is_logged_as_sent(value):
     assert interceptor.logged_model(value) == value
