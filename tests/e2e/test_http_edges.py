@@ -299,6 +299,27 @@ def test_an_admin_key_sent_twice_is_refused(stack):
     assert "X-Admin-Key was sent more than once" in refused["message"] and ADMIN_KEY not in reply.body.decode()
 
 
+@pytest.mark.parametrize(
+    ("target", "body", "header"),
+    [
+        ("/api/jobs/create", {"job_type": "twice"}, "Idempotency-Key"),
+        (
+            "/api/jobs/create-and-call",
+            {"job_type": "twice", "messages": [{"role": "user", "content": "x"}]},
+            "Idempotency-Key",
+        ),
+        ("/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "x"}]}, "X-Job-Type"),
+    ],
+)
+def test_a_header_that_names_one_thing_sent_twice_is_refused(stack, api, team, target, body, header):
+    """Joined, the same key sent twice was another key ("k, k"): a retry went unrecognised."""
+    sent = json_post(target, team, json.dumps(body).encode(), **{header: "k"})
+    reply = read_reply(send(stack.config.ports.envoy, with_twice(sent, header, "k")))
+    assert reply.status == 400, reply
+    assert header.lower() in reply.json()["message"] and "sent more than once" in reply.json()["message"], reply
+    assert not [job for job in team_jobs(api, team) if job["job_type"] in ("twice", "k")]
+
+
 # HTTP/1.0 and what Envoy's codec refuses.
 
 
