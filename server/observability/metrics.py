@@ -97,6 +97,12 @@ DB_UNAVAILABLE = Counter(
     "Transactions refused with DATABASE_UNAVAILABLE: cause=connection (database unreachable) or pool (exhausted).",
     ("cause",),
 )
+DB_CONFLICTS = Counter(
+    "saaslitellm_db_conflicts",
+    "Transactions PostgreSQL rolled back for colliding with another (CONFLICTING_CHANGE): "
+    "sqlstate=40P01 (deadlock) or 40001 (serialization failure).",
+    ("sqlstate",),
+)
 
 
 class RpcMetrics:

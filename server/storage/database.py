@@ -341,7 +341,8 @@ async def _observed() -> AsyncIterator[None]:
         ) as error:
             if _is_data_error(error):
                 raise
-            if _sqlstate(error) in _CONFLICTS:
+            if (sqlstate := _sqlstate(error)) in _CONFLICTS:
+                metrics.DB_CONFLICTS.labels(sqlstate).inc()
                 raise DomainError(
                     Kind.UNAVAILABLE,
                     Reason.CONFLICTING_CHANGE,

@@ -37,6 +37,10 @@ async def until_waiting(app, count: int) -> None:
         await asyncio.sleep(0.01)
 
 
+def conflicts(sqlstate: str) -> float:
+    return REGISTRY.get_sample_value("saaslitellm_db_conflicts_total", {"sqlstate": sqlstate}) or 0.0
+
+
 def outages() -> float:
     return REGISTRY.get_sample_value("saaslitellm_db_unavailable_total", {"cause": "connection"}) or 0.0
 
@@ -87,7 +91,7 @@ async def test_a_deadlock_is_a_conflict_to_retry_not_an_outage(app, admin):
     counted."""
     g1, g2 = await new_group(admin), await new_group(admin)
     g2_held = asyncio.Event()
-    before = outages()
+    before, deadlocks = outages(), conflicts("40P01")
 
     async def g1_then_g2() -> None:
         async with app.db.transaction() as conn:
@@ -109,14 +113,14 @@ async def test_a_deadlock_is_a_conflict_to_retry_not_an_outage(app, admin):
     (error,) = failed
     assert isinstance(error, DomainError), error
     assert (error.kind, error.reason) == (Kind.UNAVAILABLE, Reason.CONFLICTING_CHANGE)
-    assert outages() == before
+    assert outages() == before and conflicts("40P01") == deadlocks + 1  # counted as what it is
 
 
 async def test_a_serialization_failure_is_a_conflict_to_retry_not_an_outage(app, admin):
     """A REPEATABLE READ transaction that updates a row changed since its snapshot
     (serialization_failure) is CONFLICTING_CHANGE, and no outage is counted."""
     group = await new_group(admin)
-    before = outages()
+    before, failures = outages(), conflicts("40001")
     with pytest.raises(DomainError) as caught:
         async with app.db.transaction() as conn:
             await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
@@ -125,4 +129,4 @@ async def test_a_serialization_failure_is_a_conflict_to_retry_not_an_outage(app,
                 await catalog.update_group(other, group, {"description": "changed meanwhile"})
             await catalog.update_group(conn, group, {"description": "changed from the snapshot"})
     assert (caught.value.kind, caught.value.reason) == (Kind.UNAVAILABLE, Reason.CONFLICTING_CHANGE)
-    assert outages() == before
+    assert outages() == before and conflicts("40001") == failures + 1
