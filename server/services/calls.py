@@ -820,9 +820,7 @@ class _CallInProgress:
                         _log_unrecorded(record, str(error))
                         raise
                     if not retried:
-                        log.warning(
-                            "call %s: its record was not written (%s); writing it again", record.call_id, error.reason
-                        )
+                        log.warning("call %s: writing its record again (%s)", record.call_id, error.reason)
                 await asyncio.sleep(delay)
                 delay, retried = min(delay * 2, 1.0), True
         except asyncio.CancelledError:  # the server stopped first (its record may be written: check the call id)
