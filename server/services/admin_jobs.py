@@ -26,6 +26,7 @@ class AdminJobUseCases:
         self, team_id: str, status: JobStatus | None, job_type: str, page_size: int, page_token: str
     ) -> Page[JobView]:
         validation.identifier("team_id", team_id)
+        validation.label("job_type", job_type)  # as the usage report's filter
         if page_size < 0:
             raise invalid_argument("page_size", "must not be negative")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)

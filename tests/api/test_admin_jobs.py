@@ -106,6 +106,13 @@ async def test_refuses_bad_input_naming_it(admin_jobs, team) -> None:
         "INVALID_REQUEST",
         field="page_token",
     )
+    for job_type in (" ", "x" * 101, "a\nb"):  # as a job's own job_type could never be
+        await fails(
+            admin_jobs.ListTeamJobs(pb.ListTeamJobsRequest(team_id=team.team_id, job_type=job_type), metadata=ADMIN),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_REQUEST",
+            field="job_type",
+        )
     page = await admin_jobs.ListTeamJobs(pb.ListTeamJobsRequest(team_id=team.team_id, page_size=1), metadata=ADMIN)
     await fails(
         admin_jobs.ListTeamJobs(
