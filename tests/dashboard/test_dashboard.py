@@ -949,3 +949,39 @@ def test_overview_money_adjustment_confirmation_and_labels(page: Page, stack: St
     page.get_by_role("navigation", name="Sections").get_by_role("link", name="Teams").click()
     page.get_by_label("Search teams").fill(team)
     expect(page.get_by_role("row", name=re.compile(team))).to_contain_text("Job-based")
+
+
+def test_a_top_up_whose_answer_was_lost_and_is_sent_again_edited_is_said_to_be_applied(
+    page: Page, stack: Stack
+) -> None:
+    """The form keeps its idempotency key after a failure (a retry adds once). Edited and
+    sent again, the server refuses the key, as the first went through; the form said only
+    'this idempotency key was already used...; use a new key', which an operator cannot do."""
+    api = f"{stack.api_url}/api"
+    team, _ = make_team(api)
+    before = requests.get(f"{api}/credits/teams/{team}/balance", headers=ADMIN).json()["credits_allocated"]
+    sign_in(page)
+    page.goto(f"/#/teams/{team}")
+
+    def answer_lost(route) -> None:
+        route.fetch()  # the server adds the credits
+        route.abort()  # and the browser never hears of it
+
+    page.route("**/api/credits/teams/*/add", answer_lost, times=1)
+    credits = page.get_by_role("form", name="Add credits")
+    credits.get_by_label("Credits").fill("5")
+    credits.get_by_label("Reason (shown in the ledger)").fill("invoice 1")
+    credits.get_by_role("button", name="Add credits").click()
+    expect(credits.get_by_role("alert")).to_be_visible()
+
+    credits.get_by_label("Reason (shown in the ledger)").fill("invoice 1, corrected")
+    credits.get_by_role("button", name="Add credits").click()
+    alert = credits.get_by_role("alert")
+    expect(alert).to_contain_text("An earlier submission of this form was applied")
+    expect(alert).to_contain_text("IDEMPOTENCY_KEY_REUSED")
+    balance = requests.get(f"{api}/credits/teams/{team}/balance", headers=ADMIN).json()
+    assert balance["credits_allocated"] == before + 5  # once
+
+    credits.get_by_role("button", name="Add credits").click()  # a new key: another change
+    expect(page.get_by_role("status")).to_contain_text("Added 5 credits")
+    assert requests.get(f"{api}/credits/teams/{team}/balance", headers=ADMIN).json()["credits_allocated"] == before + 10

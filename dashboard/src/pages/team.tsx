@@ -3,6 +3,7 @@
 
 import { useEffect, useState } from "preact/hooks";
 import {
+  ApiError,
   del,
   enc,
   get,
@@ -239,6 +240,32 @@ function Overview(props: { team: Team; archived: boolean; version: number; onCha
   );
 }
 
+// A credit change is sent with one idempotency key per intended change, kept after a
+// failure so that a retry after a lost answer changes the balance once. Sent again with
+// other values (the reason corrected, say), the server refuses the key: the first went
+// through. Said in those words, the balance read again, and a new key for the next change.
+async function underKey<T>(
+  send: () => Promise<T>,
+  renewKey: () => void,
+  onChanged: () => void,
+): Promise<T> {
+  try {
+    return await send();
+  } catch (error) {
+    if (error instanceof ApiError && error.reason === "IDEMPOTENCY_KEY_REUSED") {
+      renewKey();
+      onChanged();
+      throw new ApiError(
+        error.status,
+        "An earlier submission of this form was applied, though its answer did not arrive: the balance and " +
+          "ledger show it. Nothing more was changed; submit again only for another change.",
+        error.reason,
+      );
+    }
+    throw error;
+  }
+}
+
 function AddCredits({ team, onChanged }: { team: Team; onChanged: () => void }) {
   const [credits, setCredits] = useState("");
   const [reason, setReason] = useState("");
@@ -254,10 +281,15 @@ function AddCredits({ team, onChanged }: { team: Team; onChanged: () => void }) 
         busy="Adding…"
         onSubmit={async () => {
           setDone("");
-          const response = await post<{ credits_added: number; balance: CreditBalance }>(
-            `/credits/teams/${enc(team.team_id)}/add`,
-            { credits: Number(credits), reason: reason.trim() },
-            idempotencyKey,
+          const response = await underKey(
+            () =>
+              post<{ credits_added: number; balance: CreditBalance }>(
+                `/credits/teams/${enc(team.team_id)}/add`,
+                { credits: Number(credits), reason: reason.trim() },
+                idempotencyKey,
+              ),
+            () => setIdempotencyKey(newIdempotencyKey()),
+            onChanged,
           );
           setDone(`Added ${int(response.credits_added)} credits; ${int(response.balance.credits_available)} available.`);
           setCredits("");
@@ -296,10 +328,15 @@ function AdjustCredits({ team, onChanged }: { team: Team; onChanged: () => void 
         busy="Applying…"
         onSubmit={async () => {
           setDone("");
-          const response = await post<CreditChangeResponse>(
-            `/credits/teams/${enc(team.team_id)}/adjust`,
-            { credits: Number(credits), reason: reason.trim() },
-            idempotencyKey,
+          const response = await underKey(
+            () =>
+              post<CreditChangeResponse>(
+                `/credits/teams/${enc(team.team_id)}/adjust`,
+                { credits: Number(credits), reason: reason.trim() },
+                idempotencyKey,
+              ),
+            () => setIdempotencyKey(newIdempotencyKey()),
+            onChanged,
           );
           const balance = response.balance;
           setDone(
