@@ -261,19 +261,21 @@ class JobUseCases:
             # A call refreshes its job's last activity only once it lags by the resolution:
             # waiting that much longer means no job expires before `idle_seconds`.
             stale = await job_store.abandoned(conn, idle_seconds + activity_resolution_seconds(idle_seconds), batch)
-            for job in stale:
-                await self._expire(conn, job, f"expired after {idle_seconds:g} s without activity")
+            singles = []
             if len(stale) < batch:
                 singles = await job_store.abandoned(conn, abandon, batch - len(stale), single_call=True)
-                for job in singles:
-                    await self._expire(
-                        conn,
-                        job,
-                        f"expired: no server process ran its call for {abandon:g} s (one failed, or lost the "
-                        "database); its idempotency key is free again",
-                    )
-                stale += singles
-        return len(stale)
+            why = {job.job_id: f"expired after {idle_seconds:g} s without activity" for job in stale}
+            for job in singles:
+                why[job.job_id] = (
+                    f"expired: no server process ran its call for {abandon:g} s (one failed, or lost the "
+                    "database); its idempotency key is free again"
+                )
+            # Each settlement locks its team's row until the batch commits: in team order,
+            # so that two processes' rounds (or a round and any change of one team) wait
+            # for each other instead of deadlocking.
+            for job in sorted([*stale, *singles], key=lambda job: job.team_id):
+                await self._expire(conn, job, why[job.job_id])
+        return len(stale) + len(singles)
 
     @staticmethod
     async def _expire(conn, job: Job, why: str) -> None:

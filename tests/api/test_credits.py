@@ -511,6 +511,28 @@ async def test_expiry_waits_the_activity_resolution_beyond_the_ttl(app, jobs, te
     assert statuses == [job_pb2.Job.PENDING, job_pb2.Job.EXPIRED]
 
 
+async def test_an_expiry_round_settles_in_team_order_so_two_rounds_cannot_deadlock(app, admin, jobs):
+    """Each process's round locks a batch of jobs, then settles them one by one, each under
+    its team's row lock, held to the batch's commit. Settled oldest first, two rounds with
+    jobs of the same teams took their rows in opposite orders and deadlocked (a client's
+    request for the team with them). The test plays the other round: it holds team a, as
+    while settling a job of team a, and then wants team b."""
+    a, b = sorted([await create_team(admin), await create_team(admin)], key=lambda team: team.team_id)
+    ttl = 3600.0
+    job_a = (await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=a.auth)).job_id
+    job_b = (await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=b.auth)).job_id
+    await _set_idle(app, job_b, ttl + 100)  # the older: settled first, oldest first
+    await _set_idle(app, job_a, ttl + 90)
+    async with app.db.transaction() as other_round:
+        await team_store.lock_team(other_round, a.team_id)
+        expiry = asyncio.ensure_future(app.jobs.expire_abandoned(ttl))
+        await until_waiting(app, 1)  # the round waits for team a...
+        await team_store.lock_team(other_round, b.team_id)  # ...holding no other team's row
+    assert await expiry >= 2
+    for team, job_id in ((a, job_a), (b, job_b)):
+        assert (await jobs.GetJob(pb.GetJobRequest(job_id=job_id), metadata=team.auth)).status == job_pb2.Job.EXPIRED
+
+
 async def test_credit_changes_are_audited(admin, credits, jobs, team):
     await credits.AddCredits(cpb.AddCreditsRequest(team_id=team.team_id, credits=7, reason="invoice 7"), metadata=ADMIN)
     done = await run_job(jobs, team, "hi")
