@@ -110,6 +110,14 @@ _CALL_COLUMNS = ", ".join(column.name for column in llm_calls.c)
 _GET_JOB = Statement(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = :job_id AND team_id = :team_id")
 _LOCK_JOB = Statement(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = :job_id AND team_id = :team_id FOR UPDATE")
 _LIST_CALLS = Statement(f"SELECT {_CALL_COLUMNS} FROM llm_calls WHERE job_id = :job_id ORDER BY created_at, call_id")
+# A finished job's calls, retention's archived ones too (a late charge: a stream may outlive
+# the retention of its job's other calls).
+_LIST_ALL_CALLS = Statement(
+    f"""SELECT {_CALL_COLUMNS} FROM (
+            SELECT {_CALL_COLUMNS} FROM llm_calls WHERE job_id = :job_id
+            UNION ALL SELECT {_CALL_COLUMNS} FROM llm_calls_archive WHERE job_id = :job_id
+        ) calls ORDER BY created_at, call_id"""
+)
 
 
 async def get_job(
@@ -231,7 +239,7 @@ async def read_for_late_charge(
     that a rate changed since does not re-price the calls already charged, with the
     team's current markup and overdraft limit (what it can pay now). A job settled before
     migration 0018 did not keep them: the team's current rates."""
-    row, calls, team = await _read_locked(conn, job_id, team_id, lock_team=True)
+    row, calls, team = await _read_locked(conn, job_id, team_id, lock_team=True, archived_calls=True)
     rates = team.rates
     if row.settled_budget_mode is not None:
         rates = dataclasses.replace(
@@ -244,11 +252,11 @@ async def read_for_late_charge(
 
 
 async def _read_locked(
-    conn: StatementConnection, job_id: uuid.UUID, team_id: str, *, lock_team: bool
+    conn: StatementConnection, job_id: uuid.UUID, team_id: str, *, lock_team: bool, archived_calls: bool = False
 ) -> tuple[Any, tuple[CallRecord, ...], TeamState]:
     job_rows, call_rows, team_rows = await conn.batch(
         (_LOCK_JOB, {"job_id": job_id, "team_id": team_id}),
-        (_LIST_CALLS, {"job_id": job_id}),
+        (_LIST_ALL_CALLS if archived_calls else _LIST_CALLS, {"job_id": job_id}),
         (LOCK_TEAM_STATE if lock_team else TEAM_STATE, {"team_id": team_id}),
     )
     if not job_rows:

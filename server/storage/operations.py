@@ -92,10 +92,10 @@ _ARCHIVE_LEDGER = text(
 
 async def archive_calls(conn: Connection, cutoff: datetime, batch: int) -> int:
     """Move up to `batch` call records created before `cutoff` to llm_calls_archive, of
-    jobs that finished before `cutoff` too: an open job is settled from its calls, and so
-    is a late charge (a call that ends after its job's completion is charged by what the
-    job's charge over all its calls adds), so they stay until no call of the job can still
-    be running."""
+    jobs that finished before `cutoff` too: an open job is settled from its calls. A late
+    charge (a call that ends after its job's completion is charged by what the job's
+    charge over all its calls adds) reads the archived ones too, as a stream may outlive
+    its job's completion by more than the retention."""
     return (await conn.execute(_ARCHIVE_CALLS, {"cutoff": cutoff, "batch": batch})).scalar_one()
 
 

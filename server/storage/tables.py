@@ -393,7 +393,7 @@ def _archive_of(table: Table, name: str, *extra: Index) -> Table:
 
 
 # Call records and job-flow ledger entries older than the retention (server/storage/retention.py).
-llm_calls_archive = _archive_of(llm_calls, "llm_calls_archive")
+llm_calls_archive = _archive_of(llm_calls, "llm_calls_archive", Index(None, "job_id"))  # late charges (0022)
 credit_ledger_archive = _archive_of(credit_ledger, "credit_ledger_archive", Index(None, "team_id", "entry_id"))
 
 

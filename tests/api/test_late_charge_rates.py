@@ -5,6 +5,8 @@ them again at a lower rate, nor let a higher one or a job-based budget swallow t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import text
 
@@ -12,6 +14,7 @@ from saaslitellm.v1 import admin_service_pb2 as admin_pb
 from saaslitellm.v1 import credit_service_pb2 as cpb
 from saaslitellm.v1 import credit_service_pb2_grpc, job_pb2
 from saaslitellm.v1 import job_service_pb2 as pb
+from server.storage import operations
 from tests.api.conftest import ADMIN, create_team, ledger_mismatches, past_first_content
 from tests.api.test_credits import ledger_entries, set_billing
 from tests.api.test_job_flow import user
@@ -208,4 +211,26 @@ async def test_a_call_that_ends_after_its_team_was_archived_is_recorded_not_char
         ).scalar()
     assert (calls, charged, used) == (2, 21, 21)
     assert await ledger_entries(app, job.job_id) == [("reservation", 0, 1), ("charge", -21, -1)]
+    assert await ledger_mismatches(app) == []
+
+
+async def test_a_late_call_counts_the_calls_retention_archived_meanwhile(app, jobs, admin):
+    """The job completes under a stream, and retention then moves its first call to the
+    archive (the stream outlived SAAS_CALL_RETENTION_DAYS): the late charge summed the live
+    calls alone, 11 tokens, 2 credits, below the 21 settled: nothing was charged."""
+    _, job, events, done = await complete_mid_stream(
+        app, jobs, admin, 100, budget_mode="consumption_tokens", tokens_per_credit=10
+    )
+    assert done.costs.credits_charged == 21
+    async with app.db.transaction() as conn:
+        await conn.execute(
+            text("UPDATE jobs SET completed_at = now() - interval '2 days' WHERE job_id = :j"), {"j": job.job_id}
+        )
+        await conn.execute(
+            text("UPDATE llm_calls SET created_at = now() - interval '2 days' WHERE job_id = :j"), {"j": job.job_id}
+        )
+        assert await operations.archive_calls(conn, datetime.now(UTC) - timedelta(days=1), 100) == 1
+    last = [event async for event in events][-1]
+    assert last.done and not last.HasField("error")
+    assert await ledger_entries(app, job.job_id) == [("reservation", 0, 1), ("charge", -21, -1), ("late_charge", -1, 0)]
     assert await ledger_mismatches(app) == []
