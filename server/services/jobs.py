@@ -264,18 +264,22 @@ class JobUseCases:
             singles = []
             if len(stale) < batch:
                 singles = await job_store.abandoned(conn, abandon, batch - len(stale), single_call=True)
-            why = {job.job_id: f"expired after {idle_seconds:g} s without activity" for job in stale}
+            # A single-call job idle past both limits is in both lists (this transaction's
+            # own row locks do not skip it): it is settled once, as abandoned.
+            expiring = {job.job_id: (job, f"expired after {idle_seconds:g} s without activity") for job in stale}
             for job in singles:
-                why[job.job_id] = (
+                expiring[job.job_id] = (
+                    job,
                     f"expired: no server process ran its call for {abandon:g} s (one failed, or lost the "
-                    "database); its idempotency key is free again"
+                    "database); its idempotency key is free again",
                 )
-            # Each settlement locks its team's row until the batch commits: in team order,
-            # so that two processes' rounds (or a round and any change of one team) wait
-            # for each other instead of deadlocking.
-            for job in sorted([*stale, *singles], key=lambda job: job.team_id):
-                await self._expire(conn, job, why[job.job_id])
-        return len(stale) + len(singles)
+            # Each settlement locks its team's row until the batch commits: in team order
+            # (code points, as teams.lock_teams orders them), so that two processes' rounds
+            # (or a round and a change of several teams) wait for each other instead of
+            # deadlocking.
+            for job, why in sorted(expiring.values(), key=lambda entry: entry[0].team_id):
+                await self._expire(conn, job, why)
+        return len(expiring)
 
     @staticmethod
     async def _expire(conn, job: Job, why: str) -> None:

@@ -152,7 +152,10 @@ async def lock_teams(conn: Connection, team_ids: list[str]) -> list[Team]:
     if not team_ids:
         return []
     await conn.execute(
-        select(teams.c.team_id).where(teams.c.team_id.in_(team_ids)).order_by(teams.c.team_id).with_for_update()
+        select(teams.c.team_id)
+        .where(teams.c.team_id.in_(team_ids))
+        .order_by(teams.c.team_id.collate("C"))  # code points, as the expiry rounds order teams
+        .with_for_update()
     )
     return await get_teams(conn, team_ids)
 

@@ -20,6 +20,7 @@ from saaslitellm.v1 import credit_service_pb2 as cpb
 from saaslitellm.v1 import job_service_pb2 as pb
 from server.app import Application
 from server.domain.jobs import JobStatus
+from server.services.auth import TeamPrincipal
 from server.storage import jobs as job_store
 from server.storage import teams as team_store
 from tests.api.conftest import ADMIN, create_team, extra_app, ledger_mismatches, past_first_content, private_app
@@ -531,6 +532,24 @@ async def test_an_expiry_round_settles_in_team_order_so_two_rounds_cannot_deadlo
     assert await expiry >= 2
     for team, job_id in ((a, job_a), (b, job_b)):
         assert (await jobs.GetJob(pb.GetJobRequest(job_id=job_id), metadata=team.auth)).status == job_pb2.Job.EXPIRED
+
+
+async def test_a_single_call_job_idle_past_both_limits_is_expired_once(app, admin):
+    """Idle past the TTL and past the single-call abandonment both, it came back from both
+    queries of one round (its own row locks do not skip it) and was settled twice: the
+    second release broke the team's reservation, the round rolled back, and as the oldest
+    job it was in every round after."""
+    team = await create_team(admin)
+    principal = TeamPrincipal(team.team_id, uuid.uuid4(), team.key[:11])
+    job, _ = await app.jobs.create_or_replay(
+        principal, team_id="", job_type="t", user_id="", metadata={}, idempotency_key="", single_call=True
+    )
+    await _set_idle(app, str(job.job_id), 3 * 3600)
+    assert await app.jobs.expire_abandoned(3600.0) >= 1
+    assert await ledger_entries(app, str(job.job_id)) == [("reservation", 0, 1), ("release", 0, -1)]
+    async with app.db.transaction() as conn:
+        status = (await conn.execute(text("SELECT status FROM jobs WHERE job_id = :j"), {"j": job.job_id})).scalar()
+    assert status == "expired"
 
 
 async def test_credit_changes_are_audited(admin, credits, jobs, team):
