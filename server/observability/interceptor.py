@@ -48,8 +48,9 @@ _SERVER_FAULTS = frozenset({"UNKNOWN", "DEADLINE_EXCEEDED", "UNIMPLEMENTED", "IN
 INVALID = "(invalid)"
 # A virtual key or a webhook secret (whole, or more of it than its displayed prefix):
 # what tests/e2e/test_ops_observability.py looks for in every log.
-# Not within a word: a name like risk-assessment-team-europe is a name.
-_KEY_SHAPED = re.compile(r"(?<![A-Za-z0-9])(?:sk-|whsec_)[A-Za-z0-9_\-+/]{20,}")
+# Not within a word (a name like risk-assessment-team-europe is a name), unless as long as
+# a whole key (43 characters after sk-): a key glued to a word is still a key.
+_KEY_SHAPED = re.compile(r"(?<![A-Za-z0-9])(?:sk-|whsec_)[A-Za-z0-9_\-+/]{20,}|(?:sk-|whsec_)[A-Za-z0-9_\-+/]{40,}")
 
 
 def key_shaped(value: str) -> bool:

@@ -981,7 +981,9 @@ def test_a_top_up_whose_answer_was_lost_and_is_sent_again_edited_is_said_to_be_a
     expect(alert).to_contain_text("IDEMPOTENCY_KEY_REUSED")
     balance = requests.get(f"{api}/credits/teams/{team}/balance", headers=ADMIN).json()
     assert balance["credits_allocated"] == before + 5  # once
+    expect(credits.get_by_label("Credits")).to_have_value("")  # a second click sends nothing
 
-    credits.get_by_role("button", name="Add credits").click()  # a new key: another change
+    credits.get_by_label("Credits").fill("5")  # another change, typed anew, under a new key
+    credits.get_by_role("button", name="Add credits").click()
     expect(page.get_by_role("status")).to_contain_text("Added 5 credits")
     assert requests.get(f"{api}/credits/teams/{team}/balance", headers=ADMIN).json()["credits_allocated"] == before + 10

@@ -91,6 +91,7 @@ def test_key_shaped_is_what_the_log_checks_look_for():
     """tests/e2e/test_ops_observability.py fails on `(sk-|whsec_)` and 20 key characters."""
     assert interceptor.key_shaped(KEY) and interceptor.key_shaped(WEBHOOK_SECRET)
     assert interceptor.key_shaped("models/" + KEY + "/x")
+    assert interceptor.key_shaped("abc" + KEY)  # glued to a word, but a whole key
     assert not interceptor.key_shaped(KEY[:22])  # the prefix lists show, and a bit more
     assert not interceptor.key_shaped("gpt-4o") and not interceptor.key_shaped("")
 

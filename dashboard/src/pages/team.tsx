@@ -243,18 +243,14 @@ function Overview(props: { team: Team; archived: boolean; version: number; onCha
 // A credit change is sent with one idempotency key per intended change, kept after a
 // failure so that a retry after a lost answer changes the balance once. Sent again with
 // other values (the reason corrected, say), the server refuses the key: the first went
-// through. Said in those words, the balance read again, and a new key for the next change.
-async function underKey<T>(
-  send: () => Promise<T>,
-  renewKey: () => void,
-  onChanged: () => void,
-): Promise<T> {
+// through. Said in those words, the balance read again, the form emptied (another change
+// is typed anew, not sent again by a second click), and a new key for the next change.
+async function underKey<T>(send: () => Promise<T>, applied: () => void): Promise<T> {
   try {
     return await send();
   } catch (error) {
     if (error instanceof ApiError && error.reason === "IDEMPOTENCY_KEY_REUSED") {
-      renewKey();
-      onChanged();
+      applied();
       throw new ApiError(
         error.status,
         "An earlier submission of this form was applied, though its answer did not arrive: the balance and " +
@@ -288,8 +284,12 @@ function AddCredits({ team, onChanged }: { team: Team; onChanged: () => void }) 
                 { credits: Number(credits), reason: reason.trim() },
                 idempotencyKey,
               ),
-            () => setIdempotencyKey(newIdempotencyKey()),
-            onChanged,
+            () => {
+              setCredits("");
+              setReason("");
+              setIdempotencyKey(newIdempotencyKey());
+              onChanged();
+            },
           );
           setDone(`Added ${int(response.credits_added)} credits; ${int(response.balance.credits_available)} available.`);
           setCredits("");
@@ -335,8 +335,12 @@ function AdjustCredits({ team, onChanged }: { team: Team; onChanged: () => void 
                 { credits: Number(credits), reason: reason.trim() },
                 idempotencyKey,
               ),
-            () => setIdempotencyKey(newIdempotencyKey()),
-            onChanged,
+            () => {
+              setCredits("");
+              setReason("");
+              setIdempotencyKey(newIdempotencyKey());
+              onChanged();
+            },
           );
           const balance = response.balance;
           setDone(
