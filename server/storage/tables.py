@@ -384,7 +384,8 @@ Index("ix_credit_ledger_created_at", credit_ledger.c.created_at, postgresql_usin
 
 def _archive_of(table: Table, name: str, *extra: Index) -> Table:
     """The same columns (types and nullability) as `table`, without defaults, identity,
-    foreign keys or unique indexes: nothing on the request path reads an archive."""
+    foreign keys or unique indexes: on the request path only a late charge reads an
+    archive (its job's calls, by `job_id`)."""
     columns = [
         Column(c.name, c.type, nullable=c.nullable, primary_key=c.primary_key, autoincrement=False)
         for c in table.columns

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import uuid
 
 import grpc
 import pytest
@@ -12,8 +14,12 @@ from sqlalchemy import text
 from saaslitellm.v1 import admin_service_pb2 as admin_pb
 from saaslitellm.v1 import job_pb2, tenancy_pb2
 from saaslitellm.v1 import job_service_pb2 as pb
+from server.domain.chat import ChatRequest
+from server.services.auth import TeamPrincipal
+from server.services.calls import for_new_job
+from server.storage import jobs as job_store
 from tests.api.conftest import ADMIN, create_team
-from tests.api.test_credits import credits  # noqa: F401 (fixture)
+from tests.api.test_credits import credits, set_billing  # noqa: F401 (fixture)
 from tests.api.test_job_call_limits import provider_requests
 from tests.api.test_job_flow import error_info, expect_error, team_row, user
 
@@ -151,6 +157,41 @@ async def test_a_retry_of_a_charged_create_and_call_is_told_so_whatever_changed_
     assert error_info(error).metadata["job_id"] == first.job_id
     other = pb.CreateAndCallRequest(job_type="t", messages=[user("hi")], idempotency_key="never-used")
     await expect_error(jobs.CreateAndCall(other, metadata=team.auth), grpc.StatusCode.PERMISSION_DENIED, "TEAM_PAUSED")
+
+
+@pytest.mark.parametrize("mode", ["job_based", "consumption_tokens", "consumption_usd"])
+@pytest.mark.parametrize("limits", [{}, {"calls_per_minute": 5, "max_calls_per_job": 3, "max_cost_usd_per_job": 1}])
+async def test_the_checks_read_is_the_new_jobs_context_as_a_read_after_its_creation(app, admin, mode, limits):
+    """A single-call request reads the call's context before its job is made, and the call
+    takes it (for_new_job) instead of reading it again: it must say what that read would."""
+    team = await create_team(admin)
+    await set_billing(app, team.team_id, budget_mode=mode, credits_overdraft_limit=7, **limits)
+    principal = TeamPrincipal(team.team_id, uuid.uuid4(), team.key[:11])
+    request = ChatRequest(model=team.alias, messages=({"role": "user", "content": "hi"},), params={"max_tokens": 5})
+    context = await app.calls.check(principal, request)
+    job, new = await app.jobs.create_or_replay(
+        principal, team_id="", job_type="t", user_id="", metadata={}, idempotency_key="", single_call=True
+    )
+    assert new
+    async with app.db.statements() as conn:
+        fresh = await job_store.call_context(conn, job.job_id, team.team_id)
+    assert fresh.job_idle_seconds < 1
+    assert for_new_job(context, job) == dataclasses.replace(fresh, job_idle_seconds=0.0)
+    await app.jobs.complete(principal, str(job.job_id), status="failed", metadata={}, error_message="")
+
+
+async def test_a_refusal_under_a_key_whose_job_failed_is_the_refusal_and_makes_no_job(app, admin, jobs, team):
+    """A failed key's job is tried again; refused before a job, the retry is told why, not
+    that the request was processed, and no job is made."""
+    failing = pb.CreateAndCallRequest(job_type="t", messages=[user("x [fake status=503]")], idempotency_key="k-fail")
+    await expect_error(
+        jobs.CreateAndCall(failing, metadata=team.auth), grpc.StatusCode.UNAVAILABLE, "UPSTREAM_UNAVAILABLE"
+    )
+    retry = pb.CreateAndCallRequest(job_type="t", messages=[user("hi")], model="Typo", idempotency_key="k-fail")
+    await expect_error(
+        jobs.CreateAndCall(retry, metadata=team.auth), grpc.StatusCode.PERMISSION_DENIED, "MODEL_NOT_ALLOWED"
+    )
+    assert await job_count(app, team.team_id) == 1  # the failed one
 
 
 async def test_create_and_call_is_idempotent(app, jobs, team):

@@ -58,7 +58,7 @@ class AdminJobServiceServicer:
         """Lists a team's jobs, newest first, each with its cost totals and calls exactly as
         GetJob shows them to the team, optionally only those in one status or of one job
         type. Archived teams too. NOT_FOUND for an unknown team; INVALID_ARGUMENT naming
-        the field for a bad team id, page size or page token.
+        the field for a bad team id, status, job type, page size or page token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -221,8 +221,9 @@ class JobServiceServicer:
         charged per the team's budget mode when the call succeeds, and failed (not charged)
         when it fails. Errors are those of CreateJob and LLMCall; a call failure's
         ErrorInfo metadata carries the `job_id`. A refusal no job could pass (a model the team
-        cannot use, a suspended or paused team, `max_tokens` missing or too large under a limit
-        on a job's cost) is made before the job: no job, none named.
+        cannot use or no model and no default, a suspended or paused team, and under a limit
+        on a job's cost: `max_tokens` missing or too large, a model without a price) is made
+        before the job: no job, none named.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
