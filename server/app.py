@@ -139,7 +139,7 @@ class Application:
         self.health = health.aio.HealthServicer()
         self._errors = ErrorInterceptor()  # outermost: it also counts the handlers running
         self.server = grpc.aio.server(
-            interceptors=[self._errors, ObservabilityInterceptor()],
+            interceptors=[self._errors, ObservabilityInterceptor(secrets=(settings.admin_key, settings.secrets_key))],
             options=[
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
                 ("grpc.max_send_message_length", settings.max_message_bytes),

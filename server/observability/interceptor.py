@@ -58,26 +58,31 @@ def key_shaped(value: str) -> bool:
     return _KEY_SHAPED.search(value) is not None
 
 
-def logged_team_id(value: str) -> str:
+def logged_team_id(value: str, secrets: tuple[str, ...] = ()) -> str:
     """A request's `team_id` for the log: as sent if it is an identifier, else INVALID."""
-    return _shown(value, validation.identifier)
+    return _shown(value, validation.identifier, secrets)
 
 
-def logged_model(value: str) -> str:
+def logged_model(value: str, secrets: tuple[str, ...] = ()) -> str:
     """A request's `model` for the log: as sent if it is a model name, else INVALID."""
-    return _shown(value, validation.model_name)
+    return _shown(value, validation.model_name, secrets)
 
 
-def _shown(value: str, check: Callable[[str, str], str]) -> str:
-    """`value` if `check` accepts it and it is not key-shaped, else INVALID; "" stays "".
-    The checks are a regular expression bounded in length: cheap at any size."""
+def _shown(value: str, check: Callable[[str, str], str], secrets: tuple[str, ...]) -> str:
+    """`value` if `check` accepts it and it is neither key-shaped nor holds one of the
+    operator's `secrets` (the admin key, which has no shape of its own), else INVALID;
+    "" stays "". The checks are a regular expression bounded in length: cheap at any size."""
     if not value:
         return value
     try:
         check("", value)
     except DomainError:
         return INVALID
-    return INVALID if key_shaped(value) else value
+    return INVALID if key_shaped(value) or _holds(value, secrets) else value
+
+
+def _holds(value: str, secrets: tuple[str, ...]) -> bool:
+    return any(secret in value for secret in secrets)
 
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -101,9 +106,10 @@ def logged_job_id(value: str) -> str:
 class _Method:
     """What is fixed per RPC method, computed once."""
 
-    __slots__ = ("logged", "metrics", "rpc", "service", "span_name")
+    __slots__ = ("logged", "metrics", "rpc", "secrets", "service", "span_name")
 
-    def __init__(self, full_name: str, grpc_type: str) -> None:
+    def __init__(self, full_name: str, grpc_type: str, secrets: tuple[str, ...] = ()) -> None:
+        self.secrets = secrets
         service, _, method = full_name.lstrip("/").rpartition("/")
         self.service = service
         self.rpc = f"{service.rsplit('.', 1)[-1]}/{method}"
@@ -113,7 +119,9 @@ class _Method:
 
 
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self) -> None:
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        """`secrets`: the operator's (the admin key), never logged from a request's fields."""
+        self._secrets = tuple(secret for secret in secrets if secret)
         self._methods: dict[str, _Method] = {}
         self._handlers: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
@@ -130,14 +138,14 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
         if cached is not None and cached[0] is handler:
             return cached[1]
         if handler.unary_unary:
-            method = _Method(name, "unary")
+            method = _Method(name, "unary", self._secrets)
             wrapped = grpc.unary_unary_rpc_method_handler(
                 _unary(handler.unary_unary, method),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         elif handler.unary_stream:
-            method = _Method(name, "server_stream")
+            method = _Method(name, "server_stream", self._secrets)
             wrapped = grpc.unary_stream_rpc_method_handler(
                 _stream(handler.unary_stream, method),
                 request_deserializer=handler.request_deserializer,
@@ -173,7 +181,7 @@ class _Call:
         self.method = method
         metadata = {k: v for k, v in (rpc_context.invocation_metadata() or ()) if isinstance(v, str)}
         request_id = metadata.get("x-request-id", "")[:200]
-        if key_shaped(request_id):  # a key in the wrong header: the request gets an id of ours
+        if key_shaped(request_id) or _holds(request_id, method.secrets):  # a key in the wrong header: an id of ours
             request_id = ""
         # Echo the id only when we made it: Envoy echoes its own to every client (REST
         # and gRPC), and a caller that sent one knows it. Saves a write per request. It
@@ -183,9 +191,9 @@ class _Call:
         self.ctx = context.RequestContext(
             request_id=request_id,
             rpc=method.rpc,
-            team_id=logged_team_id(getattr(request, "team_id", "")),
+            team_id=logged_team_id(getattr(request, "team_id", ""), method.secrets),
             job_id=logged_job_id(getattr(request, "job_id", "")),
-            model=logged_model(getattr(request, "model", "")),
+            model=logged_model(getattr(request, "model", ""), method.secrets),
             id_unsent=echo,
         )
         self.token = context.current.set(self.ctx)

@@ -30,6 +30,7 @@ from server.observability.interceptor import ObservabilityInterceptor
 from server.services.auth import Authenticator
 
 KEY = keys.new_key().secret  # a virtual key, as a team would paste it
+ADMIN_KEY = "Operator.Admin.Key.0123456789"  # an admin key: any text, of no key shape
 WEBHOOK_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 HUGE = 3_000_000
 INVALID = "(invalid)"
@@ -106,11 +107,11 @@ async def served() -> AsyncIterator[tuple[grpc.aio.Channel, InMemorySpanExporter
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracing.configure_for_tests(provider)
-    auth = Authenticator(None, "test-admin-key-0123456789abcdef")  # type: ignore[arg-type]
+    auth = Authenticator(None, ADMIN_KEY)  # type: ignore[arg-type]
     table = HandlerTable()
     job_service_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(auth, None, None, None, None, None), table)
     openai_service_pb2_grpc.add_OpenAIServiceServicer_to_server(OpenAIServicer(auth, None, None, None), table)
-    server = grpc.aio.server(interceptors=[ErrorInterceptor(), ObservabilityInterceptor()])
+    server = grpc.aio.server(interceptors=[ErrorInterceptor(), ObservabilityInterceptor(secrets=(ADMIN_KEY,))])
     table.install(server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
@@ -144,6 +145,8 @@ async def test_unauthenticated_requests_log_no_huge_field_and_no_key(served, cap
     await _refused(jobs.GetJob, pb.GetJobRequest(job_id=KEY))
     await _refused(openai.GetOpenAIModel, openai_service_pb2.GetOpenAIModelRequest(model=KEY))
     await _refused(jobs.CreateJob, pb.CreateJobRequest(job_type="x", team_id=KEY), (("x-request-id", KEY),))
+    # The admin key has no shape of its own: a name that holds it is still not logged.
+    await _refused(jobs.LLMCall, pb.LLMCallRequest(job_id=JOB, model=ADMIN_KEY), (("x-request-id", ADMIN_KEY),))
 
     lines = _access_lines(caplog)
     assert [(r.rpc, r.team_id, r.job_id, r.model) for r in lines] == [
@@ -153,6 +156,7 @@ async def test_unauthenticated_requests_log_no_huge_field_and_no_key(served, cap
         ("JobService/GetJob", "", INVALID, ""),
         ("OpenAIService/GetOpenAIModel", "", "", INVALID),
         ("JobService/CreateJob", INVALID, "", ""),
+        ("JobService/LLMCall", "", JOB, INVALID),
     ]
     assert all(r.code == "UNAUTHENTICATED" for r in lines)
     assert uuid.UUID(lines[-1].request_id), "a key-shaped request id is replaced by one of the server's"
@@ -160,7 +164,7 @@ async def test_unauthenticated_requests_log_no_huge_field_and_no_key(served, cap
     assert len(finished) == len(lines)
     for record in [*lines, *(span.attributes for span in finished)]:
         written = str(vars(record) if isinstance(record, logging.LogRecord) else dict(record))
-        assert len(written) < 2000 and KEY not in written and KEY[:22] not in written
+        assert len(written) < 2000 and KEY not in written and KEY[:22] not in written and ADMIN_KEY not in written
 
 
 async def test_fields_of_the_shape_the_api_accepts_are_logged_as_sent(served, caplog):
