@@ -113,6 +113,20 @@ class SingleCallUseCases:
             self._jobs.complete(principal, str(job.job_id), status=status.value, metadata={}, error_message=error)
         )
 
+    async def _settle_answered(self, principal: TeamPrincipal, job: Job, status: JobStatus, error: str = "") -> JobView:
+        """Settle the job of a call that has ended, its answer recorded. If the job ended
+        meanwhile (expired as abandoned: this process stalled past the abandonment), the
+        answer is the client's all the same, with the job as it ended (not charged): an
+        error would throw away a recorded answer, and the client's retry pay the provider
+        again."""
+        try:
+            return await self._settle(principal, job, status, error)
+        except DomainError as settling:
+            if settling.reason != Reason.JOB_ALREADY_FINISHED:
+                raise
+            log.warning("single-call job %s ended before its call (%s); its answer is sent", job.job_id, settling)
+            return await self._jobs.get(principal, str(job.job_id))
+
     async def _settle_after(self, error: DomainError, principal: TeamPrincipal, job: Job) -> None:
         """Fail the job of a call that failed with `error`, which the client is told, naming
         the job, even if the settlement fails too (the database unavailable: the job then
@@ -141,7 +155,7 @@ class SingleCallUseCases:
         except Exception:  # a fault of ours: the job must not stay open holding its credit
             await self._settle(principal, job, JobStatus.FAILED, "internal error")
             raise
-        return SingleCallResult(await self._settle(principal, job, JobStatus.COMPLETED), result)
+        return SingleCallResult(await self._settle_answered(principal, job, JobStatus.COMPLETED), result)
 
     async def stream(
         self, principal: TeamPrincipal, spec: JobSpec, request: ChatRequest, *, time_remaining: float | None = None
@@ -160,7 +174,9 @@ class SingleCallUseCases:
                     if isinstance(event, StreamFinished):
                         status = JobStatus.FAILED if event.error else JobStatus.COMPLETED
                         settled = True  # from here on by this settlement, which runs to its end
-                        view = await self._settle(principal, job, status, event.error.message if event.error else "")
+                        view = await self._settle_answered(
+                            principal, job, status, event.error.message if event.error else ""
+                        )
                         yield SingleCallFinished(event, view)
                         return
                     produced = produced or (isinstance(event, Delta) and bool(event.content or event.tool_calls))

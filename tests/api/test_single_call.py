@@ -194,6 +194,47 @@ async def test_a_refusal_under_a_key_whose_job_failed_is_the_refusal_and_makes_n
     assert await job_count(app, team.team_id) == 1  # the failed one
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_an_answer_whose_job_expired_under_it_is_sent_with_the_job_as_it_ended(app, jobs, team, streamed):
+    """Its process stalled past the single-call abandonment, another expired the job: the
+    answer, recorded, was thrown away for "job ... is already expired; it cannot be
+    completed now", and the client's retry paid the provider again."""
+    fields = {"job_type": "stalled", "messages": [user("hi [fake first_delay_ms=400]")]}
+    if streamed:
+        sent = jobs.CreateAndCallStream(pb.CreateAndCallStreamRequest(**fields), metadata=team.auth)
+        first = await sent.read()
+        job_id = first.job_id
+    else:
+        sent = jobs.CreateAndCall(pb.CreateAndCallRequest(**fields), metadata=team.auth)
+        for _ in range(200):  # until the job is made and the call with the provider
+            async with app.db.transaction() as conn:
+                job_id = (
+                    await conn.execute(
+                        text("SELECT job_id FROM jobs WHERE team_id = :t AND job_type = 'stalled'"), {"t": team.team_id}
+                    )
+                ).scalar()
+            if job_id:
+                break
+            await asyncio.sleep(0.01)
+    async with app.db.transaction() as conn:  # as if no process had touched it for an hour
+        await conn.execute(
+            text("UPDATE jobs SET last_activity_at = now() - interval '1 hour' WHERE job_id = :j"), {"j": str(job_id)}
+        )
+    assert await app.jobs.expire_abandoned(86_400.0) >= 1
+    if streamed:
+        events = [first]
+        while (event := await sent.read()) is not grpc.aio.EOF:
+            events.append(event)
+        last = events[-1]
+        assert last.done and not last.HasField("error") and last.job_status == job_pb2.Job.EXPIRED
+        assert "".join(e.content for e in events)
+    else:
+        reply = await sent
+        assert reply.status == job_pb2.Job.EXPIRED and reply.response.content
+        assert reply.costs.credits_charged == 0
+    assert tuple(await team_row(app, team.team_id)) == (100, 0, 0)  # released, not charged
+
+
 async def test_create_and_call_is_idempotent(app, jobs, team):
     request = pb.CreateAndCallRequest(job_type="t", messages=[user("hi")], idempotency_key="once")
     first = await jobs.CreateAndCall(request, metadata=team.auth)
