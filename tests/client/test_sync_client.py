@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import _thread
+import threading
+
 import pytest
+import requests
 from pydantic import BaseModel
 
 from saas_litellm_client import (
@@ -92,3 +96,40 @@ async def test_it_refuses_to_run_inside_a_running_loop(stack, team):
     finally:
         await client.aio.aclose()
         client._loop.close()  # close() itself needs a thread without a running loop
+
+
+def test_ctrl_c_during_a_stream_in_a_job_block_fails_the_job(sync_client, stack, team):
+    """KeyboardInterrupt left the private loop with the stream's task still running on it:
+    the job block's completion then failed ('aclose(): asynchronous generator is already
+    running') and the job stayed open, holding its credit."""
+    with pytest.raises(KeyboardInterrupt), sync_client.job("interrupted") as job:
+        stream = job.llm_call_stream([{"role": "user", "content": "x [fake tokens=40 chunks=20 delay_ms=200]"}])
+        for n, _ in enumerate(stream):
+            if n == 2:  # Ctrl-C while the client waits for the next chunk
+                threading.Timer(0.05, _thread.interrupt_main).start()
+    assert job.completed
+    assert sync_client.get_job(job.job_id).status == JobStatus.FAILED
+    balance = requests.get(
+        f"{stack.api_url}/api/credits/teams/{team.team_id}/balance", headers={"Authorization": f"Bearer {team.key}"}
+    ).json()
+    assert balance["credits_reserved"] == 0
+
+
+def test_threads_sharing_a_client_take_turns(sync_client):
+    """They ran one loop at once: all but one raised 'This event loop is already running'."""
+    job = sync_client.create_job("threads")
+    replies, errors = [], []
+
+    def call() -> None:
+        try:
+            replies.append(sync_client.llm_call(job.job_id, [{"role": "user", "content": "x [fake delay_ms=100]"}]))
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == [] and len(replies) == 4
+    assert sync_client.get_job(job.job_id).costs.total_calls == 4

@@ -6,12 +6,15 @@
         print(client.complete_job(job.job_id, "completed").credits_remaining)
 
 Same methods, arguments, models, errors and retries as `SaasLiteLLMClient`. Not for use
-inside a running event loop (use the async client there).
+inside a running event loop (use the async client there). Threads sharing one client take
+turns on its loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date
@@ -63,8 +66,9 @@ class SyncSaasLiteLLMClient:
         auto_idempotency_keys: bool = True,
     ) -> None:
         # A loop of our own, never installed as the thread's current loop: using this client
-        # leaves the caller's asyncio state alone.
+        # leaves the caller's asyncio state alone. Callers in several threads take turns on it.
         self._loop = asyncio.new_event_loop()
+        self._turn = threading.Lock()
         self.aio = SaasLiteLLMClient(
             base_url,
             team_id,
@@ -85,7 +89,20 @@ class SyncSaasLiteLLMClient:
         if _loop_running():
             coroutine.close()
             raise RuntimeError("SyncSaasLiteLLMClient cannot run inside a running event loop: use SaasLiteLLMClient")
-        return self._loop.run_until_complete(coroutine)
+        with self._turn:
+            task = self._loop.create_task(coroutine)
+            try:
+                return self._loop.run_until_complete(task)
+            except BaseException:
+                # Interrupted (Ctrl-C leaves run_until_complete with the task pending): the
+                # task unwinds here, releasing what it holds (a stream's response), so that
+                # what runs next on this loop (a job block completing its job as failed)
+                # finds it released rather than still running.
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        self._loop.run_until_complete(task)
+                raise
 
     def __enter__(self) -> Self:
         return self
