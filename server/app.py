@@ -139,7 +139,10 @@ class Application:
         self.health = health.aio.HealthServicer()
         self._errors = ErrorInterceptor()  # outermost: it also counts the handlers running
         self.server = grpc.aio.server(
-            interceptors=[self._errors, ObservabilityInterceptor(secrets=(settings.admin_key, settings.secrets_key))],
+            interceptors=[
+                self._errors,
+                ObservabilityInterceptor(secrets=(settings.admin_key, settings.secrets_key, settings.litellm_api_key)),
+            ],
             options=[
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
                 ("grpc.max_send_message_length", settings.max_message_bytes),

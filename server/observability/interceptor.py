@@ -180,9 +180,10 @@ class _Call:
         self.started = time.perf_counter()
         self.method = method
         metadata = {k: v for k, v in (rpc_context.invocation_metadata() or ()) if isinstance(v, str)}
-        request_id = metadata.get("x-request-id", "")[:200]
+        request_id = metadata.get("x-request-id", "")
         if key_shaped(request_id) or _holds(request_id, method.secrets):  # a key in the wrong header: an id of ours
-            request_id = ""
+            request_id = ""  # (checked whole: a key cut at the 200 characters kept would leave its start)
+        request_id = request_id[:200]
         # Echo the id only when we made it: Envoy echoes its own to every client (REST
         # and gRPC), and a caller that sent one knows it. Saves a write per request. It
         # goes with the first initial metadata sent (`send_id`, or the handler's own).

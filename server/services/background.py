@@ -36,7 +36,8 @@ class Background:
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
+        # A refusal (DomainError) is its awaiting caller's to handle; anything else is a fault.
+        if not task.cancelled() and task.exception() is not None and not isinstance(task.exception(), DomainError):
             log.error("background task failed", exc_info=task.exception())
 
     async def run_to_completion(self, coro: Coroutine[Any, Any, Any]) -> Any:

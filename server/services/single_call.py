@@ -115,16 +115,17 @@ class SingleCallUseCases:
 
     async def _settle_answered(self, principal: TeamPrincipal, job: Job, status: JobStatus, error: str = "") -> JobView:
         """Settle the job of a call that has ended, its answer recorded. If the job ended
-        meanwhile (expired as abandoned: this process stalled past the abandonment), the
-        answer is the client's all the same, with the job as it ended (not charged): an
-        error would throw away a recorded answer, and the client's retry pay the provider
-        again."""
+        meanwhile (expired as abandoned: this process stalled past the abandonment; or
+        settled by a CompleteJob on its id), the answer is the client's all the same, with
+        the job as it ended (charged only if completed), as an LLMCall in a job failed
+        under it is answered: an error would throw away a recorded answer, and the
+        client's retry pay the provider again."""
         try:
             return await self._settle(principal, job, status, error)
         except DomainError as settling:
             if settling.reason != Reason.JOB_ALREADY_FINISHED:
                 raise
-            log.warning("single-call job %s ended before its call (%s); its answer is sent", job.job_id, settling)
+            log.warning("single-call job %s ended while its call ran (%s); its answer is sent", job.job_id, settling)
             return await self._jobs.get(principal, str(job.job_id))
 
     async def _settle_after(self, error: DomainError, principal: TeamPrincipal, job: Job) -> None:

@@ -194,11 +194,12 @@ async def test_a_refusal_under_a_key_whose_job_failed_is_the_refusal_and_makes_n
     assert await job_count(app, team.team_id) == 1  # the failed one
 
 
+@pytest.mark.parametrize("ended_by", ["expiry", "the team"])
 @pytest.mark.parametrize("streamed", [False, True])
-async def test_an_answer_whose_job_expired_under_it_is_sent_with_the_job_as_it_ended(app, jobs, team, streamed):
-    """Its process stalled past the single-call abandonment, another expired the job: the
-    answer, recorded, was thrown away for "job ... is already expired; it cannot be
-    completed now", and the client's retry paid the provider again."""
+async def test_an_answer_whose_job_ended_under_it_is_sent_with_the_job_as_it_ended(app, jobs, team, streamed, ended_by):
+    """Its process stalled past the single-call abandonment, another expired the job (or the
+    team failed it by its id): the answer, recorded, was thrown away for "job ... is already
+    expired; it cannot be completed now", and the client's retry paid the provider again."""
     fields = {"job_type": "stalled", "messages": [user("hi [fake first_delay_ms=400]")]}
     if streamed:
         sent = jobs.CreateAndCallStream(pb.CreateAndCallStreamRequest(**fields), metadata=team.auth)
@@ -206,31 +207,41 @@ async def test_an_answer_whose_job_expired_under_it_is_sent_with_the_job_as_it_e
         job_id = first.job_id
     else:
         sent = jobs.CreateAndCall(pb.CreateAndCallRequest(**fields), metadata=team.auth)
-        for _ in range(200):  # until the job is made and the call with the provider
+        for _ in range(200):  # until the call has started in its job (then with the provider)
             async with app.db.transaction() as conn:
                 job_id = (
                     await conn.execute(
-                        text("SELECT job_id FROM jobs WHERE team_id = :t AND job_type = 'stalled'"), {"t": team.team_id}
+                        text(
+                            "SELECT job_id FROM jobs WHERE team_id = :t AND job_type = 'stalled' AND status = 'in_progress'"
+                        ),
+                        {"t": team.team_id},
                     )
                 ).scalar()
             if job_id:
                 break
             await asyncio.sleep(0.01)
-    async with app.db.transaction() as conn:  # as if no process had touched it for an hour
-        await conn.execute(
-            text("UPDATE jobs SET last_activity_at = now() - interval '1 hour' WHERE job_id = :j"), {"j": str(job_id)}
-        )
-    assert await app.jobs.expire_abandoned(86_400.0) >= 1
+    if ended_by == "expiry":
+        async with app.db.transaction() as conn:  # as if no process had touched it for an hour
+            await conn.execute(
+                text("UPDATE jobs SET last_activity_at = now() - interval '1 hour' WHERE job_id = :j"),
+                {"j": str(job_id)},
+            )
+        assert await app.jobs.expire_abandoned(86_400.0) >= 1
+        ended = job_pb2.Job.EXPIRED
+    else:
+        failed = pb.CompleteJobRequest(job_id=str(job_id), status=job_pb2.Job.FAILED)
+        assert (await jobs.CompleteJob(failed, metadata=team.auth)).status == job_pb2.Job.FAILED
+        ended = job_pb2.Job.FAILED
     if streamed:
         events = [first]
         while (event := await sent.read()) is not grpc.aio.EOF:
             events.append(event)
         last = events[-1]
-        assert last.done and not last.HasField("error") and last.job_status == job_pb2.Job.EXPIRED
+        assert last.done and not last.HasField("error") and last.job_status == ended
         assert "".join(e.content for e in events)
     else:
         reply = await sent
-        assert reply.status == job_pb2.Job.EXPIRED and reply.response.content
+        assert reply.status == ended and reply.response.content
         assert reply.costs.credits_charged == 0
     assert tuple(await team_row(app, team.team_id)) == (100, 0, 0)  # released, not charged
 

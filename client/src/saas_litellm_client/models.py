@@ -234,7 +234,8 @@ class EstimateCallResponse(_Model):
 
 
 class CreateAndCallResponse(_Model):
-    """Result of `create_and_call`: the job (completed), the answer and what it cost.
+    """Result of `create_and_call`: the job (completed; or, ended while its call ran,
+    EXPIRED or FAILED and not charged), the answer and what it cost.
 
     `response` and `metadata` are those of `LLMCallResponse`; `costs` the job's totals,
     with `credits_charged` and `credits_remaining`.

@@ -223,7 +223,10 @@ class JobServiceServicer:
         ErrorInfo metadata carries the `job_id`. A refusal no job could pass (a model the team
         cannot use or no model and no default, a suspended or paused team, and under a limit
         on a job's cost: `max_tokens` missing or too large, a model without a price) is made
-        before the job: no job, none named.
+        before the job: no job, none named. A job ended while its call ran (expired as
+        abandoned when its server process stalled, or settled by a CompleteJob on its id)
+        still gets the answer, with the job as it ended: `status` EXPIRED or FAILED, not
+        charged. Do not retry such an answer: the request ran.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
