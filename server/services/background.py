@@ -36,9 +36,12 @@ class Background:
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        # A refusal (DomainError) is its awaiting caller's to handle; anything else is a fault.
-        if not task.cancelled() and task.exception() is not None and not isinstance(task.exception(), DomainError):
-            log.error("background task failed", exc_info=task.exception())
+        if task.cancelled() or (error := task.exception()) is None:
+            return
+        if isinstance(error, DomainError):  # a refusal, its caller's to handle (if still there): no fault
+            log.warning("background work refused: %s", error)
+        else:
+            log.error("background task failed", exc_info=error)
 
     async def run_to_completion(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """Await `coro` in its own task; a cancellation of the caller does not stop it."""
