@@ -268,6 +268,13 @@ function AddCredits({ team, onChanged }: { team: Team; onChanged: () => void }) 
   // One key per intended top-up: a retry after a lost response adds once.
   const [idempotencyKey, setIdempotencyKey] = useState(newIdempotencyKey);
   const [done, setDone] = useState("");
+  // After a change (or one found already applied): an empty form, a new key, the balance read again.
+  const startOver = () => {
+    setCredits("");
+    setReason("");
+    setIdempotencyKey(newIdempotencyKey());
+    onChanged();
+  };
   return (
     <section class="panel">
       <h3>Add credits</h3>
@@ -284,18 +291,10 @@ function AddCredits({ team, onChanged }: { team: Team; onChanged: () => void }) 
                 { credits: Number(credits), reason: reason.trim() },
                 idempotencyKey,
               ),
-            () => {
-              setCredits("");
-              setReason("");
-              setIdempotencyKey(newIdempotencyKey());
-              onChanged();
-            },
+            startOver,
           );
           setDone(`Added ${int(response.credits_added)} credits; ${int(response.balance.credits_available)} available.`);
-          setCredits("");
-          setReason("");
-          setIdempotencyKey(newIdempotencyKey());
-          onChanged();
+          startOver();
         }}
       >
         <Field label="Credits">
@@ -319,6 +318,13 @@ function AdjustCredits({ team, onChanged }: { team: Team; onChanged: () => void 
   const [reason, setReason] = useState("");
   const [idempotencyKey, setIdempotencyKey] = useState(newIdempotencyKey);
   const [done, setDone] = useState("");
+  // After a change (or one found already applied): an empty form, a new key, the balance read again.
+  const startOver = () => {
+    setCredits("");
+    setReason("");
+    setIdempotencyKey(newIdempotencyKey());
+    onChanged();
+  };
   return (
     <section class="panel">
       <h3>Correct the balance</h3>
@@ -335,22 +341,14 @@ function AdjustCredits({ team, onChanged }: { team: Team; onChanged: () => void 
                 { credits: Number(credits), reason: reason.trim() },
                 idempotencyKey,
               ),
-            () => {
-              setCredits("");
-              setReason("");
-              setIdempotencyKey(newIdempotencyKey());
-              onChanged();
-            },
+            startOver,
           );
           const balance = response.balance;
           setDone(
             `Adjusted by ${signed(response.transaction.amount)} credits; ` +
               `${int(balance.credits_remaining)} remaining, ${int(balance.credits_available)} available.`,
           );
-          setCredits("");
-          setReason("");
-          setIdempotencyKey(newIdempotencyKey());
-          onChanged();
+          startOver();
         }}
       >
         <Field label="Credits (negative removes)">
