@@ -36,8 +36,10 @@ async def the_async_client(client: SaasLiteLLMClient) -> None:
     # The known options stay typed.
     await client.llm_call(job.job_id, MESSAGES, temperature="hot")  # type: ignore[arg-type]
     await client.llm_call(job.job_id, MESSAGES, tool_choice="sometimes")  # type: ignore[arg-type]
-    async for chunk in client.llm_call_stream(job.job_id, MESSAGES, top_k=40):
+    stream = client.llm_call_stream(job.job_id, MESSAGES, top_k=40)
+    async for chunk in stream:
         print(chunk.content)
+    print(stream.usage, stream.cost_usd)  # as the README's Streaming shows
     person = await client.structured_call(job.job_id, MESSAGES, Person, temperature=0, top_k=40)
     assert_type(person, Person)
     await client.estimate_call(MESSAGES, max_tokens=100, top_k=40)
