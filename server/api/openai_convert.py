@@ -279,13 +279,15 @@ class ChunkHeader:
 
 def _tool_call_fragment(fragment: dict[str, Any]) -> dict[str, Any]:
     """A streamed tool call's fragment as OpenAI sends it: `id` and `type` on its first
-    fragment only (LiteLLM repeats `type` on every one)."""
+    fragment only (LiteLLM repeats `type` on every one), whose `arguments` is at least ""
+    (SDKs that append to it find a string)."""
     shaped: dict[str, Any] = {"index": int(fragment.get("index") or 0)}
+    function = fragment.get("function") or {}
+    shaped["function"] = {key: function[key] for key in ("name", "arguments") if function.get(key)}
     if fragment.get("id"):
         shaped["id"] = fragment["id"]
         shaped["type"] = fragment.get("type") or "function"
-    function = fragment.get("function") or {}
-    shaped["function"] = {key: function[key] for key in ("name", "arguments") if function.get(key)}
+        shaped["function"].setdefault("arguments", "")
     return shaped
 
 

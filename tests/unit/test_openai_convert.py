@@ -146,6 +146,12 @@ def test_chunks_repeat_the_header_and_carry_the_delta():
     later = {"index": 0, "type": "function", "function": {"arguments": "}"}}
     chunk = header.delta(Delta(tool_calls=(later,)))
     assert chunk["choices"][0]["delta"]["tool_calls"] == [{"index": 0, "function": {"arguments": "}"}}]
+    # A first fragment with the name alone has arguments "", as OpenAI's (the SDK showed None).
+    named = {"index": 1, "id": "d", "function": {"name": "get_weather"}}
+    chunk = header.delta(Delta(tool_calls=(named,)))
+    assert chunk["choices"][0]["delta"]["tool_calls"] == [
+        {"index": 1, "id": "d", "type": "function", "function": {"name": "get_weather", "arguments": ""}}
+    ]
     last = header.usage(Usage(1, 2))
     assert (last["choices"], last["usage"]["total_tokens"], last["id"]) == ([], 3, "chatcmpl-x")
     assert wire.event({"a": 1}) == b'data: {"a":1}\n\n'
