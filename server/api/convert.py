@@ -200,8 +200,8 @@ def _free_form(request: Any) -> dict[str, Any]:
     if data is not None:
         try:
             return wire.decode_fields(data, request.DESCRIPTOR, names)
-        except wire.NonFiniteNumber as error:
-            raise invalid_argument(error.field, "must not contain NaN or infinite numbers") from None
+        except wire.NonFiniteNumber:
+            pass  # refused below from the parsed message, naming where, as any JSON field's (request_json)
         except wire.WireError:  # upb parsed these bytes: a decoder bug, not the client's
             log.warning("free-form parameters kept in map order: their bytes did not decode", exc_info=True)
     return {name: _parsed(getattr(request, name), name) for name in names}

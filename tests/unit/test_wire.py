@@ -305,7 +305,8 @@ def test_chat_request_refuses_a_nan_naming_the_field():
     data += field(27, field(1, field(1, b"m") + field(2, varint(2 << 3 | 1) + struct.pack("<d", math.nan))))
     with pytest.raises(DomainError) as raised:
         received(job_service_pb2.LLMCallRequest, data)
-    assert raised.value.violations[0].field == "extra_body"
+    assert raised.value.violations[0].field == "extra_body.m"  # where, as in any other JSON field
+    assert raised.value.violations[0].description == convert.NOT_FINITE
 
 
 def test_only_call_requests_keep_their_bytes():
