@@ -79,7 +79,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     ) -> job_service_pb2.UsageSummary:
         principal = await self._auth.team(metadata(context))
         report = await self._analytics.team_usage(
-            principal.team_id, request.start_date, request.end_date, request.job_type, request.limit
+            principal.team_id, request.start_date, request.end_date, request.job_type, request.limit, billed=True
         )
         return convert.usage_summary(principal.team_id, report)
 

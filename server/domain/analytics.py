@@ -120,14 +120,20 @@ class UsageReport:
     teams: tuple[tuple[str, UsageFigures], ...] = field(default_factory=tuple)
 
 
-def _by_cost(name: str, figures: UsageFigures) -> tuple:
+def _by_provider_cost(name: str, figures: UsageFigures) -> tuple:
     return (-figures.provider_cost_usd, -figures.calls, -figures.jobs, name)
 
 
-def build_report(span: DateRange, rows: list[UsageRow], top: int) -> UsageReport:
-    """Totals, every day, the top job types and teams by provider cost, and each day's
-    figures for those job types. `rows` hold the grouping sets (), (day), (job_type),
-    (team_id) and (day, job_type)."""
+def _by_billed_cost(name: str, figures: UsageFigures) -> tuple:
+    return (-figures.billed_cost_usd, -figures.calls, -figures.jobs, name)
+
+
+def build_report(span: DateRange, rows: list[UsageRow], top: int, *, billed: bool = False) -> UsageReport:
+    """Totals, every day, the top job types and teams by provider cost (by what the team
+    was billed, with `billed`: a team's own report, which never shows provider costs, must
+    not rank by them either), and each day's figures for those job types. `rows` hold the
+    grouping sets (), (day), (job_type), (team_id) and (day, job_type)."""
+    by_cost = _by_billed_cost if billed else _by_provider_cost
     totals = UsageFigures()
     days, job_types, teams, daily = [], [], [], []
     for row in rows:
@@ -141,7 +147,7 @@ def build_report(span: DateRange, rows: list[UsageRow], top: int) -> UsageReport
             teams.append((row.team_id, row.figures))
         else:
             totals = row.figures
-    top_types = sorted(job_types, key=lambda item: _by_cost(*item))[:top]
+    top_types = sorted(job_types, key=lambda item: by_cost(*item))[:top]
     kept = {name for name, _ in top_types}
     return UsageReport(
         range=span,
@@ -149,5 +155,5 @@ def build_report(span: DateRange, rows: list[UsageRow], top: int) -> UsageReport
         days=tuple(sorted(days, key=lambda item: item[0])),
         job_types=tuple(top_types),
         daily_job_types=tuple(sorted((d for d in daily if d[1] in kept), key=lambda item: (item[0], item[1]))),
-        teams=tuple(sorted(teams, key=lambda item: _by_cost(*item))[:top]),
+        teams=tuple(sorted(teams, key=lambda item: by_cost(*item))[:top]),
     )

@@ -23,13 +23,17 @@ class AnalyticsUseCases:
         self._db = db
         self._today = today
 
-    async def team_usage(self, team_id: str, start_date: str, end_date: str, job_type: str, limit: int) -> UsageReport:
+    async def team_usage(
+        self, team_id: str, start_date: str, end_date: str, job_type: str, limit: int, *, billed: bool = False
+    ) -> UsageReport:
+        """A team's usage; `billed`: as the team sees it, its job types ranked by what it was
+        billed (the operator's report ranks them by provider cost)."""
         validation.identifier("team_id", team_id)
         span, top = self._span(start_date, end_date, job_type, limit)
         async with self._db.transaction() as conn:
             await team_store.get_team(conn, team_id)
             rows = await usage_store.usage_rows(conn, span=span, team_id=team_id, job_type=job_type)
-        return analytics.build_report(span, rows, top)
+        return analytics.build_report(span, rows, top, billed=billed)
 
     async def organization_usage(
         self, organization_id: str, start_date: str, end_date: str, job_type: str, limit: int

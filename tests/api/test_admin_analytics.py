@@ -150,3 +150,24 @@ async def test_a_team_reads_its_own_usage_without_provider_costs(app, admin, job
         "INVALID_REQUEST",
         field="start_date",
     )
+
+
+async def test_a_team_s_own_report_ranks_its_job_types_by_what_it_was_billed(app, admin, jobs):
+    """The team's report never shows provider costs, so it must not rank by them either: a
+    job type billed more (here at a higher markup) comes first even though it cost the
+    provider less; the operator's report still ranks by provider cost."""
+    org, group = await new_org(admin), await new_group(admin)
+    await new_alias(admin, group)
+    team = await new_team(admin, org, group, credits=50, markup_percent="0")
+    await run_jobs(jobs, team.virtual_key, "cheap_to_bill", 4, job_pb2.Job.COMPLETED)
+    await admin.UpdateTeam(pb.UpdateTeamRequest(team_id=team.team_id, markup_percent="500"), metadata=ADMIN)
+    await run_jobs(jobs, team.virtual_key, "dear_to_bill", 2, job_pb2.Job.COMPLETED)
+
+    own = await jobs.GetUsage(job_pb.GetUsageRequest(limit=1), metadata=bearer(team.virtual_key))
+    operators = await admin.GetTeamUsage(pb.GetTeamUsageRequest(team_id=team.team_id, limit=1), metadata=ADMIN)
+    assert [t.job_type for t in own.job_types] == ["dear_to_bill"]
+    assert [t.job_type for t in operators.job_types] == ["cheap_to_bill"]
+    full = await admin.GetTeamUsage(pb.GetTeamUsageRequest(team_id=team.team_id), metadata=ADMIN)
+    by_type = {t.job_type: t.usage for t in full.job_types}
+    assert Decimal(by_type["dear_to_bill"].billed_cost_usd) > Decimal(by_type["cheap_to_bill"].billed_cost_usd)
+    assert Decimal(by_type["dear_to_bill"].provider_cost_usd) < Decimal(by_type["cheap_to_bill"].provider_cost_usd)
