@@ -5,7 +5,9 @@ Sequence of one call:
    is open; then, each in one more statement and only for teams with such a limit, the
    call takes a place of the team's calls a minute, and takes one of its job's calls and
    reserves its worst-case cost under the team's per-job limits; then the job becomes
-   in_progress. A call refused after it took a place gives it back;
+   in_progress. A call refused after it took a place gives it back. A single-call job's
+   call takes its place of the team's calls a minute before its job is made (take_place),
+   so that a call past that limit makes no job; the call then takes no second one;
 2. the upstream call, holding no database connection: the alias's models in order, each
    retried up to SAAS_UPSTREAM_RETRIES times on transient failures (429, 5xx, timeouts);
    a rejected request (400) is reported at once. A stream falls back only before its
@@ -250,34 +252,46 @@ class CallUseCases:
             return await job_store.touch_jobs(conn, list(self._running), idle_seconds=self._activity_resolution)
 
     async def _prepare(
-        self, principal: TeamPrincipal, job_id: str, request: ChatRequest, context: CallContext | None = None
+        self,
+        principal: TeamPrincipal,
+        job_id: str,
+        request: ChatRequest,
+        context: CallContext | None = None,
+        *,
+        placed: bool = False,
     ) -> _Prepared:
         """Check the team may work, resolve the alias, check the job is open (and mark it
         in progress on its first call). One query on the common path: a second call in a
         job of a job-based team without limits reads everything it needs in a single
         round trip (none, when given its `context`: a job just made, `for_new_job`).
-        Anything else the call takes (`_admit`), a refusal gives back."""
+        Anything else the call takes (`_admit`), a refusal gives back, and so the place of
+        the team's calls a minute it was given (`placed`: taken by `take_place`)."""
         jid = validation.job_id(job_id)
         team_id = principal.team_id
         if context is None:
             context = await self._call_context(jid, team_id)
         team = context.team
-        credits.ensure_can_work(team_id, team.status)
-        route = models.resolve(request.model, team.default_model, context.reachable)
-        if context.job_status is None:
-            raise not_found("job", str(jid))
-        ensure_status_open(jid, context.job_status)
-        worst_usd = await self._worst_case_cost(team_id, context.max_cost_usd_per_job, route, request, team.rates)
-        admission = _Admission(jid, team_id, context, worst_usd)
-        pending = context.job_status is JobStatus.PENDING
-        plain = team.rates.mode is BudgetMode.JOB_BASED and not admission.takes_places
-        if request.call_metadata or (plain and pending):
-            async with self._db.statements() as conn:
-                if request.call_metadata:  # merged into the job's when the call succeeds: must fit
-                    job = await job_store.get_job(conn, jid, team_id)
-                    validation.merged_metadata("call_metadata", job.metadata, request.call_metadata)
-                if plain and pending and not await job_store.start_job(conn, jid, team_id):
-                    ensure_open(await job_store.get_job(conn, jid, team_id))  # finished meanwhile: say how
+        admission = _Admission(jid, team_id, context, None, placed=placed and bool(context.calls_per_minute))
+        try:
+            credits.ensure_can_work(team_id, team.status)
+            route = models.resolve(request.model, team.default_model, context.reachable)
+            if context.job_status is None:
+                raise not_found("job", str(jid))
+            ensure_status_open(jid, context.job_status)
+            limit = context.max_cost_usd_per_job
+            admission.worst_usd = await self._worst_case_cost(team_id, limit, route, request, team.rates)
+            pending = context.job_status is JobStatus.PENDING
+            plain = team.rates.mode is BudgetMode.JOB_BASED and not admission.takes_places
+            if request.call_metadata or (plain and pending):
+                async with self._db.statements() as conn:
+                    if request.call_metadata:  # merged into the job's when the call succeeds: must fit
+                        job = await job_store.get_job(conn, jid, team_id)
+                        validation.merged_metadata("call_metadata", job.metadata, request.call_metadata)
+                    if plain and pending and not await job_store.start_job(conn, jid, team_id):
+                        ensure_open(await job_store.get_job(conn, jid, team_id))  # finished meanwhile: say how
+        except BaseException:  # nothing is taken yet but the place it may have been given
+            await self._give_back(admission)
+            raise
         if not plain:
             await (self._admit_to_the_end(admission) if admission.takes_places else self._admit(admission))
         idle = 0.0 if pending else context.job_idle_seconds  # a job started just now was touched
@@ -293,7 +307,7 @@ class CallUseCases:
                 raise
             idle = 0.0
         activity_at = time.perf_counter() - idle
-        return _Prepared(jid, route, team.rates, activity_at, worst_usd, admission.in_job_limits)
+        return _Prepared(jid, route, team.rates, activity_at, admission.worst_usd, admission.in_job_limits)
 
     async def _call_context(self, jid: uuid.UUID, team_id: str) -> CallContext:
         """The call's context: a read, so a lost connection need not fail the call."""
@@ -306,14 +320,14 @@ class CallUseCases:
 
     async def _admit(self, admission: _Admission) -> None:
         """What a call takes beyond its context read, in one more connection: a place of
-        the team's calls a minute, a consumption budget's check, a place and a reservation
-        under its job's limits; then the job is started. A refusal gives back what was
-        taken, so it changes nothing."""
+        the team's calls a minute (unless it was given one), a consumption budget's check,
+        a place and a reservation under its job's limits; then the job is started. A
+        refusal gives back what was taken, so it changes nothing."""
         jid, team_id, context = admission.job_id, admission.team_id, admission.context
         team = context.team
         try:
             async with self._db.statements() as conn:
-                if context.calls_per_minute:
+                if context.calls_per_minute and not admission.placed:
                     backlog = await job_store.take_call_place(conn, team_id, context.calls_per_minute)
                     credits.ensure_admitted(team_id, context.calls_per_minute, backlog)
                     admission.placed = True
@@ -344,7 +358,33 @@ class CallUseCases:
                 if admission.placed:
                     await job_store.give_back_call_place(conn, admission.team_id, admission.context.calls_per_minute)
         except Exception:
-            log.exception("could not give back what a refused call took in job %s", admission.job_id)
+            log.exception("could not give back what a refused call of team %s took", admission.team_id)
+
+    async def take_place(self, principal: TeamPrincipal, context: CallContext) -> None:
+        """For a team that limits its calls a minute, take a single-call job's place before
+        its job is made (`context`: what `check` read), or refuse it (TEAM_RATE_LIMITED),
+        so that a call past the limit makes no job. Its call is then given the place
+        (`placed`), which it gives back if refused, as must the caller if the call does
+        not come to be made (`give_back_place`). A team without such a limit: nothing,
+        and no statement. Run to its end even if the caller is cancelled meanwhile: a place
+        taken for a caller gone is given back. Taken exactly, as `_admit` takes it, not
+        guessed from a read, so that concurrent requests cannot pass the limit."""
+        if not context.calls_per_minute:
+            return
+        team_id, limit = principal.team_id, context.calls_per_minute
+
+        async def take() -> None:
+            async with self._db.statements() as conn:
+                backlog = await job_store.take_call_place(conn, team_id, limit)
+            credits.ensure_admitted(team_id, limit, backlog)
+
+        await self._background.run_to_the_end(take(), if_abandoned=lambda _: self.give_back_place(principal, context))
+
+    async def give_back_place(self, principal: TeamPrincipal, context: CallContext) -> None:
+        """Give back the place `take_place` took, for a call that will not be made."""
+        await self._give_back(
+            _Admission(_NO_JOB, principal.team_id, context, None, placed=bool(context.calls_per_minute))
+        )
 
     async def _worst_case_cost(
         self, team_id: str, limit: Decimal, route: Route, request: ChatRequest, rates: Rates
@@ -499,10 +539,12 @@ class CallUseCases:
         *,
         time_remaining: float | None = None,
         context: CallContext | None = None,
+        placed: bool = False,
     ) -> CallResult:
-        """The call in its job (`context`: the job's, when the caller has it: `for_new_job`)."""
+        """The call in its job (`context`: the job's, when the caller has it: `for_new_job`;
+        `placed`: `take_place` ran for it, so it takes no place of the team's calls a minute)."""
         deadline = None if time_remaining is None else time.monotonic() + time_remaining
-        prepared = await self._prepare(principal, job_id, request, context)
+        prepared = await self._prepare(principal, job_id, request, context, placed=placed)
         with self._in_flight(prepared.job_id):
             return await self._call(principal, prepared, request, deadline)
 
@@ -549,15 +591,17 @@ class CallUseCases:
         *,
         time_remaining: float | None = None,
         context: CallContext | None = None,
+        placed: bool = False,
     ) -> AsyncIterator[StreamEvent]:
-        """Events of a streamed call: StreamStarted, Deltas, then StreamFinished.
+        """Events of a streamed call: StreamStarted, Deltas, then StreamFinished (`context`
+        and `placed` as for `call`).
 
         Errors before the first event raise (an ordinary RPC error). An upstream failure
         after it ends the stream with StreamFinished(error=...). If the consumer goes
         away, the call is recorded as cancelled with what was received so far.
         """
         deadline = None if time_remaining is None else time.monotonic() + time_remaining
-        prepared = await self._prepare(principal, job_id, request, context)
+        prepared = await self._prepare(principal, job_id, request, context, placed=placed)
         with self._in_flight(prepared.job_id):
             async with contextlib.aclosing(self._stream(principal, prepared, request, deadline)) as events:
                 async for event in events:

@@ -82,12 +82,17 @@ class SingleCallUseCases:
 
     async def _checked(self, principal: TeamPrincipal, spec: JobSpec, request: ChatRequest) -> CallContext:
         """The refusals no job could pass, before the job is made, so that they make none:
-        the request's own fields, then what CallUseCases.check reads. A retry whose key
-        holds a job that is open or charged is told so first, whatever the check says now
-        (the team paused since, the alias gone): it must not read as a request not run."""
+        the request's own fields, then what CallUseCases.check reads; then, for a team
+        that limits its calls a minute, the call takes its place (CallUseCases.take_place),
+        which `_created` gives back if no call is to be made, and the call's admission
+        otherwise. A retry whose key holds a job that is open or charged is told so first,
+        whatever the check says now (the team paused or at its rate since, the alias gone):
+        it must not read as a request not run."""
         check_job_fields(principal, spec.team_id, spec.job_type, spec.user_id, spec.idempotency_key)
         try:
-            return await self._calls.check(principal, request)
+            context = await self._calls.check(principal, request)
+            await self._calls.take_place(principal, context)
+            return context
         except DomainError:
             if spec.idempotency_key and (
                 job := await self._jobs.replayed(principal, spec.job_type, spec.idempotency_key, single_call=True)
@@ -106,6 +111,16 @@ class SingleCallUseCases:
                 principal, job, JobStatus.FAILED, "the client went away before the call"
             ),
         )
+
+    async def _created(self, principal: TeamPrincipal, spec: JobSpec, context: CallContext) -> Job:
+        """`_create_to_the_end`, giving back the call's place (`_checked`) if no job is made
+        for it: refused (out of credits, a retry of a job open or charged), or its client
+        gone meanwhile."""
+        try:
+            return await self._create_to_the_end(principal, spec)
+        except BaseException:
+            await self._calls.give_back_place(principal, context)
+            raise
 
     async def _settle(self, principal: TeamPrincipal, job: Job, status: JobStatus, error: str = "") -> JobView:
         """Complete the job in its own task: a client that went away must not leave it open."""
@@ -141,10 +156,15 @@ class SingleCallUseCases:
         self, principal: TeamPrincipal, spec: JobSpec, request: ChatRequest, *, time_remaining: float | None = None
     ) -> SingleCallResult:
         context = await self._checked(principal, spec, request)
-        job = await self._create_to_the_end(principal, spec)
+        job = await self._created(principal, spec, context)
         try:
             result = await self._calls.call(
-                principal, str(job.job_id), request, time_remaining=time_remaining, context=for_new_job(context, job)
+                principal,
+                str(job.job_id),
+                request,
+                time_remaining=time_remaining,
+                context=for_new_job(context, job),
+                placed=True,
             )
         except DomainError as error:
             await self._settle_after(error, principal, job)
@@ -162,11 +182,16 @@ class SingleCallUseCases:
         self, principal: TeamPrincipal, spec: JobSpec, request: ChatRequest, *, time_remaining: float | None = None
     ) -> AsyncIterator[SingleCallEvent]:
         context = await self._checked(principal, spec, request)
-        job = await self._create_to_the_end(principal, spec)
+        job = await self._created(principal, spec, context)
         produced = False
         settled = False
         events = self._calls.stream(
-            principal, str(job.job_id), request, time_remaining=time_remaining, context=for_new_job(context, job)
+            principal,
+            str(job.job_id),
+            request,
+            time_remaining=time_remaining,
+            context=for_new_job(context, job),
+            placed=True,
         )
         try:
             # Closed before the job is settled below, so a call cut short is recorded first.
