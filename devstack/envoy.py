@@ -33,6 +33,10 @@ BODY_FIELDS_LUA = ROOT / "gateway" / "body_fields.lua"
 # Marks Envoy's own 400s (its value: Envoy's response code details) for that Lua, which
 # removes it before the reply leaves.
 LOCAL_REPLY_HEADER = "x-gateway-local-reply"
+# The OpenAI-compatible surface: its routes carry the Lua metadata `openai: true`, for which
+# that Lua adds OpenAI's {"error": {...}} to each JSON error (so do the template's routes of
+# the OpenAIService methods these paths become after transcoding).
+OPENAI_PREFIX = "/v1"
 
 # Static routes of the API documentation: path -> (file under docs_root, content type).
 # Assets are served as files so the pages work offline (gateway/docs/README.md). Pages and
@@ -387,6 +391,19 @@ def _path_regex(template: str) -> str:
     return "^" + "[^/]+".join(re.escape(part) for part in parts) + "/?$"
 
 
+def _is_openai(path: str) -> bool:
+    return path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/")
+
+
+def _openai_metadata(indent: str) -> list[str]:
+    """The metadata of a route of the OpenAI-compatible surface (its errors get OpenAI's member)."""
+    return [
+        f"{indent}  metadata:",
+        f"{indent}    filter_metadata:",
+        f"{indent}      envoy.filters.http.lua: {{ openai: true }}",
+    ]
+
+
 def _method_routes(openapi: Path, descriptor: Path) -> str:
     """405 with an Allow header for a known REST path called with a method it does not take.
 
@@ -424,7 +441,9 @@ def _method_routes(openapi: Path, descriptor: Path) -> str:
             # those the query may give once only (the transcoder would take the last value).
             # A request that is the whole body takes nothing from the query (body_fields.lua
             # refuses any parameter): no field of it is looked for there.
-            lua = {"body": message} if message is not None else {}
+            lua: dict[str, object] = {"body": message} if message is not None else {}
+            if _is_openai(path):
+                lua["openai"] = True
             if bound[(path, method)]:
                 lua["path_fields"] = bound[(path, method)]
             if single[(path, method)] and not message:
@@ -450,6 +469,22 @@ def _method_routes(openapi: Path, descriptor: Path) -> str:
             f"{indent}  response_headers_to_add:",
             f"{indent}    - header: {{ key: allow, value: {json.dumps(', '.join(allowed))} }}",
         ]
+        if _is_openai(path):
+            lines += _openai_metadata(indent)
+    # A path under /v1 that is not one (an OpenAI endpoint this API does not serve) is
+    # refused as the other /v1 errors are, naming those it serves.
+    served = ", ".join(f"{method} {path}" for path in paths if _is_openai(path) for method in paths[path])
+    lines += [
+        f"{indent}- match: {{ path_separated_prefix: {json.dumps(OPENAI_PREFIX)} }}",
+        f"{indent}  typed_per_filter_config:",
+        f"{indent}    envoy.filters.http.grpc_json_transcoder:",
+        f'{indent}      "@type": type.googleapis.com/envoy.config.route.v3.FilterConfig',
+        f"{indent}      disabled: true",
+        f"{indent}  direct_response:",
+        f"{indent}    status: 404",
+        f"{indent}    body: {{ inline_string: {json.dumps(f'not a path of this API: {OPENAI_PREFIX} serves {served}')} }}",
+        *_openai_metadata(indent),
+    ]
     # Any other path is not the API's. The transcoder would still map some of them to a
     # method (a percent-encoded letter, say), past the routes above and so past the checks
     # their metadata drives (gateway/body_fields.lua): they end here, untranscoded.

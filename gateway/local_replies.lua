@@ -14,6 +14,14 @@
 -- file: LOCAL_REPLY_HEADER, and ENUM_VALUES (each enum's full name -> its value names), from
 -- the descriptor set. The request side's refusals (body_fields.lua) are local replies too,
 -- which local_reply_config wraps like Envoy's own: they get their own body back here.
+--
+-- On the OpenAI-compatible surface (a route whose metadata has `openai`: the /v1 routes and
+-- the OpenAIService methods they become, devstack/envoy.py and the template) every JSON
+-- error also gets OpenAI's member beside ours, which OpenAI's SDKs read (they build their
+-- exception from `body.error`): {"error": {"message", "type", "param", "code", "details"}},
+-- `param` the BadRequest's field, `code` the ErrorInfo's reason, `details` ours again (for
+-- an SDK user who reads `e.body["details"]`). Only an error's body is read: a successful
+-- answer, and a stream, pass unbuffered.
 
 local ESCAPES = { b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
 -- What a value of each type the transcoder names must look like, as a JSON client sees it.
@@ -199,24 +207,145 @@ local function error_body(message, field, description)
     .. json_string(field) .. ',"description":' .. json_string(description) .. ',"reason":""}]}]}'
 end
 
-function envoy_on_response(handle)
-  local headers = handle:headers()
-  local details = headers:get(LOCAL_REPLY_HEADER)
-  if details == nil then return end
-  headers:remove(LOCAL_REPLY_HEADER)
-  local lua = details == "lua_response"
-  -- grpc_json_transcode_failure{...}, or early_grpc_json_transcode_failure{...} for a query.
-  if not lua and string.find(details, "grpc_json_transcode_failure", 1, true) == nil then return end
-  local body = handle:body()
-  local escaped = string.match(body:getBytes(0, body:length()), '"message":"(.*)"}%s*$')
-  if escaped == nil then return end
+-- OpenAI's error type for an HTTP status: its own where it has one for the status
+-- (invalid_request_error for 400, 401, 404...; server_error for 5xx), rate_limit_error for
+-- 429, for which it has several (requests, tokens, insufficient_quota).
+local function openai_type(status)
+  if status == 429 then return "rate_limit_error" end
+  if status >= 500 then return "server_error" end
+  return "invalid_request_error"
+end
+
+-- A small JSON reader, for error bodies (the server's through the transcoder, Envoy's own,
+-- this file's). Objects and arrays are tables; null is nil. It errors on anything else.
+local read_value
+
+local function skip_space(s, at)
+  return string.find(s, "[^ \t\r\n]", at) or #s + 1
+end
+
+local function read_string(s, at)
+  local from = at + 1
+  while true do
+    local close = string.find(s, '["\\]', from)
+    if close == nil then error("an unterminated string") end
+    if string.sub(s, close, close) == '"' then return json_unescape(string.sub(s, at + 1, close - 1)), close + 1 end
+    from = close + 2
+  end
+end
+
+-- An object: its members, and where each member's value starts and ends in `s`.
+local function read_object(s, at)
+  local members, spans = {}, {}
+  at = skip_space(s, at + 1)
+  if string.sub(s, at, at) == "}" then return members, at + 1, spans end
+  while true do
+    if string.sub(s, at, at) ~= '"' then error("a member without a name") end
+    local name
+    name, at = read_string(s, at)
+    at = skip_space(s, at)
+    if string.sub(s, at, at) ~= ":" then error("a name without a value") end
+    local start = skip_space(s, at + 1)
+    members[name], at = read_value(s, start)
+    spans[name] = { start, at - 1 }
+    at = skip_space(s, at)
+    local c = string.sub(s, at, at)
+    if c == "}" then return members, at + 1, spans end
+    if c ~= "," then error("an object without a comma") end
+    at = skip_space(s, at + 1)
+  end
+end
+
+local function read_array(s, at)
+  local items = {}
+  at = skip_space(s, at + 1)
+  if string.sub(s, at, at) == "]" then return items, at + 1 end
+  while true do
+    items[#items + 1], at = read_value(s, skip_space(s, at))
+    at = skip_space(s, at)
+    local c = string.sub(s, at, at)
+    if c == "]" then return items, at + 1 end
+    if c ~= "," then error("an array without a comma") end
+    at = at + 1
+  end
+end
+
+read_value = function(s, at)
+  local c = string.sub(s, at, at)
+  if c == "{" then return read_object(s, at) end
+  if c == "[" then return read_array(s, at) end
+  if c == '"' then return read_string(s, at) end
+  local word = string.match(s, "^%a+", at)
+  if word == "true" or word == "false" then return word == "true", at + #word end
+  if word == "null" then return nil, at + 4 end
+  local number = string.match(s, "^-?%d+%.?%d*[eE]?[-+]?%d*", at)
+  if number == nil or tonumber(number) == nil then error("not a JSON value") end
+  return tonumber(number), at + #number
+end
+
+-- What OpenAI's member says of our error body `text` (an object with `message`): the
+-- member, or nil for a body that is not one of ours or already has an `error`.
+local function openai_member(text, status)
+  local start = skip_space(text, 1)
+  if string.sub(text, start, start) ~= "{" then return nil end
+  local ok, body, after, spans = pcall(read_object, text, start)
+  if not ok or skip_space(text, after) <= #text then return nil end
+  if type(body.message) ~= "string" or body.error ~= nil then return nil end
+  local code, param = "null", "null"
+  for _, detail in ipairs(type(body.details) == "table" and body.details or {}) do
+    local kind = type(detail) == "table" and detail["@type"] or nil
+    if kind == "type.googleapis.com/google.rpc.ErrorInfo" and type(detail.reason) == "string" and code == "null" then
+      code = json_string(detail.reason)
+    end
+    local violations = kind == "type.googleapis.com/google.rpc.BadRequest" and detail.field_violations or nil
+    if type(violations) == "table" and type(violations[1]) == "table" and type(violations[1].field) == "string"
+        and param == "null" then
+      param = json_string(violations[1].field)
+    end
+  end
+  local member = '"error":{"message":' .. json_string(body.message) .. ',"type":' .. json_string(openai_type(status))
+    .. ',"param":' .. param .. ',"code":' .. code
+  if spans.details ~= nil then
+    member = member .. ',"details":' .. string.sub(text, spans.details[1], spans.details[2])
+  end
+  return member .. "}"
+end
+
+-- The transcoder's refusal (`lua`: this filter's own) in our error shape: the body's new
+-- text, or nil to keep the body.
+local function refusal_body(lua, text)
+  local escaped = string.match(text, '"message":"(.*)"}%s*$')
+  if escaped == nil then return nil end
   if lua then
     -- This filter's own refusal (body_fields.lua), which local_reply_config wrapped as its
     -- message: its body is that message.
-    body:setBytes(json_unescape(escaped))
-    return
+    return json_unescape(escaped)
   end
   local message, field, description = explain(json_unescape(escaped))
-  if message == nil and field == nil then return end
-  body:setBytes(error_body(message, field, description))
+  if message == nil and field == nil then return nil end
+  return error_body(message, field, description)
+end
+
+function envoy_on_response(handle)
+  local headers = handle:headers()
+  local details = headers:get(LOCAL_REPLY_HEADER)
+  if details ~= nil then headers:remove(LOCAL_REPLY_HEADER) end
+  local lua = details == "lua_response"
+  -- grpc_json_transcode_failure{...}, or early_grpc_json_transcode_failure{...} for a query.
+  local refusal = lua or details ~= nil and string.find(details, "grpc_json_transcode_failure", 1, true) ~= nil
+  local status = tonumber(headers:get(":status")) or 0
+  local openai = status >= 400 and handle:metadata():get("openai") == true
+    and string.find(headers:get("content-type") or "", "^application/json") ~= nil
+  if not refusal and not openai then return end
+  local body = handle:body()
+  if body == nil then return end
+  local text = body:getBytes(0, body:length())
+  local rewritten = refusal and refusal_body(lua, text) or nil
+  local member = openai and openai_member(rewritten or text, status) or nil
+  if member ~= nil then
+    -- Our bodies end with the object's `}` (openai_member read them whole).
+    text = rewritten or text
+    rewritten = string.sub(text, 1, string.find(text, "}[ \t\r\n]*$") - 1) .. "," .. member .. "}"
+  end
+  if rewritten ~= nil then body:setBytes(rewritten) end
 end
