@@ -212,7 +212,10 @@ ERROR_DESCRIPTION = (
     "shape) is 400 INVALID_REQUEST, with a `BadRequest` naming the field where it can tell; a body over 4 MiB "
     "is 413 and headers too large 431, both INVALID_REQUEST; an unknown path is 404 NOT_FOUND, a method the "
     "path does not take 405 METHOD_NOT_ALLOWED (code 12), no server answering 503 SERVER_UNAVAILABLE, the "
-    "gateway's timeout 504 GATEWAY_TIMEOUT."
+    "gateway's timeout 504 GATEWAY_TIMEOUT. On the `/v1` routes the body also has OpenAI's member, which the "
+    "OpenAI SDKs read: `error`: {`message`, `type` (`invalid_request_error` for a 4xx, `rate_limit_error` for "
+    "429, `server_error` for a 5xx), `param` (the field a `BadRequest` names, else null), `code` (the "
+    "`ErrorInfo` reason), `details`}."
 )
 ERROR_FIELDS = {
     "code": "The gRPC status code; the HTTP status follows it: 3 INVALID_ARGUMENT and 9 FAILED_PRECONDITION "

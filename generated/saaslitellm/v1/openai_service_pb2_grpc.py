@@ -42,8 +42,10 @@ class OpenAIServiceStub:
     `extra_body`), and `stream: true` answers OpenAI's Server-Sent Events, ending with
     `data: [DONE]`. `model` is one of the team's aliases (`GET /v1/models`). Errors
     before the answer are this API's usual errors (HTTP status and the
-    `{"code", "message", "details"}` body); an error during a stream is an event
-    `{"error": {"message", "type", "code"}}`, with no `[DONE]` after it.
+    `{"code", "message", "details"}` body), which on REST also carry OpenAI's member
+    `"error": {"message", "type", "param", "code", "details"}` (`code` the reason, `param`
+    the field a `BadRequest` names) for the OpenAI SDKs; an error during a stream is an
+    event `{"error": {"message", "type", "code"}}`, with no `[DONE]` after it.
     """
 
     def __init__(self, channel):
@@ -85,8 +87,10 @@ class OpenAIServiceServicer:
     `extra_body`), and `stream: true` answers OpenAI's Server-Sent Events, ending with
     `data: [DONE]`. `model` is one of the team's aliases (`GET /v1/models`). Errors
     before the answer are this API's usual errors (HTTP status and the
-    `{"code", "message", "details"}` body); an error during a stream is an event
-    `{"error": {"message", "type", "code"}}`, with no `[DONE]` after it.
+    `{"code", "message", "details"}` body), which on REST also carry OpenAI's member
+    `"error": {"message", "type", "param", "code", "details"}` (`code` the reason, `param`
+    the field a `BadRequest` names) for the OpenAI SDKs; an error during a stream is an
+    event `{"error": {"message", "type", "code"}}`, with no `[DONE]` after it.
     """
 
     def CreateChatCompletion(self, request, context):
@@ -161,8 +165,10 @@ class OpenAIService:
     `extra_body`), and `stream: true` answers OpenAI's Server-Sent Events, ending with
     `data: [DONE]`. `model` is one of the team's aliases (`GET /v1/models`). Errors
     before the answer are this API's usual errors (HTTP status and the
-    `{"code", "message", "details"}` body); an error during a stream is an event
-    `{"error": {"message", "type", "code"}}`, with no `[DONE]` after it.
+    `{"code", "message", "details"}` body), which on REST also carry OpenAI's member
+    `"error": {"message", "type", "param", "code", "details"}` (`code` the reason, `param`
+    the field a `BadRequest` names) for the OpenAI SDKs; an error during a stream is an
+    event `{"error": {"message", "type", "code"}}`, with no `[DONE]` after it.
     """
 
     @staticmethod
