@@ -559,7 +559,7 @@ class CallUseCases:
         try:
             with self._waiting_upstream():
                 reply = await self._with_fallbacks(call, deadline, attempt)
-            call.served_model = reply.served_model
+            call.served_model, call.served_deployment = reply.served_model, reply.served_deployment
             answer = answer_from(reply.body)
         except DomainError as error:
             await call.save(_status_after(error, call), error=error)
@@ -631,7 +631,7 @@ class CallUseCases:
                 except DomainError as error:
                     await call.save(_status_after(error, call), error=error)
                     raise
-                call.served_model = upstream.served_model
+                call.served_model, call.served_deployment = upstream.served_model, upstream.served_deployment
                 stack.enter_context(self._open(upstream))
                 yield StreamStarted(call.call_id, prepared.job_id, prepared.route.alias)
                 try:
@@ -715,6 +715,7 @@ class _CallInProgress:
         self.started = time.perf_counter()
         self.first_token_ms: int | None = None
         self.served_model = ""
+        self.served_deployment = ""  # LiteLLM's id of the deployment that served, when it said
         self.attempted: list[str] = []
         self.with_provider = False  # an attempt under way: the provider has (or may have) the prompt
         self.saved = False
@@ -762,11 +763,14 @@ class _CallInProgress:
         return Usage(prompt, written, estimated=True)
 
     async def _cost(self, usage: Usage, answer: Answer | None) -> tuple[Decimal, CostSource]:
-        """Provider cost: as LiteLLM reported it, else computed from the model's price
-        (credits.provider_cost); a call with tokens and no price is reported as unpriced."""
+        """Provider cost: as LiteLLM reported it, else computed from the price of the
+        deployment that served the call, or of its model's priciest when LiteLLM did not
+        say which (credits.provider_cost); a call with tokens and no price is reported as
+        unpriced."""
         reported = None if answer is None else answer.reported_cost_usd
         model = self.served_model or (self.attempted[-1] if self.attempted else self.prepared.route.primary)
-        price = await self.owner._prices.price(model) if credits.needs_price(reported, usage) else None
+        deployment = self.served_deployment
+        price = await self.owner._prices.price(model, deployment) if credits.needs_price(reported, usage) else None
         cost, source = credits.provider_cost(reported, usage, price)
         if source is CostSource.NONE and usage.total_tokens:
             self.owner._prices.unpriced(model)

@@ -1,9 +1,12 @@
-"""Model prices, for costing calls whose provider reported no cost (e.g. a stream cut
-short, whose cost LiteLLM never computed). Prices come from the LiteLLM proxy's model
-info, cached and refreshed lazily, so a price change there reaches billing within
-REFRESH_SECONDS. A call on a model with no price at all is recorded at $0 and reported
-(`unpriced`): a warning in the log and `saaslitellm_llm_calls_unpriced_total`, so the
-operator's margins never look better than they are without anyone being told."""
+"""Model prices, for bounding what a call may cost (a job's cost limit, EstimateCall) and
+costing calls whose provider reported no cost (e.g. a stream cut short, whose cost LiteLLM
+never computed). Prices come from the LiteLLM proxy's model info, cached and refreshed
+lazily, so a price change there reaches billing within REFRESH_SECONDS. A model name's
+price is its priciest deployment's (server.upstream.litellm.ModelPrices); a call whose
+deployment LiteLLM named is costed at that one's. A call on a model with no price at all
+is recorded at $0 and reported (`unpriced`): a warning in the log and
+`saaslitellm_llm_calls_unpriced_total`, so the operator's margins never look better than
+they are without anyone being told."""
 
 from __future__ import annotations
 
@@ -11,9 +14,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from decimal import Decimal
 
-from server.upstream.litellm import LiteLLMClient
+from server.upstream.litellm import LiteLLMClient, ModelPrices, Price
 
 log = logging.getLogger(__name__)
 
@@ -25,18 +27,22 @@ class PriceCatalog:
     def __init__(self, upstream: LiteLLMClient, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._upstream = upstream
         self._clock = clock
-        self._prices: dict[str, tuple[Decimal, Decimal]] = {}
+        self._prices = ModelPrices()
         self._next_load = float("-inf")
         self._next_missing_load = float("-inf")
         self._lock = asyncio.Lock()
         self._warned: set[str] = set()
         self._loaded = False
 
-    async def price(self, model: str) -> tuple[Decimal, Decimal] | None:
-        """The model's per-token (input, output) USD price, or None when unknown. A model
+    async def price(self, model: str, deployment: str = "") -> Price | None:
+        """The model's per-token (input, output) USD price, its priciest deployment's, or
+        None when unknown (for one of its deployments); with the `deployment` that served a
+        call (its id, as LiteLLM said), that one's price when known. A model or deployment
         missing from the known prices has them read again, at most every RETRY_SECONDS:
         one added to LiteLLM since (LiteLLM would cost its calls) is priced within that."""
-        await self._read_when_due(model)
+        await self._read_when_due(model, deployment)
+        if deployment in self._prices.by_deployment:
+            return self._prices.by_deployment[deployment]
         return self._prices.get(model)
 
     @property
@@ -51,22 +57,25 @@ class PriceCatalog:
         costed from its model's price, not recorded at $0 because a first read failed."""
         await self._read_when_due(None)
 
-    async def _read_when_due(self, model: str | None) -> None:
-        """Read the prices when the refresh is due, or `model` is missing from them and was
-        not looked for in the last RETRY_SECONDS; once, however many ask at the same time."""
-        if self._due(model):
+    async def _read_when_due(self, model: str | None, deployment: str = "") -> None:
+        """Read the prices when the refresh is due, or `model` (or `deployment`) is missing
+        from them and was not looked for in the last RETRY_SECONDS; once, however many ask
+        at the same time."""
+        if self._due(model, deployment):
             async with self._lock:
-                if self._due(model):
+                if self._due(model, deployment):
                     if model is not None:
                         self._next_missing_load = self._clock() + RETRY_SECONDS
                     await self.prices_now()
 
-    def _due(self, model: str | None) -> bool:
+    def _due(self, model: str | None, deployment: str) -> bool:
         now = self._clock()
-        missing = model is not None and model not in self._prices
+        missing = model is not None and (
+            model not in self._prices or (bool(deployment) and deployment not in self._prices.by_deployment)
+        )
         return now >= self._next_load or (missing and now >= self._next_missing_load)
 
-    async def prices_now(self) -> dict[str, tuple[Decimal, Decimal]] | None:
+    async def prices_now(self) -> ModelPrices | None:
         """Every known price, asked of LiteLLM now; None if it could not be asked. A failed
         read keeps the prices known before (a blip must not make priced calls $0) and is
         retried after RETRY_SECONDS."""
@@ -98,7 +107,7 @@ class PriceCatalog:
             self._warned.add(model)
             log.warning(
                 "calls on model '%s' are recorded at $0: LiteLLM reported no cost and its model info has no "
-                "price for it. Set input_cost_per_token and output_cost_per_token in the model's model_info "
-                "in the LiteLLM config (0 for a free model)",
+                "price for it (or for one of its deployments). Set input_cost_per_token and output_cost_per_token "
+                "in the model_info of each of its deployments in the LiteLLM config (0 for a free model)",
                 model,
             )

@@ -15,7 +15,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -38,6 +38,34 @@ _MAX_LINE = 16 * 1024 * 1024  # one SSE line of a stream (a chunk); larger is a 
 _SECRETISH = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|api[_-]?key\S*)", re.IGNORECASE)
 _MAX_MESSAGE = 500
 
+Price = tuple[Decimal, Decimal]  # USD per (input, output) token
+
+
+@dataclass(frozen=True, eq=False)
+class ModelPrices(Mapping[str, Price]):
+    """What LiteLLM's `/model/info` says of its models' prices.
+
+    As a mapping: each model name's price, the priciest of its deployments' (LiteLLM
+    balances a model name's calls over the deployments listed under it): their highest
+    input and highest output price, so a bound priced from it holds whichever serves. A
+    model with a deployment without a price is left out: nothing bounds that one's calls.
+    `by_deployment`: each priced deployment's own price, by its id (`model_info.id`, which
+    LiteLLM names in each answer's `x-litellm-model-id` header), for the cost of a call
+    whose deployment is known.
+    """
+
+    by_model: Mapping[str, Price] = field(default_factory=dict)
+    by_deployment: Mapping[str, Price] = field(default_factory=dict)
+
+    def __getitem__(self, model: str) -> Price:
+        return self.by_model[model]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.by_model)
+
+    def __len__(self) -> int:
+        return len(self.by_model)
+
 
 @dataclass(frozen=True)
 class UpstreamReply:
@@ -48,6 +76,7 @@ class UpstreamReply:
     attempted_models: tuple[str, ...]
     cost_usd: Decimal | None
     latency_ms: int
+    served_deployment: str = ""  # LiteLLM's id of the deployment that served (ModelPrices.by_deployment)
 
 
 @dataclass(eq=False)  # hashed by identity: CallUseCases keeps the open ones in a set
@@ -60,6 +89,7 @@ class UpstreamStream:
     _route: Route
     _idle_timeout: float = 60.0
     started: float = field(default_factory=time.perf_counter)
+    served_deployment: str = ""  # as UpstreamReply's
 
     def cut(self, error: DomainError) -> None:
         """End the stream from outside: the read under way, or the next one, raises
@@ -131,9 +161,9 @@ class LiteLLMClient:
             )
         return sorted(str(m.get("id")) for m in models if m.get("id"))
 
-    async def model_prices(self) -> dict[str, tuple[Decimal, Decimal]] | None:
-        """Per-token (input, output) USD prices by model name, from LiteLLM's `/model/info`;
-        a model without a price is left out (a price of 0 is a free model).
+    async def model_prices(self) -> ModelPrices | None:
+        """The models' prices, from LiteLLM's `/model/info` (ModelPrices; a price of 0 is a
+        free model).
 
         Empty when the upstream has no such route (it is not a LiteLLM proxy, e.g. a
         provider called directly); None when it could not be asked or answered nonsense.
@@ -144,23 +174,14 @@ class LiteLLMClient:
         except (*_TRANSPORT_ERRORS, TimeoutError):
             return None
         if status == 404:
-            return {}
+            return ModelPrices()
         try:
             entries = json.loads(content).get("data") if status == 200 else None
         except (ValueError, AttributeError):
             entries = None
         if not isinstance(entries, list):
             return None
-        prices = {}
-        for entry in entries:
-            if not isinstance(entry, dict):
-                continue
-            info = entry.get("model_info") or {}
-            cost_in = _price(info.get("input_cost_per_token"))
-            cost_out = _price(info.get("output_cost_per_token"))
-            if entry.get("model_name") and cost_in is not None and cost_out is not None:
-                prices[entry["model_name"]] = (cost_in, cost_out)
-        return prices
+        return _model_prices(entries)
 
     def payload(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         """The OpenAI request for one attempt on one model.
@@ -212,6 +233,7 @@ class LiteLLMClient:
             attempted_models=(model,),
             cost_usd=_decimal(headers.get("x-litellm-response-cost")),
             latency_ms=round((time.perf_counter() - started) * 1000),
+            served_deployment=headers.get("x-litellm-model-id", ""),
         )
 
     @contextlib.asynccontextmanager
@@ -247,6 +269,7 @@ class LiteLLMClient:
                 _response=response,
                 _route=route,
                 _idle_timeout=idle_timeout,
+                served_deployment=response.headers.get("x-litellm-model-id", ""),
             )
         finally:
             response.close()  # an unfinished stream is cut, not drained
@@ -339,6 +362,26 @@ def _price(value: object) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     return _decimal(str(value))
+
+
+def _model_prices(entries: list[Any]) -> ModelPrices:
+    """ModelPrices of `/model/info`'s entries, one per deployment."""
+    by_model: dict[str, Price | None] = {}
+    by_deployment: dict[str, Price] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(name := entry.get("model_name"), str) or not name:
+            continue
+        info = entry.get("model_info") if isinstance(entry.get("model_info"), dict) else {}
+        cost_in, cost_out = _price(info.get("input_cost_per_token")), _price(info.get("output_cost_per_token"))
+        price = None if cost_in is None or cost_out is None else (cost_in, cost_out)
+        if price is not None and isinstance(deployment := info.get("id"), str) and deployment:
+            by_deployment[deployment] = price
+        if name not in by_model:
+            by_model[name] = price
+        elif (known := by_model[name]) is not None:
+            by_model[name] = None if price is None else (max(known[0], price[0]), max(known[1], price[1]))
+    priced = {name: price for name, price in by_model.items() if price is not None}
+    return ModelPrices(priced, by_deployment)
 
 
 def _error_body(content: bytes) -> dict[str, Any]:
