@@ -4,13 +4,15 @@ It sends OpenAI Chat Completions requests with the model route of the alias (pri
 `model`, the rest as per-request `fallbacks`), always asks streamed calls for usage, reads
 which deployment served the call and what LiteLLM says it cost, and translates every
 upstream failure into a DomainError with our own code and a message safe to show a
-tenant (no raw upstream bodies, keys or real model names).
+tenant (no raw upstream bodies, keys, real model names or LiteLLM's advice on its own
+configuration).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -36,6 +38,14 @@ _LIST_TIMEOUT = aiohttp.ClientTimeout(total=10.0)
 _MAX_LINE = 16 * 1024 * 1024  # one SSE line of a stream (a chunk); larger is a broken stream
 
 _SECRETISH = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|api[_-]?key\S*)", re.IGNORECASE)
+# LiteLLM's advice on its own configuration, e.g. "To drop these, set `litellm.drop_params=True`
+# or for proxy: ...": a sentence naming any of these is the operator's business, not a tenant's.
+_CONFIG_HINT = re.compile(
+    r"drop_params|modify_params|allowed_openai_params|user_continue_message|litellm_settings|"
+    r"allowed_hosts|config\.yaml|/v1/models",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _MAX_MESSAGE = 500
 
 Price = tuple[Decimal, Decimal]  # USD per (input, output) token
@@ -43,7 +53,7 @@ Price = tuple[Decimal, Decimal]  # USD per (input, output) token
 
 @dataclass(frozen=True, eq=False)
 class ModelPrices(Mapping[str, Price]):
-    """What LiteLLM's `/model/info` says of its models' prices.
+    """What LiteLLM's `/model/info` says of its models.
 
     As a mapping: each model name's price, the priciest of its deployments' (LiteLLM
     balances a model name's calls over the deployments listed under it): their highest
@@ -51,11 +61,14 @@ class ModelPrices(Mapping[str, Price]):
     model with a deployment without a price is left out: nothing bounds that one's calls.
     `by_deployment`: each priced deployment's own price, by its id (`model_info.id`, which
     LiteLLM names in each answer's `x-litellm-model-id` header), for the cost of a call
-    whose deployment is known.
+    whose deployment is known. `identifiers`: every real model identifier it names (model
+    names, each deployment's model with and without its `provider/` prefix, the model its
+    price was taken from), none of which a tenant may read.
     """
 
     by_model: Mapping[str, Price] = field(default_factory=dict)
     by_deployment: Mapping[str, Price] = field(default_factory=dict)
+    identifiers: frozenset[str] = frozenset()
 
     def __getitem__(self, model: str) -> Price:
         return self.by_model[model]
@@ -143,6 +156,9 @@ class LiteLLMClient:
         self._headers = {"Content-Type": "application/json"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
+        # The real model identifiers of the last read of the model info (model_prices),
+        # hidden from error messages; None until one was read.
+        self._identifiers: frozenset[str] | None = None
 
     async def list_models(self) -> list[str]:
         """The model names the proxy serves (`GET /v1/models`), for catalog checks."""
@@ -163,10 +179,11 @@ class LiteLLMClient:
 
     async def model_prices(self) -> ModelPrices | None:
         """The models' prices, from LiteLLM's `/model/info` (ModelPrices; a price of 0 is a
-        free model).
+        free model). Its model identifiers are kept, for the error messages of later calls.
 
         Empty when the upstream has no such route (it is not a LiteLLM proxy, e.g. a
-        provider called directly); None when it could not be asked or answered nonsense.
+        provider called directly, whose model names are the route's own); None when it
+        could not be asked or answered nonsense.
         """
         try:
             async with self._http.get(self._base + "/model/info", headers=self._headers, timeout=_LIST_TIMEOUT) as r:
@@ -174,6 +191,7 @@ class LiteLLMClient:
         except (*_TRANSPORT_ERRORS, TimeoutError):
             return None
         if status == 404:
+            self._identifiers = frozenset()
             return ModelPrices()
         try:
             entries = json.loads(content).get("data") if status == 200 else None
@@ -181,7 +199,9 @@ class LiteLLMClient:
             entries = None
         if not isinstance(entries, list):
             return None
-        return _model_prices(entries)
+        prices = _model_prices(entries)
+        self._identifiers = prices.identifiers
+        return prices
 
     def payload(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         """The OpenAI request for one attempt on one model.
@@ -217,7 +237,7 @@ class LiteLLMClient:
         except _TRANSPORT_ERRORS as error:
             raise _unreachable(route) from error
         if status != 200:
-            raise _http_error(status, _error_body(content), headers, route, model)
+            raise _http_error(status, _error_body(content), headers, route, model, self._identifiers)
         try:
             reply = check_completion(json.loads(content))  # ValueError: not JSON, or not a completion's shape
         except ValueError:
@@ -262,7 +282,9 @@ class LiteLLMClient:
                         content = await response.read()
                 except (*_TRANSPORT_ERRORS, TimeoutError):
                     content = b""
-                raise _http_error(response.status, _error_body(content), response.headers, route, model)
+                raise _http_error(
+                    response.status, _error_body(content), response.headers, route, model, self._identifiers
+                )
             yield UpstreamStream(
                 served_model=response.headers.get("x-litellm-model-group") or model,
                 attempted_models=(model,),
@@ -368,10 +390,12 @@ def _model_prices(entries: list[Any]) -> ModelPrices:
     """ModelPrices of `/model/info`'s entries, one per deployment."""
     by_model: dict[str, Price | None] = {}
     by_deployment: dict[str, Price] = {}
+    identifiers: set[str] = set()
     for entry in entries:
         if not isinstance(entry, dict) or not isinstance(name := entry.get("model_name"), str) or not name:
             continue
         info = entry.get("model_info") if isinstance(entry.get("model_info"), dict) else {}
+        params = entry.get("litellm_params") if isinstance(entry.get("litellm_params"), dict) else {}
         cost_in, cost_out = _price(info.get("input_cost_per_token")), _price(info.get("output_cost_per_token"))
         price = None if cost_in is None or cost_out is None else (cost_in, cost_out)
         if price is not None and isinstance(deployment := info.get("id"), str) and deployment:
@@ -380,8 +404,14 @@ def _model_prices(entries: list[Any]) -> ModelPrices:
             by_model[name] = price
         elif (known := by_model[name]) is not None:
             by_model[name] = None if price is None else (max(known[0], price[0]), max(known[1], price[1]))
+        identifiers.add(name)
+        for real in (params.get("model"), info.get("key"), info.get("base_model")):
+            if isinstance(real, str) and real:
+                # "openrouter/anthropic/claude-x" is also said "anthropic/claude-x" and "claude-x"
+                parts = real.split("/")
+                identifiers.update(filter(None, ("/".join(parts[i:]) for i in range(len(parts)))))
     priced = {name: price for name, price in by_model.items() if price is not None}
-    return ModelPrices(priced, by_deployment)
+    return ModelPrices(priced, by_deployment, frozenset(identifiers))
 
 
 def _error_body(content: bytes) -> dict[str, Any]:
@@ -393,22 +423,40 @@ def _error_body(content: bytes) -> dict[str, Any]:
     return error if isinstance(error, dict) else {}
 
 
-def _safe_message(error: Any, route: Route) -> str:
-    """The provider's message with keys scrubbed, real model names replaced by the alias,
-    and LiteLLM's exception-class prefixes removed, bounded in length."""
+def _safe_message(error: Any, route: Route, identifiers: frozenset[str] | None) -> str:
+    """The provider's message with keys scrubbed, every real model identifier the proxy
+    knows (`identifiers`, ModelPrices's) replaced by the alias, LiteLLM's exception-class
+    prefixes and advice on its configuration removed, bounded in length; empty when
+    `identifiers` may not name the route's models (never read, or read before one was
+    added to LiteLLM): its real identifiers are then unknown, and so is what to hide."""
+    if identifiers is None or not (identifiers >= set(route.models) or not identifiers):
+        return ""
     message = error.get("message", "") if isinstance(error, dict) else str(error)
     message = str(message).split("\n\nLiteLLM:", 1)[0]  # LiteLLM's note about its routing
     # Exception class names LiteLLM prefixes, e.g. "litellm.BadRequestError: OpenAIException - ".
     message = re.sub(r"^(?:(?:litellm\.)?\w*(?:Error|Exception)(?::| -)\s*)+", "", message)
     message = _SECRETISH.sub("[redacted]", message)
-    for model in sorted(route.models, key=len, reverse=True):
-        message = message.replace(model, route.alias)
-    message = " ".join(message.split())
-    return message[:_MAX_MESSAGE] or "the model provider rejected the request"
+    message = _names_pattern(frozenset(identifiers | set(route.models))).sub(lambda _: route.alias, message)
+    sentences = _SENTENCE_END.split(" ".join(message.split()))
+    message = " ".join(s for s in sentences if re.search(r"\w", s) and not _CONFIG_HINT.search(s))
+    return message[:_MAX_MESSAGE]
+
+
+@functools.lru_cache(maxsize=32)
+def _names_pattern(names: frozenset[str]) -> re.Pattern[str]:
+    """Any of `names` standing alone (not inside a longer word), the longest first, so that
+    no part of a longer name is left over when a shorter one is within it."""
+    alternatives = "|".join(re.escape(name) for name in sorted(names, key=lambda name: (-len(name), name)))
+    return re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
 
 
 def _http_error(
-    status: int, error: dict[str, Any], headers: Mapping[str, str], route: Route, model: str
+    status: int,
+    error: dict[str, Any],
+    headers: Mapping[str, str],
+    route: Route,
+    model: str,
+    identifiers: frozenset[str] | None,
 ) -> DomainError:
     if status == 429:
         retry_after = _retry_after(headers)
@@ -443,10 +491,11 @@ def _http_error(
         )
     if 400 <= status < 500:  # the request itself: it would fail the same way on every model
         shown = "" if status in (400, 422) else f" (HTTP {status})"
+        said = _safe_message(error, route, identifiers)
         return DomainError(
             Kind.INVALID_ARGUMENT,
             Reason.UPSTREAM_REJECTED,
-            f"the model provider rejected the request{shown}: {_safe_message(error, route)}",
+            f"the model provider rejected the request{shown}" + (f": {said}" if said else ""),
             metadata={"model": route.alias, "upstream_status": str(status)},
         )
     return DomainError(
