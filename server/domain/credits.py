@@ -13,6 +13,7 @@ from server.domain.errors import DomainError, Kind, Reason, invalid_argument
 from server.domain.jobs import JobCosts
 
 USD_QUANTUM = Decimal("0.0000000001")  # costs are stored with 10 decimal places
+COST_AGREEMENT = Decimal("0.000001")  # relative: a reported cost this close to its price's agrees with it
 # The most credits a team may hold (credits_remaining = allocated - used) and one change
 # may move (an initial allocation, a top-up or adjustment, a job's charge). Lifetime
 # totals (allocated, used) are unbounded: a team is topped up as long as it holds less.
@@ -168,8 +169,22 @@ def provider_cost(
         return reported_usd, CostSource.LITELLM
     if not usage.total_tokens or price is None:
         return Decimal(0), CostSource.NONE
+    return usage_cost(usage, price), CostSource.PRICE_TABLE
+
+
+def usage_cost(usage: Usage, price: tuple[Decimal, Decimal]) -> Decimal:
+    """`usage` at the (input, output) per-token `price`."""
     cost_in, cost_out = price
-    return cost_in * usage.prompt_tokens + cost_out * usage.completion_tokens, CostSource.PRICE_TABLE
+    return cost_in * usage.prompt_tokens + cost_out * usage.completion_tokens
+
+
+def cost_disagrees(reported_usd: Decimal, usage: Usage, price: tuple[Decimal, Decimal]) -> bool:
+    """Whether a call's cost as LiteLLM reported it is not what `price` gives for its usage,
+    beyond the rounding of LiteLLM's float arithmetic (a part in a million): the price
+    changed in LiteLLM since it was read, or the provider prices more than tokens (cached
+    tokens at a discount, a price per tier)."""
+    expected = usage_cost(usage, price)
+    return abs(reported_usd - expected) > max(reported_usd, expected) * COST_AGREEMENT
 
 
 def worst_case_cost(

@@ -766,14 +766,18 @@ class _CallInProgress:
         """Provider cost: as LiteLLM reported it, else computed from the price of the
         deployment that served the call, or of its model's priciest when LiteLLM did not
         say which (credits.provider_cost); a call with tokens and no price is reported as
-        unpriced."""
+        unpriced. A reported cost that the known price does not give for the call's usage
+        has the prices read again before the call is recorded (PriceCatalog.check_reported),
+        so the caller's next call is bounded at a price raised in LiteLLM."""
         reported = None if answer is None else answer.reported_cost_usd
         model = self.served_model or (self.attempted[-1] if self.attempted else self.prepared.route.primary)
-        deployment = self.served_deployment
-        price = await self.owner._prices.price(model, deployment) if credits.needs_price(reported, usage) else None
+        deployment, prices = self.served_deployment, self.owner._prices
+        price = await prices.price(model, deployment) if credits.needs_price(reported, usage) else None
         cost, source = credits.provider_cost(reported, usage, price)
         if source is CostSource.NONE and usage.total_tokens:
-            self.owner._prices.unpriced(model)
+            prices.unpriced(model)
+        elif source is CostSource.LITELLM and not usage.estimated:
+            await prices.check_reported(model, deployment, usage, cost)
         return cost, source
 
     async def save(
