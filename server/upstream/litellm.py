@@ -38,6 +38,9 @@ _LIST_TIMEOUT = aiohttp.ClientTimeout(total=10.0)
 _MAX_LINE = 16 * 1024 * 1024  # one SSE line of a stream (a chunk); larger is a broken stream
 
 _SECRETISH = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|api[_-]?key\S*)", re.IGNORECASE)
+# An address in a provider's message (a deployment's api_base, a proxy's URL): the operator's
+# infrastructure, not a tenant's business.
+_ADDRESS = re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s'\"<>()\[\]{},;]+", re.IGNORECASE)
 # LiteLLM's advice on its own configuration, e.g. "To drop these, set `litellm.drop_params=True`
 # or for proxy: ...": a sentence naming any of these is the operator's business, not a tenant's.
 _CONFIG_HINT = re.compile(
@@ -424,7 +427,7 @@ def _error_body(content: bytes) -> dict[str, Any]:
 
 
 def _safe_message(error: Any, route: Route, identifiers: frozenset[str] | None) -> str:
-    """The provider's message with keys scrubbed, every real model identifier the proxy
+    """The provider's message with keys and addresses scrubbed, every real model identifier the proxy
     knows (`identifiers`, ModelPrices's) replaced by the alias, LiteLLM's exception-class
     prefixes and advice on its configuration removed, bounded in length; empty when
     `identifiers` may not name the route's models (never read, or read before one was
@@ -436,6 +439,7 @@ def _safe_message(error: Any, route: Route, identifiers: frozenset[str] | None) 
     # Exception class names LiteLLM prefixes, e.g. "litellm.BadRequestError: OpenAIException - ".
     message = re.sub(r"^(?:(?:litellm\.)?\w*(?:Error|Exception)(?::| -)\s*)+", "", message)
     message = _SECRETISH.sub("[redacted]", message)
+    message = _ADDRESS.sub("[address]", message)
     message = _names_pattern(frozenset(identifiers | set(route.models))).sub(lambda _: route.alias, message)
     sentences = _SENTENCE_END.split(" ".join(message.split()))
     message = " ".join(s for s in sentences if re.search(r"\w", s) and not _CONFIG_HINT.search(s))
