@@ -21,8 +21,10 @@ from server.domain.credits import CallEstimate
 from server.domain.decimals import plain
 from server.domain.errors import invalid_argument
 from server.domain.jobs import CallRecord, CallStatus, JobStatus, JobView
+from server.domain.pagination import Page
 from server.services.calls import CallResult, StreamFinished, StreamStarted
 from server.services.credits import BalanceView
+from server.services.jobs import MAX_EMBEDDED_CALLS
 from server.services.single_call import SingleCallEvent, SingleCallFinished, SingleCallResult
 from server.storage.ledger import LedgerEntry
 
@@ -299,6 +301,12 @@ def call_summary(call: CallRecord) -> job_pb2.CallSummary:
     )
 
 
+def embedded_calls(view: JobView) -> list[job_pb2.CallSummary]:
+    """The calls a response embeds in a job: its first MAX_EMBEDDED_CALLS, oldest first
+    (its costs count them all; ListJobCalls lists every one)."""
+    return [call_summary(c) for c in view.calls[:MAX_EMBEDDED_CALLS]]
+
+
 def job_costs(view: JobView) -> job_pb2.JobCosts:
     costs, job = view.costs, view.job
     result = job_pb2.JobCosts(
@@ -334,7 +342,7 @@ def job(view: JobView) -> job_pb2.Job:
         completed_at=timestamp(record.completed_at),
         error_message=record.error_message,
         costs=job_costs(view),
-        calls=[call_summary(c) for c in view.calls],
+        calls=embedded_calls(view),
     )
 
 
@@ -344,7 +352,7 @@ def complete_job_response(view: JobView) -> job_service_pb2.CompleteJobResponse:
         status=_JOB_STATUS[view.job.status],
         completed_at=timestamp(view.job.completed_at),
         costs=job_costs(view),
-        calls=[call_summary(c) for c in view.calls],
+        calls=embedded_calls(view),
     )
 
 
@@ -439,13 +447,19 @@ def stream_event(
     return response
 
 
+def job_calls_response(page: Page[CallRecord]) -> job_service_pb2.ListJobCallsResponse:
+    return job_service_pb2.ListJobCallsResponse(
+        calls=[call_summary(c) for c in page.items], next_page_token=page.next_page_token
+    )
+
+
 def job_costs_response(view: JobView) -> job_service_pb2.GetJobCostsResponse:
     return job_service_pb2.GetJobCostsResponse(
         job_id=str(view.job.job_id),
         job_type=view.job.job_type,
         status=_JOB_STATUS[view.job.status],
         costs=job_costs(view),
-        calls=[call_summary(c) for c in view.calls],
+        calls=embedded_calls(view),
     )
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from server.domain import pagination, validation
 from server.domain.errors import invalid_argument
-from server.domain.jobs import JobStatus, JobView
+from server.domain.jobs import CallRecord, JobStatus, JobView
 from server.domain.pagination import Page
+from server.services.jobs import MAX_EMBEDDED_CALLS
 from server.storage import jobs as job_store
 from server.storage import teams as team_store
 from server.storage.database import Database
@@ -13,9 +14,11 @@ from server.storage.database import Database
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100  # each job carries its calls
 # A page ends before its jobs would weigh more than this (a response may be 8 MiB at most,
-# SAAS_MAX_MESSAGE_BYTES): a page of jobs with large metadata or many calls still fits.
+# SAAS_MAX_MESSAGE_BYTES): a page of jobs with large metadata or many calls still fits. A
+# page keeps at least one job, which fits on its own: it carries MAX_EMBEDDED_CALLS calls
+# at most, and 256 KiB of metadata.
 PAGE_BYTES = 2 * 1024 * 1024
-_CALL_BYTES = 600  # a call's summary in a response, generously
+_CALL_BYTES = 400  # a call's summary in a response (its JSON), beside its texts, generously
 
 
 class AdminJobUseCases:
@@ -48,5 +51,11 @@ class AdminJobUseCases:
 
 
 def _weight(view: JobView) -> int:
-    """About what a job weighs in a response: its metadata and its calls' summaries."""
-    return 500 + validation.json_size(view.job.metadata) + _CALL_BYTES * len(view.calls)
+    """About what a job weighs in a response: its metadata and the summaries of the calls
+    it shows, their texts as they are (an upstream's error in CJK weighs thrice its length)."""
+    calls = sum(_call_weight(call) for call in view.calls[:MAX_EMBEDDED_CALLS])
+    return 500 + validation.json_size(view.job.metadata) + calls
+
+
+def _call_weight(call: CallRecord) -> int:
+    return _CALL_BYTES + len(call.purpose.encode()) + len(call.model_alias) + len(call.error_message.encode())

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 from typing import Any
 
-from server.domain import credits, validation
-from server.domain.errors import DomainError, Kind, Reason
+from server.domain import credits, pagination, validation
+from server.domain.errors import DomainError, Kind, Reason, invalid_argument
 from server.domain.jobs import (
+    CallRecord,
     Job,
     JobStatus,
     JobView,
@@ -18,6 +20,7 @@ from server.domain.jobs import (
     single_call_abandon_seconds,
     summarize,
 )
+from server.domain.pagination import Page
 from server.services.auth import TeamPrincipal
 from server.storage import credits as credit_store
 from server.storage import jobs as job_store
@@ -25,6 +28,16 @@ from server.storage import ledger
 from server.storage.database import Database
 
 log = logging.getLogger(__name__)
+
+MAX_EMBEDDED_CALLS = 1_000
+"""The most calls a response embeds in a job (GetJob, GetJobCosts, CompleteJob,
+UpdateJobMetadata, ListTeamJobs): its first, oldest first; its `costs` count them all, and
+ListJobCalls pages through every one. A job has no bound of its own (a team without
+`max_calls_per_job`, an agent stuck in a loop), and a response past SAAS_MAX_MESSAGE_BYTES
+(8 MiB) or Envoy's 16 MiB of JSON cannot be sent: without a bound such a job could no
+longer be read, nor its completion answered. A call's summary is about 300 bytes of JSON,
+3.7 KB at most (its purpose, model and error at their longest, in 4-byte characters): 1,000
+weigh less than half of either limit (tests/unit/test_job_view_bound.py)."""
 
 
 class _IdempotentRace(Exception):
@@ -190,6 +203,21 @@ class JobUseCases:
             calls = await job_store.list_calls(conn, jid)
         return JobView(job, calls)
 
+    async def list_calls(
+        self, reader: TeamPrincipal | None, job_id: str, page_size: int, page_token: str
+    ) -> Page[CallRecord]:
+        """A page of a job's calls, oldest first: of the `reader` team's job, or of any
+        team's (None: the admin key). Paged by (created_at, call_id), the order the job
+        views show them in; what a pass may miss is said on ListJobCalls (job_service.proto)."""
+        jid = validation.job_id(job_id)
+        request = pagination.page_request(page_size, page_token, {"job_id": str(jid)})
+        after = _call_position(pagination.after(request, str, str))
+        async with self._db.statements() as conn:
+            calls = await job_store.list_calls_page(
+                conn, jid, None if reader is None else reader.team_id, after=after, limit=request.size + 1
+            )
+        return pagination.page(calls, request, lambda call: (call.created_at.isoformat(), str(call.call_id)))
+
     async def merge_metadata(self, principal: TeamPrincipal, job_id: str, patch: dict[str, Any]) -> JobView:
         """Shallow-merge `patch` into the job's metadata, in any status, under the job's row
         lock, so concurrent merges of different keys all land."""
@@ -326,6 +354,21 @@ async def charge_late_calls(db: Database, job_id: uuid.UUID, team_id: str, actor
             log.info("job %s: a call recorded after its team %s was archived is not charged", job_id, team_id)
             return 0
         return late.charged
+
+
+def _call_position(position: tuple[Any, ...] | None) -> tuple[datetime, uuid.UUID] | None:
+    """A page token's position in a job's calls (a call's created_at and call_id, as
+    written by list_calls); INVALID_ARGUMENT for one no page could have ended on (a
+    token is not signed: a forged one fails here, not in the database)."""
+    if position is None:
+        return None
+    try:
+        created_at, call_id = datetime.fromisoformat(position[0]), uuid.UUID(position[1])
+    except ValueError:
+        raise invalid_argument("page_token", "is not a token this API issued") from None
+    if created_at.tzinfo is None:
+        raise invalid_argument("page_token", "is not a token this API issued")
+    return created_at, call_id
 
 
 def _settlement_reason(job: Job, requested: JobStatus, settlement: credits.Settlement) -> str:

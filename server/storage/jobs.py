@@ -7,10 +7,11 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import and_, func, null, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from server.domain import validation
@@ -107,15 +108,23 @@ async def find_by_idempotency_key(conn: Connection, team_id: str, key: str) -> J
 
 _JOB_COLUMNS = ", ".join(column.name for column in jobs.c)
 _CALL_COLUMNS = ", ".join(column.name for column in llm_calls.c)
+# A job's calls as the job views and settlements read them: every column but the answer's
+# text (`content`, read back as NULL), which none of them shows or counts and which may be
+# most of a call's bytes (a job can have made hundreds of thousands of calls).
+_LISTED_CALL_COLUMNS = ", ".join(
+    "NULL AS content" if column.name == "content" else column.name for column in llm_calls.c
+)
 _GET_JOB = Statement(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = :job_id AND team_id = :team_id")
 _LOCK_JOB = Statement(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = :job_id AND team_id = :team_id FOR UPDATE")
-_LIST_CALLS = Statement(f"SELECT {_CALL_COLUMNS} FROM llm_calls WHERE job_id = :job_id ORDER BY created_at, call_id")
+_LIST_CALLS = Statement(
+    f"SELECT {_LISTED_CALL_COLUMNS} FROM llm_calls WHERE job_id = :job_id ORDER BY created_at, call_id"
+)
 # A finished job's calls, retention's archived ones too (a late charge: a stream may outlive
 # the retention of its job's other calls).
 _LIST_ALL_CALLS = Statement(
     f"""SELECT {_CALL_COLUMNS} FROM (
-            SELECT {_CALL_COLUMNS} FROM llm_calls WHERE job_id = :job_id
-            UNION ALL SELECT {_CALL_COLUMNS} FROM llm_calls_archive WHERE job_id = :job_id
+            SELECT {_LISTED_CALL_COLUMNS} FROM llm_calls WHERE job_id = :job_id
+            UNION ALL SELECT {_LISTED_CALL_COLUMNS} FROM llm_calls_archive WHERE job_id = :job_id
         ) calls ORDER BY created_at, call_id"""
 )
 
@@ -207,8 +216,49 @@ async def touch_jobs(conn: StatementConnection, job_ids: list[uuid.UUID], *, idl
 
 
 async def list_calls(conn: Connection | StatementConnection, job_id: uuid.UUID) -> tuple[CallRecord, ...]:
+    """Every call of the job, oldest first (by created_at, then call_id), without `content`."""
     statements = await as_statements(conn)
     return tuple(_call(row) for row in await statements.all(_LIST_CALLS, {"job_id": job_id}))
+
+
+# A page of a job's calls in the order of _LIST_CALLS, after a position (created_at,
+# call_id) or from the start, served by the (job_id, created_at) index. `:any_team` (the
+# admin key) reads any team's job; otherwise only `:team_id`'s, as get_job.
+_JOB_EXISTS = Statement(
+    "SELECT EXISTS (SELECT FROM jobs WHERE job_id = :job_id AND (:any_team OR team_id = :team_id)) AS found"
+)
+_CALLS_PAGE = f"""
+    SELECT {_LISTED_CALL_COLUMNS} FROM llm_calls
+     WHERE job_id = :job_id AND (:any_team OR team_id = :team_id) {{after}}
+     ORDER BY created_at, call_id
+     LIMIT :limit
+"""
+_FIRST_CALLS = Statement(_CALLS_PAGE.format(after=""))
+_CALLS_AFTER = Statement(_CALLS_PAGE.format(after="AND (created_at, call_id) > (:after_created_at, :after_call_id)"))
+
+
+async def list_calls_page(
+    conn: StatementConnection,
+    job_id: uuid.UUID,
+    team_id: str | None,
+    *,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[CallRecord]:
+    """At most `limit` of the job's calls, oldest first, after the position `after` (a
+    call's created_at and call_id) or from the first; without `content`. The job must be
+    `team_id`'s (None: any team's): NOT_FOUND otherwise, as for an unknown job. Both are
+    read in one round trip."""
+    params: dict[str, Any] = {"job_id": job_id, "any_team": team_id is None, "team_id": team_id or "", "limit": limit}
+    if after is None:
+        page = _FIRST_CALLS
+    else:
+        page = _CALLS_AFTER
+        params["after_created_at"], params["after_call_id"] = after
+    job_rows, call_rows = await conn.batch((_JOB_EXISTS, params), (page, params))
+    if not job_rows[0].found:
+        raise not_found("job", str(job_id))
+    return [_call(row) for row in call_rows]
 
 
 def _call(row: Any) -> CallRecord:
@@ -878,12 +928,13 @@ async def list_team_jobs(
 
 
 async def list_calls_of_jobs(conn: Connection, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[CallRecord, ...]]:
-    """The calls of several jobs in one query, oldest first per job."""
+    """The calls of several jobs in one query, oldest first per job, without `content`
+    (as list_calls)."""
     found: dict[uuid.UUID, list[CallRecord]] = {job_id: [] for job_id in job_ids}
     if not job_ids:
         return {}
     rows = await conn.execute(
-        select(llm_calls)
+        select(*(null().label("content") if c.name == "content" else c for c in llm_calls.c))
         .where(llm_calls.c.job_id.in_(job_ids))
         .order_by(llm_calls.c.job_id, llm_calls.c.created_at, llm_calls.c.call_id)
     )

@@ -25,6 +25,7 @@ from saas_litellm_client.errors import (
     error_from_response,
 )
 from saas_litellm_client.models import (
+    CallSummary,
     CompleteJobResponse,
     CompletionStatus,
     CreateAndCallChunk,
@@ -36,6 +37,7 @@ from saas_litellm_client.models import (
     Job,
     JobStatus,
     ListCreditTransactionsResponse,
+    ListJobCallsResponse,
     ListTeamJobsResponse,
     ListTeamModelsResponse,
     LLMCallResponse,
@@ -203,8 +205,36 @@ class SaasLiteLLMClient:
         )
 
     async def get_job(self, job_id: str) -> Job:
-        """The job with its status, cost totals and calls. `JobNotFoundError` if unknown (or another team's)."""
+        """The job with its status, cost totals and calls (its first 1,000: `iter_job_calls`
+        reads them all). `JobNotFoundError` if unknown (or another team's)."""
         return await self._request("GET", f"/jobs/{_segment(job_id)}", Job, repeat=Repeat.IDEMPOTENT)
+
+    async def list_job_calls(
+        self, job_id: str, *, page_size: int | None = None, page_token: str | None = None
+    ) -> ListJobCallsResponse:
+        """One page of a job's calls, oldest first, each as `get_job` shows it: all of them,
+        where a job shows only its first 1,000 (`job.costs.total_calls` counts them all).
+
+        `page_size` defaults to 50 (more than 1,000 is taken as 1,000); pass
+        `next_page_token` as `page_token` for the next page, or use `iter_job_calls`.
+        `JobNotFoundError` if unknown (or another team's).
+        """
+        params = {"page_size": page_size, "page_token": page_token}
+        return await self._request(
+            "GET", f"/jobs/{_segment(job_id)}/calls", ListJobCallsResponse, params=params, repeat=Repeat.IDEMPOTENT
+        )
+
+    async def iter_job_calls(self, job_id: str, *, page_size: int | None = None) -> AsyncIterator[CallSummary]:
+        """Every call of `list_job_calls`, oldest first, fetching the pages as it goes:
+        `async for call in client.iter_job_calls(job_id)`."""
+        page_token: str | None = None
+        while True:
+            page = await self.list_job_calls(job_id, page_size=page_size, page_token=page_token)
+            for call in page.calls:
+                yield call
+            if not page.next_page_token:
+                return
+            page_token = page.next_page_token
 
     async def get_job_costs(self, job_id: str) -> GetJobCostsResponse:
         """A job's cost view: each call's tokens and billed cost, the totals and the credits charged.

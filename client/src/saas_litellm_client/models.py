@@ -184,6 +184,8 @@ class Job(_Model):
     error_message: str = ""
     costs: JobCosts = Field(default_factory=JobCosts)
     calls: list[CallSummary] = Field(default_factory=list)
+    """The first 1,000 calls, oldest first; `costs.total_calls` counts them all, and
+    `iter_job_calls` reads every one."""
 
 
 class CompleteJobResponse(_Model):
@@ -194,6 +196,8 @@ class CompleteJobResponse(_Model):
     completed_at: datetime | None = None
     costs: JobCosts = Field(default_factory=JobCosts)
     calls: list[CallSummary] = Field(default_factory=list)
+    """The first 1,000 calls, oldest first; `costs.total_calls` counts them all, and
+    `iter_job_calls` reads every one."""
 
     @property
     def credits_remaining(self) -> int | None:
@@ -209,6 +213,16 @@ class GetJobCostsResponse(_Model):
     status: Annotated[JobStatus | str, _ENUM_FIRST] = JobStatus.STATUS_UNSPECIFIED
     costs: JobCosts = Field(default_factory=JobCosts)
     calls: list[CallSummary] = Field(default_factory=list)
+    """The first 1,000 calls, oldest first; `costs.total_calls` counts them all, and
+    `iter_job_calls` reads every one."""
+
+
+class ListJobCallsResponse(_Model):
+    """One page of `list_job_calls`: a job's calls oldest first, as `get_job` shows them."""
+
+    calls: list[CallSummary] = Field(default_factory=list)
+    next_page_token: str = ""
+    """Pass as `page_token` for the next page; empty on the last page."""
 
 
 class EstimateCallResponse(_Model):

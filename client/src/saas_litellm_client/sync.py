@@ -26,6 +26,7 @@ import pydantic
 
 from saas_litellm_client.client import DEFAULT_TIMEOUT, JobSession, SaasLiteLLMClient
 from saas_litellm_client.models import (
+    CallSummary,
     CompleteJobResponse,
     CompletionStatus,
     CreateAndCallChunk,
@@ -37,6 +38,7 @@ from saas_litellm_client.models import (
     Job,
     JobStatus,
     ListCreditTransactionsResponse,
+    ListJobCallsResponse,
     ListTeamJobsResponse,
     ListTeamModelsResponse,
     LLMCallResponse,
@@ -138,6 +140,22 @@ class SyncSaasLiteLLMClient:
     def get_job(self, job_id: str) -> Job:
         """See `SaasLiteLLMClient.get_job`."""
         return self._run(self.aio.get_job(job_id))
+
+    def list_job_calls(
+        self, job_id: str, *, page_size: int | None = None, page_token: str | None = None
+    ) -> ListJobCallsResponse:
+        """See `SaasLiteLLMClient.list_job_calls`."""
+        return self._run(self.aio.list_job_calls(job_id, page_size=page_size, page_token=page_token))
+
+    def iter_job_calls(self, job_id: str, *, page_size: int | None = None) -> Iterator[CallSummary]:
+        """See `SaasLiteLLMClient.iter_job_calls`: `for call in client.iter_job_calls(job_id)`, a page at a time."""
+        page_token: str | None = None
+        while True:
+            page = self.list_job_calls(job_id, page_size=page_size, page_token=page_token)
+            yield from page.calls
+            if not page.next_page_token:
+                return
+            page_token = page.next_page_token
 
     def get_job_costs(self, job_id: str) -> GetJobCostsResponse:
         """See `SaasLiteLLMClient.get_job_costs`."""

@@ -63,6 +63,24 @@ class GetJobCostsResponse(_message.Message):
     calls: _containers.RepeatedCompositeFieldContainer[_job_pb2.CallSummary]
     def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., status: _Optional[_Union[_job_pb2.Job.Status, str]] = ..., costs: _Optional[_Union[_job_pb2.JobCosts, _Mapping]] = ..., calls: _Optional[_Iterable[_Union[_job_pb2.CallSummary, _Mapping]]] = ...) -> None: ...
 
+class ListJobCallsRequest(_message.Message):
+    __slots__ = ("job_id", "page_size", "page_token")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, job_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListJobCallsResponse(_message.Message):
+    __slots__ = ("calls", "next_page_token")
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    calls: _containers.RepeatedCompositeFieldContainer[_job_pb2.CallSummary]
+    next_page_token: str
+    def __init__(self, calls: _Optional[_Iterable[_Union[_job_pb2.CallSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class GetUsageRequest(_message.Message):
     __slots__ = ("start_date", "end_date", "job_type", "limit")
     START_DATE_FIELD_NUMBER: _ClassVar[int]

@@ -49,6 +49,11 @@ class JobServiceStub:
                 request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobRequest.SerializeToString,
                 response_deserializer=saaslitellm_dot_v1_dot_job__pb2.Job.FromString,
                 _registered_method=True)
+        self.ListJobCalls = channel.unary_unary(
+                '/saaslitellm.v1.JobService/ListJobCalls',
+                request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.ListJobCallsRequest.SerializeToString,
+                response_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.ListJobCallsResponse.FromString,
+                _registered_method=True)
         self.UpdateJobMetadata = channel.unary_unary(
                 '/saaslitellm.v1.JobService/UpdateJobMetadata',
                 request_serializer=saaslitellm_dot_v1_dot_job__service__pb2.UpdateJobMetadataRequest.SerializeToString,
@@ -121,8 +126,32 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetJob(self, request, context):
-        """Returns a job with its cost totals and calls. NOT_FOUND for an unknown job or one
-        of another team; INVALID_ARGUMENT for a malformed id.
+        """Returns a job with its cost totals and its calls: the first 1,000, oldest first
+        (`costs.total_calls` counts them all; ListJobCalls pages through every one). NOT_FOUND
+        for an unknown job or one of another team; INVALID_ARGUMENT for a malformed id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJobCalls(self, request, context):
+        """Lists a job's calls, oldest first, each as a job's `calls` show it: every call, where
+        the responses that embed a job's calls (GetJob, GetJobCosts, CompleteJob,
+        UpdateJobMetadata, AdminJobService.ListTeamJobs) show only the first 1,000. Takes the
+        job's team's virtual key, or the admin key (header `X-Admin-Key` or `Authorization:
+        Bearer`), which reads any team's job. Calls retention has archived are not listed, as
+        GetJob no longer shows them.
+
+        A pass over a finished job shows each of its calls exactly once, once the calls still
+        running when it ended are recorded (a call outlives its job's end and is recorded
+        then). A job's calls are recorded concurrently, each stamped `created_at` as its
+        record begins, so a call may commit after one stamped later: a pass may miss a call
+        recorded while it reads, if it had already read past that call's place. Only a call
+        being recorded can be missed: an open job's, or a finished job's late one; a finished
+        job takes no new call.
+        Errors: NOT_FOUND for an unknown job or one of another team; INVALID_ARGUMENT for a
+        malformed id, a negative page size, or a page token not issued for this job;
+        UNAUTHENTICATED without a valid key (a wrong `X-Admin-Key` is not tried as a team key).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -138,7 +167,8 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetJobCosts(self, request, context):
-        """Returns a job's cost view: what each call cost the team and what the job was charged.
+        """Returns a job's cost view: the totals of all its calls and what the job was charged,
+        and what each of its first 1,000 calls cost the team (ListJobCalls lists them all).
         NOT_FOUND for an unknown job or one of another team.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -194,7 +224,8 @@ class JobServiceServicer:
 
     def CompleteJob(self, request, context):
         """Completes a job as `completed` (charged) or `failed` (not charged; the reserved
-        credit is released) and returns its cost totals. Idempotent: repeating the same
+        credit is released) and returns its cost totals, over all its calls, and its first
+        1,000 calls (ListJobCalls lists them all). Idempotent: repeating the same
         completion returns the same result and never charges again; a different final
         status is FAILED_PRECONDITION (`JOB_ALREADY_FINISHED`).
         """
@@ -256,6 +287,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.GetJob,
                     request_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.GetJobRequest.FromString,
                     response_serializer=saaslitellm_dot_v1_dot_job__pb2.Job.SerializeToString,
+            ),
+            'ListJobCalls': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobCalls,
+                    request_deserializer=saaslitellm_dot_v1_dot_job__service__pb2.ListJobCallsRequest.FromString,
+                    response_serializer=saaslitellm_dot_v1_dot_job__service__pb2.ListJobCallsResponse.SerializeToString,
             ),
             'UpdateJobMetadata': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateJobMetadata,
@@ -366,6 +402,33 @@ class JobService:
             '/saaslitellm.v1.JobService/GetJob',
             saaslitellm_dot_v1_dot_job__service__pb2.GetJobRequest.SerializeToString,
             saaslitellm_dot_v1_dot_job__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobCalls(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saaslitellm.v1.JobService/ListJobCalls',
+            saaslitellm_dot_v1_dot_job__service__pb2.ListJobCallsRequest.SerializeToString,
+            saaslitellm_dot_v1_dot_job__service__pb2.ListJobCallsResponse.FromString,
             options,
             channel_credentials,
             insecure,
