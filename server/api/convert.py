@@ -308,14 +308,18 @@ def embedded_calls(view: JobView) -> list[job_pb2.CallSummary]:
 
 
 def job_costs(view: JobView) -> job_pb2.JobCosts:
+    """A job's totals. Its token counts saturate at 2,147,483,647 in the API's 32-bit fields
+    (an agent looping over long contexts can pass that in one job): a view that fails to
+    convert would fail GetJob, and CompleteJob after it committed. The usage reports count
+    tokens in 64 bits."""
     costs, job = view.costs, view.job
     result = job_pb2.JobCosts(
-        total_calls=costs.total_calls,
-        successful_calls=costs.successful_calls,
-        failed_calls=costs.failed_calls,
-        total_tokens=costs.total_tokens,
-        prompt_tokens=costs.prompt_tokens,
-        completion_tokens=costs.completion_tokens,
+        total_calls=saturated(costs.total_calls),
+        successful_calls=saturated(costs.successful_calls),
+        failed_calls=saturated(costs.failed_calls),
+        total_tokens=saturated(costs.total_tokens),
+        prompt_tokens=saturated(costs.prompt_tokens),
+        completion_tokens=saturated(costs.completion_tokens),
         total_cost_usd=usd(costs.billed_cost_usd),
         avg_latency_ms=costs.avg_latency_ms,
         credit_applied=job.credits_charged > 0,
@@ -475,11 +479,17 @@ _LEDGER_KIND = {
 INT32_MAX = 2**31 - 1
 
 
+def saturated(value: int) -> int:
+    """An unbounded total in one of the API's 32-bit fields: exact up to 2,147,483,647,
+    that number beyond."""
+    return min(value, INT32_MAX)
+
+
 def lifetime_credits(value: int) -> int:
     """A lifetime total (credits allocated or used) in the API's 32-bit fields: exact up
     to 2,147,483,647, that number beyond (the totals are unbounded; what a team holds and
     every change are at most MAX_CREDITS, so the other credit fields never saturate)."""
-    return min(value, INT32_MAX)
+    return saturated(value)
 
 
 def credit_balance(view: BalanceView) -> credit_service_pb2.CreditBalance:

@@ -98,3 +98,18 @@ def test_a_jobs_weight_in_the_job_list_is_at_least_what_it_weighs(make) -> None:
         assert admin_jobs._weight(view) >= max(shown.ByteSize(), json_bytes(shown)), count
     # A page of jobs weighing its budget at most fits in a response, with room to spare.
     assert admin_jobs.PAGE_BYTES < GRPC_LIMIT / 2
+
+
+def test_a_jobs_token_totals_past_32_bits_saturate_instead_of_failing_the_view() -> None:
+    """A looping agent's job can pass 2**31 tokens: GetJob, and CompleteJob after it
+    committed, must still answer, the totals at the 32-bit fields' largest value."""
+    owner = job(JobStatus.COMPLETED)
+    calls = tuple(
+        CallRecord(**{**vars(call(owner.job_id, index)), "prompt_tokens": 900_000_000, "completion_tokens": 1})
+        for index in range(3)
+    )
+    view = JobView(owner, calls)
+    for response in (convert.job(view), convert.job_costs_response(view), convert.complete_job_response(view)):
+        costs = response.costs
+        assert costs.prompt_tokens == costs.total_tokens == convert.INT32_MAX
+        assert costs.completion_tokens == 3 and costs.total_calls == 3
