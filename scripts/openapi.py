@@ -64,6 +64,7 @@ TEAM_OR_ADMIN_METHODS = {
     f"{PACKAGE}.CreditService.GetCreditBalance",
     f"{PACKAGE}.CreditService.ListCreditTransactions",
     f"{PACKAGE}.JobService.ListTeamModels",
+    f"{PACKAGE}.JobService.ListJobCalls",
     f"{PACKAGE}.AdminJobService.ListTeamJobs",
 }
 SECURITY_SCHEMES = {

@@ -130,6 +130,7 @@ def test_every_operation_documents_auth_and_the_error_shape(document):
         "CreditService_GetCreditBalance",
         "CreditService_ListCreditTransactions",
         "JobService_ListTeamModels",
+        "JobService_ListJobCalls",
         "AdminJobService_ListTeamJobs",
     }
     for path, item in document["paths"].items():
