@@ -308,7 +308,8 @@ class Authenticator:
             raise DomainError(
                 Kind.UNAUTHENTICATED,
                 Reason.INVALID_API_KEY,
-                "the Authorization header was sent more than once: send one virtual key, once",
+                "the Authorization header was sent more than once, or holds a comma, which no key has: "
+                "send one virtual key, once",
             )
         digest = keys.digest(token)
         owner = self.cache.get(digest)
@@ -345,7 +346,8 @@ class Authenticator:
         presented = metadata.get("x-admin-key") or bearer_token(metadata) or ""
         if not hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self._admin_digest):
             if "," in presented:  # a header sent more than once (common.metadata joins its values)
-                why = f"{'X-Admin-Key' if metadata.get('x-admin-key') else 'the Authorization header'} was sent more than once"
+                header = "X-Admin-Key" if metadata.get("x-admin-key") else "the Authorization header"
+                why = f"{header} was sent more than once (or the key sent holds a comma)"
             elif metadata.get("x-admin-key"):
                 why = "the admin key sent in X-Admin-Key is not valid"
             elif presented:

@@ -474,3 +474,14 @@ def test_an_http2_request_without_a_path_runs_no_lua_error(stack):
             data = data[9 + length :]
     sock.close()
     assert lua_errors(stack) == before
+
+
+def test_a_key_holding_a_comma_is_told_it_may_be_that_not_only_sent_twice(api):
+    """HTTP joins a header sent twice with a comma, so the server cannot tell one from a key
+    holding a comma (which no key has): the message names both."""
+    team = requests.post(
+        f"{api}/jobs/create", headers={"Authorization": "Bearer sk-one,two"}, json={"job_type": "t"}, timeout=10
+    )
+    admin = requests.get(f"{api}/organizations", headers={"X-Admin-Key": "sk-one,two"}, timeout=10)
+    assert team.status_code == admin.status_code == 401
+    assert "holds a comma" in team.json()["message"] and "holds a comma" in admin.json()["message"]
