@@ -13,6 +13,7 @@ with the same rules (dashboard/nginx.conf).
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,8 @@ SECURITY_HEADERS = {
 }
 
 CLIENT = web.AppKey("client", ClientSession)
+
+OUTSIDE_API = {"code": 5, "message": "not a path of the API: this server proxies only /api/*", "details": []}
 
 NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Dashboard not built</title>
 <p>The admin dashboard is not built yet. Build it with <code>make dashboard</code>
@@ -115,6 +118,28 @@ def _run(command: list[str], cwd: Path) -> None:
 
 # ---------------------------------------------------------------------- serve
 
+_ENCODED_DOT = re.compile("%2e", re.IGNORECASE)
+_SLASHES = re.compile(r"%2f|%5c|\\", re.IGNORECASE)
+
+
+def within_api(raw_path: str) -> bool:
+    """Whether a request's path stays under /api/ once resolved as Envoy resolves it:
+    normalize_path reads `\\` as `/`, `%2e` as `.` and a segment `..;x` as `..` (%2F and %5C,
+    which it keeps, are read as `/` here too, to be safe). The path is sent on as the client
+    wrote it, so one that resolves elsewhere (/api/../docs, /api/..;/metrics) would reach
+    the whole of Envoy: the docs, /metrics, the OpenAI-compatible /v1."""
+    segments = _SLASHES.sub("/", _ENCODED_DOT.sub(".", raw_path)).split("/")[1:]
+    resolved: list[str] = []
+    for segment in segments:
+        dots = segment.split(";", 1)[0]
+        if dots == "..":
+            resolved = resolved[:-1]
+        elif dots != ".":
+            resolved.append(segment)
+    if segments and segments[-1].split(";", 1)[0] in (".", ".."):
+        resolved.append("")  # /api/x/.. is /api/
+    return len(resolved) >= 2 and resolved[0] == "api"
+
 
 def create_app(api_url: str, dist: Path = DIST) -> web.Application:
     """The dashboard server: static bundle, SPA fallback, and /api/* proxied to `api_url`."""
@@ -133,6 +158,8 @@ def create_app(api_url: str, dist: Path = DIST) -> web.Application:
         return web.Response(text="ok")
 
     async def proxy(request: web.Request) -> web.StreamResponse:
+        if not within_api(request.rel_url.raw_path):
+            return web.json_response(OUTSIDE_API, status=404)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         # A client's own X-Forwarded-For is never passed on. Envoy, the API's edge, appends
         # the address it saw (this server's), which is the peer the audit log records: an

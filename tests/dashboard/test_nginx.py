@@ -1,0 +1,118 @@
+"""The dashboard's two servers follow the same rules: devstack/dashboard.py (aiohttp, in
+`make dev` and these tests) and dashboard/nginx.conf (nginx, in docker-compose), each run
+against the test stack's Envoy with the bundle in dashboard/dist. nginx is Debian's, when
+installed (as kubectl in tests/deploy): the config as shipped but for its listen address,
+its root and its upstream."""
+
+from __future__ import annotations
+
+import http.client
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from devstack import dashboard
+from devstack.processes import Child, free_port
+from devstack.stack import Stack
+from tests.conftest import ADMIN_KEY, ROOT
+
+pytestmark = pytest.mark.e2e
+NGINX = Path(shutil.which("nginx") or "/usr/sbin/nginx")
+
+
+@contextmanager
+def nginx(upstream: str, root: Path, workdir: Path) -> Iterator[str]:
+    """nginx serving dashboard/nginx.conf on a free port, with `root` as its bundle and
+    `upstream` in place of Envoy; yields its URL."""
+    port = free_port()
+    site = (ROOT / "dashboard" / "nginx.conf").read_text()
+    for shipped, here in (
+        ("listen 3002;", f"listen 127.0.0.1:{port};"),
+        ("root /usr/share/nginx/html;", f"root {root};"),
+        ("http://envoy:8003", upstream),
+    ):
+        assert shipped in site, f"dashboard/nginx.conf no longer says {shipped!r}"
+        site = site.replace(shipped, here)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "site.conf").write_text(site)
+    temp = " ".join(f"{kind}_temp_path {workdir};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (workdir / "nginx.conf").write_text(
+        f"daemon off; pid {workdir}/nginx.pid; worker_processes 1; error_log {workdir}/error.log;\n"
+        "events {}\n"
+        f"http {{ include /etc/nginx/mime.types; access_log off; {temp} include {workdir}/site.conf; }}\n"
+    )
+    command = [str(NGINX), "-p", str(workdir), "-e", str(workdir / "error.log"), "-c", str(workdir / "nginx.conf")]
+    child = Child("nginx", command, workdir / "nginx.log")
+    child.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        child.wait_ready(lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200, timeout=15)
+        yield url
+    finally:
+        child.stop()
+
+
+@pytest.fixture(scope="module")
+def nginx_url(stack: Stack, dashboard_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not NGINX.exists():
+        pytest.skip("nginx is not installed (apt-get install -y nginx)")
+    with nginx(stack.api_url, dashboard.DIST, tmp_path_factory.mktemp("nginx")) as url:
+        yield url
+
+
+@pytest.fixture(params=["aiohttp", "nginx"])
+def server(request: pytest.FixtureRequest, dashboard_url: str) -> str:
+    """The URL of one of the dashboard's servers, each test run against both."""
+    return dashboard_url if request.param == "aiohttp" else request.getfixturevalue("nginx_url")
+
+
+def fetch(base: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+    """GET `path` exactly as written (httpx would resolve its dot segments first): the
+    status, the headers (names in lower case) and the body."""
+    url = urlsplit(base)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode()
+    finally:
+        connection.close()
+
+
+# Paths under /api/ that Envoy (normalize_path) resolves to its other routes: the API's
+# docs, its Prometheus metrics (with the admin key), the OpenAI-compatible /v1.
+ESCAPES = [
+    "/api/../docs",
+    "/api/%2e%2e/redoc",
+    "/api/.%2E/openapi.json",
+    "/api/../metrics",
+    "/api/../v1/models",
+    "/api/..\\docs",
+    "/api/..;/docs",
+    "/api/x/..;x/..;/metrics",
+    "/api/.;/..;/v1/models",
+    "/api\\..\\docs",
+]
+
+
+def test_no_path_under_api_reaches_the_rest_of_envoy(server: str) -> None:
+    keys = {"X-Admin-Key": ADMIN_KEY, "Authorization": f"Bearer {ADMIN_KEY}"}
+    _, _, index = fetch(server, "/")
+    for path in ESCAPES:
+        status, headers, body = fetch(server, path, keys)
+        assert "x-request-id" not in headers, f"{path} reached Envoy: {status} {body[:100]!r}"
+        if status != 404:  # nginx resolved the path itself: an app route
+            assert (status, body) == (200, index), path
+        elif path.startswith("/api/"):
+            assert '"code":5' in body.replace(" ", ""), (path, body)
+
+    # A path that stays under /api/ is sent on as written: Envoy resolves it, and decodes ids.
+    status, headers, body = fetch(server, "/api/x/../organizations?page_size=1", keys)
+    assert status == 200 and "x-request-id" in headers and '"organizations"' in body, body
+    status, _, body = fetch(server, "/api/organizations/%6E%6F-such%2Eorg", keys)
+    assert status == 404 and "organization 'no-such.org' not found" in body, body
