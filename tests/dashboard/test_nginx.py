@@ -116,3 +116,14 @@ def test_no_path_under_api_reaches_the_rest_of_envoy(server: str) -> None:
     assert status == 200 and "x-request-id" in headers and '"organizations"' in body, body
     status, _, body = fetch(server, "/api/organizations/%6E%6F-such%2Eorg", keys)
     assert status == 404 and "organization 'no-such.org' not found" in body, body
+
+
+def test_only_an_asset_found_is_cached_for_good(server: str) -> None:
+    asset = sorted(dashboard.DIST.glob("assets/*.js"))[0]
+    found = httpx.get(f"{server}/assets/{asset.name}", timeout=5)
+    assert found.status_code == 200 and found.headers["cache-control"] == "public, max-age=31536000, immutable"
+    # A bundle newer than this server's (a deploy under way): asked again later, it is there.
+    missing = httpx.get(f"{server}/assets/index-NOTYET.js", timeout=5)
+    assert missing.status_code == 404
+    assert "immutable" not in missing.headers.get("cache-control", "")
+    assert "max-age" not in missing.headers.get("cache-control", "")
