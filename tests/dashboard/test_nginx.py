@@ -7,6 +7,7 @@ its root and its upstream."""
 from __future__ import annotations
 
 import http.client
+import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,31 +86,31 @@ def fetch(base: str, path: str, headers: dict[str, str] | None = None) -> tuple[
 
 
 # Paths under /api/ that Envoy (normalize_path) resolves to its other routes: the API's
-# docs, its Prometheus metrics (with the admin key), the OpenAI-compatible /v1.
+# docs, its Prometheus metrics (with the admin key), the OpenAI-compatible /v1. nginx
+# resolves the first ones itself (RFC 3986 dot segments), to a path not under /api/.
 ESCAPES = [
     "/api/../docs",
     "/api/%2e%2e/redoc",
     "/api/.%2E/openapi.json",
     "/api/../metrics",
     "/api/../v1/models",
-    "/api/..\\docs",
-    "/api/..;/docs",
-    "/api/x/..;x/..;/metrics",
-    "/api/.;/..;/v1/models",
     "/api\\..\\docs",
 ]
+# Envoy also reads `\` as `/` and a segment `..;x` as `..`; nginx does not.
+ENVOY_ESCAPES = ["/api/..\\docs", "/api/..;/docs", "/api/x/..;x/..;/metrics", "/api/.;/..;/v1/models"]
 
 
 def test_no_path_under_api_reaches_the_rest_of_envoy(server: str) -> None:
     keys = {"X-Admin-Key": ADMIN_KEY, "Authorization": f"Bearer {ADMIN_KEY}"}
     _, _, index = fetch(server, "/")
-    for path in ESCAPES:
+    for path in ESCAPES + ENVOY_ESCAPES:
         status, headers, body = fetch(server, path, keys)
         assert "x-request-id" not in headers, f"{path} reached Envoy: {status} {body[:100]!r}"
-        if status != 404:  # nginx resolved the path itself: an app route
-            assert (status, body) == (200, index), path
-        elif path.startswith("/api/"):
-            assert '"code":5' in body.replace(" ", ""), (path, body)
+        assert status == 404 or (status, body) == (200, index), path  # or nginx's app route
+    for path in ENVOY_ESCAPES:
+        status, headers, body = fetch(server, path, keys)
+        assert status == 404 and headers["content-type"].startswith("application/json"), path
+        assert json.loads(body) == dashboard.OUTSIDE_API
 
     # A path that stays under /api/ is sent on as written: Envoy resolves it, and decodes ids.
     status, headers, body = fetch(server, "/api/x/../organizations?page_size=1", keys)
@@ -127,3 +128,19 @@ def test_only_an_asset_found_is_cached_for_good(server: str) -> None:
     assert missing.status_code == 404
     assert "immutable" not in missing.headers.get("cache-control", "")
     assert "max-age" not in missing.headers.get("cache-control", "")
+
+
+def test_a_missing_file_is_404_and_an_app_route_is_the_app(server: str) -> None:
+    index = httpx.get(f"{server}/", timeout=5)
+    assert index.status_code == 200 and index.headers["cache-control"] == "no-cache"
+    for route in ("/teams/acme-corp", "/organizations", "/teams/acme-corp/usage/"):
+        answer = httpx.get(f"{server}{route}", timeout=5)
+        assert (answer.status_code, answer.text) == (200, index.text), route
+        assert answer.headers["x-frame-options"] == "DENY"
+    assert httpx.get(f"{server}/index.html", timeout=5).text == index.text
+    # A name with a dot is a file's: not there, it is a 404, never the app in its place.
+    for missing in ("/missing.js", "/favicon.ico", "/teams/acme.corp", "/robots.txt"):
+        assert httpx.get(f"{server}{missing}", timeout=5).status_code == 404, missing
+    # Under /api/ a dot is the API's to judge: an id may hold one.
+    found = httpx.get(f"{server}/api/organizations/no-such.org", headers={"X-Admin-Key": ADMIN_KEY}, timeout=10)
+    assert found.status_code == 404 and found.json()["message"] == "organization 'no-such.org' not found"
