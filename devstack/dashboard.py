@@ -191,10 +191,14 @@ def create_app(api_url: str, dist: Path = DIST) -> web.Application:
         if not index.exists():
             return web.Response(status=503, text=NOT_BUILT, content_type="text/html", headers=SECURITY_HEADERS)
         relative = request.match_info["path"]
-        target = (dist / relative).resolve() if relative else index
+        try:
+            target = (dist / relative).resolve() if relative else index
+            found = target.is_relative_to(dist) and target.is_file()
+        except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+            raise web.HTTPNotFound() from None
         if not target.is_relative_to(dist):
             raise web.HTTPNotFound()
-        if target.is_file():
+        if found:
             immutable = target.parent == dist / "assets"  # content-hashed file names
             cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
             return web.FileResponse(target, headers={**SECURITY_HEADERS, "Cache-Control": cache})

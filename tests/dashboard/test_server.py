@@ -76,6 +76,17 @@ async def test_says_how_to_build_when_the_bundle_is_missing_and_when_the_api_is_
         assert (await api.json())["message"] == "the API gateway (Envoy) cannot be reached"
 
 
+async def test_a_name_no_file_can_have_is_a_404(tmp_path: Path) -> None:
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / "index.html").write_text("<!doctype html>")
+    app = dashboard.create_app(f"http://127.0.0.1:{free_port()}", tmp_path / "dist")
+    async with TestClient(TestServer(app)) as client:
+        for path in ("/%00", "/" + "a" * 300, "/assets/" + "a" * 300 + ".js", "/a%00b"):
+            answer = await client.get(path)
+            assert answer.status == 404, (path, answer.status)
+        assert (await client.get("/teams/acme-corp")).status == 200  # an app route still is one
+
+
 def test_rebuilds_only_when_a_source_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = tmp_path / "app"
     (app / "src").mkdir(parents=True)
