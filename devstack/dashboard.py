@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = ROOT / "dashboard"
@@ -56,6 +56,7 @@ SECURITY_HEADERS = {
 
 CLIENT = web.AppKey("client", ClientSession)
 
+GATEWAY_DOWN = {"code": 14, "message": "the API gateway (Envoy) cannot be reached", "details": []}
 OUTSIDE_API = {"code": 5, "message": "not a path of the API: this server proxies only /api/*", "details": []}
 
 NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Dashboard not built</title>
@@ -171,10 +172,10 @@ def create_app(api_url: str, dist: Path = DIST) -> web.Application:
             upstream = await app[CLIENT].request(
                 request.method, api_url + request.rel_url.raw_path_qs, headers=headers, data=body or None
             )
-        except OSError:
-            return web.json_response(
-                {"code": 14, "message": "the API gateway (Envoy) cannot be reached", "details": []}, status=503
-            )
+        except (OSError, ClientError):
+            # Refused, timed out, or closed without an answer (ServerDisconnectedError is no
+            # OSError): the gateway is down, as nginx says for its 502 and 504.
+            return web.json_response(GATEWAY_DOWN, status=503)
         async with upstream:
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             for name, value in upstream.headers.items():

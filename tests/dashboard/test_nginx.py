@@ -9,6 +9,8 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
+import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -144,3 +146,29 @@ def test_a_missing_file_is_404_and_an_app_route_is_the_app(server: str) -> None:
     # Under /api/ a dot is the API's to judge: an id may hold one.
     found = httpx.get(f"{server}/api/organizations/no-such.org", headers={"X-Admin-Key": ADMIN_KEY}, timeout=10)
     assert found.status_code == 404 and found.json()["message"] == "organization 'no-such.org' not found"
+
+
+def test_nginx_too_says_the_gateway_is_down_when_envoy_closes_without_answering(tmp_path: Path) -> None:
+    """As devstack/dashboard.py (tests/dashboard/test_server.py): nginx's 502 is the 503 of
+    the API's error shape."""
+    if not NGINX.exists():
+        pytest.skip("nginx is not installed (apt-get install -y nginx)")
+    envoy = socket.create_server(("127.0.0.1", 0))
+
+    def close_unanswered() -> None:
+        while True:
+            try:
+                connection, _ = envoy.accept()
+            except OSError:  # closed: the test is over
+                return
+            with connection:
+                connection.recv(65536)
+
+    threading.Thread(target=close_unanswered, daemon=True).start()
+    try:
+        with nginx(f"http://127.0.0.1:{envoy.getsockname()[1]}", tmp_path / "dist", tmp_path / "nginx") as url:
+            answer = httpx.get(f"{url}/api/organizations", timeout=10)
+    finally:
+        envoy.shutdown(socket.SHUT_RDWR)  # wakes the accept() above
+        envoy.close()
+    assert answer.status_code == 503 and answer.json() == dashboard.GATEWAY_DOWN

@@ -4,6 +4,7 @@ staleness rule."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
@@ -74,6 +75,21 @@ async def test_says_how_to_build_when_the_bundle_is_missing_and_when_the_api_is_
         api = await client.get("/api/organizations")
         assert api.status == 503
         assert (await api.json())["message"] == "the API gateway (Envoy) cannot be reached"
+
+
+async def test_an_envoy_that_closes_without_answering_is_a_gateway_down(tmp_path: Path) -> None:
+    async def close_unanswered(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        writer.close()
+
+    envoy = await asyncio.start_server(close_unanswered, "127.0.0.1", 0)
+    port = envoy.sockets[0].getsockname()[1]
+    async with envoy, TestClient(TestServer(dashboard.create_app(f"http://127.0.0.1:{port}", tmp_path))) as client:
+        for answer in (
+            await client.get("/api/organizations"),
+            await client.post("/api/organizations/create", json={"organization_id": "x", "name": "X"}),
+        ):
+            assert answer.status == 503 and await answer.json() == dashboard.GATEWAY_DOWN
 
 
 async def test_a_name_no_file_can_have_is_a_404(tmp_path: Path) -> None:
