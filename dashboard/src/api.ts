@@ -61,9 +61,29 @@ interface Options {
   idempotencyKey?: string;
 }
 
+/**
+ * The first character of `key` that a header cannot carry, shown plainly; or "". fetch
+ * sends Latin-1 only and refuses the request otherwise with the TypeError a network
+ * failure gives, so a key pasted with a Cyrillic letter read as "cannot reach the API".
+ */
+function unsendable(key: string): string {
+  const found = /[^\t\x20-\x7e\x80-\xff]/u.exec(key)?.[0];
+  if (found === undefined) return "";
+  const code = `U+${found.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+  return /[\p{L}\p{N}\p{P}\p{S}]/u.test(found) ? `"${found}" (${code})` : code;
+}
+
 export async function request<T>(method: string, path: string, options: Options = {}): Promise<T> {
   const key = options.key ?? currentKey();
   if (!key) throw new ApiError(401, "not signed in", "ADMIN_KEY_REQUIRED");
+  const character = unsendable(key);
+  if (character) {
+    throw new ApiError(
+      0,
+      `the admin key holds ${character}, which an HTTP header cannot carry: nothing was sent; check the key`,
+      "KEY_NOT_SENDABLE",
+    );
+  }
   const headers: Record<string, string> = { "X-Admin-Key": key, Accept: "application/json" };
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
   if (options.idempotencyKey) headers["Idempotency-Key"] = options.idempotencyKey;

@@ -1,7 +1,8 @@
 """The dashboard shows the truth: editors that save in several requests say what was saved
 when a later one is refused, a form sends only what it shows, lists never claim to be
 empty when they failed to load, usage tables list every row, Escape closes one dialog, a
-search pages through what it fetched, and a malformed address is a page not found."""
+search pages through what it fetched, a malformed address is a page not found, and a key
+no header can carry is not taken for a network failure."""
 
 from __future__ import annotations
 
@@ -192,6 +193,25 @@ def test_team_settings_default_model_goes_back_when_the_groups_saved_no_longer_g
     settings.get_by_role("button", name="Save settings").click()
     expect(page.get_by_text("Nothing to save: no setting was changed.")).to_be_visible()
     expect(settings.get_by_role("alert")).to_have_count(0)
+
+
+# ---------------------------------------------------------------- sign-in
+
+
+def test_a_key_no_header_can_carry_is_said_so_not_taken_for_a_network_failure(page: Page) -> None:
+    """fetch refuses a header beyond Latin-1 with the TypeError of a network failure: a key
+    typed in the wrong keyboard layout read as 'cannot reach the API; is the dev stack
+    running?'."""
+    gets = api_requests(page, "GET")
+    sign_in(page, "ключ-0123456789abcdef")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text('the admin key holds "к" (U+043A), which an HTTP header cannot carry')
+    expect(alert).to_contain_text("KEY_NOT_SENDABLE")
+    expect(alert).not_to_contain_text("cannot reach the API")
+    assert gets == []
+    page.get_by_label("Admin key").fill(ADMIN_KEY)  # the right key still signs in
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Organizations")).to_be_visible()
 
 
 # ---------------------------------------------------------------- usage
