@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 import requests
 from playwright.sync_api import Locator, Page, expect
@@ -242,6 +244,33 @@ def test_usage_tables_list_every_job_type_and_charts_say_they_show_the_top(page:
     expect(job_type.locator("option")).to_have_count(11)  # the others can still be chosen
     job_type.select_option("kind03")
     expect(table.locator("tbody tr")).to_contain_text("kind03")
+
+
+def test_usage_says_rows_were_left_out_only_when_some_were(page: Page, stack: Stack) -> None:
+    """The report lists at most 1000 job types: 1000 may be all there are."""
+    api = f"{stack.api_url}/api"
+    team, key = make_team(api)
+    create(api, f"/credits/teams/{team}/add", {"credits": 1000, "reason": "1001 jobs"})
+
+    def make_jobs(kinds: range) -> None:
+        with (
+            httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30) as client,
+            ThreadPoolExecutor(4) as pool,
+        ):
+            answers = pool.map(lambda i: client.post(f"{api}/jobs/create", json={"job_type": f"kind{i:04d}"}), kinds)
+            assert {answer.status_code for answer in answers} == {200}
+
+    make_jobs(range(1000))
+    sign_in(page)
+    page.goto(f"/#/teams/{team}/usage")
+    table = page.get_by_test_id("usage-job-type")
+    expect(table.get_by_role("heading")).to_contain_text("(1,000)")
+    expect(table.get_by_role("status")).to_have_count(0)
+
+    make_jobs(range(1000, 1001))
+    page.get_by_role("button", name="Refresh").click()
+    expect(table.get_by_role("status")).to_contain_text("these rows do not add up to the totals")
+    expect(table.locator("tbody tr")).to_have_count(1000)
 
 
 # ---------------------------------------------------------------- lists

@@ -218,10 +218,15 @@ export function UsageView({ report, showTeams }: { report: UsageReport; showTeam
           />
         )}
       </div>
-      <BreakdownTable title="By job type" rows={report.job_types.map((t) => ({ name: t.job_type, usage: t.usage }))} />
+      <BreakdownTable
+        title="By job type"
+        totals={report.totals}
+        rows={report.job_types.map((t) => ({ name: t.job_type, usage: t.usage }))}
+      />
       {showTeams && (
         <BreakdownTable
           title="By team"
+          totals={report.totals}
           rows={report.teams.map((t) => ({ name: t.team_id, usage: t.usage, href: `#/teams/${enc(t.team_id)}` }))}
         />
       )}
@@ -229,14 +234,29 @@ export function UsageView({ report, showTeams }: { report: UsageReport; showTeam
   );
 }
 
-function BreakdownTable(props: { title: string; rows: { name: string; usage: UsageFigures; href?: string }[] }) {
+/**
+ * Whether `rows` hold every job and call of `totals`. A full page of rows may be all there
+ * are: only figures that fall short say the report left rows out (each had a job or a call).
+ */
+function addsUp(rows: { usage: UsageFigures }[], totals: UsageFigures): boolean {
+  const count = (value: string | undefined) => BigInt(value ?? 0);
+  return (["jobs", "calls"] as const).every(
+    (figure) => rows.reduce((sum, r) => sum + count(r.usage[figure]), 0n) === count(totals[figure]),
+  );
+}
+
+function BreakdownTable(props: {
+  title: string;
+  totals: UsageFigures;
+  rows: { name: string; usage: UsageFigures; href?: string }[];
+}) {
   if (props.rows.length === 0) return null;
   return (
     <section data-testid={`usage-${props.title.replace("By ", "").replace(" ", "-")}`}>
       <h3>
         {props.title} <span class="muted">({int(props.rows.length)})</span>
       </h3>
-      {props.rows.length >= REPORT_LIMIT && (
+      {props.rows.length >= REPORT_LIMIT && !addsUp(props.rows, props.totals) && (
         <p class="warning" role="status">
           Only the {int(REPORT_LIMIT)} with the highest provider cost are listed (the API's most): these rows do not
           add up to the totals.
