@@ -320,19 +320,30 @@ class WebhookSender:
             status_code, error = await self._attempt(delivery)
             retry_in = None if not error else webhooks.retry_delay_seconds(delivery.attempts + 1)
             async with self._recording, self._db.transaction() as conn:
-                await store.record_attempt(
+                recorded = await store.record_attempt(
                     conn,
                     delivery.delivery_id,
                     status_code=status_code,
                     error=error,
                     retry_in=retry_in,
                     endpoint_id=delivery.endpoint_id,
+                    leased_until=delivery.leased_until,
                 )
         except Exception:
             log.warning(
                 "webhook delivery %s: its attempt was not recorded; it is sent again when its lease ends",
                 delivery.delivery_id,
                 exc_info=True,
+            )
+            return
+        if not recorded:  # nothing of it applies: the delivery's state is another attempt's
+            log.warning(
+                "webhook delivery %s: attempt %d ended after its lease (%s), when the delivery was another "
+                "process's or done; its outcome is dropped: %s",
+                delivery.delivery_id,
+                delivery.attempts + 1,
+                delivery.leased_until.astimezone(UTC).isoformat(),
+                error or f"HTTP {status_code}",
             )
             return
         if error and retry_in is None:

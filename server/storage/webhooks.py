@@ -74,6 +74,7 @@ class DueDelivery:
     url: str
     secret_ciphertext: bytes
     created_at: datetime
+    leased_until: datetime  # the claim's lease: its attempt is recorded only while it still holds
 
 
 def _deliveries_in(status: str):
@@ -272,10 +273,11 @@ _CLAIM_DUE = text(
            SET next_attempt_at = now() + make_interval(secs => :lease)
           FROM due
          WHERE w.delivery_id = due.delivery_id
-        RETURNING w.delivery_id, w.endpoint_id, w.event_id, w.payload, w.attempts, w.created_at
+        RETURNING w.delivery_id, w.endpoint_id, w.event_id, w.payload, w.attempts, w.created_at,
+                  w.next_attempt_at AS leased_until
     )
     SELECT c.delivery_id, c.endpoint_id, c.event_id, c.payload, c.attempts, e.url, e.secret_ciphertext,
-           c.created_at
+           c.created_at, c.leased_until
       FROM claimed c JOIN webhook_endpoints e ON e.endpoint_id = c.endpoint_id
      ORDER BY c.delivery_id
     """
@@ -343,10 +345,18 @@ async def record_attempt(
     error: str,
     retry_in: float | None,
     endpoint_id: uuid.UUID | None = None,
-) -> None:
+    leased_until: datetime | None = None,
+) -> bool:
     """One attempt's outcome: delivered (no error), retried after `retry_in`, or failed.
-    A delivery to `endpoint_id` also sets its `last_delivered_at` when that is a minute
-    old or more."""
+    With `leased_until` (the claim's lease, DueDelivery.leased_until), only while that
+    claim holds: still pending, not claimed since. An attempt that outlived its lease (its
+    process stalled) may have been claimed and recorded by another since, delivered
+    perhaps: its outcome is dropped, never written over that one. True when recorded.
+
+    A 2xx answer to `endpoint_id` sets its `last_delivered_at` when that is a minute old
+    or more, even from a stale attempt: the receiver did take it (this only keeps a live
+    endpoint from being paused), and it is written first, as an endpoint's delete locks
+    the endpoint before its deliveries."""
     if not error and endpoint_id is not None:
         e = webhook_endpoints.c
         await conn.execute(
@@ -360,9 +370,12 @@ async def record_attempt(
     d = webhook_deliveries.c
     delivered = not error
     status = "delivered" if delivered else ("pending" if retry_in is not None else "failed")
-    await conn.execute(
+    conditions = [d.delivery_id == delivery_id]
+    if leased_until is not None:
+        conditions += [d.status == "pending", d.next_attempt_at == leased_until]
+    result = await conn.execute(
         update(webhook_deliveries)
-        .where(d.delivery_id == delivery_id)
+        .where(*conditions)
         .values(
             status=status,
             attempts=d.attempts + 1,
@@ -372,3 +385,4 @@ async def record_attempt(
             next_attempt_at=func.now() + text("make_interval(secs => :retry)").bindparams(retry=retry_in or 0),
         )
     )
+    return result.rowcount == 1

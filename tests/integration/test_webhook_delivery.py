@@ -40,8 +40,8 @@ async def db(pg: Postgres) -> AsyncIterator[Database]:
 
 @dataclass
 class Receiver:
-    """Records each POST by path. `/held/...` answers only once `release` is set;
-    `/fail/...` answers 500; `/redirect/...` 302 to `/ok/redirected`; the rest 204."""
+    """Records each POST by path. `/held/...` answers only once `release` is set,
+    `/heldfail/...` too, with a 500; `/fail/...` answers 500; `/redirect/...` 302 to `/ok/redirected`; the rest 204."""
 
     url: str = ""
     received: dict[str, list[str]] = field(default_factory=dict)  # path -> webhook-ids
@@ -61,14 +61,14 @@ async def receiver() -> AsyncIterator[Receiver]:
         await request.read()
         state.received.setdefault(request.path, []).append(request.headers["webhook-id"])
         kind = request.path.split("/")[1]
-        if kind == "held":
+        if kind in ("held", "heldfail"):
             state.held_now += 1
             state.held_most = max(state.held_most, state.held_now)
             try:
                 await state.release.wait()
             finally:
                 state.held_now -= 1
-        if kind == "fail":
+        if kind in ("fail", "heldfail"):
             return web.Response(status=500)
         if kind == "redirect":
             raise web.HTTPFound("/ok/redirected")
@@ -410,5 +410,79 @@ async def test_a_delivery_failing_for_good_does_not_pause_an_endpoint_that_took_
         await send_all(sender)
         assert (await statuses(db, endpoint_id)) == Counter({("delivered", 1): 1, ("failed", 12): 1})
         assert (await _endpoint(db, endpoint_id)).paused_at is None
+    finally:
+        await sender.stop()
+
+
+# ---------------------------------------------------------------- attempts outliving their lease
+
+
+async def _claim(db: Database, endpoint_id: uuid.UUID) -> store.DueDelivery:
+    async with db.transaction() as conn:
+        (claimed,) = [d for d in await store.claim_due(conn, 100, 60) if d.endpoint_id == endpoint_id]
+    return claimed
+
+
+async def test_an_attempt_recorded_after_its_lease_was_taken_over_is_dropped(db, endpoints):
+    """A process stalls past its lease; another claims the delivery and delivers it; the
+    first one's attempt, recorded late, changes nothing."""
+    endpoint_id = await endpoints("http://203.0.113.1/never-sent", 1)
+    stalled = await _claim(db, endpoint_id)
+    await _set(db, endpoint_id, "next_attempt_at = now()")  # its lease ends
+    other = await _claim(db, endpoint_id)
+    assert other.delivery_id == stalled.delivery_id and other.leased_until != stalled.leased_until
+    async with db.transaction() as conn:
+        assert await store.record_attempt(
+            conn, other.delivery_id, status_code=204, error="", retry_in=None, leased_until=other.leased_until
+        )
+    async with db.transaction() as conn:
+        assert not await store.record_attempt(
+            conn,
+            stalled.delivery_id,
+            status_code=None,
+            error="no answer within 10 s",
+            retry_in=5,
+            leased_until=stalled.leased_until,
+        )
+    (delivery,) = await deliveries(db, endpoint_id)
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 204)
+    # Nor does it once the other claim is in flight and not yet recorded: that one's
+    # outcome is the delivery's, whichever ends first.
+    await _set(db, endpoint_id, "status = 'pending', next_attempt_at = now()")
+    third = await _claim(db, endpoint_id)
+    async with db.transaction() as conn:
+        assert not await store.record_attempt(
+            conn, other.delivery_id, status_code=500, error="HTTP 500", retry_in=None, leased_until=other.leased_until
+        )
+        assert await store.record_attempt(
+            conn, third.delivery_id, status_code=204, error="", retry_in=None, leased_until=third.leased_until
+        )
+    (delivery,) = await deliveries(db, endpoint_id)
+    assert (delivery.status, delivery.attempts) == ("delivered", 2)
+
+
+async def test_a_stalled_last_attempt_neither_fails_the_delivery_nor_pauses_its_endpoint(db, receiver, endpoints):
+    """Its 12th attempt outlives its lease (the receiver holds it, then answers 500); the
+    delivery is claimed meanwhile, as another process would, and is being sent again:
+    the late 500 fails nothing and pauses nothing."""
+    endpoint_id = await endpoints(f"{receiver.url}/heldfail/stalled", 1)
+    await _set(db, endpoint_id, "attempts = 11, created_at = now() - interval '7 hours'")
+    sender = WebhookSender(db, BOX, 0, allow_private_targets=True)
+    try:
+        assert not await sender.deliver_due()
+        await eventually(lambda: receiver.held_now == 1)
+        await _set(db, endpoint_id, "next_attempt_at = now()")  # its lease ends
+        other = await _claim(db, endpoint_id)  # another process's claim, its attempt in flight
+        receiver.release.set()
+        await sender.wait_idle()
+        (delivery,) = await deliveries(db, endpoint_id)
+        assert (delivery.status, delivery.attempts) == ("pending", 11)  # untouched: the other claim's
+        assert (await _endpoint(db, endpoint_id)).paused_at is None
+        async with db.transaction() as conn:
+            assert await store.record_attempt(
+                conn, other.delivery_id, status_code=204, error="", retry_in=None, leased_until=other.leased_until
+            )
+        (delivery,) = await deliveries(db, endpoint_id)
+        assert (delivery.status, delivery.attempts) == ("delivered", 12)
     finally:
         await sender.stop()
