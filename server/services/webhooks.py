@@ -199,8 +199,10 @@ class WebhookSender:
 
     Each delivery is a task of its own, recorded the moment its answer (or failure) is
     known: at most `concurrency` at once per process, of which at most `per_endpoint` to
-    one endpoint, so a slow or unreachable receiver holds its own slots and never those
-    of the others. Free slots are filled from the outbox every `interval_seconds`, and at
+    one healthy endpoint (its last attempt from this process answered 2xx within
+    SLOW_SECONDS). Any other endpoint (failing, slow, or not tried yet) gets one at a
+    time, and all of those together at most half the slots, the untried first: however
+    many receivers do not answer, the healthy ones keep the other half. Free slots are filled from the outbox every `interval_seconds`, and at
     once when a delivery ends while more were due than there was room for. A delivery
     is claimed only when a slot is free for it, so its lease (LEASE_SECONDS) covers its
     send (TIMEOUT_SECONDS at most) and its record; a process that dies meanwhile leaves
@@ -214,6 +216,7 @@ class WebhookSender:
     CONCURRENCY = 32
     PER_ENDPOINT = 4
     TIMEOUT_SECONDS = 10.0
+    SLOW_SECONDS = TIMEOUT_SECONDS / 4  # an answer later than this: not a healthy endpoint
     LEASE_SECONDS = 60.0
     RECORDERS = 4  # transactions recording outcomes at once: the API needs the pool too
 
@@ -228,6 +231,7 @@ class WebhookSender:
         key_check_interval_seconds: float = 60.0,
         concurrency: int = CONCURRENCY,
         per_endpoint: int = PER_ENDPOINT,
+        timeout_seconds: float = TIMEOUT_SECONDS,
         resolver: AbstractResolver | None = None,
     ) -> None:
         self._db = db
@@ -236,6 +240,12 @@ class WebhookSender:
         self._interval = interval_seconds if box is not None else 0  # no secrets key: no endpoints to tell
         self._concurrency = concurrency
         self._per_endpoint = per_endpoint
+        self._timeout = timeout_seconds
+        self._slow = timeout_seconds * self.SLOW_SECONDS / self.TIMEOUT_SECONDS
+        # By this process's last attempt to each: answered 2xx in time, or not (a failing
+        # endpoint); an endpoint in neither has not been tried.
+        self._healthy: set[uuid.UUID] = set()
+        self._failing: set[uuid.UUID] = set()
         self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
         self._session_resolver: AbstractResolver | None = None
@@ -245,6 +255,7 @@ class WebhookSender:
         # (or to any, when it filled every slot), claim again at once.
         self._refill_any = False
         self._refill_endpoints: set[uuid.UUID] = set()
+        self._refill_suspect = False  # the slots for endpoints not healthy were all taken
         self._claims = Periodic("delivering webhooks", self._claim, self._interval, jitter=0.2)
         self._key_warning_seconds = key_warning_seconds
         self._key_check = Periodic(
@@ -288,21 +299,36 @@ class WebhookSender:
 
     async def deliver_due(self) -> bool:
         """Claims as many due deliveries as there are free slots and starts each; True when
-        it filled them all (more may be due)."""
+        it filled them all, or some endpoint's or the unhealthy endpoints' share (more may
+        be due)."""
         room = self._concurrency - len(self._in_flight)
         if room <= 0:
             return True
         busy = Counter(self._in_flight.values())
+        healthy = set(self._healthy)
+        suspect_room = max(1, self._concurrency // 2) - sum(n for e, n in busy.items() if e not in healthy)
         async with self._db.transaction() as conn:
-            due = await store.claim_due(conn, room, self.LEASE_SECONDS, per_endpoint=self._per_endpoint, busy=busy)
+            due = await store.claim_due(
+                conn,
+                room,
+                self.LEASE_SECONDS,
+                per_endpoint=self._per_endpoint,
+                busy=busy,
+                healthy=healthy,
+                failing=self._failing,
+                suspect_room=max(suspect_room, 0),
+            )
         busy.update(delivery.endpoint_id for delivery in due)
         self._refill_any = len(due) == room
-        self._refill_endpoints = {endpoint for endpoint, count in busy.items() if count >= self._per_endpoint}
+        self._refill_endpoints = {
+            endpoint for endpoint, count in busy.items() if count >= (self._per_endpoint if endpoint in healthy else 1)
+        }
+        self._refill_suspect = suspect_room - sum(1 for d in due if d.endpoint_id not in healthy) <= 0
         for delivery in due:
             task = asyncio.get_running_loop().create_task(self._deliver(delivery), name="delivering a webhook")
             self._in_flight[task] = delivery.endpoint_id
             task.add_done_callback(self._ended)
-        return self._refill_any
+        return self._refill_any or self._refill_suspect or bool(self._refill_endpoints)
 
     async def wait_idle(self) -> None:
         """Until no delivery is in flight (each one ended is recorded)."""
@@ -311,13 +337,16 @@ class WebhookSender:
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         endpoint = self._in_flight.pop(task)
-        if self._refill_any or endpoint in self._refill_endpoints:
+        suspect = endpoint not in self._healthy
+        if self._refill_any or endpoint in self._refill_endpoints or (suspect and self._refill_suspect):
             self._claims.wake()
 
     async def _deliver(self, delivery: DueDelivery) -> None:
         """Send one delivery, then record the attempt at once."""
         try:
+            started = time.monotonic()
             status_code, error = await self._attempt(delivery)
+            self._judge(delivery.endpoint_id, healthy=not error and time.monotonic() - started <= self._slow)
             retry_in = None if not error else webhooks.retry_delay_seconds(delivery.attempts + 1)
             async with self._recording, self._db.transaction() as conn:
                 recorded = await store.record_attempt(
@@ -355,6 +384,10 @@ class WebhookSender:
                 error,
             )
             await self._pause_if_dead(delivery, error)
+
+    def _judge(self, endpoint_id: uuid.UUID, *, healthy: bool) -> None:
+        (self._healthy if healthy else self._failing).add(endpoint_id)
+        (self._failing if healthy else self._healthy).discard(endpoint_id)
 
     async def _attempt(self, delivery: DueDelivery) -> tuple[int | None, str]:
         """`_send`, with a failure it does not foresee made a failed attempt like any
@@ -396,7 +429,7 @@ class WebhookSender:
             self._session_resolver = resolver
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(resolver=resolver),
-                timeout=aiohttp.ClientTimeout(total=self.TIMEOUT_SECONDS),
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
                 headers={"user-agent": "saaslitellm-webhooks"},
             )
         return self._session
@@ -427,7 +460,7 @@ class WebhookSender:
                     return reply.status, ""
                 return reply.status, f"the receiver answered HTTP {reply.status}"
         except TimeoutError:
-            return None, f"no answer within {self.TIMEOUT_SECONDS:g} s"
+            return None, f"no answer within {self._timeout:g} s"
         except aiohttp.ClientConnectorError as error:
             if isinstance(error.os_error, TargetRefused):
                 return None, f"not sent: {error.os_error}; {webhooks.PRIVATE_TARGETS_HINT}"

@@ -10,7 +10,7 @@ endpoint (a cap each), so one endpoint's backlog never holds back another's deli
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -240,23 +240,32 @@ async def list_deliveries(
     return [Delivery(**row._mapping) for row in await conn.execute(query)]
 
 
-# Claims due deliveries: per endpoint, its earliest due ones up to the room it has (the
-# sender's cap per endpoint minus what this process has in flight to it), then the
-# earliest of those over all endpoints up to `limit`; each is leased (next_attempt_at
-# moved past the lease) so that no other process claims it until the lease ends. Each
-# endpoint's rows are found through ix_webhook_deliveries_pending (endpoint_id,
-# next_attempt_at) WHERE pending, so an endpoint with a large backlog costs the others
-# nothing; rows another process holds are skipped (SKIP LOCKED), never waited for.
+# Claims due deliveries: per endpoint, its earliest due ones up to the room it has (its
+# cap, :per_endpoint for a healthy endpoint and 1 for any other, minus what this process
+# has in flight to it); of those to endpoints not healthy, at most :suspect_room, those
+# never tried (not in :failing_ids) first; then the earliest of all up to `limit`. Each is
+# leased (next_attempt_at moved past the lease) so that no other process claims it until
+# the lease ends. Each endpoint's rows are found through ix_webhook_deliveries_pending
+# (endpoint_id, next_attempt_at) WHERE pending, so an endpoint with a large backlog costs
+# the others nothing; rows another process holds are skipped (SKIP LOCKED), never waited
+# for.
 _CLAIM_DUE = text(
     """
     WITH room AS (
-        SELECT e.endpoint_id, :per_endpoint - coalesce(busy.deliveries, 0) AS room
+        SELECT e.endpoint_id, (:all_healthy OR h.endpoint_id IS NOT NULL) AS healthy,
+               f.endpoint_id IS NOT NULL AS failing,
+               CASE WHEN :all_healthy OR h.endpoint_id IS NOT NULL THEN :per_endpoint ELSE 1 END
+                   - coalesce(busy.deliveries, 0) AS room
           FROM webhook_endpoints e
           LEFT JOIN unnest(CAST(:busy_ids AS uuid[]), CAST(:busy_counts AS integer[]))
                AS busy(endpoint_id, deliveries) ON busy.endpoint_id = e.endpoint_id
-         WHERE :per_endpoint - coalesce(busy.deliveries, 0) > 0 AND e.paused_at IS NULL
-    ), due AS (
-        SELECT d.delivery_id
+          LEFT JOIN unnest(CAST(:healthy_ids AS uuid[])) AS h(endpoint_id) ON h.endpoint_id = e.endpoint_id
+          LEFT JOIN unnest(CAST(:failing_ids AS uuid[])) AS f(endpoint_id) ON f.endpoint_id = e.endpoint_id
+         WHERE e.paused_at IS NULL
+    ), candidates AS (
+        SELECT d.delivery_id, d.next_attempt_at, r.healthy,
+               row_number() OVER (PARTITION BY r.healthy ORDER BY r.failing, d.next_attempt_at, d.delivery_id)
+                   AS rank_in_class
           FROM room r
          CROSS JOIN LATERAL (
                 SELECT w.delivery_id, w.next_attempt_at
@@ -266,7 +275,12 @@ _CLAIM_DUE = text(
                  LIMIT r.room
                    FOR UPDATE SKIP LOCKED
                ) d
-         ORDER BY d.next_attempt_at, d.delivery_id
+         WHERE r.room > 0
+    ), due AS (
+        SELECT c.delivery_id
+          FROM candidates c
+         WHERE c.healthy OR c.rank_in_class <= :suspect_room
+         ORDER BY c.next_attempt_at, c.delivery_id
          LIMIT :limit
     ), claimed AS (
         UPDATE webhook_deliveries w
@@ -291,10 +305,15 @@ async def claim_due(
     *,
     per_endpoint: int | None = None,
     busy: Mapping[uuid.UUID, int] | None = None,
+    healthy: Collection[uuid.UUID] | None = None,
+    failing: Collection[uuid.UUID] = (),
+    suspect_room: int | None = None,
 ) -> list[DueDelivery]:
-    """Up to `limit` due deliveries no other process holds, leased to this one: at most
-    `per_endpoint` (default: `limit`) minus `busy[endpoint]` (what the caller has in
-    flight to it) per endpoint, the earliest due first."""
+    """Up to `limit` due deliveries no other process holds, leased to this one, the
+    earliest due first: per endpoint at most its cap minus `busy[endpoint]` (what the
+    caller has in flight to it). The cap is `per_endpoint` (default: `limit`) for a
+    `healthy` endpoint (default: all) and 1 for any other; those others get at most
+    `suspect_room` (default: `limit`) in all, endpoints not `failing` (never tried) first."""
     busy = busy or {}
     rows = await conn.execute(
         _CLAIM_DUE,
@@ -304,6 +323,10 @@ async def claim_due(
             "per_endpoint": limit if per_endpoint is None else per_endpoint,
             "busy_ids": list(busy),
             "busy_counts": list(busy.values()),
+            "all_healthy": healthy is None,
+            "healthy_ids": list(healthy or ()),
+            "failing_ids": list(failing),
+            "suspect_room": limit if suspect_room is None else suspect_room,
         },
     )
     return [DueDelivery(**row._mapping) for row in rows]

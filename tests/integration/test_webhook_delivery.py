@@ -167,8 +167,8 @@ async def test_a_receiver_that_does_not_answer_holds_up_no_other_endpoint(db, re
         await eventually(lambda: _all(db, failing, ("pending", 1), 1))
         (failed,) = await deliveries(db, failing)
         assert failed.last_status_code == 500 and "500" in failed.last_error
-        # The held endpoint took at most its own share of the slots, never the others'.
-        assert receiver.held_now == 4 and receiver.held_most == 4
+        # The held endpoint, never answered, took one slot at a time, never the others'.
+        assert receiver.held_now == 1 and receiver.held_most == 1
         assert sorted(Counter(receiver.ids("/ok/b")).values()) == [1] * 40  # each once
         assert (await statuses(db, held)) == Counter({("pending", 0): 10})
 
@@ -469,7 +469,7 @@ async def test_a_stalled_last_attempt_neither_fails_the_delivery_nor_pauses_its_
     await _set(db, endpoint_id, "attempts = 11, created_at = now() - interval '7 hours'")
     sender = WebhookSender(db, BOX, 0, allow_private_targets=True)
     try:
-        assert not await sender.deliver_due()
+        await sender.deliver_due()
         await eventually(lambda: receiver.held_now == 1)
         await _set(db, endpoint_id, "next_attempt_at = now()")  # its lease ends
         other = await _claim(db, endpoint_id)  # another process's claim, its attempt in flight
@@ -486,3 +486,24 @@ async def test_a_stalled_last_attempt_neither_fails_the_delivery_nor_pauses_its_
         assert (delivery.status, delivery.attempts) == ("delivered", 12)
     finally:
         await sender.stop()
+
+
+async def test_receivers_that_never_answer_leave_a_healthy_endpoint_its_slots(db, receiver, endpoints):
+    """Eight endpoints whose receiver reads and hangs, their backlogs due first, against
+    eight slots (four to an endpoint): they hold one slot each at most, half the slots in
+    all, so the healthy endpoint's deliveries all arrive while they hang."""
+    dead = [await endpoints(f"{receiver.url}/held/dead{n}", 20) for n in range(8)]
+    healthy = await endpoints(f"{receiver.url}/ok/healthy", 40)
+    sender = WebhookSender(
+        db, BOX, 0.05, allow_private_targets=True, concurrency=8, per_endpoint=4, timeout_seconds=0.5
+    )
+    sender.start()
+    try:
+        await eventually(lambda: len(receiver.ids("/ok/healthy")) == 40, timeout=3)
+        await eventually(lambda: _all(db, healthy, ("delivered", 1), 40), timeout=1)
+        assert all(len(receiver.ids(f"/held/dead{n}")) >= 1 for n in range(8))  # each tried meanwhile
+    finally:
+        receiver.release.set()
+        await sender.stop()
+    for endpoint in dead:  # their backlogs wait, tried one at a time
+        assert (await statuses(db, endpoint))[("pending", 0)] >= 16
