@@ -370,6 +370,7 @@ export const WEBHOOK_EVENT_TYPES = [
   "job.failed",
   "job.expired",
   "job.late_charge",
+  "job.refunded",
 ] as const;
 
 export interface WebhookEndpoint {

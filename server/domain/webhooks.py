@@ -49,7 +49,9 @@ EVENT_TYPES = (
     "job.failed",
     "job.expired",
     "job.late_charge",
+    "job.refunded",
 )
+JOB_REFUNDED = "job.refunded"
 SECRET_PREFIX = "whsec_"
 MAX_URL_LENGTH = 2048
 # What DNS (and the resolver's IDNA encoding) takes: labels of 1 to 63 characters, names

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-from server.domain import audit, pagination, tenancy, validation
+from server.domain import audit, pagination, tenancy, validation, webhooks
 from server.domain import credits as credit_rules
 from server.domain.audit import Actor
 from server.domain.credits import MAX_CREDITS, Balance, Rates
@@ -16,6 +16,7 @@ from server.storage import credits as credit_store
 from server.storage import jobs as job_store
 from server.storage import ledger
 from server.storage import teams as team_store
+from server.storage import webhooks as webhook_store
 from server.storage.database import Connection, Database
 from server.storage.ledger import LedgerEntry
 
@@ -133,7 +134,8 @@ class CreditUseCases:
         validation.label("reason", reason, max_length=500)
         async with self._db.transaction() as conn:
             job = await job_store.get_job(conn, jid, team_id, for_update=True)
-            tenancy.ensure_team_writable(await team_store.lock_team(conn, team_id))  # as in _change
+            team = await team_store.lock_team(conn, team_id)
+            tenancy.ensure_team_writable(team)  # as in _change
             if (first := await ledger.find_for_job(conn, jid, "refund")) is not None:
                 return CreditChange(first, await _view(conn, team_id), repeated=True)
             if job.status is not JobStatus.COMPLETED or job.credits_charged <= 0:
@@ -160,6 +162,26 @@ class CreditUseCases:
             await job_store.mark_refunded(conn, jid, job.credits_charged)
             assert entry is not None
             await _audit(conn, actor, "refund", team_id, entry)
+            # In the refund's transaction, as the other events are: a receiver billing its
+            # customers from job.completed learns of the refund exactly when it commits. A
+            # repeat returned above, so one refund is one event.
+            await webhook_store.enqueue(
+                conn,
+                webhooks.JOB_REFUNDED,
+                team.organization_id,
+                {
+                    "job_id": str(jid),
+                    "team_id": team_id,
+                    "organization_id": team.organization_id,
+                    "job_type": job.job_type,
+                    "status": job.status.value.upper(),
+                    "credits_charged": job.credits_charged,
+                    "credits_refunded": entry.amount,
+                    "credits_remaining": entry.remaining_after,
+                    "transaction_id": str(entry.entry_id),  # as ListCreditTransactions names it
+                    "reason": entry.reason,
+                },
+            )
             return CreditChange(entry, await _view(conn, team_id))
 
 

@@ -9,6 +9,7 @@ endpoint (a cap each), so one endpoint's backlog never holds back another's deli
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -201,6 +202,16 @@ async def retry_failed(conn: Connection, endpoint_id: uuid.UUID) -> int:
 
 async def delete_endpoint(conn: Connection, endpoint_id: uuid.UUID) -> None:
     await conn.execute(delete(webhook_endpoints).where(webhook_endpoints.c.endpoint_id == endpoint_id))
+
+
+_ENQUEUE = text("SELECT webhook_enqueue(:kind, :organization, CAST(:data AS jsonb))")
+
+
+async def enqueue(conn: Connection, kind: str, organization_id: str, data: Mapping[str, Any]) -> None:
+    """An event for every endpoint that wants it (its `event_types`, for the organization or
+    for all), written as the triggers write theirs (webhook_enqueue, migration 0006): in the
+    caller's transaction, so it exists exactly when the change it reports commits."""
+    await conn.execute(_ENQUEUE, {"kind": kind, "organization": organization_id, "data": json.dumps(data)})
 
 
 async def insert_test_delivery(conn: Connection, endpoint_id: uuid.UUID) -> Delivery:

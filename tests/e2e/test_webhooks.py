@@ -190,6 +190,37 @@ def test_a_completed_job_is_reported_with_its_charge(api, receiver):
     )
 
 
+def test_a_refunded_job_is_reported_once_with_its_ledger_entry(api, receiver):
+    """A receiver billing from job.completed learns of the refund, signed like any event;
+    a refund asked for again returns the first and sends nothing more."""
+    team = rest_team(api, credits=10)
+    created = endpoint_for(api, team, receiver.url, "job.completed", "job.refunded")
+    endpoint_id = created["endpoint"]["endpoint_id"]
+    job_id = run_job(api, team)
+    path = f"/credits/teams/{team.team_id}/jobs/{job_id}/refund"
+    refund = admin_post(api, path, {"reason": "customer complaint"})
+    completed, refunded = (received for received in receiver.wait_for(2))
+    verify(created["secret"], refunded)
+    assert completed.event["type"] == "job.completed" and refunded.event["type"] == "job.refunded"
+    assert refunded.event["data"] == {
+        "job_id": job_id,
+        "team_id": team.team_id,
+        "organization_id": organization_of(api, team),
+        "job_type": "hooked",
+        "status": "COMPLETED",
+        "credits_charged": 1,
+        "credits_refunded": 1,
+        "credits_remaining": 10,
+        "transaction_id": refund["transaction"]["transaction_id"],
+        "reason": "customer complaint",
+    }
+    again = admin_post(api, path, {"reason": "customer complaint"})
+    assert (
+        again["already_refunded"] and again["transaction"]["transaction_id"] == refund["transaction"]["transaction_id"]
+    )
+    assert sorted(d["event_type"] for d in deliveries(api, endpoint_id)) == ["job.completed", "job.refunded"]
+
+
 def test_a_refused_delivery_is_retried_with_the_same_id(stack, api, receiver):
     team = rest_team(api)
     endpoint_id = endpoint_for(api, team, receiver.url, "job.failed")["endpoint"]["endpoint_id"]

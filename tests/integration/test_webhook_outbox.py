@@ -13,12 +13,16 @@ from sqlalchemy import text
 
 from devstack.postgres import Postgres
 from server.domain import webhooks
+from server.domain.audit import Actor
+from server.domain.errors import DomainError
+from server.services.credits import CreditUseCases
 from server.services.webhooks import WebhookSender
 from server.storage import webhooks as store
 from server.storage.database import Database
 from tests.conftest import migrated_database
 
 BOX = webhooks.SecretBox("k" * 32)
+ADMIN = Actor(name="admin")
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +177,58 @@ async def test_a_low_credit_alert_fires_when_the_threshold_is_raised_over_the_ba
         for d in await deliveries(db, endpoint_id)
     ]
     assert sorted(alerts) == [(high, 20), (low, 10)]
+
+
+async def test_a_refund_is_one_job_refunded_event_written_with_it(db):
+    """A receiver billing its customers from job.completed must learn of a refund: the
+    event is written in the refund's transaction, carrying the ledger entry, and a refund
+    returned again (the same job refunded twice) writes none; a refund refused writes none."""
+    endpoint_id, org, team = uuid.uuid4(), f"org-{uuid.uuid4().hex[:8]}", f"team-{uuid.uuid4().hex[:8]}"
+    charged, refused = uuid.uuid4(), uuid.uuid4()
+    async with db.transaction() as conn:
+        await conn.execute(text("INSERT INTO organizations (organization_id, name) VALUES (:o, 'o')"), {"o": org})
+        await store.insert_endpoint(
+            conn,
+            endpoint_id,
+            {
+                "url": "http://127.0.0.1:9/hooks",
+                "event_types": ["job.refunded"],
+                "organization_id": org,
+                "secret_ciphertext": BOX.seal(endpoint_id, webhooks.new_secret()),
+                "secret_prefix": "whsec_test",
+            },
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO teams (team_id, organization_id, credits_allocated, credits_used) VALUES (:t, :o, 100, 7)"
+            ),
+            {"t": team, "o": org},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO jobs (job_id, team_id, job_type, status, credits_charged, completed_at) "
+                "VALUES (:charged, :t, 'translate', 'completed', 7, now()), (:refused, :t, 'open', 'in_progress', 0, NULL)"
+            ),
+            {"charged": charged, "refused": refused, "t": team},
+        )
+    credits = CreditUseCases(db)
+    first = await credits.refund(ADMIN, team, str(charged), "customer complaint")
+    again = await credits.refund(ADMIN, team, str(charged), "customer complaint")
+    assert again.repeated and again.entry.entry_id == first.entry.entry_id
+    with pytest.raises(DomainError, match="nothing to refund"):
+        await credits.refund(ADMIN, team, str(refused), "")
+
+    (event,) = await deliveries(db, endpoint_id)
+    assert event.event_type == "job.refunded" and event.payload["type"] == "job.refunded"
+    assert event.payload["data"] == {
+        "job_id": str(charged),
+        "team_id": team,
+        "organization_id": org,
+        "job_type": "translate",
+        "status": "COMPLETED",
+        "credits_charged": 7,
+        "credits_refunded": 7,
+        "credits_remaining": 100,
+        "transaction_id": str(first.entry.entry_id),
+        "reason": "customer complaint",
+    }

@@ -57,7 +57,7 @@ export function WebhooksPage() {
         Endpoints are told what needs attention, without polling: <code>team.credits_low</code> (a charge took a team's
         remaining credits to its low-credit alert, set in the team's settings), <code>team_key.expiring</code> (a
         team key expires within a week), <code>job.completed</code> (with
-        the credits charged), <code>job.failed</code>, <code>job.expired</code> and <code>job.late_charge</code> (a completed job charged more for a call that ended after it). Each event is POSTed as JSON <code>{'{"type", "timestamp", "data"}'}</code>, signed as
+        the credits charged), <code>job.failed</code>, <code>job.expired</code>, <code>job.late_charge</code> (a completed job charged more for a call that ended after it) and <code>job.refunded</code> (a job's charge given back). Each event is POSTed as JSON <code>{'{"type", "timestamp", "data"}'}</code>, signed as
         the Standard Webhooks specification says (headers <code>webhook-id</code>, <code>webhook-timestamp</code>,{" "}
         <code>webhook-signature</code>; any of its libraries verifies them with the endpoint's secret). A 2xx answer
         delivers it; anything else is retried with backoff for about 7 hours, then the delivery is marked failed.

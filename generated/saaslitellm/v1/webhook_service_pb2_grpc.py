@@ -37,7 +37,11 @@ class WebhookServiceStub:
     credits it was charged, e.g. to bill your own customer), failed, or expired unused;
     - `job.late_charge`: a completed job was charged more for a call recorded after it was
     completed (token- or dollar-based budgets): `late_credits_charged` (and
-    `late_credits_shortfall`), and the job's new totals.
+    `late_credits_shortfall`), and the job's new totals;
+    - `job.refunded`: a completed job's charge was given back (CreditService.RefundJob):
+    `credits_refunded`, the team's `credits_remaining` after it, the refund's
+    ledger entry (`transaction_id`, as ListCreditTransactions shows it) and `reason`;
+    once per job.
 
     Each event is written in the transaction of the change it reports, so it exists
     exactly when the change committed, and is then POSTed to every endpoint that wants it
@@ -109,7 +113,11 @@ class WebhookServiceServicer:
     credits it was charged, e.g. to bill your own customer), failed, or expired unused;
     - `job.late_charge`: a completed job was charged more for a call recorded after it was
     completed (token- or dollar-based budgets): `late_credits_charged` (and
-    `late_credits_shortfall`), and the job's new totals.
+    `late_credits_shortfall`), and the job's new totals;
+    - `job.refunded`: a completed job's charge was given back (CreditService.RefundJob):
+    `credits_refunded`, the team's `credits_remaining` after it, the refund's
+    ledger entry (`transaction_id`, as ListCreditTransactions shows it) and `reason`;
+    once per job.
 
     Each event is written in the transaction of the change it reports, so it exists
     exactly when the change committed, and is then POSTed to every endpoint that wants it
@@ -252,7 +260,11 @@ class WebhookService:
     credits it was charged, e.g. to bill your own customer), failed, or expired unused;
     - `job.late_charge`: a completed job was charged more for a call recorded after it was
     completed (token- or dollar-based budgets): `late_credits_charged` (and
-    `late_credits_shortfall`), and the job's new totals.
+    `late_credits_shortfall`), and the job's new totals;
+    - `job.refunded`: a completed job's charge was given back (CreditService.RefundJob):
+    `credits_refunded`, the team's `credits_remaining` after it, the refund's
+    ledger entry (`transaction_id`, as ListCreditTransactions shows it) and `reason`;
+    once per job.
 
     Each event is written in the transaction of the change it reports, so it exists
     exactly when the change committed, and is then POSTed to every endpoint that wants it
