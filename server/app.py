@@ -133,6 +133,7 @@ class Application:
             self.db,
             call_days=settings.call_retention_days,
             ledger_days=settings.ledger_retention_days,
+            webhook_delivery_days=settings.webhook_delivery_retention_days,
             interval_seconds=settings.retention_interval_seconds,
         )
         self.metrics: metrics.MetricsEndpoint | None = None

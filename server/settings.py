@@ -77,6 +77,9 @@ class Settings:
     # (0: never); checked every retention_interval_seconds.
     call_retention_days: float = 0.0
     ledger_retention_days: float = 0.0
+    # Webhook deliveries delivered or failed longer ago than this are deleted (0: never;
+    # pending ones always stay).
+    webhook_delivery_retention_days: float = 30.0
     retention_interval_seconds: float = 3600.0
     # The asyncio event loop: uvloop (libuv) or the standard library's.
     event_loop: str = "uvloop"
@@ -254,11 +257,14 @@ class Settings:
             shutdown_drain_seconds=seconds("SAAS_SHUTDOWN_DRAIN_SECONDS", cls.shutdown_drain_seconds),
             call_retention_days=days("SAAS_CALL_RETENTION_DAYS", cls.call_retention_days),
             ledger_retention_days=days("SAAS_LEDGER_RETENTION_DAYS", cls.ledger_retention_days),
+            webhook_delivery_retention_days=days(
+                "SAAS_WEBHOOK_DELIVERY_RETENTION_DAYS", cls.webhook_delivery_retention_days
+            ),
             retention_interval_seconds=positive_seconds(
                 "SAAS_RETENTION_INTERVAL_SECONDS",
                 cls.retention_interval_seconds,
-                "it is how often retention runs (to keep everything: SAAS_CALL_RETENTION_DAYS=0 and "
-                "SAAS_LEDGER_RETENTION_DAYS=0)",
+                "it is how often retention runs (to keep everything: SAAS_CALL_RETENTION_DAYS=0, "
+                "SAAS_LEDGER_RETENTION_DAYS=0 and SAAS_WEBHOOK_DELIVERY_RETENTION_DAYS=0)",
             ),
             event_loop=event_loop,
             trusted_proxies=parse_trusted_proxies(trusted_proxies) if trusted_proxies else cls.trusted_proxies,

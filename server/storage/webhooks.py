@@ -420,3 +420,38 @@ async def record_attempt(
         )
     )
     return result.rowcount == 1
+
+
+# Finished deliveries (delivered, or failed for good) that ended before the cutoff: a
+# delivered one when it was delivered, a failed one at its last attempt (its
+# next_attempt_at, set then). Pending ones are never touched, however old: a paused
+# endpoint's backlog is still to be sent. The scan walks the primary key up to the first
+# delivery created since the cutoff (ids grow with creation time), so a round over a table
+# already trimmed reads only the old rows left (pending ones), not the recent ones.
+# SKIP LOCKED: processes running retention at once share the work; a failed delivery being
+# retried meanwhile (status back to pending) is skipped or re-checked, never deleted. The
+# delete finds the batch by primary key (= ANY of an array): a join would read the table.
+_DELETE_FINISHED = text(
+    """
+    WITH doomed AS (
+        SELECT d.delivery_id FROM webhook_deliveries d
+         WHERE d.delivery_id < coalesce(
+                   (SELECT min(r.delivery_id) FROM webhook_deliveries r WHERE r.created_at >= :cutoff),
+                   9223372036854775807)
+           AND d.status IN ('delivered', 'failed')
+           AND coalesce(d.delivered_at, d.next_attempt_at) < :cutoff
+         ORDER BY d.delivery_id
+         LIMIT :batch
+           FOR UPDATE SKIP LOCKED
+    ), deleted AS (
+        DELETE FROM webhook_deliveries WHERE delivery_id = ANY (ARRAY(SELECT delivery_id FROM doomed)) RETURNING 1
+    )
+    SELECT count(*) FROM deleted
+    """
+)
+
+
+async def delete_finished_deliveries(conn: Connection, cutoff: datetime, batch: int) -> int:
+    """Delete up to `batch` deliveries delivered or failed before `cutoff`, oldest first;
+    how many."""
+    return (await conn.execute(_DELETE_FINISHED, {"cutoff": cutoff, "batch": batch})).scalar_one()

@@ -118,13 +118,13 @@ async def test_retention_archives_old_rows_once_keeping_reports_and_money_histor
     calls_before = await rows(db, "SELECT * FROM llm_calls ORDER BY call_id")
     ledger_before = await rows(db, "SELECT * FROM credit_ledger ORDER BY entry_id")
     usage_before = await totals(db)
-    retention = Retention(db, call_days=30, ledger_days=30, interval_seconds=0)
+    retention = Retention(db, call_days=30, ledger_days=30, webhook_delivery_days=0, interval_seconds=0)
 
     # Two processes at once (SKIP LOCKED): the work is shared, nothing moves twice.
     moved = await asyncio.gather(retention.run_once(), retention.run_once())
-    assert sum(calls for calls, _ in moved) == OLD_CALLS
-    assert sum(entries for _, entries in moved) == 2  # the old finished job's reservation and charge
-    assert await retention.run_once() == (0, 0)
+    assert sum(calls for calls, _, _ in moved) == OLD_CALLS
+    assert sum(entries for _, entries, _ in moved) == 2  # the old finished job's reservation and charge
+    assert await retention.run_once() == (0, 0, 0)
 
     live = await rows(db, "SELECT * FROM llm_calls ORDER BY call_id")
     archived = await rows(db, "SELECT * FROM llm_calls_archive ORDER BY call_id")
@@ -155,6 +155,74 @@ async def test_retention_archives_old_rows_once_keeping_reports_and_money_histor
 
 
 async def test_retention_off_by_default_moves_nothing(db):
-    retention = Retention(db, call_days=0, ledger_days=0, interval_seconds=3600)
+    retention = Retention(db, call_days=0, ledger_days=0, webhook_delivery_days=0, interval_seconds=3600)
     assert not retention.active
-    assert await retention.run_once() == (0, 0)
+    assert await retention.run_once() == (0, 0, 0)
+
+
+OLD_DELIVERED = 12_000  # more than two batches, so concurrent runs share the work
+
+
+async def test_finished_webhook_deliveries_go_after_their_retention_pending_and_recent_ones_stay(db):
+    """The outbox has a row per event and endpoint, with its payload: those delivered or
+    failed longer ago than the retention are deleted in batches; pending ones stay however
+    old (a paused endpoint's backlog is still to be sent), and so do those that finished
+    within it, even if their event is old (a failed delivery retried last week)."""
+    endpoint = "00000000-0000-4000-8000-0000000000e1"
+    async with db.transaction() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO webhook_endpoints (endpoint_id, url, event_types, secret_ciphertext, secret_prefix) "
+                "VALUES (:e, 'https://hooks.example.com', ARRAY['job.completed'], '\\x00', 'whsec_test')"
+            ),
+            {"e": endpoint},
+        )
+        await conn.execute(
+            text(
+                """INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, payload, status, attempts,
+                                                   created_at, delivered_at, next_attempt_at)
+                   SELECT :e, gen_random_uuid(), 'job.completed', jsonb_build_object('n', n), 'delivered', 1,
+                          now() - interval '60 days', now() - interval '60 days', now() - interval '60 days'
+                   FROM generate_series(1, :old) n"""
+            ),
+            {"e": endpoint, "old": OLD_DELIVERED},
+        )
+        singles = [
+            # (label, status, created, finished): the delivery's age and when it ended
+            ("pending, 60 days old", "pending", "60 days", None),
+            ("failed 39 days ago", "failed", "40 days", "39 days"),
+            ("failed yesterday, made 60 days ago", "failed", "60 days", "1 day"),
+            ("delivered yesterday, made 60 days ago", "delivered", "60 days", "1 day"),
+            ("delivered yesterday", "delivered", "1 day", "1 day"),
+            ("pending, new", "pending", "0 days", None),
+        ]
+        for label, status, created, finished in singles:
+            await conn.execute(
+                text(
+                    """INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, payload, status, created_at,
+                                                       delivered_at, next_attempt_at)
+                       VALUES (:e, gen_random_uuid(), 'job.completed', jsonb_build_object('label', CAST(:label AS text)),
+                               :status, now() - CAST(:created AS interval),
+                               CASE WHEN :status = 'delivered' THEN now() - CAST(:finished AS interval) END,
+                               coalesce(now() - CAST(:finished AS interval), now() - CAST(:created AS interval)))"""
+                ),
+                {"e": endpoint, "label": label, "status": status, "created": created, "finished": finished},
+            )
+    retention = Retention(db, call_days=0, ledger_days=0, webhook_delivery_days=30, interval_seconds=3600)
+    assert retention.active
+
+    moved = await asyncio.gather(retention.run_once(), retention.run_once())
+    assert sum(deliveries for _, _, deliveries in moved) == OLD_DELIVERED + 1  # and the one failed 39 days ago
+    assert await retention.run_once() == (0, 0, 0)
+    left = await rows(db, "SELECT payload->>'label' FROM webhook_deliveries ORDER BY delivery_id")
+    assert [label for (label,) in left] == [label for label, *_ in singles if label != "failed 39 days ago"]
+
+    # 0 keeps them all, as the other retentions' 0 does.
+    keep = Retention(db, call_days=0, ledger_days=0, webhook_delivery_days=0, interval_seconds=3600)
+    assert not keep.active
+    async with db.transaction() as conn:
+        await conn.execute(
+            text("UPDATE webhook_deliveries SET status = 'delivered', delivered_at = now() - interval '1 year'")
+        )
+    assert await keep.run_once() == (0, 0, 0)
+    assert len(await rows(db, "SELECT 1 FROM webhook_deliveries")) == len(singles) - 1

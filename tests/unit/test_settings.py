@@ -77,6 +77,7 @@ def test_a_pool_of_no_connections_is_refused_not_made_unlimited():
         "SAAS_WEBHOOK_INTERVAL_SECONDS",
         "SAAS_CALL_RETENTION_DAYS",
         "SAAS_LEDGER_RETENTION_DAYS",
+        "SAAS_WEBHOOK_DELIVERY_RETENTION_DAYS",
         "SAAS_KEY_EXPIRY_WARNING_DAYS",
         "SAAS_SHUTDOWN_DRAIN_SECONDS",
         "SAAS_SHUTDOWN_GRACE_SECONDS",
@@ -86,6 +87,14 @@ def test_a_pool_of_no_connections_is_refused_not_made_unlimited():
 def test_zero_keeps_its_documented_meaning_where_it_has_one(name):
     settings = Settings.from_env({**BASE, name: "0"})
     assert getattr(settings, name.removeprefix("SAAS_").lower()) == 0
+
+
+def test_finished_webhook_deliveries_are_kept_30_days_unless_told_otherwise():
+    assert Settings.from_env(BASE).webhook_delivery_retention_days == 30
+    assert (
+        Settings.from_env({**BASE, "SAAS_WEBHOOK_DELIVERY_RETENTION_DAYS": " "}).webhook_delivery_retention_days == 30
+    )
+    assert Settings.from_env({**BASE, "SAAS_WEBHOOK_DELIVERY_RETENTION_DAYS": "7"}).webhook_delivery_retention_days == 7
 
 
 NUMBERS = [
@@ -106,6 +115,7 @@ NUMBERS = [
     "SAAS_SHUTDOWN_DRAIN_SECONDS",
     "SAAS_CALL_RETENTION_DAYS",
     "SAAS_LEDGER_RETENTION_DAYS",
+    "SAAS_WEBHOOK_DELIVERY_RETENTION_DAYS",
     "SAAS_RETENTION_INTERVAL_SECONDS",
     "SAAS_WEBHOOK_INTERVAL_SECONDS",
     "SAAS_KEY_EXPIRY_WARNING_DAYS",
