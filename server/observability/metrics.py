@@ -12,7 +12,9 @@ observes histograms, through label children looked up once per RPC method):
 - `saaslitellm_llm_calls_unpriced_total{model}`: calls recorded at $0 because their model
   has no known price (server/services/prices.py);
 - `saaslitellm_db_pool_connections{state}`, `saaslitellm_db_pool_connections_max`,
-  `saaslitellm_db_transaction_duration_seconds`, `saaslitellm_db_unavailable_total`.
+  `saaslitellm_db_transaction_duration_seconds`, `saaslitellm_db_unavailable_total`;
+- `saaslitellm_webhook_attempts_dropped_total`: webhook attempts that ended after their
+  lease, their outcome dropped (server/services/webhooks.py).
 
 Fleet-wide, read from PostgreSQL when scraped (UsageCollector; one row, see migration
 0004): jobs by status, jobs created, credits charged and refunded, calls, tokens, provider and billed
@@ -102,6 +104,13 @@ DB_CONFLICTS = Counter(
     "Transactions PostgreSQL rolled back for colliding with another (CONFLICTING_CHANGE): "
     "sqlstate=40P01 (deadlock) or 40001 (serialization failure).",
     ("sqlstate",),
+)
+
+WEBHOOK_ATTEMPTS_DROPPED = Counter(
+    "saaslitellm_webhook_attempts_dropped",
+    "Webhook delivery attempts that ended after their lease (their process stalled) when the delivery was "
+    "claimed again or done: their outcome is dropped, the later claim's stands. Any increase: a process "
+    "stalls for a minute or more.",
 )
 
 

@@ -29,6 +29,7 @@ from server.domain import audit, pagination, tenancy, validation, webhooks
 from server.domain.audit import Actor
 from server.domain.errors import invalid_argument
 from server.domain.pagination import Page
+from server.observability import metrics
 from server.services.background import Periodic
 from server.storage import audit as audit_store
 from server.storage import catalog
@@ -219,6 +220,7 @@ class WebhookSender:
     SLOW_SECONDS = TIMEOUT_SECONDS / 4  # an answer later than this: not a healthy endpoint
     LEASE_SECONDS = 60.0
     RECORDERS = 4  # transactions recording outcomes at once: the API needs the pool too
+    FORGET_SECONDS = 60.0  # how often deleted endpoints are dropped from what the process judged
 
     def __init__(
         self,
@@ -233,6 +235,7 @@ class WebhookSender:
         per_endpoint: int = PER_ENDPOINT,
         timeout_seconds: float = TIMEOUT_SECONDS,
         resolver: AbstractResolver | None = None,
+        forget_interval_seconds: float = FORGET_SECONDS,
     ) -> None:
         self._db = db
         self._box = box
@@ -243,9 +246,12 @@ class WebhookSender:
         self._timeout = timeout_seconds
         self._slow = timeout_seconds * self.SLOW_SECONDS / self.TIMEOUT_SECONDS
         # By this process's last attempt to each: answered 2xx in time, or not (a failing
-        # endpoint); an endpoint in neither has not been tried.
+        # endpoint); an endpoint in neither has not been tried. Deleted endpoints are
+        # dropped every `forget_interval_seconds` (at a claim), so neither grows for ever.
         self._healthy: set[uuid.UUID] = set()
         self._failing: set[uuid.UUID] = set()
+        self._forget_interval = forget_interval_seconds
+        self._forget_at = time.monotonic() + forget_interval_seconds
         self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
         self._session_resolver: AbstractResolver | None = None
@@ -308,6 +314,7 @@ class WebhookSender:
         healthy = set(self._healthy)
         suspect_room = max(1, self._concurrency // 2) - sum(n for e, n in busy.items() if e not in healthy)
         async with self._db.transaction() as conn:
+            await self._forget_deleted(conn)
             due = await store.claim_due(
                 conn,
                 room,
@@ -329,6 +336,20 @@ class WebhookSender:
             self._in_flight[task] = delivery.endpoint_id
             task.add_done_callback(self._ended)
         return self._refill_any or self._refill_suspect or bool(self._refill_endpoints)
+
+    async def _forget_deleted(self, conn) -> None:
+        """Drop deleted endpoints from the healthy and failing sets, when due. Only those
+        looked up and not found are dropped: an endpoint judged meanwhile (an attempt
+        ending during the query) stays."""
+        if time.monotonic() < self._forget_at:
+            return
+        self._forget_at = time.monotonic() + self._forget_interval
+        judged = self._healthy | self._failing
+        if not judged:
+            return
+        deleted = judged - await store.existing_endpoints(conn, judged)
+        self._healthy -= deleted
+        self._failing -= deleted
 
     async def wait_idle(self) -> None:
         """Until no delivery is in flight (each one ended is recorded)."""
@@ -366,6 +387,7 @@ class WebhookSender:
             )
             return
         if not recorded:  # nothing of it applies: the delivery's state is another attempt's
+            metrics.WEBHOOK_ATTEMPTS_DROPPED.inc()
             log.warning(
                 "webhook delivery %s: attempt %d ended after its lease (%s), when the delivery was another "
                 "process's or done; its outcome is dropped: %s",

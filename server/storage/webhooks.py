@@ -141,6 +141,14 @@ async def list_endpoints(conn: Connection, after_id: uuid.UUID | None, limit: in
     return [_endpoint(row) for row in await conn.execute(query)]
 
 
+async def existing_endpoints(conn: Connection, endpoint_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of `endpoint_ids` that still exist (not deleted)."""
+    if not endpoint_ids:
+        return set()
+    e = webhook_endpoints.c
+    return set((await conn.execute(select(e.endpoint_id).where(e.endpoint_id.in_(list(endpoint_ids))))).scalars())
+
+
 async def update_endpoint(conn: Connection, endpoint_id: uuid.UUID, values: dict[str, Any]) -> None:
     await conn.execute(
         update(webhook_endpoints)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from devstack.postgres import Postgres
@@ -468,6 +469,7 @@ async def test_a_stalled_last_attempt_neither_fails_the_delivery_nor_pauses_its_
     endpoint_id = await endpoints(f"{receiver.url}/heldfail/stalled", 1)
     await _set(db, endpoint_id, "attempts = 11, created_at = now() - interval '7 hours'")
     sender = WebhookSender(db, BOX, 0, allow_private_targets=True)
+    dropped = dropped_attempts()
     try:
         await sender.deliver_due()
         await eventually(lambda: receiver.held_now == 1)
@@ -478,12 +480,41 @@ async def test_a_stalled_last_attempt_neither_fails_the_delivery_nor_pauses_its_
         (delivery,) = await deliveries(db, endpoint_id)
         assert (delivery.status, delivery.attempts) == ("pending", 11)  # untouched: the other claim's
         assert (await _endpoint(db, endpoint_id)).paused_at is None
+        assert dropped_attempts() == dropped + 1  # counted, for an alert: not only logged
         async with db.transaction() as conn:
             assert await store.record_attempt(
                 conn, other.delivery_id, status_code=204, error="", retry_in=None, leased_until=other.leased_until
             )
         (delivery,) = await deliveries(db, endpoint_id)
         assert (delivery.status, delivery.attempts) == ("delivered", 12)
+    finally:
+        await sender.stop()
+
+
+def dropped_attempts() -> float:
+    value = REGISTRY.get_sample_value("saaslitellm_webhook_attempts_dropped_total")
+    assert value is not None, "saaslitellm_webhook_attempts_dropped_total is not registered"
+    return value
+
+
+async def test_a_deleted_endpoint_is_forgotten_by_the_sender(db, receiver, endpoints):
+    """The sender remembers, per endpoint, whether its last attempt from this process went
+    well; a deleted endpoint is dropped from that memory at a later claim, so it does not
+    grow with every endpoint ever created. Those still there are remembered."""
+    ok = await endpoints(f"{receiver.url}/ok/forgotten", 1)
+    failing = await endpoints(f"{receiver.url}/fail/forgotten", 1)
+    kept = await endpoints(f"{receiver.url}/ok/kept", 1)
+    sender = WebhookSender(db, BOX, 0, allow_private_targets=True, forget_interval_seconds=0)
+    admin = WebhookUseCases(db, BOX, allow_private_targets=True)
+    try:
+        await send_all(sender)
+        # White-box: what the sender judged is memory, nothing outside it shows.
+        assert {ok, kept} <= sender._healthy and failing in sender._failing
+        await admin.delete(ADMIN_ACTOR, str(ok))
+        await admin.delete(ADMIN_ACTOR, str(failing))
+        await sender.deliver_due()
+        assert ok not in sender._healthy and failing not in sender._failing
+        assert kept in sender._healthy
     finally:
         await sender.stop()
 
