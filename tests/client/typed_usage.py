@@ -51,6 +51,9 @@ async def the_async_client(client: SaasLiteLLMClient) -> None:
 
     single = await client.create_and_call("one_shot", MESSAGES, metadata={"document": "q3"}, top_k=40)
     print(single.content)
+    assert_type(single.credits_remaining, int)  # a settled job's balance: no None to rule out
+    assert_type((await client.complete_job(job.job_id, "completed")).credits_remaining, int)
+    assert_type(job.costs.credits_remaining, int | None)  # None while the job is open
     async for piece in client.create_and_call_stream("one_shot", MESSAGES, purpose="tell", top_k=40):
         print(piece.content)
 

@@ -153,6 +153,14 @@ class JobCosts(_Model):
     """Credits a refund of the job (an operator's `RefundJob`) gave back to the team; 0 when it was not refunded."""
 
 
+def _settled_balance(costs: JobCosts) -> int:
+    """The balance after a settlement, which the API always sends with a settled job: an
+    answer without it is not one this client can read."""
+    if costs.credits_remaining is None:
+        raise ValueError("the answer names a settled job without credits_remaining; the server is not this API")
+    return costs.credits_remaining
+
+
 class CallSummary(_Model):
     """One call of a job, summarised."""
 
@@ -200,9 +208,10 @@ class CompleteJobResponse(_Model):
     `iter_job_calls` reads every one."""
 
     @property
-    def credits_remaining(self) -> int | None:
-        """The team's remaining credits right after this job was settled (`costs.credits_remaining`)."""
-        return self.costs.credits_remaining
+    def credits_remaining(self) -> int:
+        """The team's remaining credits right after this job was settled
+        (`costs.credits_remaining`, which a settled job always has)."""
+        return _settled_balance(self.costs)
 
 
 class GetJobCostsResponse(_Model):
@@ -269,9 +278,10 @@ class CreateAndCallResponse(_Model):
         return self.response.content
 
     @property
-    def credits_remaining(self) -> int | None:
-        """The team's remaining credits right after the job was settled (`costs.credits_remaining`)."""
-        return self.costs.credits_remaining
+    def credits_remaining(self) -> int:
+        """The team's remaining credits right after the job was settled
+        (`costs.credits_remaining`, which a settled job always has)."""
+        return _settled_balance(self.costs)
 
 
 class ListTeamJobsResponse(_Model):
