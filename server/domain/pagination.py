@@ -66,7 +66,9 @@ def page_request(page_size: int, page_token: str, filters: dict[str, Any]) -> Pa
         after, issued_for = decoded["a"], decoded["f"]
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise invalid_argument("page_token", "is not a token this API issued") from None
-    if issued_for != marks or not isinstance(after, list):
+    if not isinstance(after, list):
+        raise invalid_argument("page_token", "is not a token this API issued")
+    if issued_for != marks:
         raise invalid_argument("page_token", "was issued for other filters; send the same filters or no token")
     return PageRequest(size=size, after=tuple(after), fingerprint=marks)
 

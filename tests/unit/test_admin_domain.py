@@ -283,3 +283,12 @@ def test_snapshots_are_json_and_never_hold_a_secret():
     assert snap == {"key": audit.snapshot(key)}
     assert snap["key"]["expires_at"] == NOW.isoformat() and snap["key"]["key_id"] == str(key.key_id)
     assert "sk-very-secret" not in str(snap)
+
+
+@pytest.mark.parametrize("position", [None, "a", 1, {"x": 1}])
+def test_a_token_whose_position_is_not_a_list_is_not_ours_whatever_its_filters(position):
+    """Its filters may be right: it is forged, not one issued for other filters."""
+    forged = json.dumps({"a": position, "f": pagination.fingerprint({})})
+    with pytest.raises(DomainError) as caught:
+        pagination.page_request(10, base64.urlsafe_b64encode(forged.encode()).decode(), {})
+    assert field_of(caught.value) == "page_token" and "not a token this API issued" in caught.value.message
