@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import re
 import time
 import uuid
@@ -277,12 +278,20 @@ def _unary(behavior: Callable[..., Awaitable[Any]], method: _Method) -> Callable
 
 
 def _stream(behavior: Callable[..., AsyncIterator[Any]], method: _Method) -> Callable[..., AsyncIterator[Any]]:
+    # A handler may also write its responses itself (context.write) and return, as
+    # grpc_health's Health/Watch does: awaited, not iterated.
+    writes_itself = not inspect.isasyncgenfunction(behavior)
+
     async def wrapped(request: Any, rpc_context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         call = _Call(method, request, rpc_context)
         open_streams = method.metrics.streams_open
         open_streams.inc()
         error: BaseException | None = None
         try:
+            if writes_itself:
+                await call.send_id(rpc_context)
+                await behavior(request, rpc_context)
+                return
             async with contextlib.aclosing(behavior(request, rpc_context)) as responses:
                 async for response in responses:
                     if not call.ctx.job_id:
