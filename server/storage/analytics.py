@@ -25,7 +25,7 @@ from sqlalchemy import text
 
 from server.domain.analytics import DateRange, UsageFigures, UsageRow
 from server.storage.database import Connection
-from server.storage.tables import usage_daily
+from server.storage.tables import column_list, usage_daily, usage_deltas
 
 MEASURES = [c.name for c in usage_daily.c if c.name not in ("team_id", "day", "job_type", "organization_id")]
 _COUNTS = [m for m in MEASURES if not m.endswith("_usd")]
@@ -36,7 +36,7 @@ _COMPACT = text(
     WITH moved AS (
         DELETE FROM usage_deltas
         WHERE delta_id IN (SELECT delta_id FROM usage_deltas ORDER BY delta_id LIMIT :batch)
-        RETURNING *
+        RETURNING {column_list(usage_deltas)}
     ), folded AS (
         INSERT INTO usage_daily AS u (team_id, day, job_type, organization_id, {", ".join(MEASURES)})
         SELECT team_id, day, job_type, min(organization_id), {", ".join(f"sum({m})" for m in MEASURES)}

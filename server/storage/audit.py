@@ -10,7 +10,7 @@ from sqlalchemy import and_, insert, select, text
 
 from server.domain.audit import AuditEntry, AuditRecord
 from server.storage.database import Connection
-from server.storage.tables import admin_audit_log
+from server.storage.tables import admin_audit_log, known_fields
 
 _APPEND_LOCK = 7_242_003  # pg advisory lock id: entries take their audit_id one transaction at a time
 
@@ -70,4 +70,4 @@ async def list_entries(
         conditions.append(admin_audit_log.c.audit_id < before_id)
     query = select(admin_audit_log).where(and_(True, *conditions))
     rows = await conn.execute(query.order_by(admin_audit_log.c.audit_id.desc()).limit(limit))
-    return [AuditEntry(**row._mapping) for row in rows]
+    return [AuditEntry(**known_fields(AuditEntry, row)) for row in rows]

@@ -19,6 +19,7 @@ from server.domain.errors import already_exists, not_found
 from server.domain.tenancy import ORGANIZATION_ARCHIVED, AccessGroup, ModelAlias, Organization
 from server.storage.database import Connection
 from server.storage.tables import (
+    known_fields,
     model_access_groups,
     model_alias_groups,
     model_aliases,
@@ -55,7 +56,7 @@ async def insert_organization(
     ).first()
     if row is None:
         raise already_exists("organization", organization_id)
-    return Organization(**row._mapping)
+    return Organization(**known_fields(Organization, row))
 
 
 async def get_organization(conn: Connection, organization_id: str, *, lock: Lock = None) -> Organization:
@@ -64,7 +65,7 @@ async def get_organization(conn: Connection, organization_id: str, *, lock: Lock
     row = (await conn.execute(_locked(query, lock))).first()
     if row is None:
         raise not_found("organization", organization_id)
-    return Organization(**row._mapping)
+    return Organization(**known_fields(Organization, row))
 
 
 async def list_organizations(conn: Connection, status: str, after: str | None, limit: int) -> list[Organization]:
@@ -72,7 +73,7 @@ async def list_organizations(conn: Connection, status: str, after: str | None, l
     if after is not None:
         query = query.where(organizations.c.organization_id > after)
     rows = await conn.execute(query.order_by(organizations.c.organization_id).limit(limit))
-    return [Organization(**row._mapping) for row in rows]
+    return [Organization(**known_fields(Organization, row)) for row in rows]
 
 
 async def update_organization(conn: Connection, organization_id: str, values: dict[str, Any]) -> Organization:
@@ -84,7 +85,7 @@ async def update_organization(conn: Connection, organization_id: str, values: di
             .returning(*organizations.c)
         )
     ).one()
-    return Organization(**row._mapping)
+    return Organization(**known_fields(Organization, row))
 
 
 async def team_counts(conn: Connection, organization_id: str) -> tuple[int, int]:
@@ -134,7 +135,7 @@ def _groups_query():
 
 
 def _group(row: Any) -> AccessGroup:
-    values = dict(row._mapping)
+    values = known_fields(AccessGroup, row)
     values["model_aliases"] = tuple(sorted(values["model_aliases"]))
     return AccessGroup(**values)
 
@@ -236,7 +237,7 @@ def _aliases_query():
 
 
 def _alias(row: Any) -> ModelAlias:
-    values = dict(row._mapping)
+    values = known_fields(ModelAlias, row)
     values["models"] = tuple(values["models"])
     values["access_groups"] = tuple(sorted(values["access_groups"]))
     return ModelAlias(**values)

@@ -28,24 +28,18 @@ from server.domain.jobs import (
 )
 from server.storage.credits import LOCK_TEAM_STATE, TEAM_STATE, TeamState, team_state_of
 from server.storage.database import Connection, Statement, StatementConnection, as_statements
-from server.storage.tables import jobs, llm_calls
+from server.storage.tables import column_list, jobs, known_fields, llm_calls
 
 log = logging.getLogger(__name__)
 
 _OPEN = [s.value for s in OPEN_STATUSES]
 
 
-# The team's budget mode and conversion rates, copied into the job's row by the statement
-# that settles it (_SETTLE; migration 0018).
-_SETTLED_RATES = ("settled_budget_mode", "settled_tokens_per_credit", "settled_credits_per_dollar")
-
-
 def _job(row: Any) -> Job:
-    """From a SQLAlchemy row or a StatementConnection's named tuple."""
-    values = row._asdict() if hasattr(row, "_asdict") else dict(row._mapping)
-    values.pop("creation_seq", None)  # the team list's order (list_team_jobs), not part of a Job
-    for column in _SETTLED_RATES:  # what a late charge prices at (read_for_late_charge), not part of a Job
-        values.pop(column, None)
+    """From a SQLAlchemy row or a StatementConnection's named tuple, of the jobs columns
+    `_JOB_COLUMNS` names: those a Job has (not creation_seq, the team list's order, nor
+    the settled_* rates a late charge prices at, read_for_late_charge)."""
+    values = known_fields(Job, row)
     values["status"] = JobStatus(values["status"])
     return Job(**values)
 
@@ -106,8 +100,10 @@ async def find_by_idempotency_key(conn: Connection, team_id: str, key: str) -> J
     return None if row is None else _job(row)
 
 
-_JOB_COLUMNS = ", ".join(column.name for column in jobs.c)
-_CALL_COLUMNS = ", ".join(column.name for column in llm_calls.c)
+# The columns this release knows, never `*` (tables.py, column_list): statements that
+# build a Job or a CallRecord read only these.
+_JOB_COLUMNS = column_list(jobs)
+_CALL_COLUMNS = column_list(llm_calls)
 # A job's calls as the job views and settlements read them: every column but the answer's
 # text (`content`, read back as NULL), which none of them shows or counts and which may be
 # most of a call's bytes (a job can have made hundreds of thousands of calls).
@@ -263,7 +259,7 @@ async def list_calls_page(
 
 def _call(row: Any) -> CallRecord:
     """From a StatementConnection's named tuple or a SQLAlchemy row."""
-    values = row._asdict()
+    values = known_fields(CallRecord, row)
     values["status"] = CallStatus(values["status"])
     values["attempted_models"] = tuple(values["attempted_models"])
     values["provider_cost_usd"] = Decimal(values["provider_cost_usd"])
@@ -665,7 +661,7 @@ async def record_call(
 
 
 _CREATE_RESERVING = Statement(
-    """
+    f"""
     WITH reserved AS (
         UPDATE teams
            SET credits_reserved = credits_reserved + :credits
@@ -676,7 +672,7 @@ _CREATE_RESERVING = Statement(
         INSERT INTO jobs (job_id, team_id, job_type, user_id, status, metadata, credits_reserved, single_call)
         SELECT :job_id, :team_id, :job_type, :user_id, 'pending', CAST(:metadata AS jsonb), :credits, :single_call
           FROM reserved
-        RETURNING *
+        RETURNING {_JOB_COLUMNS}
     ), entry AS (
         INSERT INTO credit_ledger (team_id, job_id, kind, amount, reserved_delta, remaining_after,
                                    reserved_after, reason, actor)
@@ -685,7 +681,7 @@ _CREATE_RESERVING = Statement(
           FROM reserved r, job
         RETURNING entry_id
     )
-    SELECT job.* FROM job, entry
+    SELECT {column_list(jobs, "job")} FROM job, entry
     """
 )
 
@@ -726,7 +722,7 @@ async def create_reserving(
 
 
 _SETTLE = Statement(
-    """
+    f"""
     WITH team AS (
         UPDATE teams
            SET credits_reserved = credits_reserved - :release,
@@ -759,9 +755,9 @@ _SETTLE = Statement(
                settled_credits_per_dollar = t.credits_per_dollar
           FROM team t
          WHERE j.job_id = :job_id
-        RETURNING j.*
+        RETURNING {column_list(jobs, "j")}
     )
-    SELECT job.* FROM job, entry
+    SELECT {column_list(jobs, "job")} FROM job, entry
     """
 )
 
@@ -830,7 +826,7 @@ async def settle_job(
 # migration 0006; nothing when no endpoint wants it), so an operator billing its own
 # customers from `job.completed` learns what the job cost beyond it.
 _CHARGE_LATE = Statement(
-    """
+    f"""
     WITH team AS (
         UPDATE teams
            SET credits_used = credits_used + :charge, updated_at = now()
@@ -847,7 +843,7 @@ _CHARGE_LATE = Statement(
         UPDATE jobs
            SET credits_charged = credits_charged + :charge, credits_shortfall = credits_shortfall + :shortfall
          WHERE job_id = :job_id AND EXISTS (SELECT FROM team)
-        RETURNING *
+        RETURNING {_JOB_COLUMNS}
     ), event AS (
         SELECT webhook_enqueue('job.late_charge', team.organization_id, jsonb_build_object(
                    'job_id', job.job_id,
@@ -861,7 +857,7 @@ _CHARGE_LATE = Statement(
                    'credits_shortfall', job.credits_shortfall))
           FROM job, team
     )
-    SELECT job.* FROM job, entry, (SELECT count(*) FROM event) AS enqueued
+    SELECT {column_list(jobs, "job")} FROM job, entry, (SELECT count(*) FROM event) AS enqueued
     """
 )
 

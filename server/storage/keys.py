@@ -14,7 +14,7 @@ from server.domain.keys import NewKey
 from server.domain.tenancy import KeyState, TeamKey
 from server.storage.database import Connection
 from server.storage.notify import APPLICATION_NAME as LISTENER_NAME
-from server.storage.tables import api_keys
+from server.storage.tables import api_keys, known_fields
 
 # Every server process LISTENs on these channels: on a key change it drops the named
 # team's cached keys and acknowledges (server/services/auth.py, KeyChanges).
@@ -62,7 +62,7 @@ async def insert_key(
             .returning(*_KEY_COLUMNS)
         )
     ).one()
-    return TeamKey(**row._mapping)
+    return TeamKey(**known_fields(TeamKey, row))
 
 
 _FIND_AND_TOUCH = text(
@@ -87,7 +87,7 @@ async def find_owner(conn: Connection, digest: bytes, touch_every_seconds: float
     """The key with this digest, in one round trip that also records its use (at most
     once per `touch_every_seconds`, so a busy key does not write on every request)."""
     row = (await conn.execute(_FIND_AND_TOUCH, {"digest": digest, "every": touch_every_seconds})).first()
-    return None if row is None else KeyOwner(**row._mapping)
+    return None if row is None else KeyOwner(**known_fields(KeyOwner, row))
 
 
 def _state_filter(state: str, now: datetime):
@@ -109,7 +109,7 @@ async def list_keys(
     if after is not None:
         query = query.where(tuple_(api_keys.c.created_at, api_keys.c.key_id) < tuple_(*after))
     rows = await conn.execute(query.order_by(api_keys.c.created_at.desc(), api_keys.c.key_id.desc()).limit(limit))
-    return [TeamKey(**row._mapping) for row in rows]
+    return [TeamKey(**known_fields(TeamKey, row)) for row in rows]
 
 
 async def get_key(conn: Connection, team_id: str, key_id: uuid.UUID) -> TeamKey:
@@ -118,7 +118,7 @@ async def get_key(conn: Connection, team_id: str, key_id: uuid.UUID) -> TeamKey:
     row = (await conn.execute(query.with_for_update())).first()
     if row is None:
         raise not_found("key", str(key_id))
-    return TeamKey(**row._mapping)
+    return TeamKey(**known_fields(TeamKey, row))
 
 
 async def current_key_named(conn: Connection, team_id: str, name: str, now: datetime) -> TeamKey | None:
@@ -132,7 +132,7 @@ async def current_key_named(conn: Connection, team_id: str, name: str, now: date
         )
     )
     row = (await conn.execute(query.limit(1))).first()
-    return None if row is None else TeamKey(**row._mapping)
+    return None if row is None else TeamKey(**known_fields(TeamKey, row))
 
 
 async def revoke_key(conn: Connection, key_id: uuid.UUID) -> TeamKey:
@@ -141,7 +141,7 @@ async def revoke_key(conn: Connection, key_id: uuid.UUID) -> TeamKey:
             update(api_keys).where(api_keys.c.key_id == key_id).values(revoked_at=func.now()).returning(*_KEY_COLUMNS)
         )
     ).one()
-    return TeamKey(**row._mapping)
+    return TeamKey(**known_fields(TeamKey, row))
 
 
 async def retire_key(conn: Connection, key_id: uuid.UUID, expires_at: datetime, replaced_by: uuid.UUID) -> TeamKey:
@@ -154,7 +154,7 @@ async def retire_key(conn: Connection, key_id: uuid.UUID, expires_at: datetime, 
             .returning(*_KEY_COLUMNS)
         )
     ).one()
-    return TeamKey(**row._mapping)
+    return TeamKey(**known_fields(TeamKey, row))
 
 
 async def revoke_team_keys(conn: Connection, team_id: str) -> list[tuple[TeamKey, TeamKey]]:
@@ -167,7 +167,8 @@ async def revoke_team_keys(conn: Connection, team_id: str) -> list[tuple[TeamKey
         keys.expires_at.is_(None) | (keys.expires_at > func.now()),
     )
     before = [
-        TeamKey(**row._mapping) for row in await conn.execute(select(*_KEY_COLUMNS).where(usable).with_for_update())
+        TeamKey(**known_fields(TeamKey, row))
+        for row in await conn.execute(select(*_KEY_COLUMNS).where(usable).with_for_update())
     ]
     if not before:
         return []
@@ -177,7 +178,7 @@ async def revoke_team_keys(conn: Connection, team_id: str) -> list[tuple[TeamKey
         .values(revoked_at=func.now())
         .returning(*_KEY_COLUMNS)
     )
-    after = {row.key_id: TeamKey(**row._mapping) for row in rows}
+    after = {row.key_id: TeamKey(**known_fields(TeamKey, row)) for row in rows}
     return [(key, after[key.key_id]) for key in before]
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from server.domain.credits import Balance
 from server.storage.database import Connection
-from server.storage.tables import credit_ledger
+from server.storage.tables import credit_ledger, known_fields
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ async def append(
                 index_elements=[credit_ledger.c.team_id, credit_ledger.c.idempotency_key],
                 index_where=credit_ledger.c.idempotency_key.is_not(None),
             )
-            .returning(credit_ledger)
+            .returning(*credit_ledger.c)
         )
     ).first()
     return None if row is None else _entry(row)
@@ -106,6 +106,4 @@ async def list_entries(conn: Connection, team_id: str, *, before: int | None, li
 
 
 def _entry(row: Any) -> LedgerEntry:
-    values = dict(row._mapping)
-    values.pop("idempotency_key", None)
-    return LedgerEntry(**values)
+    return LedgerEntry(**known_fields(LedgerEntry, row))

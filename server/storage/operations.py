@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 from server.storage.analytics import MEASURES
 from server.storage.database import Connection
-from server.storage.tables import credit_ledger, llm_calls
+from server.storage.tables import column_list, credit_ledger, llm_calls
 
 _TOTALS = text(
     f"""
@@ -46,10 +46,6 @@ async def usage_totals(conn: Connection) -> dict[str, int | Decimal]:
     return {m: (Decimal(row._mapping[m]) if m.endswith("_usd") else int(row._mapping[m])) for m in MEASURES}
 
 
-def _columns(table) -> str:
-    return ", ".join(c.name for c in table.columns)
-
-
 _ARCHIVE_CALLS = text(
     f"""
     WITH doomed AS (
@@ -61,9 +57,9 @@ _ARCHIVE_CALLS = text(
         LIMIT :batch
         FOR UPDATE OF c SKIP LOCKED
     ), moved AS (
-        DELETE FROM llm_calls c USING doomed d WHERE c.call_id = d.call_id RETURNING c.*
+        DELETE FROM llm_calls c USING doomed d WHERE c.call_id = d.call_id RETURNING {column_list(llm_calls, "c")}
     ), archived AS (
-        INSERT INTO llm_calls_archive ({_columns(llm_calls)}) SELECT {_columns(llm_calls)} FROM moved RETURNING 1
+        INSERT INTO llm_calls_archive ({column_list(llm_calls)}) SELECT {column_list(llm_calls)} FROM moved RETURNING 1
     )
     SELECT count(*) FROM archived
     """
@@ -80,10 +76,10 @@ _ARCHIVE_LEDGER = text(
         LIMIT :batch
         FOR UPDATE OF l SKIP LOCKED
     ), moved AS (
-        DELETE FROM credit_ledger l USING doomed d WHERE l.entry_id = d.entry_id RETURNING l.*
+        DELETE FROM credit_ledger l USING doomed d WHERE l.entry_id = d.entry_id RETURNING {column_list(credit_ledger, "l")}
     ), archived AS (
-        INSERT INTO credit_ledger_archive ({_columns(credit_ledger)})
-        SELECT {_columns(credit_ledger)} FROM moved RETURNING 1
+        INSERT INTO credit_ledger_archive ({column_list(credit_ledger)})
+        SELECT {column_list(credit_ledger)} FROM moved RETURNING 1
     )
     SELECT count(*) FROM archived
     """

@@ -10,6 +10,10 @@ Money-like invariants live in the database, so no code path can break them:
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -42,6 +46,37 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+
+# Reading rows across releases. During a rolling upgrade this release keeps serving while a
+# later one's migration adds columns (expand/contract: a release only adds; a column is
+# dropped or renamed one release after the code stops using it). So no statement here
+# reads `*` or `alias.*`: it names the columns this release knows (`column_list`, or a
+# SQLAlchemy select() of a Table, which names them too): a column added later is not read,
+# and a statement prepared before it was added keeps its result type (PostgreSQL refuses
+# to run a prepared `*` whose columns changed: "cached plan must not change result type").
+# And a row becomes an object through `known_fields`, which keeps only the fields the
+# object has.
+
+
+def column_list(table: Table, alias: str = "") -> str:
+    """The table's columns as this release knows them, comma-separated, each prefixed
+    with `alias.` if given: what a statement selects or returns instead of `*`."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(prefix + column.name for column in table.columns)
+
+
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(field.name for field in dataclasses.fields(cls))
+
+
+def known_fields(cls: type, row: Any) -> dict[str, Any]:
+    """The values of a row (SQLAlchemy's or a StatementConnection's named tuple) that are
+    fields of the dataclass `cls`: a column the statement read beyond them (an order's
+    key, a later release's column) is left out."""
+    known = _field_names(cls)
+    return {name: value for name, value in zip(row._fields, row, strict=True) if name in known}
 
 
 def _timestamps() -> list[Column]:

@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 
 from server.domain.errors import not_found
 from server.storage.database import Connection
-from server.storage.tables import webhook_deliveries, webhook_endpoints
+from server.storage.tables import known_fields, webhook_deliveries, webhook_endpoints
 
 
 async def count_organization_endpoints(conn: Connection, organization_id: str) -> int:
@@ -243,7 +243,7 @@ async def insert_test_delivery(conn: Connection, endpoint_id: uuid.UUID) -> Deli
             .returning(*webhook_deliveries.c)
         )
     ).one()
-    return Delivery(**row._mapping)
+    return Delivery(**known_fields(Delivery, row))
 
 
 async def list_deliveries(
@@ -256,7 +256,7 @@ async def list_deliveries(
         query = query.where(d.status == status)
     if before_id is not None:
         query = query.where(d.delivery_id < before_id)
-    return [Delivery(**row._mapping) for row in await conn.execute(query)]
+    return [Delivery(**known_fields(Delivery, row)) for row in await conn.execute(query)]
 
 
 # Claims due deliveries: per endpoint, its earliest due ones up to the room it has (its
@@ -348,7 +348,7 @@ async def claim_due(
             "suspect_room": limit if suspect_room is None else suspect_room,
         },
     )
-    return [DueDelivery(**row._mapping) for row in rows]
+    return [DueDelivery(**known_fields(DueDelivery, row)) for row in rows]
 
 
 # Marks the keys whose expiry is near and writes their events in one statement: a key is
