@@ -11,9 +11,13 @@ call now charges the job what it adds, as a `late_charge` entry: one per late ca
 it is kept out of the unique (job_id, kind) index that makes each of a job's
 reservation, charge, release and refund happen once.
 
-The new CHECK allows more than the old one, so it is added NOT VALID (no lock against
-writes while the ledger is scanned) and validated in the same migration, which takes
-only a SHARE UPDATE EXCLUSIVE lock. A downgrade fails while late_charge entries exist.
+The new CHECK replaces the old one in one ALTER TABLE, which takes an ACCESS EXCLUSIVE
+lock on credit_ledger: it is added NOT VALID, then validated, and the lock is held through
+the validation's scan of the ledger until the migration commits (each migration commits on
+its own, server/storage/migrate.py), so the ledger is neither read nor written meanwhile
+(VALIDATE alone would take only SHARE UPDATE EXCLUSIVE; here it saves nothing). At start-up,
+waiting for the lock is bounded by the migration lock_timeout, then retried. A downgrade
+fails while late_charge entries exist.
 """
 
 from __future__ import annotations

@@ -12,9 +12,11 @@ that time. A process refreshes the jobs of the calls it runs every activity reso
 so a single-call job idle for five of them has no process running its call: the reaper
 expires it then (server/services/jobs.py). The partial index finds such jobs without
 reading the open jobs of the three-step flow, however many clients leave idle. Adding
-the column with a constant default is a catalog change; building the index takes a SHARE
-lock on jobs for a scan of the table (about a second per million rows), during which
-jobs are not written.
+the column with a constant default is a catalog change, but it takes an ACCESS EXCLUSIVE
+lock on jobs, which the migration holds while it builds the index (a scan of the table,
+about a second per million rows) until it commits (each migration commits on its own,
+server/storage/migrate.py): jobs are neither read nor written meanwhile. At start-up,
+waiting for the lock is bounded by the migration lock_timeout, then retried.
 """
 
 from __future__ import annotations
