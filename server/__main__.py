@@ -48,7 +48,11 @@ def main() -> int:
         log.error("cannot use the database (DATABASE_URL): %s", error, exc_info=True)
         return 3
     if settings.migrate_on_start:
-        migrate.upgrade(settings.database_url)
+        try:
+            migrate.upgrade(settings.database_url)
+        except migrate.MigrationBlocked as error:
+            log.error("%s", error)  # which table, who holds it, what to do
+            return 3
 
     async def serve() -> None:
         stop = asyncio.Event()

@@ -83,3 +83,19 @@ def test_a_metrics_port_in_use_is_said_so(database_url, taken_port):
     assert result.returncode == 4, output
     assert f"could not serve metrics on 127.0.0.1:{taken_port}" in output and "Address already in use" in output
     assert "Traceback" not in output and "Unclosed" not in output
+
+
+def test_a_migration_blocked_by_a_long_transaction_is_said_so_and_exits_3(database_url):
+    """migrate.upgrade gives up after its retries with a message naming the table and its
+    holder (tests/integration/test_migration_locks.py); start-up says it, as one line."""
+    script = (
+        "import sys, server.__main__ as main;"
+        "from server.storage import migrate;"
+        "migrate.upgrade = lambda *a, **k: (_ for _ in ()).throw("
+        "migrate.MigrationBlocked('a long transaction holds teams: end it or retry the start'));"
+        "sys.exit(main.main())"
+    )
+    result = run_server({"DATABASE_URL": database_url}, "-c", script)
+    output = result.stdout + result.stderr
+    assert result.returncode == 3, output
+    assert "a long transaction holds teams: end it or retry the start" in output and "Traceback" not in output
