@@ -50,9 +50,8 @@ def main() -> int:
     if settings.migrate_on_start:
         try:
             migrate.upgrade(settings.database_url)
-        except migrate.MigrationBlocked as error:
-            log.error("%s", error)  # which table, who holds it, what to do
-            return 3
+        except migrate.MigrationBlocked:
+            return 3  # upgrade logged which table, who holds it and what to do
 
     async def serve() -> None:
         stop = asyncio.Event()
