@@ -120,6 +120,7 @@ class Application:
             policy=UpstreamPolicy(
                 timeout_seconds=settings.upstream_timeout_seconds,
                 stream_idle_timeout_seconds=settings.stream_idle_timeout_seconds,
+                stream_keepalive_seconds=settings.stream_keepalive_seconds,
                 retries=settings.upstream_retries,
             ),
             content_policy=settings.record_content,

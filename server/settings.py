@@ -43,6 +43,7 @@ class Settings:
     upstream_timeout_seconds: float = 120.0
     upstream_retries: int = 0
     stream_idle_timeout_seconds: float = 60.0
+    stream_keepalive_seconds: float = 15.0
     record_content: str = "partial"
     db_pool_size: int = 30
     db_max_overflow: int = 10
@@ -230,6 +231,7 @@ class Settings:
                 cls.stream_idle_timeout_seconds,
                 "it is the longest silence allowed between two chunks of a stream",
             ),
+            stream_keepalive_seconds=seconds("SAAS_STREAM_KEEPALIVE_SECONDS", cls.stream_keepalive_seconds),
             record_content=record_content,
             db_pool_size=int(number("SAAS_DB_POOL_SIZE", cls.db_pool_size, least=1)),
             db_max_overflow=int(number("SAAS_DB_MAX_OVERFLOW", cls.db_max_overflow)),

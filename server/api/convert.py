@@ -22,7 +22,7 @@ from server.domain.decimals import plain
 from server.domain.errors import invalid_argument
 from server.domain.jobs import CallRecord, CallStatus, JobStatus, JobView
 from server.domain.pagination import Page
-from server.services.calls import CallResult, StreamFinished, StreamStarted
+from server.services.calls import CallResult, KeepAlive, StreamFinished, StreamStarted
 from server.services.credits import BalanceView
 from server.services.jobs import MAX_EMBEDDED_CALLS
 from server.services.single_call import SingleCallEvent, SingleCallFinished, SingleCallResult
@@ -416,9 +416,12 @@ def _tool_call_deltas(fragments: tuple[dict[str, Any], ...]) -> list[chat_pb2.To
 
 
 def stream_event(
-    event: StreamStarted | Delta | StreamFinished, response_type: type = job_service_pb2.LLMCallStreamResponse
+    event: StreamStarted | Delta | KeepAlive | StreamFinished,
+    response_type: type = job_service_pb2.LLMCallStreamResponse,
 ) -> Any:
     """One streamed event in the wire shape shared by every streaming RPC."""
+    if isinstance(event, KeepAlive):
+        return response_type(keepalive=True)
     if isinstance(event, StreamStarted):
         return response_type(
             call_id=str(event.call_id),

@@ -21,6 +21,8 @@ from server.domain.errors import DomainError, invalid_argument
 from server.services.calls import CallResult
 
 DONE = b"data: [DONE]\n\n"
+# Sent while the model is silent: an SSE comment, which OpenAI's SDKs and every SSE parser skip.
+KEEP_ALIVE = b": keep-alive\n\n"
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
 DEFAULT_JOB_TYPE = "chat_completion"

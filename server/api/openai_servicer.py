@@ -25,7 +25,7 @@ from server.domain.completion import Delta
 from server.domain.errors import invalid_argument, not_found
 from server.observability import context as request_context
 from server.services.auth import Authenticator
-from server.services.calls import CallUseCases, StreamFinished, StreamStarted
+from server.services.calls import CallUseCases, KeepAlive, StreamFinished, StreamStarted
 from server.services.single_call import JobSpec, SingleCallFinished, SingleCallUseCases
 from server.services.team_models import TeamModels
 
@@ -96,6 +96,9 @@ class OpenAIServicer(openai_service_pb2_grpc.OpenAIServiceServicer):
                     yield wire.event(header.first())
                     continue
                 assert header is not None, "a stream starts with StreamStarted"
+                if isinstance(item, KeepAlive):
+                    yield wire.KEEP_ALIVE
+                    continue
                 if isinstance(item, Delta):
                     if not item.is_empty:
                         yield wire.event(header.delta(item))

@@ -90,6 +90,9 @@ class UpstreamPolicy:
 
     timeout_seconds: float = 120.0
     stream_idle_timeout_seconds: float = 60.0
+    # A started stream that has sent its client nothing for this long sends a KeepAlive,
+    # and again after as long (0: never). It does not reset the idle timeout above.
+    stream_keepalive_seconds: float = 15.0
     retries: int = 0
 
 
@@ -120,7 +123,15 @@ class StreamFinished:
     error: DomainError | None = None
 
 
-StreamEvent = StreamStarted | Delta | StreamFinished
+@dataclass(frozen=True)
+class KeepAlive:
+    """Sent while the model is silent, so that the client's connection, and any proxy on
+    its way, sees the stream is alive. It carries nothing."""
+
+
+KEEP_ALIVE = KeepAlive()
+
+StreamEvent = StreamStarted | Delta | KeepAlive | StreamFinished
 
 
 @dataclass(frozen=True)
@@ -594,7 +605,8 @@ class CallUseCases:
         placed: bool = False,
     ) -> AsyncIterator[StreamEvent]:
         """Events of a streamed call: StreamStarted, Deltas, then StreamFinished (`context`
-        and `placed` as for `call`).
+        and `placed` as for `call`); between them a KeepAlive whenever the client has been
+        sent nothing for the policy's `stream_keepalive_seconds`.
 
         Errors before the first event raise (an ordinary RPC error). An upstream failure
         after it ends the stream with StreamFinished(error=...). If the consumer goes
@@ -634,12 +646,20 @@ class CallUseCases:
                 call.served_model, call.served_deployment = upstream.served_model, upstream.served_deployment
                 stack.enter_context(self._open(upstream))
                 yield StreamStarted(call.call_id, prepared.job_id, prepared.route.alias)
+                silence = _Silence(self._policy.stream_keepalive_seconds)
                 try:
-                    async with contextlib.aclosing(upstream.chunks()) as chunks:
-                        async for chunk in chunks:
+                    async with (
+                        contextlib.aclosing(upstream.chunks()) as chunks,
+                        contextlib.aclosing(silence.broken(chunks)) as heard,
+                    ):
+                        async for chunk in heard:
+                            if chunk is KEEP_ALIVE:
+                                yield KEEP_ALIVE
+                                continue
                             delta = accumulator.feed(chunk)
                             if not delta.is_empty:
                                 call.mark_first_token()
+                                silence.ended()
                                 yield delta
                 except DomainError as error:
                     record = await call.save(
@@ -658,6 +678,54 @@ class CallUseCases:
             if not call.saved:
                 await call.save_after_fault(accumulator.answer())
             raise
+
+
+_END = object()
+
+
+class _Silence:
+    """Breaks a stream's silence toward its client: `broken` yields the upstream's chunks,
+    and KEEP_ALIVE whenever the client has been sent nothing for `interval` seconds (since
+    the stream started or `ended` was last called; 0: never).
+
+    The next chunk is read in a task that the wait for it leaves running, so a keep-alive
+    neither cuts the read nor resets the upstream's idle timeout; a consumer that goes
+    away cancels the read as it would the loop's own.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._since = time.monotonic()
+
+    def ended(self) -> None:
+        """The client was just sent something."""
+        self._since = time.monotonic()
+
+    async def broken(self, chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[Any]:
+        if not self._interval:
+            async for chunk in chunks:
+                yield chunk
+            return
+        while True:
+            read = asyncio.ensure_future(anext(chunks, _END))
+            try:
+                while not read.done():
+                    quiet = time.monotonic() - self._since
+                    if quiet >= self._interval:
+                        self.ended()
+                        yield KEEP_ALIVE
+                    else:
+                        await asyncio.wait({read}, timeout=self._interval - quiet)
+            finally:  # also when the consumer goes away: the read is cancelled, its end retrieved
+                if not read.done():
+                    read.cancel()
+                    await asyncio.wait({read})
+                if not read.cancelled():
+                    read.exception()
+            chunk = read.result()
+            if chunk is _END:
+                return
+            yield chunk
 
 
 def for_new_job(context: CallContext, job: Job) -> CallContext:

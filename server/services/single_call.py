@@ -20,7 +20,7 @@ from server.domain.errors import SHUTDOWN_CUT, DomainError, Kind, Reason
 from server.domain.jobs import Job, JobStatus, JobView
 from server.services.auth import TeamPrincipal
 from server.services.background import Background
-from server.services.calls import CallResult, CallUseCases, StreamFinished, StreamStarted, for_new_job
+from server.services.calls import CallResult, CallUseCases, KeepAlive, StreamFinished, StreamStarted, for_new_job
 from server.services.jobs import JobUseCases, check_job_fields
 from server.storage.jobs import CallContext
 
@@ -50,7 +50,7 @@ class SingleCallFinished:
     view: JobView
 
 
-SingleCallEvent = StreamStarted | Delta | SingleCallFinished
+SingleCallEvent = StreamStarted | Delta | KeepAlive | SingleCallFinished
 
 
 class SingleCallUseCases:

@@ -82,6 +82,7 @@ def test_a_pool_of_no_connections_is_refused_not_made_unlimited():
         "SAAS_SHUTDOWN_DRAIN_SECONDS",
         "SAAS_SHUTDOWN_GRACE_SECONDS",
         "SAAS_DB_STARTUP_TIMEOUT_SECONDS",
+        "SAAS_STREAM_KEEPALIVE_SECONDS",
     ],
 )
 def test_zero_keeps_its_documented_meaning_where_it_has_one(name):
@@ -103,6 +104,7 @@ NUMBERS = [
     "SAAS_UPSTREAM_TIMEOUT_SECONDS",
     "SAAS_UPSTREAM_RETRIES",
     "SAAS_STREAM_IDLE_TIMEOUT_SECONDS",
+    "SAAS_STREAM_KEEPALIVE_SECONDS",
     "SAAS_DB_POOL_SIZE",
     "SAAS_DB_MAX_OVERFLOW",
     "SAAS_MAX_MESSAGE_BYTES",

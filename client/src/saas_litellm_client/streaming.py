@@ -44,7 +44,8 @@ class StreamDecoder(Generic[C]):
         return "".join(self._parts)
 
     def feed(self, data: str) -> C | None:
-        """One event's data -> its chunk (None for an empty keep-alive event).
+        """One event's data -> its chunk (None for a keep-alive: an empty event, or one with
+        `keepalive: true`, which the server sends while the model is silent).
 
         Raises the typed `APIError` of an in-band error (its `call_id` and `partial_content`
         set), and `StreamCutError` for an event that is not a chunk or comes after the last one.
@@ -56,7 +57,10 @@ class StreamDecoder(Generic[C]):
                 "the stream sent an event after its final one", content=self.text, call_id=self.call_id
             )
         try:
-            chunk = self.chunk_model.model_validate(json.loads(data))
+            payload = json.loads(data)
+            if isinstance(payload, dict) and payload.get("keepalive") is True:
+                return None
+            chunk = self.chunk_model.model_validate(payload)
         except (ValueError, pydantic.ValidationError) as malformed:
             raise StreamCutError(
                 f"the stream sent a malformed event: {data[:100]!r}", content=self.text, call_id=self.call_id

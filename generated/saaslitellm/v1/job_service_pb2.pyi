@@ -300,7 +300,7 @@ class LLMCallStreamRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_chat_pb2.ChatMessage, _Mapping]]] = ..., purpose: _Optional[str] = ..., call_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., model_group: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., response_format: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., tool_choice: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., frequency_penalty: _Optional[float] = ..., presence_penalty: _Optional[float] = ..., seed: _Optional[int] = ..., user: _Optional[str] = ..., max_completion_tokens: _Optional[int] = ..., parallel_tool_calls: _Optional[bool] = ..., logit_bias: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., logprobs: _Optional[bool] = ..., top_logprobs: _Optional[int] = ..., reasoning_effort: _Optional[str] = ..., extra_body: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class LLMCallStreamResponse(_message.Message):
-    __slots__ = ("call_id", "job_id", "content", "choices", "done", "finish_reason", "usage", "cost_usd", "error", "model", "latency_ms")
+    __slots__ = ("call_id", "job_id", "content", "choices", "done", "finish_reason", "usage", "cost_usd", "error", "model", "latency_ms", "keepalive")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
@@ -312,6 +312,7 @@ class LLMCallStreamResponse(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    KEEPALIVE_FIELD_NUMBER: _ClassVar[int]
     call_id: str
     job_id: str
     content: str
@@ -323,7 +324,8 @@ class LLMCallStreamResponse(_message.Message):
     error: _status_pb2.Status
     model: str
     latency_ms: int
-    def __init__(self, call_id: _Optional[str] = ..., job_id: _Optional[str] = ..., content: _Optional[str] = ..., choices: _Optional[_Iterable[_Union[_chat_pb2.StreamChoice, _Mapping]]] = ..., done: _Optional[bool] = ..., finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., cost_usd: _Optional[float] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., model: _Optional[str] = ..., latency_ms: _Optional[int] = ...) -> None: ...
+    keepalive: bool
+    def __init__(self, call_id: _Optional[str] = ..., job_id: _Optional[str] = ..., content: _Optional[str] = ..., choices: _Optional[_Iterable[_Union[_chat_pb2.StreamChoice, _Mapping]]] = ..., done: _Optional[bool] = ..., finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., cost_usd: _Optional[float] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., model: _Optional[str] = ..., latency_ms: _Optional[int] = ..., keepalive: _Optional[bool] = ...) -> None: ...
 
 class CompleteJobRequest(_message.Message):
     __slots__ = ("job_id", "status", "metadata", "error_message")
@@ -564,7 +566,7 @@ class CreateAndCallStreamRequest(_message.Message):
     def __init__(self, team_id: _Optional[str] = ..., job_type: _Optional[str] = ..., user_id: _Optional[str] = ..., job_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_chat_pb2.ChatMessage, _Mapping]]] = ..., purpose: _Optional[str] = ..., call_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., model_group: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., response_format: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., tool_choice: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., frequency_penalty: _Optional[float] = ..., presence_penalty: _Optional[float] = ..., seed: _Optional[int] = ..., user: _Optional[str] = ..., max_completion_tokens: _Optional[int] = ..., parallel_tool_calls: _Optional[bool] = ..., logit_bias: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., logprobs: _Optional[bool] = ..., top_logprobs: _Optional[int] = ..., reasoning_effort: _Optional[str] = ..., extra_body: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class CreateAndCallStreamResponse(_message.Message):
-    __slots__ = ("call_id", "job_id", "content", "choices", "done", "finish_reason", "usage", "cost_usd", "error", "model", "latency_ms", "job_status", "costs", "credits_remaining")
+    __slots__ = ("call_id", "job_id", "content", "choices", "done", "finish_reason", "usage", "cost_usd", "error", "model", "latency_ms", "job_status", "costs", "credits_remaining", "keepalive")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
@@ -579,6 +581,7 @@ class CreateAndCallStreamResponse(_message.Message):
     JOB_STATUS_FIELD_NUMBER: _ClassVar[int]
     COSTS_FIELD_NUMBER: _ClassVar[int]
     CREDITS_REMAINING_FIELD_NUMBER: _ClassVar[int]
+    KEEPALIVE_FIELD_NUMBER: _ClassVar[int]
     call_id: str
     job_id: str
     content: str
@@ -593,4 +596,5 @@ class CreateAndCallStreamResponse(_message.Message):
     job_status: _job_pb2.Job.Status
     costs: _job_pb2.JobCosts
     credits_remaining: int
-    def __init__(self, call_id: _Optional[str] = ..., job_id: _Optional[str] = ..., content: _Optional[str] = ..., choices: _Optional[_Iterable[_Union[_chat_pb2.StreamChoice, _Mapping]]] = ..., done: _Optional[bool] = ..., finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., cost_usd: _Optional[float] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., model: _Optional[str] = ..., latency_ms: _Optional[int] = ..., job_status: _Optional[_Union[_job_pb2.Job.Status, str]] = ..., costs: _Optional[_Union[_job_pb2.JobCosts, _Mapping]] = ..., credits_remaining: _Optional[int] = ...) -> None: ...
+    keepalive: bool
+    def __init__(self, call_id: _Optional[str] = ..., job_id: _Optional[str] = ..., content: _Optional[str] = ..., choices: _Optional[_Iterable[_Union[_chat_pb2.StreamChoice, _Mapping]]] = ..., done: _Optional[bool] = ..., finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., cost_usd: _Optional[float] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., model: _Optional[str] = ..., latency_ms: _Optional[int] = ..., job_status: _Optional[_Union[_job_pb2.Job.Status, str]] = ..., costs: _Optional[_Union[_job_pb2.JobCosts, _Mapping]] = ..., credits_remaining: _Optional[int] = ..., keepalive: _Optional[bool] = ...) -> None: ...
