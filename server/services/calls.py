@@ -683,14 +683,23 @@ class CallUseCases:
 _END = object()
 
 
+@dataclass(frozen=True)
+class _Raised:
+    """What the upstream's chunks raised, carried to the stream's loop."""
+
+    error: Exception
+
+
 class _Silence:
     """Breaks a stream's silence toward its client: `broken` yields the upstream's chunks,
     and KEEP_ALIVE whenever the client has been sent nothing for `interval` seconds (since
     the stream started or `ended` was last called; 0: never).
 
-    The next chunk is read in a task that the wait for it leaves running, so a keep-alive
-    neither cuts the read nor resets the upstream's idle timeout; a consumer that goes
-    away cancels the read as it would the loop's own.
+    One task per stream reads the chunks into a queue of one (the upstream is read at most
+    a chunk ahead of the client, so a slow client still holds it back), and one timer
+    per interval checks the silence: a chunk costs a queue's put and get, not a task and a
+    timed wait of its own. A keep-alive neither cuts a read nor resets the upstream's idle
+    timeout; a consumer that goes away cancels the read as it would the loop's own.
     """
 
     def __init__(self, interval: float) -> None:
@@ -706,26 +715,44 @@ class _Silence:
             async for chunk in chunks:
                 yield chunk
             return
-        while True:
-            read = asyncio.ensure_future(anext(chunks, _END))
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+
+        async def read() -> None:
             try:
-                while not read.done():
-                    quiet = time.monotonic() - self._since
-                    if quiet >= self._interval:
-                        self.ended()
-                        yield KEEP_ALIVE
-                    else:
-                        await asyncio.wait({read}, timeout=self._interval - quiet)
-            finally:  # also when the consumer goes away: the read is cancelled, its end retrieved
-                if not read.done():
-                    read.cancel()
-                    await asyncio.wait({read})
-                if not read.cancelled():
-                    read.exception()
-            chunk = read.result()
-            if chunk is _END:
-                return
-            yield chunk
+                async for chunk in chunks:
+                    await queue.put(chunk)
+            except Exception as error:  # the loop raises it where it reads the chunks
+                await queue.put(_Raised(error))
+            else:
+                await queue.put(_END)
+
+        def check() -> None:
+            nonlocal timer
+            quiet = time.monotonic() - self._since
+            if quiet >= self._interval and queue.empty():  # the client waits on nothing
+                self.ended()
+                queue.put_nowait(KEEP_ALIVE)
+                quiet = 0.0
+            timer = loop.call_later(max(self._interval - quiet, 0.0) or self._interval, check)
+
+        reader = asyncio.ensure_future(read())
+        timer = loop.call_later(self._interval, check)
+        try:
+            while True:
+                item = await queue.get()
+                if item is _END:
+                    return
+                if isinstance(item, _Raised):
+                    raise item.error
+                yield item
+        finally:  # also when the consumer goes away: the read is cancelled, its end retrieved
+            timer.cancel()
+            if not reader.done():
+                reader.cancel()
+                await asyncio.wait({reader})
+            if not reader.cancelled():
+                reader.exception()
 
 
 def for_new_job(context: CallContext, job: Job) -> CallContext:
