@@ -105,7 +105,27 @@ class EnvoyConfig:
 
 def _mappers() -> str:
     indent = " " * 20
+    # A native gRPC call (the Lua filter sets its dynamic metadata saaslitellm.grpc) gets the
+    # message alone, which Envoy sends as its grpc-message; every other local reply, the JSON
+    # error. The flag, not the content-type: the transcoder makes a refused REST request's
+    # application/grpc.
+    grpc_flag = (
+        "metadata_filter: { matcher: { filter: saaslitellm, path: [{ key: grpc }], value: { bool_match: true } },"
+        " match_if_key_not_found: false }"
+    )
     lines = []
+    for status, (_, _, message) in sorted(LOCAL_REPLY_CODES.items()):
+        if message is not None:
+            lines += [
+                f"{indent}- filter:",
+                f"{indent}    and_filter:",
+                f"{indent}      filters:",
+                f"{indent}        - status_code_filter:",
+                f"{indent}            comparison: {{ op: EQ, value: {{ default_value: {status}, runtime_key: local_reply_{status} }} }}",
+                f"{indent}        - {grpc_flag}",
+                f"{indent}  body: {{ inline_string: {json.dumps(message)} }}",
+            ]
+    lines.append(f"{indent}- filter: {{ {grpc_flag} }}")  # the others' own message, as is
     for status, (code, reason, message) in sorted(LOCAL_REPLY_CODES.items()):
         lines += [
             f"{indent}- filter:",
