@@ -16,7 +16,7 @@ from server.api.common import metadata
 from server.domain.errors import invalid_argument
 from server.domain.jobs import JobView
 from server.services.analytics import AnalyticsUseCases
-from server.services.auth import Authenticator, TeamPrincipal
+from server.services.auth import Authenticator
 from server.services.calls import CallUseCases
 from server.services.jobs import JobUseCases
 from server.services.single_call import JobSpec, SingleCallUseCases
@@ -62,7 +62,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     async def ListJobCalls(
         self, request: job_service_pb2.ListJobCallsRequest, context: grpc.aio.ServicerContext
     ) -> job_service_pb2.ListJobCallsResponse:
-        reader = await _team_or_admin(self._auth, metadata(context))
+        reader = await self._auth.admin_or_team(metadata(context))  # None: the admin key
         page = await self._jobs.list_calls(reader, request.job_id, request.page_size, request.page_token)
         return convert.job_calls_response(page)
 
@@ -175,17 +175,6 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         async with contextlib.aclosing(events):
             async for event in events:
                 yield convert.create_and_call_event(event)
-
-
-async def _team_or_admin(auth: Authenticator, headers: dict[str, str]) -> TeamPrincipal | None:
-    """Who reads about a job named only by its id: the admin key (None: any team's job) or
-    a team's virtual key (its own jobs), taken as Authenticator.team_or_admin takes them: a
-    wrong `X-Admin-Key` is refused as such, not tried as a team's key."""
-    if auth.is_admin(headers):
-        return None
-    if headers.get("x-admin-key"):
-        auth.admin(headers)  # raises, saying why the key is refused
-    return await auth.team(headers)
 
 
 def _job_spec(request, headers: dict[str, str]) -> JobSpec:

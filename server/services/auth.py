@@ -373,16 +373,20 @@ class Authenticator:
             return forwarded_for(metadata) or peer
         return peer
 
-    async def team_or_admin(self, metadata: Mapping[str, str], team_id: str, peer: str | None = "") -> None:
-        """Reads about a team: the admin key, or a virtual key of that team itself."""
+    async def admin_or_team(self, metadata: Mapping[str, str], peer: str | None = "") -> TeamPrincipal | None:
+        """The admin key (None: may read any team's), or a team's virtual key (its principal)."""
         try:
             self.admin(metadata, peer)
-            return
+            return None
         except DomainError:
             if metadata.get("x-admin-key"):
                 raise  # a wrong admin key is an error, not a reason to try it as a team key
-        principal = await self.team(metadata)
-        if principal.team_id != team_id:
+        return await self.team(metadata)
+
+    async def team_or_admin(self, metadata: Mapping[str, str], team_id: str, peer: str | None = "") -> None:
+        """Reads about a team: the admin key, or a virtual key of that team itself."""
+        principal = await self.admin_or_team(metadata, peer)
+        if principal is not None and principal.team_id != team_id:
             validation.identifier("team_id", team_id)  # an error does not echo whatever was sent
             raise DomainError(
                 Kind.PERMISSION_DENIED,
