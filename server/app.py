@@ -125,6 +125,7 @@ class Application:
             ),
             content_policy=settings.record_content,
             job_ttl_seconds=settings.job_ttl_seconds,
+            async_records=settings.async_call_records,
         )
         self.admin = AdminUseCases(self.db, upstream, prices, self.key_changes)
         self.analytics = AnalyticsUseCases(self.db)

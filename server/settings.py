@@ -45,6 +45,9 @@ class Settings:
     stream_idle_timeout_seconds: float = 60.0
     stream_keepalive_seconds: float = 15.0
     record_content: str = "partial"
+    # Records of calls that move no money (job-based teams without per-job limits) commit
+    # without waiting for PostgreSQL's flush to disk (domain/credits.py, record_is_money).
+    async_call_records: bool = True
     db_pool_size: int = 30
     db_max_overflow: int = 10
     max_message_bytes: int = 8 * 1024 * 1024
@@ -233,6 +236,7 @@ class Settings:
             ),
             stream_keepalive_seconds=seconds("SAAS_STREAM_KEEPALIVE_SECONDS", cls.stream_keepalive_seconds),
             record_content=record_content,
+            async_call_records=flag("SAAS_ASYNC_CALL_RECORDS", cls.async_call_records),
             db_pool_size=int(number("SAAS_DB_POOL_SIZE", cls.db_pool_size, least=1)),
             db_max_overflow=int(number("SAAS_DB_MAX_OVERFLOW", cls.db_max_overflow)),
             max_message_bytes=int(number("SAAS_MAX_MESSAGE_BYTES", cls.max_message_bytes, least=1, most=2**31 - 1)),

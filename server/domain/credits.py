@@ -278,6 +278,15 @@ def billed_cost(provider_cost_usd: Decimal, rates: Rates) -> Decimal:
     return billed.quantize(USD_QUANTUM, rounding=ROUND_HALF_EVEN)
 
 
+def record_is_money(rates: Rates, *, in_job_limits: bool) -> bool:
+    """Whether a call's record moves money, rather than only saying what the provider
+    cost: under a token- or dollar-based budget the job's charge adds up its calls, and
+    a call counted in its job's limits (calls or cost per job) spends what they allow.
+    A job-based team's job costs one credit, which its completion charges, whatever its
+    calls' records say."""
+    return rates.mode is not BudgetMode.JOB_BASED or in_job_limits
+
+
 MAX_CALLS_PER_MINUTE = 1_000_000
 RATE_RETRY_FLOOR_SECONDS = 0.05
 

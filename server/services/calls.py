@@ -20,7 +20,10 @@ Sequence of one call:
    when the job's recorded last activity would otherwise lag the call's end by more than the
    resolution (`activity_resolution_seconds`); otherwise it locks it FOR KEY SHARE, as the
    call's foreign key does, to read the job's status: a job completed meanwhile is charged
-   for the call under a token- or dollar-based budget (charge_late_calls).
+   for the call under a token- or dollar-based budget (charge_late_calls). A record that
+   moves no money (a job-based team without per-job limits: credits.record_is_money)
+   commits without waiting for PostgreSQL's flush to disk, unless SAAS_ASYNC_CALL_RECORDS
+   is off: the completion's commit, which waits, flushes it with everything before it.
 """
 
 from __future__ import annotations
@@ -173,6 +176,7 @@ class CallUseCases:
         policy: UpstreamPolicy = UpstreamPolicy(),
         content_policy: str = ContentPolicy.PARTIAL,
         job_ttl_seconds: float = 86_400.0,
+        async_records: bool = True,
     ) -> None:
         self._db = db
         self._upstream = upstream
@@ -181,6 +185,7 @@ class CallUseCases:
         self._prices = prices
         self._policy = policy
         self._content_policy = content_policy
+        self._async_records = async_records
         self._job_ttl = job_ttl_seconds
         self._activity_resolution = activity_resolution_seconds(job_ttl_seconds)
         self._running: Counter[uuid.UUID] = Counter()  # this process's calls in flight, by job
@@ -961,6 +966,7 @@ class _CallInProgress:
                             touch_job=touch_job,
                             in_job_limits=self.prepared.in_job_limits,
                             reserved_usd=self.prepared.reserved_usd,
+                            durable=self._durable(),
                         )
                 except DomainError as error:
                     if error.reason not in _WRITE_AGAIN or time.monotonic() + delay > deadline:
@@ -973,6 +979,14 @@ class _CallInProgress:
         except asyncio.CancelledError:  # the server stopped first (its record may be written: check the call id)
             _log_unrecorded(record, "the server stopped before its record was written")
             raise
+
+    def _durable(self) -> bool:
+        """Whether the record's commit waits for PostgreSQL's flush to disk: always when it
+        moves money, else unless SAAS_ASYNC_CALL_RECORDS is off. A record that does not is
+        flushed by the next commit that waits, its job's completion at the latest."""
+        return not self.owner._async_records or credits.record_is_money(
+            self.prepared.rates, in_job_limits=self.prepared.in_job_limits
+        )
 
     def finished(self, record: CallRecord, error: DomainError | None = None) -> StreamFinished:
         return StreamFinished(

@@ -559,17 +559,26 @@ _WATCH_JOB_SQL = """
 # began, whose scan of the job's recorded calls could not see this one.
 _COUNT_CALL_SQL = """
     SELECT merged, status, settled_budget_mode,
-           job_limits_count_call(:job_id, :calls_counted, :reserved_usd, :billed_cost_usd) AS counted
+           job_limits_count_call(:job_id, :calls_counted, :reserved_usd, :billed_cost_usd) AS counted{commit}
       FROM job
 """
+# A record that carries no money (record_call's `durable`) turns synchronous_commit off for
+# its own transaction, from inside the statement: no round trip more, and the setting ends
+# with the transaction (is_local), so the connection's next one waits for its flush again.
+_ASYNC_COMMIT_SQL = ",\n           set_config('synchronous_commit', 'off', true) AS commit_mode"
 
 
-def _record_call_statement(touching: bool) -> Statement:
+def _record_call_statement(touching: bool, durable: bool) -> Statement:
     job = _TOUCH_JOB_SQL if touching else _WATCH_JOB_SQL
-    return Statement(f"WITH inserted AS ({_INSERT_CALL_SQL} RETURNING job_id), job AS ({job}) {_COUNT_CALL_SQL}")
+    count = _COUNT_CALL_SQL.format(commit="" if durable else _ASYNC_COMMIT_SQL)
+    return Statement(f"WITH inserted AS ({_INSERT_CALL_SQL} RETURNING job_id), job AS ({job}) {count}")
 
 
-_RECORD_CALL = {touching: _record_call_statement(touching) for touching in (False, True)}
+_RECORD_CALL = {
+    (touching, durable): _record_call_statement(touching, durable)
+    for touching in (False, True)
+    for durable in (False, True)
+}
 
 
 @dataclass(frozen=True)
@@ -602,6 +611,7 @@ async def record_call(
     touch_job: bool,
     in_job_limits: bool = False,
     reserved_usd: Decimal | None = None,
+    durable: bool = True,
 ) -> JobAtRecord:
     """Insert the call, and in the same statement: when there is a metadata patch or
     `touch_job`, merge the patch into its job and set the job's last activity to now,
@@ -616,11 +626,17 @@ async def record_call(
     a token- or dollar-based budget then charges (services/jobs.py, charge_late_calls),
     whatever the team's budget was when the call started.
 
+    Not `durable`: the statement's transaction commits without waiting for PostgreSQL to
+    flush it to disk (asynchronous commit; on the connection's transaction, if it is in
+    one). Every later synchronous commit flushes it first, the settlement of its job
+    included, so only a crash of PostgreSQL within wal_writer_delay x 3 (0.6 s by default)
+    can lose it, and then with the whole statement: nothing else it wrote survives it.
+
     A prepared statement: building a Core insert/update per call cost more CPU than the
     database work (seen in profiles of the hot path)."""
     touching = bool(metadata_patch or touch_job)
     job = await conn.first(
-        _RECORD_CALL[touching],
+        _RECORD_CALL[touching, durable],
         {
             "call_id": call.call_id,
             "job_id": call.job_id,

@@ -249,7 +249,14 @@ def test_the_largest_message_size_grpc_takes_builds_a_server():
     grpc.server(None, options=[("grpc.max_receive_message_length", settings.max_message_bytes)])
 
 
-@pytest.mark.parametrize("name", ["SAAS_MIGRATE_ON_START", "SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS"])
+def test_call_records_that_move_no_money_commit_asynchronously_unless_turned_off():
+    assert Settings.from_env(BASE).async_call_records is True
+    assert Settings.from_env({**BASE, "SAAS_ASYNC_CALL_RECORDS": "false"}).async_call_records is False
+
+
+@pytest.mark.parametrize(
+    "name", ["SAAS_MIGRATE_ON_START", "SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS", "SAAS_ASYNC_CALL_RECORDS"]
+)
 def test_a_boolean_takes_only_its_documented_spellings(name):
     attribute = name.removeprefix("SAAS_").lower()
     for value, meant in [("true", True), (" YES ", True), ("1", True), ("On", True)]:
