@@ -31,6 +31,7 @@ when it sees a lost connection itself.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import random
@@ -81,6 +82,10 @@ class Statement:
 
     def __init__(self, sql: str) -> None:
         self.sql = _PARAMETER.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+# How stale the pool's gauges (saaslitellm_db_pool_connections) may be, in seconds.
+POOL_GAUGES_EVERY = 1.0
 
 
 class StatementConnection:
@@ -197,10 +202,24 @@ class Database:
         # Same pool; the connection runs each statement in its own implicit transaction.
         self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._kept: list[_Kept] = []  # idle, in autocommit; the newest last
+        self._pool_shown_soon: asyncio.TimerHandle | None = None  # the pool's gauges will be set (_pool_changed)
         self._keep_at_most = pool_size
         self._recycle_seconds = recycle_seconds
 
     def _pool_changed(self, *_: object) -> None:
+        """The pool's gauges show it as it was at most POOL_GAUGES_EVERY seconds before:
+        set on every change, a request's statements took a connection and gave it back,
+        each time writing both gauges (to shared memory, under a lock, with several
+        processes), 0.05 ms of each call's latency."""
+        if self._pool_shown_soon is not None:
+            return
+        try:
+            self._pool_shown_soon = asyncio.get_running_loop().call_later(POOL_GAUGES_EVERY, self._show_pool)
+        except RuntimeError:  # not on the loop (the pool disposed of at exit): at once
+            self._show_pool()
+
+    def _show_pool(self) -> None:
+        self._pool_shown_soon = None
         kept = len(self._kept)
         metrics.pool_state(self._pool.checkedout() - kept, self._pool.checkedin() + kept)
 
@@ -318,6 +337,9 @@ class Database:
         while self._kept:
             await self._give_back(self._kept.pop())
         await self.engine.dispose()
+        if self._pool_shown_soon is not None:
+            self._pool_shown_soon.cancel()
+        self._show_pool()
 
 
 _SPAN = {"db.system": "postgresql"}

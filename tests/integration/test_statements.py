@@ -20,6 +20,8 @@ from sqlalchemy import event, text
 from bench.pgwire import CountingProxy
 from devstack.postgres import Postgres
 from server.domain.errors import DomainError, Reason
+from server.observability import metrics
+from server.storage import database
 from server.storage.database import Database, Statement, as_statements
 
 
@@ -178,9 +180,37 @@ async def test_a_kept_connection_serves_the_next_block_without_a_pool_checkout(p
         pids = {await backend_pid(db) for _ in range(20)}
         assert len(pids) == 1
         assert len(checkouts) == 1
-        idle = REGISTRY.get_sample_value("saaslitellm_db_pool_connections", {"state": "idle"})
-        in_use = REGISTRY.get_sample_value("saaslitellm_db_pool_connections", {"state": "in_use"})
-        assert (in_use, idle) == (0, 1)  # kept connections are shown as idle, not in use
+
+
+async def test_the_pool_gauges_are_not_written_on_every_checkout_and_checkin(pg: Postgres, monkeypatch):
+    monkeypatch.setattr(database, "POOL_GAUGES_EVERY", 3600)
+    async with fresh_database(pg, pool_size=2, max_overflow=0) as (db, _):
+        shown: list[tuple[int, int]] = []
+        monkeypatch.setattr(metrics, "pool_state", lambda in_use, idle: shown.append((in_use, idle)))
+        for _ in range(10):
+            await backend_pid(db)
+        assert shown == []  # none of the 20 checkouts and checkins wrote them
+    assert shown == [(0, 0)]  # a closed pool is shown at once
+
+
+async def test_the_pool_gauges_catch_up_with_the_pool(pg: Postgres, monkeypatch):
+    monkeypatch.setattr(database, "POOL_GAUGES_EVERY", 0.01)
+    written: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
+    write = metrics.pool_state
+
+    def pool_state(in_use: int, idle: int) -> None:
+        write(in_use, idle)
+        written.put_nowait((in_use, idle))
+
+    monkeypatch.setattr(metrics, "pool_state", pool_state)
+    async with fresh_database(pg, pool_size=2, max_overflow=0) as (db, _):
+        async with db.statements():
+            assert await asyncio.wait_for(written.get(), 5) == (1, 0)
+        assert await asyncio.wait_for(written.get(), 5) == (0, 1)
+        gauges = [
+            REGISTRY.get_sample_value("saaslitellm_db_pool_connections", {"state": s}) for s in ("in_use", "idle")
+        ]
+        assert gauges == [0, 1]  # kept connections are shown as idle, not in use
 
 
 async def test_sqlalchemy_users_get_a_kept_connection_back_instead_of_waiting_for_the_pool(pg: Postgres):
