@@ -251,7 +251,11 @@ class _Call:
                 error=code in _SERVER_FAULTS,
             )
         if self.method.logged:
-            logs.access(self.ctx, code, reason, seconds, streamed)
+            # Written once the response is on its way (the loop's next turn, in this
+            # request's context): formatting and writing the line took 0.05 ms of every
+            # call's latency. The metrics above stay in step with the response, for
+            # scrapes that follow it.
+            asyncio.get_running_loop().call_soon(logs.access, self.ctx, code, reason, seconds, streamed)
         try:
             context.current.reset(self.token)
         except ValueError:  # ended from another context (a generator closed elsewhere)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from decimal import Decimal
 
 import grpc
@@ -60,13 +61,22 @@ def stream(api: str, job_id: str, headers: dict, content: str) -> list[dict]:
         return [json.loads(line[6:]) for line in response.iter_lines() if line.startswith(b"data: ")]
 
 
-def access_lines(stack) -> list[dict]:
-    lines = []
-    for path in stack.logs.glob("server*.log"):
-        for line in path.read_text().splitlines():
-            if '"saaslitellm.access"' in line:
-                lines.append(json.loads(line))
-    return lines
+def access_lines(stack, *request_ids: str) -> dict[str, dict]:
+    """The access log's lines by request id, once those of `request_ids` are written (the
+    server writes a request's line just after its response)."""
+    deadline = time.monotonic() + 10
+    while True:
+        lines = {}
+        for path in stack.logs.glob("server*.log"):
+            for line in path.read_text().splitlines():
+                if '"saaslitellm.access"' in line:
+                    entry = json.loads(line)
+                    lines[entry["request_id"]] = entry
+        missing = [request_id for request_id in request_ids if request_id not in lines]
+        if not missing:
+            return lines
+        assert time.monotonic() < deadline, f"no access log line for {missing}"
+        time.sleep(0.02)
 
 
 def test_metrics_count_rpcs_upstream_calls_streams_pool_and_usage(stack, api):
@@ -211,7 +221,7 @@ def test_the_request_id_reaches_the_client_and_the_log_line(stack, api):
     native_id = dict(native.initial_metadata())["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", native_id)
 
-    lines = {line["request_id"]: line for line in access_lines(stack)}
+    lines = access_lines(stack, request_id, native_id)
     line = lines[request_id]
     assert line["rpc"] == "JobService/LLMCall"
     assert line["code"] == "OK" and line["reason"] == ""
@@ -225,7 +235,7 @@ def test_the_request_id_reaches_the_client_and_the_log_line(stack, api):
 
     refused = post(api, f"/jobs/{job.json()['job_id']}/llm-call", {"messages": []}, team.headers)
     assert refused.status_code == 400
-    failed = {line["request_id"]: line for line in access_lines(stack)}[refused.headers["x-request-id"]]
+    failed = access_lines(stack, refused.headers["x-request-id"])[refused.headers["x-request-id"]]
     assert failed["code"] == "INVALID_ARGUMENT" and failed["reason"] == "INVALID_REQUEST"
 
 

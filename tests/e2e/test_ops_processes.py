@@ -33,12 +33,18 @@ def two(pg: Postgres, tmp_path_factory) -> Iterator[Stack]:
 
 
 def served_by(stack: Stack, request_ids: set[str]) -> dict[str, int]:
-    """How many of these requests each server process logged."""
-    counts = {}
-    for child in stack.servers:
-        lines = [json.loads(line) for line in child.log_path.read_text().splitlines() if '"saaslitellm.access"' in line]
-        counts[child.name] = sum(1 for line in lines if line["request_id"] in request_ids)
-    return counts
+    """How many of these requests each server process logged, once every one is logged (a
+    process writes a request's line just after its response)."""
+    deadline = time.monotonic() + 10
+    while True:
+        counts = {}
+        for child in stack.servers:
+            text = child.log_path.read_text()
+            lines = [json.loads(line) for line in text.splitlines() if '"saaslitellm.access"' in line]
+            counts[child.name] = sum(1 for line in lines if line["request_id"] in request_ids)
+        if sum(counts.values()) >= len(request_ids) or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.02)
 
 
 def test_credits_stay_exact_when_envoy_spreads_a_race_over_two_processes(two):

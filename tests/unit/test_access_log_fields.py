@@ -8,6 +8,7 @@ a key could otherwise write megabytes into the log, or a key sent in the wrong f
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -18,8 +19,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from saaslitellm.v1 import job_pb2, job_service_pb2_grpc, openai_service_pb2, openai_service_pb2_grpc
 from saaslitellm.v1 import job_service_pb2 as pb
-from saaslitellm.v1 import job_service_pb2_grpc, openai_service_pb2, openai_service_pb2_grpc
 from server.api.errors import ErrorInterceptor
 from server.api.handlers import HandlerTable
 from server.api.job_servicer import JobServicer
@@ -181,3 +182,26 @@ async def test_fields_of_the_shape_the_api_accepts_are_logged_as_sent(served, ca
     attributes = [span.attributes for span in spans.get_finished_spans()]
     assert attributes[0]["saaslitellm.team_id"] == "acme-corp" and attributes[0]["saaslitellm.request_id"] == "r-1"
     assert attributes[1]["saaslitellm.job_id"] == JOB and attributes[1]["saaslitellm.model"] == "openai/gpt-4o"
+
+
+class _Context:
+    """What the interceptor asks of a grpc.aio context on a successful unary call."""
+
+    def invocation_metadata(self):
+        return (("x-request-id", "r-after"),)
+
+
+async def test_the_access_line_is_written_after_the_response_is_returned(caplog):
+    """Its formatting is not on the call's path: the handler returns, gRPC sends the
+    response, and the line is written on the loop's next turn, with the request's id."""
+    caplog.set_level(logging.INFO, logger="saaslitellm.access")
+    method = interceptor._Method("/saaslitellm.v1.JobService/GetJob", "unary")
+
+    async def get_job(request, rpc_context):
+        return job_pb2.Job(job_id=request.job_id)
+
+    response = await interceptor._unary(get_job, method)(pb.GetJobRequest(job_id=JOB), _Context())
+    assert response.job_id == JOB and _access_lines(caplog) == []
+    await asyncio.sleep(0)
+    (line,) = _access_lines(caplog)
+    assert (line.rpc, line.code, line.job_id, line.request_id) == ("JobService/GetJob", "OK", JOB, "r-after")
