@@ -60,6 +60,13 @@ and the key named in the message), so typos never go unnoticed.
 key=value          effect
 =================  ==========================================================
 tokens=N           content is exactly N generated words (0..100000).
+reasoning=N        the model reasons first, in N generated words (1..100000):
+                   non-streaming, ``message.reasoning_content``; streaming,
+                   N ``{"reasoning_content": word}`` chunks right after the
+                   role chunk, before the first delay and the content (so
+                   a stall or drop still lets them through).  Counted in
+                   ``completion_tokens`` and in ``usage.completion_tokens_
+                   details.reasoning_tokens``, as DeepSeek reports them.
 chunks=N           streaming: content is sent in min(N, words) content chunks
                    (N >= 1).  Default: min(words, 8).
 delay_ms=N         wait N ms before the first content chunk and between

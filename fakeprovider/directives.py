@@ -48,6 +48,7 @@ class Directive:
     """The parsed directive; every field's default means "not steered"."""
 
     tokens: int | None = None
+    reasoning: int | None = None
     chunks: int | None = None
     delay_ms: int = 0
     first_delay_ms: int | None = None
@@ -140,6 +141,7 @@ def _parse_name(key: str, raw: str) -> str:
 
 _PARSERS: Mapping[str, Callable[[str, str], Any]] = {
     "tokens": _int_parser(0, 100_000),
+    "reasoning": _int_parser(1, 100_000),
     "chunks": _int_parser(1, 100_000),
     "delay_ms": _int_parser(0, 3_600_000),
     "first_delay_ms": _int_parser(0, 3_600_000),

@@ -811,12 +811,16 @@ class Reply:
     # ``top_logprobs`` when the request asked for ``logprobs`` (0 without
     # ``top_logprobs``), else None: no logprobs.
     top_logprobs: int | None = None
+    # The model's reasoning (``reasoning=N``), sent before the answer as
+    # ``reasoning_content``; None: no reasoning.  Its words are counted in
+    # ``completion_tokens``, as reasoning providers bill them.
+    reasoning: str | None = None
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def usage(self, kind: str | None = None) -> dict[str, int]:
+    def usage(self, kind: str | None = None) -> dict[str, Any]:
         """The OpenAI ``usage`` object; with the ``usage`` directive's ``zero``,
         ``negative`` or ``huge``, a wrong one as a broken provider might send."""
         prompt, completion = {
@@ -824,7 +828,14 @@ class Reply:
             "negative": (-self.prompt_tokens, -self.completion_tokens),
             "huge": (3_000_000_000, self.completion_tokens),
         }.get(kind or "", (self.prompt_tokens, self.completion_tokens))
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        if self.reasoning is not None and not kind:
+            usage["completion_tokens_details"] = {"reasoning_tokens": count_words(self.reasoning)}
+        return usage
 
     def logprobs(self, text: str | None) -> dict[str, Any] | None:
         """The choice's ``logprobs`` for ``text`` (the content or one streamed piece of
@@ -832,6 +843,10 @@ class Reply:
         if self.top_logprobs is None or self.tool_call is not None or text is None:
             return None
         return {"content": logprobs_for(text, self.top_logprobs), "refusal": None}
+
+    def reasoning_pieces(self) -> list[str]:
+        """The reasoning split for streaming: one piece per word."""
+        return split_chunks(self.reasoning or "", len(self.reasoning or ""))
 
     def stream_pieces(self, chunks: int | None) -> list[str]:
         """Content (or tool-call arguments) split for streaming.
@@ -854,6 +869,8 @@ def build_reply(body: Mapping[str, Any], directive: Directive, user_text: str) -
     messages = body.get("messages") or []
     prompt = prompt_tokens(messages)
     top_logprobs = requested_logprobs(body)
+    reasoning = None if directive.reasoning is None else generated_text(directive.reasoning, "reasoning " + user_text)
+    thought = 0 if reasoning is None else count_words(reasoning)
 
     tool = _select_tool(body, directive)
     if tool is not None:
@@ -863,8 +880,9 @@ def build_reply(body: Mapping[str, Any], directive: Directive, user_text: str) -
             tool_call=call,
             finish_reason=directive.finish or "tool_calls",
             prompt_tokens=prompt,
-            completion_tokens=max(1, count_words(call.arguments)),
+            completion_tokens=max(1, count_words(call.arguments)) + thought,
             top_logprobs=top_logprobs,
+            reasoning=reasoning,
         )
 
     content = _json_content(body.get("response_format"), directive, user_text)
@@ -890,8 +908,9 @@ def build_reply(body: Mapping[str, Any], directive: Directive, user_text: str) -
         tool_call=None,
         finish_reason=directive.finish or finish,
         prompt_tokens=prompt,
-        completion_tokens=count_words(content),
+        completion_tokens=count_words(content) + thought,
         top_logprobs=top_logprobs,
+        reasoning=reasoning,
     )
 
 

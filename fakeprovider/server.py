@@ -139,6 +139,8 @@ def _simulated_error(status: int, directive: Directive) -> web.Response:
 def _completion_body(completion_id: str, created: int, model: str, reply: Reply, usage: str | None) -> dict[str, Any]:
     """The non-streaming ``chat.completion`` object."""
     message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+    if reply.reasoning is not None:
+        message["reasoning_content"] = reply.reasoning
     if reply.tool_call is not None:
         message["tool_calls"] = [reply.tool_call.to_openai()]
     body: dict[str, Any] = {
@@ -184,7 +186,7 @@ class _ChunkEncoder:
         choice = {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
         return self._prefix + f"[{_dumps(choice)}]}}\n\n".encode()
 
-    def usage(self, usage: Mapping[str, int]) -> bytes:
+    def usage(self, usage: Mapping[str, Any]) -> bytes:
         """The final usage event (``choices: []``)."""
         return self._prefix + f'[],"usage":{_dumps(usage)}}}\n\n'.encode()
 
@@ -397,6 +399,8 @@ async def _stream(
         await response.prepare(request)
         role = {"role": "assistant", "content": "" if tool_call is None else None}
         await response.write(encoder.delta(role))
+        for thought in reply.reasoning_pieces():  # before the first delay: a stall still lets them through
+            await response.write(encoder.delta({"reasoning_content": thought}))
         for sent in range(total + 1):
             progress["pieces_sent"] = sent
             if sent == drop_at:
