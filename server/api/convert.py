@@ -386,6 +386,7 @@ def llm_call_response(result: CallResult) -> job_service_pb2.LLMCallResponse:
             refusal=answer.refusal or "",
             logprobs=None if answer.logprobs is None else dict_to_struct(answer.logprobs),
             system_fingerprint=answer.system_fingerprint or "",
+            reasoning_content=answer.reasoning_content or "",
         ),
         metadata=chat_pb2.CallMetadata(
             tokens_used=result.usage.total_tokens,
@@ -439,6 +440,8 @@ def stream_event(
             choice.finish_reason = event.finish_reason
         if event.refusal:
             choice.delta.refusal = event.refusal
+        if event.reasoning_content:
+            choice.delta.reasoning_content = event.reasoning_content
         if event.logprobs is not None:
             choice.logprobs.CopyFrom(dict_to_struct(event.logprobs))
         return response_type(content=event.content, choices=[choice])

@@ -205,7 +205,8 @@ def _tool_calls(calls: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
 
 def completion(result: CallResult, created: int) -> dict[str, Any]:
     """A `chat.completion` object for a finished call, with the provider's `logprobs`,
-    `refusal`, `system_fingerprint` and usage details when it sent them."""
+    `refusal`, `reasoning_content`, `system_fingerprint` and usage details when it sent
+    them."""
     answer = result.answer
     message: dict[str, Any] = {"role": "assistant", "content": answer.content}
     if answer.tool_calls:
@@ -214,6 +215,8 @@ def completion(result: CallResult, created: int) -> dict[str, Any]:
     if answer.refusal is not None:
         message["refusal"] = answer.refusal
         message["content"] = answer.content or None
+    if answer.reasoning_content is not None:  # DeepSeek's field, which LiteLLM keeps too
+        message["reasoning_content"] = answer.reasoning_content
     body = {
         "id": completion_id(result.call_id),
         "object": "chat.completion",
@@ -267,6 +270,8 @@ class ChunkHeader:
             body["tool_calls"] = [_tool_call_fragment(fragment) for fragment in delta.tool_calls]
         if delta.refusal:
             body["refusal"] = delta.refusal
+        if delta.reasoning_content:
+            body["reasoning_content"] = delta.reasoning_content
         choice: dict[str, Any] = {"index": 0, "delta": body, "finish_reason": delta.finish_reason or None}
         if delta.logprobs is not None:
             choice["logprobs"] = delta.logprobs

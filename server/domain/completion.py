@@ -37,6 +37,9 @@ class Answer:
     # `system_fingerprint` and the usage's `*_tokens_details`. None when not sent.
     logprobs: dict[str, Any] | None = None
     refusal: str | None = None
+    # The model's reasoning (`message.reasoning_content`, DeepSeek's and LiteLLM's name),
+    # returned with the answer; not recorded with the call's content.
+    reasoning_content: str | None = None
     system_fingerprint: str | None = None
     usage_details: dict[str, Any] | None = None
     # The provider's usage was not believed (below zero, past any call's size): then no
@@ -112,6 +115,7 @@ def answer_from(body: dict[str, Any]) -> Answer:
         usage_implausible=implausible,
         logprobs=_object(choices[0].get("logprobs")),
         refusal=_text(message.get("refusal")),
+        reasoning_content=_text(message.get("reasoning_content")),
         system_fingerprint=_text(body.get("system_fingerprint")),
         usage_details=details,
     )
@@ -127,9 +131,9 @@ def _text(value: Any) -> str | None:
 
 @dataclass(frozen=True)
 class Delta:
-    """What one streamed chunk adds: text, tool-call fragments, maybe the finish reason;
-    and, for OpenAI's format (/v1), the chunk's `logprobs`, `refusal` text and
-    `system_fingerprint` when the provider sent them."""
+    """What one streamed chunk adds: text, reasoning text, tool-call fragments, maybe the
+    finish reason; and, for OpenAI's format (/v1), the chunk's `logprobs`, `refusal` text
+    and `system_fingerprint` when the provider sent them."""
 
     content: str = ""
     tool_calls: tuple[dict[str, Any], ...] = ()
@@ -137,10 +141,21 @@ class Delta:
     logprobs: dict[str, Any] | None = None
     refusal: str = ""
     system_fingerprint: str | None = None
+    reasoning_content: str = ""
 
     @property
     def is_empty(self) -> bool:
-        return not (self.content or self.tool_calls or self.finish_reason or self.logprobs or self.refusal)
+        """Whether the chunk adds nothing to forward. Reasoning text alone is something:
+        it is forwarded as it arrives, and it is the first token the call's time to first
+        token counts (the model has started writing, and the client sees it)."""
+        return not (
+            self.content
+            or self.reasoning_content
+            or self.tool_calls
+            or self.finish_reason
+            or self.logprobs
+            or self.refusal
+        )
 
 
 def check_completion(body: Any) -> dict[str, Any]:
@@ -184,7 +199,9 @@ def _messages(body: Any, what: str, key: str) -> Iterator[dict[str, Any]]:
             raise ValueError("a choice that is not an object")
         _check_types(choice, {"finish_reason": str, key: dict, "logprobs": dict}, "a choice")
         message = choice.get(key) or {}
-        _check_types(message, {"content": str, "refusal": str, "tool_calls": list}, f"a {key}")
+        _check_types(
+            message, {"content": str, "refusal": str, "reasoning_content": str, "tool_calls": list}, f"a {key}"
+        )
         yield message
 
 
@@ -203,6 +220,7 @@ class StreamAccumulator:
     """Folds streamed chunks into the whole answer while the deltas are forwarded."""
 
     parts: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
     tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
     finish_reason: str = ""
     usage: Usage | None = None
@@ -217,7 +235,7 @@ class StreamAccumulator:
             elif not self.usage_implausible:
                 self.usage = usage or self.usage
                 self.reported_cost_usd = cost_from(chunk["usage"]) or self.reported_cost_usd
-        content, fragments, finish, logprobs, refusal = "", [], "", None, ""
+        content, fragments, finish, logprobs, refusal, reasoning = "", [], "", None, "", ""
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
             if delta.get("content"):
@@ -231,8 +249,12 @@ class StreamAccumulator:
                 logprobs = _object(choice["logprobs"])
             if delta.get("refusal"):
                 refusal += _text(delta["refusal"]) or ""
+            if delta.get("reasoning_content"):
+                reasoning += delta["reasoning_content"]
         if content:
             self.parts.append(content)
+        if reasoning:
+            self.reasoning.append(reasoning)
         if finish:
             self.finish_reason = finish
         return Delta(
@@ -242,6 +264,7 @@ class StreamAccumulator:
             logprobs=logprobs,
             refusal=refusal,
             system_fingerprint=_text(chunk.get("system_fingerprint")),
+            reasoning_content=reasoning,
         )
 
     def _merge_tool_call(self, fragment: dict[str, Any]) -> None:
@@ -272,4 +295,5 @@ class StreamAccumulator:
             usage=_known(self.usage, content, tool_calls),
             reported_cost_usd=self.reported_cost_usd,
             usage_implausible=self.usage_implausible,
+            reasoning_content="".join(self.reasoning) or None,
         )

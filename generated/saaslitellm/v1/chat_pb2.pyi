@@ -53,7 +53,7 @@ class Usage(_message.Message):
     def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., estimated: _Optional[bool] = ...) -> None: ...
 
 class ChatResponse(_message.Message):
-    __slots__ = ("content", "finish_reason", "role", "tool_calls", "refusal", "logprobs", "system_fingerprint")
+    __slots__ = ("content", "finish_reason", "role", "tool_calls", "refusal", "logprobs", "system_fingerprint", "reasoning_content")
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,7 @@ class ChatResponse(_message.Message):
     REFUSAL_FIELD_NUMBER: _ClassVar[int]
     LOGPROBS_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    REASONING_CONTENT_FIELD_NUMBER: _ClassVar[int]
     content: str
     finish_reason: str
     role: str
@@ -68,7 +69,8 @@ class ChatResponse(_message.Message):
     refusal: str
     logprobs: _struct_pb2.Struct
     system_fingerprint: str
-    def __init__(self, content: _Optional[str] = ..., finish_reason: _Optional[str] = ..., role: _Optional[str] = ..., tool_calls: _Optional[_Iterable[_Union[ToolCall, _Mapping]]] = ..., refusal: _Optional[str] = ..., logprobs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., system_fingerprint: _Optional[str] = ...) -> None: ...
+    reasoning_content: str
+    def __init__(self, content: _Optional[str] = ..., finish_reason: _Optional[str] = ..., role: _Optional[str] = ..., tool_calls: _Optional[_Iterable[_Union[ToolCall, _Mapping]]] = ..., refusal: _Optional[str] = ..., logprobs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., system_fingerprint: _Optional[str] = ..., reasoning_content: _Optional[str] = ...) -> None: ...
 
 class CallMetadata(_message.Message):
     __slots__ = ("tokens_used", "latency_ms", "model", "prompt_tokens", "completion_tokens", "cost_usd")
@@ -99,16 +101,18 @@ class StreamChoice(_message.Message):
     def __init__(self, index: _Optional[int] = ..., delta: _Optional[_Union[StreamDelta, _Mapping]] = ..., finish_reason: _Optional[str] = ..., logprobs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class StreamDelta(_message.Message):
-    __slots__ = ("role", "content", "tool_calls", "refusal")
+    __slots__ = ("role", "content", "tool_calls", "refusal", "reasoning_content")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
     REFUSAL_FIELD_NUMBER: _ClassVar[int]
+    REASONING_CONTENT_FIELD_NUMBER: _ClassVar[int]
     role: str
     content: str
     tool_calls: _containers.RepeatedCompositeFieldContainer[ToolCallDelta]
     refusal: str
-    def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ..., tool_calls: _Optional[_Iterable[_Union[ToolCallDelta, _Mapping]]] = ..., refusal: _Optional[str] = ...) -> None: ...
+    reasoning_content: str
+    def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ..., tool_calls: _Optional[_Iterable[_Union[ToolCallDelta, _Mapping]]] = ..., refusal: _Optional[str] = ..., reasoning_content: _Optional[str] = ...) -> None: ...
 
 class ToolCallDelta(_message.Message):
     __slots__ = ("index", "id", "type", "function")
