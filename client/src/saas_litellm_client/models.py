@@ -102,6 +102,9 @@ class ChatResponse(_Model):
     """The answer's tokens' log probabilities as the provider sent them, when the call asked
     for them (`logprobs=True`, `top_logprobs=`): `{"content": [{"token", "logprob", ...}]}`."""
     system_fingerprint: str = ""
+    reasoning_content: str = ""
+    """The model's reasoning before its answer, when the provider sent it (reasoning models
+    such as DeepSeek R1, or Claude with thinking); empty otherwise."""
 
 
 class CallMetadata(_Model):
@@ -127,6 +130,11 @@ class LLMCallResponse(_Model):
     def content(self) -> str:
         """Shortcut for `response.content`."""
         return self.response.content
+
+    @property
+    def reasoning_content(self) -> str:
+        """Shortcut for `response.reasoning_content`."""
+        return self.response.reasoning_content
 
 
 # ---------------------------------------------------------------- jobs
@@ -276,6 +284,11 @@ class CreateAndCallResponse(_Model):
     def content(self) -> str:
         """Shortcut for `response.content`."""
         return self.response.content
+
+    @property
+    def reasoning_content(self) -> str:
+        """Shortcut for `response.reasoning_content`."""
+        return self.response.reasoning_content
 
     @property
     def credits_remaining(self) -> int:
@@ -503,6 +516,8 @@ class StreamDelta(_Model):
     content: str | None = None
     tool_calls: list[ToolCallDelta] = Field(default_factory=list)
     refusal: str | None = None
+    reasoning_content: str | None = None
+    """New text of the model's reasoning, streamed as it thinks, before the answer's `content`."""
 
 
 class StreamChoice(_Model):
@@ -547,6 +562,13 @@ class StreamChunk(_Model):
     def delta(self) -> StreamDelta | None:
         """`choices[0].delta`, or None on events without a choice (such as the last one)."""
         return self.choices[0].delta if self.choices else None
+
+    @property
+    def reasoning_content(self) -> str:
+        """The new reasoning text of this event (`delta.reasoning_content`); empty on events
+        without any."""
+        delta = self.delta
+        return (delta.reasoning_content or "") if delta is not None else ""
 
 
 class CreateAndCallChunk(StreamChunk):
