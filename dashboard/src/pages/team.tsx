@@ -12,6 +12,7 @@ import {
   patch,
   post,
   put,
+  type CallSummary,
   type CreditBalance,
   type CreditChangeResponse,
   type CreditTransaction,
@@ -523,6 +524,7 @@ function JobDetail(props: { team: Team; job: Job; onClose: () => void; onRefund:
   const j = props.job;
   const refunded = isRefunded(j);
   const shortfall = j.costs.credits_shortfall ?? 0;
+  const calls = useJobCalls(j);
   return (
     <Modal title="Job" onClose={props.onClose} wide>
       <div data-testid="job-detail">
@@ -584,6 +586,11 @@ function JobDetail(props: { team: Team; job: Job; onClose: () => void; onRefund:
             </>
           )}
         </dl>
+        {calls.said && (
+          <div class={calls.more ? "notice" : "muted"} role="status" data-testid="job-calls-shown">
+            {calls.said}
+          </div>
+        )}
         <div class="table-wrap">
           <table class="table">
             <thead>
@@ -599,7 +606,7 @@ function JobDetail(props: { team: Team; job: Job; onClose: () => void; onRefund:
               </tr>
             </thead>
             <tbody>
-              {j.calls.map((c) => (
+              {calls.shown.map((c) => (
                 <tr key={c.call_id}>
                   <td>{when(c.created_at)}</td>
                   <td>
@@ -616,7 +623,7 @@ function JobDetail(props: { team: Team; job: Job; onClose: () => void; onRefund:
                   <td>{c.error}</td>
                 </tr>
               ))}
-              {j.calls.length === 0 && (
+              {calls.shown.length === 0 && (
                 <tr>
                   <td colSpan={8} class="empty">
                     No calls yet.
@@ -626,6 +633,7 @@ function JobDetail(props: { team: Team; job: Job; onClose: () => void; onRefund:
             </tbody>
           </table>
         </div>
+        <MoreCalls calls={calls} />
         {refundable(j) && !refunded && (
           <div class="form-actions">
             <button type="button" class="btn danger" onClick={() => props.onRefund(j)}>
@@ -635,6 +643,79 @@ function JobDetail(props: { team: Team; job: Job; onClose: () => void; onRefund:
         )}
       </div>
     </Modal>
+  );
+}
+
+// ListJobCalls' largest page: as many calls as a job's view embeds.
+const CALLS_PAGE = 1000;
+
+interface JobCalls {
+  shown: CallSummary[];
+  // More can be read: the job's view cut its list, or ListJobCalls has a next page.
+  more: boolean;
+  // How many calls are shown of how many, when the list was cut; null otherwise.
+  said: string | null;
+  error: unknown;
+  loadMore: () => Promise<void>;
+}
+
+/**
+ * A job's calls: first those its view embeds (its first 1,000), then, on demand, the rest
+ * through ListJobCalls (GET /jobs/{id}/calls), a page at a time, appended. Its pages start
+ * at the job's first call, in the order the view shows them: calls already shown are
+ * skipped (by id), and a load reads on until it adds some or reaches the last page.
+ */
+function useJobCalls(job: Job): JobCalls {
+  const [shown, setShown] = useState<CallSummary[]>(job.calls);
+  // ListJobCalls' next page: undefined before the first read, "" once the last was read.
+  const [next, setNext] = useState<string | undefined>(undefined);
+  const [error, setError] = useState<unknown>(null);
+  const loadMore = async () => {
+    setError(null);
+    const seen = new Set(shown.map((c) => c.call_id));
+    const added: CallSummary[] = [];
+    let token = next ?? "";
+    try {
+      do {
+        const page = await listPage<CallSummary>(`/jobs/${enc(job.job_id)}/calls`, "calls", {
+          page_size: CALLS_PAGE,
+          page_token: token,
+        });
+        added.push(...page.items.filter((c) => !seen.has(c.call_id)));
+        token = page.next;
+      } while (added.length === 0 && token);
+    } catch (caught) {
+      setError(caught);
+      return;
+    }
+    setShown([...shown, ...added]);
+    setNext(token);
+  };
+  const n = shown.length;
+  const counted = job.costs.total_calls; // an open job's may have grown since it was read
+  const more = next === undefined ? n < counted : next !== "";
+  let said: string | null = null;
+  if (more) said = `Showing ${int(n)} of ${int(Math.max(counted, n))} calls, oldest first.`;
+  else if (next === "" && n >= counted) said = `All ${int(n)} calls shown.`;
+  else if (next === "") said = `Showing ${int(n)} of ${int(counted)} calls: the API lists no more of them.`;
+  return { shown, more, said, error, loadMore };
+}
+
+/** Reads on through ListJobCalls, below a job's cut list of calls. */
+function MoreCalls({ calls }: { calls: JobCalls }) {
+  if (!calls.more && !calls.error) return null;
+  return (
+    <>
+      <ErrorBox error={calls.error} />
+      {calls.more && (
+        <div class="pager">
+          <ActionButton onClick={calls.loadMore} busy="Loading calls…">
+            Load more calls
+          </ActionButton>
+          <span class="muted">{calls.said}</span>
+        </div>
+      )}
+    </>
   );
 }
 
