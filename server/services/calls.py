@@ -850,12 +850,14 @@ class _CallInProgress:
 
         def count() -> tuple[int, int]:
             prompt = tokens.count_messages(request.messages) + tokens.count_json(request.params.get("tools"))
-            written = (
-                0 if answer is None else tokens.count_text(answer.content) + tokens.count_tool_calls(answer.tool_calls)
-            )
-            return prompt, written
+            if answer is None:
+                return prompt, 0
+            # Reasoning is output the provider bills (as completion tokens), sent or not.
+            reasoning = tokens.count_text(answer.reasoning_content or "")
+            return prompt, tokens.count_text(answer.content) + tokens.count_tool_calls(answer.tool_calls) + reasoning
 
-        characters = message_characters(request.messages) + (0 if answer is None else len(answer.content))
+        written_characters = 0 if answer is None else len(answer.content) + len(answer.reasoning_content or "")
+        characters = message_characters(request.messages) + written_characters
         prompt, written = await tokens.off_the_loop(count, characters)
         bound = chat.output_token_bound(self.request)
         if bound is not None:  # the provider stopped there: a count past it is the tokenizer's, not the provider's

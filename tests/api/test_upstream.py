@@ -484,3 +484,26 @@ async def test_a_call_left_in_a_retrys_backoff_records_no_usage(database_url, fa
             await asyncio.gather(started, return_exceptions=True)
             row = await recorded_once_done(app, job_id)
             assert (row.status, row.prompt_tokens, row.completion_tokens) == ("cancelled", 0, 0)
+
+
+async def test_a_cut_streams_reasoning_counts_in_its_estimated_tokens(database_url, fake_url):
+    # The provider reasons (30 words), starts its answer, then stalls with no usage sent:
+    # the gateway's own count covers the reasoning the provider bills as output too.
+    async with extra_app(database_url, fake_url, stream_idle_timeout_seconds=0.4) as (app, channel):
+        from saaslitellm.v1 import admin_service_pb2_grpc
+
+        team = await create_team(admin_service_pb2_grpc.AdminServiceStub(channel))
+        jobs = job_service_pb2_grpc.JobServiceStub(channel)
+        job_id = await new_job(jobs, team)
+        prompt = "x [fake reasoning=30 tokens=10 chunks=5 stall_after=2 usage=none]"
+        events = [
+            e
+            async for e in jobs.LLMCallStream(
+                pb.LLMCallStreamRequest(job_id=job_id, messages=[user(prompt)]), metadata=team.auth
+            )
+        ]
+        reasoning = "".join(e.choices[0].delta.reasoning_content for e in events if e.choices)
+        assert len(reasoning.split()) == 30 and events[-1].done
+        row = await only_call(app, job_id)
+        assert row.error_reason == "UPSTREAM_TIMEOUT" and row.tokens_estimated
+        assert row.completion_tokens >= 30, row.completion_tokens
