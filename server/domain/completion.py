@@ -73,11 +73,13 @@ def _read_usage(raw: Any) -> tuple[Usage | None, bool]:
     return usage, usage is None and isinstance(raw, dict)
 
 
-def _known(usage: Usage | None, content: str, tool_calls: tuple[dict[str, Any], ...]) -> Usage | None:
-    """None for zeros reported for an answer: an answer takes tokens, so zeros mean the
-    provider reported none and LiteLLM filled its usage in with zeros. Unknown, so counted
-    with the tokenizer, not recorded free."""
-    if usage is not None and not usage.total_tokens and (content or tool_calls):
+def _known(
+    usage: Usage | None, content: str, tool_calls: tuple[dict[str, Any], ...], reasoning: str | None = None
+) -> Usage | None:
+    """None for zeros reported for an answer (its text, tool calls or reasoning): an answer
+    takes tokens, so zeros mean the provider reported none and LiteLLM filled its usage in
+    with zeros. Unknown, so counted with the tokenizer, not recorded free."""
+    if usage is not None and not usage.total_tokens and (content or tool_calls or reasoning):
         return None
     return usage
 
@@ -100,7 +102,8 @@ def answer_from(body: dict[str, Any]) -> Answer:
     content, tool_calls = message.get("content") or "", tuple(message.get("tool_calls") or ())
     raw_usage = body.get("usage")
     reported, implausible = _read_usage(raw_usage)
-    usage = _known(reported, content, tool_calls)
+    reasoning = _text(message.get("reasoning_content"))
+    usage = _known(reported, content, tool_calls, reasoning)
     # A cost LiteLLM computed from a usage we do not believe is not believed either.
     reported_cost = None if implausible else cost_from(raw_usage)
     details = None
@@ -115,7 +118,7 @@ def answer_from(body: dict[str, Any]) -> Answer:
         usage_implausible=implausible,
         logprobs=_object(choices[0].get("logprobs")),
         refusal=_text(message.get("refusal")),
-        reasoning_content=_text(message.get("reasoning_content")),
+        reasoning_content=reasoning,
         system_fingerprint=_text(body.get("system_fingerprint")),
         usage_details=details,
     )
@@ -288,12 +291,13 @@ class StreamAccumulator:
 
     def answer(self) -> Answer:
         content, tool_calls = self.content, tuple(self.tool_calls[i] for i in sorted(self.tool_calls))
+        reasoning = "".join(self.reasoning) or None
         return Answer(
             content=content,
             finish_reason=self.finish_reason,
             tool_calls=tool_calls,
-            usage=_known(self.usage, content, tool_calls),
+            usage=_known(self.usage, content, tool_calls, reasoning),
             reported_cost_usd=self.reported_cost_usd,
             usage_implausible=self.usage_implausible,
-            reasoning_content="".join(self.reasoning) or None,
+            reasoning_content=reasoning,
         )

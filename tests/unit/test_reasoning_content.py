@@ -50,3 +50,17 @@ def test_openais_format_streams_reasoning_in_the_delta() -> None:
     header = openai_convert.ChunkHeader("chatcmpl-1", 0, "Agent")
     event = header.delta(Delta(reasoning_content="Let me"))
     assert event["choices"][0]["delta"] == {"reasoning_content": "Let me"}
+
+
+def test_zero_usage_for_an_answer_of_reasoning_alone_is_unknown_not_free() -> None:
+    # LiteLLM fills a usage the provider did not send with zeros: reasoning took tokens.
+    zeros = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    reply = {
+        "choices": [{"message": {"role": "assistant", "content": "", "reasoning_content": "Hmm."}}],
+        "usage": zeros,
+    }
+    assert answer_from(reply).usage is None
+    accumulator = StreamAccumulator()
+    accumulator.feed(chunk(reasoning_content="Hmm."))
+    accumulator.feed({"choices": [], "usage": zeros})
+    assert accumulator.answer().usage is None
