@@ -13,14 +13,12 @@ the WAL that reached the operating system; WAL still in shared memory is gone, a
 crash of PostgreSQL. Nothing else flushes WAL meanwhile: the cluster has no other
 session, no autovacuum, no checkpoint due, no background writer pages, and wal_level
 minimal (no standby snapshots). Before each crash the test reads how far the WAL is
-flushed, so that it knows what it crashes with. The last test lets the WAL writer run:
-it flushes the record within 0.6 s, and the record survives an immediate shutdown
-(`pg_ctl stop -m immediate`).
+flushed, so that it knows what it crashes with. (That the WAL writer flushes within
+3 x wal_writer_delay is PostgreSQL's documented bound, not timed here.)
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import select
 import shutil
@@ -61,7 +59,6 @@ restart_after_crash = off
 """
 WAL_POSITION = "{} - '0/0'::pg_lsn"  # a WAL position in bytes, comparable as a number
 INSERTED = Statement(f"SELECT {WAL_POSITION.format('pg_current_wal_insert_lsn()')} AS lsn")
-WINDOW_SECONDS = 0.6  # README: 3 x wal_writer_delay, PostgreSQL's default 200 ms
 DEADLINE_SECONDS = 30
 
 
@@ -228,15 +225,3 @@ async def test_a_completion_flushes_the_asynchronous_records_before_it_with_the_
     )
     assert cluster.query("SELECT amount FROM credit_ledger WHERE job_id = %s AND kind = 'charge'", job_id) == -1
     assert cluster.query("SELECT credits_used FROM teams WHERE team_id = %s", principal.team_id) == 1
-
-
-async def test_the_wal_writer_flushes_an_asynchronous_record_within_the_window(cluster: Cluster, db: Database):
-    principal, job_id = await new_job(db)
-    asynchronous = call(principal, job_id, "0.0001")
-    committed = await record(db, asynchronous, durable=False)
-    answered = time.monotonic()
-    while cluster.flushed() < committed:
-        assert time.monotonic() - answered < WINDOW_SECONDS, "not flushed within the window"
-        await asyncio.sleep(0.005)
-    cluster.crash()
-    assert calls_recorded(cluster, asynchronous) == 1
