@@ -205,7 +205,7 @@ class SingleCallUseCases:
                         )
                         yield SingleCallFinished(event, view)
                         return
-                    produced = produced or (isinstance(event, Delta) and bool(event.content or event.tool_calls))
+                    produced = produced or (isinstance(event, Delta) and _produces(event))
                     yield event
         except DomainError as error:  # before the first event: an ordinary error
             if not settled:
@@ -229,6 +229,12 @@ class SingleCallUseCases:
                     status = JobStatus.COMPLETED if produced else JobStatus.FAILED
                     await self._settle(principal, job, status, "" if produced else "the client went away")
             raise
+
+
+def _produces(delta: Delta) -> bool:
+    """Whether a delta carries something the model produced for the client: text, tool
+    calls, a refusal or its reasoning (a reasoning model's first tokens)."""
+    return bool(delta.content or delta.tool_calls or delta.refusal or delta.reasoning_content)
 
 
 def _already_processed(job: Job) -> DomainError:

@@ -148,6 +148,22 @@ async def test_a_single_call_stream_cut_in_a_write_records_the_call_before_charg
     assert status == "completed" and charged == -(-(prompt + written) // 10)
 
 
+async def test_a_single_call_stream_left_after_reasoning_alone_is_charged(app, team):
+    # The client read the job's first event and the model's reasoning, then left before
+    # the answer: reasoning is what the model produced (its first token), so it is paid.
+    servicer, _ = _servicers(app)
+    handler = await _handler("/saaslitellm.v1.JobService/CreateAndCallStream", servicer.CreateAndCallStream)
+    client = _LeavingClient(team.auth, reads=4)
+    prompt = "x [fake reasoning=50 tokens=5 first_delay_ms=2000]"
+    await _served(handler, pb.CreateAndCallStreamRequest(job_type="t", messages=[user(prompt)]), client)
+
+    reasoning = [m for m in client.written if m.choices and m.choices[0].delta.reasoning_content]
+    assert reasoning and not any(m.content for m in client.written)
+    status, charged, calls = await _job(app, client.written[0].job_id)
+    assert [c[0] for c in calls] == ["cancelled"]
+    assert (status, charged) == ("completed", 1)
+
+
 async def test_an_openai_stream_cut_in_a_write_records_the_call_before_charging_the_job(app, by_tokens):
     _, servicer = _servicers(app)
     handler = await _handler("/saaslitellm.v1.OpenAIService/CreateChatCompletion", servicer.CreateChatCompletion)
