@@ -13,11 +13,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from google.protobuf import json_format
+
 from server.api.convert import API_OWN_FIELDS, NOT_FINITE, path_of_non_finite
+from server.api.errors import to_status
 from server.domain import validation
 from server.domain.chat import ChatRequest, build_request, is_reserved
 from server.domain.completion import Delta, Usage
-from server.domain.errors import DomainError, invalid_argument
+from server.domain.errors import DomainError, Kind, invalid_argument
 from server.services.calls import CallResult
 
 DONE = b"data: [DONE]\n\n"
@@ -298,6 +301,27 @@ def _tool_call_fragment(fragment: dict[str, Any]) -> dict[str, Any]:
     return shaped
 
 
+# OpenAI's error type for each kind of ours, by the HTTP status the kind gets: as the
+# gateway types an error before a stream began (gateway/local_replies.lua, openai_type).
+_OPENAI_TYPES = {
+    Kind.RESOURCE_EXHAUSTED: "rate_limit_error",
+    Kind.UNAVAILABLE: "server_error",
+    Kind.DEADLINE_EXCEEDED: "server_error",
+    Kind.INTERNAL: "server_error",
+}
+
+
 def stream_error(error: DomainError) -> dict[str, Any]:
-    """An error after the stream began, as OpenAI streams it: an event with `error`."""
-    return {"error": {"message": error.message, "type": error.kind.name.lower(), "code": error.reason}}
+    """An error after the stream began, as OpenAI streams it: an event with `error`, the
+    member the gateway gives an error before it (local_replies.lua, openai_member): OpenAI's
+    type, `param` the first bad field, `code` our reason, `details` ours (as JSON)."""
+    details = [json_format.MessageToDict(d, preserving_proto_field_name=True) for d in to_status(error).details]
+    return {
+        "error": {
+            "message": error.message,
+            "type": _OPENAI_TYPES.get(error.kind, "invalid_request_error"),
+            "param": error.violations[0].field if error.violations else None,
+            "code": error.reason,
+            "details": details,
+        }
+    }

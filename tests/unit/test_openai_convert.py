@@ -10,7 +10,7 @@ import pytest
 
 from server.api import openai_convert as wire
 from server.domain.completion import Answer, Delta, Usage
-from server.domain.errors import DomainError, Kind, Reason
+from server.domain.errors import DomainError, FieldViolation, Kind, Reason
 from server.services.calls import CallResult
 
 HI = [{"role": "user", "content": "hi"}]
@@ -157,8 +157,24 @@ def test_chunks_repeat_the_header_and_carry_the_delta():
     assert wire.event({"a": 1}) == b'data: {"a":1}\n\n'
 
 
-def test_a_stream_error_is_openai_error_event():
+def test_a_stream_error_is_openai_error_event_typed_as_before_the_stream():
     error = DomainError(Kind.UNAVAILABLE, Reason.UPSTREAM_STREAM_INTERRUPTED, "the stream failed")
+    info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "UPSTREAM_STREAM_INTERRUPTED"}
+    info["domain"] = "saaslitellm"
     assert wire.stream_error(error) == {
-        "error": {"message": "the stream failed", "type": "unavailable", "code": "UPSTREAM_STREAM_INTERRUPTED"}
+        "error": {
+            "message": "the stream failed",
+            "type": "server_error",  # OpenAI's, as the gateway types a 503 before the stream
+            "param": None,
+            "code": "UPSTREAM_STREAM_INTERRUPTED",
+            "details": [info],
+        }
     }
+    timeout = DomainError(Kind.DEADLINE_EXCEEDED, Reason.UPSTREAM_TIMEOUT, "no chunk for 60 s")
+    limited = DomainError(Kind.RESOURCE_EXHAUSTED, Reason.TEAM_RATE_LIMITED, "later")
+    bad = DomainError(
+        Kind.INVALID_ARGUMENT, Reason.INVALID_REQUEST, "x", violations=(FieldViolation("max_tokens", "x"),)
+    )
+    types = [wire.stream_error(e)["error"]["type"] for e in (timeout, limited, bad)]
+    assert types == ["server_error", "rate_limit_error", "invalid_request_error"]
+    assert wire.stream_error(bad)["error"]["param"] == "max_tokens"
