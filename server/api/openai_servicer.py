@@ -57,6 +57,10 @@ class OpenAIServicer(openai_service_pb2_grpc.OpenAIServiceServicer):
             validation.uuid_field(JOB_ID_HEADER, job_id)
             if JOB_TYPE_HEADER in headers:
                 raise invalid_argument(JOB_TYPE_HEADER, f"names the type of a new job; the call runs in job {job_id}")
+            if IDEMPOTENCY_HEADER in headers:  # a call in a job is not made once by a key: say so, not ignore it
+                raise invalid_argument(
+                    IDEMPOTENCY_HEADER, f"makes a new job once; a call in job {job_id} is not deduplicated by a key"
+                )
         spec = None if job_id else _job_spec(headers, parsed)
         remaining = context.time_remaining()
         if not parsed.stream:

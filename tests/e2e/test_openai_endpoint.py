@@ -195,6 +195,8 @@ def test_tool_calls_come_back_in_openai_shape_plain_and_streamed(stack, team):
         ({"team_id": "someone"}, {}, "team_id"),
         ({}, {"X-Job-Id": "not-a-uuid"}, "x-job-id"),
         ({}, {"X-Job-Id": "3f2b1c9e-8a41-4d2b-9a7e-0c5d6e7f8a9b", "X-Job-Type": "t"}, "x-job-type"),
+        # A key makes a new job once: a call in a given job would be made twice, not deduplicated.
+        ({}, {"X-Job-Id": "3f2b1c9e-8a41-4d2b-9a7e-0c5d6e7f8a9b", "Idempotency-Key": "k-1"}, "idempotency-key"),
         ({}, {"X-Job-Type": "x" * 101}, "x-job-type"),
     ],
 )
