@@ -208,6 +208,11 @@ def _check_params(params: dict[str, Any]) -> None:
     _check_shapes(params)
 
 
+def _bound(value: float) -> str:
+    """A range's end as people write it: 10000000, not 1e+07; 0.5, not 0.500000."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
 def _check_ranges(params: dict[str, Any], where: str = "") -> None:
     for name, low, high in _RANGES:
         value = params.get(name)
@@ -216,7 +221,7 @@ def _check_ranges(params: dict[str, Any], where: str = "") -> None:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise invalid_argument(where + name, "must be a number")
         if not low <= value <= high:
-            raise invalid_argument(where + name, f"must be between {low:g} and {high:g}")
+            raise invalid_argument(where + name, f"must be between {_bound(low)} and {_bound(high)}")
     if params.get("n") not in (None, 1):  # the provider would write (and bill) every choice
         raise invalid_argument(where + "n", "must be 1: a call returns one choice")
 

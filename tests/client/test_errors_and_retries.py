@@ -117,13 +117,13 @@ def test_a_provider_refusing_the_models_set_up_is_not_retried_other_unavailabili
 def test_the_field_is_named_from_bad_request_metadata_or_the_message():
     violation = {
         "@type": "type.googleapis.com/google.rpc.BadRequest",
-        "field_violations": [{"field": "max_tokens", "description": "must be between 1 and 1e+07"}],
+        "field_violations": [{"field": "max_tokens", "description": "must be between 1 and 10000000"}],
     }
     error = error_from_status(
         status(3, "max_tokens: must be ...", "INVALID_REQUEST", {"field": "max_tokens"}, violation)
     )
     assert isinstance(error, ValidationError) and error.field == "max_tokens"
-    assert error.field_violations[0].description == "must be between 1 and 1e+07"
+    assert error.field_violations[0].description == "must be between 1 and 10000000"
     assert error_from_status(status(3, "x", "INVALID_REQUEST", {"field": "job_type"})).field == "job_type"
     envoy = error_from_response(400, b'{"code":3,"details":[],"message":"status: invalid value \\"bogus\\""}')
     assert type(envoy) is ValidationError and envoy.reason == "" and envoy.field == "status"

@@ -429,3 +429,17 @@ def test_answer_from_a_plain_completion():
 def test_zero_usage_for_an_answer_is_no_usage(message, usage, known):
     answer = answer_from({"choices": [{"message": message, "finish_reason": "stop"}], "usage": usage})
     assert (answer.usage is not None) is known
+
+
+@pytest.mark.parametrize(
+    ("params", "said"),
+    [
+        ({"max_tokens": 0}, "max_tokens: must be between 1 and 10000000"),
+        ({"temperature": 3.0}, "temperature: must be between 0 and 2"),
+        ({"top_p": 1.5}, "top_p: must be between 0 and 1"),
+    ],
+)
+def test_a_range_is_said_as_people_write_numbers(params, said):
+    with pytest.raises(DomainError) as caught:
+        chat(params=params)
+    assert caught.value.message == said
