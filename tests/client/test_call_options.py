@@ -137,3 +137,15 @@ def test_the_sync_client_refuses_them_too(stack, team, fake):
         with client.job("sync") as job, pytest.raises(TypeError, match=r"^job_metadata: use call_metadata="):
             job.llm_call([{"role": "user", "content": word}], job_metadata={"doc": "q3"})
     assert fake.bodies(word) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [("stream", "llm_call_stream()"), ("stream_options", "llm_call_stream()"), ("timeout", "timeout=")],
+)
+def test_a_keyword_meant_for_the_client_is_refused_with_what_to_use(name, hint):
+    # Sent on, it would come back as a 400 naming extra_body, which the caller never wrote.
+    for creates_job in (False, True):
+        with pytest.raises(TypeError, match=hint):
+            call_body(HI, {name: True if name == "stream" else 30}, creates_job=creates_job)
+    assert "extra_body" not in call_body(HI, {"stream": None})  # None is not given

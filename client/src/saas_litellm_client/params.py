@@ -152,9 +152,26 @@ _WHAT_TO_USE_IN_A_SINGLE_CALL_JOB = {
 `metadata`, `user_id`, `idempotency_key` never reach here)."""
 
 
+CLIENT_SETTINGS = {
+    "stream": "use llm_call_stream() (create_and_call_stream() for a single-call job) to stream",
+    "stream_options": "a stream's usage comes with its last event: use llm_call_stream()",
+    "timeout": "the client's own setting: SaasLiteLLMClient(timeout=...); the server bounds each upstream call",
+}
+"""Keywords a caller may mean for this client, not the provider (the gateway refuses them
+in extra_body): refused here with what to use, not sent for a 400 naming `extra_body`."""
+
+
 def check_options(options: Mapping[str, Any], *, creates_job: bool = False) -> None:
     """TypeError for a keyword argument that names a field of the API's requests: a mistake
-    whose data would reach the provider, not the API. None counts as not given."""
+    whose data would reach the provider, not the API; or a setting of this client's
+    (CLIENT_SETTINGS). None counts as not given."""
+    settings = [
+        f"{name}: {CLIENT_SETTINGS[name]}"
+        for name, value in options.items()
+        if name in CLIENT_SETTINGS and value is not None
+    ]
+    if settings:
+        raise TypeError("; ".join(settings))
     refused = [name for name, value in options.items() if name in API_REQUEST_FIELDS and value is not None]
     if not refused:
         return
