@@ -3,7 +3,8 @@
 Reads settings once, sets up logging (JSON lines) and tracing (when an OTLP endpoint is
 configured), waits for PostgreSQL (SAAS_DB_STARTUP_TIMEOUT_SECONDS, with backoff),
 applies migrations (under an advisory lock, so several processes starting together
-apply them once), serves until SIGTERM or SIGINT, then shuts down gracefully: health
+apply them once; with SAAS_MIGRATE_ON_START=false, checks that none is missing), serves
+until SIGTERM or SIGINT, then shuts down gracefully: health
 turns NOT_SERVING, the server keeps serving for SAAS_SHUTDOWN_DRAIN_SECONDS while load
 balancers notice, then in-flight calls and streams get SAAS_SHUTDOWN_GRACE_SECONDS to
 finish, and pending call records are written.
@@ -52,6 +53,12 @@ def main() -> int:
             migrate.upgrade(settings.database_url)
         except migrate.MigrationBlocked:
             return 3  # upgrade logged which table, who holds it and what to do
+    else:
+        try:
+            migrate.check_schema(settings.database_url)
+        except migrate.SchemaBehind as error:
+            log.error("%s", error)
+            return 3
 
     async def serve() -> None:
         stop = asyncio.Event()

@@ -113,6 +113,40 @@ def upgrade(
         engine.dispose()
 
 
+class SchemaBehind(RuntimeError):
+    """The database's schema is older than this release's (migrations not applied); the
+    message says which revisions and what to do."""
+
+
+def check_schema(database_url: str) -> None:
+    """For a start without migrations (SAAS_MIGRATE_ON_START=false): raise SchemaBehind
+    when the database lacks migrations of this release, which would fail its requests
+    (or lose the record of a call the provider already answered). A schema newer than
+    this release (another release migrated it, during a rolling upgrade) is served:
+    migrations are expand/contract (README)."""
+    engine = create_engine(sqlalchemy_url(database_url), poolclass=NullPool, connect_args={"connect_timeout": 10})
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    head = script.get_current_head()
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+    known = {revision.revision for revision in script.walk_revisions()}
+    if current == head:
+        return
+    if current is not None and current not in known:
+        log.info("the database's schema (%s) is newer than this release's (%s): served as it is", current, head)
+        return
+    raise SchemaBehind(
+        f"the database's schema is at {current or 'nothing (an empty database)'}, this release needs {head}; "
+        "SAAS_MIGRATE_ON_START is false: apply the migrations (`alembic upgrade head`, or start one process "
+        "with SAAS_MIGRATE_ON_START=true) and start again"
+    )
+
+
 @contextlib.contextmanager
 def exclusive(conn: Connection) -> Iterator[None]:
     """Hold this service's migration lock on `conn`'s session (waiting for any other
