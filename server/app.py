@@ -104,7 +104,11 @@ class Application:
             self.key_cache.set_live,
         )
         self._auth = auth = ObservedAuthenticator(
-            self.db, settings.admin_key, self.key_cache, trusted_proxies=settings.trusted_proxies
+            self.db,
+            settings.admin_key,
+            self.key_cache,
+            trusted_proxies=settings.trusted_proxies,
+            admin_key_previous=settings.admin_key_previous,
         )
         # Shared: a fresh read for the admin serves calls too. Read from start-up on, so a
         # call cut by LiteLLM's death is still priced (PriceCatalog.keep_fresh).
@@ -144,7 +148,14 @@ class Application:
         self.server = grpc.aio.server(
             interceptors=[
                 self._errors,
-                ObservabilityInterceptor(secrets=(settings.admin_key, settings.secrets_key, settings.litellm_api_key)),
+                ObservabilityInterceptor(
+                    secrets=(
+                        settings.admin_key,
+                        settings.admin_key_previous,
+                        settings.secrets_key,
+                        settings.litellm_api_key,
+                    )
+                ),
             ],
             options=[
                 ("grpc.max_receive_message_length", settings.max_message_bytes),

@@ -36,6 +36,9 @@ class SettingsError(ValueError):
 class Settings:
     database_url: str = field(repr=False)
     admin_key: str = field(repr=False)
+    # The admin key being rotated out (empty: none): accepted as well as admin_key while
+    # every process of a rolling restart is moved to the new one (README, "Admin API").
+    admin_key_previous: str = field(default="", repr=False)
     litellm_base_url: str = "http://127.0.0.1:8002"
     litellm_api_key: str = field(default="", repr=False)
     grpc_host: str = "127.0.0.1"
@@ -177,6 +180,12 @@ class Settings:
                 raise SettingsError(f"{name} must be true or false (or 1/0, yes/no, on/off), got {raw!r}")
             return raw in TRUE
 
+        def admin_key_rules(name: str, value: str) -> str:
+            """SAAS_ADMIN_KEY's rules, which SAAS_ADMIN_KEY_PREVIOUS follows too."""
+            if len(value) < 16:
+                raise SettingsError(f"{name} must be at least 16 characters")
+            return value
+
         raw_secrets_key = env.get("SAAS_SECRETS_KEY", "")
         secrets_key = raw_secrets_key.strip()
         if raw_secrets_key and not secrets_key:
@@ -186,9 +195,17 @@ class Settings:
             )
         if secrets_key and len(secrets_key) < 32:
             raise SettingsError("SAAS_SECRETS_KEY must be at least 32 characters: use `openssl rand -base64 32`")
-        admin_key = required("SAAS_ADMIN_KEY", "set the operator's admin key (at least 16 characters)")
-        if len(admin_key) < 16:
-            raise SettingsError("SAAS_ADMIN_KEY must be at least 16 characters")
+        admin_key = admin_key_rules(
+            "SAAS_ADMIN_KEY", required("SAAS_ADMIN_KEY", "set the operator's admin key (at least 16 characters)")
+        )
+        admin_key_previous = text("SAAS_ADMIN_KEY_PREVIOUS")
+        if admin_key_previous:
+            admin_key_rules("SAAS_ADMIN_KEY_PREVIOUS", admin_key_previous)
+            if admin_key_previous == admin_key:
+                raise SettingsError(
+                    "SAAS_ADMIN_KEY_PREVIOUS is the same as SAAS_ADMIN_KEY: set it to the key being rotated out, "
+                    "or leave it empty"
+                )
         database_url = required("DATABASE_URL", f"point it at PostgreSQL, e.g. {DATABASE_URL_EXAMPLE}")
         check_database_url(database_url)
         litellm_base_url = text("LITELLM_BASE_URL", cls.litellm_base_url)
@@ -210,6 +227,7 @@ class Settings:
         return cls(
             database_url=database_url,
             admin_key=admin_key,
+            admin_key_previous=admin_key_previous,
             secrets_key=secrets_key,
             webhook_interval_seconds=seconds("SAAS_WEBHOOK_INTERVAL_SECONDS", cls.webhook_interval_seconds),
             webhook_allow_private_targets=flag("SAAS_WEBHOOK_ALLOW_PRIVATE_TARGETS", cls.webhook_allow_private_targets),

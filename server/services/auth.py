@@ -289,9 +289,15 @@ class Authenticator:
         admin_key: str,
         cache: KeyCache | None = None,
         trusted_proxies: Iterable[IPNetwork] = (),
+        admin_key_previous: str = "",
     ) -> None:
+        """`admin_key_previous` (SAAS_ADMIN_KEY_PREVIOUS, empty: none): the admin key being
+        rotated out, accepted as well while every process moves to the new one."""
         self._db = db
         self._admin_digest = hashlib.sha256(admin_key.encode()).digest()
+        # With no previous key, a digest nothing hashes to (a digest is 32 bytes): every
+        # request costs the same two comparisons either way.
+        self._previous_digest = hashlib.sha256(admin_key_previous.encode()).digest() if admin_key_previous else b""
         self.cache = cache if cache is not None else KeyCache(ttl_seconds=0)
         # Whose X-Forwarded-For is believed (SAAS_TRUSTED_PROXIES); none unless told.
         self.trusted_proxies = TrustedProxies(trusted_proxies)
@@ -344,7 +350,11 @@ class Authenticator:
         """The operator, or UNAUTHENTICATED. The returned actor says where the request
         came from, for the audit log (`peer`: the gRPC peer, context.peer())."""
         presented = metadata.get("x-admin-key") or bearer_token(metadata) or ""
-        if not hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self._admin_digest):
+        digest = hashlib.sha256(presented.encode()).digest()
+        # Both comparisons, always (`|`, not `or`): how long it takes says nothing of which key matched.
+        current = hmac.compare_digest(digest, self._admin_digest)
+        previous = hmac.compare_digest(digest, self._previous_digest)
+        if not (current | previous):
             if "," in presented:  # a header sent more than once (common.metadata joins its values)
                 header = "X-Admin-Key" if metadata.get("x-admin-key") else "the Authorization header"
                 why = f"{header} was sent more than once (or the key sent holds a comma)"

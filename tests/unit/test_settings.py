@@ -318,3 +318,17 @@ def test_a_malformed_trusted_proxies_list_is_refused_with_the_variable_named(val
 def test_a_trusted_range_with_host_bits_is_refused_not_guessed_at():
     refused("SAAS_TRUSTED_PROXIES", "10.1.2.3/8", r"'10.1.2.3/8' has host bits set \(did you mean 10.0.0.0/8\?\)")
     refused("SAAS_TRUSTED_PROXIES", " , ", "SAAS_TRUSTED_PROXIES lists no address")
+
+
+def test_a_previous_admin_key_is_optional_and_kept_out_of_repr():
+    assert Settings.from_env(BASE).admin_key_previous == ""
+    assert Settings.from_env({**BASE, "SAAS_ADMIN_KEY_PREVIOUS": "  "}).admin_key_previous == ""
+    settings = Settings.from_env({**BASE, "SAAS_ADMIN_KEY_PREVIOUS": " sk-admin-old-0123456789 "})
+    assert settings.admin_key_previous == "sk-admin-old-0123456789"
+    assert "sk-admin-old" not in repr(settings) and BASE["SAAS_ADMIN_KEY"] not in repr(settings)
+
+
+def test_a_previous_admin_key_follows_the_admin_key_s_rules():
+    refused("SAAS_ADMIN_KEY_PREVIOUS", "short", "SAAS_ADMIN_KEY_PREVIOUS must be at least 16 characters")
+    # The same key twice is a rotation half done: say so rather than accept it.
+    refused("SAAS_ADMIN_KEY_PREVIOUS", BASE["SAAS_ADMIN_KEY"], "SAAS_ADMIN_KEY_PREVIOUS is the same as SAAS_ADMIN_KEY")
