@@ -184,6 +184,12 @@ class Settings:
             """SAAS_ADMIN_KEY's rules, which SAAS_ADMIN_KEY_PREVIOUS follows too."""
             if len(value) < 16:
                 raise SettingsError(f"{name} must be at least 16 characters")
+            # It travels in an HTTP header (gRPC metadata), which carries only these.
+            if not (value.isascii() and value.isprintable()):
+                raise SettingsError(
+                    f"{name} must be printable ASCII (letters, digits, punctuation; no accents or control "
+                    "characters), as it is sent in an HTTP header: use e.g. `openssl rand -hex 32`"
+                )
             return value
 
         raw_secrets_key = env.get("SAAS_SECRETS_KEY", "")

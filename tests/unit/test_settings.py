@@ -332,3 +332,16 @@ def test_a_previous_admin_key_follows_the_admin_key_s_rules():
     refused("SAAS_ADMIN_KEY_PREVIOUS", "short", "SAAS_ADMIN_KEY_PREVIOUS must be at least 16 characters")
     # The same key twice is a rotation half done: say so rather than accept it.
     refused("SAAS_ADMIN_KEY_PREVIOUS", BASE["SAAS_ADMIN_KEY"], "SAAS_ADMIN_KEY_PREVIOUS is the same as SAAS_ADMIN_KEY")
+
+
+@pytest.mark.parametrize("name", ["SAAS_ADMIN_KEY", "SAAS_ADMIN_KEY_PREVIOUS"])
+@pytest.mark.parametrize("key", ["clé-admin-0123456789", "admin-key-0123456789\u00a0x", "admin\tkey\x000123456789"])
+def test_an_admin_key_that_cannot_travel_in_a_header_is_refused_without_echoing_it(name, key):
+    with pytest.raises(SettingsError, match=f"{name} must be printable ASCII") as raised:
+        Settings.from_env({**BASE, name: key})
+    assert key.strip() not in str(raised.value)
+
+
+def test_an_admin_key_of_printable_ascii_is_accepted_spaces_at_its_ends_dropped():
+    settings = Settings.from_env({**BASE, "SAAS_ADMIN_KEY": " Op3rator key!@#$%^&*()_+-=[]{}~ \n"})
+    assert settings.admin_key == "Op3rator key!@#$%^&*()_+-=[]{}~"
