@@ -362,6 +362,8 @@ class Authenticator:
                 why = "the admin key sent in X-Admin-Key is not valid"
             elif presented:
                 why = "the key sent is not the admin key (a team's virtual key cannot call it)"
+            elif metadata.get("authorization"):  # a key without `Bearer `, or another scheme (Basic)
+                why = "the Authorization header must be 'Bearer <admin key>'"
             else:
                 why = "no admin key was sent"
             raise DomainError(
