@@ -19,6 +19,8 @@ class RequestContext:
     job_id: str = ""
     model: str = ""  # the alias the caller used
     upstream_model: str = ""  # the last LiteLLM model tried
+    # The reason of the error a stream's last event carried (its RPC itself ends OK).
+    stream_error_reason: str = ""
     # The id was made by the server (the caller sent none) and is still to be sent back as
     # initial metadata, which an RPC sends once: with the handler's own, if it sends some.
     id_unsent: bool = False

@@ -232,6 +232,8 @@ class _Call:
     def end(self, error: BaseException | None, rpc_context: grpc.aio.ServicerContext, streamed: bool) -> None:
         seconds = time.perf_counter() - self.started
         code, reason = _outcome(error, rpc_context)
+        if not reason:  # a stream whose last event carried an error: its RPC is OK, its reason that
+            reason = self.ctx.stream_error_reason
         metrics = self.method.metrics
         metrics.handled(code).inc()
         metrics.seconds.observe(seconds)

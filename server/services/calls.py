@@ -58,6 +58,7 @@ from server.domain.jobs import (
     summarize,
 )
 from server.domain.models import Route
+from server.observability import context
 from server.services.auth import TeamPrincipal
 from server.services.background import Background
 from server.services.jobs import charge_late_calls
@@ -991,6 +992,8 @@ class _CallInProgress:
         )
 
     def finished(self, record: CallRecord, error: DomainError | None = None) -> StreamFinished:
+        if error is not None and (request := context.get()) is not None:
+            request.stream_error_reason = error.reason  # the access line says how the stream ended
         return StreamFinished(
             finish_reason=record.finish_reason,
             usage=Usage(record.prompt_tokens, record.completion_tokens, record.tokens_estimated),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import grpc
 import pytest
@@ -289,7 +290,8 @@ async def test_stream_error_before_first_event_is_an_rpc_error(jobs, team):
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-async def test_stream_cut_midway_ends_with_an_in_band_error_and_is_recorded(jobs, team):
+async def test_stream_cut_midway_ends_with_an_in_band_error_and_is_recorded(jobs, team, caplog):
+    caplog.set_level(logging.INFO, logger="saaslitellm.access")
     job = await jobs.CreateJob(pb.CreateJobRequest(job_type="t"), metadata=team.auth)
     events = [
         e
@@ -310,6 +312,9 @@ async def test_stream_cut_midway_ends_with_an_in_band_error_and_is_recorded(jobs
     call = fetched.calls[0]
     assert call.status == job_pb2.CallSummary.FAILED
     assert call.usage.estimated and call.usage.completion_tokens > 0 and received
+    # Its RPC ended OK (the error is in its last event); the access line says how it ended.
+    (line,) = [r for r in caplog.records if r.name == "saaslitellm.access" and r.rpc == "JobService/LLMCallStream"]
+    assert (line.code, line.reason) == ("OK", "UPSTREAM_STREAM_INTERRUPTED")
 
 
 async def test_client_disconnect_mid_stream_is_recorded_as_cancelled(app, jobs, team):
