@@ -23,10 +23,8 @@ import sys
 import uvloop
 from sqlalchemy.exc import DBAPIError
 
-from server.app import CannotServe, run
 from server.observability import logs, tracing
 from server.settings import Settings, SettingsError
-from server.storage import database, migrate
 
 log = logging.getLogger("server")
 
@@ -37,6 +35,10 @@ def main() -> int:
     except SettingsError as error:
         print(f"server: configuration error: {error}", file=sys.stderr)
         return 2
+    # Only now: importing the metrics opens files in PROMETHEUS_MULTIPROC_DIR, checked above.
+    from server.app import CannotServe, run
+    from server.storage import database, migrate
+
     logs.configure(settings.log_level, settings.log_format)
     if settings.otlp_traces_endpoint:
         tracing.configure(settings.otlp_traces_endpoint, settings.service_name)

@@ -226,6 +226,14 @@ class Settings:
         metrics_port: int | None = None
         if text("SAAS_METRICS_PORT").lower() != "off":
             metrics_port = port("SAAS_METRICS_PORT", 9464)
+        multiprocess_dir = text("PROMETHEUS_MULTIPROC_DIR")
+        if multiprocess_dir and not (
+            os.path.isdir(multiprocess_dir) and os.access(multiprocess_dir, os.W_OK | os.X_OK)
+        ):
+            raise SettingsError(
+                f"PROMETHEUS_MULTIPROC_DIR must be an existing directory this process can write to, got "
+                f"{multiprocess_dir!r}: create it (empty, shared by the processes of this host) or unset it"
+            )
         trusted_proxies = text("SAAS_TRUSTED_PROXIES")
         traces_endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
         if not traces_endpoint and env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
@@ -279,7 +287,7 @@ class Settings:
             ),
             metrics_host=text("SAAS_METRICS_HOST", cls.metrics_host),
             metrics_port=metrics_port,
-            metrics_multiprocess_dir=text("PROMETHEUS_MULTIPROC_DIR"),
+            metrics_multiprocess_dir=multiprocess_dir,
             otlp_traces_endpoint=traces_endpoint,
             service_name=text("OTEL_SERVICE_NAME", cls.service_name),
             log_format=log_format,

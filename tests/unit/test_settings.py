@@ -345,3 +345,13 @@ def test_an_admin_key_that_cannot_travel_in_a_header_is_refused_without_echoing_
 def test_an_admin_key_of_printable_ascii_is_accepted_spaces_at_its_ends_dropped():
     settings = Settings.from_env({**BASE, "SAAS_ADMIN_KEY": " Op3rator key!@#$%^&*()_+-=[]{}~ \n"})
     assert settings.admin_key == "Op3rator key!@#$%^&*()_+-=[]{}~"
+
+
+def test_the_prometheus_multiprocess_dir_must_be_a_directory_the_server_can_write(tmp_path):
+    # Missing, or a file: prometheus_client failed at import, with a traceback and exit 1.
+    refused("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "missing"), "PROMETHEUS_MULTIPROC_DIR must be an existing")
+    (tmp_path / "a-file").write_text("")
+    refused("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "a-file"), "PROMETHEUS_MULTIPROC_DIR must be an existing")
+    assert Settings.from_env({**BASE, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}).metrics_multiprocess_dir == str(
+        tmp_path
+    )
