@@ -32,6 +32,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -282,6 +283,7 @@ class MetricsEndpoint:
     def start(self) -> int:
         registry = CollectorRegistry(auto_describe=False)
         if self._multiprocess_dir:
+            registry.register(_DeadProcessesForgotten(self._multiprocess_dir))  # first: before the sum is read
             multiprocess.MultiProcessCollector(registry, path=self._multiprocess_dir)
         else:
             registry.register(_Forward())
@@ -308,6 +310,36 @@ class MetricsEndpoint:
         if self._multiprocess_dir:
             # Drops this process's live gauges (streams, pool) from the shared view.
             multiprocess.mark_process_dead(os.getpid(), self._multiprocess_dir)
+
+
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live\w*?_(\d+)\.db")
+
+
+class _DeadProcessesForgotten:
+    """Before each scrape of the shared directory: the live gauges (streams open, the pool)
+    of a process that died without stopping (SIGKILL, a crash) are dropped, as a stopping
+    one drops its own; else its last values would stay in the sum for good. Counters and
+    histograms stay: what a dead process did still happened."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def collect(self) -> list:
+        for name in os.listdir(self._path):
+            found = _LIVE_GAUGE_FILE.fullmatch(name)
+            if found and not _alive(int(found.group(1))):
+                multiprocess.mark_process_dead(int(found.group(1)), self._path)
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: alive
+        return True
+    return True
 
 
 class _Quiet(WSGIRequestHandler):
