@@ -192,6 +192,15 @@ class Settings:
                 )
             return value
 
+        def otlp_endpoint(name: str) -> str:
+            """OTLP/HTTP's URL: without a scheme, every export would fail, silently."""
+            value = text(name)
+            if value and not value.lower().startswith(("http://", "https://")):
+                raise SettingsError(
+                    f"{name} must start with http:// or https:// (e.g. http://collector:4318), got {value!r}"
+                )
+            return value
+
         raw_secrets_key = env.get("SAAS_SECRETS_KEY", "")
         secrets_key = raw_secrets_key.strip()
         if raw_secrets_key and not secrets_key:
@@ -235,9 +244,10 @@ class Settings:
                 f"{multiprocess_dir!r}: create it (empty, shared by the processes of this host) or unset it"
             )
         trusted_proxies = text("SAAS_TRUSTED_PROXIES")
-        traces_endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
-        if not traces_endpoint and env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
-            traces_endpoint = env["OTEL_EXPORTER_OTLP_ENDPOINT"].strip().rstrip("/") + "/v1/traces"
+        traces_endpoint = otlp_endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        endpoint = otlp_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT")
+        if not traces_endpoint and endpoint:
+            traces_endpoint = endpoint.rstrip("/") + "/v1/traces"
         return cls(
             database_url=database_url,
             admin_key=admin_key,

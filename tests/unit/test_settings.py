@@ -355,3 +355,17 @@ def test_the_prometheus_multiprocess_dir_must_be_a_directory_the_server_can_writ
     assert Settings.from_env({**BASE, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}).metrics_multiprocess_dir == str(
         tmp_path
     )
+
+
+@pytest.mark.parametrize("name", ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"])
+def test_an_otlp_endpoint_must_be_http(name):
+    # Without a scheme it was accepted, and every export then failed without a word.
+    refused(name, "collector:4318", f"{name} must start with http:// or https://")
+
+
+def test_the_traces_endpoint_is_the_otlp_endpoint_s_unless_set_apart():
+    assert Settings.from_env(BASE).otlp_traces_endpoint == ""
+    general = {**BASE, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"}
+    assert Settings.from_env(general).otlp_traces_endpoint == "http://collector:4318/v1/traces"
+    traces = {**general, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://traces.example/v1/traces"}
+    assert Settings.from_env(traces).otlp_traces_endpoint == "https://traces.example/v1/traces"
