@@ -3,8 +3,8 @@
 Sequence of one call:
 1. one short transaction: the team may work, the alias is reachable for the team, the job
    is open; then, each in one more statement and only for teams with such a limit, the
-   call takes a place of the team's calls a minute, and takes one of its job's calls and
-   reserves its worst-case cost under the team's per-job limits; then the job becomes
+   call takes one of its job's calls and reserves its worst-case cost under the team's
+   per-job limits, and takes a place of the team's calls a minute; then the job becomes
    in_progress. A call refused after it took a place gives it back. A single-call job's
    call takes its place of the team's calls a minute before its job is made (take_place),
    so that a call past that limit makes no job; the call then takes no second one;
@@ -336,22 +336,25 @@ class CallUseCases:
         return await again_if_lost(read)
 
     async def _admit(self, admission: _Admission) -> None:
-        """What a call takes beyond its context read, in one more connection: a place of
-        the team's calls a minute (unless it was given one), a consumption budget's check,
-        a place and a reservation under its job's limits; then the job is started. A
+        """What a call takes beyond its context read, in one more connection: a consumption
+        budget's check, a place and a reservation under its job's limits, a place of the
+        team's calls a minute (unless it was given one); then the job is started. A
         refusal gives back what was taken, so it changes nothing."""
         jid, team_id, context = admission.job_id, admission.team_id, admission.context
         team = context.team
         try:
             async with self._db.statements() as conn:
+                if team.rates.mode is not BudgetMode.JOB_BASED:  # what the job consumed so far counts
+                    spent = summarize(await job_store.list_calls(conn, jid))
+                    credits.ensure_can_spend(team_id, team.rates, spent, team.balance, context.job_reserved)
+                # The job's limits before the team's rate: a call its job refuses must not
+                # hold a place of the team's calls a minute meanwhile, which its other jobs'
+                # calls would be refused for (TEAM_RATE_LIMITED).
+                await self._take_job_limits(conn, admission)
                 if context.calls_per_minute and not admission.placed:
                     backlog = await job_store.take_call_place(conn, team_id, context.calls_per_minute)
                     credits.ensure_admitted(team_id, context.calls_per_minute, backlog)
                     admission.placed = True
-                if team.rates.mode is not BudgetMode.JOB_BASED:  # what the job consumed so far counts
-                    spent = summarize(await job_store.list_calls(conn, jid))
-                    credits.ensure_can_spend(team_id, team.rates, spent, team.balance, context.job_reserved)
-                await self._take_job_limits(conn, admission)
                 if context.job_status is JobStatus.PENDING and not await job_store.start_job(conn, jid, team_id):
                     ensure_open(await job_store.get_job(conn, jid, team_id))  # finished meanwhile: say how
         except Exception:

@@ -151,3 +151,16 @@ async def test_a_consumption_job_out_of_credits_gives_its_place_back(app, admin,
     await call(jobs, team, job.job_id)  # consumes more than the one credit it can pay
     await expect_error(call(jobs, team, job.job_id), grpc.StatusCode.RESOURCE_EXHAUSTED, "INSUFFICIENT_CREDITS")
     assert [round(ahead) for (ahead,) in await rate_rows(app, team.team_id)] == [30]  # one place taken, not two
+
+
+async def test_a_call_its_job_refuses_is_told_so_and_takes_no_place_even_when_the_rate_is_spent(app, admin, jobs):
+    """The job's limits come before the team's rate: a call they refuse never holds a place
+    (calls running at once would otherwise be refused TEAM_RATE_LIMITED for it), and is
+    told the refusal no retry can lift, not to come back after a delay."""
+    team = await create_team(admin, calls_per_minute=1, max_calls_per_job=1)
+    job = await jobs.CreateJob(pb.CreateJobRequest(job_type="limited"), metadata=team.auth)
+    await call(jobs, team, job.job_id)  # the job's one call, and the team's one place of the minute
+    before = await rate_rows(app, team.team_id)
+    await expect_error(call(jobs, team, job.job_id), grpc.StatusCode.FAILED_PRECONDITION, "JOB_CALL_LIMIT_REACHED")
+    after = await rate_rows(app, team.team_id)
+    assert [round(a) for (a,) in after] == [round(b) for (b,) in before]  # no place taken, none given back
