@@ -164,9 +164,9 @@ class Settings:
                 raise SettingsError(f"{name} must be a port number from 1 to 65535, got {value}")
             return value
 
-        def choice(name: str, default: str, options: tuple[str, ...], normalize=str.lower) -> str:
-            """One of `options` (after `normalize`); empty: the default."""
-            value = normalize(text(name, default))
+        def choice(name: str, default: str, options: tuple[str, ...]) -> str:
+            """One of `options`, in any case; empty: the default."""
+            value = text(name, default).lower()
             if value not in options:
                 listed = ", ".join(options[:-1]) + " or " + options[-1]
                 raise SettingsError(f"{name} must be {listed}, got {value!r}")
@@ -226,7 +226,7 @@ class Settings:
         litellm_base_url = text("LITELLM_BASE_URL", cls.litellm_base_url)
         if not litellm_base_url.startswith(("http://", "https://")):
             raise SettingsError(f"LITELLM_BASE_URL must start with http:// or https://, got {litellm_base_url!r}")
-        record_content = choice("SAAS_RECORD_CONTENT", "partial", ("none", "partial", "all"), normalize=str)
+        record_content = choice("SAAS_RECORD_CONTENT", "partial", ("none", "partial", "all"))
         log_format = choice("SAAS_LOG_FORMAT", "json", ("json", "text"))
         log_level = text("SAAS_LOG_LEVEL", cls.log_level).upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -234,7 +234,10 @@ class Settings:
         event_loop = choice("SAAS_EVENT_LOOP", cls.event_loop, ("uvloop", "asyncio"))
         metrics_port: int | None = None
         if text("SAAS_METRICS_PORT").lower() != "off":
-            metrics_port = port("SAAS_METRICS_PORT", 9464)
+            try:
+                metrics_port = port("SAAS_METRICS_PORT", 9464)
+            except SettingsError as error:
+                raise SettingsError(f"{error}; or off, for no metrics endpoint") from None
         multiprocess_dir = text("PROMETHEUS_MULTIPROC_DIR")
         if multiprocess_dir and not (
             os.path.isdir(multiprocess_dir) and os.access(multiprocess_dir, os.W_OK | os.X_OK)

@@ -369,3 +369,16 @@ def test_the_traces_endpoint_is_the_otlp_endpoint_s_unless_set_apart():
     assert Settings.from_env(general).otlp_traces_endpoint == "http://collector:4318/v1/traces"
     traces = {**general, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://traces.example/v1/traces"}
     assert Settings.from_env(traces).otlp_traces_endpoint == "https://traces.example/v1/traces"
+
+
+def test_a_choice_is_taken_in_any_case():
+    # SAAS_RECORD_CONTENT=ALL was refused, though SAAS_LOG_FORMAT=JSON was taken.
+    assert Settings.from_env({**BASE, "SAAS_RECORD_CONTENT": " ALL "}).record_content == "all"
+    assert Settings.from_env({**BASE, "SAAS_RECORD_CONTENT": "None"}).record_content == "none"
+    assert Settings.from_env({**BASE, "SAAS_LOG_FORMAT": "Text"}).log_format == "text"
+    refused("SAAS_RECORD_CONTENT", "everything", "SAAS_RECORD_CONTENT must be none, partial or all")
+
+
+@pytest.mark.parametrize("value", ["none", "no", "0", "99999"])
+def test_a_metrics_port_that_is_refused_mentions_off(value):
+    refused("SAAS_METRICS_PORT", value, "SAAS_METRICS_PORT must be .*; or off, for no metrics endpoint")
