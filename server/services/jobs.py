@@ -40,6 +40,10 @@ longer be read, nor its completion answered. A call's summary is about 300 bytes
 weigh less than half of either limit (tests/unit/test_job_view_bound.py)."""
 
 
+# A single-call request's key whose job ended free: a retry makes a new job (replayed()).
+_FREE = (JobStatus.FAILED, JobStatus.EXPIRED)
+
+
 class _IdempotentRace(Exception):
     """Another request created the job with the same idempotency key first."""
 
@@ -131,7 +135,7 @@ class JobUseCases:
         if existing is None:
             return None
         _same_request(existing, job_type)
-        if single_call and existing.status in (JobStatus.FAILED, JobStatus.EXPIRED):
+        if single_call and existing.status in _FREE:
             return None
         return existing
 
@@ -168,6 +172,11 @@ class JobUseCases:
         async with self._db.transaction() as conn:
             balance = await credit_store.reserve(conn, team_id, needed)
             if balance is None:
+                # A request with the same key may have taken the last credit while this one
+                # waited for the team's row: its job is this request's answer, not a refusal.
+                existing = await job_store.find_by_idempotency_key(conn, team_id, idempotency_key)
+                if existing is not None and not (single_call and existing.status in _FREE):
+                    raise _IdempotentRace()
                 team = await credit_store.team_state(conn, team_id)
                 credits.ensure_can_work(team_id, team.status)
                 raise credits.insufficient_credits(team_id, team.balance, needed)
