@@ -16,6 +16,7 @@ from urllib.parse import quote
 import httpx
 import pydantic
 
+from saas_litellm_client import paging
 from saas_litellm_client._version import __version__
 from saas_litellm_client.errors import (
     APIConnectionError,
@@ -224,17 +225,12 @@ class SaasLiteLLMClient:
             "GET", f"/jobs/{_segment(job_id)}/calls", ListJobCallsResponse, params=params, repeat=Repeat.IDEMPOTENT
         )
 
-    async def iter_job_calls(self, job_id: str, *, page_size: int | None = None) -> AsyncIterator[CallSummary]:
+    def iter_job_calls(self, job_id: str, *, page_size: int | None = None) -> AsyncIterator[CallSummary]:
         """Every call of `list_job_calls`, oldest first, fetching the pages as it goes:
         `async for call in client.iter_job_calls(job_id)`."""
-        page_token: str | None = None
-        while True:
-            page = await self.list_job_calls(job_id, page_size=page_size, page_token=page_token)
-            for call in page.calls:
-                yield call
-            if not page.next_page_token:
-                return
-            page_token = page.next_page_token
+        return paging.every(
+            lambda token: self.list_job_calls(job_id, page_size=page_size, page_token=token), lambda page: page.calls
+        )
 
     async def get_job_costs(self, job_id: str) -> GetJobCostsResponse:
         """A job's cost view: each call's tokens and billed cost, the totals and the credits charged.
@@ -736,7 +732,7 @@ class SaasLiteLLMClient:
         path = f"/teams/{_segment(self._team(team_id), 'team_id')}/jobs"
         return await self._request("GET", path, ListTeamJobsResponse, params=params, repeat=Repeat.IDEMPOTENT)
 
-    async def iter_jobs(
+    def iter_jobs(
         self,
         team_id: str | None = None,
         *,
@@ -746,16 +742,12 @@ class SaasLiteLLMClient:
     ) -> AsyncIterator[Job]:
         """Every job of `list_jobs`, newest first, fetching the pages as it goes:
         `async for job in client.iter_jobs(status="failed")`."""
-        page_token: str | None = None
-        while True:
-            page = await self.list_jobs(
-                team_id, status=status, job_type=job_type, page_size=page_size, page_token=page_token
-            )
-            for job in page.jobs:
-                yield job
-            if not page.next_page_token:
-                return
-            page_token = page.next_page_token
+        return paging.every(
+            lambda token: self.list_jobs(
+                team_id, status=status, job_type=job_type, page_size=page_size, page_token=token
+            ),
+            lambda page: page.jobs,
+        )
 
     async def get_credit_balance(self, team_id: str | None = None) -> CreditBalance:
         """The team's credits: `credits_remaining` (what it holds), `credits_available` (what
@@ -786,19 +778,15 @@ class SaasLiteLLMClient:
         path = f"/credits/teams/{_segment(self._team(team_id), 'team_id')}/transactions"
         return await self._request("GET", path, ListCreditTransactionsResponse, params=params, repeat=Repeat.IDEMPOTENT)
 
-    async def iter_credit_transactions(
+    def iter_credit_transactions(
         self, team_id: str | None = None, *, page_size: int | None = None
     ) -> AsyncIterator[CreditTransaction]:
         """Every entry of `list_credit_transactions`, newest first, fetching the pages as it
         goes: `async for entry in client.iter_credit_transactions()`."""
-        page_token: str | None = None
-        while True:
-            page = await self.list_credit_transactions(team_id, page_size=page_size, page_token=page_token)
-            for entry in page.transactions:
-                yield entry
-            if not page.next_page_token:
-                return
-            page_token = page.next_page_token
+        return paging.every(
+            lambda token: self.list_credit_transactions(team_id, page_size=page_size, page_token=token),
+            lambda page: page.transactions,
+        )
 
     def _team(self, team_id: str | None) -> str:
         team = team_id or self.team_id

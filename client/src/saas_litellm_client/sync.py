@@ -24,6 +24,7 @@ from typing import Any, Generic, Self, TypeVar
 import httpx
 import pydantic
 
+from saas_litellm_client import paging
 from saas_litellm_client.client import DEFAULT_TIMEOUT, JobSession, SaasLiteLLMClient
 from saas_litellm_client.models import (
     CallSummary,
@@ -149,13 +150,9 @@ class SyncSaasLiteLLMClient:
 
     def iter_job_calls(self, job_id: str, *, page_size: int | None = None) -> Iterator[CallSummary]:
         """See `SaasLiteLLMClient.iter_job_calls`: `for call in client.iter_job_calls(job_id)`, a page at a time."""
-        page_token: str | None = None
-        while True:
-            page = self.list_job_calls(job_id, page_size=page_size, page_token=page_token)
-            yield from page.calls
-            if not page.next_page_token:
-                return
-            page_token = page.next_page_token
+        return paging.every_sync(
+            lambda token: self.list_job_calls(job_id, page_size=page_size, page_token=token), lambda page: page.calls
+        )
 
     def get_job_costs(self, job_id: str) -> GetJobCostsResponse:
         """See `SaasLiteLLMClient.get_job_costs`."""
@@ -434,13 +431,12 @@ class SyncSaasLiteLLMClient:
         page_size: int | None = None,
     ) -> Iterator[Job]:
         """See `SaasLiteLLMClient.iter_jobs`: `for job in client.iter_jobs(...)`, a page at a time."""
-        page_token: str | None = None
-        while True:
-            page = self.list_jobs(team_id, status=status, job_type=job_type, page_size=page_size, page_token=page_token)
-            yield from page.jobs
-            if not page.next_page_token:
-                return
-            page_token = page.next_page_token
+        return paging.every_sync(
+            lambda token: self.list_jobs(
+                team_id, status=status, job_type=job_type, page_size=page_size, page_token=token
+            ),
+            lambda page: page.jobs,
+        )
 
     def get_credit_balance(self, team_id: str | None = None) -> CreditBalance:
         """See `SaasLiteLLMClient.get_credit_balance`."""
@@ -460,13 +456,10 @@ class SyncSaasLiteLLMClient:
         self, team_id: str | None = None, *, page_size: int | None = None
     ) -> Iterator[CreditTransaction]:
         """See `SaasLiteLLMClient.iter_credit_transactions`: `for entry in client.iter_credit_transactions()`."""
-        page_token: str | None = None
-        while True:
-            page = self.list_credit_transactions(team_id, page_size=page_size, page_token=page_token)
-            yield from page.transactions
-            if not page.next_page_token:
-                return
-            page_token = page.next_page_token
+        return paging.every_sync(
+            lambda token: self.list_credit_transactions(team_id, page_size=page_size, page_token=token),
+            lambda page: page.transactions,
+        )
 
     def job(
         self,
