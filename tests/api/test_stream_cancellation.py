@@ -111,7 +111,7 @@ def _servicers(app: Application) -> tuple[JobServicer, OpenAIServicer]:
     )
 
 
-async def _job(app: Application, job_id: str) -> tuple[str, int, list[tuple[str, int]]]:
+async def stored_job(app: Application, job_id: str) -> tuple[str, int, list[tuple[str, int]]]:
     """(status, credits charged, [(call status, completion tokens)]) as stored."""
     async with app.db.transaction() as conn:
         status, charged = (
@@ -136,7 +136,7 @@ async def test_a_single_call_stream_cut_in_a_write_records_the_call_before_charg
     await _served(handler, pb.CreateAndCallStreamRequest(job_type="t", messages=[user(LONG)]), client)
 
     job_id = client.written[0].job_id
-    status, charged, calls = await _job(app, job_id)
+    status, charged, calls = await stored_job(app, job_id)
     assert len(calls) == 1, "the cut call is recorded by the time the RPC ends"
     call_status, written = calls[0]
     assert call_status == "cancelled" and 3 <= written < 400
@@ -159,7 +159,7 @@ async def test_a_single_call_stream_left_after_reasoning_alone_is_charged(app, t
 
     reasoning = [m for m in client.written if m.choices and m.choices[0].delta.reasoning_content]
     assert reasoning and not any(m.content for m in client.written)
-    status, charged, calls = await _job(app, client.written[0].job_id)
+    status, charged, calls = await stored_job(app, client.written[0].job_id)
     assert [c[0] for c in calls] == ["cancelled"]
     assert (status, charged) == ("completed", 1)
 
@@ -178,7 +178,7 @@ async def test_an_openai_stream_cut_in_a_write_records_the_call_before_charging_
                 {"t": by_tokens.team_id},
             )
         ).scalar_one()
-    status, charged, calls = await _job(app, str(job_id))
+    status, charged, calls = await stored_job(app, str(job_id))
     assert [c[0] for c in calls] == ["cancelled"], "the cut call is recorded by the time the RPC ends"
     assert status == "completed" and charged >= 1
 
@@ -196,7 +196,7 @@ async def test_a_stream_in_a_job_cut_in_a_write_is_recorded_and_counted_as_cance
     await _served(
         handler, pb.LLMCallStreamRequest(job_id=job.job_id, messages=[user(LONG)]), _LeavingClient(team.auth, reads=3)
     )
-    _, _, calls = await _job(app, job.job_id)
+    _, _, calls = await stored_job(app, job.job_id)
     assert len(calls) == 1 and calls[0][0] == "cancelled"
     # The access log and metrics say the client went away, not that the server failed.
     assert (_handled("CANCELLED"), _handled("INTERNAL")) == (cancelled + 1, internal)

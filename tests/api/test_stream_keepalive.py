@@ -16,13 +16,13 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 from google.api import httpbody_pb2
-from sqlalchemy import text
 
 from saaslitellm.v1 import job_pb2, job_service_pb2_grpc, openai_service_pb2_grpc
 from saaslitellm.v1 import job_service_pb2 as pb
 from server.app import Application
 from tests.api.conftest import create_team, extra_app
 from tests.api.test_job_flow import user
+from tests.api.test_stream_cancellation import stored_job
 
 # Two pieces of text, each after 0.8 s of silence: room for keep-alives at 0.2 s before each.
 SILENT = "x [fake tokens=4 chunks=2 first_delay_ms=800 delay_ms=800]"
@@ -33,18 +33,6 @@ KEEPALIVE_SECONDS = 0.2
 async def keeping_alive(database_url: str, fake_url: str) -> AsyncIterator[tuple[Application, grpc.aio.Channel]]:
     async with extra_app(database_url, fake_url, stream_keepalive_seconds=KEEPALIVE_SECONDS) as running:
         yield running
-
-
-async def _recorded(app: Application, job_id: str) -> tuple[str, int, list[tuple[str, int]]]:
-    """(job status, credits charged, [(call status, completion tokens)]) as stored."""
-    async with app.db.transaction() as conn:
-        status, charged = (
-            await conn.execute(text("SELECT status, credits_charged FROM jobs WHERE job_id = :j"), {"j": job_id})
-        ).one()
-        calls = await conn.execute(
-            text("SELECT status, completion_tokens FROM llm_calls WHERE job_id = :j"), {"j": job_id}
-        )
-        return status, charged, [tuple(row) for row in calls]
 
 
 def _runs(responses: list, empty) -> list[int]:
@@ -88,7 +76,7 @@ async def test_a_single_call_stream_with_keep_alives_is_recorded_and_charged_as_
     assert _runs(responses, pb.CreateAndCallStreamResponse())[:2] >= [2, 2]
     final = responses[-1]
     assert final.done and final.job_status == job_pb2.Job.COMPLETED
-    status, charged, calls = await _recorded(app, responses[0].job_id)
+    status, charged, calls = await stored_job(app, responses[0].job_id)
     assert status == "completed" and charged == final.costs.credits_charged >= 1
     assert calls == [("succeeded", 4)]
 
@@ -109,7 +97,7 @@ async def test_an_openai_stream_sends_sse_comments_while_the_model_is_silent(kee
     assert data[-1] == "[DONE]"
     chunks = [json.loads(d) for d in data[:-1]]
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
-    status, charged, calls = await _recorded(app, job_id)
+    status, charged, calls = await stored_job(app, job_id)
     assert status == "completed" and charged >= 1 and calls == [("succeeded", 4)]
 
 
